@@ -1,0 +1,271 @@
+"""Protocol x cohort -> one row per planned dose, vectorised over patients.
+
+No Python loop runs per dose or per patient-day: each regimen's schedule becomes a
+patients x days boolean mask (:mod:`dosing.schedule`), and its doses are the mask's
+non-zero cells repeated over the regimen's times of day. Loops run only over regimens and
+over distinct time zones.
+
+Local wall-clock times are fixed: a dose at 08:00 stays at 08:00 local across
+daylight-saving changes. A time that does not exist (inside a spring-forward gap) is read
+as RFC 5545 reads it, with the offset in force before the gap (02:30 becomes 03:30 on a
+one-hour gap); a time that occurs twice (fall-back) is the first occurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .cohort import Cohort
+from .errors import ProtocolError
+from .parse import WEEKDAYS
+from .protocol import Protocol, Regimen
+from .protocol_checks import dependency_order
+from .schedule import DayPlan, Patients, day_plan
+
+NS_PER_MINUTE = 60_000_000_000
+NS_PER_DAY = 1440 * NS_PER_MINUTE
+_CLOCK = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
+_CLOCK_COMPACT = np.array([f"{m // 60:02d}{m % 60:02d}" for m in range(1440)], dtype=object)
+
+#: Columns of the table returned by :func:`expand`, in order.
+COLUMNS = [
+    "patient_id",
+    "arm",
+    "regimen",
+    "drug",
+    "label",
+    "dose",
+    "unit",
+    "route",
+    "instructions",
+    "date",
+    "time",
+    "timezone",
+    "weekday",
+    "study_day",
+    "planned_at",
+    "cycle",
+    "cycle_day",
+    "dose_number",
+    "uid",
+]
+
+
+@dataclass
+class _Rows:
+    """Doses of one regimen as aligned arrays (patient index, study day, time slot...)."""
+
+    patient: np.ndarray
+    day: np.ndarray
+    slot: np.ndarray
+    minutes: np.ndarray
+    dose: np.ndarray
+    cycle: np.ndarray
+    cycle_day: np.ndarray
+    regimen: np.ndarray
+
+
+def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
+    """Every planned dose of every patient, sorted by patient, time and regimen.
+
+    Columns (see :data:`COLUMNS`): ``date`` (YYYY-MM-DD) and ``time`` (HH:MM) are local to
+    the patient's ``timezone``; ``planned_at`` is the same instant, zone-aware in UTC;
+    ``study_day`` counts from 1 on the patient's start date; ``cycle`` and ``cycle_day``
+    are <NA> for regimens without cycles; ``dose_number`` counts each patient's doses of one
+    drug (as shown, i.e. per blinded label) from 1; ``uid`` is stable across runs and does
+    not depend on the arm.
+    """
+    frame = cohort.patients
+    patients = Patients(
+        start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
+        weekday_values={
+            name: frame[name].to_numpy(dtype=np.int64)
+            for name, spec in protocol.patient_values.items()
+            if spec.type == "weekday"
+        },
+        last_day=protocol.study.last_day,
+    )
+    order = {rid: i for i, rid in enumerate(protocol.regimen_ids)}
+    masks: dict[str, np.ndarray] = {}
+    parts: list[_Rows] = []
+    for regimen_id in dependency_order(protocol):
+        regimen = protocol.regimen(regimen_id)
+        plan = day_plan(regimen.schedule, patients, masks)
+        receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
+        mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
+        masks[regimen_id] = mask
+        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+    return _table(protocol, frame, _concat(parts))
+
+
+def _receives(protocol: Protocol, regimen_id: str, arms: np.ndarray) -> np.ndarray:
+    return np.isin(arms, [a.id for a in protocol.arms if regimen_id in a.regimens])
+
+
+def _regimen_rows(
+    protocol: Protocol, regimen: Regimen, index: int, plan: DayPlan, mask: np.ndarray, frame: pd.DataFrame
+) -> _Rows:
+    patient, day_index = np.nonzero(mask)
+    shape = mask.shape
+    cycle = np.broadcast_to(plan.cycle, shape)[patient, day_index]
+    cycle_day = np.broadcast_to(plan.cycle_day, shape)[patient, day_index]
+    if regimen.times is not None:
+        clock = np.array([t.hour * 60 + t.minute for t in regimen.times])
+    else:
+        assert regimen.times_from is not None
+        clock = None
+    per_day = len(clock) if clock is not None else 1
+    patient, day_index, cycle, cycle_day = (np.repeat(a, per_day) for a in (patient, day_index, cycle, cycle_day))
+    slot = np.tile(np.arange(per_day), len(patient) // per_day if per_day else 0)
+    if regimen.first_dose is not None and clock is not None:
+        slot = slot + int(np.flatnonzero(clock == regimen.first_dose.hour * 60 + regimen.first_dose.minute)[0])
+        moved = slot // per_day
+        day_index = day_index + moved
+        cycle_day = np.where(cycle > 0, cycle_day + moved, cycle_day)
+        slot = slot % per_day
+        _check_inside(protocol, regimen, day_index)
+    minutes = clock[slot] if clock is not None else frame[regimen.times_from].to_numpy(dtype=np.int64)[patient]
+    rows = _Rows(
+        patient,
+        day_index + 1,
+        slot,
+        minutes,
+        _doses(regimen, frame, patient),
+        cycle,
+        cycle_day,
+        np.full(len(patient), index, dtype=np.int16),
+    )
+    if regimen.schedule.count is not None:
+        rows = _limit_count(rows, regimen.schedule.count)
+    return rows
+
+
+def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -> None:
+    if len(day_index) and day_index.max() >= protocol.study.last_day:
+        raise ProtocolError(
+            f"with first_dose, the last dose of {regimen.id!r} would fall on study day "
+            f"{int(day_index.max()) + 1}, after study.last_day ({protocol.study.last_day})",
+            source=protocol.source,
+            hint="raise study.last_day",
+        )
+
+
+def _doses(regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray) -> np.ndarray:
+    dose = regimen.dose
+    if dose.patient_value is not None:
+        return frame[dose.patient_value].to_numpy(dtype=float)[patient]
+    assert dose.amount is not None
+    if dose.per is None:
+        return np.full(len(patient), dose.amount, dtype=float)
+    amount = dose.amount * frame[dose.per].to_numpy(dtype=float)[patient]
+    if dose.round_to is not None:
+        amount = np.floor(amount / dose.round_to + 0.5) * dose.round_to
+    return np.round(amount, 6)
+
+
+def _limit_count(rows: _Rows, count: int) -> _Rows:
+    """Keep each patient's first ``count`` doses (rows are ordered by patient, day, slot)."""
+    rank = np.arange(len(rows.patient)) - np.searchsorted(rows.patient, rows.patient, side="left")
+    keep = rank < count
+    return _Rows(**{name: getattr(rows, name)[keep] for name in rows.__dataclass_fields__})
+
+
+def _concat(parts: list[_Rows]) -> _Rows:
+    return _Rows(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _Rows.__dataclass_fields__})
+
+
+def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """UTC instants (ns) and local wall-clock (ns) of every dose, and each row's zone index."""
+    start = frame["start_date"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    wall = start[rows.patient] + (rows.day.astype(np.int64) - 1) * NS_PER_DAY + rows.minutes * NS_PER_MINUTE
+    zones, zone_of_patient = np.unique(frame["timezone"].to_numpy(dtype=str), return_inverse=True)
+    zone_index = zone_of_patient[rows.patient]
+    utc = np.empty_like(wall)
+    local = np.empty_like(wall)
+    for z, zone in enumerate(zones):
+        pick = zone_index == z
+        utc[pick], local[pick] = _to_utc(wall[pick], str(zone))
+    return utc, local, zone_index
+
+
+def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
+    naive = pd.DatetimeIndex(wall.astype("datetime64[ns]"))
+    first = np.ones(len(naive), dtype=bool)
+    aware = naive.tz_localize(zone, ambiguous=first, nonexistent="NaT")
+    utc = aware.tz_convert("UTC").tz_localize(None).asi8.copy()
+    gap = np.asarray(aware.isna())
+    if gap.any():
+        before = (naive[gap] - pd.Timedelta(days=1)).tz_localize(
+            zone, ambiguous=first[gap], nonexistent="shift_forward"
+        )
+        offset = before.tz_localize(None).asi8 - before.tz_convert("UTC").tz_localize(None).asi8
+        utc[gap] = naive[gap].asi8 - offset
+    local = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    return utc, local.asi8
+
+
+def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    utc, local, zone_index = _localise(frame, rows)
+    order = np.lexsort((rows.regimen, utc, rows.patient))
+    rows = _Rows(**{name: getattr(rows, name)[order] for name in _Rows.__dataclass_fields__})
+    utc, local, zone_index = utc[order], local[order], zone_index[order]
+    regs = protocol.regimens
+    out = pd.DataFrame(
+        {
+            "patient_id": pd.Categorical.from_codes(rows.patient, categories=frame["patient_id"].astype(str)),
+            "arm": pd.Categorical.from_codes(
+                np.unique(frame["arm"].to_numpy(dtype=str), return_inverse=True)[1][rows.patient],
+                categories=np.unique(frame["arm"].to_numpy(dtype=str)),
+            ),
+            "regimen": _categorical(rows.regimen, [r.id for r in regs]),
+            "drug": _categorical(rows.regimen, [r.drug for r in regs]),
+            "label": _categorical(rows.regimen, [r.blinded_label or r.drug for r in regs]),
+            "dose": rows.dose,
+            "unit": _categorical(rows.regimen, [r.dose.unit for r in regs]),
+            "route": _categorical(rows.regimen, [r.route for r in regs]),
+            "instructions": _categorical(rows.regimen, [r.instructions for r in regs]),
+        }
+    )
+    local_day = local // NS_PER_DAY
+    out["date"] = _day_strings(local_day)
+    out["time"] = pd.Categorical.from_codes((local % NS_PER_DAY) // NS_PER_MINUTE, categories=_CLOCK, ordered=True)
+    out["time"] = out["time"].cat.remove_unused_categories()
+    zones = np.unique(frame["timezone"].to_numpy(dtype=str))
+    out["timezone"] = pd.Categorical.from_codes(zone_index, categories=zones)
+    out["weekday"] = pd.Categorical.from_codes((local_day + 3) % 7, categories=list(WEEKDAYS))
+    out["study_day"] = rows.day.astype(np.int32)
+    out["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
+    cyclic = rows.cycle > 0
+    out["cycle"] = pd.arrays.IntegerArray(rows.cycle.astype(np.int16), ~cyclic)
+    out["cycle_day"] = pd.arrays.IntegerArray(rows.cycle_day.astype(np.int16), ~cyclic)
+    out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
+    out["uid"] = _uids(protocol, frame, rows)
+    return out[COLUMNS]
+
+
+def _categorical(codes: np.ndarray, values: list[str]) -> pd.Categorical:
+    """Categories may repeat (two regimens of one drug): map codes onto the unique values."""
+    unique, inverse = np.unique(np.array(values, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(inverse[codes], categories=unique)
+
+
+def _day_strings(day: np.ndarray) -> pd.Categorical:
+    first = int(day.min()) if len(day) else 0
+    span = np.arange(first, (int(day.max()) + 1) if len(day) else 0)
+    text = np.datetime_as_string(span.astype("datetime64[D]"), unit="D")
+    return pd.Categorical.from_codes(day - first, categories=text, ordered=True)
+
+
+def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """``<patient>.<drug key>.d<planned day>.<HHMM>@<study>.dosing``: stable across runs,
+    independent of the arm (blinded groups share one key) and of later schedule changes."""
+    keys = np.array([r.display_key for r in protocol.regimens], dtype=object)
+    pids = frame["patient_id"].to_numpy(dtype=object)
+    days = np.array([f".d{d:03d}." for d in range(protocol.study.last_day + 2)], dtype=object)
+    clock = _CLOCK_COMPACT
+    planned_minutes = rows.minutes
+    suffix = f"@{protocol.study.id.lower()}.dosing"
+    return pids[rows.patient] + "." + keys[rows.regimen] + days[rows.day] + clock[planned_minutes] + suffix

@@ -1,0 +1,87 @@
+"""Read protocol (TOML) and table (CSV) files into the pure domain validators.
+
+Every failure is a :class:`~dosing.errors.DosingError` naming the file: missing files,
+folders, binary or non-UTF-8 content, empty files, TOML syntax errors with line and column.
+A UTF-8 byte-order mark and CRLF line ends are accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from pathlib import Path
+
+from ..cohort import Cohort, cohort_from_rows
+from ..errors import CohortError, DosingError, ProtocolError
+from ..protocol import Protocol, protocol_from_dict
+
+MAX_BYTES = 200 * 1024 * 1024
+
+
+def read_text(path: str | Path, error: type[DosingError]) -> str:
+    """The file's text (UTF-8, BOM removed), or ``error`` saying why it cannot be read."""
+    path = Path(path)
+    source = str(path)
+    try:
+        if path.is_dir():
+            raise error("is a folder, not a file", source=source)
+        if path.stat().st_size > MAX_BYTES:
+            raise error(f"is larger than {MAX_BYTES // 1024 // 1024} MiB", source=source)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error("file not found", source=source, hint="check the path") from None
+    except PermissionError:
+        raise error("permission denied", source=source) from None
+    except OSError as err:
+        raise error(f"cannot be read ({err.strerror})", source=source) from None
+    if b"\x00" in raw:
+        raise error("is a binary file, not text", source=source, hint="give the path of a text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise error(
+            f"is not UTF-8 text (bad byte at offset {err.start})",
+            source=source,
+            hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')",
+        ) from None
+    if not text.strip():
+        raise error("the file is empty", source=source)
+    return text
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Read and validate a protocol file (TOML)."""
+    text = read_text(path, ProtocolError)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ProtocolError(
+            f"not valid TOML: {err}", source=str(path), hint="check quotes, brackets and '=' on that line"
+        ) from None
+    return protocol_from_dict(data, source=str(path))
+
+
+def read_rows(path: str | Path, error: type[DosingError]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV file's header and its non-blank rows, each with its line number in the file."""
+    text = read_text(path, error)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        rows: list[tuple[int, list[str]]] = []
+        line = reader.line_num + 1
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                rows.append((line, cells))
+            line = reader.line_num + 1
+    except csv.Error as err:
+        raise error(f"not a valid CSV file: {err}", source=str(path), where=f"line {reader.line_num}") from None
+    if not any(h.strip() for h in header):
+        raise error("the first line must name the columns", source=str(path), where="line 1")
+    return header, rows
+
+
+def load_cohort(path: str | Path, protocol: Protocol) -> Cohort:
+    """Read and validate a cohort file (CSV) against the protocol."""
+    header, rows = read_rows(path, CohortError)
+    return cohort_from_rows(header, rows, protocol, source=str(path))

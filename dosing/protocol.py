@@ -1,0 +1,423 @@
+"""The protocol model: what a protocol file may say, validated strictly with pydantic.
+
+This module is pure: it takes the parsed TOML data (a dict) and returns a :class:`Protocol`
+or raises :class:`~dosing.errors.ProtocolError` naming the field path and the fix. Reading
+the file is done by :mod:`dosing.io.protocol_file`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ProtocolError, ValueParseError
+from .parse import parse_day_list, parse_days, parse_time, parse_weekday
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+def _wrap(parser: Any) -> Any:
+    """Turn one of our parsers into a pydantic before-validator."""
+
+    def validate(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parser(value)
+        except ValueParseError as err:
+            raise ValueError(err.message) from None
+
+    return BeforeValidator(validate)
+
+
+def _check_zone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'unknown time zone {value!r}; use an IANA name such as "Europe/Berlin"') from None
+    return value
+
+
+Days = Annotated[int, _wrap(parse_days)]
+TimeOfDay = Annotated[dt.time, _wrap(parse_time)]
+Weekday = Annotated[int, _wrap(parse_weekday)]
+DayList = Annotated[list[int], _wrap(parse_day_list)]
+Zone = Annotated[str, BeforeValidator(_check_zone)]
+Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
+
+
+class Strict(BaseModel):
+    """Every model refuses unknown keys: a typo is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=False)
+
+
+class AdherenceBand(Strict):
+    low: float = Field(80, ge=0, le=100)
+    high: float = Field(120, ge=100)
+
+
+class Study(Strict):
+    id: Ident
+    title: str = Field(min_length=1)
+    registry: str | None = None
+    blinding: Literal["open", "single", "double", "triple", "quadruple"]
+    timezone: Zone
+    last_day: int = Field(ge=1, le=3660, description="last study day, inclusive")
+    end_date: dt.date | None = Field(None, description="no patient may start after this date")
+    indication: str | None = None
+    oncology: bool = Field(False, description="declares an oncology use; needed for non-weekly methotrexate")
+    adherence_band: AdherenceBand = AdherenceBand()
+
+    @property
+    def blinded(self) -> bool:
+        return self.blinding != "open"
+
+
+class PatientValue(Strict):
+    type: Literal["number", "weekday", "time", "text"]
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _range(self) -> PatientValue:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.type != "number" and (self.min is not None or self.max is not None):
+            raise ValueError('min and max apply only to values of type "number"')
+        return self
+
+
+class Dose(Strict):
+    """A fixed amount, an amount from the cohort file, or an amount per patient value."""
+
+    amount: float | None = Field(None, gt=0)
+    unit: str = Field(min_length=1)
+    patient_value: str | None = Field(None, description="take the amount from this cohort column")
+    per: str | None = Field(None, description="amount is per unit of this patient value (e.g. bsa)")
+    round_to: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Dose:
+        if self.patient_value is not None:
+            if self.amount is not None or self.per is not None:
+                raise ValueError("give either patient_value or amount (optionally with per), not both")
+        elif self.amount is None:
+            raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
+        if self.round_to is not None and self.per is None:
+            raise ValueError("round_to applies only to a computed dose (amount with per)")
+        return self
+
+
+class Schedule(Strict):
+    """When a regimen is given, in study days. See docs/protocol-format.md."""
+
+    daily: bool | None = None
+    every: Days | None = None
+    weekdays: list[Weekday] | None = None
+    weekday_from: str | None = None
+    cycle_days: DayList | None = None
+    after: str | None = None
+    offset: int = Field(1, ge=0, le=366, description="with `after`: days after the other regimen's dose")
+    for_: Days | None = Field(None, alias="for")
+    rest: Days | None = None
+    on: Days | None = None
+    off: Days | None = None
+    cycle_length: Days | None = None
+    cycles: int | None = Field(None, ge=1, le=1000)
+    start_day: int = Field(1, ge=1)
+    end_day: int | None = Field(None, ge=1)
+    count: int | None = Field(None, ge=1)
+    except_days_of: list[str] | None = None
+    phases: list[Schedule] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("except_days_of", "weekdays"):
+                if isinstance(data.get(key), str):
+                    data = {**data, key: [data[key]]}
+        return data
+
+    @model_validator(mode="after")
+    def _shape(self) -> Schedule:
+        if self.phases is not None:
+            _check_phases(self)
+            return self
+        patterns = [
+            name
+            for name in ("daily", "every", "weekdays", "weekday_from", "cycle_days", "after", "on")
+            if getattr(self, name) not in (None, False)
+        ]
+        if len(patterns) != 1:
+            raise ValueError(
+                'give exactly one pattern: daily = true, every = "2 days", weekdays = ["Monday"], '
+                'weekday_from = "<cohort column>", cycle_days = [1, 8], after = "<regimen id>", '
+                f'on = "14 days" (with off), or phases = [...]; got {patterns or "none"}'
+            )
+        if self.daily is False:
+            raise ValueError("daily = false means nothing; leave it out and give another pattern")
+        _check_cycles(self)
+        if self.end_day is not None and self.end_day < self.start_day:
+            raise ValueError(f"end_day ({self.end_day}) is before start_day ({self.start_day})")
+        if self.weekdays is not None and (not self.weekdays or len(set(self.weekdays)) != len(self.weekdays)):
+            raise ValueError('weekdays must name each day once, e.g. ["Monday", "Thursday"]')
+        return self
+
+    @property
+    def is_cyclic(self) -> bool:
+        return self.cycles is not None
+
+    @property
+    def cycle_period(self) -> int | None:
+        """Days in one cycle (cycle day 1 is the cycle's first day)."""
+        if self.cycle_length is not None:
+            return self.cycle_length
+        if self.on is not None and self.off is not None:
+            return self.on + self.off
+        if self.for_ is not None and self.rest is not None:
+            return self.for_ + self.rest
+        return None
+
+    @property
+    def active_days(self) -> int | None:
+        """Within a cycle: the first N days that may carry doses (None: the whole cycle)."""
+        if self.on is not None:
+            return self.on
+        if self.cycles is not None and self.for_ is not None:
+            return self.for_
+        return None
+
+
+def _check_cycles(s: Schedule) -> None:
+    if s.on is not None and s.off is None:
+        raise ValueError('on = "N days" needs off = "M days" (N days on, M days off)')
+    if s.off is not None and s.on is None:
+        raise ValueError("off needs on (N days on, M days off)")
+    if s.rest is not None and s.for_ is None:
+        raise ValueError('rest needs for (e.g. for = "14 days", rest = "14 days", cycles = 3)')
+    cyclic_keys = [k for k in ("rest", "on", "cycle_length", "cycle_days") if getattr(s, k) is not None]
+    if s.cycles is None and cyclic_keys:
+        raise ValueError(f"{', '.join(cyclic_keys)} describe a cycle: add cycles = <number of cycles>")
+    if s.cycles is not None:
+        if s.cycle_period is None:
+            raise ValueError('a cyclic schedule needs its length: cycle_length = "21 days", or for + rest, or on + off')
+        if s.cycle_length is not None and (s.rest is not None or s.off is not None):
+            raise ValueError("give the cycle length once: cycle_length, or for + rest, or on + off")
+        if s.cycle_days is not None and max(s.cycle_days) > s.cycle_period:
+            raise ValueError(f"cycle day {max(s.cycle_days)} is beyond the {s.cycle_period}-day cycle")
+        if s.for_ is not None and s.cycle_length is not None and s.for_ > s.cycle_length:
+            raise ValueError(f"for ({s.for_} days) is longer than the cycle ({s.cycle_length} days)")
+
+
+def _check_phases(s: Schedule) -> None:
+    other = [k for k in Schedule.model_fields if k not in ("phases", "start_day") and k in s.model_fields_set]
+    if other:
+        raise ValueError(f"with phases, put {', '.join(other)} inside each phase; only start_day may stand beside")
+    if not s.phases:
+        raise ValueError("phases must list at least one phase")
+    for i, phase in enumerate(s.phases[:-1]):
+        if phase.for_ is None and phase.cycles is None:
+            raise ValueError(
+                f'phase {i + 1} needs a length (for = "12 weeks" or cycles) so the next phase knows where to start'
+            )
+    for phase in s.phases:
+        if phase.phases is not None:
+            raise ValueError("phases cannot be nested")
+        if "start_day" in phase.model_fields_set or phase.count is not None:
+            raise ValueError("a phase starts where the previous one ends: leave out start_day and count")
+
+
+class AdherenceRule(Strict):
+    match_window_hours: float | None = Field(None, gt=0, description="default: half the dosing interval")
+    on_time_hours: float | None = Field(None, ge=0, description="default: 2 hours")
+
+
+class Regimen(Strict):
+    id: Ident
+    drug: str = Field(min_length=1)
+    dose: Dose
+    route: str = Field(min_length=1)
+    times: list[TimeOfDay] | None = None
+    times_from: str | None = None
+    first_dose: TimeOfDay | None = None
+    instructions: str = ""
+    schedule: Schedule
+    blinded_label: str | None = None
+    blinded_dose: str | None = None
+    placebo_for: str | None = None
+    max_daily_dose: float | None = Field(None, gt=0)
+    allow_same_drug: bool = False
+    acknowledge_daily_methotrexate: bool = False
+    in_clinic: bool = False
+    adherence: AdherenceRule = AdherenceRule()
+
+    @model_validator(mode="after")
+    def _times(self) -> Regimen:
+        if (self.times is None) == (self.times_from is None):
+            raise ValueError('give times = ["08:00", ...] or times_from = "<cohort column>" (exactly one)')
+        if self.times is not None:
+            if not self.times:
+                raise ValueError("times must list at least one time of day")
+            if sorted(self.times) != self.times or len(set(self.times)) != len(self.times):
+                raise ValueError('times must be distinct and in order through the day, e.g. ["08:00", "20:00"]')
+            if self.first_dose is not None and self.first_dose not in self.times:
+                raise ValueError("first_dose must be one of times")
+        elif self.first_dose is not None:
+            raise ValueError("first_dose needs a fixed list of times")
+        return self
+
+    @property
+    def display_key(self) -> str:
+        """The key used in UIDs and blinded outputs: the same for every arm of a blinded group."""
+        if self.blinded_label is not None:
+            return "b-" + _slug(self.blinded_label)
+        return self.id
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "drug"
+
+
+class Arm(Strict):
+    id: Ident
+    label: str = Field(min_length=1)
+    regimens: list[str] = Field(min_length=1)
+
+
+class Protocol(Strict):
+    study: Study
+    patient_values: dict[str, PatientValue] = {}
+    arms: list[Arm] = Field(min_length=1)
+    regimens: list[Regimen] = Field(min_length=1)
+    source: str = Field("<protocol>", exclude=True)
+
+    def regimen(self, regimen_id: str) -> Regimen:
+        for regimen in self.regimens:
+            if regimen.id == regimen_id:
+                return regimen
+        raise KeyError(regimen_id)
+
+    def arm(self, arm_id: str) -> Arm:
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        raise KeyError(arm_id)
+
+    @property
+    def regimen_ids(self) -> list[str]:
+        return [r.id for r in self.regimens]
+
+
+def protocol_from_dict(data: dict[str, Any], source: str = "<protocol>") -> Protocol:
+    """Validate parsed TOML data. Raises ProtocolError naming the field path and the fix."""
+    from .protocol_checks import check_references
+
+    try:
+        protocol = Protocol.model_validate({**data, "source": source})
+    except ValidationError as err:
+        raise ProtocolError(_describe(err, data), source=source) from None
+    check_references(protocol)
+    return protocol
+
+
+def _describe(err: ValidationError, data: dict[str, Any]) -> str:
+    lines = []
+    for item in err.errors()[:10]:
+        path = _path(item["loc"], data)
+        lines.append(f"{path}: {_message(item, data)}")
+    more = err.error_count() - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more problem(s)")
+    return "invalid protocol\n  " + "\n  ".join(lines)
+
+
+def _path(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if isinstance(key, int):
+            label = f"[{key}]"
+            if isinstance(node, list) and key < len(node) and isinstance(node[key], dict) and "id" in node[key]:
+                label = f"[{key}] (id {node[key]['id']!r})"
+            parts.append(label)
+        elif key in ("function-after", "function-before") or str(key).startswith(("function-", "list[", "int", "str")):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(key))
+        node = node[key] if isinstance(node, (dict, list)) and _has(node, key) else None
+    return "".join(parts) or "(top level)"
+
+
+def _has(node: Any, key: Any) -> bool:
+    if isinstance(node, dict):
+        return key in node
+    return isinstance(key, int) and 0 <= key < len(node)
+
+
+def _message(item: Any, data: dict[str, Any]) -> str:
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(item["loc"], data)
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(item["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _unknown_key(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    import difflib
+
+    key = str(loc[-1])
+    model = _model_at(loc[:-1])
+    valid = sorted(f.alias or name for name, f in model.model_fields.items() if name != "source") if model else []
+    guess = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    return f"unknown key {key!r}{hint} (valid keys: {', '.join(valid)})"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: Any = Protocol
+    for key in loc:
+        if isinstance(key, int) or model is None:
+            continue
+        if model is Protocol and key == "patient_values":
+            model = "dict"
+            continue
+        if model == "dict":
+            model = PatientValue
+            continue
+        field = _field_by_alias(model, str(key))
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _field_by_alias(model: type[BaseModel], key: str) -> Any:
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return field
+    return None
+
+
+def _inner_model(annotation: Any) -> Any:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

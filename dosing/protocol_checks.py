@@ -1,0 +1,178 @@
+"""Cross-field checks that pydantic cannot express per field: references between regimens,
+arms and patient values, circular relations, cycles that overrun the study, and the
+blinding and medication-safety rules that must hold before anything is generated."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import ProtocolError
+
+if TYPE_CHECKING:
+    from .protocol import Protocol, Regimen, Schedule
+
+
+def check_references(protocol: Protocol) -> None:
+    from .safety import check_blinding, check_methotrexate_protocol
+
+    _unique(protocol)
+    _arm_refs(protocol)
+    for index, regimen in enumerate(protocol.regimens):
+        where = f"regimens[{index}] (id {regimen.id!r})"
+        _patient_refs(protocol, regimen, where)
+        for path, schedule in _schedules(regimen.schedule, f"{where}.schedule"):
+            _regimen_refs(protocol, regimen, schedule, path)
+            _fits_study(protocol, schedule, path)
+    dependency_order(protocol)
+    check_blinding(protocol)
+    check_methotrexate_protocol(protocol)
+
+
+def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
+    raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
+
+
+def _unique(protocol: Protocol) -> None:
+    for kind, ids in (("regimen", protocol.regimen_ids), ("arm", [a.id for a in protocol.arms])):
+        seen: set[str] = set()
+        for item in ids:
+            if item in seen:
+                _fail(protocol, f"{kind}s", f"{kind} id {item!r} is used twice", f"give each {kind} its own id")
+            seen.add(item)
+
+
+def _arm_refs(protocol: Protocol) -> None:
+    known = protocol.regimen_ids
+    used: set[str] = set()
+    for index, arm in enumerate(protocol.arms):
+        for regimen_id in arm.regimens:
+            if regimen_id not in known:
+                _fail(
+                    protocol,
+                    f"arms[{index}] (id {arm.id!r}).regimens",
+                    f"unknown regimen {regimen_id!r}",
+                    f"use one of the regimen ids: {', '.join(known)}",
+                )
+        if len(set(arm.regimens)) != len(arm.regimens):
+            _fail(protocol, f"arms[{index}] (id {arm.id!r}).regimens", "a regimen is listed twice")
+        used.update(arm.regimens)
+    for regimen_id in known:
+        if regimen_id not in used:
+            _fail(
+                protocol,
+                "arms",
+                f"regimen {regimen_id!r} belongs to no arm",
+                "list it in the regimens of every arm that receives it",
+            )
+
+
+def _value_ref(protocol: Protocol, name: str, kind: str, where: str) -> None:
+    declared = protocol.patient_values
+    if name not in declared:
+        _fail(
+            protocol,
+            where,
+            f"unknown patient value {name!r}",
+            f"declare it under [patient_values] (declared: {', '.join(declared) or 'none'})",
+        )
+    if declared[name].type != kind:
+        _fail(protocol, where, f"patient value {name!r} has type {declared[name].type!r}, expected {kind!r}")
+
+
+def _patient_refs(protocol: Protocol, regimen: Regimen, where: str) -> None:
+    if regimen.dose.patient_value is not None:
+        _value_ref(protocol, regimen.dose.patient_value, "number", f"{where}.dose.patient_value")
+    if regimen.dose.per is not None:
+        _value_ref(protocol, regimen.dose.per, "number", f"{where}.dose.per")
+    if regimen.times_from is not None:
+        _value_ref(protocol, regimen.times_from, "time", f"{where}.times_from")
+    if regimen.placebo_for is not None and regimen.placebo_for not in protocol.regimen_ids:
+        _fail(
+            protocol,
+            f"{where}.placebo_for",
+            f"unknown regimen {regimen.placebo_for!r}",
+            f"use one of: {', '.join(protocol.regimen_ids)}",
+        )
+
+
+def _schedules(schedule: Schedule, path: str) -> list[tuple[str, Schedule]]:
+    if schedule.phases is None:
+        return [(path, schedule)]
+    return [(f"{path}.phases[{i}]", phase) for i, phase in enumerate(schedule.phases)]
+
+
+def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path: str) -> None:
+    if schedule.weekday_from is not None:
+        _value_ref(protocol, schedule.weekday_from, "weekday", f"{path}.weekday_from")
+    for key, targets in (
+        ("after", [schedule.after] if schedule.after else []),
+        ("except_days_of", schedule.except_days_of or []),
+    ):
+        for target in targets:
+            if target not in protocol.regimen_ids:
+                _fail(
+                    protocol,
+                    f"{path}.{key}",
+                    f"unknown regimen {target!r}",
+                    f"use one of: {', '.join(protocol.regimen_ids)}",
+                )
+            if target == regimen.id:
+                _fail(protocol, f"{path}.{key}", "a regimen cannot refer to itself")
+
+
+def _fits_study(protocol: Protocol, schedule: Schedule, path: str) -> None:
+    last = protocol.study.last_day
+    if schedule.start_day > last:
+        _fail(protocol, f"{path}.start_day", f"starts on day {schedule.start_day}, after the study's last day {last}")
+    period = schedule.cycle_period
+    if period is not None and period > last:
+        _fail(
+            protocol,
+            path,
+            f"a {period}-day cycle is longer than the {last}-day study",
+            "shorten the cycle or raise study.last_day",
+        )
+    if schedule.end_day is not None and schedule.end_day > last:
+        _fail(
+            protocol,
+            f"{path}.end_day",
+            f"day {schedule.end_day} is after the study's last day {last}",
+            "raise study.last_day or lower end_day",
+        )
+
+
+def dependency_order(protocol: Protocol) -> list[str]:
+    """Regimen ids ordered so that every regimen comes after those it refers to."""
+    deps = {r.id: _dependencies(r.schedule) for r in protocol.regimens}
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        if state.get(node) == 2:
+            return
+        if state.get(node) == 1:
+            cycle = " -> ".join([*trail[trail.index(node) :], node])
+            _fail(
+                protocol,
+                "regimens",
+                f"circular relation between regimens: {cycle}",
+                "a regimen may depend on another only if that one does not depend back on it",
+            )
+        state[node] = 1
+        for dep in sorted(deps[node]):
+            visit(dep, [*trail, node])
+        state[node] = 2
+        order.append(node)
+
+    for regimen_id in protocol.regimen_ids:
+        visit(regimen_id, [])
+    return order
+
+
+def _dependencies(schedule: Schedule) -> set[str]:
+    found: set[str] = set()
+    for phase in schedule.phases or [schedule]:
+        if phase.after:
+            found.add(phase.after)
+        found.update(phase.except_days_of or [])
+    return found

@@ -1,0 +1,193 @@
+"""Medication-safety and blinding rules.
+
+Methotrexate for non-cancer use is taken once weekly; accidental daily dosing has killed
+patients (ISMP high-alert list, NHS "never event", FDA label). The protocol is checked
+statically when it is loaded, and every expanded schedule is checked again dose by dose.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .errors import ProtocolError, SafetyError
+
+if TYPE_CHECKING:
+    from .protocol import Protocol, Regimen, Schedule
+
+_METHOTREXATE = re.compile(r"methotrexate|\bmtx\b|amethopterin", re.IGNORECASE)
+
+#: Maximum daily doses the tool knows for drugs of the shipped protocols, by drug name
+#: (lower case) -> (amount, unit). A regimen's own ``max_daily_dose`` takes precedence.
+KNOWN_DAILY_LIMITS: dict[str, tuple[float, str]] = {
+    "loxoprofen": (180.0, "mg"),
+    "folic acid": (5.0, "mg"),
+}
+
+
+def is_methotrexate(drug: str) -> bool:
+    """True for any spelling a protocol may use: methotrexate, Methotrexate sodium, MTX."""
+    return bool(_METHOTREXATE.search(drug))
+
+
+def _daily_allowed(protocol: Protocol, regimen: Regimen) -> bool:
+    return protocol.study.oncology and regimen.acknowledge_daily_methotrexate
+
+
+def check_methotrexate_protocol(protocol: Protocol) -> None:
+    """Refuse a methotrexate schedule that can give more than one dose in a week."""
+    for index, regimen in enumerate(protocol.regimens):
+        if not is_methotrexate(regimen.drug) or _daily_allowed(protocol, regimen):
+            continue
+        where = f"regimens[{index}] (id {regimen.id!r}).schedule"
+        problem = _weekly_problem(regimen)
+        if problem:
+            raise ProtocolError(
+                f"methotrexate would be given {problem}. For rheumatoid arthritis and other non-cancer uses "
+                "methotrexate is taken ONCE WEEKLY; daily dosing in error has caused deaths",
+                source=protocol.source,
+                where=where,
+                hint='schedule it on one named weekday (weekdays = ["Monday"] or weekday_from = '
+                '"<cohort column>") with one time of day; only an oncology protocol '
+                "(study.oncology = true) may set acknowledge_daily_methotrexate = true on the regimen",
+            )
+
+
+def _weekly_problem(regimen: Regimen) -> str | None:
+    if regimen.times is not None and len(regimen.times) > 1:
+        return f"{len(regimen.times)} times a day"
+    for phase in regimen.schedule.phases or [regimen.schedule]:
+        problem = _phase_problem(phase)
+        if problem:
+            return problem
+    return None
+
+
+def _phase_problem(s: Schedule) -> str | None:
+    if s.daily or s.on is not None:
+        return "daily"
+    if s.every is not None and s.every < 7:
+        return f"every {s.every} day(s)"
+    if s.weekdays is not None and len(s.weekdays) > 1:
+        return f"on {len(s.weekdays)} days of each week"
+    if s.cycle_days is not None:
+        gaps = np.diff(s.cycle_days)
+        if len(gaps) and gaps.min() < 7:
+            return f"on cycle days {s.cycle_days} (less than 7 days apart)"
+    if s.after is not None:
+        return f"on days that follow another regimen ({s.after!r}), which is not a weekly rule"
+    return None
+
+
+def check_methotrexate_doses(doses: pd.DataFrame, protocol: Protocol) -> None:
+    """Second line of defence on the expanded table: no two methotrexate doses of one
+    patient less than 7 days apart (covers per-patient values and changes)."""
+    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not _daily_allowed(protocol, r)]
+    if not risky or doses.empty:
+        return
+    mtx = doses[doses["regimen"].isin(risky)].sort_values(["patient_id", "planned_at"])
+    if mtx.empty:
+        return
+    same_patient = mtx["patient_id"].eq(mtx["patient_id"].shift())
+    gap = mtx["planned_at"].diff()
+    bad = mtx[same_patient & (gap < pd.Timedelta(days=6, hours=12))]
+    if not bad.empty:
+        row = bad.iloc[0]
+        raise SafetyError(
+            f"patient {row['patient_id']}: methotrexate dose on {row['date']} (study day {row['study_day']}) "
+            f"comes {gap.loc[bad.index[0]]} after the previous one; methotrexate must be once weekly",
+            hint="check the changes file and the patient's weekday in the cohort file",
+        )
+
+
+def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
+    """No patient may receive more than the maximum daily dose of any drug on any day."""
+    if doses.empty:
+        return
+    limits = _limits(protocol)
+    if not limits:
+        return
+    lim = pd.DataFrame([(k, v, u) for k, (v, u) in limits.items()], columns=["_drug", "_limit", "_lunit"])
+    frame = doses[["patient_id", "date", "drug", "dose", "unit"]].copy()
+    frame["_drug"] = frame["drug"].astype(str).str.lower()
+    totals = frame.groupby(["patient_id", "date", "_drug", "unit"], observed=True, as_index=False)["dose"].sum()
+    merged = totals.merge(lim, on="_drug")
+    merged = merged[merged["unit"].astype(str) == merged["_lunit"]]
+    bad = merged[merged["dose"] > merged["_limit"] + 1e-9]
+    if not bad.empty:
+        row = bad.iloc[0]
+        raise SafetyError(
+            f"patient {row['patient_id']} would receive {row['dose']:g} {row['unit']} of {row['_drug']} on "
+            f"{row['date']}, above the maximum daily dose of {row['_limit']:g} {row['_lunit']}",
+            hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
+        )
+
+
+def _limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
+    limits = dict(KNOWN_DAILY_LIMITS)
+    for regimen in protocol.regimens:
+        if regimen.max_daily_dose is not None:
+            limits[regimen.drug.lower()] = (regimen.max_daily_dose, regimen.dose.unit)
+    return limits
+
+
+def check_blinding(protocol: Protocol) -> None:
+    """In a blinded study every arm-specific regimen must hide behind a blinded label, and
+    regimens sharing a label must look the same in every respect a blinded user can see."""
+    if not protocol.study.blinded:
+        return
+    all_arms = {a.id for a in protocol.arms}
+    groups: dict[str, list[Regimen]] = {}
+    for regimen in protocol.regimens:
+        arms = {a.id for a in protocol.arms if regimen.id in a.regimens}
+        if regimen.blinded_label is None:
+            if arms != all_arms:
+                _blind_fail(
+                    protocol,
+                    regimen,
+                    "is given in only some arms, so it would reveal the arm",
+                    "give it a blinded_label shared with the matching regimen of the other arms",
+                )
+            continue
+        groups.setdefault(regimen.blinded_label, []).append(regimen)
+    for label, members in groups.items():
+        _check_group(protocol, label, members, all_arms)
+
+
+def _check_group(protocol: Protocol, label: str, members: list[Regimen], all_arms: set[str]) -> None:
+    for arm in protocol.arms:
+        count = sum(r.id in arm.regimens for r in members)
+        if count != 1:
+            _blind_fail(
+                protocol,
+                members[0],
+                f"blinded label {label!r} appears {count} times in arm {arm.id!r}",
+                "every arm needs exactly one regimen with this blinded_label (a placebo where needed)",
+            )
+    first = members[0]
+    for other in members[1:]:
+        for name in ("schedule", "times", "times_from", "first_dose", "route", "instructions"):
+            if getattr(first, name) != getattr(other, name):
+                _blind_fail(
+                    protocol,
+                    other,
+                    f"differs from {first.id!r} in {name}, so blinded outputs would reveal the arm",
+                    f"make {name} identical within blinded label {label!r}",
+                )
+        if first.dose != other.dose and (other.blinded_dose is None or first.blinded_dose != other.blinded_dose):
+            _blind_fail(
+                protocol,
+                other,
+                f"has a different dose from {first.id!r}, which would reveal the arm",
+                f'set the same blinded_dose (e.g. "1 syringe") on every regimen labelled {label!r}',
+            )
+
+
+def _blind_fail(protocol: Protocol, regimen: Regimen, message: str, hint: str) -> None:
+    index = protocol.regimen_ids.index(regimen.id)
+    raise ProtocolError(
+        f"blinding: regimen {regimen.id!r} {message}", source=protocol.source, where=f"regimens[{index}]", hint=hint
+    )

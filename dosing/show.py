@@ -1,0 +1,42 @@
+"""``dosing show``: one patient's schedule as a readable text table, grouped by week."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .blinding import blind, unblind
+from .cohort import Cohort
+from .expand import expand
+from .parse import format_amount
+from .protocol import Protocol
+
+
+def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
+    """The patient's doses by study week: one line per day and time, drugs side by side."""
+    patient = cohort.patient(patient_id)
+    single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
+    doses = expand(protocol, single)
+    table = unblind(doses) if unblinded else blind(doses, protocol)
+    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded"
+    head = [
+        f"{protocol.study.id}  patient {patient_id}  ({mode})",
+        f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",
+        "",
+    ]
+    if table.empty:
+        return "\n".join([*head, "no doses planned"])
+    table = table.assign(week=(table["study_day"] - 1) // 7 + 1, what=_what(table))
+    lines = head
+    for week, rows in table.groupby("week", sort=True):
+        lines.append(f"Week {week} (study days {7 * (week - 1) + 1}-{7 * week})")
+        for (date, weekday, day, time), slot in rows.groupby(
+            ["date", "weekday", "study_day", "time"], observed=True, sort=True
+        ):
+            lines.append(f"  {date} {str(weekday)[:3]}  day {day:>3}  {time}  {'; '.join(slot['what'])}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _what(table: pd.DataFrame) -> pd.Series:
+    dose = table["dose"].map(format_amount)
+    return table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)

@@ -1,0 +1,61 @@
+"""``dosing validate``: load and check a protocol (and optionally a cohort); summarise it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cohort import Cohort
+from .expand import expand
+from .io.readers import load_cohort, load_protocol
+from .parse import format_amount
+from .protocol import Protocol, Regimen
+from .safety import check_max_daily, check_methotrexate_doses, is_methotrexate
+
+
+@dataclass
+class Validation:
+    protocol: Protocol
+    cohort: Cohort | None
+    doses: int | None
+
+    def summary(self) -> str:
+        study = self.protocol.study
+        lines = [
+            f"OK  {self.protocol.source}",
+            f"  study {study.id}: {study.title}",
+            f"  blinding {study.blinding}; time zone {study.timezone}; study days 1..{study.last_day}",
+            f"  arms: {', '.join(f'{a.id} ({a.label})' for a in self.protocol.arms)}",
+            "  regimens:",
+        ]
+        lines += [f"    {r.id}: {describe_regimen(r)}" for r in self.protocol.regimens]
+        if self.cohort is not None:
+            lines.append(f"OK  {self.cohort.source}: {len(self.cohort)} patients, {self.doses:,} planned doses")
+        return "\n".join(lines)
+
+
+def describe_regimen(regimen: Regimen) -> str:
+    dose = regimen.dose
+    if dose.patient_value:
+        amount = f"patient's own {dose.patient_value} {dose.unit}"
+    elif dose.per:
+        amount = f"{format_amount(dose.amount)} {dose.unit} per {dose.per}"
+    else:
+        amount = f"{format_amount(dose.amount)} {dose.unit}"
+    times = ", ".join(t.strftime("%H:%M") for t in regimen.times) if regimen.times else f"at {regimen.times_from}"
+    text = f"{regimen.drug} {amount} {regimen.route} at {times}"
+    if is_methotrexate(regimen.drug):
+        text += " [methotrexate: once weekly checked]"
+    return text
+
+
+def validate(protocol_path: str | Path, cohort_path: str | Path | None = None) -> Validation:
+    """Load and check everything ``generate`` would, without writing anything."""
+    protocol = load_protocol(protocol_path)
+    if cohort_path is None:
+        return Validation(protocol, None, None)
+    cohort = load_cohort(cohort_path, protocol)
+    doses = expand(protocol, cohort)
+    check_methotrexate_doses(doses, protocol)
+    check_max_daily(doses, protocol)
+    return Validation(protocol, cohort, len(doses))

@@ -1,0 +1,29 @@
+"""Shared fixtures: the shipped protocols and named fixture files, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dosing
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOLS = ROOT / "protocols"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHIPPED = ["nct02467504", "nct04077684", "capecitabine"]
+
+
+@pytest.fixture(scope="session")
+def seed_protocol() -> dosing.Protocol:
+    return dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
+
+
+@pytest.fixture(scope="session")
+def seed_cohort(seed_protocol: dosing.Protocol) -> dosing.Cohort:
+    return dosing.load_cohort(PROTOCOLS / "nct02467504-cohort.csv", seed_protocol)
+
+
+def shipped(name: str) -> tuple[dosing.Protocol, dosing.Cohort]:
+    protocol = dosing.load_protocol(PROTOCOLS / f"{name}.toml")
+    return protocol, dosing.load_cohort(PROTOCOLS / f"{name}-cohort.csv", protocol)
