@@ -51,6 +51,8 @@ COLUMNS = [
     "cycle_day",
     "dose_number",
     "uid",
+    "held",
+    "sequence",
 ]
 
 
@@ -76,7 +78,9 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     ``study_day`` counts from 1 on the patient's start date; ``cycle`` and ``cycle_day``
     are <NA> for regimens without cycles; ``dose_number`` counts each patient's doses of one
     drug (as shown, i.e. per blinded label) from 1; ``uid`` is stable across runs and does
-    not depend on the arm.
+    not depend on the arm; ``held`` marks doses a changes file holds (never given, not
+    made up; always False here) and ``sequence`` is the iCalendar SEQUENCE of the dose's
+    event (0 here; raised when a change moves or alters the dose).
     """
     frame = cohort.patients
     patients = Patients(
@@ -243,6 +247,8 @@ def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame
     out["cycle_day"] = pd.arrays.IntegerArray(rows.cycle_day.astype(np.int16), ~cyclic)
     out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
     out["uid"] = _uids(protocol, frame, rows)
+    out["held"] = False
+    out["sequence"] = np.zeros(len(out), dtype=np.int16)
     return out[COLUMNS]
 
 

@@ -58,6 +58,9 @@ WORKLIST_COLUMNS = [
     "notes",
 ]
 
+#: Columns the calendar writer needs that the CSV files do not show.
+CALENDAR_ONLY = ["planned_at", "held", "sequence"]
+
 Progress = Callable[[int, int], None]
 
 
@@ -115,7 +118,7 @@ def generate(
     with staged_folder(final) as folder:
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        _write_patients(protocol, cohort, table[[*columns, "planned_at"]], folder / "patients", progress)
+        _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress)
     return GenerateResult(
         final,
         not unblinded,
@@ -149,7 +152,7 @@ def _write_patients(
         mine = groups.get(pid, table.iloc[0:0])
         home = folder / pid
         home.mkdir(parents=True)
-        write_csv(mine.drop(columns=["planned_at"]), home / "doses.csv")
+        write_csv(mine.drop(columns=CALENDAR_ONLY), home / "doses.csv")
         start = pd.Timestamp(patient.start_date).date()
         stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
         last = start + dt.timedelta(days=protocol.study.last_day)

@@ -47,9 +47,17 @@ def dose_description(row: pd.Series) -> str:
 
 
 def calendar_for_patient(
-    doses: pd.DataFrame, *, name: str, timezone: str, stamp: dt.datetime, first: dt.date, last: dt.date
+    doses: pd.DataFrame,
+    *,
+    name: str,
+    timezone: str,
+    stamp: dt.datetime,
+    first: dt.date,
+    last: dt.date,
+    extra_events: Iterable[icalendar.Event] = (),
 ) -> bytes:
-    """One patient's calendar. ``doses`` is that patient's (blinded or unblinded) dose table."""
+    """One patient's calendar. ``doses`` is that patient's (blinded or unblinded) dose table;
+    rows with ``held`` set are left out. ``extra_events`` (e.g. visits) are added as given."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -65,7 +73,10 @@ def calendar_for_patient(
         )
     )
     zone = zoneinfo.ZoneInfo(timezone)
-    for event in _dose_events(doses, zone, stamp):
+    given = doses[~doses["held"]] if "held" in doses.columns else doses
+    for event in _dose_events(given, zone, stamp):
+        cal.add_component(event)
+    for event in extra_events:
         cal.add_component(event)
     return cal.to_ical()
 
@@ -76,7 +87,7 @@ def _dose_events(doses: pd.DataFrame, zone: zoneinfo.ZoneInfo, stamp: dt.datetim
         event = icalendar.Event()
         event.add("uid", row["uid"])
         event.add("dtstamp", stamp)
-        event.add("sequence", 0)
+        event.add("sequence", int(row["sequence"]) if "sequence" in row else 0)
         event.add("dtstart", start)
         event.add("dtend", start + dt.timedelta(minutes=DOSE_MINUTES))
         event.add("summary", dose_summary(row))
