@@ -13,6 +13,7 @@ import click
 
 from .errors import DosingError
 from .generate import generate as generate_outputs
+from .io.changes_file import load_changes
 from .io.readers import load_cohort, load_protocol
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
@@ -75,23 +76,38 @@ def validate(protocol: Path, cohort: Path | None) -> None:
     is_flag=True,
     help="Show arms and true drugs. Writes to OUT/<study id>-UNBLINDED/, never over blinded outputs.",
 )
-def generate(protocol: Path, cohort: Path, out_dir: Path, unblinded: bool) -> None:
+@click.option(
+    "--changes",
+    "changes_file",
+    type=EXISTING,
+    help="Per-patient changes (CSV): delays, holds, stops, dose changes, rescheduled visits, withdrawals.",
+)
+def generate(protocol: Path, cohort: Path, out_dir: Path, unblinded: bool, changes_file: Path | None) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
     \b
     Writes OUT/<study id>/doses.csv, worklist.csv and patients/<id>/{doses.csv,calendar.ics}.
+    With visits in the protocol also visits.csv, visit-worklist.csv and patients/<id>/visits.csv.
     Nothing is replaced unless the whole run succeeds.
     \b
     Example:
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --out output
+      dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
+        --changes protocols/nct02467504-changes.csv
     """
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
+    changes = load_changes(changes_file, loaded, patients) if changes_file is not None else None
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
     with click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200) as bar:
         result = generate_outputs(
-            loaded, patients, out_dir, unblinded=unblinded, progress=lambda done, total: bar.update(1)
+            loaded,
+            patients,
+            out_dir,
+            unblinded=unblinded,
+            progress=lambda done, total: bar.update(1),
+            changes=changes,
         )
     click.echo(result.summary())
 

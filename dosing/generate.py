@@ -10,13 +10,18 @@ from pathlib import Path
 import pandas as pd
 
 from .blinding import blind, unblind
+from .changes import Changes
+from .changes_apply import apply_changes, change_effects, describe_effects
 from .cohort import Cohort
 from .expand import expand
 from .io.atomic import staged_folder
 from .io.csv_out import write_csv
 from .io.ics import calendar_for_patient
+from .io.ics_visits import calendar_extras, hide_changed
+from .io.visits_out import write_visits
 from .protocol import Protocol
 from .safety import check_max_daily, check_methotrexate_doses
+from .visits import plan_visits
 
 DOSE_COLUMNS = [
     "patient_id",
@@ -75,6 +80,9 @@ class GenerateResult:
     first_date: str
     last_date: str
     files: list[Path] = field(default_factory=list)
+    visits: int = 0
+    visit_warnings: int = 0
+    change_effects: pd.DataFrame | None = None
 
     def summary(self) -> str:
         lines = [
@@ -91,6 +99,11 @@ class GenerateResult:
             f"    {self.folder / 'worklist.csv'}",
             f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patients)",
         ]
+        if self.visits:
+            lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
+            lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
+        if self.change_effects is not None:
+            lines += describe_effects(self.change_effects)
         return "\n".join(lines)
 
 
@@ -107,18 +120,28 @@ def generate(
     *,
     unblinded: bool = False,
     progress: Progress | None = None,
+    changes: Changes | None = None,
 ) -> GenerateResult:
-    """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`)."""
-    doses = expand(protocol, cohort)
+    """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
+    ``changes`` (see :mod:`dosing.changes`) moves, holds, stops and alters doses and visits."""
+    doses = planned = expand(protocol, cohort)
+    if changes is not None:
+        doses = apply_changes(planned, changes)
+    visits = plan_visits(protocol, cohort, changes)
     check_methotrexate_doses(doses, protocol)
     check_max_daily(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)
+    extras = calendar_extras(table, visits, cohort.patients)
     with staged_folder(final) as folder:
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress)
+        _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, extras)
+        write_visits(visits, cohort, folder)
+    effects = (
+        None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
+    )
     return GenerateResult(
         final,
         not unblinded,
@@ -126,6 +149,9 @@ def generate(
         _per_drug(table),
         str(table["date"].min()) if len(table) else "-",
         str(table["date"].max()) if len(table) else "-",
+        visits=len(visits),
+        visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
+        change_effects=effects,
     )
 
 
@@ -138,12 +164,18 @@ def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd
         sheet[column] = ""
     sheet["_pid"] = sheet["patient_id"].astype(str)
     sheet["_drug"] = sheet["drug"].astype(str)
+    sheet.loc[sheet["held"].to_numpy(dtype=bool), "notes"] = "HELD: do not give"
     sheet = sheet.sort_values(["date", "time", "_pid", "_drug"], kind="stable")
     return sheet[WORKLIST_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])]
 
 
 def _write_patients(
-    protocol: Protocol, cohort: Cohort, table: pd.DataFrame, folder: Path, progress: Progress | None
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    folder: Path,
+    progress: Progress | None,
+    extras: dict[str, list] | None = None,
 ) -> None:
     groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
     total = len(cohort)
@@ -157,7 +189,13 @@ def _write_patients(
         stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
         last = start + dt.timedelta(days=protocol.study.last_day)
         ics = calendar_for_patient(
-            mine, name=f"{protocol.study.id} {pid}", timezone=str(patient.timezone), stamp=stamp, first=start, last=last
+            hide_changed(mine),
+            name=f"{protocol.study.id} {pid}",
+            timezone=str(patient.timezone),
+            stamp=stamp,
+            first=start,
+            last=last,
+            extra_events=(extras or {}).get(pid, ()),
         )
         (home / "calendar.ics").write_bytes(ics)
         if progress is not None:

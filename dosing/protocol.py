@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ProtocolError, ValueParseError
-from .parse import parse_day_list, parse_days, parse_time, parse_weekday
+from .parse import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -295,11 +295,113 @@ class Arm(Strict):
     regimens: list[str] = Field(min_length=1)
 
 
+class VisitWindow(Strict):
+    """How many days before (early) and after (late) its target a visit may take place."""
+
+    early: int = Field(0, ge=0, le=366)
+    late: int = Field(0, ge=0, le=366)
+
+
+class Visit(Strict):
+    """A clinic visit. See docs/visits-and-changes.md.
+
+    The target is a study ``day`` (negative days are before day 1; there is no day 0), a
+    ``week`` (week N is study day 7N + 1, the first day after N complete weeks: week 12 is
+    day 85), or a ``days`` range ``[first, last]`` (e.g. screening, days -28 to -1: the
+    target is the last day and the window reaches back to the first). ``anchor`` is "day1",
+    another visit's id (the visit keeps its planned distance from that visit's scheduled
+    date), or "<regimen id> cycle <n>" (it keeps its distance from that cycle's first day).
+    """
+
+    id: Ident
+    name: str = Field(min_length=1)
+    day: int | None = Field(None, ge=-3660, le=3660)
+    week: int | None = Field(None, ge=1, le=520)
+    days: list[int] | None = Field(None, min_length=2, max_length=2)
+    window: VisitWindow = VisitWindow()
+    anchor: str = "day1"
+    time: TimeOfDay | None = None
+    duration: Annotated[dt.timedelta | None, _wrap(parse_offset)] = None
+    procedures: list[str] = []
+    follow_up_after_withdrawal: bool = False
+
+    @model_validator(mode="after")
+    def _target(self) -> Visit:
+        given = [k for k in ("day", "week", "days") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one target: day = 15, week = 2 or days = [-28, -1]; got {given or 'none'}")
+        if self.day == 0 or (self.days is not None and 0 in self.days):
+            raise ValueError("there is no study day 0: day -1 is the day before day 1")
+        if self.days is not None:
+            if self.days[0] > self.days[1]:
+                raise ValueError(f"days = {self.days}: the first day comes after the last")
+            if "window" in self.model_fields_set:
+                raise ValueError("a days range is its own window: leave out window")
+        if self.duration is not None and self.time is None:
+            raise ValueError('duration needs a start time, e.g. time = "09:00"')
+        return self
+
+    @property
+    def target_day(self) -> int:
+        """The planned study day (for a range, its last day)."""
+        if self.week is not None:
+            return 7 * self.week + 1
+        if self.days is not None:
+            return self.days[1]
+        assert self.day is not None
+        return self.day
+
+    @property
+    def early(self) -> int:
+        if self.days is not None:
+            return _day_gap(self.days[0], self.days[1])
+        return self.window.early
+
+    @property
+    def late(self) -> int:
+        return 0 if self.days is not None else self.window.late
+
+
+def _day_gap(first: int, last: int) -> int:
+    """Calendar days from study day ``first`` to ``last`` (there is no day 0)."""
+    return last - first - (1 if first < 0 < last else 0)
+
+
+class ClinicPolicy(Strict):
+    """Days the clinic is closed: named weekdays and the public holidays of a country (or region)."""
+
+    closed_weekdays: list[Weekday] = []
+    holidays: str | None = Field(None, description='ISO 3166 country code for public holidays, e.g. "CN"')
+    subdivision: str | None = Field(None, description="region code within the country, e.g. a state")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("closed_weekdays"), str):
+            data = {**data, "closed_weekdays": [data["closed_weekdays"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _country(self) -> ClinicPolicy:
+        if self.subdivision is not None and self.holidays is None:
+            raise ValueError("subdivision needs holidays = <country code>")
+        if self.holidays is not None:
+            import holidays
+
+            try:
+                holidays.country_holidays(self.holidays, subdiv=self.subdivision, years=2000)
+            except NotImplementedError as err:
+                raise ValueError(f'{err}; use an ISO 3166 code such as "CN" (see the holidays package)') from None
+        return self
+
+
 class Protocol(Strict):
     study: Study
     patient_values: dict[str, PatientValue] = {}
     arms: list[Arm] = Field(min_length=1)
     regimens: list[Regimen] = Field(min_length=1)
+    visits: list[Visit] = []
+    clinic: ClinicPolicy | None = None
     source: str = Field("<protocol>", exclude=True)
 
     def regimen(self, regimen_id: str) -> Regimen:
@@ -322,12 +424,14 @@ class Protocol(Strict):
 def protocol_from_dict(data: dict[str, Any], source: str = "<protocol>") -> Protocol:
     """Validate parsed TOML data. Raises ProtocolError naming the field path and the fix."""
     from .protocol_checks import check_references
+    from .visit_checks import check_visits
 
     try:
         protocol = Protocol.model_validate({**data, "source": source})
     except ValidationError as err:
         raise ProtocolError(_describe(err, data), source=source) from None
     check_references(protocol)
+    check_visits(protocol)
     return protocol
 
 

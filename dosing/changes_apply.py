@@ -1,0 +1,189 @@
+"""Apply validated :class:`~dosing.changes.Changes` to an expanded dose table. Pure.
+
+Only the rows of patients named in the changes are touched (vectorised per change row);
+everyone else's rows are kept as they are. Stateless and reproducible:
+
+* a row's ``sequence`` (its iCalendar SEQUENCE) rises by one for every change row that moves
+  or alters it, so appending a row to the changes file only ever raises SEQUENCE;
+* ``changed_on`` (extra column, datetime64) is the latest date of those change rows, NaT
+  for untouched rows: calendars use it as the changed event's DTSTAMP;
+* ``uid`` never changes: it names the planned slot, so a moved dose keeps its UID;
+* held doses stay in the table with ``held = True``; stopped and withdrawn doses go.
+
+Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are not
+re-derived from the moved doses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ChangesError
+from .expand import NS_PER_DAY, _to_utc
+from .parse import WEEKDAYS
+
+if TYPE_CHECKING:
+    from .changes import Changes
+
+
+class _Work:
+    """The changed patients' rows as plain arrays, edited in place by each kind of change."""
+
+    def __init__(self, sub: pd.DataFrame) -> None:
+        self.patient = sub["patient_id"].astype(str).to_numpy()
+        self.regimen = sub["regimen"].astype(str).to_numpy()
+        self.cycle = sub["cycle"].to_numpy(dtype=float, na_value=np.nan)
+        self.time = sub["time"].astype(str).to_numpy()
+        self.shift = np.zeros(len(sub), dtype=np.int64)
+        self.sequence = sub["sequence"].to_numpy(dtype=np.int64).copy()
+        self.stamp = np.full(len(sub), np.datetime64("NaT"), dtype="datetime64[ns]")
+        self.held = sub["held"].to_numpy(dtype=bool).copy()
+        self.dose = sub["dose"].to_numpy().copy()
+        self.keep = np.ones(len(sub), dtype=bool)
+        self.dates = sub["date"].astype(str).to_numpy()
+
+    def touch(self, mask: np.ndarray, when: np.datetime64) -> None:
+        self.sequence[mask] += 1
+        self.stamp[mask] = np.where(np.isnat(self.stamp[mask]), when, np.maximum(self.stamp[mask], when))
+
+
+def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
+    """The dose table after the changes: delays move cycles, holds set ``held``, dose changes
+    set ``dose``, stops and withdrawals remove rows. Adds column ``changed_on``."""
+    picked = doses["patient_id"].astype(str).isin(changes.patients).to_numpy()
+    if not picked.any():
+        return doses.assign(changed_on=pd.Series(pd.NaT, index=doses.index, dtype="datetime64[ns]"))
+    sub = doses[picked].copy()
+    work = _Work(sub)
+    for row in changes.of("delay").itertuples(index=False):
+        mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.cycle >= row.cycle)
+        work.shift[mask] += int(row.days)
+        work.touch(mask, row.date.to_datetime64())
+    if work.shift.any():
+        _move(sub, work)
+    for row in changes.of("dose").itertuples(index=False):
+        mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates >= _iso(row.date))
+        work.dose[mask] = row.dose
+        work.touch(mask, row.date.to_datetime64())
+    for row in changes.of("hold").itertuples(index=False):
+        _hold(work, row, changes)
+    for row in changes.of("stop").itertuples(index=False):
+        work.keep &= ~(
+            (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates >= _iso(row.date))
+        )
+    for row in changes.of("withdraw").itertuples(index=False):
+        work.keep &= ~((work.patient == row.patient_id) & (work.dates >= _iso(row.date)))
+    sub["dose"], sub["held"] = work.dose, work.held
+    sub["sequence"] = work.sequence.astype(doses["sequence"].dtype)
+    sub["changed_on"] = work.stamp
+    rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
+    return _combine(doses, rest, sub[work.keep], work.dates[work.keep])
+
+
+def _iso(when: pd.Timestamp) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+def _hold(work: _Work, row: Any, changes: Changes) -> None:
+    mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates == _iso(row.date))
+    at = ""
+    if not pd.isna(row.time):
+        at = f" at {row.time // 60:02d}:{row.time % 60:02d}"
+        mask &= work.time == at[4:]
+    if not mask.any():
+        raise ChangesError(
+            f"no {row.regimen} dose of patient {row.patient_id} is planned on {_iso(row.date)}{at}",
+            source=changes.source,
+            where=f"line {row.line}",
+            hint="hold a planned dose: use the actual date (after any delay) and time from doses.csv",
+        )
+    work.held |= mask
+    work.touch(mask, row.date.to_datetime64())
+
+
+def _move(sub: pd.DataFrame, work: _Work) -> None:
+    """Shift delayed rows by whole days, keeping their local wall-clock time."""
+    moved = work.shift != 0
+    utc = sub["planned_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64).copy()
+    local_day = np.zeros(len(sub), dtype=np.int64)
+    zones = sub["timezone"].astype(str).to_numpy()
+    for zone in np.unique(zones[moved]):
+        pick = moved & (zones == zone)
+        local = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC").tz_convert(str(zone))
+        wall = local.tz_localize(None).asi8 + work.shift[pick] * NS_PER_DAY
+        utc[pick], local_ns = _to_utc(wall, str(zone))
+        local_day[pick] = local_ns // NS_PER_DAY
+    sub["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
+    text = np.datetime_as_string(local_day[moved].astype("datetime64[D]"), unit="D")
+    work.dates = work.dates.astype(object)
+    work.dates[moved] = text
+    weekday = sub["weekday"].astype(str).to_numpy().astype(object)
+    weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day[moved] + 3) % 7]
+    sub["weekday"] = pd.Categorical(weekday, categories=list(WEEKDAYS))
+    sub["study_day"] = (sub["study_day"].to_numpy() + work.shift).astype(sub["study_day"].dtype)
+
+
+def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, dates: np.ndarray) -> pd.DataFrame:
+    """Put the changed rows back, with one set of date categories, sorted as expand sorts."""
+    days = sorted(set(doses["date"].cat.categories) | set(dates))
+    rest = rest.assign(date=rest["date"].cat.set_categories(days))
+    sub = sub.assign(date=pd.Categorical(dates, categories=days, ordered=True))
+    sub = sub.assign(weekday=sub["weekday"].astype(doses["weekday"].dtype))
+    position = np.concatenate([doses.index.get_indexer(rest.index), doses.index.get_indexer(sub.index)])
+    out = pd.concat([rest, sub], ignore_index=True)
+    instants = out["planned_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((position, instants.astype(np.int64), out["patient_id"].cat.codes.to_numpy()))
+    return out.iloc[order].reset_index(drop=True)
+
+
+EFFECT_COLUMNS = ["doses_moved", "doses_held", "doses_changed", "doses_stopped", "visits_moved", "visits_cancelled"]
+
+
+def change_effects(
+    planned: pd.DataFrame, doses: pd.DataFrame, planned_visits: pd.DataFrame, visits: pd.DataFrame, changes: Changes
+) -> pd.DataFrame:
+    """Per patient named in the changes: how many doses were moved, held, changed (amount) and
+    stopped (removed by a stop or withdrawal), and how many visits moved or were cancelled."""
+    rows = []
+    for pid in changes.patients:
+        before = _indexed(planned, pid)
+        after = _indexed(doses, pid)
+        both = before.index.intersection(after.index)
+        v_before = _indexed(planned_visits, pid)
+        v_after = _indexed(visits, pid)
+        v_both = v_before.index.intersection(v_after.index)
+        rows.append(
+            {
+                "patient_id": pid,
+                "doses_moved": int((before.loc[both, "planned_at"] != after.loc[both, "planned_at"]).sum()),
+                "doses_held": int(after["held"].sum()),
+                "doses_changed": int((before.loc[both, "dose"] != after.loc[both, "dose"]).sum()),
+                "doses_stopped": len(before.index.difference(after.index)),
+                "visits_moved": int(
+                    (v_before.loc[v_both, "scheduled_date"] != v_after.loc[v_both, "scheduled_date"]).sum()
+                ),
+                "visits_cancelled": len(v_before.index.difference(v_after.index)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["patient_id", *EFFECT_COLUMNS])
+
+
+def _indexed(table: pd.DataFrame, pid: str) -> pd.DataFrame:
+    mine = table[table["patient_id"].astype(str) == pid]
+    return mine.set_index(mine["uid"].astype(str))
+
+
+def describe_effects(effects: pd.DataFrame) -> list[str]:
+    """Lines for the command's summary: one per patient named in the changes."""
+    lines = ["  changes applied:"]
+    width = max((len(p) for p in effects["patient_id"]), default=0)
+    for row in effects.itertuples(index=False):
+        lines.append(
+            f"    {row.patient_id:<{width}}  doses moved {row.doses_moved}, held {row.doses_held}, "
+            f"dose changed {row.doses_changed}, stopped {row.doses_stopped}; "
+            f"visits moved {row.visits_moved}, cancelled {row.visits_cancelled}"
+        )
+    return lines

@@ -1,0 +1,17 @@
+"""Read a per-patient changes file (CSV) into validated :class:`~dosing.changes.Changes`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..changes import Changes, changes_from_rows
+from ..cohort import Cohort
+from ..errors import ChangesError
+from ..protocol import Protocol
+from .readers import read_rows
+
+
+def load_changes(path: str | Path, protocol: Protocol, cohort: Cohort) -> Changes:
+    """Read and validate a changes file against the protocol and cohort (ChangesError names the line)."""
+    header, rows = read_rows(path, ChangesError)
+    return changes_from_rows(header, rows, protocol, cohort, source=str(path))

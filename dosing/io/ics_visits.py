@@ -1,0 +1,120 @@
+"""Calendar events for clinic visits, and for doses a changes file moved or altered.
+
+Visits are all-day events (``VALUE=DATE``, exclusive ``DTEND``) or, when the protocol gives
+clinic hours, timed events in the patient's zone; ``CATEGORIES:visit``; the window, the
+procedures and any move are in the ``DESCRIPTION``. They are handed to
+:func:`dosing.io.ics.calendar_for_patient` as ``extra_events``.
+
+Subscribed calendars update in place: every event keeps its UID; an unchanged event keeps its
+bytes (``DTSTAMP`` is the patient's start date, 00:00 UTC, as for doses); a changed event
+(``sequence`` > 0) gets that SEQUENCE and, as ``DTSTAMP``, the date of the latest change that
+touched it (never before the patient's start). Changed doses are built here because
+:func:`~dosing.io.ics.calendar_for_patient` stamps every dose alike; :func:`hide_changed` keeps
+them out of its own dose events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import icalendar
+import pandas as pd
+
+from .ics import DOSE_MINUTES, dose_description, dose_summary
+
+
+def patient_stamp(start: dt.date) -> dt.datetime:
+    """The DTSTAMP of unchanged events: the patient's start date, 00:00 UTC."""
+    return dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def change_stamp(stamp: dt.datetime, changed_on: object) -> dt.datetime:
+    """DTSTAMP of a changed event: the change's date, 00:00 UTC, never before ``stamp``."""
+    if changed_on is None or pd.isna(changed_on):
+        return stamp
+    when = dt.datetime.combine(pd.Timestamp(changed_on).date(), dt.time(0, 0), tzinfo=dt.UTC)
+    return max(stamp, when)
+
+
+def visit_description(row: pd.Series) -> str:
+    lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
+    if row["procedures"]:
+        lines.append("Procedures:")
+        lines += [f"- {item}" for item in str(row["procedures"]).split("; ")]
+    lines.append(f"Study day {row['study_day']}")
+    if row["moved_reason"]:
+        lines.append(f"Moved: {row['moved_reason']}")
+    if row["warning"]:
+        lines.append(f"WARNING: {row['warning']}; please call the clinic")
+    return "\n".join(lines)
+
+
+def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
+    """One event per visit row of one patient."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    events = []
+    for _, row in visits.iterrows():
+        day = dt.date.fromisoformat(str(row["scheduled_date"]))
+        event = icalendar.Event()
+        event.add("uid", row["uid"])
+        event.add("dtstamp", change_stamp(stamp, row["changed_on"]) if row["sequence"] else stamp)
+        event.add("sequence", int(row["sequence"]))
+        if row["time"]:
+            begin = dt.datetime.combine(day, dt.time.fromisoformat(str(row["time"])), tzinfo=zone)
+            event.add("dtstart", begin)
+            event.add("dtend", begin + dt.timedelta(minutes=int(row["duration_minutes"])))
+        else:
+            event.add("dtstart", day)
+            event.add("dtend", day + dt.timedelta(days=1))
+        event.add("summary", f"Clinic visit: {row['name']}")
+        event.add("description", visit_description(row))
+        event.add("categories", ["visit"])
+        event.add("transp", "OPAQUE")
+        events.append(event)
+    return events
+
+
+def changed_dose_events(doses: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
+    """Events for one patient's doses that changes moved or altered (``sequence`` > 0, not held)."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    events = []
+    for _, row in doses[(doses["sequence"] > 0) & ~doses["held"]].iterrows():
+        begin = row["planned_at"].to_pydatetime().astimezone(zone)
+        event = icalendar.Event()
+        event.add("uid", row["uid"])
+        event.add("dtstamp", change_stamp(stamp, row.get("changed_on")))
+        event.add("sequence", int(row["sequence"]))
+        event.add("dtstart", begin)
+        event.add("dtend", begin + dt.timedelta(minutes=DOSE_MINUTES))
+        event.add("summary", dose_summary(row))
+        event.add("description", dose_description(row))
+        event.add("categories", ["dose"])
+        event.add("transp", "TRANSPARENT")
+        events.append(event)
+    return events
+
+
+def hide_changed(doses: pd.DataFrame) -> pd.DataFrame:
+    """The dose rows with changed ones marked held, so the dose writer leaves them to us."""
+    if not (doses["sequence"] > 0).any():
+        return doses
+    return doses.assign(held=doses["held"] | (doses["sequence"] > 0))
+
+
+def calendar_extras(doses: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame) -> dict[str, list]:
+    """Per patient id: visit events and changed-dose events for ``calendar_for_patient``."""
+    changed = doses[doses["sequence"] > 0] if len(doses) else doses
+    by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
+    by_patient_visits = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
+    extras: dict[str, list] = {}
+    for patient in patients.itertuples(index=False):
+        pid = str(patient.patient_id)
+        stamp = patient_stamp(pd.Timestamp(patient.start_date).date())
+        events = (
+            changed_dose_events(by_patient_doses[pid], str(patient.timezone), stamp) if pid in by_patient_doses else []
+        )
+        if pid in by_patient_visits:
+            events += visit_events(by_patient_visits[pid], str(patient.timezone), stamp)
+        extras[pid] = events
+    return extras

@@ -1,0 +1,119 @@
+"""Cross checks of a protocol's visit plan: unique ids, anchors that exist, no circular
+anchors, and cycle anchors that name a cycle every arm receives (visit plans are the same
+for every arm, so they must never depend on which arm a patient is in)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ProtocolError
+
+if TYPE_CHECKING:
+    from .protocol import Protocol, Regimen, Visit
+
+DAY1 = "day1"
+_CYCLE_ANCHOR = re.compile(r"^\s*(\S+)\s+cycle\s+(\d+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CycleAnchor:
+    """``anchor = "il2 cycle 2"``: the first day of cycle 2 of regimen il2 (or of its blinded twin)."""
+
+    regimen: str
+    cycle: int
+
+
+def parse_anchor(anchor: str) -> str | CycleAnchor:
+    """ "day1", a visit id, or a :class:`CycleAnchor`."""
+    match = _CYCLE_ANCHOR.match(anchor)
+    if match:
+        return CycleAnchor(match.group(1), int(match.group(2)))
+    return anchor.strip()
+
+
+def cycle_start_day(regimen: Regimen, cycle: int) -> int:
+    """The planned study day on which ``cycle`` of a (single-phase) cyclic regimen starts."""
+    period = regimen.schedule.cycle_period
+    assert period is not None
+    return regimen.schedule.start_day + (cycle - 1) * period
+
+
+def blinded_group(protocol: Protocol, regimen_id: str) -> list[str]:
+    """Regimen ids shown to blinded users as the same thing (the regimen and its blinded twins)."""
+    key = protocol.regimen(regimen_id).display_key
+    return [r.id for r in protocol.regimens if r.display_key == key]
+
+
+def visit_order(protocol: Protocol) -> list[Visit]:
+    """Visits ordered so that every visit comes after the visit it is anchored to."""
+    by_id = {v.id: v for v in protocol.visits}
+    order: list[Visit] = []
+    state: dict[str, int] = {}
+
+    def place(visit_id: str, trail: list[str]) -> None:
+        if state.get(visit_id) == 2:
+            return
+        if state.get(visit_id) == 1:
+            loop = " -> ".join([*trail[trail.index(visit_id) :], visit_id])
+            _fail(protocol, "visits", f"circular visit anchors: {loop}", "anchor one of them to day1")
+        state[visit_id] = 1
+        anchor = parse_anchor(by_id[visit_id].anchor)
+        if isinstance(anchor, str) and anchor != DAY1:
+            place(anchor, [*trail, visit_id])
+        state[visit_id] = 2
+        order.append(by_id[visit_id])
+
+    for visit in protocol.visits:
+        place(visit.id, [])
+    return order
+
+
+def check_visits(protocol: Protocol) -> None:
+    """Raise ProtocolError (with the field path) for a visit plan that cannot be scheduled."""
+    ids = [v.id for v in protocol.visits]
+    for index, visit in enumerate(protocol.visits):
+        where = f"visits[{index}] (id {visit.id!r})"
+        if ids.index(visit.id) != index:
+            _fail(protocol, f"{where}.id", f"visit id {visit.id!r} is used twice", "give each visit its own id")
+        anchor = parse_anchor(visit.anchor)
+        if isinstance(anchor, CycleAnchor):
+            _check_cycle_anchor(protocol, visit, anchor, f"{where}.anchor")
+        elif anchor != DAY1 and anchor not in ids:
+            _fail(
+                protocol,
+                f"{where}.anchor",
+                f"unknown anchor {visit.anchor!r}",
+                f'use "day1", a visit id ({", ".join(ids)}) or "<regimen id> cycle <n>"',
+            )
+        elif anchor == visit.id:
+            _fail(protocol, f"{where}.anchor", "a visit cannot be anchored to itself", 'use "day1" or another visit')
+    visit_order(protocol)
+
+
+def _check_cycle_anchor(protocol: Protocol, visit: Visit, anchor: CycleAnchor, where: str) -> None:
+    if anchor.regimen not in protocol.regimen_ids:
+        _fail(protocol, where, f"unknown regimen {anchor.regimen!r}", f"use one of: {', '.join(protocol.regimen_ids)}")
+    regimen = protocol.regimen(anchor.regimen)
+    schedule = regimen.schedule
+    if schedule.phases is not None or schedule.cycles is None:
+        _fail(protocol, where, f"regimen {anchor.regimen!r} has no cycles to anchor to", 'anchor to "day1" instead')
+    assert schedule.cycles is not None
+    if not 1 <= anchor.cycle <= schedule.cycles:
+        _fail(protocol, where, f"regimen {anchor.regimen!r} has cycles 1-{schedule.cycles}, not {anchor.cycle}")
+    group = set(blinded_group(protocol, anchor.regimen))
+    for arm in protocol.arms:
+        if not group & set(arm.regimens):
+            _fail(
+                protocol,
+                where,
+                f"arm {arm.id!r} receives no {regimen.blinded_label or regimen.drug!r}",
+                "visit plans are the same for every arm: anchor to a regimen every arm receives",
+            )
+    if visit.days is not None:
+        _fail(protocol, where, "a days range is planned from day 1; it cannot follow a cycle", 'use "day1"')
+
+
+def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
+    raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
