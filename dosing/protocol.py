@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ProtocolError, ValueParseError
 from .parse import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
@@ -381,17 +381,25 @@ class ClinicPolicy(Strict):
             data = {**data, "closed_weekdays": [data["closed_weekdays"]]}
         return data
 
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        import holidays
+
+        if value is not None and value not in holidays.list_supported_countries():
+            raise ValueError(f'country {value!r} is not known to the holidays package; use a code such as "CN"')
+        return value
+
     @model_validator(mode="after")
-    def _country(self) -> ClinicPolicy:
-        if self.subdivision is not None and self.holidays is None:
-            raise ValueError("subdivision needs holidays = <country code>")
-        if self.holidays is not None:
+    def _subdivision(self) -> ClinicPolicy:
+        if self.subdivision is not None:
             import holidays
 
-            try:
-                holidays.country_holidays(self.holidays, subdiv=self.subdivision, years=2000)
-            except NotImplementedError as err:
-                raise ValueError(f'{err}; use an ISO 3166 code such as "CN" (see the holidays package)') from None
+            if self.holidays is None:
+                raise ValueError("subdivision needs holidays = <country code>")
+            known = holidays.list_supported_countries()[self.holidays]
+            if self.subdivision not in known:
+                raise ValueError(f"{self.holidays} has no subdivision {self.subdivision!r} (known: {', '.join(known)})")
         return self
 
 

@@ -261,6 +261,8 @@ def _reschedule(
 
 def _withdraw(table: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     ends = changes.withdrawals.set_index("patient_id")["from_date"]
+    if ends.empty:
+        return table
     until = pd.to_datetime(table["patient_id"].map(ends))
     gone = (pd.to_datetime(table["scheduled_date"]) >= until) & ~table["follow_up"]
     return table[~gone.to_numpy()]
