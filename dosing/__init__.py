@@ -6,26 +6,37 @@ The public API (each command line command calls the function of the same name)::
     cohort = dosing.load_cohort("protocols/nct02467504-cohort.csv", protocol)
     doses = dosing.expand(protocol, cohort)          # pandas DataFrame, one row per planned dose
     dosing.generate(protocol, cohort, "output")      # files on disk
+    visits = dosing.plan_visits(protocol, cohort)    # one row per clinic visit
+    changes = dosing.load_changes("protocols/nct02467504-changes.csv", protocol, cohort)
+    doses = dosing.apply_changes(doses, changes)     # delays, holds, stops, dose changes, withdrawals
 """
 
+from .changes import Changes
+from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import DosingError
 from .expand import expand
 from .generate import GenerateResult, generate
+from .io.changes_file import load_changes
 from .io.readers import load_cohort, load_protocol
 from .protocol import Protocol
 from .show import show
 from .validate import validate
+from .visits import plan_visits
 
 __all__ = [
+    "Changes",
     "Cohort",
     "DosingError",
     "GenerateResult",
     "Protocol",
+    "apply_changes",
     "expand",
     "generate",
+    "load_changes",
     "load_cohort",
     "load_protocol",
+    "plan_visits",
     "show",
     "validate",
 ]

@@ -26,10 +26,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import ChangesError, ValueParseError
 from .parse import parse_date, parse_time
 from .protocol import Protocol
+
+__all__ = ["Changes", "apply_changes", "changes_from_rows", "resolve_regimen"]
 
 KINDS = ("delay", "hold", "stop", "dose", "reschedule", "withdraw")
 REQUIRED = ("patient_id", "change", "date", "reason")

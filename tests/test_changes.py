@@ -302,3 +302,25 @@ def test_changed_calendar_passes_a_strict_parser(regenerated: tuple[Path, Path, 
     calendar = IcsCalendarStream.calendar_from_ics(text)
     week4 = next(e for e in calendar.events if e.uid == "RA-900.visit-week-4@nct02467504.dosing")
     assert (str(week4.dtstart), str(week4.dtend), week4.sequence) == ("2027-02-11", "2027-02-12", 1)
+
+
+@pytest.mark.slow  # writes all 47 calendars of the seed trial (about 10 s)
+def test_readme_walkthrough_prints_what_the_readme_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (PROTOCOLS.parent / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("<!-- walkthrough-output:")[1].split("```text\n")[1].split("```")[0]
+    shipped = (PROTOCOLS / "nct02467504-changes.csv").read_text(encoding="utf-8")
+    assert f"```csv\n{shipped}```" in readme
+    monkeypatch.chdir(tmp_path)  # the README's command writes to ./output
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            str(PROTOCOLS / "nct02467504.toml"),
+            "--cohort",
+            str(PROTOCOLS / "nct02467504-cohort.csv"),
+            "--changes",
+            str(PROTOCOLS / "nct02467504-changes.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == shown
