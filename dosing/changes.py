@@ -21,8 +21,9 @@ a changes file never needs to know the arm. Applying changes: :mod:`dosing.chang
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -61,6 +62,10 @@ class Changes:
     def of(self, kind: str) -> pd.DataFrame:
         return self.rows[self.rows["change"] == kind]
 
+    def each(self, kind: str) -> Iterator[Any]:
+        """The rows of one kind as named tuples (``row.patient_id``, ``row.date``, ...)."""
+        return each_row(self.of(kind))
+
     @property
     def stops(self) -> pd.DataFrame:
         """``patient_id, regimen, from_date``: no doses of the regimen on or after from_date."""
@@ -77,6 +82,11 @@ class Changes:
 
     def where(self, line: int) -> str:
         return f"{self.source}, line {line}"
+
+
+def each_row(frame: pd.DataFrame) -> Iterator[Any]:
+    """A table's rows as named tuples, typed loosely (columns of mixed types)."""
+    return frame.itertuples(index=False)
 
 
 def no_changes(source: str = "<no changes>") -> Changes:
@@ -100,7 +110,7 @@ def changes_from_rows(
             problems.append(f"line {line}: {len(cells)} cells where the header has {len(columns)} columns")
             continue
         fields = {c: v.strip() for c, v in zip(columns, cells, strict=True)}
-        record = _record(line, fields, protocol, patients, lambda m, ln=line: problems.append(f"line {ln}: {m}"))
+        record = _record(line, fields, protocol, patients, _reporter(problems, line))
         if record is not None:
             records.append(record)
     if not rows:
@@ -147,6 +157,10 @@ def _check_header(header: list[str], source: str) -> list[str]:
 Bad = Callable[[str], None]
 
 
+def _reporter(problems: list[str], line: int) -> Bad:
+    return lambda message: problems.append(f"line {line}: {message}")
+
+
 def _record(line: int, cells: dict[str, str], protocol: Protocol, patients: pd.DataFrame, bad: Bad) -> dict | None:
     kind = cells["change"].lower()
     if kind not in KINDS:
@@ -170,21 +184,21 @@ def _record(line: int, cells: dict[str, str], protocol: Protocol, patients: pd.D
         return None
     try:
         date = parse_date(cells["date"])
-        record = _values(kind, cells, protocol, patients.loc[pid])
+        record = _values(kind, cells, protocol, str(patients.at[pid, "arm"]))
     except ValueParseError as err:
         bad(err.message)
         return None
-    start = pd.Timestamp(patients.loc[pid, "start_date"]).date()
+    start = pd.Timestamp(str(patients.at[pid, "start_date"])).date()
     if date < start and not (kind == "reschedule" and _before_day1(protocol, record["visit"])):
         bad(f"{date} is before patient {pid}'s first day ({start})")
         return None
     return {"line": line, "patient_id": pid, "change": kind, "date": date, "reason": cells["reason"], **record}
 
 
-def _values(kind: str, cells: dict[str, str], protocol: Protocol, patient: pd.Series) -> dict[str, object]:
+def _values(kind: str, cells: dict[str, str], protocol: Protocol, arm: str) -> dict[str, object]:
     out: dict[str, object] = {"regimen": None, "cycle": None, "time": None, "days": None, "dose": None, "visit": None}
     if cells.get("regimen"):
-        out["regimen"] = resolve_regimen(protocol, cells["regimen"], str(patient["arm"]))
+        out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm)
     if cells.get("time"):
         moment = parse_time(cells["time"])
         out["time"] = moment.hour * 60 + moment.minute

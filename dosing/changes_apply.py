@@ -53,31 +53,18 @@ class _Work:
 def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     """The dose table after the changes: delays move cycles, holds set ``held``, dose changes
     set ``dose``, stops and withdrawals remove rows. Adds column ``changed_on``."""
-    picked = doses["patient_id"].astype(str).isin(changes.patients).to_numpy()
+    picked = doses["patient_id"].isin(changes.patients).to_numpy(dtype=bool)
     if not picked.any():
         return doses.assign(changed_on=pd.Series(pd.NaT, index=doses.index, dtype="datetime64[ns]"))
     sub = doses[picked].copy()
     work = _Work(sub)
-    for row in changes.of("delay").itertuples(index=False):
-        mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.cycle >= row.cycle)
-        work.shift[mask] += int(row.days)
-        work.touch(mask, row.date.to_datetime64())
-    if work.shift.any():
-        _move(sub, work)
-    for row in changes.of("dose").itertuples(index=False):
-        mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates >= _iso(row.date))
-        work.dose[mask] = row.dose
-        work.touch(mask, row.date.to_datetime64())
-    for row in changes.of("hold").itertuples(index=False):
+    _delay(sub, work, changes)
+    _change_dose(work, changes)
+    for row in changes.each("hold"):
         _hold(work, row, changes)
-    for row in changes.of("stop").itertuples(index=False):
-        work.keep &= ~(
-            (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates >= _iso(row.date))
-        )
-    for row in changes.of("withdraw").itertuples(index=False):
-        work.keep &= ~((work.patient == row.patient_id) & (work.dates >= _iso(row.date)))
+    _end(work, changes)
     sub["dose"], sub["held"] = work.dose, work.held
-    sub["sequence"] = work.sequence.astype(doses["sequence"].dtype)
+    sub["sequence"] = work.sequence.astype(doses["sequence"].to_numpy().dtype)
     sub["changed_on"] = work.stamp
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
     return _combine(doses, rest, sub[work.keep], work.dates[work.keep])
@@ -87,12 +74,41 @@ def _iso(when: pd.Timestamp) -> str:
     return when.strftime("%Y-%m-%d")
 
 
+def _of(work: _Work, row: Any) -> np.ndarray:
+    """The rows of the patient and regimen a change row names."""
+    return (work.patient == row.patient_id) & (work.regimen == row.regimen)
+
+
+def _delay(sub: pd.DataFrame, work: _Work, changes: Changes) -> None:
+    for row in changes.each("delay"):
+        mask = _of(work, row) & (work.cycle >= row.cycle)
+        work.shift[mask] += int(row.days)
+        work.touch(mask, row.date.to_datetime64())
+    if work.shift.any():
+        _move(sub, work)
+
+
+def _change_dose(work: _Work, changes: Changes) -> None:
+    for row in changes.each("dose"):
+        mask = _of(work, row) & (work.dates >= _iso(row.date))
+        work.dose[mask] = row.dose
+        work.touch(mask, row.date.to_datetime64())
+
+
+def _end(work: _Work, changes: Changes) -> None:
+    for row in changes.each("stop"):
+        work.keep &= ~(_of(work, row) & (work.dates >= _iso(row.date)))
+    for row in changes.each("withdraw"):
+        work.keep &= ~((work.patient == row.patient_id) & (work.dates >= _iso(row.date)))
+
+
 def _hold(work: _Work, row: Any, changes: Changes) -> None:
-    mask = (work.patient == row.patient_id) & (work.regimen == row.regimen) & (work.dates == _iso(row.date))
+    mask = _of(work, row) & (work.dates == _iso(row.date))
     at = ""
     if not pd.isna(row.time):
-        at = f" at {row.time // 60:02d}:{row.time % 60:02d}"
-        mask &= work.time == at[4:]
+        clock = f"{row.time // 60:02d}:{row.time % 60:02d}"
+        mask &= work.time == clock
+        at = f" at {clock}"
     if not mask.any():
         raise ChangesError(
             f"no {row.regimen} dose of patient {row.patient_id} is planned on {_iso(row.date)}{at}",
@@ -123,7 +139,7 @@ def _move(sub: pd.DataFrame, work: _Work) -> None:
     weekday = sub["weekday"].astype(str).to_numpy().astype(object)
     weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day[moved] + 3) % 7]
     sub["weekday"] = pd.Categorical(weekday, categories=list(WEEKDAYS))
-    sub["study_day"] = (sub["study_day"].to_numpy() + work.shift).astype(sub["study_day"].dtype)
+    sub["study_day"] = (sub["study_day"].to_numpy() + work.shift).astype(sub["study_day"].to_numpy().dtype)
 
 
 def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, dates: np.ndarray) -> pd.DataFrame:
@@ -147,33 +163,42 @@ def change_effects(
 ) -> pd.DataFrame:
     """Per patient named in the changes: how many doses were moved, held, changed (amount) and
     stopped (removed by a stop or withdrawal), and how many visits moved or were cancelled."""
+    tables = [_by_patient(t, changes.patients) for t in (planned, doses, planned_visits, visits)]
     rows = []
     for pid in changes.patients:
-        before = _indexed(planned, pid)
-        after = _indexed(doses, pid)
+        before, after, v_before, v_after = (t.get(pid, _NO_ROWS) for t in tables)
         both = before.index.intersection(after.index)
-        v_before = _indexed(planned_visits, pid)
-        v_after = _indexed(visits, pid)
         v_both = v_before.index.intersection(v_after.index)
         rows.append(
             {
                 "patient_id": pid,
-                "doses_moved": int((before.loc[both, "planned_at"] != after.loc[both, "planned_at"]).sum()),
-                "doses_held": int(after["held"].sum()),
-                "doses_changed": int((before.loc[both, "dose"] != after.loc[both, "dose"]).sum()),
+                "doses_moved": _differ(before, after, both, "planned_at"),
+                "doses_held": int(after["held"].sum()) if len(after) else 0,
+                "doses_changed": _differ(before, after, both, "dose"),
                 "doses_stopped": len(before.index.difference(after.index)),
-                "visits_moved": int(
-                    (v_before.loc[v_both, "scheduled_date"] != v_after.loc[v_both, "scheduled_date"]).sum()
-                ),
+                "visits_moved": _differ(v_before, v_after, v_both, "scheduled_date"),
                 "visits_cancelled": len(v_before.index.difference(v_after.index)),
             }
         )
     return pd.DataFrame(rows, columns=["patient_id", *EFFECT_COLUMNS])
 
 
-def _indexed(table: pd.DataFrame, pid: str) -> pd.DataFrame:
-    mine = table[table["patient_id"].astype(str) == pid]
-    return mine.set_index(mine["uid"].astype(str))
+_NO_ROWS = pd.DataFrame(index=pd.Index([], dtype=object))
+
+
+def _by_patient(table: pd.DataFrame, patients: list[str]) -> dict[str, pd.DataFrame]:
+    """The rows of the named patients, per patient, indexed by uid."""
+    if table.empty:
+        return {}
+    mine = table[table["patient_id"].isin(patients).to_numpy(dtype=bool)]
+    mine = mine.set_index(mine["uid"].astype(str))
+    return {str(pid): rows for pid, rows in mine.groupby(mine["patient_id"].astype(str), sort=False)}
+
+
+def _differ(before: pd.DataFrame, after: pd.DataFrame, both: pd.Index, column: str) -> int:
+    if not len(both):
+        return 0
+    return int((before.loc[both, column] != after.loc[both, column]).sum())
 
 
 def describe_effects(effects: pd.DataFrame) -> list[str]:

@@ -318,7 +318,7 @@ class Visit(Strict):
     day: int | None = Field(None, ge=-3660, le=3660)
     week: int | None = Field(None, ge=1, le=520)
     days: list[int] | None = Field(None, min_length=2, max_length=2)
-    window: VisitWindow = VisitWindow()
+    window: VisitWindow = VisitWindow(early=0, late=0)
     anchor: str = "day1"
     time: TimeOfDay | None = None
     duration: Annotated[dt.timedelta | None, _wrap(parse_offset)] = None

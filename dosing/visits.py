@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .changes import Changes
+from .changes import Changes, each_row
 from .cohort import Cohort
 from .parse import WEEKDAYS
 from .protocol import ClinicPolicy, Protocol, Visit
@@ -222,7 +222,7 @@ def _cycle_delays(
     shift = np.zeros(len(frame), dtype=np.int64)
     reason = np.full(len(frame), "", dtype=object)
     where = _patient_index(frame)
-    for row in delays.itertuples(index=False):
+    for row in each_row(delays):
         i = where[row.patient_id]
         shift[i] += int(row.days)
         sequence[i] += 1
@@ -245,7 +245,7 @@ def _reschedule(
     rows = changes.of("reschedule")
     where = _patient_index(frame)
     text = np.full(len(frame), "", dtype=object)
-    for row in rows[rows["visit"] == visit.id].itertuples(index=False):
+    for row in each_row(rows[rows["visit"] == visit.id]):
         i = where[row.patient_id]
         day = np.datetime64(row.date.date(), "D")
         scheduled[i] = day

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 import icalendar
 import pandas as pd
 
+from ..changes import each_row
 from .ics import DOSE_MINUTES, dose_description, dose_summary
 
 
@@ -29,7 +31,7 @@ def patient_stamp(start: dt.date) -> dt.datetime:
     return dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
 
 
-def change_stamp(stamp: dt.datetime, changed_on: object) -> dt.datetime:
+def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
     """DTSTAMP of a changed event: the change's date, 00:00 UTC, never before ``stamp``."""
     if changed_on is None or pd.isna(changed_on):
         return stamp
@@ -108,7 +110,7 @@ def calendar_extras(doses: pd.DataFrame, visits: pd.DataFrame, patients: pd.Data
     by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
     by_patient_visits = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
     extras: dict[str, list] = {}
-    for patient in patients.itertuples(index=False):
+    for patient in each_row(patients):
         pid = str(patient.patient_id)
         stamp = patient_stamp(pd.Timestamp(patient.start_date).date())
         events = (
