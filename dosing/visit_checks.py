@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import ProtocolError
 
 if TYPE_CHECKING:
-    from .protocol import Protocol, Regimen, Visit
+    from .protocol import Protocol, Visit
 
 DAY1 = "day1"
 _CYCLE_ANCHOR = re.compile(r"^\s*(\S+)\s+cycle\s+(\d+)\s*$", re.IGNORECASE)
@@ -31,13 +31,6 @@ def parse_anchor(anchor: str) -> str | CycleAnchor:
     if match:
         return CycleAnchor(match.group(1), int(match.group(2)))
     return anchor.strip()
-
-
-def cycle_start_day(regimen: Regimen, cycle: int) -> int:
-    """The planned study day on which ``cycle`` of a (single-phase) cyclic regimen starts."""
-    period = regimen.schedule.cycle_period
-    assert period is not None
-    return regimen.schedule.start_day + (cycle - 1) * period
 
 
 def blinded_group(protocol: Protocol, regimen_id: str) -> list[str]:

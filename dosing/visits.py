@@ -32,7 +32,7 @@ from .changes import Changes, each_row
 from .cohort import Cohort
 from .parse import WEEKDAYS
 from .protocol import ClinicPolicy, Protocol, Visit
-from .visit_checks import DAY1, CycleAnchor, blinded_group, cycle_start_day, parse_anchor, visit_order
+from .visit_checks import DAY1, CycleAnchor, blinded_group, parse_anchor, visit_order
 
 #: Columns users see, in order (visits.csv, patients/<id>/visits.csv).
 VISIT_COLUMNS = [
@@ -160,28 +160,24 @@ def _plan_one(
     planned: dict[str, _Planned],
     changes: Changes | None,
 ) -> _Planned:
-    n = len(frame)
-    sequence = np.zeros(n, dtype=np.int64)
-    stamp = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    sequence = np.zeros(len(frame), dtype=np.int64)
+    stamp = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
     reasons: list[np.ndarray] = []
     anchor = parse_anchor(visit.anchor)
-    if isinstance(anchor, CycleAnchor):
-        base = start + (day_offset(cycle_start_day(protocol.regimen(anchor.regimen), anchor.cycle)))
-        target = base + (visit.target_day - cycle_start_day(protocol.regimen(anchor.regimen), anchor.cycle))
-        if changes is not None:
-            shift, reason = _cycle_delays(protocol, anchor, frame, changes, sequence, stamp)
-            target = target + shift
-            reasons.append(reason)
-    elif anchor == DAY1:
-        target = start + day_offset(visit.target_day)
-    else:
+    if isinstance(anchor, str) and anchor != DAY1:
         other = protocol.visits[[v.id for v in protocol.visits].index(anchor)]
-        gap = int(day_offset(visit.target_day) - day_offset(other.target_day))
-        target = planned[anchor].scheduled + gap
+        target = planned[anchor].scheduled + int(day_offset(visit.target_day) - day_offset(other.target_day))
         sequence += planned[anchor].sequence
         stamp = planned[anchor].stamp.copy()
         moved = planned[anchor].scheduled != planned[anchor].target
         reasons.append(np.where(moved, f"follows {other.name}", ""))
+    else:
+        # a cycle anchor keeps the planned distance from its cycle: the day-1 target plus any delay
+        target = start + day_offset(visit.target_day)
+        if isinstance(anchor, CycleAnchor) and changes is not None:
+            shift, reason = _cycle_delays(protocol, anchor, frame, changes, sequence, stamp)
+            target = target + shift
+            reasons.append(reason)
     target = target.astype("datetime64[D]")
     scheduled, found = nearest_open(target, visit.early, visit.late, calendar)
     reasons.append(_closed_reason(target, scheduled, found, calendar))
