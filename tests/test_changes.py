@@ -324,3 +324,20 @@ def test_readme_walkthrough_prints_what_the_readme_shows(tmp_path: Path, monkeyp
     )
     assert result.exit_code == 0, result.output
     assert result.output == shown
+
+
+def test_delay_across_a_daylight_saving_change_keeps_the_wall_clock_time(tmp_path: Path) -> None:
+    protocol = dosing.load_protocol(PROTOCOLS / "capecitabine.toml")
+    cohort = dosing.load_cohort(PROTOCOLS / "capecitabine-cohort.csv", protocol)
+    path = tmp_path / "changes.csv"
+    path.write_text(HEADER + "CAPE-001,delay,capecitabine,2,2027-03-20,,7,,,neutropenia\n", encoding="utf-8")
+    after = apply_changes(dosing.expand(protocol, cohort), load_changes(path, protocol, cohort))
+    cycle2 = after[(after["patient_id"] == "CAPE-001") & (after["cycle"] == 2)]
+    # planned: Mon 2027-03-22 20:00 CET (19:00 UTC); Berlin moves to CEST on 2027-03-28
+    first = cycle2.iloc[0]
+    assert (str(first["date"]), str(first["time"]), int(first["study_day"])) == ("2027-03-29", "20:00", 29)
+    assert first["planned_at"] == pd.Timestamp("2027-03-29 18:00", tz="UTC")
+    assert first["uid"] == "CAPE-001.capecitabine.d022.2000@cape-adj.dosing"
+    assert set(cycle2["time"].astype(str)) == {"08:00", "20:00"}
+    others = after[after["patient_id"] != "CAPE-001"]
+    assert set(others["sequence"]) == {0}
