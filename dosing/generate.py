@@ -138,7 +138,8 @@ def generate(
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
         _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, extras)
-        write_visits(visits, cohort, folder)
+        if protocol.visits:
+            write_visits(visits, cohort, folder)
     effects = (
         None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
     )

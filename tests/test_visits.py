@@ -273,3 +273,12 @@ def test_unknown_subdivision_is_refused() -> None:
     data["clinic"]["subdivision"] = "ZZ"
     with pytest.raises(ProtocolError, match=r"clinic: CN has no subdivision 'ZZ'"):
         protocol_from_dict(data, source="seed.toml")
+
+
+def test_no_visit_files_without_a_visit_plan(tmp_path: Path) -> None:
+    protocol = dosing.load_protocol(PROTOCOLS / "capecitabine.toml")
+    cohort = dosing.load_cohort(PROTOCOLS / "capecitabine-cohort.csv", protocol)
+    result = dosing.generate(protocol, cohort, tmp_path)
+    assert not (result.folder / "visits.csv").exists()
+    assert not (result.folder / "visit-worklist.csv").exists()
+    assert "visits" not in result.summary()

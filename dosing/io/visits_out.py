@@ -13,8 +13,6 @@ from .csv_out import write_csv
 
 def write_visits(visits: pd.DataFrame, cohort: Cohort, folder: Path) -> None:
     """Write the visit files into an output folder whose ``patients/<id>/`` folders exist."""
-    if visits.empty and not len(visits.columns):
-        return
     write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
     write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
     groups = dict(tuple(visits.groupby("patient_id", sort=False)))
