@@ -341,3 +341,16 @@ def test_delay_across_a_daylight_saving_change_keeps_the_wall_clock_time(tmp_pat
     assert set(cycle2["time"].astype(str)) == {"08:00", "20:00"}
     others = after[after["patient_id"] != "CAPE-001"]
     assert set(others["sequence"]) == {0}
+
+
+def test_hold_at_a_time_holds_only_that_dose(
+    tmp_path: Path, seed_protocol: dosing.Protocol, cohort: dosing.Cohort, planned: pd.DataFrame
+) -> None:
+    path = tmp_path / "changes.csv"
+    path.write_text(HEADER + "RA-900,hold,loxoprofen,,2027-01-05,13:00,,,,stomach pain\n", encoding="utf-8")
+    after = apply_changes(planned, load_changes(path, seed_protocol, cohort))
+    held = after[after["held"]]
+    assert held[["date", "time"]].astype(str).values.tolist() == [["2027-01-05", "13:00"]]
+    path.write_text(HEADER + "RA-900,hold,loxoprofen,,2027-01-05,10:00,,,,stomach pain\n", encoding="utf-8")
+    with pytest.raises(ChangesError, match=r"line 2: no loxoprofen dose .* planned on 2027-01-05 at 10:00"):
+        apply_changes(planned, load_changes(path, seed_protocol, cohort))
