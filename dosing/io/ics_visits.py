@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 import icalendar
@@ -39,7 +40,7 @@ def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
     return max(stamp, when)
 
 
-def visit_description(row: pd.Series) -> str:
+def visit_description(row: Mapping[str, Any]) -> str:
     lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
     if row["procedures"]:
         lines.append("Procedures:")
@@ -56,7 +57,7 @@ def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> lis
     """One event per visit row of one patient."""
     zone = zoneinfo.ZoneInfo(timezone)
     events = []
-    for _, row in visits.iterrows():
+    for row in visits.to_dict("records"):
         day = dt.date.fromisoformat(str(row["scheduled_date"]))
         event = icalendar.Event()
         event.add("uid", row["uid"])
