@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,10 @@ import pandas as pd
 from .blinding import blind, unblind
 from .cohort import Cohort
 from .expand import expand
+from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
 from .io.atomic import staged_folder
 from .io.csv_out import write_csv
-from .io.ics import calendar_for_patient
+from .io.ics import Style, calendar_for_patient, staff_calendar
 from .protocol import Protocol
 from .safety import check_max_daily, check_methotrexate_doses
 
@@ -107,8 +109,22 @@ def generate(
     *,
     unblinded: bool = False,
     progress: Progress | None = None,
+    ics_style: Style = "recurring",
+    remind: dt.timedelta | None = None,
+    remind_visits: dt.timedelta | None = None,
+    feeds: bool = True,
+    key_file: str | Path | None = None,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> GenerateResult:
-    """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`)."""
+    """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
+
+    Calendars are written in ``ics_style`` ("recurring" or "expanded"), with a display alarm
+    ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
+    write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
+    :mod:`dosing.feeds`; the key comes from ``key_file``).
+    """
+    calendar = CalendarOptions(ics_style, remind, remind_visits)
+    key = load_key(key_file, Path(out_dir)) if feeds and not unblinded else None
     doses = expand(protocol, cohort)
     check_methotrexate_doses(doses, protocol)
     check_max_daily(doses, protocol)
@@ -118,7 +134,14 @@ def generate(
     with staged_folder(final) as folder:
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress)
+        calendars = _write_patients(
+            protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, calendar
+        )
+        if not unblinded:
+            _write_staff(protocol, cohort, table, folder / "staff", calendar)
+        if key is not None:
+            versions = token_versions(key_file, protocol.study.id)
+            write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
     return GenerateResult(
         final,
         not unblinded,
@@ -142,9 +165,24 @@ def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd
     return sheet[WORKLIST_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])]
 
 
+@dataclass(frozen=True)
+class CalendarOptions:
+    """How calendars are written: style and reminders."""
+
+    style: Style = "recurring"
+    remind: dt.timedelta | None = None
+    remind_visits: dt.timedelta | None = None
+
+
 def _write_patients(
-    protocol: Protocol, cohort: Cohort, table: pd.DataFrame, folder: Path, progress: Progress | None
-) -> None:
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    folder: Path,
+    progress: Progress | None,
+    options: CalendarOptions = CalendarOptions(),
+) -> dict[str, bytes]:
+    calendars: dict[str, bytes] = {}
     groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
     total = len(cohort)
     for i, patient in enumerate(cohort.patients.itertuples(index=False), start=1):
@@ -157,11 +195,51 @@ def _write_patients(
         stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
         last = start + dt.timedelta(days=protocol.study.last_day)
         ics = calendar_for_patient(
-            mine, name=f"{protocol.study.id} {pid}", timezone=str(patient.timezone), stamp=stamp, first=start, last=last
+            mine,
+            name=f"{protocol.study.id} {pid}",
+            timezone=str(patient.timezone),
+            stamp=stamp,
+            first=start,
+            last=last,
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
         )
         (home / "calendar.ics").write_bytes(ics)
+        calendars[pid] = ics
         if progress is not None:
             progress(i, total)
+    return calendars
+
+
+def _write_staff(
+    protocol: Protocol, cohort: Cohort, table: pd.DataFrame, folder: Path, options: CalendarOptions
+) -> None:
+    """``staff/<site>.ics``: the in-clinic doses of the site's patients ("all" for no site)."""
+    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
+    sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
+    doses = table[table["regimen"].astype(str).isin(in_clinic)]
+    site_of = doses["patient_id"].astype(str).map(sites).replace("", "all")
+    folder.mkdir()
+    first = cohort.patients["start_date"].min().date()
+    last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
+    stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
+    for site in sorted(set(sites.replace("", "all"))):
+        ics = staff_calendar(
+            doses[site_of == site],
+            name=f"{protocol.study.id} {site} clinic",
+            stamp=stamp,
+            first=first,
+            last=last,
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
+        )
+        (folder / f"{_file_name(site)}.ics").write_bytes(ics)
+
+
+def _file_name(site: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", site).strip("-.") or "site"
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:
