@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cohort import Cohort
 from .errors import OutputError
 from .io.csv_out import write_csv
+from .protocol import Protocol
 
 DEFAULT_KEY_FILE = Path("~/.config/dosing/feed.key")
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -139,8 +141,19 @@ class RotatedFeed:
         return f"{self.patient_id}: new feed URL (version {self.version})\n  {self.new_url}\n  old URL now answers 404"
 
 
-def rotate_feed(folder: Path, study_id: str, patient_id: str, key_file: str | Path | None = None) -> RotatedFeed:
-    """Give ``patient_id`` a new token: rename the feed file and update ``feeds.csv`` in place."""
+def rotate_feed(
+    protocol: Protocol,
+    cohort: Cohort,
+    patient_id: str,
+    out_dir: str | Path = "output",
+    key_file: str | Path | None = None,
+) -> RotatedFeed:
+    """Give ``patient_id`` a new token: the old URL stops working at once. Renames the feed
+    file in ``<out>/<study>/feeds/`` and updates ``feeds.csv`` in place; later runs of
+    ``generate`` keep the new token (the version is stored beside the key)."""
+    cohort.patient(patient_id)
+    study_id = protocol.study.id
+    folder = Path(out_dir) / study_id.lower()
     table_path = folder / "feeds.csv"
     if not table_path.exists():
         raise OutputError("no feeds.csv here", source=str(folder), hint="run `dosing generate` first")

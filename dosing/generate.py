@@ -93,6 +93,7 @@ class GenerateResult:
             f"    {self.folder / 'worklist.csv'}",
             f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patients)",
         ]
+        lines += [f"    {path}" for path in self.files]
         return "\n".join(lines)
 
 
@@ -149,6 +150,7 @@ def generate(
         _per_drug(table),
         str(table["date"].min()) if len(table) else "-",
         str(table["date"].max()) if len(table) else "-",
+        files=_calendar_files(final, unblinded, key is not None),
     )
 
 
@@ -210,6 +212,11 @@ def _write_patients(
         if progress is not None:
             progress(i, total)
     return calendars
+
+
+def _calendar_files(final: Path, unblinded: bool, feeds: bool) -> list[Path]:
+    staff = [] if unblinded else [final / "staff" / "<site>.ics"]
+    return staff + ([final / "feeds" / "<token>.ics", final / "feeds.csv"] if feeds else [])
 
 
 def _write_staff(

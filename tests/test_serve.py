@@ -1,0 +1,148 @@
+"""``dosing serve``: a real uvicorn server on loopback, fetched over HTTP with httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="dosing serve needs the `serve` extra (starlette, uvicorn)")
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from conftest import shipped  # noqa: E402
+
+import dosing  # noqa: E402
+from dosing.serve import create_app, redact  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    protocol, cohort = shipped("nct02467504")
+    root = tmp_path_factory.mktemp("serve")
+    result = dosing.generate(protocol, cohort, root / "out", key_file=root / "secret" / "feed.key")
+    return result.folder
+
+
+@pytest.fixture(scope="module")
+def base(study: Path) -> Iterator[str]:
+    """The real server on 127.0.0.1 and a free port, in a thread; stopped at the end."""
+    config = uvicorn.Config(create_app(study), host="127.0.0.1", port=0, access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def feed_urls(study: Path, base: str) -> dict[str, str]:
+    lines = (study / "feeds.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    return {line.split(",")[0]: base + "/" + line.split(",")[1].rsplit("/", 1)[1] for line in lines}
+
+
+def test_a_patient_fetches_their_feed_by_token(study: Path, base: str) -> None:
+    url = feed_urls(study, base)["RA-001"]
+    answer = httpx.get(url)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert answer.content == (study / "patients" / "RA-001" / "calendar.ics").read_bytes()
+    assert answer.headers["etag"].startswith('"') and answer.headers["last-modified"].endswith("GMT")
+
+
+def test_etag_and_last_modified_give_304(study: Path, base: str) -> None:
+    url = feed_urls(study, base)["RA-002"]
+    first = httpx.get(url)
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    since = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]})
+    assert since.status_code == 304
+    stale = httpx.get(url, headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/feeds/",
+        "/feeds.csv",
+        "/doses.csv",
+        "/patients/RA-001/calendar.ics",
+        "/../feeds.csv",
+        "/%2e%2e/feeds.csv",
+        "/..%2ffeeds.csv",
+        "/..%2F..%2Fetc%2Fpasswd",
+        "/short.ics",
+        "/" + "A" * 43 + ".ics",
+        "/" + "A" * 43 + ".ics/",
+        "/" + "A" * 43,
+    ],
+)
+def test_anything_but_a_known_token_is_the_same_404(base: str, path: str) -> None:
+    answer = httpx.get(base + path)
+    assert answer.status_code == 404
+    assert answer.text == "Not found\n"
+    assert "text/calendar" not in answer.headers["content-type"]
+
+
+def test_unknown_token_and_unknown_patient_look_alike(study: Path, base: str) -> None:
+    known = feed_urls(study, base)["RA-003"]
+    made_up = known[: -len("AAAA.ics")] + "AAAA.ics"
+    answers = [httpx.get(made_up), httpx.get(base + "/" + "B" * 43 + ".ics")]
+    assert [(a.status_code, a.content, sorted(a.headers.keys())) for a in answers][0] == (
+        answers[1].status_code,
+        answers[1].content,
+        sorted(answers[1].headers.keys()),
+    )
+
+
+def test_post_is_refused_like_everything_else(study: Path, base: str) -> None:
+    answer = httpx.post(feed_urls(study, base)["RA-001"], content=b"x")
+    assert answer.status_code == 404 and answer.text == "Not found\n"
+
+
+def test_the_request_log_never_shows_a_token(study: Path, base: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = feed_urls(study, base)["RA-004"]
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    with caplog.at_level(logging.INFO, logger="dosing.serve"):
+        httpx.get(url)
+        httpx.get(base + "/" + "C" * 43 + ".ics")
+    messages = [r.getMessage() for r in caplog.records if r.name == "dosing.serve"]
+    assert len(messages) == 2
+    assert all(token not in m and "C" * 20 not in m for m in messages)
+    assert messages[0].startswith("GET " + redact("/" + token + ".ics") + " 200")
+
+
+def test_a_few_hundred_concurrent_requests_all_arrive_intact(study: Path, base: str) -> None:
+    urls = list(feed_urls(study, base).items())
+    wanted = {pid: (study / "patients" / pid / "calendar.ics").read_bytes() for pid, _ in urls}
+
+    async def fetch_all() -> list[tuple[str, int, bytes]]:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+            async def one(pid: str, url: str) -> tuple[str, int, bytes]:
+                answer = await client.get(url)
+                return pid, answer.status_code, answer.content
+
+            return await asyncio.gather(*(one(*urls[i % len(urls)]) for i in range(400)))
+
+    results = asyncio.run(fetch_all())
+    assert len(results) == 400
+    assert all(status == 200 and body == wanted[pid] for pid, status, body in results)
+
+
+def test_serve_refuses_a_folder_without_feeds(tmp_path: Path) -> None:
+    with pytest.raises(dosing.DosingError, match="no feeds folder"):
+        create_app(tmp_path)
