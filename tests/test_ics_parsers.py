@@ -10,6 +10,7 @@ zone, UTC instant, and count. The ical.js tests skip only when ``node`` is missi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 import subprocess
@@ -97,12 +98,24 @@ def with_recurring_ical_events(text: str) -> Counter[Occurrence]:
     return Counter(_aware(e.DTSTART) for e in events if "dose" in {str(c) for c in e.categories})
 
 
+@functools.cache
+def _install_icaljs() -> None:
+    """``npm ci --prefix tests/js`` once, when .ci/run has not done it (e.g. the README's command)."""
+    if (JS / "node_modules" / "ical.js").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("ical.js is missing and npm is not installed: install npm, then `npm ci --prefix tests/js`")
+    done = subprocess.run([npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"`npm ci --prefix tests/js` failed:\n{done.stderr[-2000:]}")
+
+
 def with_icaljs(texts: dict[str, str], tmp: Path) -> dict[str, Counter[Occurrence]]:
     """One Node process expands many calendars (written to ``tmp``)."""
     if NODE is None:
         pytest.skip("node is not installed: the ical.js (Mozilla) checks need Node.js and `npm ci --prefix tests/js`")
-    if not (JS / "node_modules" / "ical.js").exists():
-        pytest.fail("ical.js is missing: run `npm ci --prefix tests/js` (as .ci/run does)")
+    _install_icaljs()
     paths = {}
     for i, (name, text) in enumerate(texts.items()):
         paths[name] = tmp / f"cal-{i}.ics"
