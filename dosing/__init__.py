@@ -6,11 +6,13 @@ The public API (each command line command calls the function of the same name)::
     cohort = dosing.load_cohort("protocols/nct02467504-cohort.csv", protocol)
     doses = dosing.expand(protocol, cohort)          # pandas DataFrame, one row per planned dose
     dosing.generate(protocol, cohort, "output")      # files on disk
+    dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
 """
 
 from .cohort import Cohort
 from .errors import DosingError
 from .expand import expand
+from .feeds import rotate_feed
 from .generate import GenerateResult, generate
 from .io.readers import load_cohort, load_protocol
 from .protocol import Protocol
@@ -26,6 +28,7 @@ __all__ = [
     "generate",
     "load_cohort",
     "load_protocol",
+    "rotate_feed",
     "show",
     "validate",
 ]

@@ -246,7 +246,7 @@ def _write_staff(
 
 
 def _file_name(site: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", site).strip("-.") or "site"
+    return re.sub(r"[^\w.-]+", "-", site).strip("-.") or "site"
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

@@ -327,8 +327,8 @@ def test_staff_calendar_has_in_clinic_doses_with_patient_ids(tmp_path: Path) -> 
     protocol = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
     cohort = dosing.load_cohort(FIXTURES / "ics-three-sites.csv", protocol)
     folder = dosing.generate(protocol, cohort, tmp_path / "out", feeds=False).folder
-    assert sorted(p.name for p in (folder / "staff").iterdir()) == ["Charit-Mitte.ics", "MSK.ics", "all.ics"]
-    berlin = events((folder / "staff" / "Charit-Mitte.ics").read_bytes())
+    assert sorted(p.name for p in (folder / "staff").iterdir()) == ["Charité-Mitte.ics", "MSK.ics", "all.ics"]
+    berlin = events((folder / "staff" / "Charité-Mitte.ics").read_bytes())
     assert {str(e["summary"]) for e in berlin} == {"RA-101: hrIL-2 or placebo 1,000,000 IU"}
     assert all(str(e["uid"]).startswith("staff.RA-101.") for e in berlin)
     assert len(berlin) == 3  # one recurring event per cycle

@@ -159,3 +159,13 @@ def test_a_few_hundred_concurrent_requests_all_arrive_intact(study: Path, base: 
 def test_serve_refuses_a_folder_without_feeds(tmp_path: Path) -> None:
     with pytest.raises(dosing.DosingError, match="no feeds folder"):
         create_app(tmp_path)
+
+
+def test_the_serve_command_names_a_folder_without_feeds(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dosing.cli import main
+
+    result = CliRunner().invoke(main, ["serve", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 2
+    assert "no feeds folder here" in result.output and "Fix:" in result.output
