@@ -236,14 +236,25 @@ def test_dtstamp_is_the_given_stamp_in_utc() -> None:
     assert {e["dtstamp"].to_ical() for e in events(ics)} == {b"20270101T000000Z"}
 
 
-def test_sequence_of_a_run_is_the_highest_of_its_doses() -> None:
+def test_sequence_of_a_run_rises_when_any_dose_of_its_regimen_changes() -> None:
     doses = hard_cases()["HELD"].copy()
-    doses.loc[doses.index[5], "sequence"] = 2
-    ics = calendar_for_patient(
-        doses, name="n", timezone="Europe/Berlin", stamp=STAMP, first=dt.date(2027, 3, 22), last=dt.date(2027, 5, 1)
-    )
-    sequences = sorted(int(e["sequence"]) for e in events(ics))
-    assert sequences == [0, 2]
+    calendar = {"name": "n", "timezone": "Europe/Berlin", "stamp": STAMP}
+    span = {"first": dt.date(2027, 3, 22), "last": dt.date(2027, 5, 1)}
+    before = events(calendar_for_patient(doses, **calendar, **span))  # type: ignore[arg-type]
+    assert sorted(int(e["sequence"]) for e in before) == [0, 0]
+    # The changes file moves the 08:00 dose of 2027-04-05 to 10:00 and raises its SEQUENCE.
+    moved = doses.index[(doses["date"].astype(str) == "2027-04-05") & (doses["time"].astype(str) == "08:00")]
+    doses.loc[moved, "sequence"] = 1
+    doses.loc[moved, "planned_at"] = doses.loc[moved, "planned_at"] + pd.Timedelta(hours=2)
+    doses["time"] = doses["time"].astype(str)
+    doses.loc[moved, "time"] = "10:00"
+    after = events(calendar_for_patient(doses, **calendar, **span))  # type: ignore[arg-type]
+    by_uid = {str(e["uid"]): int(e["sequence"]) for e in after}
+    # The 08:00 run keeps its UID and gains an EXDATE; the moved dose is an event of its own.
+    assert len(after) == 3 and set(by_uid.values()) == {1}
+    morning = next(e for e in after if str(e["uid"]) == "HELD.d.d001.0800.run@dst.dosing")
+    assert dt.date(2027, 4, 5) in {d.dt.date() for d in morning["exdate"].dts}
+    assert by_uid["HELD.d.d015.0800@dst.dosing"] == 1
 
 
 def test_vtimezone_onsets_are_the_local_time_before_the_change() -> None:

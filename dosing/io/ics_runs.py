@@ -31,7 +31,9 @@ RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", 
 
 @dataclass(frozen=True)
 class Runs:
-    """Runs of a dose table: ``first`` holds the row label of each run's first dose."""
+    """Runs of a dose table: ``first`` holds the row label of each run's first dose; ``sequence``
+    is the highest SEQUENCE of any dose of the run's patient and regimen (see
+    :func:`_regimen_sequence`)."""
 
     first: pd.Index
     step: np.ndarray
@@ -89,6 +91,16 @@ def _unique_time(frame: pd.DataFrame, day: np.ndarray) -> np.ndarray:
     return out
 
 
+def _regimen_sequence(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's highest SEQUENCE among all doses of its patient's regimen: a dose moved out of
+    a run (to another time or day) shortens that run, so the run's event must rise too."""
+    if "sequence" not in frame.columns:
+        return np.zeros(len(frame), dtype=np.int64)
+    keys = [c for c in ("patient_id", "regimen") if c in frame.columns]
+    highest = frame.groupby(keys, observed=True, sort=False)["sequence"].transform("max")
+    return highest.to_numpy(dtype=np.int64)
+
+
 def _summarise(
     frame: pd.DataFrame,
     run: np.ndarray,
@@ -103,7 +115,7 @@ def _summarise(
     np.maximum.at(last_day, run, day)
     run_step = step[starts]
     count = (last_day - first_day) // np.maximum(run_step, 1) + 1
-    seq = frame["sequence"].to_numpy(dtype=np.int64) if "sequence" in frame.columns else np.zeros(len(frame), np.int64)
+    seq = _regimen_sequence(frame)
     sequence = np.zeros(len(count), dtype=np.int64)
     np.maximum.at(sequence, run, seq)
     excluded = np.r_[day[held], (day - step)[missing == 1]]

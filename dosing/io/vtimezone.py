@@ -6,6 +6,14 @@ observance's ``DTSTART`` in the offset in force *before* it (``TZOFFSETFROM``), 
 02:00 (section 3.6.5 and its examples). A client that takes the RFC literally would move the
 change an hour late. Here every transition becomes one ``STANDARD``/``DAYLIGHT`` sub-component
 whose ``DTSTART`` is the transition instant in the old offset's wall-clock time.
+
+Measured (2027-03-28, Europe/Berlin; RFC 5545 and our dose table: 02:30 means 01:30 UTC): for
+an event written at the non-existent 02:30, vobject gives 00:30 UTC with either VTIMEZONE,
+ical.js 00:30 with this one and 01:30 with icalendar's, and ``ical`` (which uses its own
+zoneinfo) 01:30. For 02:30 on the fall-back day, vobject and ``ical`` take the first instant
+and ical.js the second. Clients cannot be trusted with such times whatever the VTIMEZONE says,
+so :mod:`dosing.io.ics` never writes them (see there); with that, every parser agrees with the
+dose table under either VTIMEZONE, and this one is the one the RFC describes.
 """
 
 from __future__ import annotations
