@@ -7,6 +7,7 @@ the calendars of every shipped protocol in both styles, the staff calendars and 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -371,3 +372,22 @@ def test_remind_option_is_parsed_and_bad_values_are_usage_errors(tmp_path: Path)
     assert good.exit_code == 0, good.output
     ics = (tmp_path / "nct02467504" / "patients" / "RA-101" / "calendar.ics").read_bytes()
     assert b"TRIGGER:-PT30M" in ics and b"RRULE" not in ics
+
+
+#: Golden files: the calendars of the hard cases exactly as users get them. After an intended
+#: change, rewrite them with DOSING_UPDATE_GOLDEN=1 and review the diff.
+GOLDEN = {
+    "HELD/recurring": "ics-held-doses-in-a-run.ics",
+    "BER-SPRING/recurring": "ics-berlin-spring-forward.ics",
+    "NYC-FALL/recurring": "ics-new-york-fall-back.ics",
+    "TEXT/expanded": "ics-long-utf8-text.ics",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN))
+def test_hard_case_calendars_match_their_golden_files(case: str) -> None:
+    path = FIXTURES / GOLDEN[case]
+    written = hard_calendars()[case].encode("utf-8")
+    if os.environ.get("DOSING_UPDATE_GOLDEN"):
+        path.write_bytes(written)
+    assert written == path.read_bytes(), f"{case} differs from {path.name}"
