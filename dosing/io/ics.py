@@ -114,7 +114,7 @@ def dose_events(
         given = doses[~doses["held"].astype(bool)] if "held" in doses.columns else doses
         return [_dose_event(_record(row), stamp, remind, staff) for row in given.to_dict("records")]
     runs = find_runs(doses)
-    rows = [_record(row) for row in doses.loc[runs.first].to_dict("records")]
+    rows = [_record(row) for row in doses.iloc[runs.first].to_dict("records")]
     out = []
     for row, step, count, sequence, exdates in zip(
         rows, runs.step, runs.count, runs.sequence, runs.exdates, strict=True

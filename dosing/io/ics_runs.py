@@ -31,11 +31,11 @@ RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", 
 
 @dataclass(frozen=True)
 class Runs:
-    """Runs of a dose table: ``first`` holds the row label of each run's first dose; ``sequence``
+    """Runs of a dose table: ``first`` holds the position (``iloc``) of each run's first dose; ``sequence``
     is the highest SEQUENCE of any dose of the run's patient and regimen (see
     :func:`_regimen_sequence`)."""
 
-    first: pd.Index
+    first: np.ndarray
     step: np.ndarray
     count: np.ndarray
     sequence: np.ndarray
@@ -45,7 +45,7 @@ class Runs:
 def find_runs(doses: pd.DataFrame) -> Runs:
     """The runs of ``doses`` (any number of patients; held rows included, as exclusions)."""
     if doses.empty:
-        return Runs(doses.index[:0], np.array([], int), np.array([], int), np.array([], int), [])
+        return Runs(np.array([], int), np.array([], int), np.array([], int), np.array([], int), [])
     frame = _ordered(doses)
     day = frame["_day"].to_numpy()
     group = frame["_group"].to_numpy()
@@ -67,6 +67,7 @@ def find_runs(doses: pd.DataFrame) -> Runs:
 def _ordered(doses: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in RUN_KEY if c in doses.columns]
     frame = doses.copy()
+    frame["_position"] = np.arange(len(frame))
     frame["_day"] = pd.to_datetime(frame["date"].astype(str)).to_numpy().astype("datetime64[D]").astype(np.int64)
     text = frame[keys].astype(str)
     frame["_group"] = text.groupby(keys, sort=False).ngroup().to_numpy()
@@ -126,7 +127,7 @@ def _summarise(
     all_held = np.bincount(run, weights=held.astype(float), minlength=len(count)) == np.bincount(run)
     keep = ~all_held
     return Runs(
-        frame.index[starts][keep],
+        frame["_position"].to_numpy()[starts][keep],
         run_step[keep],
         count[keep],
         sequence[keep],
