@@ -30,7 +30,7 @@ from .errors import OutputError
 from .io.csv_out import write_csv
 from .protocol import Protocol
 
-DEFAULT_KEY_FILE = Path("~/.config/dosing/feed.key")
+DEFAULT_KEY_FILE = Path("~/.config/dosing/feed.key")  # under $XDG_CONFIG_HOME when that is set
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 #: The only file names a feed server may answer: a token of 20+ URL-safe characters.
 FEED_NAME = re.compile(r"^[A-Za-z0-9_-]{20,}\.ics$")
@@ -38,7 +38,11 @@ FEED_COLUMNS = ["patient_id", "feed_url", "token_version"]
 
 
 def key_path(key_file: str | Path | None) -> Path:
-    return Path(key_file if key_file is not None else DEFAULT_KEY_FILE).expanduser().resolve()
+    """The key file: as given, else ``$XDG_CONFIG_HOME/dosing/feed.key`` or ``~/.config/dosing/feed.key``."""
+    if key_file is None:
+        config = os.environ.get("XDG_CONFIG_HOME")
+        key_file = Path(config) / "dosing" / "feed.key" if config else DEFAULT_KEY_FILE
+    return Path(key_file).expanduser().resolve()
 
 
 def load_key(key_file: str | Path | None, out_dir: Path) -> bytes:

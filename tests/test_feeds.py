@@ -124,3 +124,11 @@ def test_unblinded_runs_write_no_feeds_and_no_staff_calendars(tmp_path: Path) ->
     folder = tmp_path / "out" / "nct02467504-UNBLINDED"
     assert not (folder / "feeds").exists() and not (folder / "feeds.csv").exists()
     assert not (folder / "staff").exists() and not (tmp_path / "k").exists()
+
+
+def test_the_default_key_lives_in_the_user_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    run("generate", *SEED, "--out", str(tmp_path / "out"))
+    key = tmp_path / "config" / "dosing" / "feed.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
