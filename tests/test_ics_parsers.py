@@ -148,8 +148,10 @@ def assert_same(name: str, parser: str, got: Counter[Occurrence], want: Counter[
 # --- the hard cases -------------------------------------------------------------------------
 
 
-def daily(times: list[str], last_day: int, text: str = "", every: str | None = None) -> dosing.Protocol:
-    schedule: dict[str, object] = {"every": every} if every else {"daily": True}
+def daily(
+    times: list[str], last_day: int, text: str = "", every: str | None = None, weekdays: list[str] | None = None
+) -> dosing.Protocol:
+    schedule: dict[str, object] = {"every": every} if every else {"weekdays": weekdays} if weekdays else {"daily": True}
     return protocol_from_dict(
         {
             "study": {"id": "DST", "title": "t", "blinding": "open", "timezone": "UTC", "last_day": last_day},
@@ -196,6 +198,9 @@ def hard_cases() -> dict[str, pd.DataFrame]:
     cases["HELD"] = held
     alternate = table(daily(["02:30"], 28, every="2 days"), [("ALT", "2027-03-26", "Europe/Berlin")])
     cases["ALT"] = alternate
+    twice = table(daily(["07:30"], 56, weekdays=["Monday", "Thursday"]), [("TWICE", "2027-03-01", "Europe/Berlin")])
+    twice.loc[twice["date"].astype(str) == "2027-03-25", "held"] = True
+    cases["TWICE"] = twice
     text = "Nach dem Frühstück, mit Wasser; nicht mit Milch \\ 牛奶 — " * 4
     cases["TEXT"] = table(daily(["08:00"], 10, text), [("TEXT", "2027-05-01", "Asia/Shanghai")])
     return cases
@@ -251,6 +256,12 @@ def test_a_held_dose_inside_a_run_is_an_exdate_not_a_gap_in_the_rule() -> None:
     assert morning["rrule"].to_ical() == b"FREQ=DAILY;COUNT=28"
     unfolded = text.replace("\r\n ", "")
     assert "EXDATE;TZID=Europe/Berlin:20270322T080000,20270324T080000,20270328T080000,20270329T080000\r\n" in unfolded
+
+
+def test_fixed_weekdays_are_one_weekly_event() -> None:
+    (event,) = icalendar.Calendar.from_ical(hard_calendars()["TWICE/recurring"]).walk("VEVENT")
+    assert event["rrule"].to_ical() == b"FREQ=WEEKLY;COUNT=16;BYDAY=MO,TH"
+    assert [d.dt.date() for d in event["exdate"].dts] == [dt.date(2027, 3, 25)]
 
 
 # --- every shipped protocol, both styles, every patient, staff calendars too ---------------------

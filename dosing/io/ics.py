@@ -34,6 +34,7 @@ DOSE_MINUTES = 15
 REFRESH = dt.timedelta(hours=12)
 Style = Literal["recurring", "expanded"]
 STYLES: tuple[Style, ...] = ("recurring", "expanded")
+DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 def dose_summary(row: Any) -> str:
@@ -116,12 +117,22 @@ def dose_events(
     runs = find_runs(doses)
     rows = [_record(row) for row in doses.iloc[runs.first].to_dict("records")]
     out = []
-    for row, step, count, sequence, exdates in zip(
-        rows, runs.step, runs.count, runs.sequence, runs.exdates, strict=True
+    for row, step, count, sequence, exdates, weekdays in zip(
+        rows, runs.step, runs.count, runs.sequence, runs.exdates, runs.weekdays, strict=True
     ):
         row["sequence"] = int(sequence)
-        out.append(_run_event(row, int(step), int(count), exdates, stamp, remind, staff))
+        rule = _rule(int(step), int(count), int(weekdays))
+        out.append(_run_event(row, rule, int(count), exdates, stamp, remind, staff))
     return out
+
+
+def _rule(step: int, count: int, weekdays: int) -> dict[str, Any]:
+    """The RRULE of a run: on the weekdays in the bitmask, or every ``step`` days."""
+    if weekdays:
+        return {"freq": "weekly", "byday": [DAY_CODES[w] for w in range(7) if weekdays >> w & 1], "count": count}
+    if step % 7 == 0:
+        return {"freq": "weekly", "count": count, **({"interval": step // 7} if step > 7 else {})}
+    return {"freq": "daily", "count": count, **({"interval": step} if step > 1 else {})}
 
 
 def _record(row: dict[Any, Any]) -> dict[str, Any]:
@@ -147,7 +158,7 @@ def _dose_event(row: dict[str, Any], stamp: dt.datetime, remind: dt.timedelta | 
 
 def _run_event(
     row: dict[str, Any],
-    step: int,
+    rule: dict[str, Any],
     count: int,
     exdates: list[str],
     stamp: dt.datetime,
@@ -159,10 +170,6 @@ def _run_event(
         return event
     event["uid"] = icalendar.vText(str(event["uid"]).replace("@", ".run@", 1))
     event["description"] = icalendar.vText(dose_description(row, per_dose=False))
-    rule: dict[str, Any] = {"freq": "weekly", "count": count} if step % 7 == 0 else {"freq": "daily", "count": count}
-    interval = step // 7 if step % 7 == 0 else step
-    if interval > 1:
-        rule["interval"] = interval
     event.add("rrule", rule)
     if exdates:
         start = _local_start(row)

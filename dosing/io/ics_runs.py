@@ -3,7 +3,9 @@
 A *run* is a stretch of one patient's doses of one regimen at one wall-clock time (and with
 the same dose and text) whose dates step by a constant number of days. Loxoprofen at 13:00
 on days 1-168 is one run (``FREQ=DAILY;COUNT=168``); hrIL-2 every other day within a cycle
-is one run per cycle (``FREQ=DAILY;INTERVAL=2;COUNT=7``).
+is one run per cycle (``FREQ=DAILY;INTERVAL=2;COUNT=7``). Doses on fixed weekdays that no
+constant step covers (every Monday and Thursday) become one weekly run
+(``FREQ=WEEKLY;BYDAY=MO,TH;COUNT=48``).
 
 Held doses stay in their run and become ``EXDATE``\\ s. A single missing step (folic acid
 "daily except the methotrexate day") is bridged with an ``EXDATE`` too, unless the missing
@@ -40,12 +42,14 @@ class Runs:
     count: np.ndarray
     sequence: np.ndarray
     exdates: list[list[str]]
+    weekdays: np.ndarray  # bit w (0 = Monday) set: FREQ=WEEKLY;BYDAY on those days; 0: every ``step`` days
 
 
 def find_runs(doses: pd.DataFrame) -> Runs:
     """The runs of ``doses`` (any number of patients; held rows included, as exclusions)."""
     if doses.empty:
-        return Runs(np.array([], int), np.array([], int), np.array([], int), np.array([], int), [])
+        empty = np.array([], dtype=np.int64)
+        return Runs(empty, empty, empty, empty, [], empty)
     frame = _ordered(doses)
     day = frame["_day"].to_numpy()
     group = frame["_group"].to_numpy()
@@ -58,10 +62,34 @@ def find_runs(doses: pd.DataFrame) -> Runs:
     bridgeable &= ~((missing == 1) & ~_unique_time(frame, bridged_day))
     alone = ~_unique_time(frame, day)
     starts = new_group | ~bridgeable | alone | np.r_[False, alone[:-1]]
+    bits = _weekly_pattern(day, group, new_group, starts, alone)
+    starts = np.where(bits > 0, new_group, starts)
     run = np.cumsum(starts) - 1
-    frame["_run"] = run
     held = frame["held"].to_numpy(dtype=bool) if "held" in frame.columns else np.zeros(len(frame), bool)
-    return _summarise(frame, run, starts, step, day, held, np.where(starts, 0, missing))
+    return _summarise(frame, run, starts, step, day, held, np.where(starts | (bits > 0), 0, missing), bits)
+
+
+def _weekly_pattern(
+    day: np.ndarray, group: np.ndarray, new_group: np.ndarray, starts: np.ndarray, alone: np.ndarray
+) -> np.ndarray:
+    """Per row, the weekday bitmask of its group when the group is exactly "every Monday and
+    Thursday from its first to its last dose" (and is more than one constant-step run); else 0."""
+    weekday = (day + 3) % 7  # day 0 (1970-01-01) was a Thursday
+    groups = int(group.max()) + 1
+    bits = np.zeros(groups, dtype=np.int64)
+    np.bitwise_or.at(bits, group, 1 << weekday)
+    first = day[new_group]
+    last = day[np.r_[np.flatnonzero(new_group)[1:] - 1, len(day) - 1]]
+    expected = np.zeros(groups, dtype=np.int64)
+    for w in range(7):
+        in_range = (last + 3 - w) // 7 - (first - 1 + 3 - w) // 7
+        expected += ((bits >> w) & 1) * in_range
+    rows = np.bincount(group, minlength=groups)
+    several_runs = np.bincount(group, weights=starts, minlength=groups) > 1
+    clean = np.bincount(group, weights=alone, minlength=groups) == 0
+    days = np.array([bin(b).count("1") for b in bits.tolist()])
+    use = (expected == rows) & several_runs & clean & (days >= 2)
+    return np.where(use, bits, 0)[group]
 
 
 def _ordered(doses: pd.DataFrame) -> pd.DataFrame:
@@ -110,12 +138,14 @@ def _summarise(
     day: np.ndarray,
     held: np.ndarray,
     missing: np.ndarray,
+    bits: np.ndarray,
 ) -> Runs:
     first_day = day[starts]
     last_day = np.zeros(len(first_day), dtype=np.int64)
     np.maximum.at(last_day, run, day)
     run_step = step[starts]
-    count = (last_day - first_day) // np.maximum(run_step, 1) + 1
+    weekdays = bits[starts]
+    count = np.where(weekdays > 0, np.bincount(run), (last_day - first_day) // np.maximum(run_step, 1) + 1)
     seq = _regimen_sequence(frame)
     sequence = np.zeros(len(count), dtype=np.int64)
     np.maximum.at(sequence, run, seq)
@@ -132,4 +162,5 @@ def _summarise(
         count[keep],
         sequence[keep],
         [e for e, k in zip(exdates, keep, strict=True) if k],
+        weekdays[keep],
     )
