@@ -235,6 +235,7 @@ def _write_staff(
         ics = staff_calendar(
             doses[site_of == site],
             name=f"{protocol.study.id} {site} clinic",
+            timezone=protocol.study.timezone,
             stamp=stamp,
             first=first,
             last=last,

@@ -78,6 +78,7 @@ def check_feed(raw: bytes) -> None:
     """Every rule of DOMAIN.md section 6 that can be read from one calendar's bytes."""
     lines = unfold(raw)
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
+    assert any(re.fullmatch(r"BEGIN:(VEVENT|VTIMEZONE|VTODO|VJOURNAL)", line) for line in lines[1:])
     top = _top_level(lines)
     assert _props(top, "VERSION") == ["VERSION:2.0"]
     assert len(_props(top, "PRODID")) == 1

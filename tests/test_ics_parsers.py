@@ -81,7 +81,7 @@ def with_ical(text: str) -> Counter[Occurrence]:
 def with_vobject(text: str) -> Counter[Occurrence]:
     found: Counter[Occurrence] = Counter()
     calendar = vobject.readOne(text, validate=True)
-    for event in calendar.vevent_list:
+    for event in calendar.contents.get("vevent", []):
         if "dose" not in event.categories.value:
             continue
         zone = getattr(event.dtstart.value.tzinfo, "_tzid", "UTC")
@@ -277,6 +277,25 @@ def shipped_calendars(name: str, style: str, tmp: Path) -> tuple[dict[str, str],
         wanted[home.name] = Counter(zip(csv["date"], csv["time"], csv["timezone"], strict=True))
     zones = dict(zip(cohort.patients["patient_id"], cohort.patients["timezone"], strict=True))
     return texts, wanted, zones
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_staff_calendars_expand_to_the_in_clinic_doses(name: str, tmp_path: Path) -> None:
+    protocol, cohort = shipped(name)
+    folder = dosing.generate(protocol, cohort, tmp_path / "out", feeds=False).folder
+    doses = dosing.blinding.blind(dosing.expand(protocol, cohort), protocol)
+    in_clinic = {r.display_key for r in protocol.regimens if r.in_clinic}
+    sites = cohort.patients.set_index("patient_id")["site"].replace("", "all")
+    doses = doses[doses["regimen"].astype(str).isin(in_clinic)]
+    site_of = doses["patient_id"].astype(str).map(sites)
+    texts = {path.stem: path.read_text(encoding="utf-8") for path in (folder / "staff").glob("*.ics")}
+    assert set(texts) == set(sites)
+    js = with_icaljs(texts, tmp_path)
+    for site, text in texts.items():
+        want = expected(doses[site_of == site])
+        for parser, expand in PYTHON_PARSERS.items():
+            assert_same(f"staff/{site}", parser, expand(text), want)
+        assert_same(f"staff/{site}", "ical.js", js[site], want)
 
 
 def local_only(found: Counter[Occurrence], home: str) -> Counter[tuple[str, str, str]]:

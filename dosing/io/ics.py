@@ -93,11 +93,15 @@ def staff_calendar(
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    timezone: str | None = None,
 ) -> bytes:
     """A clinic's shared calendar: the given doses of many patients, each summary starting
-    with the patient id, UIDs prefixed ``staff.`` so they never clash with a patient feed."""
+    with the patient id, UIDs prefixed ``staff.`` so they never clash with a patient feed.
+    ``timezone`` (the study's) adds its VTIMEZONE, so that a calendar without events still
+    holds the one component RFC 5545 requires."""
     events = dose_events(doses, stamp, style=style, remind=remind, staff=True)
-    return _calendar(name, set(), first, last, events, extra_events, remind_visits, None)
+    zones = {timezone} if timezone else set()
+    return _calendar(name, zones, first, last, events, extra_events, remind_visits, None)
 
 
 def dose_events(
