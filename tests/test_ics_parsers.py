@@ -137,6 +137,16 @@ PYTHON_PARSERS: dict[str, Callable[[str], Counter[Occurrence]]] = {
 }
 
 
+def each_parser(texts: dict[str, str], tmp: Path, check: Callable[[str, str, Counter[Occurrence]], None]) -> None:
+    """``check(name, parser, occurrences)`` for every calendar in every parser: the Python
+    parsers first, then ical.js (so that a machine without Node still runs the rest)."""
+    for name, text in texts.items():
+        for parser, expand in PYTHON_PARSERS.items():
+            check(name, parser, expand(text))
+    for name, got in with_icaljs(texts, tmp).items():
+        check(name, "ical.js", got)
+
+
 def assert_same(name: str, parser: str, got: Counter[Occurrence], want: Counter[Occurrence]) -> None:
     got = in_zones(got, {utc: zone for _, _, zone, utc in want})
     missing, extra = want - got, got - want
@@ -290,12 +300,13 @@ def test_shipped_staff_calendars_expand_to_the_in_clinic_doses(name: str, tmp_pa
     site_of = doses["patient_id"].astype(str).map(sites)
     texts = {path.stem: path.read_text(encoding="utf-8") for path in (folder / "staff").glob("*.ics")}
     assert set(texts) == set(sites)
-    js = with_icaljs(texts, tmp_path)
-    for site, text in texts.items():
-        want = expected(doses[site_of == site])
-        for parser, expand in PYTHON_PARSERS.items():
-            assert_same(f"staff/{site}", parser, expand(text), want)
-        assert_same(f"staff/{site}", "ical.js", js[site], want)
+    each_parser(
+        texts, tmp_path, lambda site, parser, got: assert_same(site, parser, got, expected(doses[site_of == site]))
+    )
+
+
+def _same_local(patient: str, parser: str, got: Counter[Occurrence], wanted: Counter, zone: str) -> None:
+    assert local_only(got, zone) == wanted, f"{parser} expands {patient}'s calendar differently from doses.csv"
 
 
 def local_only(found: Counter[Occurrence], home: str) -> Counter[tuple[str, str, str]]:
@@ -328,22 +339,14 @@ def shipped_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def test_shipped_calendars_expand_to_doses_csv_in_every_parser(shipped_case: tuple, tmp_path: Path) -> None:
     texts, wanted, zones = shipped_case
-    js = with_icaljs(texts, tmp_path)
-    for patient, text in texts.items():
-        for parser, expand in PYTHON_PARSERS.items():
-            assert local_only(expand(text), zones[patient]) == wanted[patient], (patient, parser)
-        assert local_only(js[patient], zones[patient]) == wanted[patient], (patient, "ical.js")
+    each_parser(texts, tmp_path, lambda pid, parser, got: _same_local(pid, parser, got, wanted[pid], zones[pid]))
 
 
 def test_seed_recurring_calendars_expand_to_doses_csv_in_every_parser(tmp_path: Path) -> None:
     """The 47-patient seed cohort, recurring style (the default), in all four parsers."""
     texts, wanted, zones = shipped_calendars("nct02467504", "recurring", tmp_path)
     assert len(texts) == 47
-    js = with_icaljs(texts, tmp_path)
-    for patient, text in texts.items():
-        for parser, expand in PYTHON_PARSERS.items():
-            assert local_only(expand(text), zones[patient]) == wanted[patient], (patient, parser)
-        assert local_only(js[patient], zones[patient]) == wanted[patient], (patient, "ical.js")
+    each_parser(texts, tmp_path, lambda pid, parser, got: _same_local(pid, parser, got, wanted[pid], zones[pid]))
 
 
 def test_staff_calendar_expands_to_the_in_clinic_doses(tmp_path: Path) -> None:
@@ -353,8 +356,4 @@ def test_staff_calendar_expands_to_the_in_clinic_doses(tmp_path: Path) -> None:
         style: staff_calendar(doses, name="staff", stamp=STAMP, first=first, last=last, style=style).decode()
         for style in STYLES
     }
-    js = with_icaljs(texts, tmp_path)
-    for style, text in texts.items():
-        for parser, expand in PYTHON_PARSERS.items():
-            assert_same(f"staff/{style}", parser, expand(text), expected(doses))
-        assert_same(f"staff/{style}", "ical.js", js[style], expected(doses))
+    each_parser(texts, tmp_path, lambda style, parser, got: assert_same(f"staff/{style}", parser, got, expected(doses)))
