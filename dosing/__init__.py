@@ -9,6 +9,7 @@ The public API (each command line command calls the function of the same name)::
     visits = dosing.plan_visits(protocol, cohort)    # one row per clinic visit
     changes = dosing.load_changes("protocols/nct02467504-changes.csv", protocol, cohort)
     doses = dosing.apply_changes(doses, changes)     # delays, holds, stops, dose changes, withdrawals
+    dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
 """
 
 from .changes import Changes
@@ -16,6 +17,7 @@ from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import DosingError
 from .expand import expand
+from .feeds import rotate_feed
 from .generate import GenerateResult, generate
 from .io.changes_file import load_changes
 from .io.readers import load_cohort, load_protocol
@@ -37,6 +39,7 @@ __all__ = [
     "load_cohort",
     "load_protocol",
     "plan_visits",
+    "rotate_feed",
     "show",
     "validate",
 ]

@@ -6,19 +6,41 @@ status 2; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import DosingError
+from .errors import DosingError, ValueParseError
+from .feeds import DEFAULT_BASE_URL
+from .feeds import rotate_feed as rotate_patient_feed
 from .generate import generate as generate_outputs
 from .io.changes_file import load_changes
+from .io.ics import STYLES
 from .io.readers import load_cohort, load_protocol
+from .parse import parse_offset
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
 
 EXISTING = click.Path(dir_okay=False, path_type=Path)
+
+
+class OffsetType(click.ParamType):
+    """A reminder offset such as "15m", "2h" or "1d" (see :func:`dosing.parse.parse_offset`)."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if isinstance(value, dt.timedelta):
+            return value
+        try:
+            return parse_offset(str(value))
+        except ValueParseError as err:
+            self.fail(err.message, param, ctx)
+
+
+OFFSET = OffsetType()
 
 
 class DosingGroup(click.Group):
@@ -82,18 +104,50 @@ def validate(protocol: Path, cohort: Path | None) -> None:
     type=EXISTING,
     help="Per-patient changes (CSV): delays, holds, stops, dose changes, rescheduled visits, withdrawals.",
 )
-def generate(protocol: Path, cohort: Path, out_dir: Path, unblinded: bool, changes_file: Path | None) -> None:
+@click.option(
+    "--ics-style",
+    type=click.Choice(STYLES),
+    default="recurring",
+    show_default=True,
+    help="recurring: one repeating event per regular run of doses; expanded: one event per dose.",
+)
+@click.option("--remind", type=OFFSET, help='Calendar alarm this long before each dose, e.g. "15m".')
+@click.option("--remind-visits", type=OFFSET, help='Calendar alarm this long before each visit, e.g. "1d".')
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Secret key for feed tokens (default ~/.config/dosing/feed.key; created on first use, mode 0600).",
+)
+@click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Where OUT/<study id>/feeds/ is served.")
+@click.option("--no-feeds", is_flag=True, help="Do not write feeds/ and feeds.csv.")
+def generate(
+    protocol: Path,
+    cohort: Path,
+    out_dir: Path,
+    unblinded: bool,
+    changes_file: Path | None = None,
+    ics_style: str = "recurring",
+    remind: dt.timedelta | None = None,
+    remind_visits: dt.timedelta | None = None,
+    key_file: Path | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    no_feeds: bool = False,
+) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
     \b
     Writes OUT/<study id>/doses.csv, worklist.csv and patients/<id>/{doses.csv,calendar.ics}.
     With visits in the protocol also visits.csv, visit-worklist.csv and patients/<id>/visits.csv.
+    Blinded runs also write staff/<site>.ics (in-clinic doses), feeds/<token>.ics (one
+    secret-URL feed per patient, for `dosing serve` or any static web server) and
+    feeds.csv (patient -> feed URL, for the coordinator; never publish it).
     Nothing is replaced unless the whole run succeeds.
     \b
     Example:
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --out output
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --changes protocols/nct02467504-changes.csv
+      dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --remind 15m
     """
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
@@ -108,6 +162,12 @@ def generate(protocol: Path, cohort: Path, out_dir: Path, unblinded: bool, chang
             unblinded=unblinded,
             progress=lambda done, total: bar.update(1),
             changes=changes,
+            ics_style="expanded" if ics_style == "expanded" else "recurring",
+            remind=remind,
+            remind_visits=remind_visits,
+            feeds=not no_feeds,
+            key_file=key_file,
+            base_url=base_url,
         )
     click.echo(result.summary())
 
@@ -126,3 +186,51 @@ def show(protocol: Path, cohort: Path, patient_id: str, unblinded: bool) -> None
     """
     loaded = load_protocol(protocol)
     click.echo(show_schedule(loaded, load_cohort(cohort, loaded), patient_id, unblinded=unblinded), nl=False)
+
+
+@main.command("rotate-feed")
+@click.argument("protocol", type=EXISTING)
+@click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
+@click.option("--patient", "patient_id", required=True, help="Patient id as in the cohort file.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="The folder given to `dosing generate --out`.",
+)
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), help="As given to `dosing generate`.")
+def rotate_feed(protocol: Path, cohort: Path, patient_id: str, out_dir: Path, key_file: Path | None) -> None:
+    """Give a patient a new feed URL; the old one stops working at once.
+
+    \b
+    Example:
+      dosing rotate-feed protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --patient RA-001
+    """
+    loaded = load_protocol(protocol)
+    click.echo(rotate_patient_feed(loaded, load_cohort(cohort, loaded), patient_id, out_dir, key_file).summary())
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+def serve(folder: Path, host: str, port: int) -> None:
+    """Serve the patients' calendar feeds of a study output FOLDER over HTTP.
+
+    \b
+    Only /<token>.ics is answered (from FOLDER/feeds/); anything else is 404. The log
+    shows a hash of each token, never the token. Needs: pip install 'dosing[serve]'.
+    \b
+    Example:
+      dosing serve output/nct02467504 --port 8080
+    """
+    try:
+        from .serve import serve as serve_feeds
+    except ImportError as err:
+        raise DosingError(
+            f"dosing serve needs starlette and uvicorn ({err.name} is missing)", hint="pip install 'dosing[serve]'"
+        ) from None
+    click.echo(f"Serving the feeds of {folder} on http://{host}:{port}/<token>.ics (Ctrl+C stops)", err=True)
+    serve_feeds(folder, host=host, port=port)

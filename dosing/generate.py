@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,11 @@ from .changes import Changes
 from .changes_apply import apply_changes, change_effects, describe_effects
 from .cohort import Cohort
 from .expand import expand
+from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
 from .io.atomic import staged_folder
 from .io.csv_out import write_csv
-from .io.ics import calendar_for_patient
-from .io.ics_visits import calendar_extras, hide_changed
+from .io.ics import Style, calendar_for_patient, staff_calendar
+from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
 from .io.visits_out import write_visits
 from .protocol import Protocol
 from .safety import check_max_daily, check_methotrexate_doses
@@ -102,6 +104,7 @@ class GenerateResult:
         if self.visits:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
             lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
+        lines += [f"    {path}" for path in self.files]
         if self.change_effects is not None:
             lines += describe_effects(self.change_effects)
         return "\n".join(lines)
@@ -121,9 +124,23 @@ def generate(
     unblinded: bool = False,
     progress: Progress | None = None,
     changes: Changes | None = None,
+    ics_style: Style = "recurring",
+    remind: dt.timedelta | None = None,
+    remind_visits: dt.timedelta | None = None,
+    feeds: bool = True,
+    key_file: str | Path | None = None,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
-    ``changes`` (see :mod:`dosing.changes`) moves, holds, stops and alters doses and visits."""
+
+    ``changes`` (see :mod:`dosing.changes`) moves, holds, stops and alters doses and visits.
+    Calendars are written in ``ics_style`` ("recurring" or "expanded"), with a display alarm
+    ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
+    write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
+    :mod:`dosing.feeds`; the key comes from ``key_file``).
+    """
+    calendar = CalendarOptions(ics_style, remind, remind_visits)
+    key = load_key(key_file, Path(out_dir)) if feeds and not unblinded else None
     doses = planned = expand(protocol, cohort)
     if changes is not None:
         doses = apply_changes(planned, changes)
@@ -133,13 +150,20 @@ def generate(
     table = unblind(doses) if unblinded else blind(doses, protocol)
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)
-    extras = calendar_extras(table, visits, cohort.patients)
+    extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded")
     with staged_folder(final) as folder:
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, extras)
+        calendars = _write_patients(
+            protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, calendar, extras
+        )
         if protocol.visits:
             write_visits(visits, cohort, folder)
+        if not unblinded:
+            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits)
+        if key is not None:
+            versions = token_versions(key_file, protocol.study.id)
+            write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
     effects = (
         None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
     )
@@ -153,6 +177,7 @@ def generate(
         visits=len(visits),
         visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
         change_effects=effects,
+        files=_calendar_files(final, unblinded, key is not None),
     )
 
 
@@ -170,14 +195,25 @@ def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd
     return sheet[WORKLIST_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])]
 
 
+@dataclass(frozen=True)
+class CalendarOptions:
+    """How calendars are written: style and reminders."""
+
+    style: Style = "recurring"
+    remind: dt.timedelta | None = None
+    remind_visits: dt.timedelta | None = None
+
+
 def _write_patients(
     protocol: Protocol,
     cohort: Cohort,
     table: pd.DataFrame,
     folder: Path,
     progress: Progress | None,
+    options: CalendarOptions = CalendarOptions(),
     extras: dict[str, list] | None = None,
-) -> None:
+) -> dict[str, bytes]:
+    calendars: dict[str, bytes] = {}
     groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
     total = len(cohort)
     for i, patient in enumerate(cohort.patients.itertuples(index=False), start=1):
@@ -190,17 +226,66 @@ def _write_patients(
         stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
         last = start + dt.timedelta(days=protocol.study.last_day)
         ics = calendar_for_patient(
-            hide_changed(mine),
+            hide_changed(mine) if options.style == "expanded" else mine,
             name=f"{protocol.study.id} {pid}",
             timezone=str(patient.timezone),
             stamp=stamp,
             first=start,
             last=last,
             extra_events=(extras or {}).get(pid, ()),
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
         )
         (home / "calendar.ics").write_bytes(ics)
+        calendars[pid] = ics
         if progress is not None:
             progress(i, total)
+    return calendars
+
+
+def _calendar_files(final: Path, unblinded: bool, feeds: bool) -> list[Path]:
+    staff = [] if unblinded else [final / "staff" / "<site>.ics"]
+    return staff + ([final / "feeds" / "<token>.ics", final / "feeds.csv"] if feeds else [])
+
+
+def _write_staff(
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    folder: Path,
+    options: CalendarOptions,
+    visits: pd.DataFrame,
+) -> None:
+    """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
+    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
+    sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
+    doses = table[table["regimen"].astype(str).isin(in_clinic)]
+    site_of = doses["patient_id"].astype(str).map(sites).replace("", "all")
+    folder.mkdir()
+    first = cohort.patients["start_date"].min().date()
+    last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
+    stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
+    visit_site = visits["patient_id"].astype(str).map(sites).replace("", "all") if len(visits) else None
+    for site in sorted(set(sites.replace("", "all"))):
+        mine = visits[visit_site == site] if visit_site is not None else visits
+        ics = staff_calendar(
+            doses[site_of == site],
+            extra_events=staff_visit_events(mine, protocol.study.timezone, stamp),
+            name=f"{protocol.study.id} {site} clinic",
+            timezone=protocol.study.timezone,
+            stamp=stamp,
+            first=first,
+            last=last,
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
+        )
+        (folder / f"{_file_name(site)}.ics").write_bytes(ics)
+
+
+def _file_name(site: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", site).strip("-.") or "site"
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

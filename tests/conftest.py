@@ -14,6 +14,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED = ["nct02467504", "nct04077684", "capecitabine"]
 
 
+@pytest.fixture(autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feed keys default to $XDG_CONFIG_HOME/dosing/feed.key: keep tests out of the real home folder."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config-home"))
+
+
 @pytest.fixture(scope="session")
 def seed_protocol() -> dosing.Protocol:
     return dosing.load_protocol(PROTOCOLS / "nct02467504.toml")

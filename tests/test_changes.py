@@ -246,10 +246,39 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, s
     return out / "before" / "nct02467504", out / "after" / "nct02467504", second.output
 
 
-def test_unchanged_events_keep_their_bytes_and_changed_ones_a_higher_sequence(
+@pytest.fixture(scope="module")
+def regenerated_expanded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """As ``regenerated``, with one event per dose (``--ics-style expanded``)."""
+    out = tmp_path_factory.mktemp("regen-expanded")
+    style = ["--ics-style", "expanded", "--no-feeds"]
+    first = CliRunner().invoke(main, [*generate_args(out / "before"), *style])
+    changes = ["--changes", str(FIXTURES / "changes-delay-cycle-2.csv")]
+    second = CliRunner().invoke(main, [*generate_args(out / "after"), *style, *changes])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    return out / "before" / "nct02467504", out / "after" / "nct02467504", second.output
+
+
+def test_recurring_runs_keep_their_uids_and_changed_drugs_rise_in_sequence(
     regenerated: tuple[Path, Path, str],
 ) -> None:
+    """Recurring style: the delayed cycles' runs keep their UIDs, move by 7 days and get SEQUENCE 1;
+    runs of drugs the changes file did not touch keep their bytes."""
     before_dir, after_dir, _ = regenerated
+    before = events(before_dir / "patients" / "RA-900" / "calendar.ics")
+    after = events(after_dir / "patients" / "RA-900" / "calendar.ics")
+    assert before.keys() == after.keys()
+    cycle2 = "RA-900.b-hril-2-or-placebo.d029.0900.run@nct02467504.dosing"
+    assert "DTSTART;TZID=Asia/Shanghai:20270201T090000" in before[cycle2]
+    assert "DTSTART;TZID=Asia/Shanghai:20270208T090000" in after[cycle2]
+    assert "\r\nSEQUENCE:1\r\n" in after[cycle2]
+    untouched = [uid for uid in before if ".b-hril-2-or-placebo." not in uid and ".visit-" not in uid]
+    assert untouched and all(before[uid] == after[uid] for uid in untouched)
+
+
+def test_unchanged_events_keep_their_bytes_and_changed_ones_a_higher_sequence(
+    regenerated_expanded: tuple[Path, Path, str],
+) -> None:
+    before_dir, after_dir, _ = regenerated_expanded
     before = events(before_dir / "patients" / "RA-900" / "calendar.ics")
     after = events(after_dir / "patients" / "RA-900" / "calendar.ics")
     assert before.keys() == after.keys()  # no UID is lost or invented

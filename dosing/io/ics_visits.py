@@ -78,6 +78,17 @@ def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> lis
     return events
 
 
+def staff_visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
+    """Visit events for the clinic's shared calendar: the patient id leads each summary."""
+    if not len(visits):
+        return []
+    events = visit_events(visits, timezone, stamp)
+    for event, pid in zip(events, visits["patient_id"].astype(str), strict=True):
+        event["summary"] = icalendar.vText(f"{pid}: {event['summary']}")
+        event["uid"] = icalendar.vText(f"staff.{event['uid']}")
+    return events
+
+
 def changed_dose_events(doses: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
     """Events for one patient's doses that changes moved or altered (``sequence`` > 0, not held)."""
     zone = zoneinfo.ZoneInfo(timezone)
@@ -105,9 +116,13 @@ def hide_changed(doses: pd.DataFrame) -> pd.DataFrame:
     return doses.assign(held=doses["held"] | (doses["sequence"] > 0))
 
 
-def calendar_extras(doses: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame) -> dict[str, list]:
-    """Per patient id: visit events and changed-dose events for ``calendar_for_patient``."""
-    changed = doses[doses["sequence"] > 0] if len(doses) else doses
+def calendar_extras(
+    doses: pd.DataFrame, visits: pd.DataFrame, patients: pd.DataFrame, *, changed_doses: bool = True
+) -> dict[str, list]:
+    """Per patient id: visit events and (with ``changed_doses``, for one-event-per-dose
+    calendars) changed-dose events for ``calendar_for_patient``. Recurring calendars keep
+    changed doses in their runs instead, so that each run keeps its UID."""
+    changed = doses[doses["sequence"] > 0] if len(doses) and changed_doses else doses.iloc[0:0]
     by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
     by_patient_visits = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
     extras: dict[str, list] = {}

@@ -1,0 +1,165 @@
+"""``dosing serve``: the patients' calendar feeds over HTTP (starlette on uvicorn).
+
+Only ``/<token>.ics`` is answered, where the name matches :data:`dosing.feeds.FEED_NAME`
+(20 or more of ``A-Z a-z 0-9 _ -``) and the file lies directly in the feeds folder: no other
+file, no directory listing, no path outside the folder. Every other request, and every token
+without a feed, gets the same ``404`` body, so a response never tells whether a patient
+exists. Feeds are sent as ``text/calendar; charset=utf-8`` with an ``ETag`` (a hash of the
+content) and ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since`` give ``304``. The
+request log names a feed only by a short hash of its token (``feed#1a2b3c4d5e6f``), never
+the token itself; uvicorn's own access log (which would show tokens) is switched off.
+
+Install with ``pip install 'dosing[serve]'``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import OutputError
+from .feeds import FEED_NAME
+
+LOG = logging.getLogger("dosing.serve")
+NOT_FOUND = "Not found\n"
+CALENDAR_TYPE = "text/calendar; charset=utf-8"
+SECURITY_HEADERS = {
+    "Cache-Control": "private, max-age=300",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def feeds_folder(folder: str | Path) -> Path:
+    """``DIR/feeds`` when DIR is a study output folder, or DIR itself when it is a feeds folder."""
+    path = Path(folder).expanduser().resolve()
+    if (path / "feeds").is_dir():
+        return path / "feeds"
+    if path.name == "feeds" and path.is_dir():
+        return path
+    raise OutputError(
+        "no feeds folder here", source=str(path), hint="give the study output folder, e.g. output/nct02467504"
+    )
+
+
+@dataclass(frozen=True)
+class _Feed:
+    stamp: tuple[int, int]
+    body: bytes
+    etag: str
+    last_modified: str
+    modified: int
+
+
+def create_app(folder: str | Path) -> ASGIApp:
+    """The ASGI application serving the feeds in ``folder`` (see :func:`feeds_folder`)."""
+    root = feeds_folder(folder)
+    cache: dict[str, _Feed] = {}
+
+    async def feed(request: Request) -> Response:
+        name = str(request.path_params["name"])
+        found = _load(root, name, cache) if FEED_NAME.fullmatch(name) else None
+        if found is None:
+            return _not_found()
+        headers = {"ETag": found.etag, "Last-Modified": found.last_modified, **SECURITY_HEADERS}
+        if _not_modified(request, found):
+            return Response(status_code=304, headers=headers)
+        return Response(found.body, media_type=CALENDAR_TYPE, headers=headers)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _not_found()
+
+    app = Starlette(
+        routes=[Route("/{name}", feed, methods=["GET", "HEAD"])],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+    app.router.redirect_slashes = False  # "/x/" is a 404, not a redirect to "/x"
+    return RedactedLog(app)
+
+
+def _not_found() -> Response:
+    return PlainTextResponse(NOT_FOUND, status_code=404, headers=SECURITY_HEADERS)
+
+
+def _load(root: Path, name: str, cache: dict[str, _Feed]) -> _Feed | None:
+    path = root / name
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    stamp = (info.st_mtime_ns, info.st_size)
+    known = cache.get(name)
+    if known is not None and known.stamp == stamp:
+        return known
+    try:
+        body = path.read_bytes()
+    except OSError:
+        return None
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    modified = int(info.st_mtime)
+    fresh = _Feed(stamp, body, etag, email.utils.formatdate(modified, usegmt=True), modified)
+    cache[name] = fresh
+    return fresh
+
+
+def _not_modified(request: Request, found: _Feed) -> bool:
+    tags = request.headers.get("if-none-match")
+    if tags is not None:
+        return found.etag in [t.strip().removeprefix("W/") for t in tags.split(",")] or tags.strip() == "*"
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    return found.modified <= int(when.timestamp())
+
+
+def redact(path: str) -> str:
+    """A request path as the log shows it: tokens replaced by a short hash."""
+    name = path.lstrip("/")
+    if FEED_NAME.fullmatch(name):
+        return "/feed#" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return "/other#" + hashlib.sha256(path.encode()).hexdigest()[:12]
+
+
+class RedactedLog:
+    """ASGI middleware: one log line per request, with the path redacted."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                LOG.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), message["status"], elapsed)
+            await send(message)
+
+        await self.app(scope, receive, record)
+
+
+def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
+    """Serve the feeds until interrupted (uvicorn; its access log is off, ours is redacted)."""
+    import uvicorn
+
+    app = create_app(folder)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False, **options)
