@@ -6,8 +6,11 @@ The public API (each command line command calls the function of the same name)::
     cohort = dosing.load_cohort("protocols/nct02467504-cohort.csv", protocol)
     doses = dosing.expand(protocol, cohort)          # pandas DataFrame, one row per planned dose
     dosing.generate(protocol, cohort, "output")      # files on disk
+    result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
 """
 
+from .adherence import AdherenceResult, check_adherence
+from .adherence import adherence as adherence
 from .cohort import Cohort
 from .errors import DosingError
 from .expand import expand
@@ -18,10 +21,13 @@ from .show import show
 from .validate import validate
 
 __all__ = [
+    "AdherenceResult",
     "Cohort",
     "DosingError",
     "GenerateResult",
     "Protocol",
+    "adherence",
+    "check_adherence",
     "expand",
     "generate",
     "load_cohort",
