@@ -2,6 +2,9 @@
 
 Pure: takes and returns arrays. The rules (see the README's "Adherence" section):
 
+- An administration written on a worklist row (its ``uid``) belongs to that row's planned dose
+  when it falls within the dose's window (a date alone: on the dose's day): the nurse said
+  which dose it was. Everything else is matched as follows.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within the drug's matching window; each
   planned dose takes at most one administration. Held doses take none.
@@ -59,15 +62,48 @@ def match(
     base = int(min(planned.seconds.min(initial=0), given.seconds.min(initial=0))) - int(
         max(planned.window.max(initial=0), given.window.max(initial=0))
     )
-    free = np.flatnonzero(~held)
-    admins = np.flatnonzero(timed)
+    taken = _match_uids(planned, held, planned_day, given, timed, given_day, dose_admin)
+    reachable[taken] = True
+    free = np.flatnonzero(~held & (dose_admin < 0))
+    admins = np.flatnonzero(timed & ~taken)
     _match_timed(planned, free, given, admins, base, dose_admin, reachable)
-    dated = np.flatnonzero(~timed)
+    dated = np.flatnonzero(~timed & ~taken)
     unmatched = free[dose_admin[free] < 0]
     _match_dated(planned.group, planned_day, unmatched, given.group, given_day, dated, dose_admin, reachable)
-    near_held = _near(planned, np.flatnonzero(held), given, admins, base)
+    near_held = _near(planned, np.flatnonzero(held), given, np.flatnonzero(timed), base)
+    dated = np.flatnonzero(~timed)
     near_held[dated] = _same_day(planned.group, planned_day, np.flatnonzero(held), given.group, given_day, dated)
     return Matching(dose_admin, reachable, near_held)
+
+
+def _match_uids(
+    planned: Pool,
+    held: np.ndarray,
+    planned_day: np.ndarray,
+    given: Pool,
+    timed: np.ndarray,
+    given_day: np.ndarray,
+    dose_admin: np.ndarray,
+) -> np.ndarray:
+    """A worklist row's administration belongs to the row's own dose when it is within that dose's
+    window (a date alone: on that dose's day). Returns which administrations were placed so."""
+    placed = np.zeros(len(given.group), dtype=bool)
+    with_uid = np.flatnonzero(given.uid.astype(bool)) if len(given.uid) else np.zeros(0, dtype=np.int64)
+    if not len(with_uid) or not len(planned.uid):
+        return placed
+    dose = pd.Index(planned.uid).get_indexer(given.uid[with_uid])
+    ok = dose >= 0
+    admin, dose = with_uid[ok], dose[ok]
+    fits = (planned.group[dose] == given.group[admin]) & ~held[dose]
+    gap = np.abs(given.seconds[admin] - planned.seconds[dose])
+    fits &= np.where(timed[admin], gap <= planned.window[dose], planned_day[dose] == given_day[admin])
+    admin, dose = admin[fits], dose[fits]
+    order = np.lexsort((gap[fits], dose))  # two rows naming one dose: the nearer keeps it
+    first = np.r_[True, dose[order][1:] != dose[order][:-1]]
+    admin, dose = admin[order][first], dose[order][first]
+    dose_admin[dose] = admin
+    placed[admin] = True
+    return placed
 
 
 def _keys(pool: Pool, rows: np.ndarray, base: int) -> np.ndarray:

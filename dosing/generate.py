@@ -119,6 +119,7 @@ def generate(
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
         _write_patients(protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress)
+        _keep_adherence(final, folder)
     return GenerateResult(
         final,
         not unblinded,
@@ -127,6 +128,14 @@ def generate(
         str(table["date"].min()) if len(table) else "-",
         str(table["date"].max()) if len(table) else "-",
     )
+
+
+def _keep_adherence(final: Path, staging: Path) -> None:
+    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it."""
+    import shutil
+
+    if (final / "adherence").is_dir():
+        shutil.copytree(final / "adherence", staging / "adherence")
 
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:
