@@ -29,7 +29,8 @@ from .protocol import Protocol
 DAY_S = 86400
 HOUR_S = 3600
 DEFAULT_ON_TIME_HOURS = 2.0
-EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "dose_given", "reason"]
+EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "given_date", "dose_given", "reason"]
+STATUSES = ["held", "taken", "on_time", "early", "late", "missed", "not_due"]
 STATUS_COLUMNS = ["status", "given_at", "deviation_hours", "dose_given", "wrong_dose", "log_line"]
 
 
@@ -184,10 +185,17 @@ def _groups(planned: pd.DataFrame, given: pd.DataFrame) -> tuple[np.ndarray, np.
     p_group = planned["patient_id"].cat.codes.to_numpy(np.int64) * len(labels) + planned["label"].cat.codes.to_numpy(
         np.int64
     )
-    g_pat = pd.Categorical(given["patient_id"], categories=patients).codes.astype(np.int64)
-    g_lab = pd.Categorical(given["label"], categories=labels).codes.astype(np.int64)
+    g_pat = _codes(given["patient_id"], patients)
+    g_lab = _codes(given["label"], labels)
     g_group = np.where((g_pat >= 0) & (g_lab >= 0), g_pat * len(labels) + g_lab, -1 - np.arange(len(given)))
     return p_group, g_group, labels
+
+
+def _codes(values: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Codes of ``values`` in ``categories`` (-1 where absent), recoding each distinct value once."""
+    cat = values.astype("category")
+    recode = np.append(pd.Index(categories).get_indexer(cat.cat.categories), -1)
+    return recode[cat.cat.codes.to_numpy()].astype(np.int64)
 
 
 def _planned_days(planned: pd.DataFrame) -> np.ndarray:
@@ -211,7 +219,7 @@ def _judge(
     p_day = _planned_days(planned)
     held = planned["held"].to_numpy(dtype=bool)
     p_pool = Pool(p_group, p_seconds, label_window[planned["label"].cat.codes.to_numpy()], planned["uid"].to_numpy())
-    g_label = pd.Categorical(given["label"], categories=labels).codes
+    g_label = _codes(given["label"], labels)
     g_window = np.where(g_label >= 0, label_window[np.maximum(g_label, 0)], 0)
     g_pool = Pool(g_group, given["given_s"].to_numpy(np.int64), g_window, given["uid"].to_numpy())
     timed = given["timed"].to_numpy(dtype=bool)
@@ -221,8 +229,12 @@ def _judge(
     matched = np.zeros(len(given), dtype=bool)
     matched[found.dose_admin[found.dose_admin >= 0]] = True
     cycle = _nearest_cycle(planned, p_group, p_seconds, g_group, given["given_s"].to_numpy(np.int64))
-    reasons = _reasons(protocol, given, g_group, p_group, found.reachable, found.near_held, changes)
-    extra = given[~matched].assign(cycle=cycle[~matched], reason=reasons[~matched])
+    lone = ~matched
+    reasons = _reasons(
+        protocol, given[lone], g_group[lone], p_group, found.reachable[lone], found.near_held[lone], changes
+    )
+    local_date = np.datetime_as_string(given["given_day"].to_numpy(np.int64)[lone].astype("datetime64[D]"), unit="D")
+    extra = given[lone].assign(cycle=cycle[lone], given_date=local_date, reason=reasons)
     extra = extra.rename(columns={"label": "drug"})[EXTRA_COLUMNS].reset_index(drop=True)
     extra["cycle"] = extra["cycle"].astype("Int16")
     admins = _admin_rows(table, given, matched, cycle)
@@ -257,8 +269,8 @@ def _status(
             matched,
             p_day < as_of_day,
         ],
-        ["held", "taken", "on_time", "early", "late", "missed"],
-        default="not_due",
+        list(range(6)),
+        default=6,
     )
     dose_given = np.where(matched, given["dose_given"].to_numpy(float)[admin] if len(given) else np.nan, np.nan)
     expected = _expected_amounts(protocol, planned)
@@ -271,7 +283,7 @@ def _status(
             "drug": planned["label"].to_numpy(),
             "cycle": planned["cycle"].to_numpy(),
             "day": p_day,
-            "status": pd.Categorical(status),
+            "status": pd.Categorical.from_codes(status, categories=STATUSES),
             "given_at": np.where(matched, text, ""),
             "deviation_hours": np.where(matched & timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,
@@ -369,8 +381,12 @@ def _admin_rows(table: pd.DataFrame, given: pd.DataFrame, matched: np.ndarray, c
     dose_cycle[table["admin"].to_numpy()[took]] = table["cycle"].to_numpy(dtype=float, na_value=np.nan)[took]
     return pd.DataFrame(
         {
-            "patient_id": pd.Categorical(given["patient_id"], categories=table["patient_id"].cat.categories),
-            "drug": pd.Categorical(given["label"], categories=table["drug"].cat.categories),
+            "patient_id": pd.Categorical.from_codes(
+                _codes(given["patient_id"], patients := table["patient_id"].cat.categories), categories=patients
+            ),
+            "drug": pd.Categorical.from_codes(
+                _codes(given["label"], labels := table["drug"].cat.categories), categories=labels
+            ),
             "cycle": pd.array(np.where(matched, dose_cycle, cycle)).astype("Int16"),
             "day": given["given_day"].to_numpy(np.int64),
             "extra": ~matched,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,42 +73,96 @@ def log_from_frame(
     source: str = "<log>",
     strict: bool = False,
 ) -> AdministrationLog:
-    """Check a log already in memory (all cells text); ``lines`` are the file's line numbers."""
+    """Check a log already in memory (text cells); ``lines`` are the file's line numbers.
+
+    Each column is handled as a categorical: every distinct text (a patient id, a drug name,
+    "60 mg", a time) is read once, whatever the number of rows."""
     frame = _check_columns(frame, source)
+    cells = {name: _Column.of(frame[name]) for name in frame.columns if name != "uid"}
     if lines is None:
         lines = np.arange(len(frame), dtype=np.int64) + 2
-    given_at = frame["given_at"].str.strip()
     if "uid" in frame.columns and "given_by" in frame.columns:  # a worklist: blank given_at = not given
-        keep = (given_at != "").to_numpy()
-        frame, given_at, lines = frame[keep], given_at[keep], lines[keep]
-    frame = frame.reset_index(drop=True)
-    given_at = given_at.reset_index(drop=True)
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    zone = _patients(frame, cohort, reasons)
-    label = _labels(frame, protocol, reasons)
-    timed, given_s, given_day = _times(given_at, zone, reasons)
-    dose = _doses(frame, label, protocol, reasons)
-    bad = (reasons != "").to_numpy()
-    bad_rows = _bad_table(frame, lines, reasons, bad)
+        keep = cells["given_at"].text() != ""
+        frame, lines = frame[keep], lines[keep]
+        cells = {name: column.take(keep) for name, column in cells.items()}
+    checks = _Checks(len(frame))
+    zone = _patients(cells["patient_id"], cohort, checks)
+    label = _labels(cells["drug"], protocol, checks)
+    timed, given_s, given_day = _times(cells["given_at"], zone, checks)
+    dose = _doses(cells.get("dose_given"), label, protocol, checks)
+    bad_rows = _bad_table(cells, lines, checks)
     if strict and len(bad_rows):
         raise LogError(_describe(bad_rows), source=source, hint="correct these rows, or run without --strict")
-    ok = ~bad
+    ok = checks.reason_of < 0
+    uid = frame["uid"].astype(str).to_numpy(dtype=object) if "uid" in frame.columns else np.full(len(frame), "")
     given = pd.DataFrame(
         {
             "line": lines[ok],
-            "patient_id": frame["patient_id"].str.strip()[ok].to_numpy(dtype=object),
-            "label": label[ok].to_numpy(dtype=object),
-            "uid": (frame["uid"].str.strip() if "uid" in frame.columns else pd.Series("", index=frame.index))[
-                ok
-            ].to_numpy(dtype=object),
+            "patient_id": cells["patient_id"].categorical(ok),
+            "label": pd.Categorical.from_codes(label.codes[ok], categories=label.names),
+            "uid": uid[ok],
             "timed": timed[ok],
             "given_s": given_s[ok],
             "given_day": given_day[ok],
-            "given_at": given_at[ok].to_numpy(dtype=object),
+            "given_at": cells["given_at"].categorical(ok),
             "dose_given": dose[ok],
         }
     )
     return AdministrationLog(given, bad_rows, source)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A text column as codes into its distinct values (stripped; a missing cell is "")."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, series: pd.Series) -> _Column:
+        cat = series.astype("category")
+        values = np.array([str(c).strip() for c in cat.cat.categories] + [""], dtype=object)
+        codes = cat.cat.codes.to_numpy().astype(np.int64)
+        codes[codes < 0] = len(values) - 1
+        return cls(codes, values)
+
+    def take(self, rows: np.ndarray) -> _Column:
+        return _Column(self.codes[rows], self.values)
+
+    def text(self) -> np.ndarray:
+        return self.values[self.codes]
+
+    def categorical(self, rows: np.ndarray) -> pd.Categorical:
+        unique, inverse = np.unique(self.values.astype(str), return_inverse=True)
+        return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=unique)
+
+
+@dataclass(frozen=True)
+class _Labels:
+    codes: np.ndarray  # per row, into names; -1 unknown
+    names: list[str]
+
+
+class _Checks:
+    """The first problem of each row: a reason number per row and its message per number."""
+
+    def __init__(self, n: int) -> None:
+        self.reason_of = np.full(n, -1, dtype=np.int64)
+        self.messages: list[str] = []
+
+    def fail(self, rows: np.ndarray, messages: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """``rows``: a boolean mask; ``messages``: one per row, or one per value with ``codes``."""
+        free = rows & (self.reason_of < 0)
+        if not free.any():
+            return
+        chosen = np.asarray(messages, dtype=object)[codes[free] if codes is not None else free]
+        texts, index = np.unique(chosen.astype(str), return_inverse=True)
+        self.reason_of[free] = len(self.messages) + index
+        self.messages.extend(texts.tolist())
+
+    def reasons(self) -> np.ndarray:
+        bad = self.reason_of >= 0
+        return np.array([*self.messages, ""], dtype=object)[np.where(bad, self.reason_of, len(self.messages))]
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -121,18 +176,19 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
         if b"\x00" in handle.read(65536):
             raise LogError("is a binary file, not text", source=source, hint="give the path of a CSV file")
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False, engine="c"
-        )
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, "given_by")}
+        used = [c for c in header if str(c).strip() in wanted]
+        types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
+        frame = pd.read_csv(path, usecols=used or None, dtype=types or str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise LogError(f"is not UTF-8 text ({err.reason})", source=source, hint="save the file as UTF-8") from None
     except pd.errors.EmptyDataError:
         raise LogError("the file is empty", source=source) from None
     except pd.errors.ParserError as err:
         raise LogError(f"not a valid CSV file: {err}", source=source) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
     if _lines_in(path) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
-        return _read_slowly(path, list(frame.columns))
+        return _read_slowly(path, [str(c) for c in header])
     return frame, None
 
 
@@ -158,6 +214,7 @@ def _read_slowly(path: Path, columns: list[str]) -> tuple[pd.DataFrame, np.ndarr
 
 
 def _check_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    frame = frame.rename(columns=lambda c: str(c).strip())
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise LogError(
@@ -167,26 +224,18 @@ def _check_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             hint="give the filled worklist.csv from dosing generate, or a log with patient_id, drug, given_at, "
             "dose_given",
         )
-    columns = [c for c in (*REQUIRED, *OPTIONAL, "given_by") if c in frame.columns]
-    return frame[columns].fillna("").astype(str)
+    return frame[[c for c in (*REQUIRED, *OPTIONAL, "given_by") if c in frame.columns]]
 
 
-def _categories_map(series: pd.Series, mapping: dict[str, object]) -> pd.Series:
-    """Map each distinct value once (logs repeat a few patient ids and drug names a million times)."""
-    cat = series.astype("category")
-    mapped = [mapping.get(str(c)) for c in cat.cat.categories]
-    values = np.array([*mapped, None], dtype=object)
-    codes = cat.cat.codes.to_numpy()
-    return pd.Series(values[codes], index=series.index)
-
-
-def _patients(frame: pd.DataFrame, cohort: Cohort, reasons: pd.Series) -> pd.Series:
+def _patients(column: _Column, cohort: Cohort, checks: _Checks) -> tuple[np.ndarray, list[str]]:
+    """Each row's time zone as an index into the returned zone names (-1: not in the cohort)."""
     patients = cohort.patients
     zones = dict(zip(patients["patient_id"].astype(str), patients["timezone"].astype(str), strict=True))
-    zone = _categories_map(frame["patient_id"].str.strip(), zones)
-    unknown = zone.isna() & (reasons == "")
-    reasons[unknown] = "unknown patient " + frame["patient_id"][unknown].map(repr) + " (not in the cohort)"
-    return zone
+    names = sorted(set(zones.values()))
+    zone = np.array([names.index(zones[v]) if v in zones else -1 for v in column.values])[column.codes]
+    messages = [f"unknown patient {v!r} (not in the cohort)" for v in column.values]
+    checks.fail(zone < 0, np.array(messages, dtype=object), column.codes)
+    return zone, names
 
 
 def drug_names(protocol: Protocol) -> dict[str, str]:
@@ -203,49 +252,59 @@ def _fold(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _labels(frame: pd.DataFrame, protocol: Protocol, reasons: pd.Series) -> pd.Series:
+def _labels(column: _Column, protocol: Protocol, checks: _Checks) -> _Labels:
     names = drug_names(protocol)
-    drug = frame["drug"]
-    folded = _categories_map(drug, {str(d): names.get(_fold(str(d))) for d in drug.unique()})
-    unknown = folded.isna() & (reasons == "")
-    known = ", ".join(sorted({r.blinded_label or r.drug for r in protocol.regimens}))
-    reasons[unknown] = "unknown drug " + drug[unknown].map(repr) + f" (the protocol's drugs: {known})"
-    return folded
+    labels = sorted(set(names.values()))
+    index = np.array([labels.index(names[_fold(v)]) if _fold(v) in names else -1 for v in column.values])
+    codes = index[column.codes]
+    known = ", ".join(labels)
+    messages = np.array([f"unknown drug {v!r} (the protocol's drugs: {known})" for v in column.values])
+    checks.fail(codes < 0, messages, column.codes)
+    return _Labels(codes, labels)
 
 
-def _times(given_at: pd.Series, zone: pd.Series, reasons: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timed, UTC seconds, local day number) per row; unreadable times become reasons."""
-    n = len(given_at)
-    given_s = np.zeros(n, dtype=np.int64)
-    given_day = np.zeros(n, dtype=np.int64)
-    dated = given_at.str.len().eq(10).to_numpy() & given_at.str.match(_DATE).to_numpy()
-    offset = ~dated & given_at.str.contains(_OFFSET, regex=True).to_numpy()
+def _times(
+    column: _Column, zone: tuple[np.ndarray, list[str]], checks: _Checks
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(timed, UTC seconds, local day number) per row; each distinct text is parsed once."""
+    kind, value = _parse_times(column.values)  # kind: 0 bad, 1 date, 2 local date-time, 3 with offset
+    row_kind, row_value = kind[column.codes], value[column.codes]
+    given_s = row_value.copy()
+    given_day = row_value // 86400
+    row_zone, names = zone
+    for z, name in enumerate(names):
+        in_zone = row_zone == z
+        local, aware = in_zone & (row_kind == 2), in_zone & (row_kind == 3)
+        given_s[local] = _per_unique(row_value[local], _localise, name)
+        given_day[aware] = _per_unique(row_value[aware], _local_day, name)
+    hint = ' (write "YYYY-MM-DD HH:MM" in the patient\'s zone, with an offset such as +08:00, or a date alone)'
+    messages = np.array([f"cannot read given_at {v!r}{hint}" for v in column.values], dtype=object)
+    checks.fail(row_kind == 0, messages, column.codes)
+    return row_kind != 1, given_s, given_day
+
+
+def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    text = pd.Series(values, dtype=object).astype(str)
+    dated = (text.str.len() == 10).to_numpy() & text.str.match(_DATE).to_numpy()
+    offset = ~dated & text.str.contains(_OFFSET, regex=True).to_numpy()
     local = ~dated & ~offset
-    ok = np.zeros(n, dtype=bool)
-    day = pd.to_datetime(given_at[dated], format="%Y-%m-%d", errors="coerce")
-    ok[dated] = day.notna().to_numpy()
-    given_day[dated] = _seconds(day) // 86400
-    given_s[dated] = given_day[dated] * 86400
-    aware = pd.to_datetime(given_at[offset], format="ISO8601", errors="coerce", utc=True)
-    ok[offset] = aware.notna().to_numpy()
-    given_s[offset] = _seconds(aware)
-    naive = pd.to_datetime(given_at[local], format="ISO8601", errors="coerce")
-    ok[local] = naive.notna().to_numpy()
-    wall = np.zeros(n, dtype=np.int64)
-    wall[local] = _seconds(naive)
-    for name in zone[~dated].dropna().unique():
-        in_zone = (zone == name).to_numpy()
-        pick = in_zone & local & ok
-        given_s[pick] = _localise(wall[pick], str(name))
-        timed_here = in_zone & ~dated & ok
-        given_day[timed_here] = _local_day(given_s[timed_here], str(name))
-    bad = ~ok & (reasons == "").to_numpy()
-    reasons[bad] = (
-        "cannot read given_at "
-        + given_at[bad].map(repr)
-        + ' (write "YYYY-MM-DD HH:MM" in the patient\'s zone, with an offset such as +08:00, or a date alone)'
-    )
-    return ~dated, given_s, given_day
+    kind = np.zeros(len(text), dtype=np.int64)
+    value = np.zeros(len(text), dtype=np.int64)
+    for pick, code, parse in (
+        (dated, 1, lambda t: pd.to_datetime(t, format="%Y-%m-%d", errors="coerce")),
+        (local, 2, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce")),
+        (offset, 3, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce", utc=True)),
+    ):
+        if pick.any():
+            parsed = parse(text[pick])
+            kind[pick] = np.where(parsed.notna().to_numpy(), code, 0)
+            value[pick] = _seconds(parsed)
+    return kind, value
+
+
+def _per_unique(values: np.ndarray, convert: Callable[[np.ndarray, str], np.ndarray], zone: str) -> np.ndarray:
+    unique, inverse = np.unique(values, return_inverse=True)
+    return convert(unique, zone)[inverse]
 
 
 def _seconds(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -282,50 +341,51 @@ def shown_units(protocol: Protocol) -> dict[str, set[str]]:
     return units
 
 
-def _doses(frame: pd.DataFrame, label: pd.Series, protocol: Protocol, reasons: pd.Series) -> np.ndarray:
-    if "dose_given" not in frame.columns:
-        return np.full(len(frame), np.nan)
-    text = frame["dose_given"].str.strip().str.replace(",", "", regex=False)
-    dose = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float).copy()
-    rest = np.isnan(dose) & (text != "").to_numpy()
-    if rest.any():
-        parts = text[rest].str.extract(_DOSE)
-        amount = pd.to_numeric(parts[0], errors="coerce")
-        unit = parts[1].fillna("").str.strip().str.casefold()
-        dose[rest] = amount.to_numpy(dtype=float)
-        allowed = shown_units(protocol)
-        pairs = [f"{lab}|{u}" for lab, units in allowed.items() for u in units]
-        wrong = ~((unit == "") | (label[rest].astype(str) + "|" + unit).isin(pairs)).to_numpy()
-        _mark(reasons, rest, amount.isna().to_numpy(), "dose_given " + text[rest].map(repr) + " is not a number")
-        _mark(
-            reasons,
-            rest,
-            wrong & amount.notna().to_numpy(),
-            "dose_given "
-            + text[rest].map(repr)
-            + " is in another unit (expected "
-            + label[rest].map(lambda lab: " or ".join(sorted(allowed.get(str(lab), {"?"}))) or "no unit")
-            + ")",
-        )
-    return dose
+def _doses(column: _Column | None, label: _Labels, protocol: Protocol, checks: _Checks) -> np.ndarray:
+    """The amount given per row (NaN when not written); another unit than the worklist's is a bad row."""
+    if column is None:
+        return np.full(len(label.codes), np.nan)
+    text = pd.Series(column.values, dtype=object).astype(str).str.replace(",", "", regex=False)
+    parts = text.str.extract(_DOSE)
+    amount = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float)
+    unit = parts[1].fillna("").str.strip().str.casefold().to_numpy(dtype=object)
+    units = sorted(set(unit.tolist()))
+    allowed = shown_units(protocol)
+    fits = np.array([[u == "" or u in allowed.get(name, set()) for u in units] for name in label.names] or [[]])
+    unit_index = np.searchsorted(np.array(units, dtype=object), unit)[column.codes]
+    written = (text != "").to_numpy()[column.codes]
+    not_number = written & np.isnan(amount)[column.codes]
+    messages = np.array([f"dose_given {v!r} is not a number" for v in column.values])
+    checks.fail(not_number, messages, column.codes)
+    known = label.codes >= 0
+    wrong = written & known & ~not_number
+    wrong[wrong] = ~fits[label.codes[wrong], unit_index[wrong]]
+    expected = {name: " or ".join(sorted(allowed.get(name, set()))) or "no unit" for name in label.names}
+    if wrong.any():
+        pair = column.codes[wrong] * len(label.names) + label.codes[wrong]
+        unique, inverse = np.unique(pair, return_inverse=True)
+        texts = [
+            f"dose_given {column.values[p // len(label.names)]!r} is in another unit "
+            f"(expected {expected[label.names[p % len(label.names)]]})"
+            for p in unique
+        ]
+        full = np.empty(len(wrong), dtype=object)
+        full[wrong] = np.array(texts, dtype=object)[inverse]
+        checks.fail(wrong, full)
+    return amount[column.codes]
 
 
-def _mark(reasons: pd.Series, subset: np.ndarray, flag: np.ndarray, text: pd.Series) -> None:
-    index = reasons.index[subset][flag]
-    free = reasons[index] == ""
-    reasons[index[free.to_numpy()]] = text.to_numpy()[flag][free.to_numpy()]
-
-
-def _bad_table(frame: pd.DataFrame, lines: np.ndarray, reasons: pd.Series, bad: np.ndarray) -> pd.DataFrame:
-    dose = frame["dose_given"] if "dose_given" in frame.columns else pd.Series("", index=frame.index)
+def _bad_table(cells: dict[str, _Column], lines: np.ndarray, checks: _Checks) -> pd.DataFrame:
+    bad = checks.reason_of >= 0
+    empty = np.full(int(bad.sum()), "", dtype=object)
     return pd.DataFrame(
         {
             "line": lines[bad],
-            "patient_id": frame["patient_id"][bad].to_numpy(dtype=object),
-            "drug": frame["drug"][bad].to_numpy(dtype=object),
-            "given_at": frame["given_at"][bad].to_numpy(dtype=object),
-            "dose_given": dose[bad].to_numpy(dtype=object),
-            "reason": reasons[bad].to_numpy(dtype=object),
+            **{
+                name: cells[name].text()[bad] if name in cells else empty
+                for name in ("patient_id", "drug", "given_at", "dose_given")
+            },
+            "reason": checks.reasons()[bad],
         },
         columns=BAD_COLUMNS,
     )

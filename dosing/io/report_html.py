@@ -176,44 +176,36 @@ def _x(doses: pd.DataFrame) -> np.ndarray:
 
 
 def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
+    """One row per drug: planned doses coloured by status, early and late ones at the time given."""
     if doses is None or doses.empty:
         return "<p>No doses planned.</p>"
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     drugs = sorted(doses["drug"].astype(str).unique())
     row = {d: i for i, d in enumerate(drugs)}
-    fig, ax = plt.subplots(figsize=(11, 0.6 + 0.55 * len(drugs)), dpi=80)
-    x = _x(doses)
+    height = 0.9 + 0.4 * len(drugs)
+    fig = Figure(figsize=(11, height), dpi=72)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.17, right=0.99, bottom=0.45 / height, top=1 - 0.35 / height)
+    ax = fig.add_subplot()
+    x = _x(doses) + np.nan_to_num(doses["deviation_hours"].to_numpy(dtype=float)) / 24
     y = doses["drug"].astype(str).map(row).to_numpy(dtype=float)
     status = doses["status"].astype(str).to_numpy()
-    shift = np.nan_to_num(doses["deviation_hours"].to_numpy(dtype=float)) / 24
     for name, (marker, colour, size, text) in STYLE.items():
         pick = status == name
         if pick.any():
-            ax.scatter(
-                x[pick] + shift[pick],
-                y[pick],
-                marker=marker,
-                c=colour,
-                s=size,
-                label=text,
-                linewidths=1,
-                zorder=1 if name in ("on_time", "not_due") else 3,
-            )
+            front = 1 if name in ("on_time", "not_due") else 3
+            ax.scatter(x[pick], y[pick], marker=marker, c=colour, s=size, label=text, linewidths=1, zorder=front)
     _extras(ax, extra, row)
     ax.set_yticks(range(len(drugs)), drugs)
     ax.set_ylim(-0.6, len(drugs) - 0.4)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=8, fontsize=8, frameon=False)
-    fig.tight_layout()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=8, fontsize=8, frameon=False, borderaxespad=0.1)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"<img alt='timeline of planned and given doses' src='data:image/png;base64,{data}'>"
 
@@ -221,7 +213,7 @@ def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
 def _extras(ax: object, extra: pd.DataFrame | None, row: dict[str, int]) -> None:
     if extra is None or extra.empty:
         return
-    day = pd.to_datetime(extra["given_at"].astype(str).str.slice(0, 10), errors="coerce")
+    day = pd.to_datetime(extra["given_date"].astype(str), errors="coerce")
     keep = day.notna().to_numpy() & extra["drug"].astype(str).isin(row).to_numpy()
     x = day[keep].to_numpy().astype("datetime64[D]").astype(np.int64) + 0.5
     y = extra["drug"].astype(str)[keep].map(row).to_numpy(dtype=float) + 0.2
