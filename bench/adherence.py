@@ -52,7 +52,9 @@ def prepare(n: int, folder: Path) -> int:
     given = given.where(~((u >= 0.06) & (u < 0.065)), sheet["date"].astype(str))
     sheet["given_at"] = given.where(~((u >= 0.065) & (u < 0.09)), "")
     sheet["given_by"] = np.where(sheet["given_at"] != "", "nurse", "")
-    dose = sheet["dose"].astype(str) + np.where(rng.random(len(sheet)) < 0.5, " " + sheet["unit"].astype(str), "")
+    dose: pd.Series = sheet["dose"].astype(str) + np.where(
+        rng.random(len(sheet)) < 0.5, " " + sheet["unit"].astype(str), ""
+    )
     sheet["dose_given"] = np.where(sheet["given_at"] != "", dose, "")
     sheet = pd.concat([sheet, sheet[(u > 0.997) & (sheet["given_at"] != "")]], ignore_index=True)
     sheet.to_csv(folder / "worklist.csv", index=False, encoding="utf-8-sig")

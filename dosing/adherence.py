@@ -137,14 +137,11 @@ def check_adherence(
     ``expand(protocol, cohort)``; pass a table whose ``held`` column a changes file has set."""
     if not isinstance(log, AdministrationLog):
         log = read_log(log, protocol, cohort, strict=strict)
-    if isinstance(changes, (str, Path)):
-        from .io.changes_file import load_changes  # type: ignore[import-not-found]  # arrives with the visits work
-
-        changes = load_changes(changes, protocol, cohort)
+    stops_and_withdrawals = _changes(changes, protocol, cohort)
     planned = expand(protocol, cohort) if doses is None else doses
     as_of = as_of or dt.date.today()
     rules = regimen_rules(protocol, planned)
-    table, given, extra = _judge(protocol, planned, log.given, rules, as_of, changes)
+    table, given, extra = _judge(protocol, planned, log.given, rules, as_of, stops_and_withdrawals)
     daily = _daily(protocol, _label_rules(protocol, rules))
     summary = summarise(table, given, daily, (protocol.study.adherence_band.low, protocol.study.adherence_band.high))
     shown = unblind(planned) if unblinded else blind(planned, protocol)
@@ -160,6 +157,16 @@ def check_adherence(
         protocol.study.id,
         (protocol.study.adherence_band.low, protocol.study.adherence_band.high),
     )
+
+
+def _changes(changes: str | Path | ChangesLike | None, protocol: Protocol, cohort: Cohort) -> ChangesLike | None:
+    """A changes file is read by :mod:`dosing.io.changes_file` (the visits work); objects pass through."""
+    if isinstance(changes, (str, Path)):
+        from .io.changes_file import load_changes  # type: ignore[import-not-found]  # not in this branch yet
+
+        loaded: ChangesLike = load_changes(changes, protocol, cohort)
+        return loaded
+    return changes
 
 
 def _label_rules(protocol: Protocol, rules: dict[str, Rule]) -> dict[str, Rule]:
@@ -283,7 +290,7 @@ def _status(
             "drug": planned["label"].to_numpy(),
             "cycle": planned["cycle"].to_numpy(),
             "day": p_day,
-            "status": pd.Categorical.from_codes(status, categories=STATUSES),
+            "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
             "given_at": np.where(matched, text, ""),
             "deviation_hours": np.where(matched & timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,

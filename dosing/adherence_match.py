@@ -3,8 +3,8 @@
 Pure: takes and returns arrays. The rules (see the README's "Adherence" section):
 
 - An administration written on a worklist row (its ``uid``) belongs to that row's planned dose
-  when it falls within the dose's window (a date alone: on the dose's day): the nurse said
-  which dose it was. Everything else is matched as follows.
+  when it falls within the dose's window: the nurse said which dose it was. Everything else
+  is matched as follows.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within the drug's matching window; each
   planned dose takes at most one administration. Held doses take none.
@@ -62,48 +62,16 @@ def match(
     base = int(min(planned.seconds.min(initial=0), given.seconds.min(initial=0))) - int(
         max(planned.window.max(initial=0), given.window.max(initial=0))
     )
-    taken = _match_uids(planned, held, planned_day, given, timed, given_day, dose_admin)
-    reachable[taken] = True
-    free = np.flatnonzero(~held & (dose_admin < 0))
-    admins = np.flatnonzero(timed & ~taken)
+    free = np.flatnonzero(~held)
+    admins = np.flatnonzero(timed)
     _match_timed(planned, free, given, admins, base, dose_admin, reachable)
-    dated = np.flatnonzero(~timed & ~taken)
+    dated = np.flatnonzero(~timed)
     unmatched = free[dose_admin[free] < 0]
     _match_dated(planned.group, planned_day, unmatched, given.group, given_day, dated, dose_admin, reachable)
     near_held = _near(planned, np.flatnonzero(held), given, np.flatnonzero(timed), base)
     dated = np.flatnonzero(~timed)
     near_held[dated] = _same_day(planned.group, planned_day, np.flatnonzero(held), given.group, given_day, dated)
     return Matching(dose_admin, reachable, near_held)
-
-
-def _match_uids(
-    planned: Pool,
-    held: np.ndarray,
-    planned_day: np.ndarray,
-    given: Pool,
-    timed: np.ndarray,
-    given_day: np.ndarray,
-    dose_admin: np.ndarray,
-) -> np.ndarray:
-    """A worklist row's administration belongs to the row's own dose when it is within that dose's
-    window (a date alone: on that dose's day). Returns which administrations were placed so."""
-    placed = np.zeros(len(given.group), dtype=bool)
-    with_uid = np.flatnonzero(given.uid.astype(bool)) if len(given.uid) else np.zeros(0, dtype=np.int64)
-    if not len(with_uid) or not len(planned.uid):
-        return placed
-    dose = pd.Index(planned.uid).get_indexer(given.uid[with_uid])
-    ok = dose >= 0
-    admin, dose = with_uid[ok], dose[ok]
-    fits = (planned.group[dose] == given.group[admin]) & ~held[dose]
-    gap = np.abs(given.seconds[admin] - planned.seconds[dose])
-    fits &= np.where(timed[admin], gap <= planned.window[dose], planned_day[dose] == given_day[admin])
-    admin, dose = admin[fits], dose[fits]
-    order = np.lexsort((gap[fits], dose))  # two rows naming one dose: the nearer keeps it
-    first = np.r_[True, dose[order][1:] != dose[order][:-1]]
-    admin, dose = admin[order][first], dose[order][first]
-    dose_admin[dose] = admin
-    placed[admin] = True
-    return placed
 
 
 def _keys(pool: Pool, rows: np.ndarray, base: int) -> np.ndarray:
@@ -138,7 +106,38 @@ def _match_timed(
     dose_admin[p_rows[lo[easy]]] = a_rows[easy]
     hard = np.flatnonzero((reach_a > 0) & ~easy)
     if len(hard):
+        hard = _match_own_rows(planned, p_rows, given, a_rows, hard, lo, hi, dose_admin)
+    if len(hard):
         _match_hard(planned, p_rows, given, a_rows, hard, lo, hi, dose_admin)
+
+
+def _match_own_rows(
+    planned: Pool,
+    p_rows: np.ndarray,
+    given: Pool,
+    a_rows: np.ndarray,
+    hard: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    dose_admin: np.ndarray,
+) -> np.ndarray:
+    """Contested administrations written on a worklist row whose dose is in reach take that dose
+    (two rows naming one dose: the nearer). Returns the administrations still to place.
+
+    Only contested ones need this: an uncontested pair is the only dose in reach of its
+    administration, so a uid naming another dose in reach cannot exist."""
+    counts = hi[hard] - lo[hard]
+    rep = np.repeat(hard, counts)
+    dose = lo[rep] + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    uid = given.uid[a_rows[rep]]
+    own = (uid == planned.uid[p_rows[dose]]) & (uid != "")
+    rep, dose = rep[own], p_rows[dose[own]]
+    gap = np.abs(given.seconds[a_rows[rep]] - planned.seconds[dose])
+    order = np.lexsort((gap, dose))
+    first = np.r_[True, dose[order][1:] != dose[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    rep, dose = rep[order][first], dose[order][first]
+    dose_admin[dose] = a_rows[rep]
+    return np.setdiff1d(hard, rep, assume_unique=True)
 
 
 def _match_hard(
@@ -160,6 +159,7 @@ def _match_hard(
     for first, last in itertools.pairwise(bounds):
         a_run = a_rows[hard[first:last]]
         p_run = p_rows[int(h_lo[first]) : int(reach_end[last - 1])]
+        p_run = p_run[dose_admin[p_run] < 0]
         for p, a in _optimal(planned, p_run, given, a_run):
             dose_admin[p] = a
 

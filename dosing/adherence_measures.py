@@ -65,7 +65,7 @@ def summarise(
     """``doses``: patient_id, drug, cycle, day, status, wrong_dose (one row per planned dose);
     ``given``: patient_id, drug, cycle, day, extra (one row per administration)."""
     keys = ["patient_id", "drug"]
-    patient = _level(doses, given, keys, daily, band).assign(level="patient", cycle=pd.NA)
+    patient = _level(doses, given, keys, daily, band).assign(level="patient", cycle=np.nan)
     cyclic = doses["cycle"].notna()
     cycle = _level(doses[cyclic], given[given["cycle"].notna()], [*keys, "cycle"], daily, band)
     cycle = cycle.assign(level="cycle")
@@ -138,7 +138,7 @@ def _days(doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict
     per_group = per_group.join(gaps).join(holidays)
     per_group["longest_gap_days"] = per_group["longest_gap_days"].fillna(0).astype(np.int64)
     daily_group = per_group.index.get_level_values("drug").astype(str).map(daily).fillna(False).to_numpy(dtype=bool)
-    per_group["drug_holidays"] = per_group["drug_holidays"].fillna(0).astype("Int64").where(daily_group, pd.NA)
+    per_group["drug_holidays"] = per_group["drug_holidays"].fillna(0).astype("Int64").mask(~daily_group)
     last_len = [
         tail.get((*idx, run), 0) if run >= 0 else 0
         for idx, run in zip(_tuples(per_group.index), per_group["last_run"], strict=True)
@@ -195,4 +195,4 @@ def _cohort(patient: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
     flagged = patient[patient["flag"] != ""].groupby("drug", observed=True).size()
     count = out["drug"].map(flagged).fillna(0).astype(int)
     out["flag"] = np.where(count > 0, count.astype(str) + " patient(s) outside the band", "")
-    return out.assign(level="cohort", patient_id="", cycle=pd.NA)
+    return out.assign(level="cohort", patient_id="", cycle=np.nan)

@@ -99,7 +99,7 @@ def log_from_frame(
         {
             "line": lines[ok],
             "patient_id": cells["patient_id"].categorical(ok),
-            "label": pd.Categorical.from_codes(label.codes[ok], categories=label.names),
+            "label": pd.Categorical.from_codes(label.codes[ok], categories=pd.Index(label.names)),
             "uid": uid[ok],
             "timed": timed[ok],
             "given_s": given_s[ok],
@@ -134,7 +134,7 @@ class _Column:
 
     def categorical(self, rows: np.ndarray) -> pd.Categorical:
         unique, inverse = np.unique(self.values.astype(str), return_inverse=True)
-        return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=unique)
+        return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=pd.Index(unique))
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (offset, 3, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce", utc=True)),
     ):
         if pick.any():
-            parsed = parse(text[pick])
+            parsed = pd.Series(parse(text[pick]))
             kind[pick] = np.where(parsed.notna().to_numpy(), code, 0)
             value[pick] = _seconds(parsed)
     return kind, value

@@ -115,9 +115,9 @@ def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.assign(flagged=flagged).groupby("patient_id", sort=False)
     out = pd.DataFrame(
         {
-            "drugs outside the band": grouped.apply(
-                lambda g: ", ".join(g.loc[g["flagged"], "drug"].astype(str)), include_groups=False
-            ),
+            "drugs outside the band": pd.Series(_flagged_drugs(rows[flagged]), dtype=object)
+            .reindex(grouped.size().index)
+            .fillna(""),
             "lowest taking adherence (%)": grouped["taking_adherence"].min(),
             "due": grouped["due"].sum(),
             "missed": grouped["missed"].sum(),
@@ -129,6 +129,13 @@ def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
     out["_flagged"] = out["drugs outside the band"] != ""
     out = out.sort_values(["_flagged", "lowest taking adherence (%)"], ascending=[False, True], kind="stable")
     return out.drop(columns="_flagged").reset_index(drop=True)
+
+
+def _flagged_drugs(rows: pd.DataFrame) -> dict[str, str]:
+    drugs: dict[str, list[str]] = {}
+    for pid, drug in zip(rows["patient_id"].astype(str), rows["drug"].astype(str), strict=True):
+        drugs.setdefault(pid, []).append(drug)
+    return {pid: ", ".join(names) for pid, names in drugs.items()}
 
 
 def _overview(result: AdherenceResult, patients: pd.DataFrame) -> str:
