@@ -282,7 +282,7 @@ def _status(
     dose_given = np.where(matched, given["dose_given"].to_numpy(float)[admin] if len(given) else np.nan, np.nan)
     expected = _expected_amounts(protocol, planned)
     wrong = matched & ~np.isnan(dose_given) & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9)
-    text = given["given_at"].to_numpy(dtype=object)[admin] if len(given) else np.full(len(planned), "")
+    text = _given_text(given["given_at"], admin, matched)
     line = given["line"].to_numpy(np.int64)[admin] if len(given) else np.zeros(len(planned), np.int64)
     return pd.DataFrame(
         {
@@ -291,7 +291,7 @@ def _status(
             "cycle": planned["cycle"].to_numpy(),
             "day": p_day,
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
-            "given_at": np.where(matched, text, ""),
+            "given_at": text,
             "deviation_hours": np.where(matched & timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,
             "wrong_dose": wrong,
@@ -299,6 +299,15 @@ def _status(
             "admin": dose_admin,
         }
     ).astype({"patient_id": planned["patient_id"].dtype, "drug": planned["label"].dtype})
+
+
+def _given_text(given_at: pd.Series, admin: np.ndarray, matched: np.ndarray) -> pd.Categorical:
+    """``given_at`` as written, per planned dose ("" when not given), kept categorical for speed."""
+    cat = given_at.astype("category")
+    categories = pd.Index([*map(str, cat.cat.categories), ""]).unique()
+    recode = categories.get_indexer([*map(str, cat.cat.categories)])
+    codes = recode[cat.cat.codes.to_numpy()[admin]] if len(given_at) else np.zeros(len(admin), dtype=np.int64)
+    return pd.Categorical.from_codes(np.where(matched, codes, categories.get_loc("")), categories=categories)
 
 
 def _expected_amounts(protocol: Protocol, planned: pd.DataFrame) -> np.ndarray:

@@ -133,7 +133,7 @@ class _Column:
         return self.values[self.codes]
 
     def categorical(self, rows: np.ndarray) -> pd.Categorical:
-        unique, inverse = np.unique(self.values.astype(str), return_inverse=True)
+        inverse, unique = pd.factorize(self.values)
         return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=pd.Index(unique))
 
 

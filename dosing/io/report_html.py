@@ -165,14 +165,23 @@ def _patient(pid: str, plot: str, measures: pd.DataFrame) -> str:
 
 
 def _table(frame: pd.DataFrame, link: bool = False) -> str:
-    shown = frame.astype(object).where(frame.notna(), "")
-    shown = shown.map(lambda v: f"{v:g}" if isinstance(v, float) else v)
-    text = shown.to_html(index=False, na_rep="", escape=True, border=0)
-    if link:
-        for pid in frame["patient_id"].astype(str):
-            safe = html.escape(pid)
-            text = text.replace(f"<td>{safe}</td>", f"<td><a href='#p-{safe}'>{safe}</a></td>", 1)
-    return text
+    """A plain HTML table (escaped); numbers without trailing zeros, missing values blank."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for values in frame.itertuples(index=False):
+        cells = [_cell(v) for v in values]
+        if link and cells:
+            cells[0] = f"<a href='#p-{cells[0]}'>{cells[0]}</a>"
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>\n"
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}"
+    return html.escape(str(value))
 
 
 def _x(doses: pd.DataFrame) -> np.ndarray:
