@@ -145,3 +145,44 @@ def test_generate_again_keeps_adherence_outputs(tmp_path: Path) -> None:
     assert CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path)]).exit_code == 0
     assert report.read_bytes() == before
     assert (tmp_path / "nct02467504" / "worklist.csv").exists()
+
+
+def test_local_times_across_daylight_saving(tmp_path: Path) -> None:
+    """Capecitabine 08:00 and 20:00 local in Berlin and New York across the March clock change:
+    a log of the local wall-clock times is on time to the minute; one written with an offset too."""
+    cape, cohort = str(PROTOCOLS / "capecitabine.toml"), str(PROTOCOLS / "capecitabine-cohort.csv")
+    assert CliRunner().invoke(main, ["generate", cape, "--cohort", cohort, "--out", str(tmp_path)]).exit_code == 0
+    sheet = read(tmp_path / "capecitabine-bsa" / "worklist.csv") if (tmp_path / "capecitabine-bsa").exists() else None
+    folder = next(p for p in tmp_path.iterdir() if p.is_dir())
+    sheet = read(folder / "worklist.csv")
+    sheet = sheet[sheet["date"] < "2027-04-15"].copy()
+    sheet["given_at"] = sheet["date"] + " " + sheet["time"]
+    sheet["given_by"] = "nurse"
+    berlin = (sheet["patient_id"] == "CAPE-001") & (sheet["date"] == "2027-03-29") & (sheet["time"] == "08:00")
+    assert berlin.sum() == 1
+    sheet.loc[berlin, "given_at"] = "2027-03-29T06:00Z"  # 08:00 in Berlin, now on summer time (UTC+2)
+    log = tmp_path / "filled.csv"
+    sheet.to_csv(log, index=False, encoding="utf-8-sig")
+    code, _, err = adherence(cape, "--cohort", cohort, "--log", str(log), "--as-of", "2027-04-15",
+                               "--out", str(tmp_path))  # fmt: skip
+    assert code == 0, err
+    doses = read(folder / "adherence" / "doses.csv")
+    due = doses[doses["given_at"] != ""]
+    assert len(due) == len(sheet)
+    assert set(due["status"]) == {"on_time"}
+    assert set(due["deviation_hours"].astype(float)) == {0.0}
+    assert set(doses[doses["date"] < "2027-04-15"]["status"]) == {"on_time"}
+
+
+def test_unblinded_goes_to_its_own_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["adherence", SEED, "--cohort", ONE, "--log", str(FIXTURES / "log-il2-missed-and-late.csv"),
+         "--as-of", "2027-01-20", "--out", str(tmp_path), "--unblinded"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "UNBLINDED" in result.stderr
+    assert not (tmp_path / "nct02467504").exists()
+    doses = read(tmp_path / "nct02467504-UNBLINDED" / "adherence" / "doses.csv")
+    assert set(doses["arm"]) == {"active"}
+    assert "hrIL-2" in set(doses["drug"])
