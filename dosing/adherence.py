@@ -45,9 +45,10 @@ class ChangesLike(Structural):
 class Rule:
     """A drug's matching window and on-time tolerance, in seconds, and its dosing interval."""
 
-    window_s: int
+    window_s: int  # the protocol's window, or the typical default (half the median interval)
     on_time_s: int
     interval_s: int | None  # None: the regimen has no two planned doses to measure it
+    fixed: bool = False  # True: the protocol's match_window_hours; False: each dose's own default
 
 
 @dataclass
@@ -87,9 +88,10 @@ class AdherenceResult:
 
 
 def regimen_rules(protocol: Protocol, planned: pd.DataFrame) -> dict[str, Rule]:
-    """Per regimen: window = the protocol's ``match_window_hours``, else half the dosing interval
-    (the median spacing of its planned doses per patient), rounded down to whole days when a day
-    or more; on time within ``on_time_hours`` (default 2 h)."""
+    """Per regimen: the protocol's ``match_window_hours`` (``fixed``), else the typical default
+    window, half the median spacing of its planned doses rounded down to whole days when a day or
+    more (each dose's own default window is computed by :func:`dose_windows`); on time within
+    ``on_time_hours`` (default 2 h)."""
     spacing = _median_spacing(planned)
     rules = {}
     for regimen in protocol.regimens:
@@ -97,11 +99,12 @@ def regimen_rules(protocol: Protocol, planned: pd.DataFrame) -> dict[str, Rule]:
         window = (interval or DAY_S) // 2
         if window >= DAY_S:
             window -= window % DAY_S
+        fixed = regimen.adherence.match_window_hours is not None
         if regimen.adherence.match_window_hours is not None:
             window = int(regimen.adherence.match_window_hours * HOUR_S)
         on_time = regimen.adherence.on_time_hours
         on_time_s = int((DEFAULT_ON_TIME_HOURS if on_time is None else on_time) * HOUR_S)
-        rules[regimen.id] = Rule(window, on_time_s, interval)
+        rules[regimen.id] = Rule(window, on_time_s, interval, fixed)
     return rules
 
 
@@ -169,6 +172,29 @@ def _changes(changes: str | Path | ChangesLike | None, protocol: Protocol, cohor
     return changes
 
 
+def dose_windows(planned: pd.DataFrame, group: np.ndarray, seconds: np.ndarray, rules: dict[str, Rule]) -> np.ndarray:
+    """Each planned dose's matching window (seconds, either side): the regimen's fixed window, else
+    half the time to the nearer neighbouring dose of the same patient and drug (as shown), rounded
+    down to whole days when a day or more (every other day ±24 h, daily ±12 h, weekly ±3 days; a
+    schedule that changes pace, e.g. every other day then weekly, gets each phase's own window).
+    Windows so made never overlap, so an administration is in reach of one dose at most."""
+    order = np.lexsort((seconds, group))
+    g, t = group[order], seconds[order]
+    same = g[1:] == g[:-1]
+    step = np.where(same & (np.diff(t) > 0), np.diff(t), np.iinfo(np.int64).max)
+    none = np.iinfo(np.int64).max
+    nearest = np.minimum(np.r_[none, step], np.r_[step, none])
+    window = np.where(nearest == none, DAY_S, nearest) // 2
+    window = np.where(window >= DAY_S, window - window % DAY_S, window)
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = window
+    fixed = {rid: rule.window_s for rid, rule in rules.items() if rule.fixed}
+    if fixed:
+        override = planned["regimen"].map(fixed).to_numpy(dtype=float, na_value=np.nan)
+        out = np.where(np.isnan(override), out, override).astype(np.int64)
+    return out
+
+
 def _label_rules(protocol: Protocol, rules: dict[str, Rule]) -> dict[str, Rule]:
     """One rule per drug as shown: the widest window among its regimens that have planned doses."""
     out: dict[str, Rule] = {}
@@ -220,12 +246,14 @@ def _judge(
     changes: ChangesLike | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     p_group, g_group, labels = _groups(planned, given)
-    label_rules = _label_rules(protocol, rules)
-    label_window = np.array([label_rules[str(lab)].window_s for lab in labels], dtype=np.int64)
+    windows = dose_windows(planned, p_group, _seconds(planned["planned_at"]), rules)
+    label_codes = planned["label"].cat.codes.to_numpy()
+    label_window = np.zeros(len(labels), dtype=np.int64)
+    np.maximum.at(label_window, label_codes, windows)
     p_seconds = _seconds(planned["planned_at"])
     p_day = _planned_days(planned)
     held = planned["held"].to_numpy(dtype=bool)
-    p_pool = Pool(p_group, p_seconds, label_window[planned["label"].cat.codes.to_numpy()], planned["uid"].to_numpy())
+    p_pool = Pool(p_group, p_seconds, windows, planned["uid"].to_numpy())
     g_label = _codes(given["label"], labels)
     g_window = np.where(g_label >= 0, label_window[np.maximum(g_label, 0)], 0)
     g_pool = Pool(g_group, given["given_s"].to_numpy(np.int64), g_window, given["uid"].to_numpy())
@@ -281,7 +309,8 @@ def _status(
     )
     dose_given = np.where(matched, given["dose_given"].to_numpy(float)[admin] if len(given) else np.nan, np.nan)
     expected = _expected_amounts(protocol, planned)
-    wrong = matched & ~np.isnan(dose_given) & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9)
+    judged = matched & ~np.isnan(dose_given) & ~np.isnan(expected)
+    wrong = judged & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9)
     text = _given_text(given["given_at"], admin, matched)
     line = given["line"].to_numpy(np.int64)[admin] if len(given) else np.zeros(len(planned), np.int64)
     return pd.DataFrame(

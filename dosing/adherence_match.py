@@ -85,6 +85,22 @@ def _reach(pool: Pool, rows: np.ndarray, base: int, sorted_keys: np.ndarray) -> 
     return np.searchsorted(sorted_keys, keys - window, "left"), np.searchsorted(sorted_keys, keys + window, "right")
 
 
+def _pairs(
+    planned: Pool, p_rows: np.ndarray, given: Pool, a_rows: np.ndarray, base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (administration, dose) pair in reach, as positions in ``a_rows`` and ``p_rows`` (both
+    sorted by group and time), ordered by administration then dose. An administration's window
+    (the widest of its drug) finds the candidates; each dose's own window decides."""
+    p_keys = _keys(planned, p_rows, base)
+    lo, hi = _reach(given, a_rows, base, p_keys)
+    counts = hi - lo
+    admin = np.repeat(np.arange(len(a_rows)), counts)
+    dose = lo[admin] + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    gap = np.abs(given.seconds[a_rows[admin]] - planned.seconds[p_rows[dose]])
+    fits = gap <= planned.window[p_rows[dose]]
+    return admin[fits], dose[fits]
+
+
 def _match_timed(
     planned: Pool,
     free: np.ndarray,
@@ -96,19 +112,19 @@ def _match_timed(
 ) -> None:
     p_rows = free[np.argsort(_keys(planned, free, base), kind="stable")]
     a_rows = admins[np.argsort(_keys(given, admins, base), kind="stable")]
-    p_keys, a_keys = _keys(planned, p_rows, base), _keys(given, a_rows, base)
-    lo, hi = _reach(given, a_rows, base, p_keys)
-    p_lo, p_hi = _reach(planned, p_rows, base, a_keys)
-    reach_a = hi - lo
-    reachable[a_rows] = reach_a > 0
-    reach_p = np.append(p_hi - p_lo, 0)
-    easy = (reach_a == 1) & (reach_p[np.minimum(lo, len(p_rows))] == 1)
-    dose_admin[p_rows[lo[easy]]] = a_rows[easy]
-    hard = np.flatnonzero((reach_a > 0) & ~easy)
-    if len(hard):
-        hard = _match_own_rows(planned, p_rows, given, a_rows, hard, lo, hi, dose_admin)
-    if len(hard):
-        _match_hard(planned, p_rows, given, a_rows, hard, lo, hi, dose_admin)
+    admin, dose = _pairs(planned, p_rows, given, a_rows, base)
+    per_admin = np.bincount(admin, minlength=len(a_rows))
+    per_dose = np.bincount(dose, minlength=len(p_rows))
+    reachable[a_rows] = per_admin > 0
+    easy = (per_admin[admin] == 1) & (per_dose[dose] == 1)
+    dose_admin[p_rows[dose[easy]]] = a_rows[admin[easy]]
+    contested = ~easy
+    admin, dose = admin[contested], dose[contested]
+    if len(admin):
+        placed = _match_own_rows(planned, p_rows, given, a_rows, admin, dose, dose_admin)
+        left = ~np.isin(admin, placed) & (dose_admin[p_rows[dose]] < 0)
+        if left.any():
+            _match_hard(planned, p_rows, given, a_rows, admin[left], dose[left], dose_admin)
 
 
 def _match_own_rows(
@@ -116,28 +132,24 @@ def _match_own_rows(
     p_rows: np.ndarray,
     given: Pool,
     a_rows: np.ndarray,
-    hard: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
+    admin: np.ndarray,
+    dose: np.ndarray,
     dose_admin: np.ndarray,
 ) -> np.ndarray:
     """Contested administrations written on a worklist row whose dose is in reach take that dose
-    (two rows naming one dose: the nearer). Returns the administrations still to place.
+    (two rows naming one dose: the nearer). Returns the positions of those placed.
 
     Only contested ones need this: an uncontested pair is the only dose in reach of its
     administration, so a uid naming another dose in reach cannot exist."""
-    counts = hi[hard] - lo[hard]
-    rep = np.repeat(hard, counts)
-    dose = lo[rep] + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    uid = given.uid[a_rows[rep]]
+    uid = given.uid[a_rows[admin]]
     own = (uid == planned.uid[p_rows[dose]]) & (uid != "")
-    rep, dose = rep[own], p_rows[dose[own]]
-    gap = np.abs(given.seconds[a_rows[rep]] - planned.seconds[dose])
+    admin, dose = admin[own], p_rows[dose[own]]
+    gap = np.abs(given.seconds[a_rows[admin]] - planned.seconds[dose])
     order = np.lexsort((gap, dose))
     first = np.r_[True, dose[order][1:] != dose[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
-    rep, dose = rep[order][first], dose[order][first]
-    dose_admin[dose] = a_rows[rep]
-    return np.setdiff1d(hard, rep, assume_unique=True)
+    admin, dose = admin[order][first], dose[order][first]
+    dose_admin[dose] = a_rows[admin]
+    return admin
 
 
 def _match_hard(
@@ -145,20 +157,24 @@ def _match_hard(
     p_rows: np.ndarray,
     given: Pool,
     a_rows: np.ndarray,
-    hard: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
+    admin: np.ndarray,
+    dose: np.ndarray,
     dose_admin: np.ndarray,
 ) -> None:
-    """Split the contested administrations into runs whose reach overlaps; solve each run exactly."""
-    h_lo, h_hi = lo[hard], hi[hard]
-    reach_end = np.maximum.accumulate(h_hi)
-    starts = np.ones(len(hard), dtype=bool)
-    starts[1:] = h_lo[1:] >= reach_end[:-1]
-    bounds = np.append(np.flatnonzero(starts), len(hard))
+    """Split the contested pairs into independent runs (overlapping dose ranges); solve each exactly."""
+    frame = pd.DataFrame({"admin": admin, "dose": dose}).groupby("admin")["dose"].agg(["min", "max"])
+    lo, hi = frame["min"].to_numpy(), frame["max"].to_numpy() + 1
+    order = np.argsort(lo, kind="stable")
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = lo[order][1:] >= np.maximum.accumulate(hi[order])[:-1]
+    run = np.empty(len(order), dtype=np.int64)
+    run[order] = np.cumsum(starts) - 1
+    by_run = np.lexsort((frame.index.to_numpy(), run))
+    bounds = np.flatnonzero(np.r_[True, run[by_run][1:] != run[by_run][:-1], True])
     for first, last in itertools.pairwise(bounds):
-        a_run = a_rows[hard[first:last]]
-        p_run = p_rows[int(h_lo[first]) : int(reach_end[last - 1])]
+        members = by_run[first:last]
+        a_run = a_rows[frame.index.to_numpy()[members]]
+        p_run = p_rows[int(lo[members].min()) : int(hi[members].max())]
         p_run = p_run[dose_admin[p_run] < 0]
         for p, a in _optimal(planned, p_run, given, a_run):
             dose_admin[p] = a
@@ -225,9 +241,10 @@ def _match_dated(
 def _near(planned: Pool, held_rows: np.ndarray, given: Pool, admins: np.ndarray, base: int) -> np.ndarray:
     near = np.zeros(len(given.group), dtype=bool)
     if len(held_rows) and len(admins):
-        keys = np.sort(_keys(planned, held_rows, base))
-        lo, hi = _reach(given, admins, base, keys)
-        near[admins] = hi > lo
+        p_rows = held_rows[np.argsort(_keys(planned, held_rows, base), kind="stable")]
+        a_rows = admins[np.argsort(_keys(given, admins, base), kind="stable")]
+        admin, _ = _pairs(planned, p_rows, given, a_rows, base)
+        near[a_rows[admin]] = True
     return near
 
 

@@ -201,3 +201,42 @@ def test_log_accepts_true_drug_names_and_offsets(seed_protocol: dosing.Protocol,
     assert log.given["given_s"].tolist() == [expected, expected + 2 * 86400]
     days = [np.datetime64(d, "D").astype(np.int64) for d in ("2027-01-04", "2027-01-06")]
     assert log.given["given_day"].tolist() == days
+
+
+def test_default_windows_per_dose(seed_protocol: dosing.Protocol, one: dosing.Cohort) -> None:
+    """Half the gap to the nearer neighbouring dose, whole days when a day or more; fixed where set."""
+    from dosing.adherence import dose_windows, regimen_rules
+
+    doses = dosing.expand(seed_protocol, one)
+    group = doses["label"].cat.codes.to_numpy()
+    seconds = doses["planned_at"].astype("int64").to_numpy() // 10**9
+    hours = pd.Series(dose_windows(doses, group, seconds, regimen_rules(seed_protocol, doses)) / 3600)
+    first_day = doses[doses["date"].astype(str) == "2027-01-04"].index
+    got = dict(zip(doses.loc[first_day, "drug"].astype(str) + " " + doses.loc[first_day, "time"].astype(str),
+                   hours[first_day], strict=True))  # fmt: skip
+    assert got == {
+        "Folic acid 08:00": 12.0,
+        "Loxoprofen 08:00": 2.5,  # 5 h to 13:00
+        "hrIL-2 09:00": 24.0,
+        "Loxoprofen 13:00": 2.5,
+        "Loxoprofen 19:00": 3.0,  # 6 h to 13:00, 13 h to 08:00 the next day
+    }
+    assert set(hours[(doses["drug"] == "Methotrexate").to_numpy()]) == {72.0}  # the protocol's 72 h
+
+
+def test_a_weekly_phase_gets_a_weekly_window() -> None:
+    """NCT04077684: every other day for 12 weeks, then weekly from 2027-03-29: the weekly dose of 04-05
+    given 2 days late is late, not missed (the first weekly dose, 2 days after the last every-other-day
+    one, keeps ±24 h)."""
+    from dosing.io.log_file import log_from_frame
+    from tests.conftest import shipped
+
+    protocol, cohort = shipped("nct04077684")
+    label = "Study drug (hrIL-2 or placebo)"
+    frame = pd.DataFrame({"patient_id": ["SLE-001"], "drug": [label], "given_at": ["2027-04-07 09:00"]})
+    result = dosing.check_adherence(
+        protocol, cohort, log_from_frame(frame, protocol, cohort), as_of=dt.date(2027, 4, 8)
+    )
+    dose = result.doses[(result.doses["patient_id"] == "SLE-001") & (result.doses["date"].astype(str) == "2027-04-05")]
+    assert dose[["status", "deviation_hours"]].values.tolist() == [["late", 48.0]]
+    assert result.extra.empty

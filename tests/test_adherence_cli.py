@@ -74,15 +74,15 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataF
     """Generate the seed cohort, fill the worklist with a scripted pattern, check it.
 
     Pattern, by the row's position k in the worklist: every 40th row (k % 40 == 0) not given;
-    k % 40 == 20 given 3 h late; everything else on time with the planned dose; patient RA-010
-    took no folic acid at all.
+    k % 40 == 20 given 2.5 h late (inside every window: loxoprofen's smallest is ±2.5 h);
+    everything else on time with the planned dose; patient RA-010 took no folic acid at all.
     """
     out = tmp_path_factory.mktemp("out")
     assert CliRunner().invoke(main, ["generate", SEED, "--cohort", COHORT, "--out", str(out)]).exit_code == 0
     sheet = read(out / "nct02467504" / "worklist.csv")
     k = pd.Series(range(len(sheet)))
     planned = pd.to_datetime(sheet["date"] + " " + sheet["time"])
-    given = planned + pd.to_timedelta((k % 40 == 20) * 3, unit="h")
+    given = planned + pd.to_timedelta((k % 40 == 20) * 150, unit="min")
     sheet["given_at"] = given.dt.strftime("%Y-%m-%d %H:%M")
     sheet["dose_given"] = sheet["dose"] + " " + sheet["unit"]
     sheet["given_by"] = "nurse"

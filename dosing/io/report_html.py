@@ -93,7 +93,9 @@ def _head(result: AdherenceResult) -> str:
             {
                 "drug": label,
                 "dosing interval (h)": None if rule.interval_s is None else rule.interval_s / 3600,
-                "matching window (± h)": rule.window_s / 3600,
+                "matching window": f"±{rule.window_s / 3600:g} h (protocol)"
+                if rule.fixed
+                else f"half the gap to the nearer dose (typically ±{rule.window_s / 3600:g} h)",
                 "on time within (± h)": rule.on_time_s / 3600,
             }
             for label, rule in result.rules.items()
