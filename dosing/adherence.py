@@ -64,6 +64,7 @@ class AdherenceResult:
     blinded: bool
     study_id: str
     band: tuple[float, float]
+    after_as_of: int = 0  # administrations given after the as-of date: left out
     folder: Path | None = None
     files: list[Path] = field(default_factory=list)
 
@@ -81,6 +82,7 @@ class AdherenceResult:
             f"  doses due {int(patients['due'].sum()):,}, taken {int(patients['taken'].sum()):,}, "
             f"missed {int(patients['missed'].sum()):,}, extra {len(self.extra):,}",
             f"  bad log rows: {len(self.bad_rows):,}",
+            f"  given after {self.as_of.isoformat()} (left out): {self.after_as_of:,}",
         ]
         if self.folder is not None:
             lines.append(f"  report: {self.folder / 'report.html'}")
@@ -144,7 +146,8 @@ def check_adherence(
     planned = expand(protocol, cohort) if doses is None else doses
     as_of = as_of or dt.date.today()
     rules = regimen_rules(protocol, planned)
-    table, given, extra = _judge(protocol, planned, log.given, rules, as_of, stops_and_withdrawals)
+    known = log.given["given_day"].to_numpy() <= (as_of - dt.date(1970, 1, 1)).days
+    table, given, extra = _judge(protocol, planned, log.given[known], rules, as_of, stops_and_withdrawals)
     daily = _daily(protocol, _label_rules(protocol, rules))
     summary = summarise(table, given, daily, (protocol.study.adherence_band.low, protocol.study.adherence_band.high))
     shown = unblind(planned) if unblinded else blind(planned, protocol)
@@ -159,6 +162,7 @@ def check_adherence(
         not unblinded,
         protocol.study.id,
         (protocol.study.adherence_band.low, protocol.study.adherence_band.high),
+        int((~known).sum()),
     )
 
 

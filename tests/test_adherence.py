@@ -138,8 +138,12 @@ def test_doses_not_yet_due(seed_protocol: dosing.Protocol, one: dosing.Cohort) -
     loxo = of(result, "Loxoprofen")
     assert set(loxo["status"]) == {"not_due"}
     assert row(result, "Loxoprofen")["due"] == 0
-    early = check(seed_protocol, one, "log-double-dose.csv", "2027-01-06")
-    assert row(early, "Loxoprofen")["missed"] == 6  # 01-04 and 01-05, three a day
+    later = check(seed_protocol, one, "log-double-dose.csv", "2027-01-06")
+    assert row(later, "Loxoprofen")["missed"] == 6  # 01-04 and 01-05, three a day
+    before = check(seed_protocol, one, "log-double-dose.csv", "2027-01-03")  # the log is ahead of the as-of date
+    assert before.after_as_of == 2 and before.extra.empty
+    assert set(before.doses["status"]) == {"not_due"}
+    assert "given after 2027-01-03 (left out): 2" in before.summary_text()
 
 
 def test_extra_after_withdrawal_and_stop(seed_protocol: dosing.Protocol, one: dosing.Cohort) -> None:

@@ -104,8 +104,9 @@ def _head(result: AdherenceResult) -> str:
     title = html.escape(f"Adherence - {result.study_id}")
     return (
         f"<title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1>"
-        f"<p>{mode} report, as of {result.as_of.isoformat()} (doses planned on or after that date and not yet "
-        "given are not due). Adherence band: "
+        f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
+        "missed; doses planned on or after it and not given are not due yet; "
+        f"{result.after_as_of} administration(s) logged after it are left out. Adherence band: "
         f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>"
         f"<h3>Rules per drug</h3>{_table(rules)}"
     )
