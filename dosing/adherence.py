@@ -13,42 +13,23 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from typing import Protocol as Structural
 
 import numpy as np
 import pandas as pd
 
+from .adherence_extra import ChangesLike, extra_reasons, nearest_cycle
 from .adherence_match import Pool, match
 from .adherence_measures import summarise
+from .adherence_rules import DAY_S, HOUR_S, Rule, daily_drugs, dose_windows, label_rules, regimen_rules, utc_seconds
 from .blinding import blind, unblind
 from .cohort import Cohort
 from .expand import expand
-from .io.log_file import AdministrationLog, read_log, shown_units
+from .io.log_file import AdministrationLog, read_log
 from .protocol import Protocol
 
-DAY_S = 86400
-HOUR_S = 3600
-DEFAULT_ON_TIME_HOURS = 2.0
 EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "given_date", "dose_given", "reason"]
 STATUSES = ["held", "taken", "on_time", "early", "late", "missed", "not_due"]
 STATUS_COLUMNS = ["status", "given_at", "deviation_hours", "dose_given", "wrong_dose", "log_line"]
-
-
-class ChangesLike(Structural):
-    """What adherence needs from a changes file: stopped regimens and withdrawn patients."""
-
-    stops: pd.DataFrame  # patient_id, regimen, from_date
-    withdrawals: pd.DataFrame  # patient_id, from_date
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A drug's matching window and on-time tolerance, in seconds, and its dosing interval."""
-
-    window_s: int  # the protocol's window, or the typical default (half the median interval)
-    on_time_s: int
-    interval_s: int | None  # None: the regimen has no two planned doses to measure it
-    fixed: bool = False  # True: the protocol's match_window_hours; False: each dose's own default
 
 
 @dataclass
@@ -89,44 +70,6 @@ class AdherenceResult:
         return "\n".join(lines)
 
 
-def regimen_rules(protocol: Protocol, planned: pd.DataFrame) -> dict[str, Rule]:
-    """Per regimen: the protocol's ``match_window_hours`` (``fixed``), else the typical default
-    window, half the median spacing of its planned doses rounded down to whole days when a day or
-    more (each dose's own default window is computed by :func:`dose_windows`); on time within
-    ``on_time_hours`` (default 2 h)."""
-    spacing = _median_spacing(planned)
-    rules = {}
-    for regimen in protocol.regimens:
-        interval = int(spacing[regimen.id]) if regimen.id in spacing else None
-        window = (interval or DAY_S) // 2
-        if window >= DAY_S:
-            window -= window % DAY_S
-        fixed = regimen.adherence.match_window_hours is not None
-        if regimen.adherence.match_window_hours is not None:
-            window = int(regimen.adherence.match_window_hours * HOUR_S)
-        on_time = regimen.adherence.on_time_hours
-        on_time_s = int((DEFAULT_ON_TIME_HOURS if on_time is None else on_time) * HOUR_S)
-        rules[regimen.id] = Rule(window, on_time_s, interval, fixed)
-    return rules
-
-
-def _median_spacing(planned: pd.DataFrame) -> pd.Series:
-    seconds = _seconds(planned["planned_at"])
-    regimen = planned["regimen"].cat.codes.to_numpy()
-    patient = planned["patient_id"].cat.codes.to_numpy()
-    order = np.lexsort((seconds, patient, regimen))
-    seconds, regimen, patient = seconds[order], regimen[order], patient[order]
-    same = (regimen[1:] == regimen[:-1]) & (patient[1:] == patient[:-1])
-    gaps = pd.Series(np.diff(seconds)[same], index=regimen[1:][same])
-    medians = gaps[gaps > 0].groupby(level=0).median()
-    names = planned["regimen"].cat.categories
-    return pd.Series(medians.to_numpy(), index=[str(names[i]) for i in medians.index])
-
-
-def _seconds(values: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(values).tz_convert("UTC").tz_localize(None).as_unit("s").asi8.copy()
-
-
 def check_adherence(
     protocol: Protocol,
     cohort: Cohort,
@@ -148,7 +91,7 @@ def check_adherence(
     rules = regimen_rules(protocol, planned)
     known = log.given["given_day"].to_numpy() <= (as_of - dt.date(1970, 1, 1)).days
     table, given, extra = _judge(protocol, planned, log.given[known], rules, as_of, stops_and_withdrawals)
-    daily = _daily(protocol, _label_rules(protocol, rules))
+    daily = daily_drugs(protocol, label_rules(protocol, rules))
     summary = summarise(table, given, daily, (protocol.study.adherence_band.low, protocol.study.adherence_band.high))
     shown = unblind(planned) if unblinded else blind(planned, protocol)
     dose_table = _dose_table(shown, table, unblinded)
@@ -157,7 +100,7 @@ def check_adherence(
         extra,
         summary,
         log.bad,
-        _label_rules(protocol, rules),
+        label_rules(protocol, rules),
         as_of,
         not unblinded,
         protocol.study.id,
@@ -174,46 +117,6 @@ def _changes(changes: str | Path | ChangesLike | None, protocol: Protocol, cohor
         loaded: ChangesLike = load_changes(changes, protocol, cohort)
         return loaded
     return changes
-
-
-def dose_windows(planned: pd.DataFrame, group: np.ndarray, seconds: np.ndarray, rules: dict[str, Rule]) -> np.ndarray:
-    """Each planned dose's matching window (seconds, either side): the regimen's fixed window, else
-    half the time to the nearer neighbouring dose of the same patient and drug (as shown), rounded
-    down to whole days when a day or more (every other day ±24 h, daily ±12 h, weekly ±3 days; a
-    schedule that changes pace, e.g. every other day then weekly, gets each phase's own window).
-    Windows so made never overlap, so an administration is in reach of one dose at most."""
-    order = np.lexsort((seconds, group))
-    g, t = group[order], seconds[order]
-    same = g[1:] == g[:-1]
-    step = np.where(same & (np.diff(t) > 0), np.diff(t), np.iinfo(np.int64).max)
-    none = np.iinfo(np.int64).max
-    nearest = np.minimum(np.r_[none, step], np.r_[step, none])
-    window = np.where(nearest == none, DAY_S, nearest) // 2
-    window = np.where(window >= DAY_S, window - window % DAY_S, window)
-    out = np.empty(len(order), dtype=np.int64)
-    out[order] = window
-    fixed = {rid: rule.window_s for rid, rule in rules.items() if rule.fixed}
-    if fixed:
-        override = planned["regimen"].map(fixed).to_numpy(dtype=float, na_value=np.nan)
-        out = np.where(np.isnan(override), out, override).astype(np.int64)
-    return out
-
-
-def _label_rules(protocol: Protocol, rules: dict[str, Rule]) -> dict[str, Rule]:
-    """One rule per drug as shown: the widest window among its regimens that have planned doses."""
-    out: dict[str, Rule] = {}
-    for regimen in protocol.regimens:
-        label = regimen.blinded_label or regimen.drug
-        rule, old = rules[regimen.id], out.get(label)
-        measured = rule.interval_s is not None
-        if old is None or (measured, rule.window_s) > (old.interval_s is not None, old.window_s):
-            out[label] = rule
-    return out
-
-
-def _daily(protocol: Protocol, rules: dict[str, Rule]) -> dict[str, bool]:
-    """Drugs dosed at least once a day (where drug holidays are counted)."""
-    return {label: rule.interval_s is not None and rule.interval_s <= DAY_S for label, rule in rules.items()}
 
 
 def _groups(planned: pd.DataFrame, given: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index]:
@@ -250,11 +153,11 @@ def _judge(
     changes: ChangesLike | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     p_group, g_group, labels = _groups(planned, given)
-    windows = dose_windows(planned, p_group, _seconds(planned["planned_at"]), rules)
+    windows = dose_windows(planned, p_group, utc_seconds(planned["planned_at"]), rules)
     label_codes = planned["label"].cat.codes.to_numpy()
     label_window = np.zeros(len(labels), dtype=np.int64)
     np.maximum.at(label_window, label_codes, windows)
-    p_seconds = _seconds(planned["planned_at"])
+    p_seconds = utc_seconds(planned["planned_at"])
     p_day = _planned_days(planned)
     held = planned["held"].to_numpy(dtype=bool)
     p_pool = Pool(p_group, p_seconds, windows, planned["uid"].to_numpy())
@@ -267,9 +170,9 @@ def _judge(
     table = _status(protocol, planned, given, found.dose_admin, p_seconds, p_day, rules, as_of)
     matched = np.zeros(len(given), dtype=bool)
     matched[found.dose_admin[found.dose_admin >= 0]] = True
-    cycle = _nearest_cycle(planned, p_group, p_seconds, g_group, given["given_s"].to_numpy(np.int64))
+    cycle = nearest_cycle(planned, p_group, p_seconds, g_group, given["given_s"].to_numpy(np.int64))
     lone = ~matched
-    reasons = _reasons(
+    reasons = extra_reasons(
         protocol, given[lone], g_group[lone], p_group, found.reachable[lone], found.near_held[lone], changes
     )
     local_date = np.datetime_as_string(given["given_day"].to_numpy(np.int64)[lone].astype("datetime64[D]"), unit="D")
@@ -290,33 +193,16 @@ def _status(
     rules: dict[str, Rule],
     as_of: dt.date,
 ) -> pd.DataFrame:
+    """One row per planned dose: its status, what was given and how far from the plan."""
     matched = dose_admin >= 0
     admin = np.maximum(dose_admin, 0)
-    timed = given["timed"].to_numpy(dtype=bool)[admin] if len(given) else np.zeros(len(planned), dtype=bool)
-    g_seconds = given["given_s"].to_numpy(np.int64)[admin] if len(given) else np.zeros(len(planned), np.int64)
-    deviation = np.where(matched & timed, g_seconds - p_seconds, 0)
-    on_time_of = {rid: rule.on_time_s for rid, rule in rules.items()}
-    on_time = planned["regimen"].astype(str).map(on_time_of).to_numpy(dtype=np.int64)
-    as_of_day = (as_of - dt.date(1970, 1, 1)).days
-    held = planned["held"].to_numpy(dtype=bool)
-    status = np.select(
-        [
-            held,
-            matched & ~timed,
-            matched & (np.abs(deviation) <= on_time),
-            matched & (deviation < 0),
-            matched,
-            p_day < as_of_day,
-        ],
-        list(range(6)),
-        default=6,
-    )
-    dose_given = np.where(matched, given["dose_given"].to_numpy(float)[admin] if len(given) else np.nan, np.nan)
+    timed = matched & _pick(given["timed"], admin, False)
+    deviation = np.where(timed, _pick(given["given_s"], admin, 0) - p_seconds, 0)
+    status = _classify(planned, matched, timed, deviation, p_day, rules, as_of)
+    dose_given = np.where(matched, _pick(given["dose_given"], admin, np.nan), np.nan)
     expected = _expected_amounts(protocol, planned)
     judged = matched & ~np.isnan(dose_given) & ~np.isnan(expected)
-    wrong = judged & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9)
-    text = _given_text(given["given_at"], admin, matched)
-    line = given["line"].to_numpy(np.int64)[admin] if len(given) else np.zeros(len(planned), np.int64)
+    line = _pick(given["line"], admin, 0)
     return pd.DataFrame(
         {
             "patient_id": planned["patient_id"].to_numpy(),
@@ -324,14 +210,42 @@ def _status(
             "cycle": planned["cycle"].to_numpy(),
             "day": p_day,
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
-            "given_at": text,
-            "deviation_hours": np.where(matched & timed, np.round(deviation / HOUR_S, 2), np.nan),
+            "given_at": _given_text(given["given_at"], admin, matched),
+            "deviation_hours": np.where(timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,
-            "wrong_dose": wrong,
-            "log_line": pd.arrays.IntegerArray(np.where(matched, line, 0), ~matched),
+            "wrong_dose": judged & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9),
+            "log_line": pd.arrays.IntegerArray(np.where(matched, line, 0).astype(np.int64), ~matched),
             "admin": dose_admin,
         }
     ).astype({"patient_id": planned["patient_id"].dtype, "drug": planned["label"].dtype})
+
+
+def _pick(column: pd.Series, rows: np.ndarray, fill: object) -> np.ndarray:
+    values = column.to_numpy()
+    return values[rows] if len(values) else np.full(len(rows), fill)
+
+
+def _classify(
+    planned: pd.DataFrame,
+    matched: np.ndarray,
+    timed: np.ndarray,
+    deviation: np.ndarray,
+    p_day: np.ndarray,
+    rules: dict[str, Rule],
+    as_of: dt.date,
+) -> np.ndarray:
+    """Codes into :data:`STATUSES`: held, taken (a date alone), on time, early, late, missed, not due."""
+    on_time = planned["regimen"].map({rid: rule.on_time_s for rid, rule in rules.items()}).to_numpy(dtype=np.int64)
+    as_of_day = (as_of - dt.date(1970, 1, 1)).days
+    choices = [
+        planned["held"].to_numpy(dtype=bool),
+        matched & ~timed,
+        timed & (np.abs(deviation) <= on_time),
+        timed & (deviation < 0),
+        timed,
+        p_day < as_of_day,
+    ]
+    return np.select(choices, list(range(len(choices))), default=len(choices))
 
 
 def _given_text(given_at: pd.Series, admin: np.ndarray, matched: np.ndarray) -> pd.Categorical:
@@ -352,75 +266,6 @@ def _expected_amounts(protocol: Protocol, planned: pd.DataFrame) -> np.ndarray:
                 amount = pd.to_numeric(regimen.blinded_dose.split()[0], errors="coerce")
                 expected[(planned["regimen"] == regimen.id).to_numpy()] = amount
     return expected
-
-
-def _nearest_cycle(
-    planned: pd.DataFrame, p_group: np.ndarray, p_seconds: np.ndarray, g_group: np.ndarray, g_seconds: np.ndarray
-) -> np.ndarray:
-    """The cycle of the planned dose nearest to each administration (for per-cycle counts)."""
-    cycle = planned["cycle"].to_numpy(dtype=float, na_value=np.nan)
-    order = np.lexsort((p_seconds, p_group))
-    if not len(order):
-        return np.full(len(g_group), np.nan)
-    base = int(min(p_seconds.min(initial=0), g_seconds.min(initial=0)))
-    p_key = (p_group[order] << 34) | (p_seconds[order] - base)
-    g_key = (np.maximum(g_group, 0) << 34) | (g_seconds - base)
-    right = np.searchsorted(p_key, g_key)
-    left = np.maximum(right - 1, 0)
-    right = np.minimum(right, len(order) - 1)
-    pick = np.where(np.abs(p_key[left] - g_key) <= np.abs(p_key[right] - g_key), left, right)
-    same = p_group[order][pick] == g_group
-    return np.where(same, cycle[order][pick], np.nan)
-
-
-def _reasons(
-    protocol: Protocol,
-    given: pd.DataFrame,
-    g_group: np.ndarray,
-    p_group: np.ndarray,
-    reachable: np.ndarray,
-    near_held: np.ndarray,
-    changes: ChangesLike | None,
-) -> np.ndarray:
-    withdrew, stopped = _after_changes(protocol, given, changes)
-    planned_at_all = np.isin(g_group, np.unique(p_group))
-    return np.select(
-        [withdrew, stopped, near_held, reachable, ~planned_at_all],
-        [
-            "after the patient withdrew",
-            "after the drug was stopped",
-            "during a hold",
-            "a second dose: the planned dose near it was already taken",
-            "no dose of this drug is planned for this patient",
-        ],
-        default="no dose planned near it",
-    )
-
-
-def _after_changes(
-    protocol: Protocol, given: pd.DataFrame, changes: ChangesLike | None
-) -> tuple[np.ndarray, np.ndarray]:
-    none = np.zeros(len(given), dtype=bool)
-    if changes is None or not len(given):
-        return none, none.copy()
-    day = given["given_day"].to_numpy(np.int64)
-    withdrawn = _from_days(changes.withdrawals).groupby("patient_id")["from_day"].min()
-    withdrew = day >= given["patient_id"].map(withdrawn).fillna(np.inf).to_numpy()
-    label_of = {r.id: r.blinded_label or r.drug for r in protocol.regimens}
-    stops = _from_days(changes.stops)
-    stops["label"] = stops["regimen"].astype(str).map(label_of)
-    first = stops.groupby(["patient_id", "label"])["from_day"].min()
-    keys = pd.MultiIndex.from_arrays([given["patient_id"], given["label"]])
-    stopped = day >= first.reindex(keys).fillna(np.inf).to_numpy()
-    return withdrew, stopped
-
-
-def _from_days(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    out["patient_id"] = out["patient_id"].astype(str)
-    dates = pd.to_datetime(out["from_date"].astype(str))
-    out["from_day"] = pd.DatetimeIndex(dates).as_unit("s").asi8 // DAY_S
-    return out
 
 
 def _admin_rows(table: pd.DataFrame, given: pd.DataFrame, matched: np.ndarray, cycle: np.ndarray) -> pd.DataFrame:
@@ -480,4 +325,4 @@ def adherence(
     return result
 
 
-__all__ = ["AdherenceResult", "ChangesLike", "Rule", "adherence", "check_adherence", "regimen_rules", "shown_units"]
+__all__ = ["AdherenceResult", "ChangesLike", "Rule", "adherence", "check_adherence", "dose_windows", "regimen_rules"]
