@@ -6,12 +6,14 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
   when it falls within the dose's window: the nurse said which dose it was. Everything else
   is matched as follows.
 - An administration may match one planned dose of the same patient and drug (as shown, so
-  blinded logs work) whose planned instant is within the drug's matching window; each
-  planned dose takes at most one administration. Held doses take none.
+  blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
+  the dose; an administration's own window is only the widest of its drug, to find
+  candidates); each planned dose takes at most one administration. Held doses take none.
 - Among all assignments, the one with the most matches wins, then the smallest total
   |deviation|, then the most administrations recorded against the dose's own ``uid``. Points
-  on a line with one window per group have an optimal assignment that preserves order,
-  so an order-preserving dynamic programme finds it.
+  on a line with one window per drug have an optimal assignment that preserves order, and
+  default windows (half the gap to the nearer neighbour) never overlap, so an
+  order-preserving dynamic programme finds it.
 - Most administrations have exactly one planned dose in reach that no other administration
   can reach: those pairs are optimal and are taken at once, vectorised. The programme runs
   only on the rest, split into small independent runs of overlapping reach.
