@@ -10,8 +10,11 @@ The public API (each command line command calls the function of the same name)::
     changes = dosing.load_changes("protocols/nct02467504-changes.csv", protocol, cohort)
     doses = dosing.apply_changes(doses, changes)     # delays, holds, stops, dose changes, withdrawals
     dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
+    result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
 """
 
+from .adherence import AdherenceResult, check_adherence
+from .adherence import adherence as adherence
 from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
@@ -27,12 +30,15 @@ from .validate import validate
 from .visits import plan_visits
 
 __all__ = [
+    "AdherenceResult",
     "Changes",
     "Cohort",
     "DosingError",
     "GenerateResult",
     "Protocol",
+    "adherence",
     "apply_changes",
+    "check_adherence",
     "expand",
     "generate",
     "load_changes",

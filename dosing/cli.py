@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .adherence import adherence as adherence_outputs
 from .errors import DosingError, ValueParseError
 from .feeds import DEFAULT_BASE_URL
 from .feeds import rotate_feed as rotate_patient_feed
@@ -19,7 +20,7 @@ from .generate import generate as generate_outputs
 from .io.changes_file import load_changes
 from .io.ics import STYLES
 from .io.readers import load_cohort, load_protocol
-from .parse import parse_offset
+from .parse import parse_date, parse_offset
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
 
@@ -234,3 +235,66 @@ def serve(folder: Path, host: str, port: int) -> None:
         ) from None
     click.echo(f"Serving the feeds of {folder} on http://{host}:{port}/<token>.ics (Ctrl+C stops)", err=True)
     serve_feeds(folder, host=host, port=port)
+
+
+class DateType(click.ParamType):
+    """A calendar date YYYY-MM-DD, parsed by :func:`dosing.parse.parse_date`."""
+
+    name = "date"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        try:
+            return parse_date(value)
+        except ValueParseError as err:
+            self.fail(err.message, param, ctx)
+
+
+@main.command()
+@click.argument("protocol", type=EXISTING)
+@click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
+@click.option("--log", "log", type=EXISTING, required=True, help="The filled worklist.csv, or a log (CSV).")
+@click.option("--as-of", "as_of", type=DateType(), help="Judge doses planned before this date (default: today).")
+@click.option(
+    "--changes",
+    "changes_file",
+    type=EXISTING,
+    help="The changes file given to `dosing generate`: held doses are not missed, stopped ones not due.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="Folder to write into; outputs go to OUT/<study id>/adherence/.",
+)
+@click.option("--strict", is_flag=True, help="Refuse the log if any row is bad (nothing is written).")
+@click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
+def adherence(
+    protocol: Path,
+    cohort: Path,
+    log: Path,
+    as_of: object,
+    changes_file: Path | None,
+    out_dir: Path,
+    strict: bool,
+    unblinded: bool,
+) -> None:
+    """Check what was given (LOG) against what was planned; write tables and report.html.
+
+    \b
+    Writes OUT/<study id>/adherence/{doses,extra,summary,bad_rows}.csv and report.html.
+    A dose planned before --as-of and not given is missed; later ones are not due yet.
+    \b
+    Example:
+      dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
+        --log output/nct02467504/worklist.csv --as-of 2027-09-01
+    """
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    if unblinded:
+        click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
+    result = adherence_outputs(
+        loaded, patients, log, out_dir, as_of=as_of, strict=strict, unblinded=unblinded, changes=changes_file
+    )
+    click.echo(result.summary_text())

@@ -164,6 +164,7 @@ def generate(
         if key is not None:
             versions = token_versions(key_file, protocol.study.id)
             write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
+        _keep_adherence(final, folder)
     effects = (
         None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
     )
@@ -179,6 +180,14 @@ def generate(
         change_effects=effects,
         files=_calendar_files(final, unblinded, key is not None),
     )
+
+
+def _keep_adherence(final: Path, staging: Path) -> None:
+    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it."""
+    import shutil
+
+    if (final / "adherence").is_dir():
+        shutil.copytree(final / "adherence", staging / "adherence")
 
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:

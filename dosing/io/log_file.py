@@ -1,0 +1,398 @@
+"""Read an administration log: the filled ``worklist.csv`` or a plain log of doses given.
+
+Two shapes are accepted (UTF-8, with or without a byte-order mark):
+
+- the worklist written by ``dosing generate`` with ``given_at``, ``given_by``, ``dose_given``
+  and ``notes`` filled in; rows with an empty ``given_at`` were not given and are skipped;
+- a plain log with the columns ``patient_id``, ``drug``, ``given_at`` and optionally
+  ``dose_given`` (and ``uid``); every row is an administration.
+
+``given_at`` is a local date-time in the patient's zone (``2027-01-04 09:00``), a date-time
+with an offset (``2027-01-04T09:00+08:00``, ``...Z``) or a date alone (a diary: taken that day,
+timing unknown). ``drug`` is a protocol drug name or blinded label (case and spaces ignored).
+``dose_given`` is a number, optionally with the unit shown in the worklist (``60 mg``).
+
+A row that cannot be an administration (unknown patient or drug, a time that cannot be
+read, a dose that is not a number or is in another unit) is a *bad row*: it is listed
+with its line number and reason, never dropped silently; with ``strict`` the first ones
+are raised as :class:`~dosing.errors.LogError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import LogError
+from ..protocol import Protocol
+
+REQUIRED = ("patient_id", "drug", "given_at")
+OPTIONAL = ("dose_given", "uid")
+BAD_COLUMNS = ["line", "patient_id", "drug", "given_at", "dose_given", "reason"]
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OFFSET = r"(?:[Zz]|[+-]\d{2}:?\d{2})$"
+_DOSE = r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*)$"
+
+
+@dataclass(frozen=True)
+class AdministrationLog:
+    """Administrations that could be read, and the rows that could not.
+
+    ``given`` has one row per administration: ``line`` (line number in the file),
+    ``patient_id``, ``label`` (the drug as blinded users see it), ``uid`` ("" if none),
+    ``timed`` (False for a date alone), ``given_s`` (UTC seconds since 1970; for a date
+    alone, local midnight of that day), ``given_day`` (the patient's local date, days since
+    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given).
+    ``bad`` has :data:`BAD_COLUMNS`.
+    """
+
+    given: pd.DataFrame
+    bad: pd.DataFrame
+    source: str = "<log>"
+
+
+def read_log(path: str | Path, protocol: Protocol, cohort: Cohort, *, strict: bool = False) -> AdministrationLog:
+    """Read and check a log file against the protocol and the cohort."""
+    frame, lines = _read_table(Path(path))
+    return log_from_frame(frame, protocol, cohort, lines=lines, source=str(path), strict=strict)
+
+
+def log_from_frame(
+    frame: pd.DataFrame,
+    protocol: Protocol,
+    cohort: Cohort,
+    *,
+    lines: np.ndarray | None = None,
+    source: str = "<log>",
+    strict: bool = False,
+) -> AdministrationLog:
+    """Check a log already in memory (text cells); ``lines`` are the file's line numbers.
+
+    Each column is handled as a categorical: every distinct text (a patient id, a drug name,
+    "60 mg", a time) is read once, whatever the number of rows."""
+    frame = _check_columns(frame, source)
+    cells = {name: _Column.of(frame[name]) for name in frame.columns if name != "uid"}
+    if lines is None:
+        lines = np.arange(len(frame), dtype=np.int64) + 2
+    if "uid" in frame.columns and "given_by" in frame.columns:  # a worklist: blank given_at = not given
+        keep = cells["given_at"].text() != ""
+        frame, lines = frame[keep], lines[keep]
+        cells = {name: column.take(keep) for name, column in cells.items()}
+    checks = _Checks(len(frame))
+    zone = _patients(cells["patient_id"], cohort, checks)
+    label = _labels(cells["drug"], protocol, checks)
+    timed, given_s, given_day = _times(cells["given_at"], zone, checks)
+    dose = _doses(cells.get("dose_given"), label, protocol, checks)
+    bad_rows = _bad_table(cells, lines, checks)
+    if strict and len(bad_rows):
+        raise LogError(_describe(bad_rows), source=source, hint="correct these rows, or run without --strict")
+    ok = checks.reason_of < 0
+    uid = frame["uid"].astype(str).to_numpy(dtype=object) if "uid" in frame.columns else np.full(len(frame), "")
+    given = pd.DataFrame(
+        {
+            "line": lines[ok],
+            "patient_id": cells["patient_id"].categorical(ok),
+            "label": pd.Categorical.from_codes(label.codes[ok], categories=pd.Index(label.names)),
+            "uid": uid[ok],
+            "timed": timed[ok],
+            "given_s": given_s[ok],
+            "given_day": given_day[ok],
+            "given_at": cells["given_at"].categorical(ok),
+            "dose_given": dose[ok],
+        }
+    )
+    return AdministrationLog(given, bad_rows, source)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A text column as codes into its distinct values (stripped; a missing cell is "")."""
+
+    codes: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, series: pd.Series) -> _Column:
+        cat = series.astype("category")
+        values = np.array([str(c).strip() for c in cat.cat.categories] + [""], dtype=object)
+        codes = cat.cat.codes.to_numpy().astype(np.int64)
+        codes[codes < 0] = len(values) - 1
+        return cls(codes, values)
+
+    def take(self, rows: np.ndarray) -> _Column:
+        return _Column(self.codes[rows], self.values)
+
+    def text(self) -> np.ndarray:
+        return self.values[self.codes]
+
+    def categorical(self, rows: np.ndarray) -> pd.Categorical:
+        inverse, unique = pd.factorize(self.values)
+        return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=pd.Index(unique))
+
+
+@dataclass(frozen=True)
+class _Labels:
+    codes: np.ndarray  # per row, into names; -1 unknown
+    names: list[str]
+
+
+class _Checks:
+    """The first problem of each row: a reason number per row and its message per number."""
+
+    def __init__(self, n: int) -> None:
+        self.reason_of = np.full(n, -1, dtype=np.int64)
+        self.messages: list[str] = []
+
+    def fail(self, rows: np.ndarray, messages: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """``rows``: a boolean mask; ``messages``: one per row, or one per value with ``codes``."""
+        free = rows & (self.reason_of < 0)
+        if not free.any():
+            return
+        chosen = np.asarray(messages, dtype=object)[codes[free] if codes is not None else free]
+        texts, index = np.unique(chosen.astype(str), return_inverse=True)
+        self.reason_of[free] = len(self.messages) + index
+        self.messages.extend(texts.tolist())
+
+    def reasons(self) -> np.ndarray:
+        bad = self.reason_of >= 0
+        return np.array([*self.messages, ""], dtype=object)[np.where(bad, self.reason_of, len(self.messages))]
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """All cells as text, and line numbers when a row is not one line (None: row i is line i + 2)."""
+    source = str(path)
+    if not path.exists():
+        raise LogError("file not found", source=source, hint="check the path")
+    if path.is_dir():
+        raise LogError("is a folder, not a file", source=source)
+    with path.open("rb") as handle:
+        if b"\x00" in handle.read(65536):
+            raise LogError("is a binary file, not text", source=source, hint="give the path of a CSV file")
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, "given_by")}
+        used = [c for c in header if str(c).strip() in wanted]
+        types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
+        frame = pd.read_csv(path, usecols=used or None, dtype=types or str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise LogError(f"is not UTF-8 text ({err.reason})", source=source, hint="save the file as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise LogError("the file is empty", source=source) from None
+    except pd.errors.ParserError as err:
+        raise LogError(f"not a valid CSV file: {err}", source=source) from None
+    if _lines_in(path) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
+        return _read_slowly(path, [str(c) for c in header])
+    return frame, None
+
+
+def _lines_in(path: Path) -> int:
+    with path.open("rb") as handle:
+        data = handle.read()
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def _read_slowly(path: Path, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        records: list[list[str]] = []
+        lines: list[int] = []
+        line = reader.line_num + 1
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                records.append((cells + [""] * len(columns))[: len(columns)])
+                lines.append(line)
+            line = reader.line_num + 1
+    return pd.DataFrame(records, columns=columns, dtype=str), np.array(lines, dtype=np.int64)
+
+
+def _check_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise LogError(
+            f"missing column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})",
+            source=source,
+            where="line 1",
+            hint="give the filled worklist.csv from dosing generate, or a log with patient_id, drug, given_at, "
+            "dose_given",
+        )
+    return frame[[c for c in (*REQUIRED, *OPTIONAL, "given_by") if c in frame.columns]]
+
+
+def _patients(column: _Column, cohort: Cohort, checks: _Checks) -> tuple[np.ndarray, list[str]]:
+    """Each row's time zone as an index into the returned zone names (-1: not in the cohort)."""
+    patients = cohort.patients
+    zones = dict(zip(patients["patient_id"].astype(str), patients["timezone"].astype(str), strict=True))
+    names = sorted(set(zones.values()))
+    zone = np.array([names.index(zones[v]) if v in zones else -1 for v in column.values])[column.codes]
+    messages = [f"unknown patient {v!r} (not in the cohort)" for v in column.values]
+    checks.fail(zone < 0, np.array(messages, dtype=object), column.codes)
+    return zone, names
+
+
+def drug_names(protocol: Protocol) -> dict[str, str]:
+    """Every name a log may use for a drug (true name or blinded label, case-folded) -> its label."""
+    names: dict[str, str] = {}
+    for regimen in protocol.regimens:
+        label = regimen.blinded_label or regimen.drug
+        for name in (regimen.drug, label):
+            names[_fold(name)] = label
+    return names
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _labels(column: _Column, protocol: Protocol, checks: _Checks) -> _Labels:
+    names = drug_names(protocol)
+    labels = sorted(set(names.values()))
+    index = np.array([labels.index(names[_fold(v)]) if _fold(v) in names else -1 for v in column.values])
+    codes = index[column.codes]
+    known = ", ".join(labels)
+    messages = np.array([f"unknown drug {v!r} (the protocol's drugs: {known})" for v in column.values])
+    checks.fail(codes < 0, messages, column.codes)
+    return _Labels(codes, labels)
+
+
+def _times(
+    column: _Column, zone: tuple[np.ndarray, list[str]], checks: _Checks
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(timed, UTC seconds, local day number) per row; each distinct text is parsed once."""
+    kind, value = _parse_times(column.values)  # kind: 0 bad, 1 date, 2 local date-time, 3 with offset
+    row_kind, row_value = kind[column.codes], value[column.codes]
+    given_s = row_value.copy()
+    given_day = row_value // 86400
+    row_zone, names = zone
+    for z, name in enumerate(names):
+        in_zone = row_zone == z
+        local, aware = in_zone & (row_kind == 2), in_zone & (row_kind == 3)
+        given_s[local] = _per_unique(row_value[local], _localise, name)
+        given_day[aware] = _per_unique(row_value[aware], _local_day, name)
+    hint = ' (write "YYYY-MM-DD HH:MM" in the patient\'s zone, with an offset such as +08:00, or a date alone)'
+    messages = np.array([f"cannot read given_at {v!r}{hint}" for v in column.values], dtype=object)
+    checks.fail(row_kind == 0, messages, column.codes)
+    return row_kind != 1, given_s, given_day
+
+
+def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    text = pd.Series(values, dtype=object).astype(str)
+    dated = (text.str.len() == 10).to_numpy() & text.str.match(_DATE).to_numpy()
+    offset = ~dated & text.str.contains(_OFFSET, regex=True).to_numpy()
+    local = ~dated & ~offset
+    kind = np.zeros(len(text), dtype=np.int64)
+    value = np.zeros(len(text), dtype=np.int64)
+    for pick, code, parse in (
+        (dated, 1, lambda t: pd.to_datetime(t, format="%Y-%m-%d", errors="coerce")),
+        (local, 2, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce")),
+        (offset, 3, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce", utc=True)),
+    ):
+        if pick.any():
+            parsed = pd.Series(parse(text[pick]))
+            kind[pick] = np.where(parsed.notna().to_numpy(), code, 0)
+            value[pick] = _seconds(parsed)
+    return kind, value
+
+
+def _per_unique(values: np.ndarray, convert: Callable[[np.ndarray, str], np.ndarray], zone: str) -> np.ndarray:
+    unique, inverse = np.unique(values, return_inverse=True)
+    return convert(unique, zone)[inverse]
+
+
+def _seconds(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    index = pd.DatetimeIndex(values)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    out = index.as_unit("s").asi8.copy()
+    out[np.asarray(index.isna())] = 0
+    return out
+
+
+def _localise(wall_s: np.ndarray, zone: str) -> np.ndarray:
+    """Local wall-clock seconds -> UTC seconds (a repeated hour: the first; a skipped one: shifted)."""
+    naive = pd.DatetimeIndex(wall_s.astype("datetime64[s]"))
+    aware = naive.tz_localize(zone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
+    return aware.tz_convert("UTC").tz_localize(None).as_unit("s").asi8
+
+
+def _local_day(utc_s: np.ndarray, zone: str) -> np.ndarray:
+    local = pd.DatetimeIndex(utc_s.astype("datetime64[s]")).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    return local.as_unit("s").asi8 // 86400
+
+
+def shown_units(protocol: Protocol) -> dict[str, set[str]]:
+    """label -> the units a log may write after a dose (as the worklist shows them), case-folded."""
+    units: dict[str, set[str]] = {}
+    for regimen in protocol.regimens:
+        label = regimen.blinded_label or regimen.drug
+        shown = regimen.dose.unit
+        if regimen.blinded_dose is not None and protocol.study.blinded:
+            match = re.match(_DOSE, regimen.blinded_dose.strip())
+            shown = match.group(2) if match else ""
+        units.setdefault(label, set()).add(shown.strip().casefold())
+    return units
+
+
+def _doses(column: _Column | None, label: _Labels, protocol: Protocol, checks: _Checks) -> np.ndarray:
+    """The amount given per row (NaN when not written); another unit than the worklist's is a bad row."""
+    if column is None:
+        return np.full(len(label.codes), np.nan)
+    text = pd.Series(column.values, dtype=object).astype(str).str.replace(",", "", regex=False)
+    parts = text.str.extract(_DOSE)
+    amount = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float)
+    unit = parts[1].fillna("").str.strip().str.casefold().to_numpy(dtype=object)
+    units = sorted(set(unit.tolist()))
+    allowed = shown_units(protocol)
+    fits = np.array([[u == "" or u in allowed.get(name, set()) for u in units] for name in label.names] or [[]])
+    unit_index = np.searchsorted(np.array(units, dtype=object), unit)[column.codes]
+    written = (text != "").to_numpy()[column.codes]
+    not_number = written & np.isnan(amount)[column.codes]
+    messages = np.array([f"dose_given {v!r} is not a number" for v in column.values])
+    checks.fail(not_number, messages, column.codes)
+    known = label.codes >= 0
+    wrong = written & known & ~not_number
+    wrong[wrong] = ~fits[label.codes[wrong], unit_index[wrong]]
+    expected = {name: " or ".join(sorted(allowed.get(name, set()))) or "no unit" for name in label.names}
+    if wrong.any():
+        pair = column.codes[wrong] * len(label.names) + label.codes[wrong]
+        unique, inverse = np.unique(pair, return_inverse=True)
+        texts = [
+            f"dose_given {column.values[p // len(label.names)]!r} is in another unit "
+            f"(expected {expected[label.names[p % len(label.names)]]})"
+            for p in unique
+        ]
+        full = np.empty(len(wrong), dtype=object)
+        full[wrong] = np.array(texts, dtype=object)[inverse]
+        checks.fail(wrong, full)
+    return amount[column.codes]
+
+
+def _bad_table(cells: dict[str, _Column], lines: np.ndarray, checks: _Checks) -> pd.DataFrame:
+    bad = checks.reason_of >= 0
+    empty = np.full(int(bad.sum()), "", dtype=object)
+    return pd.DataFrame(
+        {
+            "line": lines[bad],
+            **{
+                name: cells[name].text()[bad] if name in cells else empty
+                for name in ("patient_id", "drug", "given_at", "dose_given")
+            },
+            "reason": checks.reasons()[bad],
+        },
+        columns=BAD_COLUMNS,
+    )
+
+
+def _describe(bad: pd.DataFrame) -> str:
+    shown = [f"line {row.line}: {row.reason}" for row in bad.head(10).itertuples()]
+    if len(bad) > 10:
+        shown.append(f"... and {len(bad) - 10} more bad row(s)")
+    return f"{len(bad)} bad row(s) in the log\n  " + "\n  ".join(shown)
