@@ -267,11 +267,20 @@ def _day_strings(day: np.ndarray) -> pd.Categorical:
 
 def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:
     """``<patient>.<drug key>.d<planned day>.<HHMM>@<study>.dosing``: stable across runs,
-    independent of the arm (blinded groups share one key) and of later schedule changes."""
+    independent of the arm (blinded groups share one key) and of later schedule changes.
+
+    Built from two small tables so that only one string is made per dose: a prefix per
+    (patient, regimen) and a suffix per (study day, time of day) actually used.
+    """
     keys = np.array([r.display_key for r in protocol.regimens], dtype=object)
     pids = frame["patient_id"].to_numpy(dtype=object)
+    prefix = (pids[:, None] + "." + keys[None, :]).ravel()
+    used = np.flatnonzero(np.bincount(rows.minutes, minlength=1440))
+    slot_of_minute = np.zeros(1440, dtype=np.int64)
+    slot_of_minute[used] = np.arange(len(used))
     days = np.array([f".d{d:03d}." for d in range(protocol.study.last_day + 2)], dtype=object)
-    clock = _CLOCK_COMPACT
-    planned_minutes = rows.minutes
-    suffix = f"@{protocol.study.id.lower()}.dosing"
-    return pids[rows.patient] + "." + keys[rows.regimen] + days[rows.day] + clock[planned_minutes] + suffix
+    tail = f"@{protocol.study.id.lower()}.dosing"
+    suffix = (days[:, None] + _CLOCK_COMPACT[used][None, :] + tail).ravel()
+    head = rows.patient.astype(np.int64) * len(keys) + rows.regimen
+    rest = rows.day.astype(np.int64) * len(used) + slot_of_minute[rows.minutes]
+    return prefix[head] + suffix[rest]
