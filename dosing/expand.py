@@ -100,9 +100,18 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
-        masks[regimen_id] = mask
-        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+        rows = _regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame)
+        masks[regimen_id] = _dose_days(rows, mask.shape)
+        parts.append(rows)
     return _table(protocol, frame, _concat(parts))
+
+
+def _dose_days(rows: _Rows, shape: tuple[int, int]) -> np.ndarray:
+    """The days that really carry a dose, after ``count`` and ``first_dose``: what ``after``
+    and ``except_days_of`` of other regimens refer to."""
+    days = np.zeros(shape, dtype=bool)
+    days[rows.patient, rows.day - 1] = True
+    return days
 
 
 def _receives(protocol: Protocol, regimen_id: str, arms: np.ndarray) -> np.ndarray:
