@@ -48,3 +48,11 @@ def test_day_after_a_weekly_regimen() -> None:
     # 2027-01-04 is a Monday: Wednesdays are study days 3, 10, 17
     assert days_of(doses, "weekly") == [3, 10, 17]
     assert days_of(doses, "next") == [4, 11, 18]
+
+
+def test_last_phase_without_a_length_runs_to_the_end_of_the_study() -> None:
+    """Regression: an open-ended last phase (allowed by validation) crashed with an AssertionError."""
+    doses = expand_for(
+        protocol([regimen("r", {"phases": [{"every": "2 days", "for": "6 days"}, {"every": "7 days"}]})], last_day=30)
+    )
+    assert days_of(doses, "r") == [1, 3, 5, 7, 14, 21, 28]
