@@ -9,6 +9,7 @@ from .cohort import Cohort
 from .expand import expand
 from .parse import format_amount
 from .protocol import Protocol
+from .safety import is_methotrexate
 
 
 def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
@@ -38,5 +39,8 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
 
 
 def _what(table: pd.DataFrame) -> pd.Series:
+    """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
     dose = table["dose"].map(format_amount)
-    return table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)
+    what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
+    weekly = table["drug"].astype(str).map(is_methotrexate).astype(bool)
+    return what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")

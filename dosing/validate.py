@@ -30,7 +30,8 @@ class Validation:
         ]
         lines += [f"    {r.id}: {describe_regimen(r)}" for r in self.protocol.regimens]
         if self.cohort is not None:
-            lines.append(f"OK  {self.cohort.source}: {len(self.cohort)} patients, {self.doses:,} planned doses")
+            patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
+            lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")
         return "\n".join(lines)
 
 
