@@ -228,10 +228,10 @@ def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame
     regs = protocol.regimens
     out = pd.DataFrame(
         {
-            "patient_id": pd.Categorical.from_codes(rows.patient, categories=frame["patient_id"].astype(str)),
+            "patient_id": pd.Categorical.from_codes(rows.patient, categories=pd.Index(frame["patient_id"].astype(str))),
             "arm": pd.Categorical.from_codes(
                 np.unique(frame["arm"].to_numpy(dtype=str), return_inverse=True)[1][rows.patient],
-                categories=np.unique(frame["arm"].to_numpy(dtype=str)),
+                categories=pd.Index(np.unique(frame["arm"].to_numpy(dtype=str))),
             ),
             "regimen": _categorical(rows.regimen, [r.id for r in regs]),
             "drug": _categorical(rows.regimen, [r.drug for r in regs]),
@@ -244,11 +244,13 @@ def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame
     )
     local_day = local // NS_PER_DAY
     out["date"] = _day_strings(local_day)
-    out["time"] = pd.Categorical.from_codes((local % NS_PER_DAY) // NS_PER_MINUTE, categories=_CLOCK, ordered=True)
+    out["time"] = pd.Categorical.from_codes(
+        (local % NS_PER_DAY) // NS_PER_MINUTE, categories=pd.Index(_CLOCK), ordered=True
+    )
     out["time"] = out["time"].cat.remove_unused_categories()
     zones = np.unique(frame["timezone"].to_numpy(dtype=str))
-    out["timezone"] = pd.Categorical.from_codes(zone_index, categories=zones)
-    out["weekday"] = pd.Categorical.from_codes((local_day + 3) % 7, categories=list(WEEKDAYS))
+    out["timezone"] = pd.Categorical.from_codes(zone_index, categories=pd.Index(zones))
+    out["weekday"] = pd.Categorical.from_codes((local_day + 3) % 7, categories=pd.Index(list(WEEKDAYS)))
     out["study_day"] = rows.day.astype(np.int32)
     out["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
     cyclic = rows.cycle > 0
@@ -264,14 +266,14 @@ def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame
 def _categorical(codes: np.ndarray, values: list[str]) -> pd.Categorical:
     """Categories may repeat (two regimens of one drug): map codes onto the unique values."""
     unique, inverse = np.unique(np.array(values, dtype=object), return_inverse=True)
-    return pd.Categorical.from_codes(inverse[codes], categories=unique)
+    return pd.Categorical.from_codes(inverse[codes], categories=pd.Index(unique))
 
 
 def _day_strings(day: np.ndarray) -> pd.Categorical:
     first = int(day.min()) if len(day) else 0
     span = np.arange(first, (int(day.max()) + 1) if len(day) else 0)
     text = np.datetime_as_string(span.astype("datetime64[D]"), unit="D")
-    return pd.Categorical.from_codes(day - first, categories=text, ordered=True)
+    return pd.Categorical.from_codes(day - first, categories=pd.Index(text), ordered=True)
 
 
 def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 
 from .blinding import blind, unblind
@@ -28,7 +30,8 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
         return "\n".join([*head, "no doses planned"])
     table = table.assign(week=(table["study_day"] - 1) // 7 + 1, what=_what(table))
     lines = head
-    for week, rows in table.groupby("week", sort=True):
+    for key, rows in table.groupby("week", sort=True):
+        week = cast(int, key)
         lines.append(f"Week {week} (study days {7 * (week - 1) + 1}-{7 * week})")
         for (date, weekday, day, time), slot in rows.groupby(
             ["date", "weekday", "study_day", "time"], observed=True, sort=True
