@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
-from .errors import ProtocolError
+from .errors import CohortError, ProtocolError
 from .parse import WEEKDAYS
 from .protocol import Protocol, Regimen
 from .protocol_checks import dependency_order
@@ -82,11 +82,12 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     made up; always False here) and ``sequence`` is the iCalendar SEQUENCE of the dose's
     event (0 here; raised when a change moves or alters the dose).
     """
+    _check_values(protocol, cohort)
     frame = cohort.patients
     patients = Patients(
         start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
         weekday_values={
-            name: frame[name].to_numpy(dtype=np.int64)
+            name: frame[name].fillna(-1).to_numpy(dtype=np.int64)  # -1: blank, never a weekday
             for name, spec in protocol.patient_values.items()
             if spec.type == "weekday"
         },
@@ -112,6 +113,30 @@ def _dose_days(rows: _Rows, shape: tuple[int, int]) -> np.ndarray:
     days = np.zeros(shape, dtype=bool)
     days[rows.patient, rows.day - 1] = True
     return days
+
+
+def _check_values(protocol: Protocol, cohort: Cohort) -> None:
+    """A patient value declared ``required = false`` may be blank, but not for a patient who
+    receives a regimen that needs it (for the dose, the time or the weekday)."""
+    frame = cohort.patients
+    for regimen in protocol.regimens:
+        receives = _receives(protocol, regimen.id, frame["arm"].to_numpy())
+        for name in _values_used(regimen):
+            blank = receives & frame[name].isna().to_numpy()
+            if blank.any():
+                first = int(np.flatnonzero(blank)[0])
+                raise CohortError(
+                    f"patient {frame['patient_id'].iloc[first]!r} has no {name}, which regimen {regimen.id!r} needs",
+                    source=cohort.source,
+                    where=f"column {name!r}",
+                    hint=f"fill in {name} for every patient whose arm receives {regimen.id!r}",
+                )
+
+
+def _values_used(regimen: Regimen) -> list[str]:
+    phases = regimen.schedule.phases or [regimen.schedule]
+    names = [regimen.dose.patient_value, regimen.dose.per, regimen.times_from, *(s.weekday_from for s in phases)]
+    return [name for name in names if name is not None]
 
 
 def _receives(protocol: Protocol, regimen_id: str, arms: np.ndarray) -> np.ndarray:
@@ -140,7 +165,9 @@ def _regimen_rows(
         cycle_day = np.where(cycle > 0, cycle_day + moved, cycle_day)
         slot = slot % per_day
         _check_inside(protocol, regimen, day_index)
-    minutes = clock[slot] if clock is not None else frame[regimen.times_from].to_numpy(dtype=np.int64)[patient]
+    minutes = (
+        clock[slot] if clock is not None else frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)[patient]
+    )
     rows = _Rows(
         patient,
         day_index + 1,
