@@ -27,7 +27,7 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
         "",
     ]
     if table.empty:
-        return "\n".join([*head, "no doses planned"])
+        return "\n".join([*head, "no doses planned", ""])
     table = table.assign(week=(table["study_day"] - 1) // 7 + 1, what=_what(table))
     lines = head
     for key, rows in table.groupby("week", sort=True):

@@ -43,7 +43,10 @@ def describe_regimen(regimen: Regimen) -> str:
         amount = f"{format_amount(dose.amount)} {dose.unit} per {dose.per}"
     else:
         amount = f"{format_amount(dose.amount)} {dose.unit}"
-    times = ", ".join(t.strftime("%H:%M") for t in regimen.times) if regimen.times else f"at {regimen.times_from}"
+    if regimen.times:
+        times = ", ".join(t.strftime("%H:%M") for t in regimen.times)
+    else:
+        times = f"the patient's own {regimen.times_from}"
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"

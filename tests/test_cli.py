@@ -80,6 +80,7 @@ def test_validate_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 # ---- generate -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 47 calendars: about 10 s
 def test_generate_writes_the_files_and_prints_the_summary(tmp_path: Path) -> None:
     result = run("generate", SEED, "--cohort", SEED_COHORT, "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
@@ -193,6 +194,37 @@ def test_show_unblinded_names_the_arm_and_the_true_drug() -> None:
 
 def test_show_unknown_patient_is_a_clean_error() -> None:
     assert_clean_error(run("show", SEED, "--cohort", ONE, "--patient", "RA-999"), "no patient 'RA-999'")
+
+
+def test_show_a_patient_without_doses(tmp_path: Path) -> None:
+    protocol = write_tiny(tmp_path, 'times_from = "own_time"\nschedule = { daily = true, start_day = 5 }')
+    cohort = tmp_path / "one.csv"
+    cohort.write_text("patient_id,arm,start_date,own_time\nP1,a,2027-01-04,07:45\n")
+    result = run("show", str(protocol), "--cohort", str(cohort), "--patient", "P1")
+    assert result.exit_code == 0, result.output
+    assert "Week 1 (study days 1-7)\n  2027-01-08 Fri  day   5  07:45  Drug 1 mg\n" in result.stdout
+    protocol = write_tiny(tmp_path, 'times_from = "own_time"\nschedule = { weekdays = "Sunday", end_day = 6 }')
+    result = run("show", str(protocol), "--cohort", str(cohort), "--patient", "P1")
+    assert result.stdout.endswith("times in UTC\n\nno doses planned\n")
+
+
+def test_validate_describes_a_time_from_the_cohort(tmp_path: Path) -> None:
+    protocol = write_tiny(tmp_path, 'times_from = "own_time"\nschedule = { daily = true }')
+    result = run("validate", str(protocol))
+    assert result.exit_code == 0, result.output
+    assert "    d: Drug 1 mg oral at the patient's own own_time\n" in result.stdout
+
+
+def write_tiny(folder: Path, when: str) -> Path:
+    """A one-regimen open study of 7 days whose regimen's times and schedule are ``when``."""
+    path = folder / "tiny.toml"
+    path.write_text(
+        '[study]\nid = "TINY"\ntitle = "tiny"\nblinding = "open"\ntimezone = "UTC"\nlast_day = 7\n'
+        '[patient_values]\nown_time = { type = "time" }\n'
+        '[[arms]]\nid = "a"\nlabel = "A"\nregimens = ["d"]\n'
+        f'[[regimens]]\nid = "d"\ndrug = "Drug"\ndose = {{ amount = 1, unit = "mg" }}\nroute = "oral"\n{when}\n'
+    )
+    return path
 
 
 # ---- bad paths and files ------------------------------------------------------------------
