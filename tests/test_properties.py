@@ -7,6 +7,7 @@ order, at the right wall-clock time and UTC instant, for random start dates and 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
@@ -221,10 +222,24 @@ patients = st.lists(
 )
 
 
-def build(case: Case) -> dosing.Protocol:
+def build(case: Case, *more: tuple[str, str, Case]) -> dosing.Protocol:
+    """The case's regimen "drug" of Drug 5 mg; ``more`` adds (id, drug, case) regimens."""
+    regimens = [_regimen("drug", "Drug", case)] + [_regimen(rid, drug, other) for rid, drug, other in more]
+    last_day = max(c.last_day for c in [case, *(m[2] for m in more)])
+    return protocol_from_dict(
+        {
+            "study": {"id": "P", "title": "p", "blinding": "open", "timezone": "UTC", "last_day": last_day},
+            "patient_values": {"day": {"type": "weekday"}},
+            "arms": [{"id": "a", "label": "A", "regimens": [r["id"] for r in regimens]}],
+            "regimens": regimens,
+        }
+    )
+
+
+def _regimen(regimen_id: str, drug: str, case: Case) -> dict[str, Any]:
     regimen = {
-        "id": "drug",
-        "drug": "Drug",
+        "id": regimen_id,
+        "drug": drug,
         "dose": {"amount": 5, "unit": "mg"},
         "route": "oral",
         "times": case.times,
@@ -232,14 +247,7 @@ def build(case: Case) -> dosing.Protocol:
     }
     if case.first_dose:
         regimen["first_dose"] = case.first_dose
-    return protocol_from_dict(
-        {
-            "study": {"id": "P", "title": "p", "blinding": "open", "timezone": "UTC", "last_day": case.last_day},
-            "patient_values": {"day": {"type": "weekday"}},
-            "arms": [{"id": "a", "label": "A", "regimens": ["drug"]}],
-            "regimens": [regimen],
-        }
-    )
+    return regimen
 
 
 def cohort_of(protocol: dosing.Protocol, people: list[tuple[dt.date, str, int]]) -> dosing.Cohort:
@@ -301,6 +309,33 @@ def test_invariants_of_every_expansion(case: Case, people: list[tuple[dt.date, s
         assert (table.groupby("patient_id", observed=True).size() <= case.count).all()
     if case.first_dose is None:
         _no_dose_after_the_windows(case, table)
+
+
+@settings(max_examples=100, deadline=None)
+@given(first=cases(), second=cases(), same_drug=st.booleans(), people=patients)
+def test_two_regimens_number_each_drug_from_1_in_time_order(
+    first: Case, second: Case, same_drug: bool, people: list[tuple[dt.date, str, int]]
+) -> None:
+    """dose_number counts a patient's doses of one drug (two regimens of the same drug count
+    together) from 1 in time order; each regimen keeps the doses it has alone; uids are unique."""
+    protocol = build(first, ("two", "Drug" if same_drug else "Other", second))
+    cohort = cohort_of(protocol, people)
+    try:
+        table = dosing.expand(protocol, cohort)
+    except dosing.DosingError:
+        assert first.first_dose or second.first_dose
+        return
+    assert table["uid"].is_unique
+    for (_, drug), mine in table.groupby(["patient_id", "drug"], observed=True):
+        assert mine["planned_at"].is_monotonic_increasing
+        assert mine["dose_number"].tolist() == list(range(1, len(mine) + 1)), drug
+    for _, mine in table.groupby("patient_id", observed=True):
+        assert mine["planned_at"].is_monotonic_increasing
+    alone = build(dataclasses.replace(second, last_day=protocol.study.last_day))
+    expected = dosing.expand(alone, cohort_of(alone, people))
+    got = table[table["regimen"] == "two"]
+    assert got["study_day"].tolist() == expected["study_day"].tolist()
+    assert got["planned_at"].tolist() == expected["planned_at"].tolist()
 
 
 def _no_dose_after_the_windows(case: Case, table: pd.DataFrame) -> None:
