@@ -101,10 +101,9 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
-        rows = _regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame)
-        masks[regimen_id] = _dose_days(rows, mask.shape)
-        parts.append(rows)
-    return _table(protocol, frame, _concat(parts))
+        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+        masks[regimen_id] = _dose_days(parts[-1], mask.shape)
+    return _table(protocol, frame, parts)
 
 
 def _dose_days(rows: _Rows, shape: tuple[int, int]) -> np.ndarray:
@@ -247,7 +246,11 @@ def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     return utc, local.asi8
 
 
-def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.DataFrame:
+    """The dose table of all ``parts``; empties ``parts`` so that each copy of the rows is freed
+    as soon as the next exists (for 10,000 patients a copy is about 300 MB)."""
+    rows = _concat(parts)
+    parts.clear()
     utc, local, zone_index = _localise(frame, rows)
     order = np.lexsort((rows.regimen, utc, rows.patient))
     rows = _Rows(**{name: getattr(rows, name)[order] for name in _Rows.__dataclass_fields__})
