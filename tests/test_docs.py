@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 import pytest
+from click.testing import CliRunner
 
 import dosing
 from dosing.cli import main
@@ -162,13 +163,25 @@ def test_patient_values_example_is_valid() -> None:
 
 
 def test_cohort_example_is_valid() -> None:
-    (block,) = blocks(FORMAT, "csv")
+    block = blocks(FORMAT, "csv")[0]
     lines = block.splitlines()
     protocol = protocol_from_dict(tomllib.loads(blocks(FORMAT, "toml")[0]), source="docs")
     rows = [(i + 2, line.split(",")) for i, line in enumerate(lines[1:])]
     cohort = cohort_from_rows(lines[0].split(","), rows, protocol)
     assert cohort.patients["timezone"].tolist() == ["Asia/Shanghai", "Asia/Shanghai"]
     assert cohort.patients["mtx_weekday"].tolist() == [2, 0]
+
+
+def test_error_examples_are_what_the_command_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    typo_error, cohort_error = blocks(FORMAT, "text")
+    monkeypatch.chdir(tmp_path)
+    seed = (ROOT / "protocols" / "nct02467504.toml").read_text(encoding="utf-8")
+    Path("typo.toml").write_text(seed.replace('times = ["09:00"]', 'tims = ["09:00"]', 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "typo.toml"])
+    assert (result.exit_code, result.stderr) == (2, typo_error)
+    Path("c.csv").write_text(blocks(FORMAT, "csv")[1], encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "protocols" / "nct02467504.toml"), "--cohort", "c.csv"])
+    assert (result.exit_code, result.stderr) == (2, cohort_error)
 
 
 # ---- README -------------------------------------------------------------------------------
