@@ -20,7 +20,7 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
     single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
     doses = expand(protocol, single)
     table = unblind(doses) if unblinded else blind(doses, protocol)
-    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded"
+    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
     head = [
         f"{protocol.study.id}  patient {patient_id}  ({mode})",
         f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",

@@ -192,6 +192,39 @@ def test_show_unblinded_names_the_arm_and_the_true_drug() -> None:
     assert "or placebo" not in result.stdout
 
 
+def test_show_hides_doses_that_differ_between_arms() -> None:
+    sle = str(PROTOCOLS / "nct04077684.toml")
+    result = run("show", sle, "--cohort", str(PROTOCOLS / "nct04077684-cohort.csv"), "--patient", "SLE-001")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:5] == [
+        "NCT04077684  patient SLE-001  (blinded)",
+        "study day 1 = 2027-01-04, times in Asia/Shanghai",
+        "",
+        "Week 1 (study days 1-7)",
+        "  2027-01-04 Mon  day   1  09:00  Study drug (hrIL-2 or placebo) 1 syringe",
+    ]
+    assert "IU" not in result.stdout and "200,000" not in result.stdout
+
+
+def test_show_open_label_study_across_a_dst_change() -> None:
+    cape = str(PROTOCOLS / "capecitabine.toml")
+    result = run("show", cape, "--cohort", str(PROTOCOLS / "capecitabine-cohort.csv"), "--patient", "CAPE-004")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:6] == [
+        "CAPE-ADJ  patient CAPE-004  (open label)",
+        "study day 1 = 2027-03-02, times in America/New_York",
+        "",
+        "Week 1 (study days 1-7)",
+        "  2027-03-02 Tue  day   1  20:00  Capecitabine 2,400 mg",
+        "  2027-03-03 Wed  day   2  08:00  Capecitabine 2,400 mg",
+    ]
+    # clocks go forward on Sunday 2027-03-14 (day 13): the doses stay at 08:00 and 20:00
+    assert "  2027-03-14 Sun  day  13  08:00  Capecitabine 2,400 mg" in lines
+    assert "  2027-03-16 Tue  day  15  08:00  Capecitabine 2,400 mg" in lines
+    assert not any("day  15  20:00" in line or "day  16 " in line for line in lines)
+
+
 def test_show_unknown_patient_is_a_clean_error() -> None:
     assert_clean_error(run("show", SEED, "--cohort", ONE, "--patient", "RA-999"), "no patient 'RA-999'")
 
