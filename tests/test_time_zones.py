@@ -121,9 +121,10 @@ def test_any_zone_any_time_is_read_as_rfc5545_reads_it(where: tuple[str, dt.date
     zone, start, minute = where
     clock = f"{minute // 60:02d}:{minute % 60:02d}"
     doses = expand_one(one_drug([clock], zone), start.isoformat(), zone)
-    for i, row in enumerate(doses.itertuples()):
+    rows = zip(doses["planned_at"], doses["date"].astype(str), doses["time"].astype(str), strict=True)
+    for i, (planned_at, date, time) in enumerate(rows):
         wall = dt.datetime.combine(start + dt.timedelta(days=i), dt.time(minute // 60, minute % 60))
-        expected = wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC)
-        assert row.planned_at == pd.Timestamp(expected), (zone, wall)
-        shown = row.planned_at.tz_convert(zone)
-        assert (row.date, row.time) == (shown.strftime("%Y-%m-%d"), shown.strftime("%H:%M"))
+        expected = pd.Timestamp(wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC))
+        assert planned_at == expected, (zone, wall)
+        shown = expected.tz_convert(zone)
+        assert (date, time) == (shown.strftime("%Y-%m-%d"), shown.strftime("%H:%M"))
