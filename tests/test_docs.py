@@ -14,11 +14,22 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel
 
 import dosing
 from dosing.cli import main
-from dosing.cohort import cohort_from_rows
-from dosing.protocol import protocol_from_dict
+from dosing.cohort import OPTIONAL, REQUIRED, cohort_from_rows
+from dosing.protocol import (
+    AdherenceBand,
+    AdherenceRule,
+    Arm,
+    Dose,
+    PatientValue,
+    Regimen,
+    Schedule,
+    Study,
+    protocol_from_dict,
+)
 from tests.conftest import ROOT
 
 FORMAT = ROOT / "docs" / "protocol-format.md"
@@ -182,6 +193,23 @@ def test_error_examples_are_what_the_command_prints(tmp_path: Path, monkeypatch:
     Path("c.csv").write_text(blocks(FORMAT, "csv")[1], encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", str(ROOT / "protocols" / "nct02467504.toml"), "--cohort", "c.csv"])
     assert (result.exit_code, result.stderr) == (2, cohort_error)
+
+
+@pytest.mark.parametrize(
+    "model", [Study, PatientValue, Arm, Regimen, Dose, Schedule, AdherenceBand, AdherenceRule], ids=lambda m: m.__name__
+)
+def test_the_reference_names_every_key_of_the_model(model: type[BaseModel]) -> None:
+    """A key added to dosing/protocol.py must be documented in docs/protocol-format.md."""
+    text = FORMAT.read_text(encoding="utf-8")
+    for name, field in model.model_fields.items():
+        if name != "source":
+            assert f"`{field.alias or name}`" in text, f"{model.__name__}.{field.alias or name} is not documented"
+
+
+def test_the_reference_names_every_cohort_column() -> None:
+    text = FORMAT.read_text(encoding="utf-8")
+    for column in (*REQUIRED, *OPTIONAL):
+        assert f"| `{column}` |" in text
 
 
 # ---- README -------------------------------------------------------------------------------
