@@ -71,7 +71,8 @@ class _Rows:
 
 
 def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
-    """Every planned dose of every patient, sorted by patient, time and regimen.
+    """Every planned dose of every patient, sorted by patient, time and regimen (a placebo in the
+    place of its active drug, so that the order is the same in every arm).
 
     Columns (see :data:`COLUMNS`): ``date`` (YYYY-MM-DD) and ``time`` (HH:MM) are local to
     the patient's ``timezone``; ``planned_at`` is the same instant, zone-aware in UTC;
@@ -252,7 +253,7 @@ def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.Da
     rows = _concat(parts)
     parts.clear()
     utc, local, zone_index = _localise(frame, rows)
-    order = np.lexsort((rows.regimen, utc, rows.patient))
+    order = np.lexsort((_blinded_rank(protocol)[rows.regimen], utc, rows.patient))
     rows = _Rows(**{name: getattr(rows, name)[order] for name in _Rows.__dataclass_fields__})
     utc, local, zone_index = utc[order], local[order], zone_index[order]
     regs = protocol.regimens
@@ -291,6 +292,13 @@ def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.Da
     out["held"] = False
     out["sequence"] = np.zeros(len(out), dtype=np.int16)
     return out[COLUMNS]
+
+
+def _blinded_rank(protocol: Protocol) -> np.ndarray:
+    """Per regimen, the position of the first regimen of its blinded group: doses at the same
+    instant are ordered by it, so that the order of rows is the same in every arm."""
+    keys = [r.display_key for r in protocol.regimens]
+    return np.array([keys.index(key) for key in keys], dtype=np.int16)
 
 
 def _categorical(codes: np.ndarray, values: list[str]) -> pd.Categorical:
