@@ -318,18 +318,23 @@ def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:
     """``<patient>.<drug key>.d<planned day>.<HHMM>@<study>.dosing``: stable across runs,
     independent of the arm (blinded groups share one key) and of later schedule changes.
 
-    Built from two small tables so that only one string is made per dose: a prefix per
-    (patient, regimen) and a suffix per (study day, time of day) actually used.
+    Only one string is made per dose, from two small tables: the prefixes of the (patient,
+    regimen) pairs and the suffixes of the (study day, time of day) pairs that occur.
     """
     keys = np.array([r.display_key for r in protocol.regimens], dtype=object)
     pids = frame["patient_id"].to_numpy(dtype=object)
-    prefix = (pids[:, None] + "." + keys[None, :]).ravel()
-    used = np.flatnonzero(np.bincount(rows.minutes, minlength=1440))
-    slot_of_minute = np.zeros(1440, dtype=np.int64)
-    slot_of_minute[used] = np.arange(len(used))
+    pairs, head = _distinct(rows.patient.astype(np.int64) * len(keys) + rows.regimen, len(pids) * len(keys))
+    prefix = pids[pairs // len(keys)] + "." + keys[pairs % len(keys)]
     days = np.array([f".d{d:03d}." for d in range(protocol.study.last_day + 2)], dtype=object)
-    tail = f"@{protocol.study.id.lower()}.dosing"
-    suffix = (days[:, None] + _CLOCK_COMPACT[used][None, :] + tail).ravel()
-    head = rows.patient.astype(np.int64) * len(keys) + rows.regimen
-    rest = rows.day.astype(np.int64) * len(used) + slot_of_minute[rows.minutes]
-    return prefix[head] + suffix[rest]
+    slots, tail = _distinct(rows.day.astype(np.int64) * 1440 + rows.minutes, len(days) * 1440)
+    suffix = days[slots // 1440] + _CLOCK_COMPACT[slots % 1440] + f"@{protocol.study.id.lower()}.dosing"
+    return prefix[head] + suffix[tail]
+
+
+def _distinct(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``codes`` (each in ``0 .. size - 1``) and every code's position
+    among them: like ``np.unique(..., return_inverse=True)``, but O(n + size), without sorting."""
+    present = np.flatnonzero(np.bincount(codes, minlength=size))
+    position = np.zeros(size, dtype=np.int64)
+    position[present] = np.arange(len(present))
+    return present, position[codes]
