@@ -31,7 +31,7 @@ def check_golden(name: str, actual: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(actual)
     assert path.exists(), f"missing golden file {path}; create it with DOSING_REGOLD=1"
-    assert actual == path.read_bytes(), f"{name} differs from the golden file"
+    assert actual == path.read_bytes(), f"{name} differs from {path}; if the change is intended, DOSING_REGOLD=1"
 
 
 def assert_clean_error(result: Result, *fragments: str) -> None:
