@@ -147,23 +147,15 @@ def _regimen_rows(
     protocol: Protocol, regimen: Regimen, index: int, plan: DayPlan, mask: np.ndarray, frame: pd.DataFrame
 ) -> _Rows:
     patient, day_index = np.nonzero(mask)
-    shape = mask.shape
-    cycle = np.broadcast_to(plan.cycle, shape)[patient, day_index]
-    cycle_day = np.broadcast_to(plan.cycle_day, shape)[patient, day_index]
-    if regimen.times is not None:
-        clock = np.array([t.hour * 60 + t.minute for t in regimen.times])
-    else:
-        assert regimen.times_from is not None
-        clock = None
-    per_day = len(clock) if clock is not None else 1
+    cycle = np.broadcast_to(plan.cycle, mask.shape)[patient, day_index]
+    cycle_day = np.broadcast_to(plan.cycle_day, mask.shape)[patient, day_index]
+    clock = None if regimen.times is None else np.array([t.hour * 60 + t.minute for t in regimen.times])
+    per_day = 1 if clock is None else len(clock)
     patient, day_index, cycle, cycle_day = (np.repeat(a, per_day) for a in (patient, day_index, cycle, cycle_day))
-    slot = np.tile(np.arange(per_day), len(patient) // per_day if per_day else 0)
+    slot = np.tile(np.arange(per_day), len(patient) // per_day)
     if regimen.first_dose is not None and clock is not None:
-        slot = slot + int(np.flatnonzero(clock == regimen.first_dose.hour * 60 + regimen.first_dose.minute)[0])
-        moved = slot // per_day
-        day_index = day_index + moved
-        cycle_day = np.where(cycle > 0, cycle_day + moved, cycle_day)
-        slot = slot % per_day
+        first = int(np.flatnonzero(clock == regimen.first_dose.hour * 60 + regimen.first_dose.minute)[0])
+        day_index, cycle_day, slot = _from_first_dose(first, per_day, day_index, cycle, cycle_day, slot)
         _check_inside(protocol, regimen, day_index)
     minutes = (
         clock[slot] if clock is not None else frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)[patient]
@@ -181,6 +173,16 @@ def _regimen_rows(
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
     return rows
+
+
+def _from_first_dose(
+    first: int, per_day: int, day_index: np.ndarray, cycle: np.ndarray, cycle_day: np.ndarray, slot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move every dose ``first`` time slots later (the sequence starts at the ``first``-th time of
+    the first day); a dose moved into the next day keeps its cycle and counts its cycle day on."""
+    slot = slot + first
+    moved = slot // per_day
+    return day_index + moved, np.where(cycle > 0, cycle_day + moved, cycle_day), slot % per_day
 
 
 def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -> None:
