@@ -1,11 +1,12 @@
 """Benchmark: expand the seed protocol for N synthetic patients (default 10,000).
 
-Prints doses, wall time, doses per second and peak memory (resident set high-water mark).
+Prints doses, wall and CPU time, doses per second and peak memory (resident set high-water mark).
 Run: python bench/expand.py [N]
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import sys
@@ -42,16 +43,17 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     protocol = dosing.load_protocol(ROOT / "protocols" / "nct02467504.toml")
     cohort = synthetic_cohort(n)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     doses = dosing.expand(protocol, cohort)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
         f"pandas {pd.__version__}"
     )
     print(f"patients: {n:,}  doses: {len(doses):,}")
-    print(f"expand: {elapsed:.2f} s  ({len(doses) / elapsed:,.0f} doses/s)")
+    print(f"expand: {elapsed:.2f} s  ({len(doses) / elapsed:,.0f} doses/s); CPU time {cpu:.2f} s")
+    print(f"load average (1 min) during the run: {os.getloadavg()[0]:.1f}  (other work on the machine slows it)")
     print(f"peak memory (max RSS of the process): {peak_mib:,.0f} MiB")
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
-from .errors import ProtocolError
+from .errors import CohortError, ProtocolError
 from .parse import WEEKDAYS
 from .protocol import Protocol, Regimen
 from .protocol_checks import dependency_order
@@ -71,7 +71,8 @@ class _Rows:
 
 
 def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
-    """Every planned dose of every patient, sorted by patient, time and regimen.
+    """Every planned dose of every patient, sorted by patient, time and regimen (a placebo in the
+    place of its active drug, so that the order is the same in every arm).
 
     Columns (see :data:`COLUMNS`): ``date`` (YYYY-MM-DD) and ``time`` (HH:MM) are local to
     the patient's ``timezone``; ``planned_at`` is the same instant, zone-aware in UTC;
@@ -82,11 +83,12 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     made up; always False here) and ``sequence`` is the iCalendar SEQUENCE of the dose's
     event (0 here; raised when a change moves or alters the dose).
     """
+    _check_values(protocol, cohort)
     frame = cohort.patients
     patients = Patients(
         start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
         weekday_values={
-            name: frame[name].to_numpy(dtype=np.int64)
+            name: frame[name].fillna(-1).to_numpy(dtype=np.int64)  # -1: blank, never a weekday
             for name, spec in protocol.patient_values.items()
             if spec.type == "weekday"
         },
@@ -100,9 +102,41 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
-        masks[regimen_id] = mask
         parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
-    return _table(protocol, frame, _concat(parts))
+        masks[regimen_id] = _dose_days(parts[-1], mask.shape)
+    return _table(protocol, frame, parts)
+
+
+def _dose_days(rows: _Rows, shape: tuple[int, int]) -> np.ndarray:
+    """The days that really carry a dose, after ``count`` and ``first_dose``: what ``after``
+    and ``except_days_of`` of other regimens refer to."""
+    days = np.zeros(shape, dtype=bool)
+    days[rows.patient, rows.day - 1] = True
+    return days
+
+
+def _check_values(protocol: Protocol, cohort: Cohort) -> None:
+    """A patient value declared ``required = false`` may be blank, but not for a patient who
+    receives a regimen that needs it (for the dose, the time or the weekday)."""
+    frame = cohort.patients
+    for regimen in protocol.regimens:
+        receives = _receives(protocol, regimen.id, frame["arm"].to_numpy())
+        for name in _values_used(regimen):
+            blank = receives & frame[name].isna().to_numpy()
+            if blank.any():
+                first = int(np.flatnonzero(blank)[0])
+                raise CohortError(
+                    f"patient {frame['patient_id'].iloc[first]!r} has no {name}, which regimen {regimen.id!r} needs",
+                    source=cohort.source,
+                    where=f"column {name!r}",
+                    hint=f"fill in {name} for every patient whose arm receives {regimen.id!r}",
+                )
+
+
+def _values_used(regimen: Regimen) -> list[str]:
+    phases = regimen.schedule.phases or [regimen.schedule]
+    names = [regimen.dose.patient_value, regimen.dose.per, regimen.times_from, *(s.weekday_from for s in phases)]
+    return [name for name in names if name is not None]
 
 
 def _receives(protocol: Protocol, regimen_id: str, arms: np.ndarray) -> np.ndarray:
@@ -113,25 +147,19 @@ def _regimen_rows(
     protocol: Protocol, regimen: Regimen, index: int, plan: DayPlan, mask: np.ndarray, frame: pd.DataFrame
 ) -> _Rows:
     patient, day_index = np.nonzero(mask)
-    shape = mask.shape
-    cycle = np.broadcast_to(plan.cycle, shape)[patient, day_index]
-    cycle_day = np.broadcast_to(plan.cycle_day, shape)[patient, day_index]
-    if regimen.times is not None:
-        clock = np.array([t.hour * 60 + t.minute for t in regimen.times])
-    else:
-        assert regimen.times_from is not None
-        clock = None
-    per_day = len(clock) if clock is not None else 1
+    cycle = np.broadcast_to(plan.cycle, mask.shape)[patient, day_index]
+    cycle_day = np.broadcast_to(plan.cycle_day, mask.shape)[patient, day_index]
+    clock = None if regimen.times is None else np.array([t.hour * 60 + t.minute for t in regimen.times])
+    per_day = 1 if clock is None else len(clock)
     patient, day_index, cycle, cycle_day = (np.repeat(a, per_day) for a in (patient, day_index, cycle, cycle_day))
-    slot = np.tile(np.arange(per_day), len(patient) // per_day if per_day else 0)
+    slot = np.tile(np.arange(per_day), len(patient) // per_day)
     if regimen.first_dose is not None and clock is not None:
-        slot = slot + int(np.flatnonzero(clock == regimen.first_dose.hour * 60 + regimen.first_dose.minute)[0])
-        moved = slot // per_day
-        day_index = day_index + moved
-        cycle_day = np.where(cycle > 0, cycle_day + moved, cycle_day)
-        slot = slot % per_day
+        first = int(np.flatnonzero(clock == regimen.first_dose.hour * 60 + regimen.first_dose.minute)[0])
+        day_index, cycle_day, slot = _from_first_dose(first, per_day, day_index, cycle, cycle_day, slot)
         _check_inside(protocol, regimen, day_index)
-    minutes = clock[slot] if clock is not None else frame[regimen.times_from].to_numpy(dtype=np.int64)[patient]
+    minutes = (
+        clock[slot] if clock is not None else frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)[patient]
+    )
     rows = _Rows(
         patient,
         day_index + 1,
@@ -145,6 +173,16 @@ def _regimen_rows(
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
     return rows
+
+
+def _from_first_dose(
+    first: int, per_day: int, day_index: np.ndarray, cycle: np.ndarray, cycle_day: np.ndarray, slot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Move every dose ``first`` time slots later (the sequence starts at the ``first``-th time of
+    the first day); a dose moved into the next day keeps its cycle and counts its cycle day on."""
+    slot = slot + first
+    moved = slot // per_day
+    return day_index + moved, np.where(cycle > 0, cycle_day + moved, cycle_day), slot % per_day
 
 
 def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -> None:
@@ -211,19 +249,39 @@ def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     return utc, local.asi8
 
 
-def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.DataFrame:
+    rows, utc, local, zone_index = _in_order(protocol, frame, parts)
+    out = _what_columns(protocol, frame, rows)
+    _when_columns(out, frame, rows, utc, local, zone_index)
+    out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
+    out["uid"] = _uids(protocol, frame, rows)
+    out["held"] = False
+    out["sequence"] = np.zeros(len(out), dtype=np.int16)
+    return out[COLUMNS]
+
+
+def _in_order(
+    protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]
+) -> tuple[_Rows, np.ndarray, np.ndarray, np.ndarray]:
+    """All ``parts`` sorted by patient, instant and blinded group, with their UTC and local
+    instants (ns) and zone indexes. Empties ``parts`` so that each copy of the rows is freed as
+    soon as the next exists (for 10,000 patients a copy is about 300 MB)."""
+    rows = _concat(parts)
+    parts.clear()
     utc, local, zone_index = _localise(frame, rows)
-    order = np.lexsort((rows.regimen, utc, rows.patient))
+    order = np.lexsort((_blinded_rank(protocol)[rows.regimen], utc, rows.patient))
     rows = _Rows(**{name: getattr(rows, name)[order] for name in _Rows.__dataclass_fields__})
-    utc, local, zone_index = utc[order], local[order], zone_index[order]
+    return rows, utc[order], local[order], zone_index[order]
+
+
+def _what_columns(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    """Who gets what: patient, arm, regimen, drug, label, dose, unit, route, instructions."""
     regs = protocol.regimens
-    out = pd.DataFrame(
+    arms, arm_of_patient = np.unique(frame["arm"].to_numpy(dtype=str), return_inverse=True)
+    return pd.DataFrame(
         {
-            "patient_id": pd.Categorical.from_codes(rows.patient, categories=frame["patient_id"].astype(str)),
-            "arm": pd.Categorical.from_codes(
-                np.unique(frame["arm"].to_numpy(dtype=str), return_inverse=True)[1][rows.patient],
-                categories=np.unique(frame["arm"].to_numpy(dtype=str)),
-            ),
+            "patient_id": pd.Categorical.from_codes(rows.patient, categories=pd.Index(frame["patient_id"].astype(str))),
+            "arm": pd.Categorical.from_codes(arm_of_patient[rows.patient], categories=pd.Index(arms)),
             "regimen": _categorical(rows.regimen, [r.id for r in regs]),
             "drug": _categorical(rows.regimen, [r.drug for r in regs]),
             "label": _categorical(rows.regimen, [r.blinded_label or r.drug for r in regs]),
@@ -233,45 +291,69 @@ def _table(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.DataFrame
             "instructions": _categorical(rows.regimen, [r.instructions for r in regs]),
         }
     )
+
+
+def _when_columns(
+    out: pd.DataFrame, frame: pd.DataFrame, rows: _Rows, utc: np.ndarray, local: np.ndarray, zone_index: np.ndarray
+) -> None:
+    """When: date, time, timezone, weekday, study_day, planned_at, cycle, cycle_day."""
     local_day = local // NS_PER_DAY
     out["date"] = _day_strings(local_day)
-    out["time"] = pd.Categorical.from_codes((local % NS_PER_DAY) // NS_PER_MINUTE, categories=_CLOCK, ordered=True)
+    out["time"] = pd.Categorical.from_codes(
+        (local % NS_PER_DAY) // NS_PER_MINUTE, categories=pd.Index(_CLOCK), ordered=True
+    )
     out["time"] = out["time"].cat.remove_unused_categories()
     zones = np.unique(frame["timezone"].to_numpy(dtype=str))
-    out["timezone"] = pd.Categorical.from_codes(zone_index, categories=zones)
-    out["weekday"] = pd.Categorical.from_codes((local_day + 3) % 7, categories=list(WEEKDAYS))
+    out["timezone"] = pd.Categorical.from_codes(zone_index, categories=pd.Index(zones))
+    out["weekday"] = pd.Categorical.from_codes((local_day + 3) % 7, categories=pd.Index(list(WEEKDAYS)))
     out["study_day"] = rows.day.astype(np.int32)
     out["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
     cyclic = rows.cycle > 0
     out["cycle"] = pd.arrays.IntegerArray(rows.cycle.astype(np.int16), ~cyclic)
     out["cycle_day"] = pd.arrays.IntegerArray(rows.cycle_day.astype(np.int16), ~cyclic)
-    out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
-    out["uid"] = _uids(protocol, frame, rows)
-    out["held"] = False
-    out["sequence"] = np.zeros(len(out), dtype=np.int16)
-    return out[COLUMNS]
+
+
+def _blinded_rank(protocol: Protocol) -> np.ndarray:
+    """Per regimen, the position of the first regimen of its blinded group: doses at the same
+    instant are ordered by it, so that the order of rows is the same in every arm."""
+    keys = [r.display_key for r in protocol.regimens]
+    return np.array([keys.index(key) for key in keys], dtype=np.int16)
 
 
 def _categorical(codes: np.ndarray, values: list[str]) -> pd.Categorical:
     """Categories may repeat (two regimens of one drug): map codes onto the unique values."""
     unique, inverse = np.unique(np.array(values, dtype=object), return_inverse=True)
-    return pd.Categorical.from_codes(inverse[codes], categories=unique)
+    return pd.Categorical.from_codes(inverse[codes], categories=pd.Index(unique))
 
 
 def _day_strings(day: np.ndarray) -> pd.Categorical:
     first = int(day.min()) if len(day) else 0
     span = np.arange(first, (int(day.max()) + 1) if len(day) else 0)
     text = np.datetime_as_string(span.astype("datetime64[D]"), unit="D")
-    return pd.Categorical.from_codes(day - first, categories=text, ordered=True)
+    return pd.Categorical.from_codes(day - first, categories=pd.Index(text), ordered=True)
 
 
 def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:
     """``<patient>.<drug key>.d<planned day>.<HHMM>@<study>.dosing``: stable across runs,
-    independent of the arm (blinded groups share one key) and of later schedule changes."""
+    independent of the arm (blinded groups share one key) and of later schedule changes.
+
+    Only one string is made per dose, from two small tables: the prefixes of the (patient,
+    regimen) pairs and the suffixes of the (study day, time of day) pairs that occur.
+    """
     keys = np.array([r.display_key for r in protocol.regimens], dtype=object)
     pids = frame["patient_id"].to_numpy(dtype=object)
+    pairs, head = _distinct(rows.patient.astype(np.int64) * len(keys) + rows.regimen, len(pids) * len(keys))
+    prefix = pids[pairs // len(keys)] + "." + keys[pairs % len(keys)]
     days = np.array([f".d{d:03d}." for d in range(protocol.study.last_day + 2)], dtype=object)
-    clock = _CLOCK_COMPACT
-    planned_minutes = rows.minutes
-    suffix = f"@{protocol.study.id.lower()}.dosing"
-    return pids[rows.patient] + "." + keys[rows.regimen] + days[rows.day] + clock[planned_minutes] + suffix
+    slots, tail = _distinct(rows.day.astype(np.int64) * 1440 + rows.minutes, len(days) * 1440)
+    suffix = days[slots // 1440] + _CLOCK_COMPACT[slots % 1440] + f"@{protocol.study.id.lower()}.dosing"
+    return prefix[head] + suffix[tail]
+
+
+def _distinct(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``codes`` (each in ``0 .. size - 1``) and every code's position
+    among them: like ``np.unique(..., return_inverse=True)``, but O(n + size), without sorting."""
+    present = np.flatnonzero(np.bincount(codes, minlength=size))
+    position = np.zeros(size, dtype=np.int64)
+    position[present] = np.arange(len(present))
+    return present, position[codes]

@@ -8,7 +8,10 @@ reader and the command line (as click types).
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import re
+
+import numpy as np
 
 from .errors import ValueParseError
 
@@ -18,9 +21,12 @@ _WEEKDAY_LOOKUP.update({name[:3].lower(): i for i, name in enumerate(WEEKDAYS)})
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(d|day|days|w|wk|week|weeks)\s*$", re.IGNORECASE)
 _SHORT_DURATION = re.compile(
-    r"^\s*(\d+)\s*(m|min|mins|minute|minutes|h|hr|hour|hours|d|day|days|w|week|weeks)\s*$", re.IGNORECASE
+    r"^\s*(\d+)\s*(m|min|mins|minute|minutes|h|hr|hour|hours|d|day|days|w|wk|week|weeks)\s*$", re.IGNORECASE
 )
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+#: The highest day number anything may name (ten years; ``study.last_day`` has the same limit).
+MAX_DAY = 3660
 
 
 def parse_days(text: object) -> int:
@@ -115,8 +121,8 @@ def parse_day_list(value: object) -> list[int]:
 
 def _day_item(item: object) -> list[int]:
     if isinstance(item, int) and not isinstance(item, bool):
-        if item < 1:
-            raise ValueParseError(f"cycle days count from 1, got {item}")
+        if not 1 <= item <= MAX_DAY:
+            raise ValueParseError(f"cycle days count from 1 to at most {MAX_DAY}, got {item}")
         return [item]
     if isinstance(item, str):
         match = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", item)
@@ -125,12 +131,14 @@ def _day_item(item: object) -> list[int]:
             high = int(match.group(2) or low)
             if low < 1 or high < low:
                 raise ValueParseError(f"{item!r} is not a range of days from 1 upwards")
+            if high > MAX_DAY:
+                raise ValueParseError(f"{item!r} goes beyond day {MAX_DAY}")
             return list(range(low, high + 1))
     raise ValueParseError(f'expected a day number or a range such as "1-14", got {item!r}')
 
 
 def format_amount(value: object) -> str:
     """A dose amount for people: 60 -> "60", 7.5 -> "7.5", 1000000 -> "1,000,000"."""
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return f"{value:,.10g}"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return f"{float(value):,.10g}"
     return str(value)

@@ -59,8 +59,8 @@ class Strict(BaseModel):
 
 
 class AdherenceBand(Strict):
-    low: float = Field(80, ge=0, le=100)
-    high: float = Field(120, ge=100)
+    low: float = Field(default=80, ge=0, le=100)
+    high: float = Field(default=120, ge=100)
 
 
 class Study(Strict):
@@ -239,8 +239,8 @@ def _check_phases(s: Schedule) -> None:
 
 
 class AdherenceRule(Strict):
-    match_window_hours: float | None = Field(None, gt=0, description="default: half the dosing interval")
-    on_time_hours: float | None = Field(None, ge=0, description="default: 2 hours")
+    match_window_hours: float | None = Field(default=None, gt=0, description="default: half the dosing interval")
+    on_time_hours: float | None = Field(default=None, ge=0, description="default: 2 hours")
 
 
 class Regimen(Strict):

@@ -56,9 +56,10 @@ def day_plan(schedule: Schedule, patients: Patients, others: dict[str, np.ndarra
         return _single(schedule, schedule.start_day, patients, others)
     plans = []
     start = schedule.start_day
-    for phase in schedule.phases:
+    for index, phase in enumerate(schedule.phases):
         plans.append(_single(phase, start, patients, others))
-        start += _length(phase)
+        if index < len(schedule.phases) - 1:  # the last phase may run open-ended to the study's end
+            start += _length(phase)
     mask = np.logical_or.reduce(np.broadcast_arrays(*[p.mask for p in plans]))
     cycle = np.maximum.reduce(np.broadcast_arrays(*[p.cycle for p in plans]))
     cycle_day = np.maximum.reduce(np.broadcast_arrays(*[p.cycle_day for p in plans]))

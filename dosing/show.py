@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 
 from .blinding import blind, unblind
@@ -9,6 +11,7 @@ from .cohort import Cohort
 from .expand import expand
 from .parse import format_amount
 from .protocol import Protocol
+from .safety import is_methotrexate
 
 
 def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
@@ -17,17 +20,18 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
     single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
     doses = expand(protocol, single)
     table = unblind(doses) if unblinded else blind(doses, protocol)
-    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded"
+    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
     head = [
         f"{protocol.study.id}  patient {patient_id}  ({mode})",
         f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",
         "",
     ]
     if table.empty:
-        return "\n".join([*head, "no doses planned"])
+        return "\n".join([*head, "no doses planned", ""])
     table = table.assign(week=(table["study_day"] - 1) // 7 + 1, what=_what(table))
     lines = head
-    for week, rows in table.groupby("week", sort=True):
+    for key, rows in table.groupby("week", sort=True):
+        week = cast(int, key)
         lines.append(f"Week {week} (study days {7 * (week - 1) + 1}-{7 * week})")
         for (date, weekday, day, time), slot in rows.groupby(
             ["date", "weekday", "study_day", "time"], observed=True, sort=True
@@ -38,5 +42,8 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
 
 
 def _what(table: pd.DataFrame) -> pd.Series:
+    """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
     dose = table["dose"].map(format_amount)
-    return table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)
+    what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
+    weekly = table["drug"].astype(str).map(is_methotrexate).astype(bool)
+    return what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")

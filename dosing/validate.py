@@ -30,7 +30,8 @@ class Validation:
         ]
         lines += [f"    {r.id}: {describe_regimen(r)}" for r in self.protocol.regimens]
         if self.cohort is not None:
-            lines.append(f"OK  {self.cohort.source}: {len(self.cohort)} patients, {self.doses:,} planned doses")
+            patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
+            lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")
         return "\n".join(lines)
 
 
@@ -42,7 +43,10 @@ def describe_regimen(regimen: Regimen) -> str:
         amount = f"{format_amount(dose.amount)} {dose.unit} per {dose.per}"
     else:
         amount = f"{format_amount(dose.amount)} {dose.unit}"
-    times = ", ".join(t.strftime("%H:%M") for t in regimen.times) if regimen.times else f"at {regimen.times_from}"
+    if regimen.times:
+        times = ", ".join(t.strftime("%H:%M") for t in regimen.times)
+    else:
+        times = f"the patient's own {regimen.times_from}"
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"

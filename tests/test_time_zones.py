@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import zoneinfo
+
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dosing
 from dosing.cohort import cohort_from_rows
@@ -77,3 +83,48 @@ def test_patients_in_different_zones_keep_their_own_wall_clock() -> None:
     first = doses.groupby("patient_id", observed=True).first()
     assert first.loc["P1", "planned_at"] == pd.Timestamp("2027-01-04 01:00", tz="UTC")
     assert first.loc["P2", "planned_at"] == pd.Timestamp("2027-01-04 08:00", tz="UTC")
+
+
+ALL_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+
+
+def offset_changes(zone: str, year: int) -> list[dt.date]:
+    """The dates in ``year`` on which ``zone``'s UTC offset changes (found by walking the days)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    noon = [dt.datetime(year, 1, 1, 12, tzinfo=tz) + dt.timedelta(days=d) for d in range(366)]
+    return [b.date() for a, b in itertools.pairwise(noon) if a.utcoffset() != b.utcoffset()]
+
+
+@st.composite
+def near_a_change(draw: st.DrawFn) -> tuple[str, dt.date, int]:
+    """A zone, a start date a few days before one of its offset changes, and a minute of the day
+    usually close to the change (inside a gap or an overlap more often than not)."""
+    zone = draw(st.sampled_from(ALL_ZONES))
+    year = draw(st.integers(2000, 2037))
+    changes = offset_changes(zone, year)
+    if not changes:
+        return zone, dt.date(year, 6, 1), draw(st.integers(0, 1439))
+    day = draw(st.sampled_from(changes))
+    tz = zoneinfo.ZoneInfo(zone)
+    hours = [dt.datetime.combine(day, dt.time(h), tzinfo=tz).utcoffset() for h in range(24)]
+    hour = next((h for h in range(23) if hours[h] != hours[h + 1]), 0)
+    minute = draw(st.one_of(st.integers(0, 1439), st.integers(hour * 60 - 30, hour * 60 + 150)))
+    return zone, day - dt.timedelta(days=draw(st.integers(1, 5))), min(max(minute, 0), 1439)
+
+
+@settings(max_examples=200, deadline=None)
+@given(where=near_a_change())
+def test_any_zone_any_time_is_read_as_rfc5545_reads_it(where: tuple[str, dt.date, int]) -> None:
+    """Python's zoneinfo with fold=0 reads a local time as RFC 5545 does: in a spring-forward gap
+    with the offset before the gap, in a fall-back overlap as the first occurrence. Ten daily doses
+    across an offset change of any zone must agree with it."""
+    zone, start, minute = where
+    clock = f"{minute // 60:02d}:{minute % 60:02d}"
+    doses = expand_one(one_drug([clock], zone), start.isoformat(), zone)
+    rows = zip(doses["planned_at"], doses["date"].astype(str), doses["time"].astype(str), strict=True)
+    for i, (planned_at, date, time) in enumerate(rows):
+        wall = dt.datetime.combine(start + dt.timedelta(days=i), dt.time(minute // 60, minute % 60))
+        expected = pd.Timestamp(wall.replace(tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC))
+        assert planned_at == expected, (zone, wall)
+        shown = expected.tz_convert(zone)
+        assert (date, time) == (shown.strftime("%Y-%m-%d"), shown.strftime("%H:%M"))
