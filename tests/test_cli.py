@@ -89,6 +89,7 @@ def test_generate_writes_the_files_and_prints_the_summary(tmp_path: Path) -> Non
         f"BLINDED outputs in {folder}",
         "  patients: 47",
         "  dates:    2026-12-08 .. 2027-09-08",  # RA-046 starts last, on 2027-03-25
+        "  visits:   329 (0 with a warning, see visits.csv)",  # 47 x 7
         "  doses per drug:",
         "    Folic acid             6,768",  # 47 x 144
         "    Loxoprofen            23,688",  # 47 x 504
@@ -98,13 +99,30 @@ def test_generate_writes_the_files_and_prints_the_summary(tmp_path: Path) -> Non
         f"    {folder / 'doses.csv'}",
         f"    {folder / 'worklist.csv'}",
         f"    {folder / 'patients'}/<patient id>/doses.csv, calendar.ics (47 patients)",
+        f"    {folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv",
+        f"    {folder / 'staff'}/<site>.ics",
+        f"    {folder / 'feeds'}/<token>.ics",
+        f"    {folder / 'feeds.csv'}",
     ]
     assert result.stderr == ""  # no progress bar for 47 patients, no unblinding warning
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nct02467504"]
-    assert sorted(p.name for p in folder.iterdir()) == ["doses.csv", "patients", "worklist.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "doses.csv",
+        "feeds",
+        "feeds.csv",
+        "patients",
+        "staff",
+        "visit-worklist.csv",
+        "visits.csv",
+        "worklist.csv",
+    ]
     patients = sorted(p.name for p in (folder / "patients").iterdir())
     assert patients == [f"RA-{i:03d}" for i in range(1, 48)]
-    assert sorted(p.name for p in (folder / "patients" / "RA-001").iterdir()) == ["calendar.ics", "doses.csv"]
+    assert sorted(p.name for p in (folder / "patients" / "RA-001").iterdir()) == [
+        "calendar.ics",
+        "doses.csv",
+        "visits.csv",
+    ]
 
 
 def test_generate_one_patient_matches_the_golden_files(tmp_path: Path) -> None:

@@ -219,7 +219,9 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (code,) = blocks(README, "python")
     shutil.copytree(ROOT / "protocols", tmp_path / "protocols")
     cohort = tmp_path / "protocols" / "nct02467504-cohort.csv"
-    cohort.write_text("".join(cohort.read_text(encoding="utf-8").splitlines(keepends=True)[:3]))  # RA-001, RA-002
+    cohort.write_text(
+        "".join(cohort.read_text(encoding="utf-8").splitlines(keepends=True)[:6])
+    )  # RA-001..RA-005 (the changes file names them)
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})  # the example as a user would paste it
     assert (tmp_path / "output" / "nct02467504" / "doses.csv").is_file()
