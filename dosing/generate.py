@@ -16,7 +16,7 @@ from .io.atomic import staged_folder
 from .io.csv_out import write_csv
 from .io.ics import calendar_for_patient
 from .protocol import Protocol
-from .safety import check_max_daily, check_methotrexate_doses
+from .safety import check_max_daily, check_methotrexate_doses, check_same_drug
 
 DOSE_COLUMNS = [
     "patient_id",
@@ -112,6 +112,7 @@ def generate(
     doses = expand(protocol, cohort)
     check_methotrexate_doses(doses, protocol)
     check_max_daily(doses, protocol)
+    check_same_drug(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)

@@ -79,6 +79,24 @@ def _phase_problem(s: Schedule) -> str | None:
             return f"on cycle days {s.cycle_days} (less than 7 days apart)"
     if s.after is not None:
         return f"on days that follow another regimen ({s.after!r}), which is not a weekly rule"
+    return _cycle_wrap_problem(s)
+
+
+def _cycle_wrap_problem(s: Schedule) -> str | None:
+    """The last dose of one cycle and the first of the next may be less than 7 days apart
+    (e.g. every 10 days in a 14-day cycle: days 1, 11, then 15)."""
+    period = s.cycle_period if s.cycles is not None and s.cycles > 1 else None
+    if period is None:
+        return None
+    if s.cycle_days is not None:
+        days = list(s.cycle_days)
+    elif s.every is not None:
+        days = list(range(1, (s.active_days or period) + 1, s.every))
+    else:
+        return None
+    gap = period - days[-1] + days[0]
+    if gap < 7:
+        return f"{gap} day(s) apart where one cycle ends and the next begins"
     return None
 
 
@@ -119,10 +137,46 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
     bad = merged[merged["dose"] > merged["_limit"] + 1e-9]
     if not bad.empty:
         row = bad.iloc[0]
+        day = doses.loc[
+            (doses["patient_id"].astype(str) == str(row["patient_id"]))
+            & (doses["date"].astype(str) == str(row["date"])),
+            "study_day",
+        ].iloc[0]
         raise SafetyError(
             f"patient {row['patient_id']} would receive {row['dose']:g} {row['unit']} of {row['_drug']} on "
-            f"{row['date']}, above the maximum daily dose of {row['_limit']:g} {row['_lunit']}",
+            f"{row['date']} (study day {day}), above the maximum daily dose of {row['_limit']:g} {row['_lunit']}",
             hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
+        )
+
+
+def drug_key(drug: str) -> str:
+    """One name per drug for comparisons: lower case, every methotrexate spelling as "methotrexate"."""
+    return "methotrexate" if is_methotrexate(drug) else " ".join(drug.lower().split())
+
+
+def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
+    """No patient gets one drug from two regimens on the same day, unless every regimen
+    involved sets ``allow_same_drug = true`` (e.g. a loading dose beside a maintenance dose)."""
+    if doses.empty or len(protocol.regimens) < 2:
+        return
+    keys = {r.id: drug_key(r.drug) for r in protocol.regimens}
+    allowed = {r.id for r in protocol.regimens if r.allow_same_drug}
+    frame = doses[["patient_id", "date", "study_day", "regimen"]].astype({"regimen": str}).drop_duplicates()
+    frame["_drug"] = frame["regimen"].map(keys)
+    frame["_strict"] = ~frame["regimen"].isin(allowed)
+    groups = frame.groupby(["patient_id", "date", "_drug"], observed=True, sort=True)
+    stats = groups.agg(regimens=("regimen", "nunique"), strict=("_strict", "any"), day=("study_day", "first"))
+    bad = stats[(stats["regimens"] > 1) & stats["strict"]]
+    if not bad.empty:
+        (patient, date, drug), row = next(iter(bad.iterrows()))
+        names = sorted(
+            frame.loc[(frame["patient_id"] == patient) & (frame["date"] == date) & (frame["_drug"] == drug), "regimen"]
+        )
+        raise SafetyError(
+            f"patient {patient} would receive {drug} from {len(names)} regimens ({', '.join(names)}) on {date} "
+            f"(study day {row['day']}); two regimens of the same drug on one day are usually a mistake",
+            source=protocol.source,
+            hint="remove the overlap, or set allow_same_drug = true on every regimen involved if it is intended",
         )
 
 

@@ -10,7 +10,7 @@ from .expand import expand
 from .io.readers import load_cohort, load_protocol
 from .parse import format_amount
 from .protocol import Protocol, Regimen
-from .safety import check_max_daily, check_methotrexate_doses, is_methotrexate
+from .safety import check_max_daily, check_methotrexate_doses, check_same_drug, is_methotrexate
 
 
 @dataclass
@@ -58,4 +58,5 @@ def validate(protocol_path: str | Path, cohort_path: str | Path | None = None) -
     doses = expand(protocol, cohort)
     check_methotrexate_doses(doses, protocol)
     check_max_daily(doses, protocol)
+    check_same_drug(doses, protocol)
     return Validation(protocol, cohort, len(doses))

@@ -1,0 +1,261 @@
+"""Medication safety: methotrexate once weekly, maximum daily doses, one drug from one regimen
+a day, per-patient values in range, and the methotrexate weekday named in full everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import icalendar
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+import dosing
+from dosing.cli import main
+from dosing.errors import SafetyError
+from dosing.safety import check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
+from tests.seed_variants import (
+    ARM_TAIL,
+    LOX_TIMES,
+    MTX_DRUG,
+    MTX_SCHEDULE,
+    MTX_TIMES,
+    SEED_PATIENT,
+    STUDY_BLINDING,
+    seed_with,
+    write,
+)
+
+ONCOLOGY = (STUDY_BLINDING, STUDY_BLINDING + "\noncology = true")
+ACKNOWLEDGE = (MTX_DRUG, MTX_DRUG + "\nacknowledge_daily_methotrexate = true")
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def validate(tmp_path: Path, text: str, cohort: Path = SEED_PATIENT) -> Result:
+    return run("validate", write(tmp_path, "protocol.toml", text), "--cohort", cohort)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ((MTX_SCHEDULE, "schedule = { daily = true }"), "daily"),
+        ((MTX_SCHEDULE, 'schedule = { every = "2 days" }'), "every 2 day(s)"),
+        ((MTX_SCHEDULE, 'schedule = { weekdays = ["Monday", "Thursday"] }'), "on 2 days of each week"),
+        ((MTX_TIMES, MTX_TIMES.replace('["08:00"]', '["08:00", "20:00"]')), "2 times a day"),
+        ((MTX_SCHEDULE, 'schedule = { on = "5 days", off = "2 days", cycles = 4 }'), "daily"),
+        (
+            (MTX_SCHEDULE, 'schedule = { cycle_days = [1, 4], cycle_length = "14 days", cycles = 2 }'),
+            "on cycle days [1, 4]",
+        ),
+        (
+            (MTX_SCHEDULE, 'schedule = { every = "10 days", for = "12 days", rest = "2 days", cycles = 3 }'),
+            "4 day(s) apart where one cycle ends",
+        ),
+    ],
+    ids=["daily", "every-2-days", "twice-weekly", "twice-a-day", "5-on-2-off", "cycle-days-1-4", "cycle-wrap"],
+)
+@pytest.mark.parametrize("spelling", ["Methotrexate", "MTX", "methotrexate sodium", "Methotrexate Sodium (Trexall)"])
+def test_methotrexate_more_than_weekly_is_refused(
+    tmp_path: Path, change: tuple[str, str], said: str, spelling: str
+) -> None:
+    result = validate(tmp_path, seed_with(change, (MTX_DRUG, f'drug = "{spelling}"')))
+    assert result.exit_code == 2, result.output
+    assert f"methotrexate would be given {said}" in result.output
+    assert "regimens[2] (id 'methotrexate').schedule" in result.output
+    assert "ONCE WEEKLY" in result.output and "oncology = true" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "accepted"),
+    [((), False), ((ONCOLOGY,), False), ((ACKNOWLEDGE,), False), ((ONCOLOGY, ACKNOWLEDGE), True)],
+    ids=["neither", "oncology-only", "acknowledge-only", "both"],
+)
+def test_daily_methotrexate_only_with_oncology_and_acknowledgement(
+    tmp_path: Path, flags: tuple[tuple[str, str], ...], accepted: bool
+) -> None:
+    result = validate(tmp_path, seed_with((MTX_SCHEDULE, "schedule = { daily = true }"), *flags))
+    assert result.exit_code == (0 if accepted else 2), result.output
+
+
+def test_weekly_methotrexate_of_the_seed_protocol_is_accepted(tmp_path: Path) -> None:
+    assert validate(tmp_path, seed_with()).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("drug", "expected"),
+    [
+        ("Methotrexate", True),
+        ("MTX", True),
+        ("mtx", True),
+        ("methotrexate sodium", True),
+        ("Amethopterin", True),
+        ("MTX-sodium", True),
+        ("Folic acid", False),
+        ("Mtxolite", False),  # not a word boundary: an unrelated (invented) name
+        ("Loxoprofen", False),
+    ],
+)
+def test_methotrexate_spellings(drug: str, expected: bool) -> None:
+    assert is_methotrexate(drug) is expected
+    assert (drug_key(drug) == "methotrexate") is expected
+
+
+def mtx_table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """A crafted expanded table: (patient, regimen, planned instant in UTC)."""
+    frame = pd.DataFrame(rows, columns=["patient_id", "regimen", "planned_at"])
+    frame["planned_at"] = pd.to_datetime(frame["planned_at"], utc=True)
+    frame["date"] = frame["planned_at"].dt.strftime("%Y-%m-%d")
+    frame["study_day"] = (frame["planned_at"] - pd.Timestamp("2027-01-04", tz="UTC")).dt.days + 1
+    return frame
+
+
+def test_dose_level_check_catches_two_methotrexate_doses_in_one_week(seed_protocol: dosing.Protocol) -> None:
+    table = mtx_table(
+        [
+            ("RA-1", "methotrexate", "2027-01-06 00:00"),
+            ("RA-1", "methotrexate", "2027-01-13 00:00"),
+            ("RA-1", "methotrexate", "2027-01-16 00:00"),  # 3 days after the previous dose
+        ]
+    )
+    with pytest.raises(SafetyError) as caught:
+        check_methotrexate_doses(table, seed_protocol)
+    message = str(caught.value)
+    assert "patient RA-1" in message and "2027-01-16" in message and "study day 13" in message
+    assert "3 days" in message and "once weekly" in message
+
+
+def test_dose_level_check_accepts_weekly_doses_and_other_patients(seed_protocol: dosing.Protocol) -> None:
+    table = mtx_table(
+        [
+            ("RA-1", "methotrexate", "2027-01-06 00:00"),
+            ("RA-2", "methotrexate", "2027-01-07 00:00"),  # another patient, next day: fine
+            ("RA-1", "methotrexate", "2027-01-13 00:00"),
+            ("RA-1", "methotrexate", "2027-03-26 01:00"),
+            ("RA-1", "methotrexate", "2027-04-02 00:00"),  # 6 days 23 hours: a daylight-saving week
+            ("RA-1", "folic-acid", "2027-04-03 00:00"),
+        ]
+    )
+    check_methotrexate_doses(table, seed_protocol)
+
+
+def test_dose_level_check_spans_two_methotrexate_regimens(tmp_path: Path) -> None:
+    """Two weekly regimens of methotrexate (spelled differently) add up to twice a week."""
+    second = '\n[[regimens]]\nid = "mtx-extra"\ndrug = "MTX"\ndose = { amount = 5, unit = "mg" }\nroute = "oral"\n'
+    second += 'times = ["08:00"]\nschedule = { weekdays = ["Saturday"] }\n'
+    text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "mtx-extra"]'), append=second)
+    result = validate(tmp_path, text)
+    assert result.exit_code == 2
+    assert "patient RA-900: methotrexate dose on 2027-01-09 (study day 6)" in result.output
+
+
+def test_max_daily_dose_breach_names_patient_day_drug_and_total(tmp_path: Path) -> None:
+    four = 'times = ["08:00", "12:00", "16:00", "20:00"]'
+    result = validate(tmp_path, seed_with((LOX_TIMES, four)))
+    assert result.exit_code == 2
+    assert (
+        "patient RA-900 would receive 240 mg of loxoprofen on 2027-01-04 (study day 1), "
+        "above the maximum daily dose of 180 mg" in result.output
+    )
+
+
+def test_built_in_limit_applies_without_max_daily_dose(tmp_path: Path) -> None:
+    four = 'times = ["08:00", "12:00", "16:00", "20:00"]'
+    result = validate(tmp_path, seed_with((LOX_TIMES, four), ("max_daily_dose = 180\n", "")))
+    assert result.exit_code == 2
+    assert "240 mg of loxoprofen" in result.output and "180 mg" in result.output
+
+
+def test_max_daily_dose_uses_each_patients_own_dose(tmp_path: Path) -> None:
+    """A limit on methotrexate of 12.5 mg: patient RA-900 (15 mg) breaches it, RA-901 (10 mg) does not."""
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        "patient_id,arm,start_date,mtx_dose,mtx_weekday\n"
+        "RA-901,placebo,2027-01-04,10,Monday\nRA-900,active,2027-01-04,15,Wednesday\n",
+    )
+    text = seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"))
+    result = validate(tmp_path, text, cohort)
+    assert result.exit_code == 2
+    assert "patient RA-900 would receive 15 mg of methotrexate on 2027-01-06 (study day 3)" in result.output
+
+
+FOLIC_EXTRA = (
+    '\n[[regimens]]\nid = "folic-extra"\ndrug = "Folic Acid"\ndose = { amount = 1, unit = "mg" }\n'
+    'route = "oral"\ntimes = ["20:00"]\nschedule = { weekdays = ["Friday"] }\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("allow_on", "accepted"),
+    [((), False), (("folic-extra",), False), (("folic-acid", "folic-extra"), True)],
+    ids=["none", "one-regimen", "both-regimens"],
+)
+def test_same_drug_from_two_regimens_on_one_day(tmp_path: Path, allow_on: tuple[str, ...], accepted: bool) -> None:
+    extra = FOLIC_EXTRA
+    text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "folic-extra"]'), append=extra)
+    for regimen in allow_on:
+        text = text.replace(f'id = "{regimen}"\n', f'id = "{regimen}"\nallow_same_drug = true\n')
+    result = validate(tmp_path, text)
+    assert result.exit_code == (0 if accepted else 2), result.output
+    if not accepted:
+        assert (
+            "patient RA-900 would receive folic acid from 2 regimens (folic-acid, folic-extra) on 2027-01-08 "
+            "(study day 5)" in result.output
+        )
+        assert "allow_same_drug = true" in result.output
+
+
+def test_same_drug_check_ignores_different_drugs_and_patients(seed_protocol: dosing.Protocol) -> None:
+    cohort = dosing.load_cohort(SEED_PATIENT, seed_protocol)
+    check_same_drug(dosing.expand(seed_protocol, cohort), seed_protocol)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("200", "200 mg is outside the allowed range 7.5-25 mg"),
+        ("5", "5 mg is outside the allowed range 7.5-25 mg"),
+        ("0", "0 mg is outside the allowed range"),
+        ("-10", "-10 mg is outside the allowed range"),
+    ],
+)
+def test_per_patient_value_outside_declared_range_is_an_error(tmp_path: Path, value: str, message: str) -> None:
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        f"patient_id,arm,start_date,mtx_dose,mtx_weekday\nRA-1,active,2027-01-04,{value},Monday\n",
+    )
+    result = run("generate", write(tmp_path, "p.toml", seed_with()), "--cohort", cohort, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert f"cohort.csv: invalid cohort\n  line 2, column 'mtx_dose': {message}" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def seed_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    protocol = dosing.load_protocol(Path("protocols/nct02467504.toml").resolve())
+    dosing.generate(protocol, dosing.load_cohort(SEED_PATIENT, protocol), out)
+    return out / "nct02467504"
+
+
+def test_every_methotrexate_row_names_its_weekday_in_full(seed_outputs: Path) -> None:
+    for name in ("doses.csv", "worklist.csv", "patients/RA-900/doses.csv"):
+        table = pd.read_csv(seed_outputs / name, encoding="utf-8-sig", dtype=str)
+        mtx = table[table["drug"] == "Methotrexate"]
+        assert len(mtx) == 24
+        assert set(mtx["weekday"]) == {"Wednesday"}, name
+
+
+def test_every_methotrexate_calendar_event_names_its_weekday(seed_outputs: Path) -> None:
+    cal = icalendar.Calendar.from_ical((seed_outputs / "patients/RA-900/calendar.ics").read_bytes())
+    events = [e for e in cal.walk("VEVENT") if "Methotrexate" in str(e["SUMMARY"])]
+    assert len(events) == 24
+    assert {str(e["SUMMARY"]) for e in events} == {"Methotrexate 15 mg (weekly, Wednesday)"}
+    for event in events:
+        assert "ONCE WEEKLY, on Wednesday. Never take it daily." in str(event["DESCRIPTION"])
+        assert event.decoded("DTSTART").strftime("%A") == "Wednesday"
