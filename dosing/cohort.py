@@ -103,6 +103,9 @@ def _record(
 
     if n_cells != n_columns:
         problems.append(f"line {line}: {n_cells} cells where the header has {n_columns} columns")
+    for column, cell in cells.items():
+        if "\n" in cell or "\r" in cell:
+            bad(column, 'the cell runs over several lines; is a quote (") left open?')
     record: dict[str, object] = {}
     pid = cells.get("patient_id", "").strip()
     if not _PATIENT_ID.match(pid):

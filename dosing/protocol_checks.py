@@ -118,6 +118,20 @@ def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path
                 )
             if target == regimen.id:
                 _fail(protocol, f"{path}.{key}", "a regimen cannot refer to itself")
+            _received_with(protocol, regimen, target, f"{path}.{key}")
+
+
+def _received_with(protocol: Protocol, regimen: Regimen, target: str, where: str) -> None:
+    """Every arm that receives ``regimen`` must receive the regimen it refers to; otherwise
+    "the day after x" or "except on days of x" means nothing for that arm's patients."""
+    for arm in protocol.arms:
+        if regimen.id in arm.regimens and target not in arm.regimens:
+            _fail(
+                protocol,
+                where,
+                f"refers to regimen {target!r}, which the patients of arm {arm.id!r} do not receive",
+                f"add {target!r} to arm {arm.id!r}, or give that arm its own regimen without this relation",
+            )
 
 
 def _fits_study(protocol: Protocol, schedule: Schedule, path: str) -> None:
