@@ -22,6 +22,10 @@ from .protocol import PatientValue, Protocol
 
 REQUIRED = ("patient_id", "arm", "start_date")
 OPTIONAL = ("timezone", "site")
+#: Start dates outside this range are refused: dose instants are nanosecond timestamps
+#: (pandas), which end in 2262, and a study may run for up to ten years after its start.
+EARLIEST_START = dt.date(1900, 1, 1)
+LATEST_START = dt.date(2199, 12, 31)
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -132,6 +136,11 @@ def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:
     except ValueParseError as err:
         bad(err.message)  # type: ignore[operator]
         return None
+    if not EARLIEST_START <= start <= LATEST_START:
+        bad(  # type: ignore[operator]
+            f"{start} is outside the years {EARLIEST_START.year}-{LATEST_START.year} that schedules can be planned in"
+        )
+        return None
     end = protocol.study.end_date
     if end is not None and start > end:
         bad(f"patient starts on {start}, after the study ends on {end}")  # type: ignore[operator]
@@ -141,7 +150,7 @@ def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:
 def _zone(name: str, bad: object) -> str:
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
         bad(f'unknown time zone {name!r}; use an IANA name such as "Asia/Shanghai"')  # type: ignore[operator]
     return name
 

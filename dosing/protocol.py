@@ -39,7 +39,7 @@ def _check_zone(value: Any) -> str:
         raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
         raise ValueError(f'unknown time zone {value!r}; use an IANA name such as "Europe/Berlin"') from None
     return value
 

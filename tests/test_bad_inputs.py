@@ -43,6 +43,7 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     ),
     "protocol-impossible-time.toml": (("times[0]:", "'25:00' is not a time of day"), None),
     "protocol-unknown-timezone.toml": (("study.timezone:", "unknown time zone 'Asia/Beijing'"), None),
+    "protocol-timezone-is-a-folder.toml": (("study.timezone:", "unknown time zone 'Europe'"), None),
     "protocol-cycle-longer-than-study.toml": (
         ("regimens[0] (id 'x').schedule:", "a 21-day cycle is longer than the 14-day study"),
         None,
@@ -78,6 +79,8 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-dose-out-of-range.csv": (("line 2, column 'mtx_dose':", "200 mg is outside the allowed range"), SEED),
     "cohort-dose-not-finite.csv": (("line 2, column 'mtx_dose':", "expected a finite number"), SEED),
     "cohort-impossible-start-date.csv": (("line 2, column 'start_date':", "'2027-02-30' is not a real"), SEED),
+    "cohort-start-date-year-9999.csv": (("line 2, column 'start_date':", "outside the years 1900-2199"), SEED),
+    "cohort-timezone-is-a-folder.csv": (("line 2, column 'timezone':", "unknown time zone 'Asia'"), SEED),
     "cohort-start-date-not-iso.csv": (("line 2, column 'start_date':", "expected a date as YYYY-MM-DD"), SEED),
     "cohort-unknown-arm.csv": (("line 2, column 'arm':", "unknown arm 'activ'"), SEED),
     "cohort-unknown-timezone.csv": (("line 2, column 'timezone':", "unknown time zone 'Asia/Beijing'"), SEED),
