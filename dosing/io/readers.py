@@ -62,6 +62,12 @@ def load_protocol(path: str | Path) -> Protocol:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(err, text, str(path)) from None
+    except RecursionError:
+        raise ProtocolError(
+            "not valid TOML: brackets or tables are nested too deeply",
+            source=str(path),
+            hint="a protocol needs at most a few levels of [ ] and { }",
+        ) from None
     return protocol_from_dict(data, source=str(path))
 
 
