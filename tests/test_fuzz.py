@@ -160,8 +160,17 @@ def test_random_bytes(name: str, raw: bytes) -> None:
 
 # -- the protocol model, fed random structures directly -------------------------------------
 
+#: Plausible and edge values of protocol fields, unquoted (as TOML strings hold them).
+FIELD_VALUES = [
+    "0 days", "2 days", "-2 days", "14 days", "3 weeks", "99999999999999999999 days", "1-14", "1-999999999",
+    "Monday", "Funday", "08:00", "25:00", "mtx_dose", "mtx_weekday", "methotrexate", "MTX", "il2", "il2-placebo",
+    "folic-acid", "active", "placebo", "Asia", "Europe/Berlin", "", " ", "number", "weekday", "time", "text",
+]  # fmt: skip
+
 scalars = st.one_of(
     st.none(),
+    st.sampled_from(FIELD_VALUES),
+    st.integers(-3, 400),
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=True),
