@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .errors import ProtocolError, SafetyError
@@ -122,31 +123,52 @@ def check_methotrexate_doses(doses: pd.DataFrame, protocol: Protocol) -> None:
 
 
 def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
-    """No patient may receive more than the maximum daily dose of any drug on any day."""
-    if doses.empty:
-        return
+    """No patient may receive more than the maximum daily dose of any drug on any day.
+
+    Doses are summed per patient, local date and drug (every regimen of the drug, with each
+    patient's own amounts); held doses are not given and do not count."""
     limits = _limits(protocol)
-    if not limits:
+    limited = {r.id: drug_key(r.drug) for r in protocol.regimens if _unit(limits, r) == r.dose.unit}
+    if doses.empty or not limited:
         return
-    lim = pd.DataFrame([(k, v, u) for k, (v, u) in limits.items()], columns=["_drug", "_limit", "_lunit"])
-    frame = doses[["patient_id", "date", "drug", "dose", "unit"]].copy()
-    frame["_drug"] = frame["drug"].astype(str).str.lower()
-    totals = frame.groupby(["patient_id", "date", "_drug", "unit"], observed=True, as_index=False)["dose"].sum()
-    merged = totals.merge(lim, on="_drug")
-    merged = merged[merged["unit"].astype(str) == merged["_lunit"]]
-    bad = merged[merged["dose"] > merged["_limit"] + 1e-9]
+    rows = _given(doses)
+    rows = rows.loc[rows["regimen"].isin(list(limited)), ["patient_id", "date", "study_day", "regimen", "dose"]]
+    drugs = sorted(set(limited.values()))
+    codes = _drug_codes(rows["regimen"], limited, drugs)
+    rows = rows.assign(_drug=pd.Categorical.from_codes(codes, categories=pd.Index(drugs)))
+    totals = rows.groupby(["patient_id", "date", "_drug"], observed=True, sort=True).agg(
+        dose=("dose", "sum"), day=("study_day", "first")
+    )
+    totals = totals.reset_index()
+    limit = totals["_drug"].astype(str).map(lambda drug: limits[drug][0])
+    bad = totals[totals["dose"] > limit + 1e-9]
     if not bad.empty:
         row = bad.iloc[0]
-        day = doses.loc[
-            (doses["patient_id"].astype(str) == str(row["patient_id"]))
-            & (doses["date"].astype(str) == str(row["date"])),
-            "study_day",
-        ].iloc[0]
+        amount, unit = limits[str(row["_drug"])]
         raise SafetyError(
-            f"patient {row['patient_id']} would receive {row['dose']:g} {row['unit']} of {row['_drug']} on "
-            f"{row['date']} (study day {day}), above the maximum daily dose of {row['_limit']:g} {row['_lunit']}",
+            f"patient {row['patient_id']} would receive {row['dose']:g} {unit} of {row['_drug']} on "
+            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {amount:g} {unit}",
             hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
         )
+
+
+def _drug_codes(regimen: pd.Series, limited: dict[str, str], drugs: list[str]) -> npt.NDArray[np.int64]:
+    """Per row, the index in ``drugs`` of the row's drug, from the regimen's category codes."""
+    categorical = regimen.astype("category")
+    lookup = np.array([drugs.index(limited.get(str(c), drugs[0])) for c in categorical.cat.categories], dtype=np.int64)
+    return lookup[categorical.cat.codes.to_numpy()]
+
+
+def _unit(limits: dict[str, tuple[float, str]], regimen: Regimen) -> str | None:
+    limit = limits.get(drug_key(regimen.drug))
+    return limit[1] if limit else None
+
+
+def _given(doses: pd.DataFrame) -> pd.DataFrame:
+    """Doses that will be given: a held dose (see changes files) is not."""
+    if "held" in doses.columns and doses["held"].any():
+        return doses[~doses["held"].to_numpy(dtype=bool)]
+    return doses
 
 
 def drug_key(drug: str) -> str:
@@ -157,34 +179,52 @@ def drug_key(drug: str) -> str:
 def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
     """No patient gets one drug from two regimens on the same day, unless every regimen
     involved sets ``allow_same_drug = true`` (e.g. a loading dose beside a maintenance dose)."""
-    if doses.empty or len(protocol.regimens) < 2:
+    risky = _shared_drug_regimens(protocol)
+    if not risky or doses.empty:
         return
     keys = {r.id: drug_key(r.drug) for r in protocol.regimens}
-    allowed = {r.id for r in protocol.regimens if r.allow_same_drug}
-    frame = doses[["patient_id", "date", "study_day", "regimen"]].astype({"regimen": str}).drop_duplicates()
+    frame = doses.loc[doses["regimen"].isin(risky), ["patient_id", "date", "study_day", "regimen"]]
+    frame = frame.assign(regimen=frame["regimen"].astype(str)).drop_duplicates(["patient_id", "date", "regimen"])
     frame["_drug"] = frame["regimen"].map(keys)
-    frame["_strict"] = ~frame["regimen"].isin(allowed)
+    frame["_strict"] = ~frame["regimen"].map(lambda rid: protocol.regimen(rid).allow_same_drug)
     groups = frame.groupby(["patient_id", "date", "_drug"], observed=True, sort=True)
-    stats = groups.agg(regimens=("regimen", "nunique"), strict=("_strict", "any"), day=("study_day", "first"))
-    bad = stats[(stats["regimens"] > 1) & stats["strict"]]
+    stats = groups.agg(
+        regimens=("regimen", "nunique"),
+        strict=("_strict", "any"),
+        day=("study_day", "first"),
+        names=("regimen", lambda names: ", ".join(sorted(names))),
+    )
+    bad = stats[(stats["regimens"] > 1) & stats["strict"]].reset_index()
     if not bad.empty:
-        (patient, date, drug), row = next(iter(bad.iterrows()))
-        names = sorted(
-            frame.loc[(frame["patient_id"] == patient) & (frame["date"] == date) & (frame["_drug"] == drug), "regimen"]
-        )
+        row = bad.iloc[0]
         raise SafetyError(
-            f"patient {patient} would receive {drug} from {len(names)} regimens ({', '.join(names)}) on {date} "
-            f"(study day {row['day']}); two regimens of the same drug on one day are usually a mistake",
+            f"patient {row['patient_id']} would receive {row['_drug']} from {row['regimens']} regimens "
+            f"({row['names']}) on {row['date']} (study day {row['day']}); two regimens of the same drug on one "
+            "day are usually a mistake",
             source=protocol.source,
             hint="remove the overlap, or set allow_same_drug = true on every regimen involved if it is intended",
         )
+
+
+def _shared_drug_regimens(protocol: Protocol) -> set[str]:
+    """Regimens sharing a drug with another regimen of the same arm (unless all of them allow it)."""
+    risky: set[str] = set()
+    for arm in protocol.arms:
+        by_drug: dict[str, list[Regimen]] = {}
+        for regimen_id in arm.regimens:
+            regimen = protocol.regimen(regimen_id)
+            by_drug.setdefault(drug_key(regimen.drug), []).append(regimen)
+        for regimens in by_drug.values():
+            if len(regimens) > 1 and not all(r.allow_same_drug for r in regimens):
+                risky.update(r.id for r in regimens)
+    return risky
 
 
 def _limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
     limits = dict(KNOWN_DAILY_LIMITS)
     for regimen in protocol.regimens:
         if regimen.max_daily_dose is not None:
-            limits[regimen.drug.lower()] = (regimen.max_daily_dose, regimen.dose.unit)
+            limits[drug_key(regimen.drug)] = (regimen.max_daily_dose, regimen.dose.unit)
     return limits
 
 

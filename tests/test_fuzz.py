@@ -53,7 +53,7 @@ READERS: dict[str, Reader] = {
 }
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
-SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: Fragments that tend to break parsers: syntax, numbers at the edges, odd dates and bytes.
 TOKENS = [
