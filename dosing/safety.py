@@ -107,19 +107,28 @@ def check_methotrexate_doses(doses: pd.DataFrame, protocol: Protocol) -> None:
     risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not _daily_allowed(protocol, r)]
     if not risky or doses.empty:
         return
-    mtx = doses[doses["regimen"].isin(risky)].sort_values(["patient_id", "planned_at"])
+    given = _given(doses)
+    mtx = given[given["regimen"].isin(risky)].sort_values(["patient_id", "planned_at"], kind="stable")
     if mtx.empty:
         return
-    same_patient = mtx["patient_id"].eq(mtx["patient_id"].shift())
-    gap = mtx["planned_at"].diff()
-    bad = mtx[same_patient & (gap < pd.Timedelta(days=6, hours=12))]
-    if not bad.empty:
-        row = bad.iloc[0]
+    same_patient = mtx["patient_id"].eq(mtx["patient_id"].shift()).to_numpy()
+    gap = mtx["planned_at"].diff().to_numpy()
+    bad = np.flatnonzero(same_patient & (gap < np.timedelta64(6 * 24 + 12, "h")))
+    if len(bad):
+        row = mtx.iloc[bad[0]]
+        hours = int(gap[bad[0]] // np.timedelta64(1, "h"))
         raise SafetyError(
-            f"patient {row['patient_id']}: methotrexate dose on {row['date']} (study day {row['study_day']}) "
-            f"comes {gap.loc[bad.index[0]]} after the previous one; methotrexate must be once weekly",
+            f"patient {row['patient_id']}: methotrexate dose on {row['date']} ({row['weekday']}, study day "
+            f"{row['study_day']}) comes {_span(hours)} after the previous one; methotrexate must be once weekly",
             hint="check the changes file and the patient's weekday in the cohort file",
         )
+
+
+def _span(hours: int) -> str:
+    days, rest = divmod(hours, 24)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{rest} hour{'s' if rest != 1 else ''}"] if rest or not days else []
+    return " ".join(parts)
 
 
 def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:

@@ -3,6 +3,7 @@ a day, per-patient values in range, and the methotrexate weekday named in full e
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import icalendar
@@ -13,7 +14,8 @@ from click.testing import CliRunner, Result
 import dosing
 from dosing.cli import main
 from dosing.errors import SafetyError
-from dosing.safety import check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
+from dosing.protocol import protocol_from_dict
+from dosing.safety import check_max_daily, check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
 from tests.seed_variants import (
     ARM_TAIL,
     LOX_TIMES,
@@ -109,6 +111,8 @@ def mtx_table(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["patient_id", "regimen", "planned_at"])
     frame["planned_at"] = pd.to_datetime(frame["planned_at"], utc=True)
     frame["date"] = frame["planned_at"].dt.strftime("%Y-%m-%d")
+    frame["weekday"] = frame["planned_at"].dt.day_name()
+    frame["held"] = False
     frame["study_day"] = (frame["planned_at"] - pd.Timestamp("2027-01-04", tz="UTC")).dt.days + 1
     return frame
 
@@ -123,9 +127,19 @@ def test_dose_level_check_catches_two_methotrexate_doses_in_one_week(seed_protoc
     )
     with pytest.raises(SafetyError) as caught:
         check_methotrexate_doses(table, seed_protocol)
-    message = str(caught.value)
-    assert "patient RA-1" in message and "2027-01-16" in message and "study day 13" in message
-    assert "3 days" in message and "once weekly" in message
+    assert str(caught.value).startswith(
+        "patient RA-1: methotrexate dose on 2027-01-16 (Saturday, study day 13) comes 3 days after the previous "
+        "one; methotrexate must be once weekly"
+    )
+
+
+def test_dose_level_check_ignores_held_doses(seed_protocol: dosing.Protocol) -> None:
+    """A dose held by a changes file is not given, so it cannot be too close to the next one."""
+    table = mtx_table([("RA-1", "methotrexate", "2027-01-06 00:00"), ("RA-1", "methotrexate", "2027-01-08 12:00")])
+    with pytest.raises(SafetyError, match="comes 2 days 12 hours after"):
+        check_methotrexate_doses(table, seed_protocol)
+    table.loc[0, "held"] = True
+    check_methotrexate_doses(table, seed_protocol)
 
 
 def test_dose_level_check_accepts_weekly_doses_and_other_patients(seed_protocol: dosing.Protocol) -> None:
@@ -149,7 +163,7 @@ def test_dose_level_check_spans_two_methotrexate_regimens(tmp_path: Path) -> Non
     text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "mtx-extra"]'), append=second)
     result = validate(tmp_path, text)
     assert result.exit_code == 2
-    assert "patient RA-900: methotrexate dose on 2027-01-09 (study day 6)" in result.output
+    assert "patient RA-900: methotrexate dose on 2027-01-09 (Saturday, study day 6) comes 3 days" in result.output
 
 
 def test_max_daily_dose_breach_names_patient_day_drug_and_total(tmp_path: Path) -> None:
@@ -259,3 +273,13 @@ def test_every_methotrexate_calendar_event_names_its_weekday(seed_outputs: Path)
     for event in events:
         assert "ONCE WEEKLY, on Wednesday. Never take it daily." in str(event["DESCRIPTION"])
         assert event.decoded("DTSTART").strftime("%A") == "Wednesday"
+
+
+def test_held_doses_do_not_count_towards_the_daily_maximum() -> None:
+    text = seed_with((LOX_TIMES, 'times = ["08:00", "12:00", "16:00", "20:00"]'))
+    protocol = protocol_from_dict(tomllib.loads(text), source="four-times.toml")
+    doses = dosing.expand(protocol, dosing.load_cohort(SEED_PATIENT, protocol))
+    with pytest.raises(SafetyError, match="240 mg of loxoprofen"):
+        check_max_daily(doses, protocol)
+    doses["held"] = (doses["regimen"] == "loxoprofen") & (doses["time"].astype(str) == "20:00")
+    check_max_daily(doses, protocol)
