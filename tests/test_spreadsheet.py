@@ -69,6 +69,11 @@ def test_safe_frame_leaves_numbers_and_dates_alone() -> None:
     assert frame["note"].tolist() == ["=1+1", "-5"]  # the input is not changed
 
 
+def test_categories_that_become_equal_when_neutralised() -> None:
+    frame = pd.DataFrame({"note": pd.Categorical(["=1", "'=1", "=1"])})
+    assert safe_frame(frame)["note"].astype(str).tolist() == ["'=1", "'=1", "'=1"]
+
+
 def test_write_csv_is_utf8_with_bom_and_plain_line_ends(tmp_path: Path) -> None:
     write_csv(pd.DataFrame({"a": ["µg"], "b": [1.5]}), tmp_path / "x.csv")
     raw = (tmp_path / "x.csv").read_bytes()

@@ -33,7 +33,11 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(series.dtype, pd.CategoricalDtype):
             categories = series.cat.categories
             if categories.dtype == object or pd.api.types.is_string_dtype(categories.dtype):
-                out[column] = series.cat.rename_categories([neutralise(str(c)) for c in categories])
+                safe = [neutralise(str(c)) for c in categories]
+                if len(set(safe)) == len(safe):
+                    out[column] = series.cat.rename_categories(safe)
+                else:  # "=1" and "'=1" both become "'=1": categories would repeat
+                    out[column] = series.map(dict(zip(categories, safe, strict=True)))
         elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
             out[column] = series.map(lambda v: neutralise(v) if isinstance(v, str) else v)
     return out
