@@ -69,6 +69,14 @@ def test_safe_frame_leaves_numbers_and_dates_alone() -> None:
     assert frame["note"].tolist() == ["=1+1", "-5"]  # the input is not changed
 
 
+def test_carriage_return_inside_a_cell_cannot_split_the_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"site": ["A\rB", "\r=1+1"], "instructions": pd.Categorical(["x\r\ny", "z"])})
+    write_csv(frame, tmp_path / "x.csv")
+    with (tmp_path / "x.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [["site", "instructions"], ["A\nB", "x\ny"], ["'\n=1+1", "z"]]
+
+
 def test_categories_that_become_equal_when_neutralised() -> None:
     frame = pd.DataFrame({"note": pd.Categorical(["=1", "'=1", "=1"])})
     assert safe_frame(frame)["note"].astype(str).tolist() == ["'=1", "'=1", "'=1"]
