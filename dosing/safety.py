@@ -272,7 +272,16 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], all_arm
             )
     first = members[0]
     for other in members[1:]:
-        for name in ("schedule", "times", "times_from", "first_dose", "route", "instructions"):
+        for name in (
+            "schedule",
+            "times",
+            "times_from",
+            "first_dose",
+            "route",
+            "instructions",
+            "in_clinic",
+            "adherence",
+        ):
             if getattr(first, name) != getattr(other, name):
                 _blind_fail(
                     protocol,

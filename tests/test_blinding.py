@@ -206,3 +206,35 @@ def test_unblinded_writes_elsewhere_says_so_and_leaves_blinded_outputs_alone(tmp
     assert {"arm", "regimen", "blinded_label"} <= set(header)
     assert "Placebo" in (unblinded / "doses.csv").read_text(encoding="utf-8-sig")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["nct02467504", "nct02467504-UNBLINDED"]
+
+
+SEED_TEXT = (PROTOCOLS / "nct02467504.toml").read_text(encoding="utf-8")
+PLACEBO = 'id = "il2-placebo"\ndrug = "Placebo"\n'
+
+
+PLACEBO_TAIL = (
+    'in_clinic = true\ninstructions = "subcutaneous injection"\n'
+    'schedule = { every = "2 days", for = "14 days", rest = "14 days", cycles = 3 }\n\n'
+    '[[regimens]]\nid = "methotrexate"'
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('placebo_for = "il2"\nblinded_label = "hrIL-2 or placebo"\n', 'placebo_for = "il2"\n', "only some arms"),
+        (PLACEBO_TAIL, PLACEBO_TAIL.replace("in_clinic = true", "in_clinic = false"), "in in_clinic"),
+        (PLACEBO, PLACEBO + "adherence = { on_time_hours = 1 }\n", "in adherence"),
+        ('amount = 1_000_000, unit = "IU" }   #', 'amount = 1, unit = "mL" }   #', "different dose"),
+        (PLACEBO_TAIL, PLACEBO_TAIL.replace('rest = "14 days"', 'rest = "15 days"'), "in schedule"),
+        (PLACEBO_TAIL, PLACEBO_TAIL.replace('"subcutaneous injection"', '"inject slowly"'), "in instructions"),
+    ],
+    ids=["no-blinded-label", "in-clinic", "adherence", "dose", "schedule", "instructions"],
+)
+def test_protocol_that_would_reveal_the_arm_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert SEED_TEXT.count(old) == 1
+    path = tmp_path / "p.toml"
+    path.write_text(SEED_TEXT.replace(old, new, 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "blinding: regimen 'il2-placebo'" in result.output and message in result.output
