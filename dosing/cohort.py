@@ -194,10 +194,16 @@ def _typed(text: str, spec: PatientValue) -> object:
 def _check_unique(
     rows: Sequence[tuple[int, Sequence[str]]], records: list[dict[str, object]], problems: list[str]
 ) -> None:
-    seen: dict[object, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
     for (line, _), record in zip(rows, records, strict=True):
-        pid = record["patient_id"]
-        if pid in seen:
-            problems.append(f"line {line}, column 'patient_id': {pid!r} already appears on line {seen[pid]}")
+        pid = str(record["patient_id"])
+        first = seen.get(pid.casefold())
+        if first is None:
+            seen[pid.casefold()] = (pid, line)
+        elif first[0] == pid:
+            problems.append(f"line {line}, column 'patient_id': {pid!r} already appears on line {first[1]}")
         else:
-            seen[pid] = line
+            problems.append(
+                f"line {line}, column 'patient_id': {pid!r} differs from {first[0]!r} (line {first[1]}) only in "
+                "upper/lower case; their folders would be one folder on Windows and macOS"
+            )

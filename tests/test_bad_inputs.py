@@ -76,6 +76,10 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-not-utf8.toml": (("line 1:", "is not UTF-8 text", "save the file as UTF-8"), None),
     # cohorts (against the seed protocol unless said otherwise)
     "cohort-duplicate-patient-id.csv": (("line 3, column 'patient_id':", "'RA-1' already appears on line 2"), SEED),
+    "cohort-patient-ids-differ-only-in-case.csv": (
+        ("line 3, column 'patient_id':", "'ra-1' differs from 'RA-1' (line 2) only in upper/lower case"),
+        SEED,
+    ),
     "cohort-missing-column.csv": (("line 1 (header):", "missing column(s): mtx_weekday"), SEED),
     "cohort-unknown-column.csv": (("line 1 (header):", "unknown column 'mtx_dos'", "did you mean 'mtx_dose'"), SEED),
     "cohort-duplicate-column.csv": (("line 1 (header):", "a column name appears twice"), SEED),
