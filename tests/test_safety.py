@@ -156,14 +156,45 @@ def test_dose_level_check_accepts_weekly_doses_and_other_patients(seed_protocol:
     check_methotrexate_doses(table, seed_protocol)
 
 
-def test_dose_level_check_spans_two_methotrexate_regimens(tmp_path: Path) -> None:
+def test_two_weekly_methotrexate_regimens_together_are_refused(tmp_path: Path) -> None:
     """Two weekly regimens of methotrexate (spelled differently) add up to twice a week."""
     second = '\n[[regimens]]\nid = "mtx-extra"\ndrug = "MTX"\ndose = { amount = 5, unit = "mg" }\nroute = "oral"\n'
     second += 'times = ["08:00"]\nschedule = { weekdays = ["Saturday"] }\n'
     text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "mtx-extra"]'), append=second)
-    result = validate(tmp_path, text)
+    result = run("validate", write(tmp_path, "protocol.toml", text))  # no cohort needed
     assert result.exit_code == 2
-    assert "patient RA-900: methotrexate dose on 2027-01-09 (Saturday, study day 6) comes 3 days" in result.output
+    assert (
+        "protocol.toml, regimens: methotrexate doses (methotrexate, mtx-extra) would come 5 day(s) apart, on study "
+        "days 1 and 6 for a patient whose study day 1 is a Monday, mtx_weekday Monday" in result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("phases", "said"),
+    [
+        (
+            '[{ weekdays = ["Monday"], for = "4 weeks" }, { weekdays = ["Thursday"], for = "4 weeks" }]',
+            "3 day(s) apart, on study days 28 and 31 for a patient whose study day 1 is a Tuesday",
+        ),
+        (
+            '[{ weekday_from = "mtx_weekday", for = "4 weeks" }, { weekdays = ["Thursday"], for = "4 weeks" }]',
+            "6 day(s) apart, on study days 26 and 32 for a patient whose study day 1 is a Monday, mtx_weekday Friday",
+        ),
+    ],
+    ids=["monday-then-thursday", "own-day-then-thursday"],
+)
+def test_methotrexate_day_moving_earlier_between_phases_is_refused(tmp_path: Path, phases: str, said: str) -> None:
+    text = seed_with((MTX_SCHEDULE, f"schedule = {{ phases = {phases} }}"))
+    result = run("validate", write(tmp_path, "p.toml", text))
+    assert result.exit_code == 2
+    assert f"methotrexate doses (methotrexate) would come {said}" in result.output
+
+
+def test_weekly_then_fortnightly_methotrexate_is_accepted(tmp_path: Path) -> None:
+    """Days 1, 8, 15, 22, then 29, 43, ...: never less than 7 days apart, whatever the start weekday."""
+    phases = '[{ every = "7 days", for = "4 weeks" }, { every = "14 days", for = "8 weeks" }]'
+    text = seed_with((MTX_SCHEDULE, f"schedule = {{ phases = {phases} }}"))
+    assert run("validate", write(tmp_path, "p.toml", text), "--cohort", SEED_PATIENT).exit_code == 0
 
 
 def test_max_daily_dose_breach_names_patient_day_drug_and_total(tmp_path: Path) -> None:
