@@ -12,6 +12,8 @@ examples.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import string
 import tempfile
 import tomllib
@@ -77,6 +79,7 @@ def check(read: Callable[[], object]) -> object:
 
 
 _FOLDER = Path(tempfile.mkdtemp(prefix="dosing-fuzz-"))
+atexit.register(shutil.rmtree, _FOLDER, True)
 
 
 def as_file(content: bytes, suffix: str) -> Path:
