@@ -165,7 +165,7 @@ def test_random_bytes(name: str, raw: bytes) -> None:
 
 #: Plausible and edge values of protocol fields, unquoted (as TOML strings hold them).
 FIELD_VALUES = [
-    "0 days", "2 days", "-2 days", "14 days", "3 weeks", "99999999999999999999 days", "1-14", "1-999999999",
+    "0 days", "2 days", "-2 days", "14 days", "3 weeks", "99999999999999999999 days", "1-14", "1-99999",
     "Monday", "Funday", "08:00", "25:00", "mtx_dose", "mtx_weekday", "methotrexate", "MTX", "il2", "il2-placebo",
     "folic-acid", "active", "placebo", "Asia", "Europe/Berlin", "", " ", "number", "weekday", "time", "text",
 ]  # fmt: skip
