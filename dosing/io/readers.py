@@ -76,7 +76,7 @@ _TOML_AT_END = re.compile(r"^(?P<what>.*?)\s*\(at end of document\)$", re.DOTALL
 
 
 def _toml_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> ProtocolError:
-    """ "line 8, column 12: not valid TOML: invalid date or datetime: end_date = 2026-02-30"."""
+    """ "not valid TOML at line 8, column 12: invalid date or datetime: end_date = 2026-02-30"."""
     message = str(err)
     match = _TOML_AT.match(message)
     if match is None:
@@ -92,12 +92,9 @@ def _toml_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> Protoco
     hint = _TOML_HINT
     if "date" in what:
         hint = "write dates as YYYY-MM-DD (e.g. 2026-02-28); the date must exist in the calendar"
-    return ProtocolError(
-        f"not valid TOML: {what}" + (f": {shown[:120]}" if shown else ""),
-        source=source,
-        where=f"line {line}, column {match.group('column')}",
-        hint=hint,
-    )
+    at = f"line {line}, column {match.group('column')}"
+    message = f"not valid TOML at {at}: {what}" + (f": {shown[:120]}" if shown else "")
+    return ProtocolError(message, source=source, hint=hint)
 
 
 _TOML_HINT = "check quotes, brackets and '=' on that line"
