@@ -7,7 +7,10 @@ seed fails loudly instead of silently testing the unchanged protocol.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import FIXTURES, PROTOCOLS
 
@@ -36,3 +39,12 @@ def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep per-user files that commands may create (e.g. a feed key under $XDG_CONFIG_HOME)
+    out of the real home folder while these tests run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        yield

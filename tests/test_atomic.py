@@ -20,7 +20,12 @@ import dosing.io.atomic as atomic
 from dosing.cli import main
 from dosing.errors import OutputError, SafetyError
 from tests.conftest import PROTOCOLS
-from tests.seed_variants import LOX_TIMES, seed_with, write
+from tests.seed_variants import (
+    LOX_TIMES,
+    private_config,  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
+    seed_with,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = PROTOCOLS / "nct02467504.toml"

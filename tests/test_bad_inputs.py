@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from dosing.cli import main
 from tests.conftest import FIXTURES, PROTOCOLS
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
 BAD = FIXTURES / "bad"
 ACCEPTED = FIXTURES / "accepted"

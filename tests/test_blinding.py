@@ -6,8 +6,11 @@ For every pair of arms of every shipped protocol, two patients with identical st
 sites and per-patient values but different arms are generated into one blinded folder:
 
 1. Once their patient ids (and everything derived from them: file names, UIDs, calendar
-   names) are replaced by a placeholder, their files are byte-identical, and their rows of
-   the shared files (doses.csv, worklist.csv, ...) are identical line by line.
+   names, feed tokens) are replaced by a placeholder, their files are byte-identical, and
+   their rows of the shared files (doses.csv, worklist.csv, ...) are identical line by line.
+   Derived strings need not be known in advance: a file whose name lacks the id but whose
+   content names one patient (e.g. ``feeds/<token>.ics``) belongs to that patient, and the
+   parts of its name are learnt as that patient's aliases.
 2. Swapping the two patients' arms leaves the whole folder byte-identical.
 3. No arm id, arm label, true drug name or regimen id of a blinded regimen appears in any
    blinded file. The rule, precisely: first every blinded label (e.g. "hrIL-2 or placebo")
@@ -23,7 +26,6 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,14 +35,13 @@ from dosing.cli import main
 from dosing.io.readers import load_protocol
 from dosing.protocol import Protocol, _slug
 from tests.conftest import PROTOCOLS
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
 SHIPPED_PROTOCOLS = sorted(p for p in PROTOCOLS.glob("*.toml"))
 PATIENT_A, PATIENT_B = "PX-001", "PX-002"  # same length: sorting and widths cannot differ
 PLACEHOLDER = "<PATIENT>"
 
-#: Functions giving further strings derived from a patient id that outputs may contain
-#: (e.g. a feed token); each is replaced by the placeholder too. Add one line per derivation.
-DERIVED_FROM_ID: list[Callable[[str], str]] = []
+PATIENTS = (PATIENT_A, PATIENT_B)
 
 
 def arm_pairs() -> list[tuple[Path, str, str]]:
@@ -89,28 +90,51 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def hide(text: str, patient: str) -> str:
-    for derived in [patient, *(f(patient) for f in DERIVED_FROM_ID)]:
-        text = text.replace(derived, PLACEHOLDER)
-    return text
-
-
 def text_of(content: bytes) -> str:
     """Any bytes as text that encodes back to the same bytes (outputs may be binary)."""
     return content.decode("utf-8", errors="surrogateescape")
 
 
-def split_by_patient(files: dict[str, bytes]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, list[str]]]]:
-    """Files named after a patient, and the lines of shared files that mention one patient
-    (a line naming both, e.g. a list of patients, cannot differ by arm without failing the
-    swap test and the leak test)."""
-    own: dict[str, dict[str, str]] = {PATIENT_A: {}, PATIENT_B: {}}
-    lines: dict[str, dict[str, list[str]]] = {PATIENT_A: {}, PATIENT_B: {}}
+def owners(files: dict[str, bytes]) -> dict[str, str | None]:
+    """The patient a file belongs to: the one its name mentions, else the only one its content
+    mentions (e.g. a feed named by an opaque token); None for shared files."""
+    owner: dict[str, str | None] = {}
     for name, content in files.items():
-        mine = [p for p in (PATIENT_A, PATIENT_B) if hide(name, p) != name]
-        for patient in mine:
+        named = [p for p in PATIENTS if p in name]
+        mentioned = [p for p in PATIENTS if p in text_of(content)]
+        owner[name] = named[0] if len(named) == 1 else mentioned[0] if not named and len(mentioned) == 1 else None
+    return owner
+
+
+def aliases(owner: dict[str, str | None]) -> dict[str, list[str]]:
+    """Strings derived from each patient's id, learnt from the names of the patient's files that do
+    not contain the id (tokens, hashes): the path parts that the other patient's files do not share."""
+    parts: dict[str, set[str]] = {p: set() for p in PATIENTS}
+    for name, patient in owner.items():
+        if patient is not None and patient not in name:
+            parts[patient].update(part for part in Path(name).with_suffix("").parts if len(part) >= 8)
+    common = parts[PATIENT_A] & parts[PATIENT_B]
+    return {p: [p, *sorted(parts[p] - common, key=len, reverse=True)] for p in PATIENTS}
+
+
+def split_by_patient(files: dict[str, bytes]) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, list[str]]]]:
+    """Each patient's own files, and the lines of shared files that mention one patient, with the
+    patient's id and everything derived from it replaced by a placeholder (a line naming both,
+    e.g. a list of patients, cannot differ by arm without failing the swap and leak tests)."""
+    owner = owners(files)
+    aliases_of = aliases(owner)
+
+    def hide(text: str, patient: str) -> str:
+        for derived in aliases_of[patient]:
+            text = text.replace(derived, PLACEHOLDER)
+        return text
+
+    own: dict[str, dict[str, str]] = {p: {} for p in PATIENTS}
+    lines: dict[str, dict[str, list[str]]] = {p: {} for p in PATIENTS}
+    for name, content in files.items():
+        patient = owner[name]
+        if patient is not None:
             own[patient][hide(name, patient)] = hide(text_of(content), patient)
-        if mine:
             continue
         text = text_of(content).splitlines()
         for patient, other in ((PATIENT_A, PATIENT_B), (PATIENT_B, PATIENT_A)):

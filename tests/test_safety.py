@@ -24,6 +24,7 @@ from tests.seed_variants import (
     MTX_TIMES,
     SEED_PATIENT,
     STUDY_BLINDING,
+    private_config,  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
     seed_with,
     write,
 )

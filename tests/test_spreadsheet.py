@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from dosing.cli import main
 from dosing.io.csv_out import neutralise, safe_frame, write_csv
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
 
 @pytest.mark.parametrize(
