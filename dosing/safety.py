@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .errors import ProtocolError, SafetyError
-from .parse import WEEKDAYS
+from .parse import WEEKDAYS, format_amount
 from .protocol_checks import dependency_order
 from .schedule import Patients, day_plan
 
@@ -203,11 +203,30 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
     if not bad.empty:
         row = bad.iloc[0]
         amount, unit = limits[str(row["_drug"])]
+        drug = shown_drug(protocol, str(row["_drug"]))
         raise SafetyError(
-            f"patient {row['patient_id']} would receive {row['dose']:g} {unit} of {row['_drug']} on "
-            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {amount:g} {unit}",
+            f"patient {row['patient_id']} would receive {format_amount(row['dose'])} {unit} of {drug} on "
+            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {format_amount(amount)} {unit}",
             hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
         )
+
+
+def shown_drug(protocol: Protocol, key: str) -> str:
+    """A drug as error messages may name it: in a blinded study, a drug hidden behind a blinded
+    label is named by that label (the person running the tool may be blinded staff)."""
+    if protocol.study.blinded:
+        labels = sorted({r.blinded_label for r in protocol.regimens if drug_key(r.drug) == key and r.blinded_label})
+        if labels:
+            return " / ".join(labels)
+    return key
+
+
+def shown_regimen(protocol: Protocol, regimen_id: str) -> str:
+    """A regimen as error messages may name it: its blinded label in a blinded study, else its id."""
+    regimen = protocol.regimen(regimen_id)
+    if protocol.study.blinded and regimen.blinded_label:
+        return repr(regimen.blinded_label)
+    return regimen_id
 
 
 def _drug_codes(regimen: pd.Series, limited: dict[str, str], drugs: list[str]) -> npt.NDArray[np.int64]:
@@ -250,13 +269,14 @@ def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
         regimens=("regimen", "nunique"),
         strict=("_strict", "any"),
         day=("study_day", "first"),
-        names=("regimen", lambda names: ", ".join(sorted(names))),
+        names=("regimen", lambda names: ", ".join(sorted(shown_regimen(protocol, n) for n in names))),
     )
     bad = stats[(stats["regimens"] > 1) & stats["strict"]].reset_index()
     if not bad.empty:
         row = bad.iloc[0]
         raise SafetyError(
-            f"patient {row['patient_id']} would receive {row['_drug']} from {row['regimens']} regimens "
+            f"patient {row['patient_id']} would receive {shown_drug(protocol, row['_drug'])} from {row['regimens']} "
+            "regimens "
             f"({row['names']}) on {row['date']} (study day {row['day']}); two regimens of the same drug on one "
             "day are usually a mistake",
             source=protocol.source,

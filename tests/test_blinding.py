@@ -272,3 +272,19 @@ def test_protocol_that_would_reveal_the_arm_is_refused(tmp_path: Path, old: str,
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2
     assert "blinding: regimen 'il2-placebo'" in result.output and message in result.output
+
+
+def test_safety_errors_in_a_blinded_study_do_not_reveal_the_arm(tmp_path: Path) -> None:
+    """Blinded staff may run generate: an error names the blinded label, never the true drug or regimen."""
+    path = tmp_path / "p.toml"
+    path.write_text(SEED_TEXT.replace(PLACEBO, PLACEBO + "max_daily_dose = 500_000\n", 1), encoding="utf-8")
+    cohort = tmp_path / "cohort.csv"
+    row = template_row(PROTOCOLS / "nct02467504.toml")
+    with cohort.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow({**row, "patient_id": PATIENT_A, "arm": "placebo"})
+    result = CliRunner().invoke(main, ["generate", str(path), "--cohort", str(cohort), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert f"patient {PATIENT_A} would receive 1,000,000 IU of hrIL-2 or placebo on" in result.output
+    assert leaks(result.output.replace(str(tmp_path), ""), load_protocol(PROTOCOLS / "nct02467504.toml")) == []
