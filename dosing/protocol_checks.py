@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def check_references(protocol: Protocol) -> None:
     from .safety import check_blinding, check_methotrexate_protocol
+    from .simulation import check_simulated
 
     _unique(protocol)
     _arm_refs(protocol)
@@ -29,6 +30,7 @@ def check_references(protocol: Protocol) -> None:
     dependency_order(protocol)
     check_blinding(protocol)
     check_methotrexate_protocol(protocol)
+    check_simulated(protocol)
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:

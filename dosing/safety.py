@@ -7,9 +7,7 @@ statically when it is loaded, and every expanded schedule is checked again dose 
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,9 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .errors import ProtocolError, SafetyError
-from .parse import WEEKDAYS, format_amount
-from .protocol_checks import dependency_order
-from .schedule import Patients, day_plan
+from .parse import format_amount
 
 if TYPE_CHECKING:
     from .protocol import Protocol, Regimen, Schedule
@@ -39,14 +35,14 @@ def is_methotrexate(drug: str) -> bool:
     return bool(_METHOTREXATE.search(drug))
 
 
-def _daily_allowed(protocol: Protocol, regimen: Regimen) -> bool:
+def daily_methotrexate_allowed(protocol: Protocol, regimen: Regimen) -> bool:
     return protocol.study.oncology and regimen.acknowledge_daily_methotrexate
 
 
 def check_methotrexate_protocol(protocol: Protocol) -> None:
     """Refuse a methotrexate schedule that can give more than one dose in a week."""
     for index, regimen in enumerate(protocol.regimens):
-        if not is_methotrexate(regimen.drug) or _daily_allowed(protocol, regimen):
+        if not is_methotrexate(regimen.drug) or daily_methotrexate_allowed(protocol, regimen):
             continue
         where = f"regimens[{index}] (id {regimen.id!r}).schedule"
         problem = _weekly_problem(regimen)
@@ -60,50 +56,6 @@ def check_methotrexate_protocol(protocol: Protocol) -> None:
                 '"<cohort column>") with one time of day; only an oncology protocol '
                 "(study.oncology = true) may set acknowledge_daily_methotrexate = true on the regimen",
             )
-    _check_simulated_weeks(protocol)
-
-
-def _check_simulated_weeks(protocol: Protocol) -> None:
-    """Expand every methotrexate regimen for one synthetic patient per combination of first
-    weekday and weekday values: catches what the rules above cannot see (phase changes,
-    cycle ends, two methotrexate regimens together) before any cohort exists."""
-    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not _daily_allowed(protocol, r)]
-    if not risky:
-        return
-    patients, described = _synthetic_patients(protocol)
-    masks: dict[str, np.ndarray] = {}
-    for regimen_id in dependency_order(protocol):
-        plan = day_plan(protocol.regimen(regimen_id).schedule, patients, masks)
-        masks[regimen_id] = np.broadcast_to(plan.mask, (patients.n, patients.last_day))
-    union = np.logical_or.reduce([masks[r] for r in risky])
-    patient, day = np.nonzero(union)
-    close = np.flatnonzero((np.diff(patient) == 0) & (np.diff(day) < 7))
-    if len(close):
-        i = close[0]
-        raise ProtocolError(
-            f"methotrexate doses ({', '.join(risky)}) would come {day[i + 1] - day[i]} day(s) apart, on study days "
-            f"{day[i] + 1} and {day[i + 1] + 1} for a patient {described(patient[i])}. Methotrexate for "
-            "non-cancer uses is taken ONCE WEEKLY; daily dosing in error has caused deaths",
-            source=protocol.source,
-            where="regimens",
-            hint="give each patient one methotrexate day a week across all phases and regimens",
-        )
-
-
-def _synthetic_patients(protocol: Protocol) -> tuple[Patients, Callable[[int], str]]:
-    """Every first weekday x every value of (up to two) weekday columns used by schedules."""
-    used = sorted(
-        {p.weekday_from for r in protocol.regimens for p in (r.schedule.phases or [r.schedule]) if p.weekday_from}
-    )
-    varied = used[:2]
-    grid = np.array(list(itertools.product(range(7), repeat=1 + len(varied))), dtype=np.int64)
-    values = {name: grid[:, 1 + i] if i < len(varied) else np.zeros(len(grid), np.int64) for i, name in enumerate(used)}
-
-    def described(i: int) -> str:
-        own = "".join(f", {name} {WEEKDAYS[values[name][i]]}" for name in varied)
-        return f"whose study day 1 is a {WEEKDAYS[grid[i, 0]]}{own}"
-
-    return Patients(grid[:, 0], values, protocol.study.last_day), described
 
 
 def _weekly_problem(regimen: Regimen) -> str | None:
@@ -153,7 +105,7 @@ def _cycle_wrap_problem(s: Schedule) -> str | None:
 def check_methotrexate_doses(doses: pd.DataFrame, protocol: Protocol) -> None:
     """Second line of defence on the expanded table: no two methotrexate doses of one
     patient less than 7 days apart (covers per-patient values and changes)."""
-    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not _daily_allowed(protocol, r)]
+    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not daily_methotrexate_allowed(protocol, r)]
     if not risky or doses.empty:
         return
     given = _given(doses)
@@ -185,8 +137,8 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
 
     Doses are summed per patient, local date and drug (every regimen of the drug, with each
     patient's own amounts); held doses are not given and do not count."""
-    limits = _limits(protocol)
-    limited = {r.id: drug_key(r.drug) for r in protocol.regimens if _unit(limits, r) == r.dose.unit}
+    limits = daily_limits(protocol)
+    limited = {r.id: drug_key(r.drug) for r in protocol.regimens if limit_unit(limits, r) == r.dose.unit}
     if doses.empty or not limited:
         return
     rows = _given(doses)
@@ -236,7 +188,7 @@ def _drug_codes(regimen: pd.Series, limited: dict[str, str], drugs: list[str]) -
     return lookup[categorical.cat.codes.to_numpy()]
 
 
-def _unit(limits: dict[str, tuple[float, str]], regimen: Regimen) -> str | None:
+def limit_unit(limits: dict[str, tuple[float, str]], regimen: Regimen) -> str | None:
     limit = limits.get(drug_key(regimen.drug))
     return limit[1] if limit else None
 
@@ -298,7 +250,7 @@ def _shared_drug_regimens(protocol: Protocol) -> set[str]:
     return risky
 
 
-def _limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
+def daily_limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
     limits = dict(KNOWN_DAILY_LIMITS)
     for regimen in protocol.regimens:
         if regimen.max_daily_dose is not None:

@@ -66,7 +66,7 @@ def load(tmp_path: Path, patients: int = 4) -> tuple[dosing.Protocol, dosing.Coh
     return protocol, dosing.load_cohort(cohort_file(tmp_path, patients), protocol)
 
 
-def test_safety_error_leaves_previous_outputs(out: Path, tmp_path: Path) -> None:
+def test_unsafe_protocol_leaves_previous_outputs(out: Path, tmp_path: Path) -> None:
     before = snapshot(out)
     unsafe = write(tmp_path, "unsafe.toml", seed_with((LOX_TIMES, 'times = ["08:00", "12:00", "16:00", "20:00"]')))
     args = ["generate", str(unsafe), "--cohort", str(cohort_file(tmp_path, 2)), "--out", str(out)]

@@ -26,14 +26,19 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
+from dosing.cohort import cohort_from_rows
+from dosing.errors import SafetyError
+from dosing.expand import expand
 from dosing.io.readers import load_protocol
 from dosing.protocol import Protocol, _slug
+from dosing.safety import check_max_daily
 from tests.conftest import PROTOCOLS
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
@@ -275,16 +280,18 @@ def test_protocol_that_would_reveal_the_arm_is_refused(tmp_path: Path, old: str,
 
 
 def test_safety_errors_in_a_blinded_study_do_not_reveal_the_arm(tmp_path: Path) -> None:
-    """Blinded staff may run generate: an error names the blinded label, never the true drug or regimen."""
-    path = tmp_path / "p.toml"
-    path.write_text(SEED_TEXT.replace(PLACEBO, PLACEBO + "max_daily_dose = 500_000\n", 1), encoding="utf-8")
-    cohort = tmp_path / "cohort.csv"
-    row = template_row(PROTOCOLS / "nct02467504.toml")
-    with cohort.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        writer.writeheader()
-        writer.writerow({**row, "patient_id": PATIENT_A, "arm": "placebo"})
-    result = CliRunner().invoke(main, ["generate", str(path), "--cohort", str(cohort), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    assert f"patient {PATIENT_A} would receive 1,000,000 IU of hrIL-2 or placebo on" in result.output
-    assert leaks(result.output.replace(str(tmp_path), ""), load_protocol(PROTOCOLS / "nct02467504.toml")) == []
+    """Blinded staff may run generate: a dose-level error names the blinded label, never the true
+    drug or regimen. (The protocol model is validated without its cross checks, which would refuse
+    this protocol before any patient is expanded.)"""
+    text = SEED_TEXT.replace(PLACEBO, PLACEBO + "max_daily_dose = 500_000\n", 1)
+    protocol = Protocol.model_validate({**tomllib.loads(text), "source": "p.toml"})
+    cohort = cohort_from_rows(
+        ["patient_id", "arm", "start_date", "mtx_dose", "mtx_weekday"],
+        [(2, [PATIENT_A, "placebo", "2027-01-04", "15", "Monday"])],
+        protocol,
+    )
+    with pytest.raises(SafetyError) as caught:
+        check_max_daily(expand(protocol, cohort), protocol)
+    message = str(caught.value)
+    assert message.startswith(f"patient {PATIENT_A} would receive 1,000,000 IU of hrIL-2 or placebo on 2027-01-04")
+    assert leaks(message, protocol) == []

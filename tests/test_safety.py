@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 import dosing
 from dosing.cli import main
 from dosing.errors import SafetyError
-from dosing.protocol import protocol_from_dict
 from dosing.safety import check_max_daily, check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
 from tests.seed_variants import (
     ARM_TAIL,
@@ -200,32 +199,63 @@ def test_weekly_then_fortnightly_methotrexate_is_accepted(tmp_path: Path) -> Non
     assert run("validate", write(tmp_path, "p.toml", text), "--cohort", SEED_PATIENT).exit_code == 0
 
 
-def test_max_daily_dose_breach_names_patient_day_drug_and_total(tmp_path: Path) -> None:
-    four = 'times = ["08:00", "12:00", "16:00", "20:00"]'
-    result = validate(tmp_path, seed_with((LOX_TIMES, four)))
+FOUR_TIMES = 'times = ["08:00", "12:00", "16:00", "20:00"]'
+
+
+def unchecked(text: str) -> dosing.Protocol:
+    """The protocol model without the cross checks, so that the dose-level checks (the second
+    line of defence, for what only a cohort or a changes file reveals) can be tested alone."""
+    return dosing.Protocol.model_validate({**tomllib.loads(text), "source": "unchecked.toml"})
+
+
+def test_max_daily_dose_breach_is_refused_before_any_cohort(tmp_path: Path) -> None:
+    result = run("validate", write(tmp_path, "p.toml", seed_with((LOX_TIMES, FOUR_TIMES))))
     assert result.exit_code == 2
     assert (
-        "patient RA-900 would receive 240 mg of loxoprofen on 2027-01-04 (study day 1), "
-        "above the maximum daily dose of 180 mg" in result.output
+        "p.toml, regimens[4] (id 'loxoprofen'): patients of arm 'active' would receive 240 mg of loxoprofen on "
+        "study day 1, above the maximum daily dose of 180 mg" in result.output
     )
 
 
 def test_built_in_limit_applies_without_max_daily_dose(tmp_path: Path) -> None:
-    four = 'times = ["08:00", "12:00", "16:00", "20:00"]'
-    result = validate(tmp_path, seed_with((LOX_TIMES, four), ("max_daily_dose = 180\n", "")))
+    text = seed_with((LOX_TIMES, FOUR_TIMES), ("max_daily_dose = 180\n", ""))
+    result = run("validate", write(tmp_path, "p.toml", text))
     assert result.exit_code == 2
     assert "240 mg of loxoprofen" in result.output and "180 mg" in result.output
 
 
+def test_declared_range_that_allows_a_breach_is_refused(tmp_path: Path) -> None:
+    """mtx_dose may be up to 25 mg, but methotrexate may be at most 12.5 mg a day."""
+    result = run("validate", write(tmp_path, "p.toml", seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"))))
+    assert result.exit_code == 2
+    assert (
+        "would receive 25 mg of methotrexate on study day 1 with the largest mtx_dose the protocol allows, above the "
+        "maximum daily dose of 12.5 mg" in result.output
+    )
+
+
+def test_dose_level_breach_names_patient_day_drug_and_total() -> None:
+    protocol = unchecked(seed_with((LOX_TIMES, FOUR_TIMES)))
+    doses = dosing.expand(protocol, dosing.load_cohort(SEED_PATIENT, protocol))
+    with pytest.raises(SafetyError) as caught:
+        check_max_daily(doses, protocol)
+    assert str(caught.value).startswith(
+        "patient RA-900 would receive 240 mg of loxoprofen on 2027-01-04 (study day 1), "
+        "above the maximum daily dose of 180 mg"
+    )
+
+
 def test_max_daily_dose_uses_each_patients_own_dose(tmp_path: Path) -> None:
-    """A limit on methotrexate of 12.5 mg: patient RA-900 (15 mg) breaches it, RA-901 (10 mg) does not."""
+    """No declared maximum for mtx_dose, a limit of 12.5 mg a day: RA-900 (15 mg) breaches it, RA-901 (10 mg)
+    does not; only the cohort shows it."""
     cohort = write(
         tmp_path,
         "cohort.csv",
         "patient_id,arm,start_date,mtx_dose,mtx_weekday\n"
         "RA-901,placebo,2027-01-04,10,Monday\nRA-900,active,2027-01-04,15,Wednesday\n",
     )
-    text = seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"))
+    text = seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"), ("min = 7.5, max = 25,", "min = 7.5,"))
+    assert run("validate", write(tmp_path, "p.toml", text)).exit_code == 0  # fine until patients come
     result = validate(tmp_path, text, cohort)
     assert result.exit_code == 2
     assert "patient RA-900 would receive 15 mg of methotrexate on 2027-01-06 (study day 3)" in result.output
@@ -314,8 +344,7 @@ def test_every_methotrexate_calendar_event_names_its_weekday(seed_outputs: Path)
 
 
 def test_held_doses_do_not_count_towards_the_daily_maximum() -> None:
-    text = seed_with((LOX_TIMES, 'times = ["08:00", "12:00", "16:00", "20:00"]'))
-    protocol = protocol_from_dict(tomllib.loads(text), source="four-times.toml")
+    protocol = unchecked(seed_with((LOX_TIMES, FOUR_TIMES)))
     doses = dosing.expand(protocol, dosing.load_cohort(SEED_PATIENT, protocol))
     with pytest.raises(SafetyError, match="240 mg of loxoprofen"):
         check_max_daily(doses, protocol)
