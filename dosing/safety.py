@@ -205,10 +205,13 @@ def drug_key(drug: str) -> str:
     return "methotrexate" if is_methotrexate(drug) else " ".join(drug.lower().split())
 
 
+SAME_DRUG_HINT = "remove the overlap, or set allow_same_drug = true on every regimen involved if it is intended"
+
+
 def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
     """No patient gets one drug from two regimens on the same day, unless every regimen
     involved sets ``allow_same_drug = true`` (e.g. a loading dose beside a maintenance dose)."""
-    risky = _shared_drug_regimens(protocol)
+    risky = shared_drug_regimens(protocol)
     if not risky or doses.empty:
         return
     keys = {r.id: drug_key(r.drug) for r in protocol.regimens}
@@ -232,11 +235,11 @@ def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
             f"({row['names']}) on {row['date']} (study day {row['day']}); two regimens of the same drug on one "
             "day are usually a mistake",
             source=protocol.source,
-            hint="remove the overlap, or set allow_same_drug = true on every regimen involved if it is intended",
+            hint=SAME_DRUG_HINT,
         )
 
 
-def _shared_drug_regimens(protocol: Protocol) -> set[str]:
+def shared_drug_regimens(protocol: Protocol) -> set[str]:
     """Regimens sharing a drug with another regimen of the same arm (unless all of them allow it)."""
     risky: set[str] = set()
     for arm in protocol.arms:

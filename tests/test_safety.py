@@ -267,24 +267,40 @@ FOLIC_EXTRA = (
 )
 
 
+def with_folic_extra(*allow_on: str) -> str:
+    text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "folic-extra"]'), append=FOLIC_EXTRA)
+    for regimen in allow_on:
+        text = text.replace(f'id = "{regimen}"\n', f'id = "{regimen}"\nallow_same_drug = true\n')
+    return text
+
+
 @pytest.mark.parametrize(
     ("allow_on", "accepted"),
     [((), False), (("folic-extra",), False), (("folic-acid", "folic-extra"), True)],
     ids=["none", "one-regimen", "both-regimens"],
 )
 def test_same_drug_from_two_regimens_on_one_day(tmp_path: Path, allow_on: tuple[str, ...], accepted: bool) -> None:
-    extra = FOLIC_EXTRA
-    text = seed_with((ARM_TAIL, ARM_TAIL[:-1] + ', "folic-extra"]'), append=extra)
-    for regimen in allow_on:
-        text = text.replace(f'id = "{regimen}"\n', f'id = "{regimen}"\nallow_same_drug = true\n')
-    result = validate(tmp_path, text)
+    result = run("validate", write(tmp_path, "p.toml", with_folic_extra(*allow_on)))  # no cohort needed
     assert result.exit_code == (0 if accepted else 2), result.output
     if not accepted:
         assert (
-            "patient RA-900 would receive folic acid from 2 regimens (folic-acid, folic-extra) on 2027-01-08 "
-            "(study day 5)" in result.output
+            "p.toml, regimens[5] (id 'folic-extra'): regimens 'folic-acid' and 'folic-extra' would both give folic "
+            "acid on study day 5 to patients of arm 'active' (e.g. a patient whose study day 1 is a Monday, "
+            "mtx_weekday Monday)" in result.output
         )
         assert "allow_same_drug = true" in result.output
+
+
+def test_dose_level_same_drug_check_names_patient_day_and_regimens() -> None:
+    protocol = unchecked(with_folic_extra())
+    doses = dosing.expand(protocol, dosing.load_cohort(SEED_PATIENT, protocol))
+    with pytest.raises(SafetyError) as caught:
+        check_same_drug(doses, protocol)
+    assert str(caught.value).startswith(
+        "unchecked.toml: patient RA-900 would receive folic acid from 2 regimens (folic-acid, folic-extra) on "
+        "2027-01-08 (study day 5)"
+    )
+    check_same_drug(doses, unchecked(with_folic_extra("folic-acid", "folic-extra")))
 
 
 def test_same_drug_check_ignores_different_drugs_and_patients(seed_protocol: dosing.Protocol) -> None:
