@@ -366,3 +366,14 @@ def test_held_doses_do_not_count_towards_the_daily_maximum() -> None:
         check_max_daily(doses, protocol)
     doses["held"] = (doses["regimen"] == "loxoprofen") & (doses["time"].astype(str) == "20:00")
     check_max_daily(doses, protocol)
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"true"', "1"])
+def test_acknowledgements_must_be_real_booleans(tmp_path: Path, value: str) -> None:
+    """Only `true` declares an oncology use or acknowledges daily methotrexate; "yes" or 1 is a typo to fix."""
+    oncology = (STUDY_BLINDING, STUDY_BLINDING + f"\noncology = {value}")
+    acknowledge = (MTX_DRUG, MTX_DRUG + f"\nacknowledge_daily_methotrexate = {value}")
+    for flags, field in (((oncology, ACKNOWLEDGE), "study.oncology"), ((ONCOLOGY, acknowledge), ".acknowledge_daily")):
+        result = validate(tmp_path, seed_with((MTX_SCHEDULE, "schedule = { daily = true }"), *flags))
+        assert result.exit_code == 2
+        assert field in result.output and "valid boolean" in result.output
