@@ -22,6 +22,10 @@ from .protocol import PatientValue, Protocol
 
 REQUIRED = ("patient_id", "arm", "start_date")
 OPTIONAL = ("timezone", "site")
+#: Start dates outside this range are refused: dose instants are nanosecond timestamps
+#: (pandas), which end in 2262, and a study may run for up to ten years after its start.
+EARLIEST_START = dt.date(1900, 1, 1)
+LATEST_START = dt.date(2199, 12, 31)
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -103,6 +107,9 @@ def _record(
 
     if n_cells != n_columns:
         problems.append(f"line {line}: {n_cells} cells where the header has {n_columns} columns")
+    for column, cell in cells.items():
+        if "\n" in cell or "\r" in cell:
+            bad(column, 'the cell runs over several lines; is a quote (") left open?')
     record: dict[str, object] = {}
     pid = cells.get("patient_id", "").strip()
     if not _PATIENT_ID.match(pid):
@@ -129,6 +136,11 @@ def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:
     except ValueParseError as err:
         bad(err.message)  # type: ignore[operator]
         return None
+    if not EARLIEST_START <= start <= LATEST_START:
+        bad(  # type: ignore[operator]
+            f"{start} is outside the years {EARLIEST_START.year}-{LATEST_START.year} that schedules can be planned in"
+        )
+        return None
     end = protocol.study.end_date
     if end is not None and start > end:
         bad(f"patient starts on {start}, after the study ends on {end}")  # type: ignore[operator]
@@ -138,7 +150,7 @@ def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:
 def _zone(name: str, bad: object) -> str:
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
         bad(f'unknown time zone {name!r}; use an IANA name such as "Asia/Shanghai"')  # type: ignore[operator]
     return name
 
@@ -182,10 +194,16 @@ def _typed(text: str, spec: PatientValue) -> object:
 def _check_unique(
     rows: Sequence[tuple[int, Sequence[str]]], records: list[dict[str, object]], problems: list[str]
 ) -> None:
-    seen: dict[object, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
     for (line, _), record in zip(rows, records, strict=True):
-        pid = record["patient_id"]
-        if pid in seen:
-            problems.append(f"line {line}, column 'patient_id': {pid!r} already appears on line {seen[pid]}")
+        pid = str(record["patient_id"])
+        first = seen.get(pid.casefold())
+        if first is None:
+            seen[pid.casefold()] = (pid, line)
+        elif first[0] == pid:
+            problems.append(f"line {line}, column 'patient_id': {pid!r} already appears on line {first[1]}")
         else:
-            seen[pid] = line
+            problems.append(
+                f"line {line}, column 'patient_id': {pid!r} differs from {first[0]!r} (line {first[1]}) only in "
+                "upper/lower case; their folders would be one folder on Windows and macOS"
+            )

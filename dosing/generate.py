@@ -22,7 +22,7 @@ from .io.ics import Style, calendar_for_patient, staff_calendar
 from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
 from .io.visits_out import write_visits
 from .protocol import Protocol
-from .safety import check_max_daily, check_methotrexate_doses
+from .safety import check_schedule
 from .visits import plan_visits
 
 DOSE_COLUMNS = [
@@ -145,8 +145,7 @@ def generate(
     if changes is not None:
         doses = apply_changes(planned, changes)
     visits = plan_visits(protocol, cohort, changes)
-    check_methotrexate_doses(doses, protocol)
-    check_max_daily(doses, protocol)
+    check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)

@@ -39,7 +39,7 @@ def _check_zone(value: Any) -> str:
         raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
         raise ValueError(f'unknown time zone {value!r}; use an IANA name such as "Europe/Berlin"') from None
     return value
 
@@ -72,7 +72,7 @@ class Study(Strict):
     last_day: int = Field(ge=1, le=3660, description="last study day, inclusive")
     end_date: dt.date | None = Field(None, description="no patient may start after this date")
     indication: str | None = None
-    oncology: bool = Field(False, description="declares an oncology use; needed for non-weekly methotrexate")
+    oncology: bool = Field(False, strict=True, description="declares an oncology use (non-weekly methotrexate)")
     adherence_band: AdherenceBand = AdherenceBand()
 
     @property
@@ -258,7 +258,7 @@ class Regimen(Strict):
     placebo_for: str | None = None
     max_daily_dose: float | None = Field(None, gt=0)
     allow_same_drug: bool = False
-    acknowledge_daily_methotrexate: bool = False
+    acknowledge_daily_methotrexate: bool = Field(False, strict=True)
     in_clinic: bool = False
     adherence: AdherenceRule = AdherenceRule()
 

@@ -4,6 +4,7 @@ blinding and medication-safety rules that must hold before anything is generated
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from .errors import ProtocolError
@@ -14,9 +15,12 @@ if TYPE_CHECKING:
 
 def check_references(protocol: Protocol) -> None:
     from .safety import check_blinding, check_methotrexate_protocol
+    from .simulation import check_simulated
 
     _unique(protocol)
     _arm_refs(protocol)
+    _patient_value_names(protocol)
+    _finite(protocol)
     for index, regimen in enumerate(protocol.regimens):
         where = f"regimens[{index}] (id {regimen.id!r})"
         _patient_refs(protocol, regimen, where)
@@ -26,6 +30,7 @@ def check_references(protocol: Protocol) -> None:
     dependency_order(protocol)
     check_blinding(protocol)
     check_methotrexate_protocol(protocol)
+    check_simulated(protocol)
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
@@ -118,10 +123,69 @@ def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path
                 )
             if target == regimen.id:
                 _fail(protocol, f"{path}.{key}", "a regimen cannot refer to itself")
+            _received_with(protocol, regimen, target, f"{path}.{key}")
+
+
+def _received_with(protocol: Protocol, regimen: Regimen, target: str, where: str) -> None:
+    """Every arm that receives ``regimen`` must receive the regimen it refers to; otherwise
+    "the day after x" or "except on days of x" means nothing for that arm's patients."""
+    for arm in protocol.arms:
+        if regimen.id in arm.regimens and target not in arm.regimens:
+            _fail(
+                protocol,
+                where,
+                f"refers to regimen {target!r}, which the patients of arm {arm.id!r} do not receive",
+                f"add {target!r} to arm {arm.id!r}, or give that arm its own regimen without this relation",
+            )
+
+
+#: Cohort columns that every cohort has; a patient value may not take their names.
+STANDARD_COLUMNS = ("patient_id", "arm", "start_date", "timezone", "site")
+#: The longest study (study.last_day may be at most 3660); no duration may be longer.
+MAX_DAYS = 3660
+
+
+def _patient_value_names(protocol: Protocol) -> None:
+    for name in protocol.patient_values:
+        if name.strip() in STANDARD_COLUMNS or not name.strip() or name != name.strip():
+            _fail(
+                protocol,
+                f"patient_values.{name}",
+                f"{name!r} cannot name a patient value (it is empty, padded or a standard cohort column)",
+                f"choose another name; the standard columns are {', '.join(STANDARD_COLUMNS)}",
+            )
+
+
+def _finite(protocol: Protocol) -> None:
+    """Infinity passes "greater than 0"; no dose, limit or range may be infinite."""
+    fields: list[tuple[str, float | None]] = []
+    for index, regimen in enumerate(protocol.regimens):
+        where = f"regimens[{index}] (id {regimen.id!r})"
+        fields += [
+            (f"{where}.dose.amount", regimen.dose.amount),
+            (f"{where}.dose.round_to", regimen.dose.round_to),
+            (f"{where}.max_daily_dose", regimen.max_daily_dose),
+            (f"{where}.adherence.match_window_hours", regimen.adherence.match_window_hours),
+            (f"{where}.adherence.on_time_hours", regimen.adherence.on_time_hours),
+        ]
+    for name, spec in protocol.patient_values.items():
+        fields += [(f"patient_values.{name}.min", spec.min), (f"patient_values.{name}.max", spec.max)]
+    band = protocol.study.adherence_band
+    fields += [("study.adherence_band.low", band.low), ("study.adherence_band.high", band.high)]
+    for where, value in fields:
+        if value is not None and not math.isfinite(value):
+            _fail(protocol, where, f"expected a finite number, got {value}")
 
 
 def _fits_study(protocol: Protocol, schedule: Schedule, path: str) -> None:
     last = protocol.study.last_day
+    for key in ("every", "for_", "rest", "on", "off", "cycle_length"):
+        value = getattr(schedule, key)
+        if value is not None and value > MAX_DAYS:
+            name = key.rstrip("_")
+            _fail(protocol, f"{path}.{name}", f"{value} days is longer than any study (at most {MAX_DAYS} days)")
+    if schedule.count is not None and schedule.count > MAX_DAYS * 1440:
+        _fail(protocol, f"{path}.count", f"{schedule.count} doses cannot fit in any study")
     if schedule.start_day > last:
         _fail(protocol, f"{path}.start_day", f"starts on day {schedule.start_day}, after the study's last day {last}")
     period = schedule.cycle_period

@@ -11,9 +11,11 @@ import re
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .errors import ProtocolError, SafetyError
+from .parse import format_amount
 
 if TYPE_CHECKING:
     from .protocol import Protocol, Regimen, Schedule
@@ -33,14 +35,14 @@ def is_methotrexate(drug: str) -> bool:
     return bool(_METHOTREXATE.search(drug))
 
 
-def _daily_allowed(protocol: Protocol, regimen: Regimen) -> bool:
+def daily_methotrexate_allowed(protocol: Protocol, regimen: Regimen) -> bool:
     return protocol.study.oncology and regimen.acknowledge_daily_methotrexate
 
 
 def check_methotrexate_protocol(protocol: Protocol) -> None:
     """Refuse a methotrexate schedule that can give more than one dose in a week."""
     for index, regimen in enumerate(protocol.regimens):
-        if not is_methotrexate(regimen.drug) or _daily_allowed(protocol, regimen):
+        if not is_methotrexate(regimen.drug) or daily_methotrexate_allowed(protocol, regimen):
             continue
         where = f"regimens[{index}] (id {regimen.id!r}).schedule"
         problem = _weekly_problem(regimen)
@@ -79,58 +81,192 @@ def _phase_problem(s: Schedule) -> str | None:
             return f"on cycle days {s.cycle_days} (less than 7 days apart)"
     if s.after is not None:
         return f"on days that follow another regimen ({s.after!r}), which is not a weekly rule"
+    return _cycle_wrap_problem(s)
+
+
+def _cycle_wrap_problem(s: Schedule) -> str | None:
+    """The last dose of one cycle and the first of the next may be less than 7 days apart
+    (e.g. every 10 days in a 14-day cycle: days 1, 11, then 15)."""
+    period = s.cycle_period if s.cycles is not None and s.cycles > 1 else None
+    if period is None:
+        return None
+    if s.cycle_days is not None:
+        days = list(s.cycle_days)
+    elif s.every is not None:
+        days = list(range(1, (s.active_days or period) + 1, s.every))
+    else:
+        return None
+    gap = period - days[-1] + days[0]
+    if gap < 7:
+        return f"{gap} day(s) apart where one cycle ends and the next begins"
     return None
+
+
+def check_schedule(doses: pd.DataFrame, protocol: Protocol) -> None:
+    """Every dose-level rule on an expanded (and changed) schedule: methotrexate once weekly,
+    maximum daily doses, one drug from one regimen a day. Every command that shows or writes a
+    schedule calls this first."""
+    check_methotrexate_doses(doses, protocol)
+    check_max_daily(doses, protocol)
+    check_same_drug(doses, protocol)
 
 
 def check_methotrexate_doses(doses: pd.DataFrame, protocol: Protocol) -> None:
     """Second line of defence on the expanded table: no two methotrexate doses of one
     patient less than 7 days apart (covers per-patient values and changes)."""
-    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not _daily_allowed(protocol, r)]
+    risky = [r.id for r in protocol.regimens if is_methotrexate(r.drug) and not daily_methotrexate_allowed(protocol, r)]
     if not risky or doses.empty:
         return
-    mtx = doses[doses["regimen"].isin(risky)].sort_values(["patient_id", "planned_at"])
+    given = _given(doses)
+    mtx = given[given["regimen"].isin(risky)].sort_values(["patient_id", "planned_at"], kind="stable")
     if mtx.empty:
         return
-    same_patient = mtx["patient_id"].eq(mtx["patient_id"].shift())
-    gap = mtx["planned_at"].diff()
-    bad = mtx[same_patient & (gap < pd.Timedelta(days=6, hours=12))]
-    if not bad.empty:
-        row = bad.iloc[0]
+    same_patient = mtx["patient_id"].eq(mtx["patient_id"].shift()).to_numpy()
+    gap = mtx["planned_at"].diff().to_numpy()
+    bad = np.flatnonzero(same_patient & (gap < np.timedelta64(6 * 24 + 12, "h")))
+    if len(bad):
+        row = mtx.iloc[bad[0]]
+        hours = int(gap[bad[0]] // np.timedelta64(1, "h"))
         raise SafetyError(
-            f"patient {row['patient_id']}: methotrexate dose on {row['date']} (study day {row['study_day']}) "
-            f"comes {gap.loc[bad.index[0]]} after the previous one; methotrexate must be once weekly",
+            f"patient {row['patient_id']}: methotrexate dose on {row['date']} ({row['weekday']}, study day "
+            f"{row['study_day']}) comes {_span(hours)} after the previous one; methotrexate must be once weekly",
             hint="check the changes file and the patient's weekday in the cohort file",
         )
 
 
+def _span(hours: int) -> str:
+    days, rest = divmod(hours, 24)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{rest} hour{'s' if rest != 1 else ''}"] if rest or not days else []
+    return " ".join(parts)
+
+
 def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
-    """No patient may receive more than the maximum daily dose of any drug on any day."""
-    if doses.empty:
+    """No patient may receive more than the maximum daily dose of any drug on any day.
+
+    Doses are summed per patient, local date and drug (every regimen of the drug, with each
+    patient's own amounts); held doses are not given and do not count."""
+    limits = daily_limits(protocol)
+    limited = {r.id: drug_key(r.drug) for r in protocol.regimens if limit_unit(limits, r) == r.dose.unit}
+    if doses.empty or not limited:
         return
-    limits = _limits(protocol)
-    if not limits:
-        return
-    lim = pd.DataFrame([(k, v, u) for k, (v, u) in limits.items()], columns=["_drug", "_limit", "_lunit"])
-    frame = doses[["patient_id", "date", "drug", "dose", "unit"]].copy()
-    frame["_drug"] = frame["drug"].astype(str).str.lower()
-    totals = frame.groupby(["patient_id", "date", "_drug", "unit"], observed=True, as_index=False)["dose"].sum()
-    merged = totals.merge(lim, on="_drug")
-    merged = merged[merged["unit"].astype(str) == merged["_lunit"]]
-    bad = merged[merged["dose"] > merged["_limit"] + 1e-9]
+    rows = _given(doses)
+    rows = rows.loc[rows["regimen"].isin(list(limited)), ["patient_id", "date", "study_day", "regimen", "dose"]]
+    drugs = sorted(set(limited.values()))
+    codes = _drug_codes(rows["regimen"], limited, drugs)
+    rows = rows.assign(_drug=pd.Categorical.from_codes(codes, categories=pd.Index(drugs)))
+    totals = rows.groupby(["patient_id", "date", "_drug"], observed=True, sort=True).agg(
+        dose=("dose", "sum"), day=("study_day", "first")
+    )
+    totals = totals.reset_index()
+    limit = totals["_drug"].astype(str).map(lambda drug: limits[drug][0])
+    bad = totals[totals["dose"] > limit + 1e-9]
     if not bad.empty:
         row = bad.iloc[0]
+        amount, unit = limits[str(row["_drug"])]
+        drug = shown_drug(protocol, str(row["_drug"]))
         raise SafetyError(
-            f"patient {row['patient_id']} would receive {row['dose']:g} {row['unit']} of {row['_drug']} on "
-            f"{row['date']}, above the maximum daily dose of {row['_limit']:g} {row['_lunit']}",
+            f"patient {row['patient_id']} would receive {format_amount(row['dose'])} {unit} of {drug} on "
+            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {format_amount(amount)} {unit}",
             hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
         )
 
 
-def _limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
+def shown_drug(protocol: Protocol, key: str) -> str:
+    """A drug as error messages may name it: in a blinded study, a drug hidden behind a blinded
+    label is named by that label (the person running the tool may be blinded staff)."""
+    if protocol.study.blinded:
+        labels = sorted({r.blinded_label for r in protocol.regimens if drug_key(r.drug) == key and r.blinded_label})
+        if labels:
+            return " / ".join(labels)
+    return key
+
+
+def shown_regimen(protocol: Protocol, regimen_id: str) -> str:
+    """A regimen as error messages may name it: its blinded label in a blinded study, else its id."""
+    regimen = protocol.regimen(regimen_id)
+    if protocol.study.blinded and regimen.blinded_label:
+        return repr(regimen.blinded_label)
+    return regimen_id
+
+
+def _drug_codes(regimen: pd.Series, limited: dict[str, str], drugs: list[str]) -> npt.NDArray[np.int64]:
+    """Per row, the index in ``drugs`` of the row's drug, from the regimen's category codes."""
+    categorical = regimen.astype("category")
+    lookup = np.array([drugs.index(limited.get(str(c), drugs[0])) for c in categorical.cat.categories], dtype=np.int64)
+    return lookup[categorical.cat.codes.to_numpy()]
+
+
+def limit_unit(limits: dict[str, tuple[float, str]], regimen: Regimen) -> str | None:
+    limit = limits.get(drug_key(regimen.drug))
+    return limit[1] if limit else None
+
+
+def _given(doses: pd.DataFrame) -> pd.DataFrame:
+    """Doses that will be given: a held dose (see changes files) is not."""
+    if "held" in doses.columns and doses["held"].any():
+        return doses[~doses["held"].to_numpy(dtype=bool)]
+    return doses
+
+
+def drug_key(drug: str) -> str:
+    """One name per drug for comparisons: lower case, every methotrexate spelling as "methotrexate"."""
+    return "methotrexate" if is_methotrexate(drug) else " ".join(drug.lower().split())
+
+
+SAME_DRUG_HINT = "remove the overlap, or set allow_same_drug = true on every regimen involved if it is intended"
+
+
+def check_same_drug(doses: pd.DataFrame, protocol: Protocol) -> None:
+    """No patient gets one drug from two regimens on the same day, unless every regimen
+    involved sets ``allow_same_drug = true`` (e.g. a loading dose beside a maintenance dose)."""
+    risky = shared_drug_regimens(protocol)
+    if not risky or doses.empty:
+        return
+    keys = {r.id: drug_key(r.drug) for r in protocol.regimens}
+    frame = doses.loc[doses["regimen"].isin(risky), ["patient_id", "date", "study_day", "regimen"]]
+    frame = frame.assign(regimen=frame["regimen"].astype(str)).drop_duplicates(["patient_id", "date", "regimen"])
+    frame["_drug"] = frame["regimen"].map(keys)
+    frame["_strict"] = ~frame["regimen"].map(lambda rid: protocol.regimen(rid).allow_same_drug)
+    groups = frame.groupby(["patient_id", "date", "_drug"], observed=True, sort=True)
+    stats = groups.agg(
+        regimens=("regimen", "nunique"),
+        strict=("_strict", "any"),
+        day=("study_day", "first"),
+        names=("regimen", lambda names: ", ".join(sorted(shown_regimen(protocol, n) for n in names))),
+    )
+    bad = stats[(stats["regimens"] > 1) & stats["strict"]].reset_index()
+    if not bad.empty:
+        row = bad.iloc[0]
+        raise SafetyError(
+            f"patient {row['patient_id']} would receive {shown_drug(protocol, row['_drug'])} from {row['regimens']} "
+            "regimens "
+            f"({row['names']}) on {row['date']} (study day {row['day']}); two regimens of the same drug on one "
+            "day are usually a mistake",
+            source=protocol.source,
+            hint=SAME_DRUG_HINT,
+        )
+
+
+def shared_drug_regimens(protocol: Protocol) -> set[str]:
+    """Regimens sharing a drug with another regimen of the same arm (unless all of them allow it)."""
+    risky: set[str] = set()
+    for arm in protocol.arms:
+        by_drug: dict[str, list[Regimen]] = {}
+        for regimen_id in arm.regimens:
+            regimen = protocol.regimen(regimen_id)
+            by_drug.setdefault(drug_key(regimen.drug), []).append(regimen)
+        for regimens in by_drug.values():
+            if len(regimens) > 1 and not all(r.allow_same_drug for r in regimens):
+                risky.update(r.id for r in regimens)
+    return risky
+
+
+def daily_limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
     limits = dict(KNOWN_DAILY_LIMITS)
     for regimen in protocol.regimens:
         if regimen.max_daily_dose is not None:
-            limits[regimen.drug.lower()] = (regimen.max_daily_dose, regimen.dose.unit)
+            limits[drug_key(regimen.drug)] = (regimen.max_daily_dose, regimen.dose.unit)
     return limits
 
 
@@ -169,7 +305,16 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], all_arm
             )
     first = members[0]
     for other in members[1:]:
-        for name in ("schedule", "times", "times_from", "first_dose", "route", "instructions"):
+        for name in (
+            "schedule",
+            "times",
+            "times_from",
+            "first_dose",
+            "route",
+            "instructions",
+            "in_clinic",
+            "adherence",
+        ):
             if getattr(first, name) != getattr(other, name):
                 _blind_fail(
                     protocol,

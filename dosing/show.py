@@ -11,7 +11,7 @@ from .cohort import Cohort
 from .expand import expand
 from .parse import format_amount
 from .protocol import Protocol
-from .safety import is_methotrexate
+from .safety import check_schedule, is_methotrexate
 
 
 def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
@@ -19,6 +19,7 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
     patient = cohort.patient(patient_id)
     single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
     doses = expand(protocol, single)
+    check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
     head = [

@@ -10,7 +10,7 @@ from .expand import expand
 from .io.readers import load_cohort, load_protocol
 from .parse import format_amount
 from .protocol import Protocol, Regimen
-from .safety import check_max_daily, check_methotrexate_doses, is_methotrexate
+from .safety import check_schedule, is_methotrexate
 
 
 @dataclass
@@ -60,6 +60,5 @@ def validate(protocol_path: str | Path, cohort_path: str | Path | None = None) -
         return Validation(protocol, None, None)
     cohort = load_cohort(cohort_path, protocol)
     doses = expand(protocol, cohort)
-    check_methotrexate_doses(doses, protocol)
-    check_max_daily(doses, protocol)
+    check_schedule(doses, protocol)
     return Validation(protocol, cohort, len(doses))

@@ -5,6 +5,10 @@ A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 with a leading apostrophe (OWASP's advice against CSV injection). Numbers and dates are
 never changed: numeric columns are untouched, and a text cell that is a plain number
 (e.g. ``-5``) is left as it is.
+
+A carriage return inside a cell is written as a line feed: the file's lines end in ``\n``,
+so the csv module would leave a lone ``\r`` unquoted and spreadsheets would split the row
+there, shifting every later column of a nurse's worklist.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ def neutralise(text: str) -> str:
     return text
 
 
+def safe_cell(text: str) -> str:
+    """What a text cell is written as: neutralised, carriage returns as line feeds."""
+    return neutralise(text).replace("\r\n", "\n").replace("\r", "\n")
+
+
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy in which every text cell is neutralised (categories are handled once each)."""
     out = frame.copy()
@@ -33,9 +42,13 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(series.dtype, pd.CategoricalDtype):
             categories = series.cat.categories
             if categories.dtype == object or pd.api.types.is_string_dtype(categories.dtype):
-                out[column] = series.cat.rename_categories([neutralise(str(c)) for c in categories])
+                safe = [safe_cell(str(c)) for c in categories]
+                if len(set(safe)) == len(safe):
+                    out[column] = series.cat.rename_categories(safe)
+                else:  # "=1" and "'=1" both become "'=1": categories would repeat
+                    out[column] = series.map(dict(zip(categories, safe, strict=True)))
         elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            out[column] = series.map(lambda v: neutralise(v) if isinstance(v, str) else v)
+            out[column] = series.map(lambda v: safe_cell(v) if isinstance(v, str) else v)
     return out
 
 

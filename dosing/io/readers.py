@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tomllib
 from pathlib import Path
 
@@ -35,14 +36,18 @@ def read_text(path: str | Path, error: type[DosingError]) -> str:
         raise error("permission denied", source=source) from None
     except OSError as err:
         raise error(f"cannot be read ({err.strerror})", source=source) from None
+    except ValueError as err:  # e.g. a NUL character in the path
+        raise error(f"is not a usable file name ({err})", source=source) from None
     if b"\x00" in raw:
         raise error("is a binary file, not text", source=source, hint="give the path of a text file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
         raise error(
-            f"is not UTF-8 text (bad byte at offset {err.start})",
+            f"is not UTF-8 text (byte 0x{raw[err.start]:02x} is not UTF-8)",
             source=source,
+            where=f"line {line}",
             hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')",
         ) from None
     if not text.strip():
@@ -56,10 +61,43 @@ def load_protocol(path: str | Path) -> Protocol:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
+        raise _toml_error(err, text, str(path)) from None
+    except RecursionError:
         raise ProtocolError(
-            f"not valid TOML: {err}", source=str(path), hint="check quotes, brackets and '=' on that line"
+            "not valid TOML: brackets or tables are nested too deeply",
+            source=str(path),
+            hint="a protocol needs at most a few levels of [ ] and { }",
         ) from None
     return protocol_from_dict(data, source=str(path))
+
+
+_TOML_AT = re.compile(r"^(?P<what>.*?)\s*\(at line (?P<line>\d+), column (?P<column>\d+)\)$", re.DOTALL)
+_TOML_AT_END = re.compile(r"^(?P<what>.*?)\s*\(at end of document\)$", re.DOTALL)
+
+
+def _toml_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> ProtocolError:
+    """ "not valid TOML at line 8, column 12: invalid date or datetime: end_date = 2026-02-30"."""
+    message = str(err)
+    match = _TOML_AT.match(message)
+    if match is None:
+        end = _TOML_AT_END.match(message)
+        what = (end.group("what") if end else message).rstrip(".")
+        what = what[:1].lower() + what[1:]
+        return ProtocolError(f"not valid TOML: {what} (at the end of the file)", source=source, hint=_TOML_HINT)
+    line = int(match.group("line"))
+    lines = text.splitlines()
+    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    what = match.group("what").rstrip(".")
+    what = what[:1].lower() + what[1:]
+    hint = _TOML_HINT
+    if "date" in what:
+        hint = "write dates as YYYY-MM-DD (e.g. 2026-02-28); the date must exist in the calendar"
+    at = f"line {line}, column {match.group('column')}"
+    message = f"not valid TOML at {at}: {what}" + (f": {shown[:120]}" if shown else "")
+    return ProtocolError(message, source=source, hint=hint)
+
+
+_TOML_HINT = "check quotes, brackets and '=' on that line"
 
 
 def read_rows(path: str | Path, error: type[DosingError]) -> tuple[list[str], list[tuple[int, list[str]]]]:

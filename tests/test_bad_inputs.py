@@ -1,0 +1,202 @@
+"""Input that cannot hurt: every file in tests/fixtures/bad/ gives a clear message naming the
+file and the line or field, exit status 2, no traceback, and writes nothing.
+
+Each fixture's name says what it shows; ``BATTERY`` says what the message must point at. A
+new fixture without an entry here fails ``test_every_bad_fixture_has_an_expectation``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dosing.cli import main
+from tests.conftest import FIXTURES, PROTOCOLS
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
+
+BAD = FIXTURES / "bad"
+ACCEPTED = FIXTURES / "accepted"
+SEED = PROTOCOLS / "nct02467504.toml"
+SEED_PATIENT = FIXTURES / "seed-one-patient.csv"
+ENDS_2027 = ACCEPTED / "seed-enrolment-ends-2027-12-31.toml"
+
+#: fixture name -> (fragments the message must contain: where, then what), protocol for cohort cases.
+BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
+    # protocols
+    "protocol-unknown-top-level-key.toml": (("patients_values: unknown key", "did you mean 'patient_values'"), None),
+    "protocol-unknown-nested-key.toml": (
+        ("regimens[0] (id 'x').schedule.evrey: unknown key 'evrey'", "did you mean 'every'"),
+        None,
+    ),
+    "protocol-unknown-key-in-study.toml": (("study.sponsor: unknown key 'sponsor'",), None),
+    "protocol-wrong-type-times.toml": (("regimens[0] (id 'x').times:", "valid list"), None),
+    "protocol-wrong-type-last-day.toml": (("study.last_day:", "valid integer"), None),
+    "protocol-wrong-type-study-array.toml": (("study:", "valid dictionary"), None),
+    "protocol-wrong-type-amount.toml": (("regimens[0] (id 'x').dose.amount:", "valid number"), None),
+    "protocol-zero-interval.toml": (("schedule.every:", "at least 1 day, got '0 days'"), None),
+    "protocol-negative-interval.toml": (("schedule.every:", "got '-2 days'"), None),
+    "protocol-bare-number-interval.toml": (("schedule.every:", 'with a unit such as "2 days"'), None),
+    "protocol-impossible-end-date.toml": (
+        (
+            "not valid TOML at line 8, column 12: invalid date or datetime: end_date = 2026-02-30",
+            "must exist in the calendar",
+        ),
+        None,
+    ),
+    "protocol-impossible-time.toml": (("times[0]:", "'25:00' is not a time of day"), None),
+    "protocol-unknown-timezone.toml": (("study.timezone:", "unknown time zone 'Asia/Beijing'"), None),
+    "protocol-timezone-is-a-folder.toml": (("study.timezone:", "unknown time zone 'Europe'"), None),
+    "protocol-cycle-longer-than-study.toml": (
+        ("regimens[0] (id 'x').schedule:", "a 21-day cycle is longer than the 14-day study"),
+        None,
+    ),
+    "protocol-end-day-after-study.toml": (("schedule.end_day:", "day 40 is after the study's last day 28"), None),
+    "protocol-unknown-regimen-in-arm.toml": (("arms[0] (id 'a').regimens:", "unknown regimen 'y'"), None),
+    "protocol-no-arms.toml": (("arms: required field is missing",), None),
+    "protocol-two-patterns.toml": (("regimens[0] (id 'x').schedule:", "give exactly one pattern"), None),
+    "protocol-bad-id.toml": (("regimens[0] (id 'x/../y z').id:",), None),
+    "protocol-circular-relation.toml": (("regimens:", "circular relation between regimens: x -> y -> x"), None),
+    "protocol-relation-to-regimen-not-received.toml": (
+        ("regimens[1] (id 'y').schedule.after:", "the patients of arm 'b' do not receive"),
+        None,
+    ),
+    "protocol-except-days-of-regimen-not-received.toml": (
+        ("regimens[1] (id 'y').schedule.except_days_of:", "the patients of arm 'b' do not receive"),
+        None,
+    ),
+    "protocol-methotrexate-daily.toml": (("regimens[0] (id 'x').schedule:", "ONCE WEEKLY"), None),
+    "protocol-invalid-toml.toml": (("not valid TOML at line 4, column 43:",), None),
+    "protocol-duplicate-key.toml": (("not valid TOML at line 8, column 14:", "last_day = 30"), None),
+    "protocol-nested-too-deeply.toml": (("not valid TOML: brackets or tables are nested too deeply",), None),
+    "protocol-interval-beyond-any-study.toml": (("schedule.every:", "longer than any study"), None),
+    "protocol-infinite-dose.toml": (("regimens[0] (id 'x').dose.amount:", "expected a finite number, got inf"), None),
+    "protocol-cycle-days-huge-range.toml": (("regimens[0] (id 'x').schedule", "99999"), None),
+    "protocol-patient-value-named-arm.toml": (("patient_values.arm:", "cannot name a patient value"), None),
+    "protocol-empty.toml": (("the file is empty",), None),
+    "protocol-only-comments.toml": (("study: required field is missing",), None),
+    "protocol-binary.toml": (("is a binary file",), None),
+    "protocol-not-utf8.toml": (("line 1:", "is not UTF-8 text", "save the file as UTF-8"), None),
+    # cohorts (against the seed protocol unless said otherwise)
+    "cohort-duplicate-patient-id.csv": (("line 3, column 'patient_id':", "'RA-1' already appears on line 2"), SEED),
+    "cohort-patient-ids-differ-only-in-case.csv": (
+        ("line 3, column 'patient_id':", "'ra-1' differs from 'RA-1' (line 2) only in upper/lower case"),
+        SEED,
+    ),
+    "cohort-missing-column.csv": (("line 1 (header):", "missing column(s): mtx_weekday"), SEED),
+    "cohort-unknown-column.csv": (("line 1 (header):", "unknown column 'mtx_dos'", "did you mean 'mtx_dose'"), SEED),
+    "cohort-duplicate-column.csv": (("line 1 (header):", "a column name appears twice"), SEED),
+    "cohort-wrong-type-dose.csv": (("line 2, column 'mtx_dose':", "expected a number in mg, got 'fifteen'"), SEED),
+    "cohort-wrong-type-weekday.csv": (("line 2, column 'mtx_weekday':", "got 'Funday'"), SEED),
+    "cohort-dose-out-of-range.csv": (("line 2, column 'mtx_dose':", "200 mg is outside the allowed range"), SEED),
+    "cohort-dose-not-finite.csv": (("line 2, column 'mtx_dose':", "expected a finite number"), SEED),
+    "cohort-impossible-start-date.csv": (("line 2, column 'start_date':", "'2027-02-30' is not a real"), SEED),
+    "cohort-start-date-year-9999.csv": (("line 2, column 'start_date':", "outside the years 1900-2199"), SEED),
+    "cohort-timezone-is-a-folder.csv": (("line 2, column 'timezone':", "unknown time zone 'Asia'"), SEED),
+    "cohort-start-date-not-iso.csv": (("line 2, column 'start_date':", "expected a date as YYYY-MM-DD"), SEED),
+    "cohort-unknown-arm.csv": (("line 2, column 'arm':", "unknown arm 'activ'"), SEED),
+    "cohort-unknown-timezone.csv": (("line 2, column 'timezone':", "unknown time zone 'Asia/Beijing'"), SEED),
+    "cohort-path-traversal-id.csv": (("line 2, column 'patient_id':", "'../x' is not a usable patient id"), SEED),
+    "cohort-absolute-path-id.csv": (("line 2, column 'patient_id':", "'/etc/passwd' is not a usable"), SEED),
+    "cohort-missing-value.csv": (("line 2, column 'mtx_dose':", "a value is required"), SEED),
+    "cohort-ragged-row.csv": (("line 2:", "8 cells where the header has 7 columns"), SEED),
+    "cohort-header-only.csv": (("the file lists no patients",), SEED),
+    "cohort-unclosed-quote.csv": (("line 2, column 'site':", 'is a quote (") left open?'), SEED),
+    "cohort-empty.csv": (("the file is empty",), SEED),
+    "cohort-binary.csv": (("is a binary file",), SEED),
+    "cohort-not-utf8.csv": (("line 2:", "is not UTF-8 text"), SEED),
+    "cohort-starts-after-study-end.csv": (
+        ("line 3, column 'start_date':", "patient starts on 2028-01-03, after the study ends on 2027-12-31"),
+        ENDS_2027,
+    ),
+}
+
+
+def test_every_bad_fixture_has_an_expectation() -> None:
+    """Protocol and cohort fixtures; logs and changes files (other commands) have their own tests."""
+    names = sorted(p.name for p in BAD.iterdir() if p.name.startswith(("protocol-", "cohort-")))
+    assert names == sorted(BATTERY)
+
+
+def files_for(name: str) -> tuple[Path, Path]:
+    protocol = BATTERY[name][1]
+    return (BAD / name, SEED_PATIENT) if protocol is None else (protocol, BAD / name)
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def previous_outputs(tmp_path: Path) -> Path:
+    """An output folder holding last week's outputs of the seed trial and of study "BAD"."""
+    out = tmp_path / "out"
+    for study in ("nct02467504", "bad"):
+        (out / study / "patients" / "RA-1").mkdir(parents=True)
+        (out / study / "doses.csv").write_text("last week's doses\n", encoding="utf-8")
+        (out / study / "patients" / "RA-1" / "calendar.ics").write_text("BEGIN:VCALENDAR\n", encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("command", ["validate", "generate"])
+@pytest.mark.parametrize("name", sorted(BATTERY))
+def test_bad_input_is_refused_cleanly(name: str, command: str, previous_outputs: Path) -> None:
+    protocol, cohort = files_for(name)
+    before = snapshot(previous_outputs)
+    args = [command, str(protocol), "--cohort", str(cohort)]
+    if command == "generate":
+        args += ["--out", str(previous_outputs)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.startswith(f"Error: {BAD / name}")
+    for fragment in BATTERY[name][0]:
+        assert fragment in result.output, f"{fragment!r} not in:\n{result.output}"
+    assert snapshot(previous_outputs) == before
+
+
+@pytest.mark.parametrize(
+    ("protocol", "cohort"),
+    [
+        (ACCEPTED / "seed-bom-crlf.toml", SEED_PATIENT),
+        (SEED, ACCEPTED / "cohort-bom-crlf.csv"),
+        (ACCEPTED / "seed-bom-crlf.toml", ACCEPTED / "cohort-bom-crlf.csv"),
+        (ENDS_2027, ACCEPTED / "cohort-bom-crlf.csv"),
+    ],
+    ids=["protocol-bom-crlf", "cohort-bom-crlf", "both-bom-crlf", "enrolment-end-date"],
+)
+def test_byte_order_mark_and_crlf_are_accepted(tmp_path: Path, protocol: Path, cohort: Path) -> None:
+    assert (
+        protocol.read_bytes().startswith(b"\xef\xbb\xbf")
+        or cohort.read_bytes().startswith(b"\xef\xbb\xbf")
+        or (protocol == ENDS_2027)
+    )
+    args = ["generate", str(protocol), "--cohort", str(cohort), "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    worklist = (tmp_path / "nct02467504" / "worklist.csv").read_text(encoding="utf-8-sig")
+    if "cohort-bom-crlf" in cohort.name:
+        assert "北京大学人民医院" in worklist and "\r" not in worklist
+
+
+def test_crlf_fixtures_really_have_crlf() -> None:
+    for name in ("seed-bom-crlf.toml", "cohort-bom-crlf.csv"):
+        raw = (ACCEPTED / name).read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf")
+        assert raw.count(b"\r\n") == raw.count(b"\n") > 2
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("no-such-protocol.toml", "file not found"),
+        (".", "is a directory"),
+    ],
+)
+def test_missing_or_unreadable_paths(tmp_path: Path, path: str, message: str) -> None:
+    target = tmp_path / path
+    result = CliRunner().invoke(main, ["validate", str(target)])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
