@@ -23,7 +23,9 @@ from test_ics_parsers import ByCategory, Written, each_parser, held_uids, local_
 
 import dosing
 from dosing.io.ics import STYLES, categories
+from dosing.io.ics_visits import visit_events
 from dosing.protocol import protocol_from_dict
+from dosing.visits import plan_visits
 
 SEED = "nct02467504"
 CHANGES = PROTOCOLS / f"{SEED}-changes.csv"
@@ -197,3 +199,27 @@ def test_timed_visits_are_at_their_time_in_the_patients_zone(style: str, tmp_pat
         assert local_only(got["visit"], written.zones[pid]) == staff[pid][1], f"{parser}: staff visits of {pid}"
 
     each_parser({pid: text for pid, (text, _) in staff.items()}, tmp_path, same)
+
+
+@pytest.mark.parametrize(
+    ("day", "clock", "start", "end"),
+    [
+        ("2027-03-28", "02:30", ";TZID=Europe/Berlin:20270328T033000", ";TZID=Europe/Berlin:20270328T053000"),
+        ("2027-10-31", "02:30", ":20271031T003000Z", ";TZID=Europe/Berlin:20271031T033000"),
+        ("2027-10-31", "01:30", ";TZID=Europe/Berlin:20271031T013000", ":20271031T013000Z"),
+    ],
+)
+def test_a_timed_visit_never_starts_or_ends_at_a_missing_or_repeated_local_time(
+    day: str, clock: str, start: str, end: str
+) -> None:
+    """02:30 on the spring-forward day is read as RFC 5545 reads it (01:30 UTC = 03:30 CEST); a
+    time of the repeated fall-back hour is given in UTC (its first occurrence); 2 h visits."""
+    protocol = timed_protocol()
+    cohort = dosing.load_cohort(FIXTURES / "ics-three-sites.csv", protocol)
+    visits = plan_visits(protocol, cohort)
+    row = visits[(visits["patient_id"] == "RA-101") & (visits["visit"] == "week-2")]
+    row = row.assign(scheduled_date=day, time=clock)
+    (event,) = visit_events(row, "Europe/Berlin", dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    lines = event.to_ical().decode().split("\r\n")
+    assert "DTSTART" + start in lines and "DTEND" + end in lines
+    assert event.decoded("dtend") - event.decoded("dtstart") == dt.timedelta(hours=2)

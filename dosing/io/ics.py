@@ -209,12 +209,20 @@ def _run_event(
 
 
 def _local_start(row: dict[str, Any]) -> dt.datetime:
-    """The dose's start in its zone; in UTC when that wall-clock time occurs twice (fall-back),
-    because clients disagree on which of the two instants such a local time means."""
+    """The dose's start in its zone (see :func:`unambiguous`)."""
     zone = zoneinfo.ZoneInfo(str(row["timezone"]))
-    local = pd.Timestamp(row["planned_at"]).to_pydatetime().astimezone(zone)
+    return unambiguous(pd.Timestamp(row["planned_at"]).to_pydatetime().astimezone(zone))
+
+
+def unambiguous(when: dt.datetime) -> dt.datetime:
+    """``when`` (aware, in its zone) as a time every client reads alike: a wall-clock time that
+    does not exist (spring-forward gap) becomes the existing local time of the instant RFC 5545
+    gives it (the offset before the gap); one that occurs twice (fall-back) is given in UTC,
+    because clients disagree on which of the two instants it means."""
+    instant = when.astimezone(dt.UTC)
+    local = instant.astimezone(when.tzinfo)
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        return local.astimezone(dt.UTC)
+        return instant
     return local
 
 

@@ -1,7 +1,8 @@
 """Calendar events for clinic visits, and for doses a changes file moved or altered.
 
 Visits are all-day events (``VALUE=DATE``, exclusive ``DTEND``) or, when the protocol gives
-clinic hours, timed events in the patient's zone; ``CATEGORIES:visit``; the window, the
+clinic hours, timed events in the patient's zone (never at a local time that does not exist or
+occurs twice: see :func:`dosing.io.ics.unambiguous`); ``CATEGORIES:visit``; the window, the
 procedures and any move are in the ``DESCRIPTION``. They are handed to
 :func:`dosing.io.ics.calendar_for_patient` as ``extra_events``.
 
@@ -24,7 +25,7 @@ import icalendar
 import pandas as pd
 
 from ..changes import each_row
-from .ics import change_stamp, dose_event
+from .ics import change_stamp, dose_event, unambiguous
 
 
 def patient_stamp(start: dt.date) -> dt.datetime:
@@ -57,8 +58,9 @@ def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> lis
         event.add("sequence", int(row["sequence"]))
         if row["time"]:
             begin = dt.datetime.combine(day, dt.time.fromisoformat(str(row["time"])), tzinfo=zone)
-            event.add("dtstart", begin)
-            event.add("dtend", begin + dt.timedelta(minutes=int(row["duration_minutes"])))
+            end = begin.astimezone(dt.UTC) + dt.timedelta(minutes=int(row["duration_minutes"]))
+            event.add("dtstart", unambiguous(begin))
+            event.add("dtend", unambiguous(end.astimezone(zone)))
         else:
             event.add("dtstart", day)
             event.add("dtend", day + dt.timedelta(days=1))
