@@ -17,11 +17,13 @@ from pathlib import Path
 import icalendar
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from conftest import FIXTURES, PROTOCOLS, SHIPPED, shipped
 from test_ics import check_feed
 from test_ics_parsers import ByCategory, Written, each_parser, held_uids, local_only, wanted_visits, written_calendars
 
 import dosing
+from dosing.cli import main
 from dosing.io.ics import STYLES, categories
 from dosing.io.ics_visits import visit_events
 from dosing.protocol import protocol_from_dict
@@ -223,3 +225,16 @@ def test_a_timed_visit_never_starts_or_ends_at_a_missing_or_repeated_local_time(
     lines = event.to_ical().decode().split("\r\n")
     assert "DTSTART" + start in lines and "DTEND" + end in lines
     assert event.decoded("dtend") - event.decoded("dtstart") == dt.timedelta(hours=2)
+
+
+def test_cli_remind_options_put_alarms_on_doses_and_visits(tmp_path: Path) -> None:
+    """``dosing generate --changes --ics-style expanded --remind 15m --remind-visits 1d``."""
+    seed_subset(tmp_path)
+    args = ["generate", str(PROTOCOLS / f"{SEED}.toml"), "--cohort", str(tmp_path / "cohort.csv")]
+    options = ["--changes", str(CHANGES), "--ics-style", "expanded", "--remind", "15m", "--remind-visits", "1d"]
+    done = CliRunner().invoke(main, [*args, *options, "--out", str(tmp_path / "out"), "--no-feeds"])
+    assert done.exit_code == 0, done.output
+    found = calendar_events((tmp_path / "out" / SEED / "patients" / "RA-002" / "calendar.ics").read_bytes())
+    alarms = Counter((min(categories(e)), bool(e.get("sequence")), tuple(triggers(e))) for e in found)
+    assert set(alarms) == {("dose", False, (b"-PT15M",)), ("dose", True, (b"-PT15M",)), ("visit", False, (b"-P1D",))}
+    assert alarms[("dose", True, (b"-PT15M",))] == 19  # the raised methotrexate doses
