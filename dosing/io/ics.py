@@ -8,10 +8,12 @@ and ``DURATION`` rather than ``DTEND`` (an end time could fall into a daylight-s
 UIDs come from the dose table (stable across runs, independent of the arm); a recurring
 event's UID is its first dose's UID with ``.run`` before the ``@``. ``DTSTAMP`` is
 deterministic (passed in by the caller) so that regenerating an unchanged schedule gives
-identical bytes. No event is ever written at a local time that does not exist; a dose at a
-local time that occurs twice (the repeated hour of a fall-back, which the dose table reads
-as the first occurrence, as RFC 5545 does) is written in UTC, because ical.js (Thunderbird)
-reads such a local time as the second occurrence.
+identical bytes; an event whose doses a changes file touched (``sequence`` > 0) is stamped
+with the date of the latest such change instead (``changed_on``, see :func:`change_stamp`).
+No event is ever written at a local time that does not exist; a dose at a local time that
+occurs twice (the repeated hour of a fall-back, which the dose table reads as the first
+occurrence, as RFC 5545 does) is written in UTC, because ical.js (Thunderbird) reads such a
+local time as the second occurrence.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def patient_stamp(start: dt.date) -> dt.datetime:
     return dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
 
 
-def visit_description(row: Mapping[str, Any]) -> str:
+def visit_description(row: Mapping[Any, Any]) -> str:
     lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
     if row["procedures"]:
         lines.append("Procedures:")
@@ -72,7 +72,7 @@ def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> lis
     return events
 
 
-def staff_visit_events(visits: pd.DataFrame, zones: Mapping[str, str], stamp: dt.datetime) -> list[icalendar.Event]:
+def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt.datetime) -> list[icalendar.Event]:
     """Visit events for the clinic's shared calendar: the patient id leads each summary, and a
     timed visit is at its time in the patient's zone (``zones``: patient id -> TZID), as in the
     patient's own calendar."""
