@@ -66,7 +66,7 @@ WORKLIST_COLUMNS = [
 ]
 
 #: Columns the calendar writer needs that the CSV files do not show.
-CALENDAR_ONLY = ["planned_at", "held", "sequence"]
+CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on"]
 
 Progress = Callable[[int, int], None]
 
@@ -149,13 +149,12 @@ def generate(
     table = unblind(doses) if unblinded else blind(doses, protocol)
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)
-    extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded")
+    extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
     with staged_folder(final) as folder:
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        calendars = _write_patients(
-            protocol, cohort, table[[*columns, *CALENDAR_ONLY]], folder / "patients", progress, calendar, extras
-        )
+        mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
+        calendars = _write_patients(protocol, cohort, mine, folder / "patients", progress, calendar, extras)
         if protocol.visits:
             write_visits(visits, cohort, folder)
         if not unblinded:
@@ -274,12 +273,13 @@ def _write_staff(
     first = cohort.patients["start_date"].min().date()
     last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
     stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
+    zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
     visit_site = visits["patient_id"].astype(str).map(sites).replace("", "all") if len(visits) else None
     for site in sorted(set(sites.replace("", "all"))):
         mine = visits[visit_site == site] if visit_site is not None else visits
         ics = staff_calendar(
             doses[site_of == site],
-            extra_events=staff_visit_events(mine, protocol.study.timezone, stamp),
+            extra_events=staff_visit_events(mine, zones, stamp),
             name=f"{protocol.study.id} {site} clinic",
             timezone=protocol.study.timezone,
             stamp=stamp,

@@ -2,9 +2,11 @@
 
 Parsers: the strict ``ical`` package, vobject (``validate=True``; it builds its time zones from
 the calendar's own VTIMEZONE), recurring-ical-events (on icalendar) and Mozilla's ical.js under
-Node (Thunderbird's parser; also uses only the calendar's VTIMEZONE). Each parser's occurrences
-of the dose events (CATEGORIES:dose) must equal the dose table: local date, local time, time
-zone, UTC instant, and count. The ical.js tests skip only when ``node`` is missing.
+Node (Thunderbird's parser; also uses only the calendar's VTIMEZONE). Each parser reports the
+occurrences of every event by category; those of the dose events (CATEGORIES:dose) must equal
+the dose table: local date, local time, time zone, UTC instant, and count. Visit events
+(CATEGORIES:visit) are checked against visits.csv in ``test_ics_visits.py``. The ical.js tests
+skip only when ``node`` is missing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import json
 import shutil
 import subprocess
 import zoneinfo
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import icalendar
@@ -35,7 +38,8 @@ from dosing.protocol import protocol_from_dict
 JS = Path(__file__).resolve().parent / "js"
 NODE = shutil.which("node")
 STAMP = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
-Occurrence = tuple[str, str, str, str]  # local date, local time, TZID, UTC minute
+Occurrence = tuple[str, str, str, str]  # local date, local time, TZID, UTC minute ("", "", "" all-day)
+ByCategory = defaultdict[str, Counter[Occurrence]]
 UTC_MINUTE = "%Y-%m-%dT%H:%M"
 
 
@@ -62,7 +66,9 @@ def in_zones(got: Counter[Occurrence], zone_at: dict[str, str]) -> Counter[Occur
     return out
 
 
-def _aware(when: dt.datetime) -> Occurrence:
+def _aware(when: dt.date) -> Occurrence:
+    if not isinstance(when, dt.datetime):  # an all-day event (VALUE=DATE)
+        return (when.isoformat(), "", "", "")
     zone = getattr(when.tzinfo, "key", None) or str(getattr(when.tzinfo, "_tzid", None) or when.tzname())
     zone = "UTC" if when.utcoffset() == dt.timedelta(0) and zone in ("UTC", "Z", "tzutc()") else zone
     utc = when.astimezone(dt.UTC).strftime(UTC_MINUTE)
@@ -73,29 +79,37 @@ def _tzid(prop: object) -> str:
     return str(getattr(prop, "params", {}).get("TZID", ""))
 
 
-def with_ical(text: str) -> Counter[Occurrence]:
+def by_category(found: Iterable[tuple[Iterable[str], Occurrence]]) -> ByCategory:
+    """Occurrences counted under each of their event's categories."""
+    out: ByCategory = defaultdict(Counter)
+    for cats, occurrence in found:
+        for cat in cats:
+            out[str(cat)][occurrence] += 1
+    return out
+
+
+def with_ical(text: str) -> ByCategory:
     calendar = IcsCalendarStream.calendar_from_ics(text)
-    return Counter(_aware(e.dtstart) for e in calendar.timeline if "dose" in (e.categories or []))
+    return by_category((e.categories or [], _aware(e.dtstart)) for e in calendar.timeline)
 
 
-def with_vobject(text: str) -> Counter[Occurrence]:
-    found: Counter[Occurrence] = Counter()
+def with_vobject(text: str) -> ByCategory:
+    found = []
     calendar = vobject.readOne(text, validate=True)
     for event in calendar.contents.get("vevent", []):
-        if "dose" not in event.categories.value:
-            continue
-        zone = getattr(event.dtstart.value.tzinfo, "_tzid", "UTC")
+        start = event.dtstart.value
+        zone = getattr(getattr(start, "tzinfo", None), "_tzid", "UTC")
         rules = event.getrruleset(addRDate=True)
-        for when in rules if rules is not None else [event.dtstart.value]:
+        for when in rules if rules is not None else [start]:
             date, clock, _, utc = _aware(when)
-            found[(date, clock, zone, utc)] += 1
-    return found
+            found.append((event.categories.value, (date, clock, zone if clock else "", utc)))
+    return by_category(found)
 
 
-def with_recurring_ical_events(text: str) -> Counter[Occurrence]:
+def with_recurring_ical_events(text: str) -> ByCategory:
     calendar = icalendar.Calendar.from_ical(text)
     events = recurring_ical_events.of(calendar).all()
-    return Counter(_aware(e.DTSTART) for e in events if "dose" in {str(c) for c in e.categories})
+    return by_category(([str(c) for c in e.categories], _aware(e.DTSTART)) for e in events)
 
 
 @functools.cache
@@ -111,7 +125,7 @@ def _install_icaljs() -> None:
         pytest.fail(f"`npm ci --prefix tests/js` failed:\n{done.stderr[-2000:]}")
 
 
-def with_icaljs(texts: dict[str, str], tmp: Path) -> dict[str, Counter[Occurrence]]:
+def with_icaljs(texts: dict[str, str], tmp: Path) -> dict[str, ByCategory]:
     """One Node process expands many calendars (written to ``tmp``)."""
     if NODE is None:
         pytest.skip("node is not installed: the ical.js (Mozilla) checks need Node.js and `npm ci --prefix tests/js`")
@@ -125,21 +139,24 @@ def with_icaljs(texts: dict[str, str], tmp: Path) -> dict[str, Counter[Occurrenc
     )
     parsed = json.loads(run.stdout)
     return {
-        name: Counter((d, t, z, u[:16]) for _, cats, d, t, z, u in parsed[str(path)] if "dose" in cats.split(","))
+        name: by_category(
+            (cats.split(","), (d, "", "", "") if all_day else (d, t, z, u[:16]))
+            for _, cats, d, t, z, u, all_day in parsed[str(path)]
+        )
         for name, path in paths.items()
     }
 
 
-PYTHON_PARSERS: dict[str, Callable[[str], Counter[Occurrence]]] = {
+PYTHON_PARSERS: dict[str, Callable[[str], ByCategory]] = {
     "ical": with_ical,
     "vobject": with_vobject,
     "recurring-ical-events": with_recurring_ical_events,
 }
 
 
-def each_parser(texts: dict[str, str], tmp: Path, check: Callable[[str, str, Counter[Occurrence]], None]) -> None:
-    """``check(name, parser, occurrences)`` for every calendar in every parser: the Python
-    parsers first, then ical.js (so that a machine without Node still runs the rest)."""
+def each_parser(texts: dict[str, str], tmp: Path, check: Callable[[str, str, ByCategory], None]) -> None:
+    """``check(name, parser, occurrences by category)`` for every calendar in every parser: the
+    Python parsers first, then ical.js (so that a machine without Node still runs the rest)."""
     for name, text in texts.items():
         for parser, expand in PYTHON_PARSERS.items():
             check(name, parser, expand(text))
@@ -248,13 +265,13 @@ def test_skipped_hour_dose_is_in_the_table_as_the_rfc_reads_it() -> None:
 def test_python_parsers_expand_the_hard_cases_to_our_doses(parser: str) -> None:
     cases = hard_cases()
     for name, text in hard_calendars().items():
-        assert_same(name, parser, PYTHON_PARSERS[parser](text), expected(cases[name.split("/")[0]]))
+        assert_same(name, parser, PYTHON_PARSERS[parser](text)["dose"], expected(cases[name.split("/")[0]]))
 
 
 def test_icaljs_expands_the_hard_cases_to_our_doses(tmp_path: Path) -> None:
     cases = hard_cases()
     for name, got in with_icaljs(hard_calendars(), tmp_path).items():
-        assert_same(name, "ical.js", got, expected(cases[name.split("/")[0]]))
+        assert_same(name, "ical.js", got["dose"], expected(cases[name.split("/")[0]]))
 
 
 def test_a_held_dose_inside_a_run_is_an_exdate_not_a_gap_in_the_rule() -> None:
@@ -277,16 +294,59 @@ def test_fixed_weekdays_are_one_weekly_event() -> None:
 # --- every shipped protocol, both styles, every patient, staff calendars too ---------------------
 
 
-def shipped_calendars(name: str, style: str, tmp: Path) -> tuple[dict[str, str], dict[str, Counter], dict[str, str]]:
+Local = tuple[str, str, str]  # (date, time, zone) as the CSV files show them; ("", "") for all-day
+
+
+@dataclass
+class Written:
+    """Every patient's calendar text and what it must show, read back from the CSV files."""
+
+    texts: dict[str, str]
+    doses: dict[str, Counter[Local]]
+    visits: dict[str, Counter[Local]]
+    zones: dict[str, str]
+
+    def check(self, pid: str, parser: str, got: ByCategory) -> None:
+        """The parser's dose and visit occurrences equal doses.csv (not held) and visits.csv."""
+        zone = self.zones[pid]
+        assert local_only(got["dose"], zone) == self.doses[pid], f"{parser}: {pid}'s doses differ from doses.csv"
+        assert local_only(got["visit"], zone) == self.visits[pid], f"{parser}: {pid}'s visits differ from visits.csv"
+
+
+def held_uids(folder: Path) -> set[str]:
+    """The doses the nurses' worklist marks "HELD: do not give" (doses.csv lists them unmarked)."""
+    sheet = pd.read_csv(folder / "worklist.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    return set(sheet.loc[sheet["notes"].str.startswith("HELD"), "uid"])
+
+
+def written_calendars(folder: Path, patients: pd.DataFrame) -> Written:
+    """The calendars under ``folder/patients`` and the doses and visits their CSV files give."""
+    zones = dict(zip(patients["patient_id"].astype(str), patients["timezone"].astype(str), strict=True))
+    held = held_uids(folder)
+    out = Written({}, {}, {}, zones)
+    for home in sorted((folder / "patients").iterdir()):
+        out.texts[home.name] = (home / "calendar.ics").read_text(encoding="utf-8")
+        csv = pd.read_csv(home / "doses.csv", dtype=str, encoding="utf-8-sig")
+        csv = csv[~csv["uid"].isin(held)]
+        out.doses[home.name] = Counter(zip(csv["date"], csv["time"], csv["timezone"], strict=True))
+        out.visits[home.name] = wanted_visits(home / "visits.csv", zones[home.name])
+    return out
+
+
+def wanted_visits(path: Path, zone: str) -> Counter[Local]:
+    """visits.csv as (scheduled date, time, zone): all-day visits have no time and no zone."""
+    if not path.exists():
+        return Counter()
+    csv = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    return Counter(
+        (day, clock, zone if clock else "") for day, clock in zip(csv["scheduled_date"], csv["time"], strict=True)
+    )
+
+
+def shipped_calendars(name: str, style: str, tmp: Path) -> Written:
     protocol, cohort = shipped(name)
     result = dosing.generate(protocol, cohort, tmp / style, ics_style=style, feeds=False)
-    texts, wanted = {}, {}
-    for home in sorted((result.folder / "patients").iterdir()):
-        texts[home.name] = (home / "calendar.ics").read_text(encoding="utf-8")
-        csv = pd.read_csv(home / "doses.csv", dtype=str, encoding="utf-8-sig")
-        wanted[home.name] = Counter(zip(csv["date"], csv["time"], csv["timezone"], strict=True))
-    zones = dict(zip(cohort.patients["patient_id"], cohort.patients["timezone"], strict=True))
-    return texts, wanted, zones
+    return written_calendars(result.folder, cohort.patients)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -301,17 +361,15 @@ def test_shipped_staff_calendars_expand_to_the_in_clinic_doses(name: str, tmp_pa
     texts = {path.stem: path.read_text(encoding="utf-8") for path in (folder / "staff").glob("*.ics")}
     assert set(texts) == set(sites)
     each_parser(
-        texts, tmp_path, lambda site, parser, got: assert_same(site, parser, got, expected(doses[site_of == site]))
+        texts,
+        tmp_path,
+        lambda site, parser, got: assert_same(site, parser, got["dose"], expected(doses[site_of == site])),
     )
 
 
-def _same_local(patient: str, parser: str, got: Counter[Occurrence], wanted: Counter, zone: str) -> None:
-    assert local_only(got, zone) == wanted, f"{parser} expands {patient}'s calendar differently from doses.csv"
-
-
-def local_only(found: Counter[Occurrence], home: str) -> Counter[tuple[str, str, str]]:
+def local_only(found: Counter[Occurrence], home: str) -> Counter[Local]:
     """(date, time, zone) as doses.csv shows them; UTC events are shown in the patient's zone."""
-    out: Counter[tuple[str, str, str]] = Counter()
+    out: Counter[Local] = Counter()
     for (date, clock, zone, utc), n in found.items():
         if zone == "UTC":
             local = dt.datetime.fromisoformat(utc + "+00:00").astimezone(zoneinfo.ZoneInfo(home))
@@ -332,21 +390,22 @@ def _shipped_params() -> list[object]:
 
 
 @pytest.fixture(scope="module", params=_shipped_params())
-def shipped_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+def shipped_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Written:
     name, style = request.param
     return shipped_calendars(name, style, tmp_path_factory.mktemp(f"{name}-{style}"))
 
 
-def test_shipped_calendars_expand_to_doses_csv_in_every_parser(shipped_case: tuple, tmp_path: Path) -> None:
-    texts, wanted, zones = shipped_case
-    each_parser(texts, tmp_path, lambda pid, parser, got: _same_local(pid, parser, got, wanted[pid], zones[pid]))
+def test_shipped_calendars_expand_to_doses_and_visits_csv_in_every_parser(
+    shipped_case: Written, tmp_path: Path
+) -> None:
+    each_parser(shipped_case.texts, tmp_path, shipped_case.check)
 
 
-def test_seed_recurring_calendars_expand_to_doses_csv_in_every_parser(tmp_path: Path) -> None:
+def test_seed_recurring_calendars_expand_to_doses_and_visits_csv_in_every_parser(tmp_path: Path) -> None:
     """The 47-patient seed cohort, recurring style (the default), in all four parsers."""
-    texts, wanted, zones = shipped_calendars("nct02467504", "recurring", tmp_path)
-    assert len(texts) == 47
-    each_parser(texts, tmp_path, lambda pid, parser, got: _same_local(pid, parser, got, wanted[pid], zones[pid]))
+    written = shipped_calendars("nct02467504", "recurring", tmp_path)
+    assert len(written.texts) == 47 and all(v.total() == 7 for v in written.visits.values())
+    each_parser(written.texts, tmp_path, written.check)
 
 
 def test_staff_calendar_expands_to_the_in_clinic_doses(tmp_path: Path) -> None:
@@ -356,4 +415,6 @@ def test_staff_calendar_expands_to_the_in_clinic_doses(tmp_path: Path) -> None:
         style: staff_calendar(doses, name="staff", stamp=STAMP, first=first, last=last, style=style).decode()
         for style in STYLES
     }
-    each_parser(texts, tmp_path, lambda style, parser, got: assert_same(f"staff/{style}", parser, got, expected(doses)))
+    each_parser(
+        texts, tmp_path, lambda style, parser, got: assert_same(f"staff/{style}", parser, got["dose"], expected(doses))
+    )

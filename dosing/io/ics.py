@@ -8,10 +8,12 @@ and ``DURATION`` rather than ``DTEND`` (an end time could fall into a daylight-s
 UIDs come from the dose table (stable across runs, independent of the arm); a recurring
 event's UID is its first dose's UID with ``.run`` before the ``@``. ``DTSTAMP`` is
 deterministic (passed in by the caller) so that regenerating an unchanged schedule gives
-identical bytes. No event is ever written at a local time that does not exist; a dose at a
-local time that occurs twice (the repeated hour of a fall-back, which the dose table reads
-as the first occurrence, as RFC 5545 does) is written in UTC, because ical.js (Thunderbird)
-reads such a local time as the second occurrence.
+identical bytes; an event whose doses a changes file touched (``sequence`` > 0) is stamped
+with the date of the latest such change instead (``changed_on``, see :func:`change_stamp`).
+No event is ever written at a local time that does not exist; a dose at a local time that
+occurs twice (the repeated hour of a fall-back, which the dose table reads as the first
+occurrence, as RFC 5545 does) is written in UTC, because ical.js (Thunderbird) reads such a
+local time as the second occurrence.
 """
 
 from __future__ import annotations
@@ -117,17 +119,35 @@ def dose_events(
         raise ValueError(f"unknown calendar style {style!r}; use one of {', '.join(STYLES)}")
     if style == "expanded":
         given = doses[~doses["held"].astype(bool)] if "held" in doses.columns else doses
-        return [_dose_event(_record(row), stamp, remind, staff) for row in given.to_dict("records")]
+        return [
+            dose_event(
+                row,
+                stamp=change_stamp(stamp, row.get("changed_on")) if row.get("sequence") else stamp,
+                sequence=int(row.get("sequence", 0)),
+                remind=remind,
+                staff=staff,
+            )
+            for row in map(_record, given.to_dict("records"))
+        ]
     runs = find_runs(doses)
     rows = [_record(row) for row in doses.iloc[runs.first].to_dict("records")]
     out = []
-    for row, step, count, sequence, exdates, weekdays in zip(
-        rows, runs.step, runs.count, runs.sequence, runs.exdates, runs.weekdays, strict=True
+    for row, step, count, sequence, exdates, weekdays, changed in zip(
+        rows, runs.step, runs.count, runs.sequence, runs.exdates, runs.weekdays, runs.changed, strict=True
     ):
         row["sequence"] = int(sequence)
         rule = _rule(int(step), int(count), int(weekdays))
-        out.append(_run_event(row, rule, int(count), exdates, stamp, remind, staff))
+        run_stamp = change_stamp(stamp, changed) if sequence else stamp
+        out.append(_run_event(row, rule, int(count), exdates, run_stamp, remind, staff))
     return out
+
+
+def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
+    """DTSTAMP of a changed event: the change's date, 00:00 UTC, never before ``stamp``."""
+    if changed_on is None or pd.isna(changed_on):
+        return stamp
+    when = dt.datetime.combine(pd.Timestamp(changed_on).date(), dt.time(0, 0), tzinfo=dt.UTC)
+    return max(stamp, when)
 
 
 def _rule(step: int, count: int, weekdays: int) -> dict[str, Any]:
@@ -143,11 +163,20 @@ def _record(row: dict[Any, Any]) -> dict[str, Any]:
     return {str(k): v for k, v in row.items()}
 
 
-def _dose_event(row: dict[str, Any], stamp: dt.datetime, remind: dt.timedelta | None, staff: bool) -> icalendar.Event:
+def dose_event(
+    row: dict[str, Any],
+    *,
+    stamp: dt.datetime,
+    sequence: int,
+    remind: dt.timedelta | None = None,
+    staff: bool = False,
+) -> icalendar.Event:
+    """One dose's ``VEVENT`` (``DURATION``, never ``DTEND``), with the given ``DTSTAMP`` and
+    ``SEQUENCE``; ``row`` is a dose-table record (``planned_at`` and ``timezone`` give the start)."""
     event = icalendar.Event()
     event.add("uid", ("staff." if staff else "") + str(row["uid"]))
     event.add("dtstamp", stamp)
-    event.add("sequence", int(row.get("sequence", 0)))
+    event.add("sequence", sequence)
     event.add("dtstart", _local_start(row))
     event.add("duration", dt.timedelta(minutes=DOSE_MINUTES))
     summary = (f"{row['patient_id']}: " if staff else "") + dose_summary(row)
@@ -169,7 +198,7 @@ def _run_event(
     remind: dt.timedelta | None,
     staff: bool,
 ) -> icalendar.Event:
-    event = _dose_event(row, stamp, remind, staff)
+    event = dose_event(row, stamp=stamp, sequence=int(row["sequence"]), remind=remind, staff=staff)
     if count == 1 and not exdates:
         return event
     event["uid"] = icalendar.vText(str(event["uid"]).replace("@", ".run@", 1))
@@ -182,12 +211,20 @@ def _run_event(
 
 
 def _local_start(row: dict[str, Any]) -> dt.datetime:
-    """The dose's start in its zone; in UTC when that wall-clock time occurs twice (fall-back),
-    because clients disagree on which of the two instants such a local time means."""
+    """The dose's start in its zone (see :func:`unambiguous`)."""
     zone = zoneinfo.ZoneInfo(str(row["timezone"]))
-    local = pd.Timestamp(row["planned_at"]).to_pydatetime().astimezone(zone)
+    return unambiguous(pd.Timestamp(row["planned_at"]).to_pydatetime().astimezone(zone))
+
+
+def unambiguous(when: dt.datetime) -> dt.datetime:
+    """``when`` (aware, in its zone) as a time every client reads alike: a wall-clock time that
+    does not exist (spring-forward gap) becomes the existing local time of the instant RFC 5545
+    gives it (the offset before the gap); one that occurs twice (fall-back) is given in UTC,
+    because clients disagree on which of the two instants it means."""
+    instant = when.astimezone(dt.UTC)
+    local = instant.astimezone(when.tzinfo)
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        return local.astimezone(dt.UTC)
+        return instant
     return local
 
 

@@ -35,7 +35,7 @@ RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", 
 class Runs:
     """Runs of a dose table: ``first`` holds the position (``iloc``) of each run's first dose; ``sequence``
     is the highest SEQUENCE of any dose of the run's patient and regimen (see
-    :func:`_regimen_sequence`)."""
+    :func:`_regimen_sequence`), ``changed`` the latest ``changed_on`` among them (NaT: none)."""
 
     first: np.ndarray
     step: np.ndarray
@@ -43,13 +43,14 @@ class Runs:
     sequence: np.ndarray
     exdates: list[list[str]]
     weekdays: np.ndarray  # bit w (0 = Monday) set: FREQ=WEEKLY;BYDAY on those days; 0: every ``step`` days
+    changed: np.ndarray  # datetime64[ns]
 
 
 def find_runs(doses: pd.DataFrame) -> Runs:
     """The runs of ``doses`` (any number of patients; held rows included, as exclusions)."""
     if doses.empty:
         empty = np.array([], dtype=np.int64)
-        return Runs(empty, empty, empty, empty, [], empty)
+        return Runs(empty, empty, empty, empty, [], empty, empty.astype("datetime64[ns]"))
     frame = _ordered(doses)
     day = frame["_day"].to_numpy()
     group = frame["_group"].to_numpy()
@@ -130,6 +131,17 @@ def _regimen_sequence(frame: pd.DataFrame) -> np.ndarray:
     return highest.to_numpy(dtype=np.int64)
 
 
+def _regimen_changed(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's latest ``changed_on`` among all doses of its patient's regimen, as int64
+    nanoseconds (NaT is the smallest int64, so "latest" is a plain maximum)."""
+    if "changed_on" not in frame.columns:
+        return np.full(len(frame), np.datetime64("NaT", "ns").astype(np.int64))
+    keys = [c for c in ("patient_id", "regimen", "drug") if c in frame.columns]
+    when = pd.to_datetime(frame["changed_on"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    latest = frame[keys].assign(_changed=when).groupby(keys, observed=True, sort=False)["_changed"].transform("max")
+    return latest.to_numpy(dtype=np.int64)
+
+
 def _summarise(
     frame: pd.DataFrame,
     run: np.ndarray,
@@ -149,6 +161,8 @@ def _summarise(
     seq = _regimen_sequence(frame)
     sequence = np.zeros(len(count), dtype=np.int64)
     np.maximum.at(sequence, run, seq)
+    changed = np.full(len(count), np.datetime64("NaT", "ns").astype(np.int64))
+    np.maximum.at(changed, run, _regimen_changed(frame))
     excluded = np.r_[day[held], (day - step)[missing == 1]]
     owner = np.r_[run[held], run[missing == 1]]
     exdates: list[list[str]] = [[] for _ in range(len(count))]
@@ -163,4 +177,5 @@ def _summarise(
         sequence[keep],
         [e for e, k in zip(exdates, keep, strict=True) if k],
         weekdays[keep],
+        changed[keep].astype("datetime64[ns]"),
     )

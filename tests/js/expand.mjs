@@ -1,5 +1,5 @@
 // Expand every VEVENT of the given .ics files with Mozilla's ical.js (Thunderbird's parser).
-// Prints JSON: {file: [[uid, categories, local date, local time, tzid, utc ISO], ...]}.
+// Prints JSON: {file: [[uid, categories, local date, local time, tzid, utc ISO, all-day], ...]}.
 // Time zones come only from each calendar's own VTIMEZONE components.
 import { readFileSync } from "node:fs";
 import ICAL from "ical.js";
@@ -20,7 +20,7 @@ function occurrences(text) {
       const date = `${pad(time.year, 4)}-${pad(time.month)}-${pad(time.day)}`;
       const clock = `${pad(time.hour)}:${pad(time.minute)}`;
       const utc = new Date(time.toUnixTime() * 1000).toISOString();
-      out.push([event.uid, cats, date, clock, time.zone ? time.zone.tzid : tzid, utc]);
+      out.push([event.uid, cats, date, clock, time.zone ? time.zone.tzid : tzid, utc, time.isDate]);
     };
     if (event.isRecurring()) {
       const it = event.iterator();
