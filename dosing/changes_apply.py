@@ -8,7 +8,9 @@ everyone else's rows are kept as they are. Stateless and reproducible:
 * ``changed_on`` (extra column, datetime64) is the latest date of those change rows, NaT
   for untouched rows: calendars use it as the changed event's DTSTAMP;
 * ``uid`` never changes: it names the planned slot, so a moved dose keeps its UID;
-* held doses stay in the table with ``held = True``; stopped and withdrawn doses go.
+* held doses stay in the table with ``held = True``; stopped and withdrawn doses go;
+* a delayed dose keeps its planned wall-clock time (named by its uid) on its new day, localised
+  as :func:`dosing.expand` localises: inside a spring-forward gap 02:30 shows 03:30.
 
 Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are not
 re-derived from the moved doses.
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ChangesError
-from .expand import NS_PER_DAY, _to_utc
+from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
 from .parse import WEEKDAYS
 
 if TYPE_CHECKING:
@@ -67,7 +69,8 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     sub["sequence"] = work.sequence.astype(doses["sequence"].to_numpy().dtype)
     sub["changed_on"] = work.stamp
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
-    return _combine(doses, rest, sub[work.keep], work.dates[work.keep])
+    keep = work.keep
+    return _combine(doses, rest, sub[keep], {"date": work.dates[keep], "time": work.time[keep]})
 
 
 def _iso(when: pd.Timestamp) -> str:
@@ -121,32 +124,36 @@ def _hold(work: _Work, row: Any, changes: Changes) -> None:
 
 
 def _move(sub: pd.DataFrame, work: _Work) -> None:
-    """Shift delayed rows by whole days, keeping their local wall-clock time."""
+    """Shift delayed rows by whole days from their planned local wall-clock time (the regimen's
+    time of day, before any daylight-saving adjustment), then localise them as :func:`dosing.expand`
+    does: 02:30 moved onto a spring-forward day shows 03:30, and moved off it 02:30 again."""
     moved = work.shift != 0
     utc = sub["planned_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64).copy()
-    local_day = np.zeros(len(sub), dtype=np.int64)
-    zones = sub["timezone"].astype(str).to_numpy()
-    for zone in np.unique(zones[moved]):
-        pick = moved & (zones == zone)
-        local = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC").tz_convert(str(zone))
-        wall = local.tz_localize(None).asi8 + work.shift[pick] * NS_PER_DAY
-        utc[pick], local_ns = _to_utc(wall, str(zone))
-        local_day[pick] = local_ns // NS_PER_DAY
+    local = np.zeros(len(sub), dtype=np.int64)
+    planned_day = np.array(work.dates[moved], dtype="datetime64[D]").astype("datetime64[ns]").astype(np.int64)
+    wall = planned_day + planned_minutes(sub["uid"].to_numpy()[moved]) * NS_PER_MINUTE + work.shift[moved] * NS_PER_DAY
+    zones = sub["timezone"].astype(str).to_numpy()[moved]
+    for zone in np.unique(zones):
+        pick = np.flatnonzero(moved)[zones == zone]
+        utc[pick], local[pick] = wall_clock_to_utc(wall[zones == zone], str(zone))
     sub["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
-    text = np.datetime_as_string(local_day[moved].astype("datetime64[D]"), unit="D")
+    local_day = local[moved] // NS_PER_DAY
     work.dates = work.dates.astype(object)
-    work.dates[moved] = text
+    work.dates[moved] = np.datetime_as_string(local_day.astype("datetime64[D]"), unit="D")
+    work.time = work.time.astype(object)
+    work.time[moved] = clock_text((local[moved] % NS_PER_DAY) // NS_PER_MINUTE)
     weekday = sub["weekday"].astype(str).to_numpy().astype(object)
-    weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day[moved] + 3) % 7]
+    weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day + 3) % 7]
     sub["weekday"] = pd.Categorical(weekday, categories=list(WEEKDAYS))
     sub["study_day"] = (sub["study_day"].to_numpy() + work.shift).astype(sub["study_day"].to_numpy().dtype)
 
 
-def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, dates: np.ndarray) -> pd.DataFrame:
-    """Put the changed rows back, with one set of date categories, sorted as expand sorts."""
-    days = sorted(set(doses["date"].cat.categories) | set(dates))
-    rest = rest.assign(date=rest["date"].cat.set_categories(days))
-    sub = sub.assign(date=pd.Categorical(dates, categories=days, ordered=True))
+def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, texts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Put the changed rows back, with one set of date and time categories, sorted as expand sorts."""
+    for column, values in texts.items():
+        union = sorted(set(doses[column].cat.categories) | set(values))
+        rest = rest.assign(**{column: rest[column].cat.set_categories(union)})
+        sub = sub.assign(**{column: pd.Categorical(values, categories=union, ordered=True)})
     sub = sub.assign(weekday=sub["weekday"].astype(doses["weekday"].dtype))
     position = np.concatenate([doses.index.get_indexer(rest.index), doses.index.get_indexer(sub.index)])
     out = pd.concat([rest, sub], ignore_index=True)
