@@ -5,6 +5,8 @@ a :class:`Changes` out, or a :class:`~dosing.errors.ChangesError` naming the fil
 One row per event, each with a ``date`` and a ``reason``. Kinds (column ``change``):
 
 ``delay``       cycle ``cycle`` of ``regimen`` and every later cycle move ``days`` days later
+                (dated on or before the cycle's first dose; no dose may move past
+                ``study.last_day``: both checked when applied, by :mod:`dosing.changes_apply`)
 ``hold``        the ``regimen`` dose(s) on ``date`` (at ``time``, or all that day) are not given
                 and not made up (dates are the actual dates, after any delay)
 ``stop``        ``regimen`` stops from ``date``: no doses on or after it
@@ -58,6 +60,7 @@ class Changes:
 
     rows: pd.DataFrame
     source: str = "<changes>"
+    last_day: int | None = None  # the protocol's study.last_day: no delay may move a dose past it
 
     def of(self, kind: str) -> pd.DataFrame:
         return self.rows[self.rows["change"] == kind]
@@ -129,7 +132,7 @@ def changes_from_rows(
     for column in ("cycle", "time", "days"):
         frame[column] = frame[column].astype("Int64")
     frame["dose"] = frame["dose"].astype(float)
-    return Changes(frame, source)
+    return Changes(frame, source, protocol.study.last_day)
 
 
 def _check_header(header: list[str], source: str) -> list[str]:

@@ -8,7 +8,11 @@ everyone else's rows are kept as they are. Stateless and reproducible:
 * ``changed_on`` (extra column, datetime64) is the latest date of those change rows, NaT
   for untouched rows: calendars use it as the changed event's DTSTAMP;
 * ``uid`` never changes: it names the planned slot, so a moved dose keeps its UID;
-* held doses stay in the table with ``held = True``; stopped and withdrawn doses go.
+* held doses stay in the table with ``held = True``; stopped and withdrawn doses go, and the
+  last dose kept before a stop or withdrawal counts as altered (its regimen's recurring event
+  now ends earlier, so its SEQUENCE must rise);
+* a delayed dose keeps its planned wall-clock time (named by its uid) on its new day, localised
+  as :func:`dosing.expand` localises: inside a spring-forward gap 02:30 shows 03:30.
 
 Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are not
 re-derived from the moved doses.
@@ -16,13 +20,14 @@ re-derived from the moved doses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import ChangesError
-from .expand import NS_PER_DAY, _to_utc
+from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
 from .parse import WEEKDAYS
 
 if TYPE_CHECKING:
@@ -62,12 +67,14 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     _change_dose(work, changes)
     for row in changes.each("hold"):
         _hold(work, row, changes)
-    _end(work, changes)
+    _end(sub, work, changes)
+    _check_inside_study(sub, work, changes)
     sub["dose"], sub["held"] = work.dose, work.held
     sub["sequence"] = work.sequence.astype(doses["sequence"].to_numpy().dtype)
     sub["changed_on"] = work.stamp
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
-    return _combine(doses, rest, sub[work.keep], work.dates[work.keep])
+    keep = work.keep
+    return _combine(doses, rest, sub[keep], {"date": work.dates[keep], "time": work.time[keep]})
 
 
 def _iso(when: pd.Timestamp) -> str:
@@ -80,12 +87,35 @@ def _of(work: _Work, row: Any) -> np.ndarray:
 
 
 def _delay(sub: pd.DataFrame, work: _Work, changes: Changes) -> None:
-    for row in changes.each("delay"):
+    """Earlier cycles first, so that a cycle's first dose is where earlier delays put it."""
+    delays: Iterable[Any] = (
+        changes.of("delay").sort_values(["patient_id", "regimen", "cycle"], kind="stable").itertuples(index=False)
+    )
+    for row in delays:
         mask = _of(work, row) & (work.cycle >= row.cycle)
+        _check_not_started(work, row, mask & (work.cycle == row.cycle), changes)
         work.shift[mask] += int(row.days)
         work.touch(mask, row.date.to_datetime64())
     if work.shift.any():
         _move(sub, work)
+
+
+def _check_not_started(work: _Work, row: Any, cycle: np.ndarray, changes: Changes) -> None:
+    """A delay moves a whole cycle that has not begun: it must be dated on or before the cycle's
+    first dose (where earlier delays put it). Doses of a cycle already begun are held instead."""
+    if not cycle.any():
+        return
+    first_at = np.flatnonzero(cycle)[0]
+    first = pd.Timestamp(work.dates[first_at]) + pd.Timedelta(days=int(work.shift[first_at]))
+    if row.date > first:
+        raise ChangesError(
+            f"a delay of {row.regimen} cycle {row.cycle} of patient {row.patient_id} dated {_iso(row.date)} "
+            f"is after the cycle's first dose on {_iso(first)}: it would move doses already given",
+            source=changes.source,
+            where=f"line {row.line}",
+            hint="date a delay on or before the cycle's first dose; for doses within a cycle already "
+            "begun use hold rows (one per dose not given), or delay the next cycle",
+        )
 
 
 def _change_dose(work: _Work, changes: Changes) -> None:
@@ -95,11 +125,52 @@ def _change_dose(work: _Work, changes: Changes) -> None:
         work.touch(mask, row.date.to_datetime64())
 
 
-def _end(work: _Work, changes: Changes) -> None:
+def _end(sub: pd.DataFrame, work: _Work, changes: Changes) -> None:
+    """Stops and withdrawals remove doses from their date on, and touch each shortened regimen's
+    last dose kept before the cut: a recurring event takes the highest SEQUENCE of its regimen's
+    doses, so the run that now ends earlier rises in SEQUENCE too."""
+    instant = sub["planned_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     for row in changes.each("stop"):
-        work.keep &= ~(_of(work, row) & (work.dates >= _iso(row.date)))
+        _cut(work, instant, row, _of(work, row) & (work.dates >= _iso(row.date)))
     for row in changes.each("withdraw"):
-        work.keep &= ~((work.patient == row.patient_id) & (work.dates >= _iso(row.date)))
+        _cut(work, instant, row, (work.patient == row.patient_id) & (work.dates >= _iso(row.date)))
+
+
+def _cut(work: _Work, instant: np.ndarray, row: Any, removed: np.ndarray) -> None:
+    removed &= work.keep
+    for regimen in np.unique(work.regimen[removed]):
+        kept = np.flatnonzero((work.patient == row.patient_id) & (work.regimen == regimen) & work.keep & ~removed)
+        if len(kept):
+            last = np.zeros(len(work.keep), dtype=bool)
+            last[kept[np.argmax(instant[kept])]] = True
+            work.touch(last, row.date.to_datetime64())
+    work.keep &= ~removed
+
+
+def _check_inside_study(sub: pd.DataFrame, work: _Work, changes: Changes) -> None:
+    """No delay may move a dose it keeps past ``study.last_day`` (stopped and withdrawn doses are gone)."""
+    if changes.last_day is None:
+        return
+    day = sub["study_day"].to_numpy()
+    late = work.keep & (work.shift != 0) & (day > changes.last_day)
+    if not late.any():
+        return
+    first = int(np.flatnonzero(late)[0])
+    delays = changes.of("delay")
+    mine = delays[
+        (delays["patient_id"] == work.patient[first])
+        & (delays["regimen"] == work.regimen[first])
+        & (delays["cycle"] <= work.cycle[first])
+    ]
+    row: Any = next(mine.sort_values("cycle").tail(1).itertuples(index=False))
+    raise ChangesError(
+        f"the delay moves {int(late.sum())} dose(s) of patient {row.patient_id} past the study's last day "
+        f"(day {changes.last_day}): {row.regimen} on {work.dates[first]} would be study day {int(day[first])}",
+        source=changes.source,
+        where=f"line {row.line}",
+        hint="record a stop (or withdrawal) from the first day after the study for the doses not given, "
+        "shorten the delay, or raise study.last_day in the protocol",
+    )
 
 
 def _hold(work: _Work, row: Any, changes: Changes) -> None:
@@ -121,32 +192,36 @@ def _hold(work: _Work, row: Any, changes: Changes) -> None:
 
 
 def _move(sub: pd.DataFrame, work: _Work) -> None:
-    """Shift delayed rows by whole days, keeping their local wall-clock time."""
+    """Shift delayed rows by whole days from their planned local wall-clock time (the regimen's
+    time of day, before any daylight-saving adjustment), then localise them as :func:`dosing.expand`
+    does: 02:30 moved onto a spring-forward day shows 03:30, and moved off it 02:30 again."""
     moved = work.shift != 0
     utc = sub["planned_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64).copy()
-    local_day = np.zeros(len(sub), dtype=np.int64)
-    zones = sub["timezone"].astype(str).to_numpy()
-    for zone in np.unique(zones[moved]):
-        pick = moved & (zones == zone)
-        local = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC").tz_convert(str(zone))
-        wall = local.tz_localize(None).asi8 + work.shift[pick] * NS_PER_DAY
-        utc[pick], local_ns = _to_utc(wall, str(zone))
-        local_day[pick] = local_ns // NS_PER_DAY
+    local = np.zeros(len(sub), dtype=np.int64)
+    planned_day = np.array(work.dates[moved], dtype="datetime64[D]").astype("datetime64[ns]").astype(np.int64)
+    wall = planned_day + planned_minutes(sub["uid"].to_numpy()[moved]) * NS_PER_MINUTE + work.shift[moved] * NS_PER_DAY
+    zones = sub["timezone"].astype(str).to_numpy()[moved]
+    for zone in np.unique(zones):
+        pick = np.flatnonzero(moved)[zones == zone]
+        utc[pick], local[pick] = wall_clock_to_utc(wall[zones == zone], str(zone))
     sub["planned_at"] = pd.DatetimeIndex(utc.astype("datetime64[ns]")).tz_localize("UTC")
-    text = np.datetime_as_string(local_day[moved].astype("datetime64[D]"), unit="D")
+    local_day = local[moved] // NS_PER_DAY
     work.dates = work.dates.astype(object)
-    work.dates[moved] = text
+    work.dates[moved] = np.datetime_as_string(local_day.astype("datetime64[D]"), unit="D")
+    work.time = work.time.astype(object)
+    work.time[moved] = clock_text((local[moved] % NS_PER_DAY) // NS_PER_MINUTE)
     weekday = sub["weekday"].astype(str).to_numpy().astype(object)
-    weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day[moved] + 3) % 7]
+    weekday[moved] = np.array(WEEKDAYS, dtype=object)[(local_day + 3) % 7]
     sub["weekday"] = pd.Categorical(weekday, categories=list(WEEKDAYS))
     sub["study_day"] = (sub["study_day"].to_numpy() + work.shift).astype(sub["study_day"].to_numpy().dtype)
 
 
-def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, dates: np.ndarray) -> pd.DataFrame:
-    """Put the changed rows back, with one set of date categories, sorted as expand sorts."""
-    days = sorted(set(doses["date"].cat.categories) | set(dates))
-    rest = rest.assign(date=rest["date"].cat.set_categories(days))
-    sub = sub.assign(date=pd.Categorical(dates, categories=days, ordered=True))
+def _combine(doses: pd.DataFrame, rest: pd.DataFrame, sub: pd.DataFrame, texts: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Put the changed rows back, with one set of date and time categories, sorted as expand sorts."""
+    for column, values in texts.items():
+        union = sorted(set(doses[column].cat.categories) | set(values))
+        rest = rest.assign(**{column: rest[column].cat.set_categories(union)})
+        sub = sub.assign(**{column: pd.Categorical(values, categories=union, ordered=True)})
     sub = sub.assign(weekday=sub["weekday"].astype(doses["weekday"].dtype))
     position = np.concatenate([doses.index.get_indexer(rest.index), doses.index.get_indexer(sub.index)])
     out = pd.concat([rest, sub], ignore_index=True)

@@ -233,6 +233,27 @@ def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray,
     return utc, local, zone_index
 
 
+def wall_clock_to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
+    """UTC instants (ns) and the local wall-clock shown for them (ns) of local wall-clock times
+    (naive ns) in ``zone``, by the rules of this module (a time in a spring-forward gap is read
+    with the offset before the gap; a repeated time is its first occurrence)."""
+    return _to_utc(wall, zone)
+
+
+def planned_minutes(uids: np.ndarray) -> np.ndarray:
+    """The planned time of day (minutes after midnight) each dose's uid names (see :func:`_uids`):
+    the regimen's time before any daylight-saving adjustment (02:30 even where 02:30 does not exist)."""
+    clock = pd.Series(uids, dtype=object).str.extract(r"\.d\d+\.(\d\d)(\d\d)@[^@]*$").astype(float)
+    if clock.isna().any().any():
+        raise ValueError("a dose uid does not name its planned time (<patient>.<drug>.d<day>.<HHMM>@...)")
+    return (clock[0] * 60 + clock[1]).to_numpy(dtype=np.int64)
+
+
+def clock_text(minutes: np.ndarray) -> np.ndarray:
+    """``HH:MM`` of minutes after midnight, as the ``time`` column shows them."""
+    return _CLOCK[minutes]
+
+
 def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     naive = pd.DatetimeIndex(wall.astype("datetime64[ns]"))
     first = np.ones(len(naive), dtype=bool)

@@ -9,6 +9,8 @@ Conventions (tested, and stated in docs/protocol-format.md):
 * In a cyclic schedule cycle day 1 is the cycle's first day; the pattern inside a cycle
   (``every``, ``cycle_days``) counts from that day, and ``for``/``on`` limit it to the first
   days of the cycle.
+* In a phased schedule cycles are numbered on across phases: after a phase of 2 cycles the
+  next phase's first cycle is cycle 3 (``cycle_day`` still counts from each cycle's first day).
 * Nothing is scheduled after ``study.last_day``.
 
 Everything here is vectorised with numpy over all patients at once.
@@ -55,15 +57,24 @@ def day_plan(schedule: Schedule, patients: Patients, others: dict[str, np.ndarra
     if schedule.phases is None:
         return _single(schedule, schedule.start_day, patients, others)
     plans = []
-    start = schedule.start_day
+    start, cycles_before = schedule.start_day, 0
     for index, phase in enumerate(schedule.phases):
-        plans.append(_single(phase, start, patients, others))
+        plans.append(_numbered_from(_single(phase, start, patients, others), cycles_before))
+        cycles_before += phase.cycles or 0
         if index < len(schedule.phases) - 1:  # the last phase may run open-ended to the study's end
             start += _length(phase)
     mask = np.logical_or.reduce(np.broadcast_arrays(*[p.mask for p in plans]))
     cycle = np.maximum.reduce(np.broadcast_arrays(*[p.cycle for p in plans]))
     cycle_day = np.maximum.reduce(np.broadcast_arrays(*[p.cycle_day for p in plans]))
     return DayPlan(mask, cycle, cycle_day)
+
+
+def _numbered_from(plan: DayPlan, cycles_before: int) -> DayPlan:
+    """A phase's plan with its cycles numbered on from the cycles of the phases before it."""
+    if not cycles_before:
+        return plan
+    cycle = np.where(plan.cycle > 0, plan.cycle + cycles_before, 0).astype(np.int16)
+    return DayPlan(plan.mask, cycle, plan.cycle_day)
 
 
 def _length(phase: Schedule) -> int:

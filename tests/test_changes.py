@@ -359,8 +359,11 @@ def test_delay_across_a_daylight_saving_change_keeps_the_wall_clock_time(tmp_pat
     protocol = dosing.load_protocol(PROTOCOLS / "capecitabine.toml")
     cohort = dosing.load_cohort(PROTOCOLS / "capecitabine-cohort.csv", protocol)
     path = tmp_path / "changes.csv"
-    path.write_text(HEADER + "CAPE-001,delay,capecitabine,2,2027-03-20,,7,,,neutropenia\n", encoding="utf-8")
+    delay = "CAPE-001,delay,capecitabine,2,2027-03-20,,7,,,neutropenia\n"
+    # the last moved dose (study day 169) would fall after study.last_day (168): stopped there
+    path.write_text(HEADER + delay + "CAPE-001,stop,capecitabine,,2027-08-16,,,,,end of study\n", encoding="utf-8")
     after = apply_changes(dosing.expand(protocol, cohort), load_changes(path, protocol, cohort))
+    assert after.loc[after["patient_id"] == "CAPE-001", "study_day"].max() == 168
     cycle2 = after[(after["patient_id"] == "CAPE-001") & (after["cycle"] == 2)]
     # planned: Mon 2027-03-22 20:00 CET (19:00 UTC); Berlin moves to CEST on 2027-03-28
     first = cycle2.iloc[0]

@@ -138,11 +138,14 @@ def reference_days(plan: Plan, start: int, last_day: int, first_date: dt.date, w
 
 
 def cycle_of(plans: list[Plan], start: int, day: int) -> int:
+    """The cycle number of a study day, counted on across phases (0 outside any cycle)."""
+    cycles_before = 0
     for plan in plans:
         if plan.cycles is not None and start <= day < start + length(plan):
             assert plan.period is not None
-            return (day - start) // plan.period + 1
+            return cycles_before + (day - start) // plan.period + 1
         start += length(plan) if plan.cycles is not None or plan.for_ is not None else 0
+        cycles_before += plan.cycles or 0
     return 0
 
 
@@ -384,3 +387,22 @@ def test_reference_and_expand_agree_with_hand_computed_days(
 
     assert sorted(reference_days(plan, 1, 60, dt.date(2027, 1, 4), 0)) == expected
     assert days_of(expand_for(protocol([regimen("r", schedule)], last_day=60)), "r") == expected
+
+
+def test_cycles_are_numbered_on_across_phases() -> None:
+    """Two 14-day cycles on days 1 and 8, then two 14-day cycles on day 1: cycles 1, 1, 2, 2, 3, 4
+    (not 1, 1, 2, 2, 1, 2); cycle_day counts within each cycle."""
+    from tests.builders import expand_for, protocol, regimen
+
+    phases = [
+        {"cycle_days": [1, 8], "cycle_length": "14 days", "cycles": 2},
+        {"cycle_days": [1], "cycle_length": "14 days", "cycles": 2},
+    ]
+    doses = expand_for(protocol([regimen("r", {"phases": phases})], last_day=60))
+    assert doses["study_day"].tolist() == [1, 8, 15, 22, 29, 43]
+    assert doses["cycle"].tolist() == [1, 1, 2, 2, 3, 4]
+    assert doses["cycle_day"].tolist() == [1, 8, 1, 8, 1, 1]
+    plan = Plan({}, "cycle_days", cycle_days=[1], period=14, cycles=2)
+    assert [cycle_of([Plan({}, "daily", for_=10), plan], 1, day) for day in (11, 25)] == [1, 2]
+    first = Plan({}, "cycle_days", cycle_days=[1, 8], period=14, cycles=2)
+    assert [cycle_of([first, plan], 1, day) for day in (1, 15, 29, 43)] == [1, 2, 3, 4]
