@@ -23,6 +23,7 @@ from .errors import CohortError, ProtocolError
 from .parse import WEEKDAYS
 from .protocol import Protocol, Regimen
 from .protocol_checks import dependency_order
+from .safety import once_weekly_regimens
 from .schedule import DayPlan, Patients, day_plan
 
 NS_PER_MINUTE = 60_000_000_000
@@ -53,6 +54,7 @@ COLUMNS = [
     "uid",
     "held",
     "sequence",
+    "once_weekly",
 ]
 
 
@@ -278,6 +280,8 @@ def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.Da
     out["uid"] = _uids(protocol, frame, rows)
     out["held"] = False
     out["sequence"] = np.zeros(len(out), dtype=np.int16)
+    weekly = once_weekly_regimens(protocol)
+    out["once_weekly"] = np.array([r.id in weekly for r in protocol.regimens], dtype=bool)[rows.regimen]
     return out[COLUMNS]
 
 

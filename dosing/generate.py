@@ -66,7 +66,7 @@ WORKLIST_COLUMNS = [
 ]
 
 #: Columns the calendar writer needs that the CSV files do not show.
-CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on"]
+CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly"]
 
 Progress = Callable[[int, int], None]
 

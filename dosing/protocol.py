@@ -8,6 +8,7 @@ the file is done by :mod:`dosing.io.protocol_file`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import zoneinfo
 from typing import Annotated, Any, Literal
@@ -286,7 +287,12 @@ class Regimen(Strict):
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "drug"
+    """A short key for a blinded label; a label whose slug is over 40 characters keeps the first
+    31 and a hash of the whole label, so that two long labels never share a key."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "drug"
+    if len(slug) <= 40:
+        return slug
+    return f"{slug[:31].rstrip('-')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 class Arm(Strict):

@@ -27,6 +27,7 @@ def check_references(protocol: Protocol) -> None:
         for path, schedule in _schedules(regimen.schedule, f"{where}.schedule"):
             _regimen_refs(protocol, regimen, schedule, path)
             _fits_study(protocol, schedule, path)
+    _unique_keys(protocol)
     dependency_order(protocol)
     check_blinding(protocol)
     check_methotrexate_protocol(protocol)
@@ -44,6 +45,22 @@ def _unique(protocol: Protocol) -> None:
             if item in seen:
                 _fail(protocol, f"{kind}s", f"{kind} id {item!r} is used twice", f"give each {kind} its own id")
             seen.add(item)
+
+
+def _unique_keys(protocol: Protocol) -> None:
+    """Each drug as shown (a blinded label, or a regimen without one) has its own key in UIDs and
+    changes files: two blinded labels, or a label and a regimen id, must not share one."""
+    owner: dict[str, str] = {}
+    for regimen in protocol.regimens:
+        name = regimen.blinded_label or regimen.id
+        other = owner.setdefault(regimen.display_key, name)
+        if other != name:
+            _fail(
+                protocol,
+                "regimens",
+                f"{other!r} and {name!r} would share the key {regimen.display_key!r} in UIDs and changes files",
+                "rename one of them (a regimen id, or a blinded label that differs in letters or digits)",
+            )
 
 
 def _arm_refs(protocol: Protocol) -> None:

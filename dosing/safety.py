@@ -8,6 +8,7 @@ statically when it is loaded, and every expanded schedule is checked again dose 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,12 @@ from .parse import format_amount
 if TYPE_CHECKING:
     from .protocol import Protocol, Regimen, Schedule
 
-_METHOTREXATE = re.compile(r"methotrexate|\bmtx\b|amethopterin", re.IGNORECASE)
+#: Methotrexate by its generic name in several languages (folded: no accents, lower case), by
+#: abbreviation, and by the brand names of its oral and injectable forms.
+_METHOTREXATE = re.compile(
+    r"m[e]th?otrexat|\bmtx\b|amethopterin|\b(metoject|trexall|otrexup|rasuvo|reditrex|jylamvo|xatmep|nordimet"
+    r"|zlatal|ebetrex|lantarel|maxtrex|rheumatrex|trexan|metex|emthexate|ledertrexate)\b"
+)
 
 #: Maximum daily doses the tool knows for drugs of the shipped protocols, by drug name
 #: (lower case) -> (amount, unit). A regimen's own ``max_daily_dose`` takes precedence.
@@ -30,9 +36,42 @@ KNOWN_DAILY_LIMITS: dict[str, tuple[float, str]] = {
 }
 
 
+#: Methotrexate for rheumatic disease: 7.5-25 mg once weekly (DOMAIN.md section 1); a protocol
+#: that needs more sets max_daily_dose on the regimen.
+METHOTREXATE_NON_ONCOLOGY_MAX = (25.0, "mg")
+
+
 def is_methotrexate(drug: str) -> bool:
-    """True for any spelling a protocol may use: methotrexate, Methotrexate sodium, MTX."""
-    return bool(_METHOTREXATE.search(drug))
+    """True for any name a protocol may use: methotrexate, Methotrexate sodium, MTX, Methotrexat,
+    Méthotrexate, metotrexato, amethopterin, and brands such as Metoject, Trexall or Jylamvo."""
+    folded = unicodedata.normalize("NFKD", drug).encode("ascii", "ignore").decode("ascii").lower()
+    return bool(_METHOTREXATE.search(folded))
+
+
+#: Mass units and their size in milligrams, for comparing a dose with a limit in another unit.
+_MASS_IN_MG = {"g": 1000.0, "mg": 1.0, "µg": 0.001, "μg": 0.001, "ug": 0.001, "mcg": 0.001}
+
+
+def once_weekly_regimens(protocol: Protocol) -> set[str]:
+    """Regimens whose every output must say "once weekly, on <weekday>. Never take it daily.":
+    methotrexate given for a non-cancer use, and every regimen sharing its blinded label (so
+    that a blinded patient on the matching placebo reads the same words)."""
+    weekly = {
+        r.id for r in protocol.regimens if is_methotrexate(r.drug) and not daily_methotrexate_allowed(protocol, r)
+    }
+    labels = {protocol.regimen(r).blinded_label for r in weekly} - {None}
+    return weekly | {r.id for r in protocol.regimens if r.blinded_label in labels}
+
+
+def unit_factor(unit: str, target: str) -> float | None:
+    """How many ``target`` one ``unit`` is: 1 for the same unit in any case, 1000 for g -> mg;
+    None when the two cannot be compared (e.g. tablets and mg)."""
+    a, b = unit.strip().lower(), target.strip().lower()
+    if a == b:
+        return 1.0
+    if a in _MASS_IN_MG and b in _MASS_IN_MG:
+        return _MASS_IN_MG[a] / _MASS_IN_MG[b]
+    return None
 
 
 def daily_methotrexate_allowed(protocol: Protocol, regimen: Regimen) -> bool:
@@ -147,14 +186,19 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
     Doses are summed per patient, local date and drug (every regimen of the drug, with each
     patient's own amounts); held doses are not given and do not count."""
     limits = daily_limits(protocol)
-    limited = {r.id: drug_key(r.drug) for r in protocol.regimens if limit_unit(limits, r) == r.dose.unit}
+    factors = limit_factors(protocol, limits)
+    limited = {regimen_id: drug_key(protocol.regimen(regimen_id).drug) for regimen_id in factors}
     if doses.empty or not limited:
         return
     rows = _given(doses)
     rows = rows.loc[rows["regimen"].isin(list(limited)), ["patient_id", "date", "study_day", "regimen", "dose"]]
     drugs = sorted(set(limited.values()))
     codes = _drug_codes(rows["regimen"], limited, drugs)
-    rows = rows.assign(_drug=pd.Categorical.from_codes(codes, categories=pd.Index(drugs)))
+    scale = _per_category(rows["regimen"], factors)
+    rows = rows.assign(
+        _drug=pd.Categorical.from_codes(codes, categories=pd.Index(drugs)),
+        dose=rows["dose"].to_numpy(dtype=float) * scale,
+    )
     totals = rows.groupby(["patient_id", "date", "_drug"], observed=True, sort=True).agg(
         dose=("dose", "sum"), day=("study_day", "first")
     )
@@ -195,6 +239,35 @@ def _drug_codes(regimen: pd.Series, limited: dict[str, str], drugs: list[str]) -
     categorical = regimen.astype("category")
     lookup = np.array([drugs.index(limited.get(str(c), drugs[0])) for c in categorical.cat.categories], dtype=np.int64)
     return lookup[categorical.cat.codes.to_numpy()]
+
+
+def _per_category(regimen: pd.Series, values: dict[str, float]) -> npt.NDArray[np.float64]:
+    """Per row, ``values`` of the row's regimen (1.0 where absent), via the category codes."""
+    categorical = regimen.astype("category")
+    lookup = np.array([values.get(str(c), 1.0) for c in categorical.cat.categories], dtype=float)
+    return lookup[categorical.cat.codes.to_numpy()]
+
+
+def limit_factors(protocol: Protocol, limits: dict[str, tuple[float, str]]) -> dict[str, float]:
+    """Regimen id -> factor from its dose unit to the unit of its drug's daily limit, for every
+    regimen whose drug has a limit. A unit that cannot be compared with the limit's is an error:
+    a limit that cannot be checked must not be skipped silently."""
+    factors: dict[str, float] = {}
+    for index, regimen in enumerate(protocol.regimens):
+        unit = limit_unit(limits, regimen)
+        if unit is None:
+            continue
+        factor = unit_factor(regimen.dose.unit, unit)
+        if factor is None:
+            raise ProtocolError(
+                f"the maximum daily dose of {drug_key(regimen.drug)} is in {unit}, but this regimen doses it in "
+                f"{regimen.dose.unit!r}, so the limit cannot be checked",
+                source=protocol.source,
+                where=f"regimens[{index}] (id {regimen.id!r}).dose.unit",
+                hint=f"give the dose in {unit} (or g/mg/µg), or set max_daily_dose on the regimen in its own unit",
+            )
+        factors[regimen.id] = factor
+    return factors
 
 
 def limit_unit(limits: dict[str, tuple[float, str]], regimen: Regimen) -> str | None:
@@ -263,7 +336,11 @@ def shared_drug_regimens(protocol: Protocol) -> set[str]:
 
 
 def daily_limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
+    """Drug key -> (maximum per day, unit): the built-in limits, methotrexate's 25 mg (its usual
+    weekly maximum, given on one day) unless the study is oncology, then each regimen's own."""
     limits = dict(KNOWN_DAILY_LIMITS)
+    if not protocol.study.oncology:
+        limits["methotrexate"] = METHOTREXATE_NON_ONCOLOGY_MAX
     for regimen in protocol.regimens:
         if regimen.max_daily_dose is not None:
             limits[drug_key(regimen.drug)] = (regimen.max_daily_dose, regimen.dose.unit)
@@ -314,6 +391,7 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], all_arm
             "instructions",
             "in_clinic",
             "adherence",
+            "blinded_dose",
         ):
             if getattr(first, name) != getattr(other, name):
                 _blind_fail(

@@ -11,7 +11,7 @@ from .cohort import Cohort
 from .expand import expand
 from .parse import format_amount
 from .protocol import Protocol
-from .safety import check_schedule, is_methotrexate
+from .safety import check_schedule
 
 
 def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
@@ -46,5 +46,5 @@ def _what(table: pd.DataFrame) -> pd.Series:
     """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
     dose = table["dose"].map(format_amount)
     what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
-    weekly = table["drug"].astype(str).map(is_methotrexate).astype(bool)
+    weekly = table["once_weekly"].astype(bool)
     return what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")

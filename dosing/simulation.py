@@ -33,7 +33,7 @@ from .safety import (
     daily_methotrexate_allowed,
     drug_key,
     is_methotrexate,
-    limit_unit,
+    limit_factors,
 )
 from .schedule import Patients, day_plan
 
@@ -101,15 +101,17 @@ def check_methotrexate_weeks(protocol: Protocol, simulation: Simulation) -> None
 def check_daily_limits(protocol: Protocol, simulation: Simulation) -> None:
     """No arm gives more of a drug in a day than its maximum, with the largest per-patient doses."""
     limits = daily_limits(protocol)
+    factors = limit_factors(protocol, limits)
     for arm in protocol.arms:
         by_drug: dict[str, list[Regimen]] = {}
         for regimen in (protocol.regimen(r) for r in arm.regimens):
-            if limit_unit(limits, regimen) == regimen.dose.unit and _largest_daily(protocol, regimen) is not None:
+            if regimen.id in factors and _largest_daily(protocol, regimen) is not None:
                 by_drug.setdefault(drug_key(regimen.drug), []).append(regimen)
         for drug, regimens in by_drug.items():
             total = np.zeros((simulation.patients.n, simulation.patients.last_day))
             for regimen in regimens:
-                total += simulation.masks[regimen.id] * (_largest_daily(protocol, regimen) or 0.0)
+                largest = (_largest_daily(protocol, regimen) or 0.0) * factors[regimen.id]
+                total += simulation.masks[regimen.id] * largest
             limit, unit = limits[drug]
             if float(total.max(initial=0.0)) > limit + 1e-9:
                 patient, day = np.unravel_index(int(np.argmax(total)), total.shape)

@@ -294,7 +294,7 @@ def test_text_is_escaped_and_survives_a_round_trip() -> None:
 def test_methotrexate_names_the_weekday_in_full() -> None:
     _, ics = seed()
     mtx = next(e for e in events(ics) if "Methotrexate" in str(e["summary"]))
-    assert "Methotrexate: once weekly, on Monday. Never take it daily." in str(mtx["description"])
+    assert "Once weekly, on Monday. Never take it daily." in str(mtx["description"])
     assert "Route: oral" in str(mtx["description"])
 
 

@@ -39,11 +39,18 @@ STYLES: tuple[Style, ...] = ("recurring", "expanded")
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
+def _once_weekly(row: Any) -> bool:
+    """The dose table says so (``once_weekly``: methotrexate and its blinded placebo); a table
+    without that column falls back on the drug's name."""
+    flag = row.get("once_weekly")
+    return bool(flag) if flag is not None else is_methotrexate(str(row["drug"]))
+
+
 def dose_summary(row: Any) -> str:
     """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)"."""
     amount = f"{format_amount(row['dose'])} {row['unit']}".strip()
     text = f"{row['drug']} {amount}".strip()
-    if is_methotrexate(str(row["drug"])):
+    if _once_weekly(row):
         text += f" (weekly, {row['weekday']})"
     return text
 
@@ -54,8 +61,8 @@ def dose_description(row: Any, *, per_dose: bool = True) -> str:
     lines = [f"Take: {row['drug']}, {amount}", f"Route: {row['route']}"]
     if row["instructions"]:
         lines.append(f"Instructions: {row['instructions']}")
-    if is_methotrexate(str(row["drug"])):
-        lines.append(f"Methotrexate: once weekly, on {row['weekday']}. Never take it daily.")
+    if _once_weekly(row):
+        lines.append(f"Once weekly, on {row['weekday']}. Never take it daily.")
     if per_dose:
         where = f"Study day {row['study_day']}"
         if not pd.isna(row["cycle"]):
