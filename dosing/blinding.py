@@ -25,7 +25,7 @@ def blind(doses: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     that text and an empty unit.
     """
     out = doses.drop(columns=["arm", "drug"]).copy()
-    out.insert(out.columns.get_loc("label"), "drug", out.pop("label"))
+    out.insert(list(out.columns).index("label"), "drug", out.pop("label"))
     keys = {r.id: r.display_key for r in protocol.regimens}
     out["regimen"] = out["regimen"].astype(str).map(keys).astype("category")
     hidden = {r.id for r in protocol.regimens if r.blinded_dose is not None and protocol.study.blinded}

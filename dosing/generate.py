@@ -229,7 +229,7 @@ def _write_patients(
         home = folder / pid
         home.mkdir(parents=True)
         write_csv(mine.drop(columns=CALENDAR_ONLY), home / "doses.csv")
-        start = pd.Timestamp(patient.start_date).date()
+        start = pd.Timestamp(str(patient.start_date)).date()
         stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
         last = start + dt.timedelta(days=protocol.study.last_day)
         ics = calendar_for_patient(
