@@ -3,13 +3,16 @@ and checking a filled unblinded worklist."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, PROTOCOLS
 
+import dosing
 from dosing.cli import main
 
 SEED = [str(PROTOCOLS / "nct02467504.toml"), "--cohort", str(FIXTURES / "ics-three-sites.csv")]
@@ -67,3 +70,84 @@ def test_the_summary_of_one_patient_says_patient(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["generate", *args])
     assert result.exit_code == 0, result.output
     assert "calendar.ics (1 patient)\n" in result.output
+
+
+IL2 = [str(PROTOCOLS / "nct04077684.toml"), "--cohort", str(PROTOCOLS / "nct04077684-cohort.csv")]
+
+
+@pytest.fixture(scope="module")
+def il2_worklists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    """The IL-2 study's blinded and unblinded worklists (432 doses: 8 patients x 54), filled as given on time."""
+    out = tmp_path_factory.mktemp("il2")
+    sheets = {}
+    for kind, flags in (("blinded", []), ("unblinded", ["--unblinded"])):
+        result = CliRunner().invoke(main, ["generate", *IL2, "--out", str(out), "--no-feeds", *flags])
+        assert result.exit_code == 0, result.output
+        folder = out / ("nct04077684-UNBLINDED" if flags else "nct04077684")
+        sheet = pd.read_csv(folder / "worklist.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        sheets[kind] = sheet.assign(given_at=sheet["date"] + " " + sheet["time"], given_by="nurse")
+    return sheets
+
+
+def check_il2(tmp_path: Path, sheet: pd.DataFrame, unblinded: bool) -> tuple[str, pd.DataFrame]:
+    log = tmp_path / "filled.csv"
+    sheet.to_csv(log, index=False, encoding="utf-8-sig")
+    flags = ["--unblinded"] if unblinded else []
+    args = ["adherence", *IL2, "--log", str(log), "--as-of", "2028-01-01", "--out", str(tmp_path), *flags]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / ("nct04077684-UNBLINDED" if unblinded else "nct04077684") / "adherence"
+    summary = pd.read_csv(folder / "summary.csv", encoding="utf-8-sig")
+    return result.stdout, summary[summary["level"] == "cohort"]
+
+
+@pytest.mark.parametrize("written", ["200000 IU", "200000"], ids=["with unit", "number only"])
+def test_a_filled_unblinded_worklist_checks_clean(
+    tmp_path: Path, il2_worklists: dict[str, pd.DataFrame], written: str
+) -> None:
+    sheet = il2_worklists["unblinded"]
+    assert set(zip(sheet["drug"], sheet["dose"], sheet["unit"], strict=True)) == {
+        ("hrIL-2", "200000", "IU"),
+        ("hrIL-2", "500000", "IU"),
+        ("hrIL-2", "1000000", "IU"),
+        ("Placebo", "1", "mL"),
+    }
+    dose = sheet["dose"] + " " + sheet["unit"] if " " in written else sheet["dose"]
+    out, cohort = check_il2(tmp_path, sheet.assign(dose_given=dose), unblinded=True)
+    assert "bad log rows: 0\n" in out
+    assert cohort[["due", "taken", "wrong_dose"]].values.tolist() == [[432, 432, 0]]
+
+
+def test_a_filled_blinded_worklist_keeps_the_blinded_comparison(
+    tmp_path: Path, il2_worklists: dict[str, pd.DataFrame]
+) -> None:
+    sheet = il2_worklists["blinded"]
+    assert set(sheet["dose"] + "|" + sheet["unit"]) == {"1 syringe|"}
+    out, cohort = check_il2(tmp_path, sheet.assign(dose_given=sheet["dose"]), unblinded=False)
+    assert "bad log rows: 0\n" in out and cohort["wrong_dose"].tolist() == [0]
+    _, cohort = check_il2(tmp_path, sheet.assign(dose_given="2"), unblinded=False)
+    assert cohort[["taken", "wrong_dose"]].values.tolist() == [[432, 432]]  # 2 syringes, never 1
+
+
+def test_a_true_dose_is_judged_against_the_patients_own_arm(
+    tmp_path: Path, il2_worklists: dict[str, pd.DataFrame]
+) -> None:
+    """200000 IU is right for the two 0.2 MIU patients only: wrong amount for 0.5 and 1 MIU, wrong unit for placebo,
+    also in a blinded check (the true unit says the row is in true terms)."""
+    sheet = il2_worklists["unblinded"].assign(dose_given="200000 IU")
+    for unblinded in (True, False):
+        _, cohort = check_il2(tmp_path, sheet, unblinded=unblinded)
+        assert cohort[["taken", "wrong_dose"]].values.tolist() == [[432, 324]]
+
+
+def test_a_unit_no_worklist_shows_is_a_bad_row_that_hides_true_units_when_blinded(
+    tmp_path: Path, il2_worklists: dict[str, pd.DataFrame]
+) -> None:
+    sheet = il2_worklists["blinded"].head(1).assign(dose_given="1 mg")
+    for unblinded, expected in ((False, "syringe"), (True, "IU or mL or syringe")):
+        log = tmp_path / "one.csv"
+        sheet.to_csv(log, index=False)
+        protocol = dosing.load_protocol(PROTOCOLS / "nct04077684.toml")
+        cohort = dosing.load_cohort(PROTOCOLS / "nct04077684-cohort.csv", protocol)
+        result = dosing.check_adherence(protocol, cohort, log, as_of=dt.date(2028, 1, 1), unblinded=unblinded)
+        assert result.bad_rows["reason"].tolist() == [f"dose_given '1 mg' is in another unit (expected {expected})"]
