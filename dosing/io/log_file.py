@@ -273,12 +273,10 @@ def _labels(column: _Column, protocol: Protocol, checks: _Checks) -> _Labels:
     known = ", ".join(labels)
     messages = np.array([f"unknown drug {v!r} (the protocol's drugs: {known})" for v in column.values])
     checks.fail(codes < 0, messages, column.codes)
-    true_names = {_fold(r.drug) for r in protocol.regimens}
-    hidden = {_fold(r.blinded_label) for r in protocol.regimens if r.blinded_label} - true_names
-    named = np.array(
-        [1 if (f := _fold(v)) in true_names - set(map(_fold, labels)) else -(f in hidden) for v in column.values]
-    )
-    return _Labels(codes, labels, named.astype(np.int64)[column.codes])
+    drugs, shown = {_fold(r.drug) for r in protocol.regimens}, {_fold(name) for name in labels}
+    true_only, hidden = drugs - shown, shown - drugs  # a true name blinded users never see; a blinded label
+    named = [1 if _fold(v) in true_only else -1 if _fold(v) in hidden else 0 for v in column.values]
+    return _Labels(codes, labels, np.array(named, dtype=np.int64)[column.codes])
 
 
 def _times(
@@ -352,7 +350,7 @@ def blinded_dose(regimen: Regimen, protocol: Protocol) -> tuple[float, str] | No
         return None
     match = re.match(_DOSE, regimen.blinded_dose.strip())
     if match is None:
-        return float("nan"), regimen.blinded_dose.strip()
+        return float("nan"), ""  # no number to compare with
     return float(match.group(1)), match.group(2).strip()
 
 
