@@ -26,7 +26,7 @@ from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .expand import expand
-from .io.log_file import AdministrationLog, read_log
+from .io.log_file import AdministrationLog, blinded_dose, read_log
 from .protocol import Protocol
 
 EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "given_date", "dose_given", "reason"]
@@ -87,7 +87,7 @@ def check_adherence(
     ``expand(protocol, cohort)`` with ``changes`` (a changes file or :class:`dosing.changes.Changes`)
     applied: held doses are ``held``, never ``missed``; doses after a stop or withdrawal are not due."""
     if not isinstance(log, AdministrationLog):
-        log = read_log(log, protocol, cohort, strict=strict)
+        log = read_log(log, protocol, cohort, strict=strict, unblinded=unblinded)
     stops_and_withdrawals = _changes(changes, protocol, cohort)
     planned = expand(protocol, cohort) if doses is None else doses
     if doses is None and isinstance(stops_and_withdrawals, Changes):
@@ -205,8 +205,7 @@ def _status(
     deviation = np.where(timed, _pick(given["given_s"], admin, 0) - p_seconds, 0)
     status = _classify(planned, matched, timed, deviation, p_day, rules, as_of)
     dose_given = np.where(matched, _pick(given["dose_given"], admin, np.nan), np.nan)
-    expected = _expected_amounts(protocol, planned)
-    judged = matched & ~np.isnan(dose_given) & ~np.isnan(expected)
+    wrong_dose = _wrong_doses(protocol, planned, given, admin, matched & ~np.isnan(dose_given), dose_given)
     line = _pick(given["line"], admin, 0)
     return pd.DataFrame(
         {
@@ -218,7 +217,7 @@ def _status(
             "given_at": _given_text(given["given_at"], admin, matched),
             "deviation_hours": np.where(timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,
-            "wrong_dose": judged & ~np.isclose(dose_given, expected, rtol=1e-6, atol=1e-9),
+            "wrong_dose": wrong_dose,
             "log_line": pd.arrays.IntegerArray(np.where(matched, line, 0).astype(np.int64), ~matched),
             "admin": dose_admin,
         }
@@ -262,15 +261,36 @@ def _given_text(given_at: pd.Series, admin: np.ndarray, matched: np.ndarray) -> 
     return pd.Categorical.from_codes(np.where(matched, codes, categories.get_loc("")), categories=categories)
 
 
-def _expected_amounts(protocol: Protocol, planned: pd.DataFrame) -> np.ndarray:
-    """The amount a log should show: the planned dose, or the blinded dose's number where hidden."""
-    expected = planned["dose"].to_numpy(dtype=float).copy()
-    if protocol.study.blinded:
-        for regimen in protocol.regimens:
-            if regimen.blinded_dose is not None:
-                amount = pd.to_numeric(regimen.blinded_dose.split()[0], errors="coerce")
-                expected[(planned["regimen"] == regimen.id).to_numpy()] = amount
-    return expected
+def _wrong_doses(
+    protocol: Protocol,
+    planned: pd.DataFrame,
+    given: pd.DataFrame,
+    admin: np.ndarray,
+    judged: np.ndarray,
+    dose_given: np.ndarray,
+) -> np.ndarray:
+    """Per planned dose: given, but not the amount (or unit, where written) it should be. A row in true
+    terms is compared with the true dose and unit, any other with what the blinded worklist shows."""
+    true_terms = _pick(given["true_terms"], admin, False).astype(bool)
+    written = _pick(given["dose_unit"], admin, "").astype(object)
+    amount, unit = _expected_amounts(protocol, planned, true_terms)
+    unit_ok = (written == "") | (written == unit)
+    return judged & ~np.isnan(amount) & ~(np.isclose(dose_given, amount, rtol=1e-6, atol=1e-9) & unit_ok)
+
+
+def _expected_amounts(
+    protocol: Protocol, planned: pd.DataFrame, true_terms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The amount and unit (case-folded) a log should show per planned dose: the planned dose where
+    ``true_terms``, else the blinded dose where the blinded worklist hides it."""
+    amount = planned["dose"].to_numpy(dtype=float).copy()
+    unit = planned["unit"].astype(str).str.strip().str.casefold().to_numpy(dtype=object)
+    for regimen in protocol.regimens:
+        hidden = blinded_dose(regimen, protocol)
+        if hidden is not None:
+            rows = (planned["regimen"] == regimen.id).to_numpy() & ~true_terms
+            amount[rows], unit[rows] = hidden[0], hidden[1].casefold()
+    return amount, unit
 
 
 def _admin_rows(table: pd.DataFrame, given: pd.DataFrame, matched: np.ndarray, cycle: np.ndarray) -> pd.DataFrame:

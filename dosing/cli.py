@@ -233,8 +233,11 @@ def serve(folder: Path, host: str, port: int) -> None:
         raise DosingError(
             f"dosing serve needs starlette and uvicorn ({err.name} is missing)", hint="pip install 'dosing[serve]'"
         ) from None
-    click.echo(f"Serving the feeds of {folder} on http://{host}:{port}/<token>.ics (Ctrl+C stops)", err=True)
-    serve_feeds(folder, host=host, port=port)
+
+    def announce(url: str) -> None:
+        click.echo(f"Serving the feeds of {folder} on {url}/<token>.ics (Ctrl+C stops)", err=True)
+
+    serve_feeds(folder, host=host, port=port, on_listening=announce)
 
 
 class DateType(click.ParamType):

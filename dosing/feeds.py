@@ -90,16 +90,39 @@ def _versions_file(key_file: str | Path | None) -> Path:
 
 def token_versions(key_file: str | Path | None, study_id: str) -> dict[str, int]:
     """Each rotated patient's token version (patients never rotated are at 0)."""
-    path = _versions_file(key_file)
+    return _read_versions(_versions_file(key_file)).get(study_id, {})
+
+
+def _read_versions(path: Path) -> dict[str, dict[str, int]]:
+    """The versions file: {study id: {patient id: version}}; a damaged file is an :class:`OutputError`."""
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): int(v) for k, v in data.get(study_id, {}).items()}
+    hint = (
+        'restore it from a backup, or fix it by hand ({"<study id>": {"<patient id>": <version>}}); deleting '
+        "it puts every rotated patient back on their old, revoked URL"
+    )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise OutputError(f"cannot read the feed token versions ({err})", source=str(path), hint=hint) from None
+    valid = isinstance(data, dict) and all(
+        isinstance(patients, dict)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in patients.values())
+        for patients in data.values()
+    )
+    if not valid:
+        raise OutputError(
+            "the feed token versions file is damaged (expected an object of studies, each mapping patient ids "
+            "to whole numbers)",
+            source=str(path),
+            hint=hint,
+        )
+    return {str(study): {str(k): int(v) for k, v in patients.items()} for study, patients in data.items()}
 
 
 def _save_version(key_file: str | Path | None, study_id: str, patient_id: str, version: int) -> None:
     path = _versions_file(key_file)
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = _read_versions(path)
     data.setdefault(study_id, {})[patient_id] = version
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -95,11 +95,12 @@ class GenerateResult:
         ]
         width = max((len(d) for d in self.doses_per_drug), default=0)
         lines += [f"    {drug:<{width}}  {count:>9,}" for drug, count in self.doses_per_drug.items()]
+        plural = "" if self.patients == 1 else "s"
         lines += [
             "  files:",
             f"    {self.folder / 'doses.csv'}",
             f"    {self.folder / 'worklist.csv'}",
-            f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patients)",
+            f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patient{plural})",
         ]
         if self.visits:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")

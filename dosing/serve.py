@@ -15,9 +15,12 @@ Install with ``pip install 'dosing[serve]'``.
 from __future__ import annotations
 
 import email.utils
+import errno
 import hashlib
 import logging
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +159,52 @@ class RedactedLog:
         await self.app(scope, receive, record)
 
 
-def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
-    """Serve the feeds until interrupted (uvicorn; its access log is off, ours is redacted)."""
+def check_address(host: str, port: int) -> None:
+    """Raise :class:`OutputError` unless ``host:port`` can be listened on (bound as uvicorn binds it,
+    with ``SO_REUSEADDR``), so that a busy port or an unknown host is a plain error, not uvicorn's exit."""
+    where = f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise OutputError(
+            f"cannot listen on {where} (unknown host: {err.strerror})",
+            hint="give --host an address of this machine, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (all)",
+        ) from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as err:
+                hint = _BIND_HINTS.get(err.errno or 0)
+                raise OutputError(f"cannot listen on {where} ({_why(err)})", hint=hint) from None
+
+
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another program (or another dosing serve) uses this port: stop it, or choose another --port",
+    errno.EACCES: "ports below 1024 need administrator rights: choose --port 1024 or above (e.g. 8080)",
+    errno.EADDRNOTAVAIL: "give --host an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+}
+
+
+def _why(err: OSError) -> str:
+    return (err.strerror or str(err)).lower()
+
+
+def serve(
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    on_listening: Callable[[str], None] | None = None,
+    **options: Any,
+) -> None:
+    """Serve the feeds until interrupted (uvicorn; its access log is off, ours is redacted).
+    ``on_listening`` is called with the base URL once the address is known to be free."""
     import uvicorn
 
     app = create_app(folder)
+    check_address(host, port)
+    if on_listening is not None:
+        on_listening(f"http://{host}:{port}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False, **options)

@@ -10,7 +10,11 @@ Two shapes are accepted (UTF-8, with or without a byte-order mark):
 ``given_at`` is a local date-time in the patient's zone (``2027-01-04 09:00``), a date-time
 with an offset (``2027-01-04T09:00+08:00``, ``...Z``) or a date alone (a diary: taken that day,
 timing unknown). ``drug`` is a protocol drug name or blinded label (case and spaces ignored).
-``dose_given`` is a number, optionally with the unit shown in the worklist (``60 mg``).
+``dose_given`` is a number, optionally with the unit shown in the worklist (``60 mg``). Where the
+blinded worklist hides the dose (``1 syringe``), the true dose (``200000 IU``, as the unblinded
+worklist shows it) is accepted too: a row is in true terms when its unit is a true unit, else when
+its drug is a true drug name, else when the check runs unblinded; adherence compares it with the
+true dose then, and with the blinded dose otherwise.
 
 A row that cannot be an administration (unknown patient or drug, a time that cannot be
 read, a dose that is not a number or is in another unit) is a *bad row*: it is listed
@@ -31,7 +35,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import LogError
-from ..protocol import Protocol
+from ..protocol import Protocol, Regimen
 
 REQUIRED = ("patient_id", "drug", "given_at")
 OPTIONAL = ("dose_given", "uid")
@@ -49,7 +53,9 @@ class AdministrationLog:
     ``patient_id``, ``label`` (the drug as blinded users see it), ``uid`` ("" if none),
     ``timed`` (False for a date alone), ``given_s`` (UTC seconds since 1970; for a date
     alone, local midnight of that day), ``given_day`` (the patient's local date, days since
-    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given).
+    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given),
+    ``dose_unit`` (the unit written, case-folded, "" if none) and ``true_terms`` (True: the dose is
+    the true one, as the unblinded worklist shows it; False: the blinded one).
     ``bad`` has :data:`BAD_COLUMNS`.
     """
 
@@ -58,10 +64,13 @@ class AdministrationLog:
     source: str = "<log>"
 
 
-def read_log(path: str | Path, protocol: Protocol, cohort: Cohort, *, strict: bool = False) -> AdministrationLog:
-    """Read and check a log file against the protocol and the cohort."""
+def read_log(
+    path: str | Path, protocol: Protocol, cohort: Cohort, *, strict: bool = False, unblinded: bool = False
+) -> AdministrationLog:
+    """Read and check a log file against the protocol and the cohort (``unblinded``: a dose written
+    without a unit or a true drug name is the true dose, as in the unblinded worklist)."""
     frame, lines = _read_table(Path(path))
-    return log_from_frame(frame, protocol, cohort, lines=lines, source=str(path), strict=strict)
+    return log_from_frame(frame, protocol, cohort, lines=lines, source=str(path), strict=strict, unblinded=unblinded)
 
 
 def log_from_frame(
@@ -72,6 +81,7 @@ def log_from_frame(
     lines: np.ndarray | None = None,
     source: str = "<log>",
     strict: bool = False,
+    unblinded: bool = False,
 ) -> AdministrationLog:
     """Check a log already in memory (text cells); ``lines`` are the file's line numbers.
 
@@ -89,7 +99,7 @@ def log_from_frame(
     zone = _patients(cells["patient_id"], cohort, checks)
     label = _labels(cells["drug"], protocol, checks)
     timed, given_s, given_day = _times(cells["given_at"], zone, checks)
-    dose = _doses(cells.get("dose_given"), label, protocol, checks)
+    dose, unit, true_terms = _doses(cells.get("dose_given"), label, protocol, checks, unblinded)
     bad_rows = _bad_table(cells, lines, checks)
     if strict and len(bad_rows):
         raise LogError(_describe(bad_rows), source=source, hint="correct these rows, or run without --strict")
@@ -106,6 +116,8 @@ def log_from_frame(
             "given_day": given_day[ok],
             "given_at": cells["given_at"].categorical(ok),
             "dose_given": dose[ok],
+            "dose_unit": unit[ok],
+            "true_terms": true_terms[ok],
         }
     )
     return AdministrationLog(given, bad_rows, source)
@@ -141,6 +153,7 @@ class _Column:
 class _Labels:
     codes: np.ndarray  # per row, into names; -1 unknown
     names: list[str]
+    named: np.ndarray  # per row: 1 a true drug name, -1 a blinded label, 0 either (nothing hidden)
 
 
 class _Checks:
@@ -260,7 +273,10 @@ def _labels(column: _Column, protocol: Protocol, checks: _Checks) -> _Labels:
     known = ", ".join(labels)
     messages = np.array([f"unknown drug {v!r} (the protocol's drugs: {known})" for v in column.values])
     checks.fail(codes < 0, messages, column.codes)
-    return _Labels(codes, labels)
+    drugs, shown = {_fold(r.drug) for r in protocol.regimens}, {_fold(name) for name in labels}
+    true_only, hidden = drugs - shown, shown - drugs  # a true name blinded users never see; a blinded label
+    named = [1 if _fold(v) in true_only else -1 if _fold(v) in hidden else 0 for v in column.values]
+    return _Labels(codes, labels, np.array(named, dtype=np.int64)[column.codes])
 
 
 def _times(
@@ -328,29 +344,57 @@ def _local_day(utc_s: np.ndarray, zone: str) -> np.ndarray:
     return local.as_unit("s").asi8 // 86400
 
 
-def shown_units(protocol: Protocol) -> dict[str, set[str]]:
-    """label -> the units a log may write after a dose (as the worklist shows them), case-folded."""
+def blinded_dose(regimen: Regimen, protocol: Protocol) -> tuple[float, str] | None:
+    """The amount and unit the blinded worklist shows in place of the dose, if it hides it."""
+    if regimen.blinded_dose is None or not protocol.study.blinded:
+        return None
+    match = re.match(_DOSE, regimen.blinded_dose.strip())
+    if match is None:
+        return float("nan"), ""  # no number to compare with
+    return float(match.group(1)), match.group(2).strip()
+
+
+def shown_units(protocol: Protocol, *, unblinded: bool = True, fold: bool = True) -> dict[str, set[str]]:
+    """label -> the units a log may write after a dose (case-folded with ``fold``): the blinded
+    worklist's unit and the true units (the unblinded worklist's); with ``unblinded=False``, only the
+    units a blinded reader may see (the blinded unit where the dose is hidden)."""
     units: dict[str, set[str]] = {}
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
-        shown = regimen.dose.unit
-        if regimen.blinded_dose is not None and protocol.study.blinded:
-            match = re.match(_DOSE, regimen.blinded_dose.strip())
-            shown = match.group(2) if match else ""
-        units.setdefault(label, set()).add(shown.strip().casefold())
+        hidden = blinded_dose(regimen, protocol)
+        shown = {regimen.dose.unit.strip()} if unblinded or hidden is None else set()
+        shown |= {hidden[1]} if hidden else set()
+        units.setdefault(label, set()).update({u.casefold() for u in shown} if fold else shown)
     return units
 
 
-def _doses(column: _Column | None, label: _Labels, protocol: Protocol, checks: _Checks) -> np.ndarray:
-    """The amount given per row (NaN when not written); another unit than the worklist's is a bad row."""
+def _unit_sets(protocol: Protocol) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """label -> the true units, and label -> the blinded worklist's units (where a dose is hidden)."""
+    true: dict[str, set[str]] = {}
+    blinded: dict[str, set[str]] = {}
+    for regimen in protocol.regimens:
+        label = regimen.blinded_label or regimen.drug
+        true.setdefault(label, set()).add(regimen.dose.unit.strip().casefold())
+        hidden = blinded_dose(regimen, protocol)
+        blinded.setdefault(label, set()).update({hidden[1].casefold()} if hidden else set())
+    return true, blinded
+
+
+def _doses(
+    column: _Column | None, label: _Labels, protocol: Protocol, checks: _Checks, unblinded: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the amount given (NaN when not written), the unit written, and whether the row is in
+    true terms (see the module's doc); a unit neither worklist shows is a bad row."""
     if column is None:
-        return np.full(len(label.codes), np.nan)
+        n = len(label.codes)
+        return np.full(n, np.nan), np.full(n, "", dtype=object), _true_terms(np.zeros(n, np.int64), label, unblinded)
     text = pd.Series(column.values, dtype=object).astype(str).str.replace(",", "", regex=False)
     parts = text.str.extract(_DOSE)
     amount = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float)
     unit = parts[1].fillna("").str.strip().str.casefold().to_numpy(dtype=object)
     units = sorted(set(unit.tolist()))
     allowed = shown_units(protocol)
+    true_units, blinded_units = _unit_sets(protocol)
     fits = np.array([[u == "" or u in allowed.get(name, set()) for u in units] for name in label.names] or [[]])
     unit_index = np.searchsorted(np.array(units, dtype=object), unit)[column.codes]
     written = (text != "").to_numpy()[column.codes]
@@ -360,7 +404,8 @@ def _doses(column: _Column | None, label: _Labels, protocol: Protocol, checks: _
     known = label.codes >= 0
     wrong = written & known & ~not_number
     wrong[wrong] = ~fits[label.codes[wrong], unit_index[wrong]]
-    expected = {name: " or ".join(sorted(allowed.get(name, set()))) or "no unit" for name in label.names}
+    visible = shown_units(protocol, unblinded=unblinded, fold=False)
+    expected = {name: " or ".join(sorted(visible.get(name, set()))) or "no unit" for name in label.names}
     if wrong.any():
         pair = column.codes[wrong] * len(label.names) + label.codes[wrong]
         unique, inverse = np.unique(pair, return_inverse=True)
@@ -372,7 +417,23 @@ def _doses(column: _Column | None, label: _Labels, protocol: Protocol, checks: _
         full = np.empty(len(wrong), dtype=object)
         full[wrong] = np.array(texts, dtype=object)[inverse]
         checks.fail(wrong, full)
-    return amount[column.codes]
+    kinds = np.array([[_unit_kind(u, true_units[n], blinded_units[n]) for u in units] for n in label.names] or [[]])
+    unit_kind = np.zeros(len(label.codes), dtype=np.int64)
+    unit_kind[known] = kinds[label.codes[known], unit_index[known]]
+    return amount[column.codes], unit[column.codes], _true_terms(unit_kind, label, unblinded)
+
+
+def _unit_kind(unit: str, true: set[str], blinded: set[str]) -> int:
+    """1: a unit only true doses have; -1: only the blinded worklist's unit; 0: none, or either."""
+    if unit == "" or (unit in true) == (unit in blinded):
+        return 0
+    return 1 if unit in true else -1
+
+
+def _true_terms(unit_kind: np.ndarray, label: _Labels, unblinded: bool) -> np.ndarray:
+    """True where a row's dose is the true one: by its unit, else by its drug name, else by the check."""
+    kind = np.where(unit_kind != 0, unit_kind, label.named)
+    return np.where(kind != 0, kind > 0, unblinded)
 
 
 def _bad_table(cells: dict[str, _Column], lines: np.ndarray, checks: _Checks) -> pd.DataFrame:
