@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -255,10 +255,12 @@ def _classify(
 def _given_text(given_at: pd.Series, admin: np.ndarray, matched: np.ndarray) -> pd.Categorical:
     """``given_at`` as written, per planned dose ("" when not given), kept categorical for speed."""
     cat = given_at.astype("category")
-    categories = pd.Index([*map(str, cat.cat.categories), ""]).unique()
-    recode = categories.get_indexer([*map(str, cat.cat.categories)])
+    written = [*map(str, cat.cat.categories)]
+    categories = pd.Index([*written, ""]).unique()
+    recode = categories.get_indexer(pd.Index(written))
     codes = recode[cat.cat.codes.to_numpy()[admin]] if len(given_at) else np.zeros(len(admin), dtype=np.int64)
-    return pd.Categorical.from_codes(np.where(matched, codes, categories.get_loc("")), categories=categories)
+    empty = int(categories.get_indexer(pd.Index([""]))[0])
+    return cast(pd.Categorical, pd.Categorical.from_codes(np.where(matched, codes, empty), categories=categories))
 
 
 def _wrong_doses(

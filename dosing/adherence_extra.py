@@ -14,8 +14,11 @@ from .protocol import Protocol
 class ChangesLike(Structural):
     """What adherence needs from a changes file: stopped regimens and withdrawn patients."""
 
-    stops: pd.DataFrame  # patient_id, regimen, from_date
-    withdrawals: pd.DataFrame  # patient_id, from_date
+    @property
+    def stops(self) -> pd.DataFrame: ...  # patient_id, regimen, from_date
+
+    @property
+    def withdrawals(self) -> pd.DataFrame: ...  # patient_id, from_date
 
 
 def nearest_cycle(
