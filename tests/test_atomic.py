@@ -203,3 +203,19 @@ def test_sigkill_part_way_leaves_previous_outputs_and_the_next_run_cleans_up(out
     protocol, small = load(tmp_path, patients=2)
     dosing.generate(protocol, small, out)
     assert sorted(os.listdir(out)) == [FOLDER]
+
+
+def test_finished_folder_gets_the_usual_permissions_not_mkdtemps_0700(tmp_path: Path) -> None:
+    """A web server publishing feeds/, or nurses sharing the worklist, must be able to read the output
+    like any other folder the user makes (mode 0777 less the umask), not only its owner."""
+    import os
+
+    from dosing.io.atomic import staged_folder
+
+    old = os.umask(0o022)
+    try:
+        with staged_folder(tmp_path / "study") as folder:
+            (folder / "doses.csv").write_text("x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "study").stat().st_mode & 0o777 == 0o755

@@ -38,6 +38,7 @@ def staged_folder(final: Path) -> Iterator[Path]:
     recover(final)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the finished folder gets the usual mode
     except OSError as err:
         raise OutputError(f"cannot write into the output folder ({err.strerror})", source=str(parent)) from None
     try:
@@ -90,3 +91,10 @@ def _running(pid: int) -> bool:
     except (OverflowError, OSError):
         return False
     return True
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
