@@ -194,3 +194,11 @@ def test_a_dose_below_a_minimum_without_a_maximum(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "line 2: column 'dose': 5 mg is outside 7.5-" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_row_id_column_is_not_taken_for_a_misspelt_uid(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("id,patient_id,drug,given_at\n1,RA-900,Folic acid,2027-01-04 08:00\n", encoding="utf-8")
+    args = ["adherence", SEED, "--cohort", ONE_PATIENT, "--log", str(path), "--as-of", "2027-01-10", "--strict"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output

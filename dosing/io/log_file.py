@@ -240,7 +240,7 @@ def _misspelt_columns(header: list[str], source: str) -> None:
     """A column named almost like a log column that is absent ("dose_givn") is a typo, not an extra column."""
     absent = [c for c in OPTIONAL if c not in header]  # a required one missing is an error anyway
     for name in header:
-        guess = difflib.get_close_matches(name, absent, 1, 0.8)
+        guess = difflib.get_close_matches(name, absent, 1, 0.85)  # not "id" for "uid"
         if guess:
             hint = f"did you mean {guess[0]!r}?"
             raise LogError(f"unknown column {name!r}", source=source, where="line 1", hint=hint)
