@@ -113,6 +113,9 @@ def changes_from_rows(
             problems.append(f"line {line}: {len(cells)} cells where the header has {len(columns)} columns")
             continue
         fields = {c: v.strip() for c, v in zip(columns, cells, strict=True)}
+        if _open_quote(fields):
+            problems.append(f"line {line}, column {_open_quote(fields)}")
+            continue
         record = _record(line, fields, protocol, patients, _reporter(problems, line))
         if record is not None:
             records.append(record)
@@ -133,6 +136,12 @@ def changes_from_rows(
         frame[column] = frame[column].astype("Int64")
     frame["dose"] = frame["dose"].astype(float)
     return Changes(frame, source, protocol.study.last_day)
+
+
+def _open_quote(fields: dict[str, str]) -> str | None:
+    """A cell running over several lines: most likely a quote left open, swallowing the rows after it."""
+    spans = [c for c, v in fields.items() if "\n" in v or "\r" in v]
+    return f'{spans[0]!r}: the cell runs over several lines; is a quote (") left open?' if spans else None
 
 
 def _check_header(header: list[str], source: str) -> list[str]:
@@ -262,7 +271,8 @@ def _dose(protocol: Protocol, regimen_id: str, text: str) -> float:
     if spec is not None and (
         (spec.min is not None and amount < spec.min) or (spec.max is not None and amount > spec.max)
     ):
-        raise ValueParseError(f"column 'dose': {amount:g} {regimen.dose.unit} is outside {spec.min:g}-{spec.max:g}")
+        bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
+        raise ValueParseError(f"column 'dose': {amount:g} {regimen.dose.unit} is outside {bounds}")
     return amount
 
 

@@ -27,9 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dosing
+from dosing.changes import Changes, apply_changes, changes_from_rows
 from dosing.cohort import cohort_from_rows
 from dosing.errors import DosingError
 from dosing.expand import expand
+from dosing.io.changes_file import load_changes
+from dosing.io.log_file import read_log
 from dosing.io.readers import load_cohort, load_protocol
 from dosing.protocol import protocol_from_dict
 from dosing.safety import check_max_daily, check_methotrexate_doses, check_same_drug
@@ -38,6 +41,8 @@ from tests.conftest import FIXTURES, PROTOCOLS
 SEED_PROTOCOL = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
 SEED_DATA = tomllib.loads((PROTOCOLS / "nct02467504.toml").read_text(encoding="utf-8"))
 SEED_PATIENT = FIXTURES / "seed-one-patient.csv"
+SEED_COHORT = dosing.load_cohort(PROTOCOLS / "nct02467504-cohort.csv", SEED_PROTOCOL)
+SEED_CHANGES = PROTOCOLS / "nct02467504-changes.csv"
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ READERS: dict[str, Reader] = {
     "protocol-phases": Reader(load_protocol, PROTOCOLS / "nct04077684.toml"),
     "protocol-oncology": Reader(load_protocol, PROTOCOLS / "capecitabine.toml"),
     "cohort": Reader(lambda path: load_cohort(path, SEED_PROTOCOL), PROTOCOLS / "nct02467504-cohort.csv"),
+    "log": Reader(lambda path: read_log(path, SEED_PROTOCOL, SEED_COHORT), FIXTURES / "log-seed-cohort-small.csv"),
+    "changes": Reader(lambda path: load_changes(path, SEED_PROTOCOL, SEED_COHORT), SEED_CHANGES),
 }
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -65,6 +72,8 @@ TOKENS = [
     "1979-05-27T07:32:00Z", "07:32:00", "\x00", "\ufeff", "\x1b", "é", "北京", "\U0001f600", "\\u0000",
     "../", "=HYPERLINK(", "Monday", "Funday", "Asia/Shanghai", "Mars/Olympus", "Asia", "/", "methotrexate", "MTX",
     "active", "placebo", "patient_id", "arm", "start_date", "mtx_dose", "mtx_weekday",
+    "mg", " IU", "1 syringe", "T", "Z", "+08:00", "-05:00", "1,000", "-1", "1e-400", "2027-02-30 08:00",
+    "delay", "hold", "stop", "dose", "reschedule", "withdraw", "il2", "hrIL-2 or placebo", "RA-001", "week-2",
 ]  # fmt: skip
 
 
@@ -292,6 +301,36 @@ def test_one_bad_cell_in_a_good_cohort(column: int, cell: str) -> None:
     cohort = check(lambda: cohort_from_rows(FULL_HEADER, [(2, row)], SEED_PROTOCOL, source="fuzz.csv"))
     if isinstance(cohort, dosing.Cohort):
         check(lambda: run_checks(SEED_PROTOCOL, cohort))
+
+
+# -- the changes model, fed one bad cell in good rows, then applied ----------------------------
+
+CHANGES_HEADER = ["patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason"]
+GOOD_CHANGES = [
+    ["RA-900", "delay", "il2", "2", "2027-01-29", "", "7", "", "", "neutropenia"],
+    ["RA-900", "hold", "loxoprofen", "", "2027-01-06", "13:00", "", "", "", "stomach pain"],
+    ["RA-901", "dose", "methotrexate", "", "2027-02-01", "", "", "12.5", "", "disease still active"],
+    ["RA-901", "reschedule", "", "", "2027-01-25", "", "", "", "week-2", "travelling"],
+    ["RA-901", "stop", "hrIL-2 or placebo", "", "2027-03-01", "", "", "", "", "rash"],
+]
+TWO_PATIENTS = dosing.load_cohort(FIXTURES / "changes-two-patients.csv", SEED_PROTOCOL)
+TWO_PATIENTS_DOSES = expand(SEED_PROTOCOL, TWO_PATIENTS)
+change_cells = st.one_of(
+    cells,
+    st.sampled_from(["2027-01-03", "2027-02-30", "2999-01-01", "0", "-7", "400", "3", "4", "25", "24:00", "week-24"]),
+    st.sampled_from(["screening", "withdraw", "il2-placebo", "folic-acid", "RA-901", "1e309", "nan", "7.5"]),
+)
+
+
+@FAST
+@given(row=st.integers(0, len(GOOD_CHANGES) - 1), column=st.integers(0, 9), cell=change_cells)
+def test_one_bad_cell_in_good_changes(row: int, column: int, cell: str) -> None:
+    rows = [list(r) for r in GOOD_CHANGES]
+    rows[row][column] = cell
+    numbered = list(enumerate(rows, start=2))
+    changes = check(lambda: changes_from_rows(CHANGES_HEADER, numbered, SEED_PROTOCOL, TWO_PATIENTS, "fuzz.csv"))
+    if isinstance(changes, Changes):
+        check(lambda: apply_changes(TWO_PATIENTS_DOSES, changes))
 
 
 # -- the same properties with many more examples --------------------------------------------

@@ -25,6 +25,7 @@ are raised as :class:`~dosing.errors.LogError`.
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
             raise LogError("is a binary file, not text", source=source, hint="give the path of a CSV file")
     try:
         header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        _misspelt_columns([str(c).strip() for c in header], source)
         wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, "given_by")}
         used = [c for c in header if str(c).strip() in wanted]
         types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
@@ -199,10 +201,18 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     except pd.errors.EmptyDataError:
         raise LogError("the file is empty", source=source) from None
     except pd.errors.ParserError as err:
-        raise LogError(f"not a valid CSV file: {err}", source=source) from None
+        raise _csv_error(str(err), source) from None
     if _lines_in(path) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
         return _read_slowly(path, [str(c) for c in header])
     return frame, None
+
+
+def _csv_error(message: str, source: str) -> LogError:
+    open_quote = re.search(r"EOF inside string starting at row (\d+)", message)
+    if open_quote:  # pandas counts rows from 0, the header included
+        line = int(open_quote.group(1)) + 1
+        return LogError('a quote (") is left open', source=source, where=f"line {line}", hint="close the quote")
+    return LogError(f"not a valid CSV file: {message.strip()}", source=source)
 
 
 def _lines_in(path: Path) -> int:
@@ -224,6 +234,16 @@ def _read_slowly(path: Path, columns: list[str]) -> tuple[pd.DataFrame, np.ndarr
                 lines.append(line)
             line = reader.line_num + 1
     return pd.DataFrame(records, columns=columns, dtype=str), np.array(lines, dtype=np.int64)
+
+
+def _misspelt_columns(header: list[str], source: str) -> None:
+    """A column named almost like a log column that is absent ("dose_givn") is a typo, not an extra column."""
+    absent = [c for c in OPTIONAL if c not in header]  # a required one missing is an error anyway
+    for name in header:
+        guess = difflib.get_close_matches(name, absent, 1, 0.85)  # not "id" for "uid"
+        if guess:
+            hint = f"did you mean {guess[0]!r}?"
+            raise LogError(f"unknown column {name!r}", source=source, where="line 1", hint=hint)
 
 
 def _check_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -296,6 +316,9 @@ def _times(
     hint = ' (write "YYYY-MM-DD HH:MM" in the patient\'s zone, with an offset such as +08:00, or a date alone)'
     messages = np.array([f"cannot read given_at {v!r}{hint}" for v in column.values], dtype=object)
     checks.fail(row_kind == 0, messages, column.codes)
+    first, last = (int(np.datetime64(day, "D").astype(np.int64)) for day in ("1900-01-01", "2199-12-31"))
+    messages = np.array([f"given_at {v!r} is outside the years 1900-2199" for v in column.values], dtype=object)
+    checks.fail((given_day < first) | (given_day > last), messages, column.codes)
     return row_kind != 1, given_s, given_day
 
 
@@ -308,7 +331,7 @@ def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     value = np.zeros(len(text), dtype=np.int64)
     for pick, code, parse in (
         (dated, 1, lambda t: pd.to_datetime(t, format="%Y-%m-%d", errors="coerce")),
-        (local, 2, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce")),
+        (local, 2, _parse_local),
         (offset, 3, lambda t: pd.to_datetime(t, format="ISO8601", errors="coerce", utc=True)),
     ):
         if pick.any():
@@ -316,6 +339,25 @@ def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             kind[pick] = np.where(parsed.notna().to_numpy(), code, 0)
             value[pick] = _seconds(parsed)
     return kind, value
+
+
+def _parse_local(text: pd.Series) -> pd.Series:
+    """Local date-times; a text pandas reads with an odd offset ("13:0-004") cannot be read (NaT)."""
+    try:
+        parsed = pd.Series(pd.to_datetime(text, format="ISO8601", errors="coerce"))
+        if getattr(parsed.dtype, "tz", None) is None:
+            return parsed
+    except ValueError:  # naive and offset values mixed
+        pass
+    return pd.Series([_one_local(t) for t in text], index=text.index, dtype="datetime64[s]")
+
+
+def _one_local(text: str) -> pd.Timestamp | None:
+    try:
+        moment = pd.Timestamp(pd.to_datetime(text, format="ISO8601"))
+    except (ValueError, OverflowError):
+        return None
+    return moment if moment.tzinfo is None and not pd.isna(moment) else None
 
 
 def _per_unique(values: np.ndarray, convert: Callable[[np.ndarray, str], np.ndarray], zone: str) -> np.ndarray:
@@ -401,6 +443,10 @@ def _doses(
     not_number = written & np.isnan(amount)[column.codes]
     messages = np.array([f"dose_given {v!r} is not a number" for v in column.values])
     checks.fail(not_number, messages, column.codes)
+    impossible = written & ~not_number & ~((amount >= 0) & np.isfinite(amount))[column.codes]
+    messages = np.array([f"dose_given {v!r} is not an amount given (negative or too large)" for v in column.values])
+    checks.fail(impossible, messages, column.codes)
+    not_number |= impossible
     known = label.codes >= 0
     wrong = written & known & ~not_number
     wrong[wrong] = ~fits[label.codes[wrong], unit_index[wrong]]
