@@ -318,7 +318,9 @@ def _admin_rows(table: pd.DataFrame, given: pd.DataFrame, matched: np.ndarray, c
 def _dose_table(shown: pd.DataFrame, table: pd.DataFrame, unblinded: bool) -> pd.DataFrame:
     from .generate import DOSE_COLUMNS, UNBLINDED_COLUMNS
 
-    columns = [c for c in DOSE_COLUMNS if c != "instructions"] + (UNBLINDED_COLUMNS if unblinded else [])
+    columns = [c for c in DOSE_COLUMNS if c not in ("instructions", "status")] + (
+        UNBLINDED_COLUMNS if unblinded else []
+    )
     out = shown[columns].reset_index(drop=True)
     for column in STATUS_COLUMNS:
         out[column] = table[column].to_numpy() if column != "log_line" else table[column].array

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .blinding import blind, unblind
@@ -41,6 +42,7 @@ DOSE_COLUMNS = [
     "cycle_day",
     "dose_number",
     "uid",
+    "status",
 ]
 UNBLINDED_COLUMNS = ["arm", "regimen", "blinded_label"]
 WORKLIST_COLUMNS = [
@@ -148,6 +150,7 @@ def generate(
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
+    table["status"] = pd.Categorical.from_codes(table["held"].to_numpy(dtype=np.int8), categories=["planned", "held"])
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     final = output_folder(Path(out_dir), protocol, unblinded)
     extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)

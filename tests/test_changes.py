@@ -312,6 +312,10 @@ def test_held_dose_disappears_from_the_calendar_and_is_marked_on_the_worklist(tm
     assert held_uid not in events(folder / "patients" / "RA-900" / "calendar.ics")
     sheet = pd.read_csv(folder / "worklist.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert sheet.loc[sheet["uid"] == held_uid, "notes"].tolist() == ["HELD: do not give"]
+    for table in (folder / "doses.csv", folder / "patients" / "RA-900" / "doses.csv"):
+        doses = pd.read_csv(table, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        assert doses.loc[doses["uid"] == held_uid, "status"].tolist() == ["held"]
+        assert (doses.loc[doses["patient_id"] == "RA-900", "status"] == "held").sum() == 1
     assert "RA-900  doses moved 0, held 1, dose changed 20, stopped 336; visits moved 0, cancelled 0" in result.output
     assert "RA-901  doses moved 0, held 1, dose changed 0, stopped" in result.output
     assert "visits moved 1, cancelled 1" in result.output
