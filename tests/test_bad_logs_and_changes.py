@@ -34,6 +34,7 @@ LOGS: dict[str, tuple[str, ...]] = {
     "log-misspelt-required-column.csv": ("line 1: missing column(s) given_at",),
     "log-misspelt-optional-column.csv": ("line 1: unknown column 'dose_givn'", "did you mean 'dose_given'"),
     "log-unclosed-quote.csv": ('line 3: a quote (") is left open',),
+    "log-ragged-rows.csv": ("line 3: 5 cells", "line 4: 3 cells", "header's 4"),  # a quoted comma is one cell
 }
 CHANGES: dict[str, tuple[str, ...]] = {
     "changes-empty.csv": ("the file is empty",),

@@ -196,6 +196,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
         used = [c for c in header if str(c).strip() in wanted]
         types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
         frame = pd.read_csv(path, usecols=used or None, dtype=types or str, keep_default_na=False, encoding="utf-8-sig")
+        _check_row_lengths(path, len(header), source)
     except UnicodeDecodeError as err:
         raise LogError(f"is not UTF-8 text ({err.reason})", source=source, hint="save the file as UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -205,6 +206,34 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     if _lines_in(path) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
         return _read_slowly(path, [str(c) for c in header])
     return frame, None
+
+
+def _check_row_lengths(path: Path, columns: int, source: str) -> None:
+    """Every non-blank row has as many cells as the header: a row with a cell too many or too few
+    (a shifted row in a spreadsheet) would put values under the wrong columns, so the file is refused.
+
+    Vectorised over the positions of quotes, commas and line ends only: a comma or line end is
+    inside a quoted cell when an odd number of quotes comes before it (an escaped quote "" counts
+    twice)."""
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+    ends, commas = np.flatnonzero(data == ord("\n")), np.flatnonzero(data == ord(","))
+    if len(quotes):
+        ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
+        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+    starts, stops = np.r_[0, ends + 1], np.r_[ends, len(data)]
+    cells = np.diff(np.r_[0, np.searchsorted(commas, stops)]) + 1
+    blank = (stops - starts) <= 1  # an empty line, or one holding only "\r"
+    ragged = np.flatnonzero((cells != columns) & ~blank)
+    if len(ragged):
+        shown = "; ".join(f"line {i + 1}: {cells[i]} cells" for i in ragged[:5])
+        more = f" (and {len(ragged) - 5} more)" if len(ragged) > 5 else ""
+        raise LogError(
+            f"rows with a different number of cells from the header's {columns}: {shown}{more}",
+            source=source,
+            where=f"line {ragged[0] + 1}",
+            hint="a shifted row puts values under the wrong columns: correct those rows in the spreadsheet",
+        )
 
 
 def _csv_error(message: str, source: str) -> LogError:
