@@ -25,11 +25,9 @@ import pandas as pd
 
 TAKEN = ("on_time", "early", "late", "taken")
 COUNTS = ["on_time", "early", "late", "taken", "missed", "held", "not_due"]
-SUMMARY_COLUMNS = [
-    "level",
-    "patient_id",
-    "drug",
-    "cycle",
+#: Counts that add up from patients to the cohort (in SUMMARY_COLUMNS order; days_due and
+#: correct_days come later there).
+SUMMED = [
     "due",
     "taken",
     "missed",
@@ -41,6 +39,15 @@ SUMMARY_COLUMNS = [
     "wrong_dose",
     "held",
     "not_due",
+    "days_due",
+    "correct_days",
+]
+SUMMARY_COLUMNS = [
+    "level",
+    "patient_id",
+    "drug",
+    "cycle",
+    *SUMMED[:11],
     "taking_adherence",
     "timing_adherence",
     "given_ratio",
@@ -175,22 +182,7 @@ def finish(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cohort(patient: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
-    sums = [
-        "due",
-        "taken",
-        "missed",
-        "extra",
-        "on_time",
-        "early",
-        "late",
-        "untimed",
-        "wrong_dose",
-        "held",
-        "not_due",
-        "days_due",
-        "correct_days",
-    ]
-    out = patient.groupby("drug", observed=True)[sums].sum().reset_index()
+    out = patient.groupby("drug", observed=True)[SUMMED].sum().reset_index()
     _ratios(out, band)
     flagged = patient[patient["flag"] != ""].groupby("drug", observed=True).size()
     count = out["drug"].map(flagged).fillna(0).astype(int)

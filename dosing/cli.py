@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -25,6 +26,18 @@ from .show import show as show_schedule
 from .validate import validate as validate_protocol
 
 EXISTING = click.Path(dir_okay=False, path_type=Path)
+
+
+def out_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--out DIR`` (default ``output``), shared by the commands that write or read study outputs."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("output"),
+        show_default=True,
+        help=help_text,
+    )
 
 
 class OffsetType(click.ParamType):
@@ -86,14 +99,7 @@ def validate(protocol: Path, cohort: Path | None) -> None:
 @main.command()
 @click.argument("protocol", type=EXISTING)
 @click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("output"),
-    show_default=True,
-    help="Folder to write into; outputs go to OUT/<study id>/.",
-)
+@out_option("Folder to write into; outputs go to OUT/<study id>/.")
 @click.option(
     "--unblinded",
     is_flag=True,
@@ -193,14 +199,7 @@ def show(protocol: Path, cohort: Path, patient_id: str, unblinded: bool) -> None
 @click.argument("protocol", type=EXISTING)
 @click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
 @click.option("--patient", "patient_id", required=True, help="Patient id as in the cohort file.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("output"),
-    show_default=True,
-    help="The folder given to `dosing generate --out`.",
-)
+@out_option("The folder given to `dosing generate --out`.")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), help="As given to `dosing generate`.")
 def rotate_feed(protocol: Path, cohort: Path, patient_id: str, out_dir: Path, key_file: Path | None) -> None:
     """Give a patient a new feed URL; the old one stops working at once.
@@ -263,14 +262,7 @@ class DateType(click.ParamType):
     type=EXISTING,
     help="The changes file given to `dosing generate`: held doses are not missed, stopped ones not due.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("output"),
-    show_default=True,
-    help="Folder to write into; outputs go to OUT/<study id>/adherence/.",
-)
+@out_option("Folder to write into; outputs go to OUT/<study id>/adherence/.")
 @click.option("--strict", is_flag=True, help="Refuse the log if any row is bad (nothing is written).")
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
 def adherence(
