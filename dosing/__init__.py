@@ -14,7 +14,6 @@ The public API (each command line command calls the function of the same name)::
 """
 
 from .adherence import AdherenceResult, check_adherence
-from .adherence import adherence as adherence
 from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
@@ -22,6 +21,7 @@ from .errors import DosingError
 from .expand import expand
 from .feeds import rotate_feed
 from .generate import GenerateResult, generate
+from .io.adherence_out import adherence as adherence
 from .io.changes_file import load_changes
 from .io.readers import load_cohort, load_protocol
 from .protocol import Protocol

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -327,31 +327,4 @@ def _dose_table(shown: pd.DataFrame, table: pd.DataFrame, unblinded: bool) -> pd
     return out
 
 
-def adherence(
-    protocol: Protocol,
-    cohort: Cohort,
-    log: str | Path | AdministrationLog,
-    out_dir: str | Path = "output",
-    **options: Any,
-) -> AdherenceResult:
-    """:func:`check_adherence`, then write doses.csv, extra.csv, summary.csv, bad_rows.csv and
-    report.html into ``<out>/<study id>/adherence/`` at once (the study's other outputs stay)."""
-    from .generate import output_folder
-    from .io.atomic import staged_folder
-    from .io.csv_out import write_csv
-    from .io.report_html import write_report
-
-    result = check_adherence(protocol, cohort, log, **options)
-    final = output_folder(Path(out_dir), protocol, not result.blinded) / "adherence"
-    with staged_folder(final) as folder:
-        write_csv(result.doses, folder / "doses.csv")
-        write_csv(result.extra, folder / "extra.csv")
-        write_csv(result.summary, folder / "summary.csv")
-        write_csv(result.bad_rows, folder / "bad_rows.csv")
-        write_report(result, folder / "report.html")
-    result.folder = final
-    result.files = [final / name for name in ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")]
-    return result
-
-
-__all__ = ["AdherenceResult", "ChangesLike", "Rule", "adherence", "check_adherence", "dose_windows", "regimen_rules"]
+__all__ = ["AdherenceResult", "ChangesLike", "Rule", "check_adherence", "dose_windows", "regimen_rules"]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from .adherence import adherence as adherence_outputs
 from .errors import DosingError, ValueParseError
 from .feeds import DEFAULT_BASE_URL
 from .feeds import rotate_feed as rotate_patient_feed
 from .generate import generate as generate_outputs
+from .io.adherence_out import adherence as adherence_outputs
 from .io.changes_file import load_changes
 from .io.ics import STYLES
 from .io.readers import load_cohort, load_protocol
