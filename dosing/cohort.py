@@ -152,7 +152,7 @@ def _zone(name: str, protocol: Protocol, bad: object) -> str:
     fixed offsets."""
     problem = zone_problem(name, allow_fixed=protocol.study.allow_fixed_offset_zones)
     if problem is not None:
-        bad(f"{problem.message}. Fix: {problem.hint}")  # type: ignore[operator]
+        bad(problem.text())  # type: ignore[operator]
     return name
 
 

@@ -42,7 +42,7 @@ def _check_zone(value: Any) -> str:
         raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
     problem = zone_problem(value, allow_fixed=True)
     if problem is not None:
-        raise ValueError(f"{problem.message} ({problem.hint})")
+        raise ValueError(problem.text())
     return value
 
 

@@ -69,10 +69,15 @@ _FIX_FLAG = (
 
 @dataclass(frozen=True)
 class ZoneProblem:
-    """Why a zone name is refused (``message``) and what to write instead (``hint``)."""
+    """Why a zone name is refused (``message``) and what to write instead (``hint``, if more than
+    the message's did-you-mean)."""
 
     message: str
-    hint: str
+    hint: str | None = None
+
+    def text(self) -> str:
+        """One line: the message, then ``Fix:`` and the hint."""
+        return self.message if self.hint is None else f"{self.message}. Fix: {self.hint}"
 
 
 def is_geographic(name: str) -> bool:
@@ -123,7 +128,7 @@ def _unknown(name: str) -> ZoneProblem:
         )
     guess = suggest(name)
     if guess is not None:
-        return ZoneProblem(f"unknown time zone {name!r}; did you mean {guess!r}?", f'write "{guess}" (exactly)')
+        return ZoneProblem(f"unknown time zone {name!r}; did you mean {guess!r}?")
     return ZoneProblem(f"unknown time zone {name!r}", f"use an IANA time zone name such as {_EXAMPLES}")
 
 
@@ -166,7 +171,7 @@ def _consequence(name: str) -> str:
     offsets = _offsets(name)
     if len(offsets) == 1:
         return f"its clock stays at UTC{next(iter(offsets))} all year and ignores daylight-saving time"
-    return "it names no place, so it need not follow the rules where the patient lives"
+    return f"the rules of {name!r} need not be those of the place where the patient lives"
 
 
 def _offsets(name: str) -> set[str]:
