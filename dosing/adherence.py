@@ -25,7 +25,7 @@ from .blinding import blind, unblind
 from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
-from .expand import expand
+from .expand import expand, utc_text
 from .io.log_file import AdministrationLog, blinded_dose, read_log
 from .protocol import Protocol
 
@@ -321,7 +321,7 @@ def _dose_table(shown: pd.DataFrame, table: pd.DataFrame, unblinded: bool) -> pd
     columns = [c for c in DOSE_COLUMNS if c not in ("instructions", "status")] + (
         UNBLINDED_COLUMNS if unblinded else []
     )
-    out = shown[columns].reset_index(drop=True)
+    out = shown.assign(planned_utc=utc_text(shown["planned_at"]))[columns].reset_index(drop=True)
     for column in STATUS_COLUMNS:
         out[column] = table[column].to_numpy() if column != "log_line" else table[column].array
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import pandas as pd
 from .errors import CohortError, ValueParseError
 from .parse import parse_date, parse_time, parse_weekday
 from .protocol import PatientValue, Protocol
+from .zones import zone_problem
 
 REQUIRED = ("patient_id", "arm", "start_date")
 OPTIONAL = ("timezone", "site")
@@ -122,7 +122,7 @@ def _record(
     record["arm"] = arm
     record["start_date"] = _start(cells.get("start_date", ""), protocol, lambda m: bad("start_date", m))
     record["timezone"] = _zone(
-        cells.get("timezone", "").strip() or protocol.study.timezone, lambda m: bad("timezone", m)
+        cells.get("timezone", "").strip() or protocol.study.timezone, protocol, lambda m: bad("timezone", m)
     )
     record["site"] = cells.get("site", "").strip()
     for name, spec in protocol.patient_values.items():
@@ -147,11 +147,12 @@ def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:
     return start
 
 
-def _zone(name: str, bad: object) -> str:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
-        bad(f'unknown time zone {name!r}; use an IANA name such as "Asia/Shanghai"')  # type: ignore[operator]
+def _zone(name: str, protocol: Protocol, bad: object) -> str:
+    """A zone that names the patient's place (see :mod:`dosing.zones`), unless the protocol allows
+    fixed offsets."""
+    problem = zone_problem(name, allow_fixed=protocol.study.allow_fixed_offset_zones)
+    if problem is not None:
+        bad(problem.text())  # type: ignore[operator]
     return name
 
 

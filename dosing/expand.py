@@ -256,6 +256,15 @@ def clock_text(minutes: np.ndarray) -> np.ndarray:
     return _CLOCK[minutes]
 
 
+def utc_text(planned_at: pd.Series) -> pd.Categorical:
+    """``planned_utc``: each dose's instant as ISO 8601 in UTC with ``Z`` (``2027-11-07T06:30:00Z``),
+    never ambiguous where a local time repeats; one string is made per distinct instant."""
+    instants = planned_at.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    codes, distinct = pd.factorize(instants)
+    text = np.datetime_as_string(np.asarray(distinct, dtype="datetime64[s]"), unit="s", timezone="UTC")
+    return pd.Categorical.from_codes(codes, categories=pd.Index(text))
+
+
 def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     naive = pd.DatetimeIndex(wall.astype("datetime64[ns]"))
     first = np.ones(len(naive), dtype=bool)

@@ -15,7 +15,7 @@ from .blinding import blind, unblind
 from .changes import Changes
 from .changes_apply import apply_changes, change_effects, describe_effects
 from .cohort import Cohort
-from .expand import expand
+from .expand import expand, utc_text
 from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
 from .io.atomic import staged_folder
 from .io.csv_out import write_csv
@@ -31,6 +31,7 @@ DOSE_COLUMNS = [
     "date",
     "time",
     "timezone",
+    "planned_utc",
     "weekday",
     "study_day",
     "drug",
@@ -49,6 +50,7 @@ WORKLIST_COLUMNS = [
     "date",
     "time",
     "timezone",
+    "planned_utc",
     "patient_id",
     "site",
     "drug",
@@ -150,6 +152,7 @@ def generate(
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
+    table["planned_utc"] = utc_text(table["planned_at"])
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import zoneinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ProtocolError, ValueParseError
 from .parse import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
+from .zones import zone_problem
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -36,12 +36,13 @@ def _wrap(parser: Any) -> Any:
 
 
 def _check_zone(value: Any) -> str:
+    """A name the tz database knows; whether it names a place is checked with the whole study
+    (``allow_fixed_offset_zones``) by :func:`dosing.zones.check_study_zone`."""
     if not isinstance(value, str):
         raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Asia"
-        raise ValueError(f'unknown time zone {value!r}; use an IANA name such as "Europe/Berlin"') from None
+    problem = zone_problem(value, allow_fixed=True)
+    if problem is not None:
+        raise ValueError(problem.text())
     return value
 
 
@@ -70,6 +71,10 @@ class Study(Strict):
     registry: str | None = None
     blinding: Literal["open", "single", "double", "triple", "quadruple"]
     timezone: Zone
+    allow_fixed_offset_zones: bool = Field(
+        False, strict=True, description="accept zone names that are not a place (UTC, Etc/GMT-8, EST); needs a reason"
+    )
+    fixed_offset_zones_reason: str | None = Field(None, min_length=1)
     last_day: int = Field(ge=1, le=3660, description="last study day, inclusive")
     end_date: dt.date | None = Field(None, description="no patient may start after this date")
     indication: str | None = None
@@ -440,6 +445,7 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<protocol>") -> Prot
     from .protocol_checks import check_references
     from .protocol_errors import describe
     from .visit_checks import check_visits
+    from .zones import check_study_zone
 
     try:
         protocol = Protocol.model_validate({**data, "source": source})
@@ -447,4 +453,5 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<protocol>") -> Prot
         raise ProtocolError(describe(err, data), source=source) from None
     check_references(protocol)
     check_visits(protocol)
+    check_study_zone(protocol)
     return protocol

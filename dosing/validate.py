@@ -28,6 +28,10 @@ class Validation:
             f"  arms: {', '.join(f'{a.id} ({a.label})' for a in self.protocol.arms)}",
             "  regimens:",
         ]
+        if study.allow_fixed_offset_zones:
+            lines.insert(
+                3, f"  zones that are not a place (UTC, Etc/GMT-8, EST) ALLOWED: {study.fixed_offset_zones_reason}"
+            )
         lines += [f"    {r.id}: {describe_regimen(r)}" for r in self.protocol.regimens]
         if self.cohort is not None:
             patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"

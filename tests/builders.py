@@ -10,6 +10,9 @@ import dosing
 from dosing.cohort import cohort_from_rows
 from dosing.protocol import protocol_from_dict
 
+#: Study fields that let a test protocol plan in UTC (a fixed offset, refused without them).
+UTC_ALLOWED = {"allow_fixed_offset_zones": True, "fixed_offset_zones_reason": "the test computes in UTC"}
+
 
 def regimen(regimen_id: str, schedule: dict[str, Any], times: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     """An open-label regimen of 1 mg oral ``regimen_id`` at 08:00 (or ``times``)."""
@@ -28,7 +31,14 @@ def protocol(regimens: list[dict[str, Any]], last_day: int = 28, **extra: Any) -
     """A one-arm open study of the given regimens (``extra`` goes to the top level, e.g. patient_values)."""
     return protocol_from_dict(
         {
-            "study": {"id": "T", "title": "test", "blinding": "open", "timezone": "UTC", "last_day": last_day},
+            "study": {
+                "id": "T",
+                "title": "test",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": last_day,
+            },
             "arms": [{"id": "a", "label": "A", "regimens": [r["id"] for r in regimens]}],
             "regimens": regimens,
             **extra,

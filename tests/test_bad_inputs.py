@@ -48,6 +48,18 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-impossible-time.toml": (("times[0]:", "'25:00' is not a time of day"), None),
     "protocol-unknown-timezone.toml": (("study.timezone:", "unknown time zone 'Asia/Beijing'"), None),
     "protocol-timezone-is-a-folder.toml": (("study.timezone:", "unknown time zone 'Europe'"), None),
+    "protocol-timezone-abbreviation-cet.toml": (
+        ("study.timezone:", "'CET' is a time-zone abbreviation, not the zone of a place", "Fix: name the"),
+        None,
+    ),
+    "protocol-timezone-accented.toml": (
+        ("study.timezone:", "unknown time zone 'Europe/Berlín'; did you mean 'Europe/Berlin'?"),
+        None,
+    ),
+    "protocol-fixed-offset-zones-without-reason.toml": (
+        ("study.allow_fixed_offset_zones:", "allowed without a reason", "Fix: say why"),
+        None,
+    ),
     "protocol-cycle-longer-than-study.toml": (
         ("regimens[0] (id 'x').schedule:", "a 21-day cycle is longer than the 14-day study"),
         None,
@@ -97,6 +109,18 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-start-date-not-iso.csv": (("line 2, column 'start_date':", "expected a date as YYYY-MM-DD"), SEED),
     "cohort-unknown-arm.csv": (("line 2, column 'arm':", "unknown arm 'activ'"), SEED),
     "cohort-unknown-timezone.csv": (("line 2, column 'timezone':", "unknown time zone 'Asia/Beijing'"), SEED),
+    "cohort-timezone-abbreviation-est.csv": (
+        ("line 2, column 'timezone':", "'EST' is a time-zone abbreviation", "stays at UTC-05:00 all year"),
+        SEED,
+    ),
+    "cohort-timezone-lower-case.csv": (
+        ("line 2, column 'timezone':", "unknown time zone 'asia/shanghai'; did you mean 'Asia/Shanghai'?"),
+        SEED,
+    ),
+    "cohort-timezone-utc-offset.csv": (
+        ("line 2, column 'timezone':", "'GMT+8' is a UTC offset, not a time zone", '"Etc/GMT-8"'),
+        SEED,
+    ),
     "cohort-path-traversal-id.csv": (("line 2, column 'patient_id':", "'../x' is not a usable patient id"), SEED),
     "cohort-absolute-path-id.csv": (("line 2, column 'patient_id':", "'/etc/passwd' is not a usable"), SEED),
     "cohort-missing-value.csv": (("line 2, column 'mtx_dose':", "a value is required"), SEED),

@@ -14,6 +14,7 @@ import dosing
 from dosing.blinding import blind
 from dosing.cohort import cohort_from_rows
 from dosing.protocol import protocol_from_dict
+from tests.builders import UTC_ALLOWED
 
 
 def regimen(regimen_id: str, drug: str, **extra: Any) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def regimen(regimen_id: str, drug: str, **extra: Any) -> dict[str, Any]:
 def test_rows_at_the_same_instant_are_in_the_same_order_in_every_arm() -> None:
     protocol = protocol_from_dict(
         {
-            "study": {"id": "B", "title": "t", "blinding": "double", "timezone": "UTC", "last_day": 3},
+            "study": {"id": "B", "title": "t", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED, "last_day": 3},
             "arms": [
                 {"id": "active", "label": "Active", "regimens": ["drug", "other"]},
                 {"id": "placebo", "label": "Placebo", "regimens": ["other", "placebo"]},

@@ -158,7 +158,9 @@ def test_generate_defaults_to_the_output_folder(tmp_path: Path, monkeypatch: pyt
 def test_generate_shows_progress_for_large_cohorts(tmp_path: Path) -> None:
     protocol = tmp_path / "tiny.toml"
     protocol.write_text(
-        '[study]\nid = "TINY"\ntitle = "one dose each"\nblinding = "open"\ntimezone = "UTC"\nlast_day = 1\n'
+        '[study]\nid = "TINY"\ntitle = "one dose each"\nblinding = "open"\ntimezone = "UTC"\n'
+        'allow_fixed_offset_zones = true\nfixed_offset_zones_reason = "the test computes in UTC"\n'
+        "last_day = 1\n"
         '[[arms]]\nid = "a"\nlabel = "A"\nregimens = ["d"]\n'
         '[[regimens]]\nid = "d"\ndrug = "Drug"\ndose = { amount = 1, unit = "mg" }\nroute = "oral"\n'
         'times = ["08:00"]\nschedule = { daily = true }\n'
@@ -270,7 +272,9 @@ def write_tiny(folder: Path, when: str) -> Path:
     """A one-regimen open study of 7 days whose regimen's times and schedule are ``when``."""
     path = folder / "tiny.toml"
     path.write_text(
-        '[study]\nid = "TINY"\ntitle = "tiny"\nblinding = "open"\ntimezone = "UTC"\nlast_day = 7\n'
+        '[study]\nid = "TINY"\ntitle = "tiny"\nblinding = "open"\ntimezone = "UTC"\n'
+        'allow_fixed_offset_zones = true\nfixed_offset_zones_reason = "the test computes in UTC"\n'
+        "last_day = 7\n"
         '[patient_values]\nown_time = { type = "time" }\n'
         '[[arms]]\nid = "a"\nlabel = "A"\nregimens = ["d"]\n'
         f'[[regimens]]\nid = "d"\ndrug = "Drug"\ndose = {{ amount = 1, unit = "mg" }}\nroute = "oral"\n{when}\n'

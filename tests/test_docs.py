@@ -30,6 +30,7 @@ from dosing.protocol import (
     Study,
     protocol_from_dict,
 )
+from tests.builders import UTC_ALLOWED
 from tests.conftest import ROOT
 
 FORMAT = ROOT / "docs" / "protocol-format.md"
@@ -96,7 +97,14 @@ METHOTREXATE = {
 def template(regimens: list[dict[str, Any]]) -> dosing.Protocol:
     return protocol_from_dict(
         {
-            "study": {"id": "DOC", "title": "docs", "blinding": "open", "timezone": "UTC", "last_day": 168},
+            "study": {
+                "id": "DOC",
+                "title": "docs",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": 168,
+            },
             "patient_values": PATIENT_VALUES,
             "arms": [{"id": "a", "label": "A", "regimens": [r["id"] for r in regimens]}],
             "regimens": regimens,
@@ -164,7 +172,14 @@ def test_patient_values_example_is_valid() -> None:
     values = tomllib.loads(block)["patient_values"]
     proto = protocol_from_dict(
         {
-            "study": {"id": "DOC", "title": "docs", "blinding": "open", "timezone": "UTC", "last_day": 7},
+            "study": {
+                "id": "DOC",
+                "title": "docs",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": 7,
+            },
             "patient_values": values,
             "arms": [{"id": "a", "label": "A", "regimens": ["x"]}],
             "regimens": [{**METHOTREXATE, "id": "x"}],

@@ -34,6 +34,7 @@ import dosing
 from dosing.cohort import cohort_from_rows
 from dosing.io.ics import STYLES, calendar_for_patient, staff_calendar
 from dosing.protocol import protocol_from_dict
+from tests.builders import UTC_ALLOWED
 
 JS = Path(__file__).resolve().parent / "js"
 NODE = shutil.which("node")
@@ -181,7 +182,14 @@ def daily(
     schedule: dict[str, object] = {"every": every} if every else {"weekdays": weekdays} if weekdays else {"daily": True}
     return protocol_from_dict(
         {
-            "study": {"id": "DST", "title": "t", "blinding": "open", "timezone": "UTC", "last_day": last_day},
+            "study": {
+                "id": "DST",
+                "title": "t",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": last_day,
+            },
             "arms": [{"id": "a", "label": "A", "regimens": ["d"]}],
             "regimens": [
                 {

@@ -14,6 +14,7 @@ import pytest
 import dosing
 from dosing.cohort import cohort_from_rows
 from dosing.protocol import protocol_from_dict
+from tests.builders import UTC_ALLOWED
 
 NEEDS = {
     "number": {"dose": {"patient_value": "value", "unit": "mg"}, "times": ["08:00"], "schedule": {"daily": True}},
@@ -28,7 +29,7 @@ def two_arms(kind: str) -> dosing.Protocol:
     base = {"drug": "Drug", "route": "oral"}
     return protocol_from_dict(
         {
-            "study": {"id": "PV", "title": "t", "blinding": "open", "timezone": "UTC", "last_day": 14},
+            "study": {"id": "PV", "title": "t", "blinding": "open", "timezone": "UTC", **UTC_ALLOWED, "last_day": 14},
             "patient_values": {"value": {"type": kind, "required": False}},
             "arms": [
                 {"id": "plain", "label": "P", "regimens": ["fixed"]},

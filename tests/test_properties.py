@@ -22,6 +22,7 @@ import dosing
 from dosing.cohort import cohort_from_rows
 from dosing.parse import WEEKDAYS
 from dosing.protocol import protocol_from_dict
+from tests.builders import UTC_ALLOWED
 
 ZONES = ["UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]
 CLOCK = ["06:00", "08:00", "12:30", "20:00", "23:45"]  # never inside a daylight-saving gap in ZONES
@@ -231,7 +232,14 @@ def build(case: Case, *more: tuple[str, str, Case]) -> dosing.Protocol:
     last_day = max(c.last_day for c in [case, *(m[2] for m in more)])
     return protocol_from_dict(
         {
-            "study": {"id": "P", "title": "p", "blinding": "open", "timezone": "UTC", "last_day": last_day},
+            "study": {
+                "id": "P",
+                "title": "p",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": last_day,
+            },
             "patient_values": {"day": {"type": "weekday"}},
             "arms": [{"id": "a", "label": "A", "regimens": [r["id"] for r in regimens]}],
             "regimens": regimens,

@@ -14,11 +14,11 @@ from dosing.errors import ProtocolError
 from dosing.io.ics import dose_description, dose_summary
 from dosing.protocol import protocol_from_dict
 from dosing.safety import is_methotrexate, unit_factor
-from tests.builders import protocol, regimen
+from tests.builders import UTC_ALLOWED, protocol, regimen
 
 
 def blinded(regimens: list[dict[str, Any]], arms: list[dict[str, Any]], **extra: Any) -> dosing.Protocol:
-    study = {"id": "B", "title": "t", "blinding": "double", "timezone": "UTC", "last_day": 21}
+    study = {"id": "B", "title": "t", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED, "last_day": 21}
     return protocol_from_dict({"study": study, "arms": arms, "regimens": regimens, **extra})
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import dosing
 from dosing.cohort import cohort_from_rows
 from dosing.protocol import protocol_from_dict
+from dosing.zones import is_geographic
 
 
 def one_drug(times: list[str], zone: str) -> dosing.Protocol:
@@ -85,7 +86,8 @@ def test_patients_in_different_zones_keep_their_own_wall_clock() -> None:
     assert first.loc["P2", "planned_at"] == pd.Timestamp("2027-01-04 08:00", tz="UTC")
 
 
-ALL_ZONES = sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+#: The zones a patient may have (see dosing.zones): the geographic names of the tz database.
+ALL_ZONES = sorted(z for z in zoneinfo.available_timezones() if is_geographic(z))
 
 
 def offset_changes(zone: str, year: int) -> list[dt.date]:
