@@ -109,8 +109,9 @@ def _check_not_started(work: _Work, row: Any, cycle: np.ndarray, changes: Change
     first = pd.Timestamp(work.dates[first_at]) + pd.Timedelta(days=int(work.shift[first_at]))
     if row.date > first:
         raise ChangesError(
-            f"a delay of {changes.name(row.regimen)} cycle {row.cycle} of patient {row.patient_id} dated {_iso(row.date)} "
-            f"is after the cycle's first dose on {_iso(first)}: it would move doses already given",
+            f"a delay of {changes.name(row.regimen)} cycle {row.cycle} of patient {row.patient_id} "
+            f"dated {_iso(row.date)} is after the cycle's first dose on {_iso(first)}: "
+            "it would move doses already given",
             source=changes.source,
             where=f"line {row.line}",
             hint="date a delay on or before the cycle's first dose; for doses within a cycle already "
@@ -165,7 +166,8 @@ def _check_inside_study(sub: pd.DataFrame, work: _Work, changes: Changes) -> Non
     row: Any = next(mine.sort_values("cycle").tail(1).itertuples(index=False))
     raise ChangesError(
         f"the delay moves {int(late.sum())} dose(s) of patient {row.patient_id} past the study's last day "
-        f"(day {changes.last_day}): {changes.name(row.regimen)} on {work.dates[first]} would be study day {int(day[first])}",
+        f"(day {changes.last_day}): {changes.name(row.regimen)} on {work.dates[first]} "
+        f"would be study day {int(day[first])}",
         source=changes.source,
         where=f"line {row.line}",
         hint="record a stop (or withdrawal) from the first day after the study for the doses not given, "
