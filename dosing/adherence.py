@@ -17,7 +17,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from .adherence_blind import NOT_JUDGED, blind_judgement
+from .adherence_blind import WHY_NOT_JUDGED, blind_judgement
 from .adherence_extra import ChangesLike, extra_reasons, nearest_cycle
 from .adherence_match import Pool, match
 from .adherence_measures import summarise
@@ -60,7 +60,7 @@ class AdherenceResult:
     @staticmethod
     def _not_judged(patients: pd.DataFrame) -> list[str]:
         count = int(patients["dose_not_judged"].sum())
-        return [f"  doses not judged ({NOT_JUDGED}): {count:,}"] if count else []
+        return [f"  doses not judged: {count:,} ({WHY_NOT_JUDGED})"] if count else []
 
     def summary_text(self) -> str:
         patients = self.summary[self.summary["level"] == "patient"]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from .protocol import Protocol
 
-NOT_JUDGED = "not judged: a blinded check cannot compare a true dose; run with --unblinded"
+WHY_NOT_JUDGED = "a blinded check cannot compare a true dose; run with --unblinded"
+NOT_JUDGED = f"not judged: {WHY_NOT_JUDGED}"
 
 
 def blind_judgement(
@@ -41,4 +42,4 @@ def blind_judgement(
     return out
 
 
-__all__ = ["NOT_JUDGED", "blind_judgement"]
+__all__ = ["NOT_JUDGED", "WHY_NOT_JUDGED", "blind_judgement"]

@@ -139,7 +139,7 @@ def test_a_true_dose_is_judged_against_the_patients_own_arm_only_when_unblinded(
     assert cohort[["taken", "wrong_dose", "dose_not_judged"]].values.tolist() == [[432, 324, 0]]
     out, cohort = check_il2(tmp_path, sheet, unblinded=False)
     assert cohort[["taken", "wrong_dose", "dose_not_judged"]].values.tolist() == [[432, 0, 432]]
-    assert "doses not judged (not judged: a blinded check cannot compare a true dose; run with --unblinded): 432" in out
+    assert "doses not judged: 432 (a blinded check cannot compare a true dose; run with --unblinded)" in out
     doses = pd.read_csv(tmp_path / "nct04077684" / "adherence" / "doses.csv", encoding="utf-8-sig", dtype=str)
     taken = doses[doses["dose_given"].notna()]
     assert taken["wrong_dose"].isna().all() and len(taken) == 432
