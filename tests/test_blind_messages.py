@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -275,7 +276,7 @@ def _api_on_a_folder(protocol_path: Path, cohort: Path, folder: Path) -> tuple[i
     return 0, "", ""
 
 
-def _masker(folder: Path):  # noqa: ANN202
+def _masker(folder: Path) -> Callable[[str], str]:
     return lambda text: text.replace(str(folder), RUN)
 
 
