@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 import dosing
+import dosing.blind_view
 from dosing.cli import main
 from dosing.errors import DosingError
 from dosing.io.readers import load_protocol
@@ -363,3 +364,29 @@ def test_the_walk_finds_the_known_leaks_of_the_old_code() -> None:
         "the delay moves {} dose(s) of patient {} past the study's last day (day {}): {} on {} would be study day {}",
     ):
         assert known in texts
+
+
+def test_a_view_names_what_its_user_sees() -> None:
+    seed, lupus = (load_protocol(p) for p in BLINDED)
+    blinded, unblinded = dosing.blind_view.View(seed), dosing.blind_view.View(seed, unblinded=True)
+    assert (blinded.regimen("il2-placebo"), unblinded.regimen("il2-placebo")) == (
+        "'hrIL-2 or placebo'",
+        "'il2-placebo'",
+    )
+    assert blinded.regimen("methotrexate") == "'methotrexate'" and blinded.unit("il2") == "IU"  # same in every arm
+    assert blinded.regimen_names() == ["hrIL-2 or placebo", "methotrexate", "folic-acid", "loxoprofen"]
+    hidden = dosing.blind_view.View(lupus)
+    assert {hidden.unit(r.id) for r in lupus.regimens} == {dosing.blind_view.HIDDEN_UNIT}
+    assert {dosing.blind_view.View(lupus, unblinded=True).unit(r.id) for r in lupus.regimens} == {"IU", "mL"}
+
+
+@pytest.mark.parametrize(("unblinded", "named"), [(False, "'hrIL-2 or placebo'"), (True, "'il2-placebo'")])
+def test_unblinded_messages_may_say_more(tmp_path: Path, unblinded: bool, named: str) -> None:
+    protocol_path = BLINDED[0]
+    cohort = cohort_file(tmp_path, protocol_path, "placebo")
+    changes = tmp_path / "changes.csv"
+    changes.write_text(CHANGES + f"{PATIENT},hold,hrIL-2 or placebo,,2027-01-05,,,,,fever\n", encoding="utf-8")
+    args = ["generate", str(protocol_path), "--cohort", str(cohort), "--changes", str(changes)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), *(["--unblinded"] * unblinded)])
+    assert result.exit_code == 2
+    assert f"line 2: no {named} dose of patient {PATIENT} is planned on 2027-01-05" in result.stderr
