@@ -44,10 +44,8 @@ class View:
 
     def regimen_names(self) -> list[str]:
         """Every name a user of this view knows the regimens by (ids of unblinded ones, blinded labels)."""
-        names = [
-            str(r.blinded_label) if self._blinds(r) else r.id for r in self.protocol.regimens
-        ]  # blinded labels once each
-        return list(dict.fromkeys(names))
+        names = [str(r.blinded_label) if self._blinds(r) else r.id for r in self.protocol.regimens]
+        return list(dict.fromkeys(names))  # a blinded label once
 
 
 __all__ = ["HIDDEN_UNIT", "View"]
