@@ -184,6 +184,7 @@ LOG_CASES = [
     Case("log not CSV", log=rows("name,note", "{P},{DRUG}", "{P},{DRUG},2027-01-04 09:00,")),
 ]
 CASES = CHANGE_CASES + LOG_CASES
+assert len({case.name for case in CASES}) == len(CASES), "each case runs in a folder named after it"
 
 
 @cache
