@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from .adherence_blind import WHY_NOT_JUDGED, blind_judgement
 from .adherence_extra import ChangesLike, extra_reasons, nearest_cycle
 from .adherence_match import Pool, match
 from .adherence_measures import summarise
@@ -31,7 +32,7 @@ from .protocol import Protocol
 
 EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "given_date", "dose_given", "reason"]
 STATUSES = ["held", "taken", "on_time", "early", "late", "missed", "not_due"]
-STATUS_COLUMNS = ["status", "given_at", "deviation_hours", "dose_given", "wrong_dose", "log_line"]
+STATUS_COLUMNS = ["status", "given_at", "deviation_hours", "dose_given", "wrong_dose", "dose_note", "log_line"]
 
 
 @dataclass
@@ -56,6 +57,11 @@ class AdherenceResult:
         s = self.summary
         return s[(s["level"] == "patient") & (s["flag"] != "")]
 
+    @staticmethod
+    def _not_judged(patients: pd.DataFrame) -> list[str]:
+        count = int(patients["dose_not_judged"].sum())
+        return [f"  doses not judged: {count:,} ({WHY_NOT_JUDGED})"] if count else []
+
     def summary_text(self) -> str:
         patients = self.summary[self.summary["level"] == "patient"]
         lines = [
@@ -65,6 +71,7 @@ class AdherenceResult:
             f"  doses due {int(patients['due'].sum()):,}, taken {int(patients['taken'].sum()):,}, "
             f"missed {int(patients['missed'].sum()):,}, extra {len(self.extra):,}",
             f"  bad log rows: {len(self.bad_rows):,}",
+            *self._not_judged(patients),
             f"  given after {self.as_of.isoformat()} (left out): {self.after_as_of:,}",
         ]
         if self.folder is not None:
@@ -88,7 +95,7 @@ def check_adherence(
     applied: held doses are ``held``, never ``missed``; doses after a stop or withdrawal are not due."""
     if not isinstance(log, AdministrationLog):
         log = read_log(log, protocol, cohort, strict=strict, unblinded=unblinded)
-    stops_and_withdrawals = _changes(changes, protocol, cohort)
+    stops_and_withdrawals = _changes(changes, protocol, cohort, unblinded)
     planned = expand(protocol, cohort) if doses is None else doses
     if doses is None and isinstance(stops_and_withdrawals, Changes):
         planned = apply_changes(planned, stops_and_withdrawals)  # held doses stay, marked held
@@ -96,6 +103,7 @@ def check_adherence(
     rules = regimen_rules(protocol, planned)
     known = log.given["given_day"].to_numpy() <= (as_of - dt.date(1970, 1, 1)).days
     table, given, extra = _judge(protocol, planned, log.given[known], rules, as_of, stops_and_withdrawals)
+    table = blind_judgement(protocol, planned, table, log.given[known], unblinded)
     daily = daily_drugs(protocol, label_rules(protocol, rules))
     summary = summarise(table, given, daily, (protocol.study.adherence_band.low, protocol.study.adherence_band.high))
     shown = unblind(planned) if unblinded else blind(planned, protocol)
@@ -114,12 +122,14 @@ def check_adherence(
     )
 
 
-def _changes(changes: str | Path | ChangesLike | None, protocol: Protocol, cohort: Cohort) -> ChangesLike | None:
+def _changes(
+    changes: str | Path | ChangesLike | None, protocol: Protocol, cohort: Cohort, unblinded: bool
+) -> ChangesLike | None:
     """A changes file is read by :mod:`dosing.io.changes_file` (the visits work); objects pass through."""
     if isinstance(changes, (str, Path)):
         from .io.changes_file import load_changes
 
-        loaded: ChangesLike = load_changes(changes, protocol, cohort)
+        loaded: ChangesLike = load_changes(changes, protocol, cohort, unblinded=unblinded)
         return loaded
     return changes
 

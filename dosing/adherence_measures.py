@@ -37,6 +37,7 @@ SUMMED = [
     "late",
     "untimed",
     "wrong_dose",
+    "dose_not_judged",
     "held",
     "not_due",
     "days_due",
@@ -47,7 +48,7 @@ SUMMARY_COLUMNS = [
     "patient_id",
     "drug",
     "cycle",
-    *SUMMED[:11],
+    *SUMMED[:-2],
     "taking_adherence",
     "timing_adherence",
     "given_ratio",
@@ -69,7 +70,8 @@ HOLIDAY_DAYS = 3
 def summarise(
     doses: pd.DataFrame, given: pd.DataFrame, daily: dict[str, bool], band: tuple[float, float]
 ) -> pd.DataFrame:
-    """``doses``: patient_id, drug, cycle, day, status, wrong_dose (one row per planned dose);
+    """``doses``: patient_id, drug, cycle, day, status, wrong_dose (nullable: <NA> = not judged, see
+    :mod:`dosing.adherence_blind`; one row per planned dose);
     ``given``: patient_id, drug, cycle, day, extra (one row per administration)."""
     keys = ["patient_id", "drug"]
     patient = _level(doses, given, keys, daily, band).assign(level="patient", cycle=np.nan)
@@ -93,7 +95,10 @@ def _level(
     out["taken"] = counts[list(TAKEN)].sum(axis=1)
     out["missed"] = counts["missed"]
     out["due"] = out["taken"] + out["missed"]
-    out["wrong_dose"] = doses.groupby(keys, observed=True)["wrong_dose"].sum().reindex(out.index, fill_value=0)
+    judged = doses.groupby(keys, observed=True)
+    out["wrong_dose"] = judged["wrong_dose"].sum().reindex(out.index, fill_value=0).astype(np.int64)
+    not_judged = doses["wrong_dose"].isna().groupby([doses[k] for k in keys], observed=True).sum()
+    out["dose_not_judged"] = not_judged.reindex(out.index, fill_value=0).astype(np.int64)
     extra = given[given["extra"]].groupby(keys, observed=True).size()
     out["extra"] = extra.reindex(out.index, fill_value=0).astype(np.int64)
     out = out.join(_days(doses, given, keys, daily)).join(_persistence(given, keys))

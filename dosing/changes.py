@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from .blind_view import View
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import ChangesError, ValueParseError
@@ -61,6 +62,11 @@ class Changes:
     rows: pd.DataFrame
     source: str = "<changes>"
     last_day: int | None = None  # the protocol's study.last_day: no delay may move a dose past it
+    view: View | None = None  # how messages name regimens (blinded unless --unblinded); None: by id
+
+    def name(self, regimen_id: str) -> str:
+        """A regimen as the user who runs the command sees it (quoted), for messages."""
+        return self.view.regimen(regimen_id) if self.view is not None else repr(regimen_id)
 
     def of(self, kind: str) -> pd.DataFrame:
         return self.rows[self.rows["change"] == kind]
@@ -102,8 +108,12 @@ def changes_from_rows(
     protocol: Protocol,
     cohort: Cohort,
     source: str = "<changes>",
+    *,
+    unblinded: bool = False,
 ) -> Changes:
-    """Validate changes rows (line number, cells) against the protocol and cohort."""
+    """Validate changes rows (line number, cells) against the protocol and cohort. Messages name
+    regimens, doses and units as a blinded user sees them unless ``unblinded``."""
+    view = View(protocol, unblinded)
     columns = _check_header([h.strip() for h in header], source)
     problems: list[str] = []
     records = []
@@ -116,7 +126,7 @@ def changes_from_rows(
         if _open_quote(fields):
             problems.append(f"line {line}, column {_open_quote(fields)}")
             continue
-        record = _record(line, fields, protocol, patients, _reporter(problems, line))
+        record = _record(line, fields, view, patients, _reporter(problems, line))
         if record is not None:
             records.append(record)
     if not rows:
@@ -135,7 +145,7 @@ def changes_from_rows(
     for column in ("cycle", "time", "days"):
         frame[column] = frame[column].astype("Int64")
     frame["dose"] = frame["dose"].astype(float)
-    return Changes(frame, source, protocol.study.last_day)
+    return Changes(frame, source, protocol.study.last_day, view)
 
 
 def _open_quote(fields: dict[str, str]) -> str | None:
@@ -173,7 +183,8 @@ def _reporter(problems: list[str], line: int) -> Bad:
     return lambda message: problems.append(f"line {line}: {message}")
 
 
-def _record(line: int, cells: dict[str, str], protocol: Protocol, patients: pd.DataFrame, bad: Bad) -> dict | None:
+def _record(line: int, cells: dict[str, str], view: View, patients: pd.DataFrame, bad: Bad) -> dict | None:
+    protocol = view.protocol
     kind = cells["change"].lower()
     if kind not in KINDS:
         bad(f"unknown change {cells['change']!r}; use one of {', '.join(KINDS)}")
@@ -196,7 +207,7 @@ def _record(line: int, cells: dict[str, str], protocol: Protocol, patients: pd.D
         return None
     try:
         date = parse_date(cells["date"])
-        record = _values(kind, cells, protocol, str(patients.at[pid, "arm"]))
+        record = _values(kind, cells, view, str(patients.at[pid, "arm"]))
     except ValueParseError as err:
         bad(err.message)
         return None
@@ -207,18 +218,19 @@ def _record(line: int, cells: dict[str, str], protocol: Protocol, patients: pd.D
     return {"line": line, "patient_id": pid, "change": kind, "date": date, "reason": cells["reason"], **record}
 
 
-def _values(kind: str, cells: dict[str, str], protocol: Protocol, arm: str) -> dict[str, object]:
+def _values(kind: str, cells: dict[str, str], view: View, arm: str) -> dict[str, object]:
+    protocol = view.protocol
     out: dict[str, object] = {"regimen": None, "cycle": None, "time": None, "days": None, "dose": None, "visit": None}
     if cells.get("regimen"):
-        out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm)
+        out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm, view)
     if cells.get("time"):
         moment = parse_time(cells["time"])
         out["time"] = moment.hour * 60 + moment.minute
     if kind == "delay":
-        out["cycle"] = _cycle(protocol, str(out["regimen"]), cells["cycle"])
+        out["cycle"] = _cycle(view, str(out["regimen"]), cells["cycle"])
         out["days"] = _whole(cells["days"], "days", 1, 366)
     if kind == "dose":
-        out["dose"] = _dose(protocol, str(out["regimen"]), cells["dose"])
+        out["dose"] = _dose(view, str(out["regimen"]), cells["dose"])
     if kind == "reschedule":
         ids = [v.id for v in protocol.visits]
         if cells["visit"] not in ids:
@@ -227,14 +239,14 @@ def _values(kind: str, cells: dict[str, str], protocol: Protocol, arm: str) -> d
     return out
 
 
-def resolve_regimen(protocol: Protocol, text: str, arm: str) -> str:
-    """The id of the regimen ``text`` names (an id or the label blinded staff see) that ``arm`` receives."""
+def resolve_regimen(protocol: Protocol, text: str, arm: str, view: View | None = None) -> str:
+    """The id of the regimen ``text`` names (an id or the label blinded staff see) that ``arm`` receives.
+    An unknown name lists the regimens as ``view`` (default: blinded) shows them."""
     wanted = text.strip().lower()
     named = [r for r in protocol.regimens if wanted in (r.id.lower(), (r.blinded_label or r.drug).lower())]
     if not named:
-        raise ValueParseError(
-            f"unknown regimen {text!r}; the protocol's regimens are {', '.join(protocol.regimen_ids)}"
-        )
+        known = ", ".join(repr(name) for name in (view or View(protocol)).regimen_names())
+        raise ValueParseError(f"unknown regimen {text!r}; the protocol's regimens are {known}")
     keys = {r.display_key for r in named}
     received = [r.id for r in protocol.regimens if r.display_key in keys and r.id in protocol.arm(arm).regimens]
     if not received:
@@ -242,10 +254,10 @@ def resolve_regimen(protocol: Protocol, text: str, arm: str) -> str:
     return received[0]
 
 
-def _cycle(protocol: Protocol, regimen_id: str, text: str) -> int:
-    schedule = protocol.regimen(regimen_id).schedule
+def _cycle(view: View, regimen_id: str, text: str) -> int:
+    schedule = view.protocol.regimen(regimen_id).schedule
     if schedule.phases is not None or schedule.cycles is None:
-        raise ValueParseError(f"regimen {regimen_id!r} has no cycles to delay")
+        raise ValueParseError(f"regimen {view.regimen(regimen_id)} has no cycles to delay")
     return _whole(text, "cycle", 1, schedule.cycles)
 
 
@@ -259,20 +271,21 @@ def _whole(text: str, column: str, low: int, high: int) -> int:
     return number
 
 
-def _dose(protocol: Protocol, regimen_id: str, text: str) -> float:
-    regimen = protocol.regimen(regimen_id)
+def _dose(view: View, regimen_id: str, text: str) -> float:
+    regimen = view.protocol.regimen(regimen_id)
+    unit = view.unit(regimen_id)
     try:
         amount = float(text)
     except ValueError:
-        raise ValueParseError(f"column 'dose': expected a number in {regimen.dose.unit}, got {text!r}") from None
+        raise ValueParseError(f"column 'dose': expected a number in {unit}, got {text!r}") from None
     if not amount > 0 or amount == float("inf"):
         raise ValueParseError(f"column 'dose': {text!r} is not a positive amount")
-    spec = protocol.patient_values.get(regimen.dose.patient_value or "")
+    spec = view.protocol.patient_values.get(regimen.dose.patient_value or "")
     if spec is not None and (
         (spec.min is not None and amount < spec.min) or (spec.max is not None and amount > spec.max)
     ):
         bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
-        raise ValueParseError(f"column 'dose': {amount:g} {regimen.dose.unit} is outside {bounds}")
+        raise ValueParseError(f"column 'dose': {amount:g} {unit} is outside {bounds}")
     return amount
 
 

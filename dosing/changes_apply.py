@@ -109,8 +109,9 @@ def _check_not_started(work: _Work, row: Any, cycle: np.ndarray, changes: Change
     first = pd.Timestamp(work.dates[first_at]) + pd.Timedelta(days=int(work.shift[first_at]))
     if row.date > first:
         raise ChangesError(
-            f"a delay of {row.regimen} cycle {row.cycle} of patient {row.patient_id} dated {_iso(row.date)} "
-            f"is after the cycle's first dose on {_iso(first)}: it would move doses already given",
+            f"a delay of {changes.name(row.regimen)} cycle {row.cycle} of patient {row.patient_id} "
+            f"dated {_iso(row.date)} is after the cycle's first dose on {_iso(first)}: "
+            "it would move doses already given",
             source=changes.source,
             where=f"line {row.line}",
             hint="date a delay on or before the cycle's first dose; for doses within a cycle already "
@@ -165,7 +166,8 @@ def _check_inside_study(sub: pd.DataFrame, work: _Work, changes: Changes) -> Non
     row: Any = next(mine.sort_values("cycle").tail(1).itertuples(index=False))
     raise ChangesError(
         f"the delay moves {int(late.sum())} dose(s) of patient {row.patient_id} past the study's last day "
-        f"(day {changes.last_day}): {row.regimen} on {work.dates[first]} would be study day {int(day[first])}",
+        f"(day {changes.last_day}): {changes.name(row.regimen)} on {work.dates[first]} "
+        f"would be study day {int(day[first])}",
         source=changes.source,
         where=f"line {row.line}",
         hint="record a stop (or withdrawal) from the first day after the study for the doses not given, "
@@ -182,7 +184,7 @@ def _hold(work: _Work, row: Any, changes: Changes) -> None:
         at = f" at {clock}"
     if not mask.any():
         raise ChangesError(
-            f"no {row.regimen} dose of patient {row.patient_id} is planned on {_iso(row.date)}{at}",
+            f"no {changes.name(row.regimen)} dose of patient {row.patient_id} is planned on {_iso(row.date)}{at}",
             source=changes.source,
             where=f"line {row.line}",
             hint="hold a planned dose: use the actual date (after any delay) and time from doses.csv",
@@ -236,8 +238,8 @@ EFFECT_COLUMNS = ["doses_moved", "doses_held", "doses_changed", "doses_stopped",
 def change_effects(
     planned: pd.DataFrame, doses: pd.DataFrame, planned_visits: pd.DataFrame, visits: pd.DataFrame, changes: Changes
 ) -> pd.DataFrame:
-    """Per patient named in the changes: how many doses were moved, held, changed (amount) and
-    stopped (removed by a stop or withdrawal), and how many visits moved or were cancelled."""
+    """Per patient named in the changes: how many doses were moved, held, changed (set by a dose
+    change) and stopped (removed by a stop or withdrawal), and how many visits moved or were cancelled."""
     tables = [_by_patient(t, changes.patients) for t in (planned, doses, planned_visits, visits)]
     rows = []
     for pid in changes.patients:
@@ -249,7 +251,7 @@ def change_effects(
                 "patient_id": pid,
                 "doses_moved": _differ(before, after, both, "planned_at"),
                 "doses_held": int(after["held"].sum()) if len(after) else 0,
-                "doses_changed": _differ(before, after, both, "dose"),
+                "doses_changed": _set_by_dose_changes(after, changes.of("dose")),
                 "doses_stopped": len(before.index.difference(after.index)),
                 "visits_moved": _differ(v_before, v_after, v_both, "scheduled_date"),
                 "visits_cancelled": len(v_before.index.difference(v_after.index)),
@@ -268,6 +270,19 @@ def _by_patient(table: pd.DataFrame, patients: list[str]) -> dict[str, pd.DataFr
     mine = table[table["patient_id"].isin(patients).to_numpy(dtype=bool)]
     mine = mine.set_index(mine["uid"].astype(str))
     return {str(pid): rows for pid, rows in mine.groupby(mine["patient_id"].astype(str), sort=False)}
+
+
+def _set_by_dose_changes(after: pd.DataFrame, rows: pd.DataFrame) -> int:
+    """Doses a ``dose`` change applies to (kept after stops), whether or not the amount differs: the
+    same new amount may equal one arm's dose and not another's, so comparing amounts would count
+    differently per arm."""
+    if not len(after):
+        return 0
+    regimen, dates = after["regimen"].astype(str).to_numpy(), after["date"].astype(str).to_numpy()
+    hit = np.zeros(len(after), dtype=bool)
+    for row in rows[rows["patient_id"] == after["patient_id"].iloc[0]].itertuples(index=False):
+        hit |= (regimen == row.regimen) & (dates >= _iso(row.date))
+    return int(hit.sum())
 
 
 def _differ(before: pd.DataFrame, after: pd.DataFrame, both: pd.Index, column: str) -> int:

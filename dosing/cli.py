@@ -158,7 +158,7 @@ def generate(
     """
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
-    changes = load_changes(changes_file, loaded, patients) if changes_file is not None else None
+    changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
     with click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200) as bar:

@@ -52,7 +52,10 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "changes-hold-on-stopped-drug.csv": (
         "line 3: contradicts line 2: a hold on 2027-02-03 is on or after the stop from 2027-02-01",
     ),
-    "changes-delay-after-cycle-began.csv": ("line 2: a delay of il2 cycle 2", "after the cycle's first dose"),
+    "changes-delay-after-cycle-began.csv": (
+        "line 2: a delay of 'hrIL-2 or placebo' cycle 2",
+        "after the cycle's first dose",
+    ),
     "changes-impossible-date.csv": ("line 2: '2027-02-30' is not a real calendar date",),
 }
 

@@ -178,7 +178,10 @@ def test_contract_for_adherence(each_kind: Changes) -> None:
         ("RA-900,delay,il2,2,2027-01-06,,,,,x", "line 2: a delay needs a value in column 'days'"),
         ("RA-900,dose,methotrexate,,2027-02-01,,,40,,x", "line 2: column 'dose': 40 mg is outside 7.5-25"),
         ("RA-900,reschedule,,,2027-02-01,,,,week-3,x", "line 2: unknown visit 'week-3'"),
-        ("RA-900,hold,il2,,2027-01-07,,,,,x", "line 2: no il2 dose of patient RA-900 is planned on 2027-01-07"),
+        (
+            "RA-900,hold,il2,,2027-01-07,,,,,x",
+            "line 2: no 'hrIL-2 or placebo' dose of patient RA-900 is planned on 2027-01-07",
+        ),
         (
             "RA-900,withdraw,,,2027-02-01,,,,,x\nRA-900,hold,il2,,2027-02-03,,,,,x",
             "line 3: contradicts line 2: a hold on 2027-02-03 is on or after the withdrawal from 2027-02-01",
@@ -388,5 +391,5 @@ def test_hold_at_a_time_holds_only_that_dose(
     held = after[after["held"]]
     assert held[["date", "time"]].astype(str).values.tolist() == [["2027-01-05", "13:00"]]
     path.write_text(HEADER + "RA-900,hold,loxoprofen,,2027-01-05,10:00,,,,stomach pain\n", encoding="utf-8")
-    with pytest.raises(ChangesError, match=r"line 2: no loxoprofen dose .* planned on 2027-01-05 at 10:00"):
+    with pytest.raises(ChangesError, match=r"line 2: no 'loxoprofen' dose .* planned on 2027-01-05 at 10:00"):
         apply_changes(planned, load_changes(path, seed_protocol, cohort))

@@ -150,7 +150,9 @@ def test_delay_dated_after_its_cycle_began_is_refused(
     late = changes_of(seed_protocol, cohort, "RA-900,delay,il2,2,2027-02-10,,7,,,x")
     with pytest.raises(ChangesError) as caught:
         apply_changes(planned, late)
-    assert str(caught.value.args[0]).startswith("changes.csv, line 2: a delay of il2 cycle 2 of patient RA-900")
+    assert str(caught.value.args[0]).startswith(
+        "changes.csv, line 2: a delay of 'hrIL-2 or placebo' cycle 2 of patient RA-900"
+    )
     assert "after the cycle's first dose on 2027-02-01" in str(caught.value)
     assert "hold rows" in str(caught.value)
     on_the_day = apply_changes(planned, changes_of(seed_protocol, cohort, "RA-900,delay,il2,2,2027-02-01,,7,,,x"))

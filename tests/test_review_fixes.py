@@ -129,15 +129,21 @@ def test_a_filled_blinded_worklist_keeps_the_blinded_comparison(
     assert cohort[["taken", "wrong_dose"]].values.tolist() == [[432, 432]]  # 2 syringes, never 1
 
 
-def test_a_true_dose_is_judged_against_the_patients_own_arm(
+def test_a_true_dose_is_judged_against_the_patients_own_arm_only_when_unblinded(
     tmp_path: Path, il2_worklists: dict[str, pd.DataFrame]
 ) -> None:
-    """200000 IU is right for the two 0.2 MIU patients only: wrong amount for 0.5 and 1 MIU, wrong unit for placebo,
-    also in a blinded check (the true unit says the row is in true terms)."""
+    """200000 IU is right for the two 0.2 MIU patients only: wrong amount for 0.5 and 1 MIU, wrong unit for placebo.
+    Unblinded, that is the judgement; blinded, it would tell the arm, so no such dose is judged, in any arm."""
     sheet = il2_worklists["unblinded"].assign(dose_given="200000 IU")
-    for unblinded in (True, False):
-        _, cohort = check_il2(tmp_path, sheet, unblinded=unblinded)
-        assert cohort[["taken", "wrong_dose"]].values.tolist() == [[432, 324]]
+    _, cohort = check_il2(tmp_path, sheet, unblinded=True)
+    assert cohort[["taken", "wrong_dose", "dose_not_judged"]].values.tolist() == [[432, 324, 0]]
+    out, cohort = check_il2(tmp_path, sheet, unblinded=False)
+    assert cohort[["taken", "wrong_dose", "dose_not_judged"]].values.tolist() == [[432, 0, 432]]
+    assert "doses not judged: 432 (a blinded check cannot compare a true dose; run with --unblinded)" in out
+    doses = pd.read_csv(tmp_path / "nct04077684" / "adherence" / "doses.csv", encoding="utf-8-sig", dtype=str)
+    taken = doses[doses["dose_given"].notna()]
+    assert taken["wrong_dose"].isna().all() and len(taken) == 432
+    assert set(taken["dose_note"]) == {"not judged: a blinded check cannot compare a true dose; run with --unblinded"}
 
 
 def test_a_unit_no_worklist_shows_is_a_bad_row_that_hides_true_units_when_blinded(

@@ -11,7 +11,8 @@ from ..protocol import Protocol
 from .readers import read_rows
 
 
-def load_changes(path: str | Path, protocol: Protocol, cohort: Cohort) -> Changes:
-    """Read and validate a changes file against the protocol and cohort (ChangesError names the line)."""
+def load_changes(path: str | Path, protocol: Protocol, cohort: Cohort, *, unblinded: bool = False) -> Changes:
+    """Read and validate a changes file against the protocol and cohort (ChangesError names the line;
+    its messages show only what blinded users see unless ``unblinded``)."""
     header, rows = read_rows(path, ChangesError)
-    return changes_from_rows(header, rows, protocol, cohort, source=str(path))
+    return changes_from_rows(header, rows, protocol, cohort, source=str(path), unblinded=unblinded)

@@ -43,6 +43,7 @@ MEASURES = [
     "late",
     "early",
     "wrong_dose",
+    "dose_not_judged",
     "held",
     "taking_adherence",
     "timing_adherence",
@@ -107,9 +108,18 @@ def _head(result: AdherenceResult) -> str:
         f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
         "missed; doses planned on or after it and not given are not due yet; "
         f"{result.after_as_of} administration(s) logged after it are left out. Adherence band: "
-        f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>"
+        f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>{_not_judged(result.summary)}"
         f"<h3>Rules per drug</h3>{_table(rules)}"
     )
+
+
+def _not_judged(summary: pd.DataFrame) -> str:
+    count = int(summary.loc[summary["level"] == "patient", "dose_not_judged"].sum())
+    if not count:
+        return ""
+    from ..adherence_blind import NOT_JUDGED
+
+    return f"<p class='flag'>{count} dose(s) written as a true dose: {html.escape(NOT_JUDGED)}.</p>"
 
 
 def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +137,7 @@ def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
             "extra": grouped["extra"].sum(),
             "late or early": grouped["late"].sum() + grouped["early"].sum(),
             "wrong dose": grouped["wrong_dose"].sum(),
+            "dose not judged": grouped["dose_not_judged"].sum(),
         }
     ).reset_index()
     out["_flagged"] = out["drugs outside the band"] != ""
