@@ -32,7 +32,7 @@ import pandas as pd
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import ChangesError, ValueParseError
-from .parse import parse_date, parse_time
+from .parse import decimal_comma, parse_date, parse_time
 from .protocol import Protocol
 
 __all__ = ["Changes", "apply_changes", "changes_from_rows", "resolve_regimen"]
@@ -264,7 +264,9 @@ def _dose(protocol: Protocol, regimen_id: str, text: str) -> float:
     try:
         amount = float(text)
     except ValueError:
-        raise ValueParseError(f"column 'dose': expected a number in {regimen.dose.unit}, got {text!r}") from None
+        raise ValueParseError(
+            f"column 'dose': expected a number in {regimen.dose.unit}, got {text!r}{decimal_comma(text)}"
+        ) from None
     if not amount > 0 or amount == float("inf"):
         raise ValueParseError(f"column 'dose': {text!r} is not a positive amount")
     spec = protocol.patient_values.get(regimen.dose.patient_value or "")

@@ -8,10 +8,10 @@ from ..changes import Changes, changes_from_rows
 from ..cohort import Cohort
 from ..errors import ChangesError
 from ..protocol import Protocol
-from .readers import read_rows
+from .readers import MAX_PATIENTS, read_rows
 
 
 def load_changes(path: str | Path, protocol: Protocol, cohort: Cohort) -> Changes:
     """Read and validate a changes file against the protocol and cohort (ChangesError names the line)."""
-    header, rows = read_rows(path, ChangesError)
+    header, rows = read_rows(path, ChangesError, MAX_PATIENTS)
     return changes_from_rows(header, rows, protocol, cohort, source=str(path))
