@@ -9,6 +9,7 @@ with a decimal comma is never read as ten times the dose.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,8 @@ from dosing.cli import main
 from dosing.errors import CohortError, LogError
 from dosing.io.log_file import read_log
 from tests.conftest import FIXTURES, PROTOCOLS
+
+expand_module = importlib.import_module("dosing.expand")  # the module, not dosing.expand()
 
 ACCEPTED = FIXTURES / "accepted"
 SEED = PROTOCOLS / "nct02467504.toml"
@@ -173,3 +176,16 @@ def test_a_nul_byte_far_into_a_log_is_refused_not_copied_into_bad_rows(
     cohort = dosing.load_cohort(ONE_PATIENT, seed_protocol)
     with pytest.raises(LogError, match="line 2002: holds a NUL byte"):
         read_log(path, seed_protocol, cohort)
+
+
+def test_a_cohort_whose_plan_is_over_the_dose_limit_is_refused_before_the_table_is_built(
+    seed_protocol: dosing.Protocol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(expand_module, "MAX_PLANNED_DOSES", 1000)
+    cohort = dosing.load_cohort(ONE_PATIENT, seed_protocol)  # 693 planned doses: within the limit
+    assert len(dosing.expand(seed_protocol, cohort)) == 693
+    two = dosing.load_cohort(ACCEPTED / "cohort-cr-line-ends.csv", seed_protocol)  # 1,386: over it
+    with pytest.raises(CohortError, match="2 patients would have more than 1,000 planned doses") as caught:
+        dosing.expand(seed_protocol, two)
+    assert "split the cohort" in str(caught.value)
+    assert str(caught.value).startswith(str(ACCEPTED / "cohort-cr-line-ends.csv"))
