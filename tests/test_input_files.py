@@ -189,3 +189,11 @@ def test_a_cohort_whose_plan_is_over_the_dose_limit_is_refused_before_the_table_
         dosing.expand(seed_protocol, two)
     assert "split the cohort" in str(caught.value)
     assert str(caught.value).startswith(str(ACCEPTED / "cohort-cr-line-ends.csv"))
+
+
+def test_a_nul_character_in_utf16_text_is_refused(seed_protocol: dosing.Protocol, tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    text = "patient_id,drug,given_at,dose_given\nRA-900,Folic\x00acid,2027-01-04 08:00,1 mg\n"
+    path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    with pytest.raises(LogError, match="line 2: holds a NUL character"):
+        read_log(path, seed_protocol, dosing.load_cohort(ONE_PATIENT, seed_protocol))

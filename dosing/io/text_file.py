@@ -26,6 +26,7 @@ from ..errors import DosingError
 
 MAX_BYTES = 200 * 1024 * 1024
 _SAVE_AS_CSV = "in the spreadsheet choose File > Save As > 'CSV UTF-8 (Comma delimited) (.csv)'"
+_DAMAGED = "the file is damaged: export it again"
 _BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -42,7 +43,7 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
     source = str(path)
     try:
         if path.is_dir():
-            raise error("is a folder, not a file", source=source)
+            raise error("is a folder, not a file", source=source, hint="give the path of a file in it")
         with path.open("rb") as handle:
             raw = handle.read(limit + 1)
     except FileNotFoundError:
@@ -50,7 +51,7 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
     except PermissionError:
         raise error("permission denied", source=source, hint="make the file readable for you") from None
     except OSError as err:
-        raise error(f"cannot be read ({err.strerror})", source=source) from None
+        raise error(f"cannot be read ({err.strerror})", source=source, hint="check the file and the disk") from None
     except ValueError as err:  # e.g. a NUL character in the path
         raise error(f"is not a usable file name ({err})", source=source) from None
     if len(raw) > limit:
@@ -68,16 +69,17 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             try:
-                return _line_ends(raw.decode(encoding))
+                text = raw.decode(encoding)
             except UnicodeDecodeError:
                 raise error(f"is not valid {encoding.upper()} text", source=source, hint=_utf8_hint(kind)) from None
+            return _without_nul(_line_ends(text), source, error)
     if _looks_like_utf16(raw):
         raise error("is UTF-16 text without a byte-order mark, not UTF-8", source=source, hint=_utf8_hint(kind))
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw[:nul].count(b"\n") + 1
         what = "is a binary file, not text" if nul < 8192 else "holds a NUL byte (binary data), so it is not text"
-        hint = f"give the path of a {kind} file" if nul < 8192 else "the file is damaged: export it again"
+        hint = f"give the path of a {kind} file" if nul < 8192 else _DAMAGED
         raise error(what, source=source, where=None if nul < 8192 else f"line {line}", hint=hint)
     try:
         text = raw.decode("utf-8-sig")
@@ -92,11 +94,19 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
     return _line_ends(text)
 
 
+def _without_nul(text: str, source: str, error: type[DosingError]) -> str:
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise error("holds a NUL character, so it is not text", source=source, where=f"line {line}", hint=_DAMAGED)
+    return text
+
+
 def read_text(path: str | Path, error: type[DosingError], *, kind: str = "CSV") -> str:
     """The file's text (see :func:`decode`), or ``error``; an empty file is an error too."""
     text = decode(read_bounded(path, error), str(path), error, kind=kind)
     if not text.strip():
-        raise error("the file is empty", source=str(path))
+        raise error("the file is empty", source=str(path), hint="give a file with its content (was it saved?)")
     return text
 
 
