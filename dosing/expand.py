@@ -120,7 +120,7 @@ def _check_size(parts: list[_Rows], cohort: Cohort) -> None:
     if planned > MAX_PLANNED_DOSES:
         raise CohortError(
             f"{len(cohort):,} patients would have more than {MAX_PLANNED_DOSES:,} planned doses, the limit that "
-            "keeps memory under about 3 GiB (see README 'Limits')",
+            "keeps memory under about 3 GiB (see the README's 'Input files and limits')",
             source=cohort.source,
             hint="split the cohort (e.g. by site) and run each part with its own --out",
         )

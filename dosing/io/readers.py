@@ -23,8 +23,9 @@ from .text_file import MAX_BYTES, delimiter, read_text
 
 __all__ = ["MAX_BYTES", "MAX_PATIENTS", "load_cohort", "load_protocol", "read_rows", "read_text"]
 
-#: Cohort rows read at most: reading costs about 1 KiB of memory per row, and planning a
-#: patient's doses far more (see README, "Limits"); a larger cohort is refused before either.
+#: Cohort rows read at most: reading costs about 1.2 KiB of memory per row, and planning a
+#: patient's doses far more (see the README's "Input files and limits"); a larger cohort is
+#: refused before either.
 MAX_PATIENTS = 100_000
 
 
@@ -104,14 +105,16 @@ def load_cohort(path: str | Path, protocol: Protocol) -> Cohort:
 
 
 def _check_row_count(text: str, max_rows: int, source: str, error: type[DosingError]) -> None:
-    """Refuse a table with more than ``max_rows`` lines below the header (blank lines not counted)."""
+    """Refuse a table with more than ``max_rows`` non-blank lines below the header (a cell spanning
+    lines counts once per line: only a file near the limit can be refused by it)."""
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if lines - 1 <= max_rows:
         return
-    rows = lines - 1 - text.count("\n\n")  # a fair count without parsing: blank lines left out
+    rows = sum(1 for line in text.split("\n")[1:] if line.strip())  # blank lines are skipped when read
     if rows > max_rows:
         raise error(
-            f"has {rows:,} rows; at most {max_rows:,} are read (the memory limit, see README 'Limits')",
+            f"has {rows:,} rows; at most {max_rows:,} are read (the memory limit; see the README's 'Input files "
+            "and limits')",
             source=source,
             hint="split the file (e.g. by site) and run each part with its own --out",
         )
