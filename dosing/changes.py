@@ -33,7 +33,7 @@ from .blind_view import View
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import ChangesError, ValueParseError
-from .parse import parse_date, parse_time
+from .parse import decimal_comma, parse_date, parse_time
 from .protocol import Protocol
 
 __all__ = ["Changes", "apply_changes", "changes_from_rows", "resolve_regimen"]
@@ -277,7 +277,9 @@ def _dose(view: View, regimen_id: str, text: str) -> float:
     try:
         amount = float(text)
     except ValueError:
-        raise ValueParseError(f"column 'dose': expected a number in {unit}, got {text!r}") from None
+        raise ValueParseError(
+            f"column 'dose': expected a number in {unit}, got {text!r}{decimal_comma(text)}"
+        ) from None
     if not amount > 0 or amount == float("inf"):
         raise ValueParseError(f"column 'dose': {text!r} is not a positive amount")
     spec = view.protocol.patient_values.get(regimen.dose.patient_value or "")

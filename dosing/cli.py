@@ -20,6 +20,7 @@ from .generate import generate as generate_outputs
 from .io.adherence_out import adherence as adherence_outputs
 from .io.changes_file import load_changes
 from .io.ics import STYLES
+from .io.os_errors import describe, user_caused
 from .io.readers import load_cohort, load_protocol
 from .parse import parse_date, parse_offset
 from .show import show as show_schedule
@@ -58,7 +59,8 @@ OFFSET = OffsetType()
 
 
 class DosingGroup(click.Group):
-    """Turns user errors into clean messages with exit status 2."""
+    """Turns user errors, and the machine's refusals (a full disk, no permission; see
+    :mod:`dosing.io.os_errors`), into clean messages with exit status 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -67,6 +69,11 @@ class DosingGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             click.echo(f"Error: {err}", err=True)
+            ctx.exit(2)
+        except OSError as err:  # only what the machine causes (disk full, permission); others are bugs
+            if ctx.params.get("debug") or not user_caused(err):
+                raise
+            click.echo(f"Error: {describe(err)}", err=True)
             ctx.exit(2)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError, ValueParseError
-from .parse import parse_date, parse_time, parse_weekday
+from .parse import decimal_comma, parse_date, parse_time, parse_weekday
 from .protocol import PatientValue, Protocol
 from .zones import zone_problem
 
@@ -26,6 +26,7 @@ OPTIONAL = ("timezone", "site")
 #: (pandas), which end in 2262, and a study may run for up to ten years after its start.
 EARLIEST_START = dt.date(1900, 1, 1)
 LATEST_START = dt.date(2199, 12, 31)
+_DECIMAL_COMMA_HINT = "write decimals with a dot (12.5), or save the spreadsheet with '.' as its decimal separator"
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -66,7 +67,8 @@ def cohort_from_rows(
     _check_unique(rows, records, problems)
     if problems:
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
-        raise CohortError("invalid cohort\n  " + "\n  ".join(shown), source=source)
+        hint = _DECIMAL_COMMA_HINT if any("use a dot" in p for p in shown) else None
+        raise CohortError("invalid cohort\n  " + "\n  ".join(shown), source=source, hint=hint)
     frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL, *protocol.patient_values])
     frame["start_date"] = pd.to_datetime(frame["start_date"]).astype("datetime64[s]")
     return Cohort(frame, source)
@@ -179,7 +181,8 @@ def _typed(text: str, spec: PatientValue) -> object:
     try:
         number = float(text)
     except ValueError:
-        raise ValueParseError(f"expected a number{' in ' + spec.unit if spec.unit else ''}, got {text!r}") from None
+        unit = f" in {spec.unit}" if spec.unit else ""
+        raise ValueParseError(f"expected a number{unit}, got {text!r}{decimal_comma(text)}") from None
     if not np.isfinite(number):
         raise ValueParseError(f"expected a finite number, got {text!r}")
     unit = f" {spec.unit}" if spec.unit else ""

@@ -31,6 +31,10 @@ NS_PER_DAY = 1440 * NS_PER_MINUTE
 _CLOCK = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
 _CLOCK_COMPACT = np.array([f"{m // 60:02d}{m % 60:02d}" for m in range(1440)], dtype=object)
 
+#: Planned doses at most: a dose costs about 290 bytes of memory at its peak (10,000 seed
+#: patients, 6.93 M doses: 2.0 GB for ``dosing validate``), so the limit is about 3 GiB.
+MAX_PLANNED_DOSES = 10_000_000
+
 #: Columns of the table returned by :func:`expand`, in order.
 COLUMNS = [
     "patient_id",
@@ -105,8 +109,21 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
         parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+        _check_size(parts, cohort)
         masks[regimen_id] = _dose_days(parts[-1], mask.shape)
     return _table(protocol, frame, parts)
+
+
+def _check_size(parts: list[_Rows], cohort: Cohort) -> None:
+    """Refuse a plan over :data:`MAX_PLANNED_DOSES` before its table (most of the memory) is built."""
+    planned = sum(len(part.patient) for part in parts)
+    if planned > MAX_PLANNED_DOSES:
+        raise CohortError(
+            f"{len(cohort):,} patients would have more than {MAX_PLANNED_DOSES:,} planned doses, the limit that "
+            "keeps memory under about 3 GiB (see the README's 'Input files and limits')",
+            source=cohort.source,
+            hint="split the cohort (e.g. by site) and run each part with its own --out",
+        )
 
 
 def _dose_days(rows: _Rows, shape: tuple[int, int]) -> np.ndarray:

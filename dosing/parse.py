@@ -142,3 +142,13 @@ def format_amount(value: object) -> str:
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         return f"{float(value):,.10g}"
     return str(value)
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+\s*(\S.*)?$")
+
+
+def decimal_comma(text: str) -> str:
+    """A hint for a number written with a decimal comma ("12,5"): ``" (use a dot: 12.5)"``, else ""."""
+    if _DECIMAL_COMMA.match(text) is None:
+        return ""
+    return f" (use a dot for decimals: {text.strip().replace(',', '.', 1)!r})"

@@ -128,8 +128,14 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-header-only.csv": (("the file lists no patients",), SEED),
     "cohort-unclosed-quote.csv": (("line 2, column 'site':", 'is a quote (") left open?'), SEED),
     "cohort-empty.csv": (("the file is empty",), SEED),
-    "cohort-binary.csv": (("is a binary file",), SEED),
+    "cohort-binary.csv": (("is an Excel workbook (.xlsx) or another zip archive", "CSV UTF-8"), SEED),
     "cohort-not-utf8.csv": (("line 2:", "is not UTF-8 text"), SEED),
+    "cohort-excel-workbook.xlsx": (("is an Excel workbook (.xlsx)", "Fix: in the spreadsheet choose"), SEED),
+    "cohort-utf16-without-byte-order-mark.csv": (("is UTF-16 text without a byte-order mark", "Fix: save"), SEED),
+    "cohort-decimal-comma-semicolons.csv": (
+        ("line 3, column 'mtx_dose':", "got '12,5' (use a dot for decimals: '12.5')", "Fix: write decimals with a dot"),
+        SEED,
+    ),
     "cohort-starts-after-study-end.csv": (
         ("line 3, column 'start_date':", "patient starts on 2028-01-03, after the study ends on 2027-12-31"),
         ENDS_2027,

@@ -34,6 +34,9 @@ LOGS: dict[str, tuple[str, ...]] = {
     "log-misspelt-required-column.csv": ("line 1: missing column(s) given_at",),
     "log-misspelt-optional-column.csv": ("line 1: unknown column 'dose_givn'", "did you mean 'dose_given'"),
     "log-unclosed-quote.csv": ('line 3: a quote (") is left open',),
+    "log-excel-workbook.xlsx": ("is an Excel workbook (.xlsx)", "Fix: in the spreadsheet choose File > Save As"),
+    "log-utf16-without-byte-order-mark.csv": ("is UTF-16 text without a byte-order mark", "Fix: save"),
+    "log-nul-byte-after-64-kib.csv": ("line 2002: holds a NUL byte", "Fix: the file is damaged"),
     "log-ragged-rows.csv": ("line 3: 5 cells", "line 4: 3 cells", "header's 4"),  # a quoted comma is one cell
 }
 CHANGES: dict[str, tuple[str, ...]] = {
@@ -56,6 +59,7 @@ CHANGES: dict[str, tuple[str, ...]] = {
         "line 2: a delay of 'hrIL-2 or placebo' cycle 2",
         "after the cycle's first dose",
     ),
+    "changes-decimal-comma-dose.csv": ("line 2: column 'dose':", "got '12,5' (use a dot for decimals: '12.5')"),
     "changes-impossible-date.csv": ("line 2: '2027-02-30' is not a real calendar date",),
 }
 

@@ -23,6 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputError
+from .os_errors import user_caused, writing_failed
+
+_WHERE_TO_WRITE = "choose a folder you can write to, on a disk with free space, with --out"
 
 
 @contextlib.contextmanager
@@ -32,7 +35,9 @@ def staged_folder(final: Path) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(f"cannot create the output folder ({err.strerror})", source=str(parent)) from None
+        raise OutputError(
+            f"cannot create the output folder ({err.strerror})", source=str(parent), hint=_WHERE_TO_WRITE
+        ) from None
     if final.exists() and not final.is_dir():
         raise OutputError("exists and is not a folder", source=str(final), hint="remove it or choose another --out")
     recover(final)
@@ -40,11 +45,15 @@ def staged_folder(final: Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=parent))
         staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the finished folder gets the usual mode
     except OSError as err:
-        raise OutputError(f"cannot write into the output folder ({err.strerror})", source=str(parent)) from None
+        raise OutputError(
+            f"cannot write into the output folder ({err.strerror})", source=str(parent), hint=_WHERE_TO_WRITE
+        ) from None
     try:
         yield staging
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError) and user_caused(err):  # a full disk, a read-only folder; others are bugs
+            raise writing_failed(err, final) from err
         raise
     _swap(staging, final)
 

@@ -8,11 +8,11 @@ from ..changes import Changes, changes_from_rows
 from ..cohort import Cohort
 from ..errors import ChangesError
 from ..protocol import Protocol
-from .readers import read_rows
+from .readers import MAX_PATIENTS, read_rows
 
 
 def load_changes(path: str | Path, protocol: Protocol, cohort: Cohort, *, unblinded: bool = False) -> Changes:
     """Read and validate a changes file against the protocol and cohort (ChangesError names the line;
     its messages show only what blinded users see unless ``unblinded``)."""
-    header, rows = read_rows(path, ChangesError)
+    header, rows = read_rows(path, ChangesError, MAX_PATIENTS)
     return changes_from_rows(header, rows, protocol, cohort, source=str(path), unblinded=unblinded)

@@ -1,6 +1,7 @@
 """Read an administration log: the filled ``worklist.csv`` or a plain log of doses given.
 
-Two shapes are accepted (UTF-8, with or without a byte-order mark):
+Two shapes are accepted (UTF-8, with or without a byte-order mark, or UTF-16 with one; comma-,
+semicolon- or tab-separated; see :mod:`dosing.io.text_file`):
 
 - the worklist written by ``dosing generate`` with ``given_at``, ``given_by``, ``dose_given``
   and ``notes`` filled in; rows with an empty ``given_at`` were not given and are skipped;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import LogError
 from ..protocol import Protocol, Regimen
+from .text_file import delimiter, read_text
 
 REQUIRED = ("patient_id", "drug", "given_at")
 OPTIONAL = ("dose_given", "uid")
@@ -70,8 +73,17 @@ def read_log(
 ) -> AdministrationLog:
     """Read and check a log file against the protocol and the cohort (``unblinded``: a dose written
     without a unit or a true drug name is the true dose, as in the unblinded worklist)."""
-    frame, lines = _read_table(Path(path))
-    return log_from_frame(frame, protocol, cohort, lines=lines, source=str(path), strict=strict, unblinded=unblinded)
+    frame, lines, sep = _read_table(Path(path))
+    return log_from_frame(
+        frame,
+        protocol,
+        cohort,
+        lines=lines,
+        source=str(path),
+        strict=strict,
+        unblinded=unblinded,
+        decimal_commas=sep == ";",
+    )
 
 
 def log_from_frame(
@@ -83,8 +95,10 @@ def log_from_frame(
     source: str = "<log>",
     strict: bool = False,
     unblinded: bool = False,
+    decimal_commas: bool = False,
 ) -> AdministrationLog:
-    """Check a log already in memory (text cells); ``lines`` are the file's line numbers.
+    """Check a log already in memory (text cells); ``lines`` are the file's line numbers;
+    ``decimal_commas``: the file was ``;``-separated, so a comma in a dose is a decimal comma.
 
     Each column is handled as a categorical: every distinct text (a patient id, a drug name,
     "60 mg", a time) is read once, whatever the number of rows."""
@@ -100,7 +114,7 @@ def log_from_frame(
     zone = _patients(cells["patient_id"], cohort, checks)
     label = _labels(cells["drug"], protocol, checks)
     timed, given_s, given_day = _times(cells["given_at"], zone, checks)
-    dose, unit, true_terms = _doses(cells.get("dose_given"), label, protocol, checks, unblinded)
+    dose, unit, true_terms = _doses(cells.get("dose_given"), label, protocol, checks, unblinded, decimal_commas)
     bad_rows = _bad_table(cells, lines, checks)
     if strict and len(bad_rows):
         raise LogError(_describe(bad_rows), source=source, hint="correct these rows, or run without --strict")
@@ -179,49 +193,48 @@ class _Checks:
         return np.array([*self.messages, ""], dtype=object)[np.where(bad, self.reason_of, len(self.messages))]
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """All cells as text, and line numbers when a row is not one line (None: row i is line i + 2)."""
+def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None, str]:
+    """All cells as text, line numbers when a row is not one line (None: row i is line i + 2), and
+    the separator.
+
+    The bytes come through the one bounded reader (:mod:`dosing.io.text_file`): over the size
+    limit, binary (a NUL byte anywhere), a workbook or not UTF-8/UTF-16 is refused there."""
     source = str(path)
-    if not path.exists():
-        raise LogError("file not found", source=source, hint="check the path")
-    if path.is_dir():
-        raise LogError("is a folder, not a file", source=source)
-    with path.open("rb") as handle:
-        if b"\x00" in handle.read(65536):
-            raise LogError("is a binary file, not text", source=source, hint="give the path of a CSV file")
+    text = read_text(path, LogError)
+    sep = delimiter(text)
+    data = text.encode("utf-8")
+    del text
     try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        header = pd.read_csv(io.BytesIO(data), nrows=0, sep=sep).columns
         _misspelt_columns([str(c).strip() for c in header], source)
         wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, "given_by")}
         used = [c for c in header if str(c).strip() in wanted]
         types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
-        frame = pd.read_csv(path, usecols=used or None, dtype=types or str, keep_default_na=False, encoding="utf-8-sig")
-        _check_row_lengths(path, len(header), source)
-    except UnicodeDecodeError as err:
-        raise LogError(f"is not UTF-8 text ({err.reason})", source=source, hint="save the file as UTF-8") from None
+        frame = pd.read_csv(io.BytesIO(data), usecols=used or None, dtype=types or str, keep_default_na=False, sep=sep)
+        _check_row_lengths(data, len(header), source, sep)
     except pd.errors.EmptyDataError:
         raise LogError("the file is empty", source=source) from None
     except pd.errors.ParserError as err:
         raise _csv_error(str(err), source) from None
-    if _lines_in(path) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
-        return _read_slowly(path, [str(c) for c in header])
-    return frame, None
+    if _lines_in(data) != len(frame) + 1:  # blank lines or cells spanning lines: count exactly
+        return (*_read_slowly(data, [str(c) for c in header], sep), sep)
+    return frame, None, sep
 
 
-def _check_row_lengths(path: Path, columns: int, source: str) -> None:
+def _check_row_lengths(data: bytes, columns: int, source: str, sep: str = ",") -> None:
     """Every non-blank row has as many cells as the header: a row with a cell too many or too few
     (a shifted row in a spreadsheet) would put values under the wrong columns, so the file is refused.
 
-    Vectorised over the positions of quotes, commas and line ends only: a comma or line end is
-    inside a quoted cell when an odd number of quotes comes before it (an escaped quote "" counts
+    Vectorised over the positions of quotes, separators and line ends only: a separator or line end
+    is inside a quoted cell when an odd number of quotes comes before it (an escaped quote "" counts
     twice)."""
-    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    quotes = np.flatnonzero(data == ord('"'))
-    ends, commas = np.flatnonzero(data == ord("\n")), np.flatnonzero(data == ord(","))
+    array = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(array == ord('"'))
+    ends, commas = np.flatnonzero(array == ord("\n")), np.flatnonzero(array == ord(sep))
     if len(quotes):
         ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
         commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
-    starts, stops = np.r_[0, ends + 1], np.r_[ends, len(data)]
+    starts, stops = np.r_[0, ends + 1], np.r_[ends, len(array)]
     cells = np.diff(np.r_[0, np.searchsorted(commas, stops)]) + 1
     blank = (stops - starts) <= 1  # an empty line, or one holding only "\r"
     ragged = np.flatnonzero((cells != columns) & ~blank)
@@ -244,24 +257,21 @@ def _csv_error(message: str, source: str) -> LogError:
     return LogError(f"not a valid CSV file: {message.strip()}", source=source)
 
 
-def _lines_in(path: Path) -> int:
-    with path.open("rb") as handle:
-        data = handle.read()
+def _lines_in(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def _read_slowly(path: Path, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader)
-        records: list[list[str]] = []
-        lines: list[int] = []
+def _read_slowly(data: bytes, columns: list[str], sep: str) -> tuple[pd.DataFrame, np.ndarray]:
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep)
+    next(reader)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    line = reader.line_num + 1
+    for cells in reader:
+        if any(cell.strip() for cell in cells):
+            records.append((cells + [""] * len(columns))[: len(columns)])
+            lines.append(line)
         line = reader.line_num + 1
-        for cells in reader:
-            if any(cell.strip() for cell in cells):
-                records.append((cells + [""] * len(columns))[: len(columns)])
-                lines.append(line)
-            line = reader.line_num + 1
     return pd.DataFrame(records, columns=columns, dtype=str), np.array(lines, dtype=np.int64)
 
 
@@ -452,14 +462,19 @@ def _unit_sets(protocol: Protocol) -> tuple[dict[str, set[str]], dict[str, set[s
 
 
 def _doses(
-    column: _Column | None, label: _Labels, protocol: Protocol, checks: _Checks, unblinded: bool
+    column: _Column | None,
+    label: _Labels,
+    protocol: Protocol,
+    checks: _Checks,
+    unblinded: bool,
+    decimal_commas: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: the amount given (NaN when not written), the unit written, and whether the row is in
     true terms (see the module's doc); a unit neither worklist shows is a bad row."""
     if column is None:
         n = len(label.codes)
         return np.full(n, np.nan), np.full(n, "", dtype=object), _true_terms(np.zeros(n, np.int64), label, unblinded)
-    text = pd.Series(column.values, dtype=object).astype(str).str.replace(",", "", regex=False)
+    text = _without_commas(column, checks, decimal_commas)
     parts = text.str.extract(_DOSE)
     amount = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float)
     unit = parts[1].fillna("").str.strip().str.casefold().to_numpy(dtype=object)
@@ -496,6 +511,24 @@ def _doses(
     unit_kind = np.zeros(len(label.codes), dtype=np.int64)
     unit_kind[known] = kinds[label.codes[known], unit_index[known]]
     return amount[column.codes], unit[column.codes], _true_terms(unit_kind, label, unblinded)
+
+
+_GROUPED = re.compile(r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?![\d,])")
+
+
+def _without_commas(column: _Column, checks: _Checks, decimal_commas: bool) -> pd.Series:
+    """Each distinct dose text without its thousands separators ("200,000 IU", as the worklist shows
+    doses); a row with a decimal comma ("12,5 mg") is bad: read as 125 it would be ten times the
+    dose. In a ``;``-separated file (a locale that writes decimal commas) every comma is one."""
+    text = pd.Series(column.values, dtype=object).astype(str)
+    grouped = text.str.match(_GROUPED).to_numpy(dtype=bool) & (not decimal_commas)
+    comma = text.str.contains(",", regex=False).to_numpy(dtype=bool) & ~grouped
+    dotted = text.str.replace(",", ".", regex=False)
+    messages = np.array(
+        [f"dose_given {v!r} has a decimal comma: use a dot ({d!r})" for v, d in zip(column.values, dotted, strict=True)]
+    )
+    checks.fail(comma[column.codes], messages, column.codes)
+    return text.where(~grouped, text.str.replace(",", "", regex=False))
 
 
 def _unit_kind(unit: str, true: set[str], blinded: set[str]) -> int:

@@ -1,8 +1,11 @@
 """Read protocol (TOML) and table (CSV) files into the pure domain validators.
 
 Every failure is a :class:`~dosing.errors.DosingError` naming the file: missing files,
-folders, binary or non-UTF-8 content, empty files, TOML syntax errors with line and column.
-A UTF-8 byte-order mark and CRLF line ends are accepted.
+folders, files over the size limit, binary, spreadsheet or non-UTF-8 content, empty files,
+TOML syntax errors with line and column. Bytes are read and decoded by
+:mod:`dosing.io.text_file` (one bounded reader for every input): a UTF-8 byte-order mark,
+CRLF or CR line ends, UTF-16 with a byte-order mark and ``;``- or tab-separated tables are
+accepted. A cohort may list at most :data:`MAX_PATIENTS` patients.
 """
 
 from __future__ import annotations
@@ -16,48 +19,19 @@ from pathlib import Path
 from ..cohort import Cohort, cohort_from_rows
 from ..errors import CohortError, DosingError, ProtocolError
 from ..protocol import Protocol, protocol_from_dict
+from .text_file import MAX_BYTES, delimiter, read_text
 
-MAX_BYTES = 200 * 1024 * 1024
+__all__ = ["MAX_BYTES", "MAX_PATIENTS", "load_cohort", "load_protocol", "read_rows", "read_text"]
 
-
-def read_text(path: str | Path, error: type[DosingError]) -> str:
-    """The file's text (UTF-8, BOM removed), or ``error`` saying why it cannot be read."""
-    path = Path(path)
-    source = str(path)
-    try:
-        if path.is_dir():
-            raise error("is a folder, not a file", source=source)
-        if path.stat().st_size > MAX_BYTES:
-            raise error(f"is larger than {MAX_BYTES // 1024 // 1024} MiB", source=source)
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise error("file not found", source=source, hint="check the path") from None
-    except PermissionError:
-        raise error("permission denied", source=source) from None
-    except OSError as err:
-        raise error(f"cannot be read ({err.strerror})", source=source) from None
-    except ValueError as err:  # e.g. a NUL character in the path
-        raise error(f"is not a usable file name ({err})", source=source) from None
-    if b"\x00" in raw:
-        raise error("is a binary file, not text", source=source, hint="give the path of a text file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise error(
-            f"is not UTF-8 text (byte 0x{raw[err.start]:02x} is not UTF-8)",
-            source=source,
-            where=f"line {line}",
-            hint="save the file as UTF-8 (in Excel: 'CSV UTF-8')",
-        ) from None
-    if not text.strip():
-        raise error("the file is empty", source=source)
-    return text
+#: Cohort rows read at most: reading costs about 1.2 KiB of memory per row, and planning a
+#: patient's doses far more (see the README's "Input files and limits"); a larger cohort is
+#: refused before either.
+MAX_PATIENTS = 100_000
 
 
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate a protocol file (TOML)."""
-    text = read_text(path, ProtocolError)
+    text = read_text(path, ProtocolError, kind="protocol (TOML)")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -100,10 +74,15 @@ def _toml_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> Protoco
 _TOML_HINT = "check quotes, brackets and '=' on that line"
 
 
-def read_rows(path: str | Path, error: type[DosingError]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """A CSV file's header and its non-blank rows, each with its line number in the file."""
+def read_rows(
+    path: str | Path, error: type[DosingError], max_rows: int | None = None
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV file's header and its non-blank rows, each with its line number in the file
+    (more than ``max_rows`` lines of rows is an ``error``, before any row is parsed)."""
     text = read_text(path, error)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    if max_rows is not None:
+        _check_row_count(text, max_rows, str(path), error)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter(text))
     try:
         header = next(reader)
         rows: list[tuple[int, list[str]]] = []
@@ -121,5 +100,21 @@ def read_rows(path: str | Path, error: type[DosingError]) -> tuple[list[str], li
 
 def load_cohort(path: str | Path, protocol: Protocol) -> Cohort:
     """Read and validate a cohort file (CSV) against the protocol."""
-    header, rows = read_rows(path, CohortError)
+    header, rows = read_rows(path, CohortError, MAX_PATIENTS)
     return cohort_from_rows(header, rows, protocol, source=str(path))
+
+
+def _check_row_count(text: str, max_rows: int, source: str, error: type[DosingError]) -> None:
+    """Refuse a table with more than ``max_rows`` non-blank lines below the header (a cell spanning
+    lines counts once per line: only a file near the limit can be refused by it)."""
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines - 1 <= max_rows:
+        return
+    rows = sum(1 for line in text.split("\n")[1:] if line.strip())  # blank lines are skipped when read
+    if rows > max_rows:
+        raise error(
+            f"has {rows:,} rows; at most {max_rows:,} are read (the memory limit; see the README's 'Input files "
+            "and limits')",
+            source=source,
+            hint="split the file (e.g. by site) and run each part with its own --out",
+        )
