@@ -168,6 +168,7 @@ LOG_CASES = [
             "{P},{DRUG},2027-01-04 09:00,abc",
             "{P},{DRUG},2027-01-04 09:00,-1",
             "{P},{DRUG},2027-01-04 09:00,1 mg",
+            '{P},{DRUG},2027-01-04 09:00,"12,5"',
         ),
     ),
     Case("a bad row, strict", log=LOG + rows("{P},{DRUG},2027-01-04 09:00,1 mg"), strict=True),
@@ -361,7 +362,7 @@ def test_the_walk_finds_the_known_leaks_of_the_old_code() -> None:
     for known in (
         "no {} dose of patient {} is planned on {}{}",
         "regimen {} has no cycles to delay",
-        "column 'dose': expected a number in {}, got {}",
+        "column 'dose': expected a number in {}, got {}{}",
         "the delay moves {} dose(s) of patient {} past the study's last day (day {}): {} on {} would be study day {}",
     ):
         assert known in texts
