@@ -21,9 +21,9 @@ from .io.adherence_out import adherence as adherence_outputs
 from .io.changes_file import load_changes
 from .io.ics import STYLES
 from .io.manifest import changes_for_show
+from .io.readers import load_cohort, load_protocol
 from .io.study_status import describe as describe_study
 from .io.study_status import status as study_status
-from .io.readers import load_cohort, load_protocol
 from .parse import parse_date, parse_offset
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
