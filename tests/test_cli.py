@@ -105,11 +105,12 @@ def test_generate_writes_the_files_and_prints_the_summary(tmp_path: Path) -> Non
         f"    {folder / 'feeds.csv'}",
     ]
     assert result.stderr == ""  # no progress bar for 47 patients, no unblinding warning
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nct02467504"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".nct02467504.lock", "nct02467504"]
     assert sorted(p.name for p in folder.iterdir()) == [
         "doses.csv",
         "feeds",
         "feeds.csv",
+        "manifest.json",
         "patients",
         "staff",
         "visit-worklist.csv",
@@ -142,7 +143,7 @@ def test_generate_unblinded_writes_beside_the_blinded_folder_and_warns(tmp_path:
     assert result.stdout.startswith(f"UNBLINDED outputs in {tmp_path / 'nct02467504-UNBLINDED'}\n")
     assert "\n    hrIL-2               21\n" in result.stdout
     assert "or placebo" not in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["nct02467504", "nct02467504-UNBLINDED"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["nct02467504", "nct02467504-UNBLINDED"]
     header = (tmp_path / "nct02467504-UNBLINDED" / "doses.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert header.endswith(",uid,status,arm,regimen,blinded_label")
     blinded = (tmp_path / "nct02467504" / "doses.csv").read_text(encoding="utf-8-sig")
