@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import cast
 
 import pandas as pd
@@ -25,7 +26,8 @@ def show(
     single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
     doses = expand(protocol, single)
     if changes is not None:
-        doses = apply_changes(doses, changes)
+        mine = changes.rows[changes.rows["patient_id"] == patient_id]
+        doses = apply_changes(doses, dataclasses.replace(changes, rows=mine))
     check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"

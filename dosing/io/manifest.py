@@ -192,8 +192,8 @@ def resolve_changes(
                 "show the changes",
             )
         return given
-    check_changes(record, given, False, folder)
     if given is not None:
+        check_changes(record, given, False, folder)
         return given
     return _reread(old, protocol, cohort, folder)
 
