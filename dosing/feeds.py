@@ -148,7 +148,7 @@ def write_feeds(
 ) -> pd.DataFrame:
     """``folder/feeds/<token>.ics`` per patient and ``folder/feeds.csv``; returns the mapping."""
     feeds = folder / "feeds"
-    feeds.mkdir()
+    feeds.mkdir(mode=0o700)  # owner-only from the start (see dosing.io.permissions)
     rows = []
     for patient_id, ics in calendars.items():
         version = versions.get(patient_id, 0)

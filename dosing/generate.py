@@ -203,6 +203,8 @@ def _generate(
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
     with staged_folder(final) as folder:
+        if unblinded:
+            restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
         mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes

@@ -230,3 +230,12 @@ def test_blinded_manifest_hashes_the_cohort_without_its_arms(study: dict[str, Pa
         assert run("generate", SEED, "--cohort", cohort, "--out", out, "--unblinded", *args).exit_code == 0
     unblinded = [manifest(tmp_path / u / f"{STUDY}-UNBLINDED")["inputs"]["cohort"]["sha256"] for u in ("u1", "u2")]
     assert unblinded[0] != unblinded[1]
+
+
+def test_serve_announces_what_made_the_feeds(study: dict[str, Path]) -> None:
+    from dosing.io.study_status import describe
+
+    text = describe(study["folder"] / "feeds")
+    assert text.startswith(f"{study['folder']}: made by dosing ") and "  changes " in text
+    assert text.splitlines()[-1].endswith("  unchanged")
+    assert describe(study["out"]) == ""  # not a study folder: nothing to say

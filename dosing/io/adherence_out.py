@@ -22,13 +22,12 @@ from ..protocol import Protocol
 from .atomic import recover, staged_folder
 from .changes_file import load_changes
 from .csv_out import write_csv
-from .log_file import AdministrationLog
+from .log_file import AdministrationLog, read_log
 from .manifest import (
     check_same_plan,
     discarded,
     file_sha256,
     inputs_record,
-    read_manifest,
     resolve_changes,
     study_record,
     write_manifest,
@@ -59,12 +58,13 @@ def adherence(
     study = output_folder(Path(out_dir), protocol, unblinded)
     if isinstance(changes, (str, Path)):
         changes = load_changes(changes, protocol, cohort)
+    read = log if isinstance(log, AdministrationLog) else read_log(log, protocol, cohort, **_reading(options))
     with study_lock(study, wait=wait, on_wait=on_wait):
         recover(study)  # a generate killed mid-swap parked the previous outputs: put them back first
-        record = read_manifest(study) or study_record(study)
+        record = study_record(study)
         check_same_plan(record, protocol, cohort, study)
         used = resolve_changes(record, changes, discard_changes, protocol, cohort, study)
-        result = check_adherence(protocol, cohort, log, changes=used, **options)
+        result = check_adherence(protocol, cohort, read, changes=used, **options)
         final = study / "adherence"
         with staged_folder(final) as folder:
             _write(result, folder)
@@ -77,6 +77,10 @@ def adherence(
     result.folder = final
     result.files = [final / name for name in ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")]
     return result
+
+
+def _reading(options: dict[str, Any]) -> dict[str, bool]:
+    return {"strict": bool(options.get("strict", False)), "unblinded": bool(options.get("unblinded", False))}
 
 
 def _write(result: AdherenceResult, folder: Path) -> None:

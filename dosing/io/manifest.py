@@ -76,7 +76,7 @@ def inputs_record(protocol: Protocol, cohort: Cohort, changes: Changes | None, b
     return {
         "protocol": _file(protocol.source),
         "cohort": {**_file(cohort.source), "sha256": cohort_sha256(cohort, blinded), "arm_column_hashed": not blinded},
-        "changes": None if changes is None else _file(changes.source),
+        "changes": None if changes is None else _file(getattr(changes, "source", None)),
     }
 
 
@@ -127,7 +127,7 @@ def discarded(record: dict[str, Any] | None, changes: Changes | None, discard: b
 def _same_changes(old: dict[str, Any], changes: Changes | None) -> bool:
     if changes is None:
         return False
-    new = _file(changes.source)
+    new = _file(getattr(changes, "source", None))
     return (new["sha256"] is not None and new["sha256"] == old.get("sha256")) or new["path"] == old.get("path")
 
 
