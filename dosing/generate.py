@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,21 +157,33 @@ def generate(
     or owner and ``group`` (see :mod:`dosing.io.permissions`).
     """
     final = output_folder(Path(out_dir), protocol, unblinded)
+    check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
+    options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
+    options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
+    record = inputs_record(protocol, cohort, changes, not unblinded)
+    guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
+    return _generate(
+        protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
+        (feeds, key_file, base_url), guard, group,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _guarded(
+    final: Path,
+    changes: Changes | None,
+    discard: bool,
+    manifest: dict,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+) -> Iterator[dict]:
+    """Hold the study folder's lock while the outputs are written: put back parked outputs, check
+    the recorded changes again (another run may have recorded some meanwhile), give the manifest."""
     with study_lock(final, wait=wait, on_wait=on_wait):
         recover(final)
         record = study_record(final)
-        check_changes(record, changes, discard_changes, final)
-        options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
-        options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
-        manifest = {
-            "inputs": inputs_record(protocol, cohort, changes, not unblinded),
-            "options": options,
-            "discarded_changes": discarded(record, changes, discard_changes),
-        }
-        return _generate(
-            protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
-            (feeds, key_file, base_url), manifest, group,
-        )  # fmt: skip
+        check_changes(record, changes, discard, final)
+        yield {**manifest, "discarded_changes": discarded(record, changes, discard)}
 
 
 def _iso(offset: dt.timedelta | None) -> str | None:
@@ -186,7 +199,7 @@ def _generate(
     changes: Changes | None,
     calendar: CalendarOptions,
     feed_options: tuple[bool, str | Path | None, str],
-    manifest: dict,
+    guard: contextlib.AbstractContextManager[dict],
     group: str | None,
 ) -> GenerateResult:
     feeds, key_file, base_url = feed_options
@@ -202,7 +215,7 @@ def _generate(
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
-    with staged_folder(final) as folder:
+    with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         write_csv(table[columns], folder / "doses.csv")
