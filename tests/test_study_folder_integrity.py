@@ -100,20 +100,25 @@ def test_a_second_run_waits_for_the_first_and_loses_nothing(tmp_path: Path) -> N
     plain = harness(tmp_path, "pause", "generate", SEED, "--cohort", cohort, "--out", out, "--no-feeds")
     wait_for(tmp_path / "mark-pause", plain)  # B holds the study folder, about to swap
     args = ["generate", SEED, "--cohort", cohort, "--out", out, "--changes", changes, "--no-feeds"]
-    with_changes = subprocess.Popen(
-        [sys.executable, "-m", "dosing", *map(str, args)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(4)
-    assert with_changes.poll() is None, "the second run must wait while the first holds the study folder"
-    (tmp_path / "release-pause").touch()
-    assert plain.wait(60) == 0
-    stdout, stderr = with_changes.communicate(timeout=120)
-    assert with_changes.returncode == 0, stderr
-    assert "another dosing run is writing" in stderr and "waiting" in stderr
+    told = tmp_path / "stderr.txt"
+    with told.open("w") as stderr:
+        with_changes = subprocess.Popen(
+            [sys.executable, "-m", "dosing", *map(str, args)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        deadline = time.monotonic() + 90
+        while "waiting" not in told.read_text() and with_changes.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert with_changes.poll() is None, "the second run must wait while the first holds the study folder"
+        assert "another dosing run is writing" in told.read_text()
+        (tmp_path / "release-pause").touch()
+        assert plain.wait(60) == 0
+        stdout, _ = with_changes.communicate(timeout=120)
+    assert with_changes.returncode == 0, told.read_text()
     assert "changes applied" in stdout
     doses = (out / STUDY / "doses.csv").read_text(encoding="utf-8-sig")
     assert "HELD" not in doses and ",held\n" in doses  # RA-004's held injection is in the final outputs
