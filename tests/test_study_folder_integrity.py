@@ -292,3 +292,16 @@ def test_group_option_lets_one_group_read_the_sensitive_outputs(tmp_path: Path) 
     assert (folder / "feeds.csv").stat().st_gid == os.getgid()
     result = CliRunner().invoke(main, [str(a) for a in [*args[:-1], "no-such-group-here"]])
     assert result.exit_code == 2 and "unknown group 'no-such-group-here'" in result.stderr
+
+
+def test_adherence_waits_for_a_generate_on_the_same_study(tmp_path: Path) -> None:
+    """Before: adherence beside a generate died in half of the races (its staging folder lives in
+    the study folder that generate swaps). Both now take the study folder's lock."""
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(cohort_file(tmp_path, 1), protocol)
+    log = tmp_path / "log.csv"
+    log.write_text(LOG, encoding="utf-8")
+    told: list[str] = []
+    with study_lock(tmp_path / "out" / STUDY), pytest.raises(OutputError, match="still writing"):
+        dosing.adherence(protocol, cohort, log, tmp_path / "out", wait=0.3, on_wait=told.append)
+    assert told and not (tmp_path / "out" / STUDY / "adherence").exists()
