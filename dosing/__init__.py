@@ -11,6 +11,7 @@ The public API (each command line command calls the function of the same name)::
     doses = dosing.apply_changes(doses, changes)     # delays, holds, stops, dose changes, withdrawals
     dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
+    print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
 """
 
 from .adherence import AdherenceResult, check_adherence
@@ -24,6 +25,7 @@ from .generate import GenerateResult, generate
 from .io.adherence_out import adherence as adherence
 from .io.changes_file import load_changes
 from .io.readers import load_cohort, load_protocol
+from .io.study_status import status
 from .protocol import Protocol
 from .show import show
 from .validate import validate
@@ -47,6 +49,7 @@ __all__ = [
     "plan_visits",
     "rotate_feed",
     "show",
+    "status",
     "validate",
 ]
 __version__ = "0.1.0"

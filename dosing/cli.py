@@ -20,8 +20,11 @@ from .generate import generate as generate_outputs
 from .io.adherence_out import adherence as adherence_outputs
 from .io.changes_file import load_changes
 from .io.ics import STYLES
+from .io.manifest import changes_for_show
 from .io.os_errors import describe, user_caused
 from .io.readers import load_cohort, load_protocol
+from .io.study_status import describe as describe_study
+from .io.study_status import status as study_status
 from .parse import parse_date, parse_offset
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
@@ -39,6 +42,22 @@ def out_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., 
         show_default=True,
         help=help_text,
     )
+
+
+DISCARD_CHANGES = click.option(
+    "--discard-changes",
+    is_flag=True,
+    help="Drop the changes this study's outputs were made with (or use --changes FILE instead); recorded.",
+)
+GROUP = click.option(
+    "--group",
+    help="Also let this group read the sensitive outputs (feeds, feeds.csv, unblinded); default: owner only.",
+)
+
+
+def tell(message: str) -> None:
+    """Messages while a command runs (e.g. waiting for another run) go to stderr."""
+    click.echo(message, err=True)
 
 
 class OffsetType(click.ParamType):
@@ -134,6 +153,8 @@ def validate(protocol: Path, cohort: Path | None) -> None:
 )
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Where OUT/<study id>/feeds/ is served.")
 @click.option("--no-feeds", is_flag=True, help="Do not write feeds/ and feeds.csv.")
+@DISCARD_CHANGES
+@GROUP
 def generate(
     protocol: Path,
     cohort: Path,
@@ -146,6 +167,8 @@ def generate(
     key_file: Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
     no_feeds: bool = False,
+    discard_changes: bool = False,
+    group: str | None = None,
 ) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
@@ -155,7 +178,8 @@ def generate(
     Blinded runs also write staff/<site>.ics (in-clinic doses), feeds/<token>.ics (one
     secret-URL feed per patient, for `dosing serve` or any static web server) and
     feeds.csv (patient -> feed URL, for the coordinator; never publish it).
-    Nothing is replaced unless the whole run succeeds.
+    Nothing is replaced unless the whole run succeeds. OUT/<study id>/manifest.json records
+    the inputs; once a study has changes, each run needs --changes (or --discard-changes).
     \b
     Example:
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --out output
@@ -182,6 +206,9 @@ def generate(
             feeds=not no_feeds,
             key_file=key_file,
             base_url=base_url,
+            discard_changes=discard_changes,
+            group=group,
+            on_wait=tell,
         )
     click.echo(result.summary())
 
@@ -191,15 +218,29 @@ def generate(
 @click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
 @click.option("--patient", "patient_id", required=True, help="Patient id as in the cohort file.")
 @click.option("--unblinded", is_flag=True, help="Show the arm and the true drug.")
-def show(protocol: Path, cohort: Path, patient_id: str, unblinded: bool) -> None:
-    """Print one patient's schedule, grouped by study week.
+@out_option("The folder given to `dosing generate --out`: its study's recorded changes are applied.")
+@click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
+@DISCARD_CHANGES
+def show(
+    protocol: Path,
+    cohort: Path,
+    patient_id: str,
+    unblinded: bool,
+    out_dir: Path,
+    changes_file: Path | None,
+    discard_changes: bool,
+) -> None:
+    """Print one patient's schedule, grouped by study week, with the study's changes.
 
     \b
     Example:
       dosing show protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --patient RA-001
     """
     loaded = load_protocol(protocol)
-    click.echo(show_schedule(loaded, load_cohort(cohort, loaded), patient_id, unblinded=unblinded), nl=False)
+    patients = load_cohort(cohort, loaded)
+    given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
+    changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, unblinded)
+    click.echo(show_schedule(loaded, patients, patient_id, unblinded=unblinded, changes=changes), nl=False)
 
 
 @main.command("rotate-feed")
@@ -242,6 +283,7 @@ def serve(folder: Path, host: str, port: int) -> None:
 
     def announce(url: str) -> None:
         click.echo(f"Serving the feeds of {folder} on {url}/<token>.ics (Ctrl+C stops)", err=True)
+        click.echo(describe_study(folder), err=True)
 
     serve_feeds(folder, host=host, port=port, on_listening=announce)
 
@@ -267,11 +309,13 @@ class DateType(click.ParamType):
     "--changes",
     "changes_file",
     type=EXISTING,
-    help="The changes file given to `dosing generate`: held doses are not missed, stopped ones not due.",
+    help="The changes file given to `dosing generate` (default: the one the study's outputs were made with).",
 )
 @out_option("Folder to write into; outputs go to OUT/<study id>/adherence/.")
 @click.option("--strict", is_flag=True, help="Refuse the log if any row is bad (nothing is written).")
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
+@DISCARD_CHANGES
+@GROUP
 def adherence(
     protocol: Path,
     cohort: Path,
@@ -281,12 +325,15 @@ def adherence(
     out_dir: Path,
     strict: bool,
     unblinded: bool,
+    discard_changes: bool = False,
+    group: str | None = None,
 ) -> None:
     """Check what was given (LOG) against what was planned; write tables and report.html.
 
     \b
     Writes OUT/<study id>/adherence/{doses,extra,summary,bad_rows}.csv and report.html.
     A dose planned before --as-of and not given is missed; later ones are not due yet.
+    The changes the study's outputs were made with (see `dosing status`) apply by default.
     \b
     Example:
       dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
@@ -297,6 +344,30 @@ def adherence(
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
     result = adherence_outputs(
-        loaded, patients, log, out_dir, as_of=as_of, strict=strict, unblinded=unblinded, changes=changes_file
+        loaded,
+        patients,
+        log,
+        out_dir,
+        as_of=as_of,
+        strict=strict,
+        unblinded=unblinded,
+        changes=changes_file,
+        discard_changes=discard_changes,
+        group=group,
+        on_wait=tell,
     )
     click.echo(result.summary_text())
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def status(folder: Path) -> None:
+    """Print what made a study FOLDER's outputs and whether those input files changed since.
+
+    \b
+    Reads FOLDER/manifest.json and FOLDER/adherence/manifest.json (given OUT, every study in it).
+    \b
+    Example:
+      dosing status output/nct02467504
+    """
+    click.echo(study_status(folder).summary())

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError, ValueParseError
+from .file_names import unportable
 from .parse import decimal_comma, parse_date, parse_time, parse_weekday
 from .protocol import PatientValue, Protocol
 from .zones import zone_problem
@@ -116,6 +117,8 @@ def _record(
     pid = cells.get("patient_id", "").strip()
     if not _PATIENT_ID.match(pid):
         bad("patient_id", f"{pid!r} is not a usable patient id (letters, digits, '.', '_', '-'; at most 64)")
+    elif (why := unportable(pid)) is not None:
+        bad("patient_id", f"{why}; the patient's folder could not be copied to Windows or macOS: rename the patient")
     record["patient_id"] = pid
     arm = cells.get("arm", "").strip()
     arms = [a.id for a in protocol.arms]

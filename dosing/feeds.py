@@ -28,6 +28,9 @@ import pandas as pd
 from .cohort import Cohort
 from .errors import OutputError
 from .io.csv_out import write_csv
+from .io.manifest import read_manifest
+from .io.permissions import restrict
+from .io.study_lock import study_lock
 from .protocol import Protocol
 
 DEFAULT_KEY_FILE = Path("~/.config/dosing/feed.key")  # under $XDG_CONFIG_HOME when that is set
@@ -145,7 +148,7 @@ def write_feeds(
 ) -> pd.DataFrame:
     """``folder/feeds/<token>.ics`` per patient and ``folder/feeds.csv``; returns the mapping."""
     feeds = folder / "feeds"
-    feeds.mkdir()
+    feeds.mkdir(mode=0o700)  # owner-only from the start (see dosing.io.permissions)
     rows = []
     for patient_id, ics in calendars.items():
         version = versions.get(patient_id, 0)
@@ -179,8 +182,12 @@ def rotate_feed(
     file in ``<out>/<study>/feeds/`` and updates ``feeds.csv`` in place; later runs of
     ``generate`` keep the new token (the version is stored beside the key)."""
     cohort.patient(patient_id)
-    study_id = protocol.study.id
-    folder = Path(out_dir) / study_id.lower()
+    folder = Path(out_dir) / protocol.study.id.lower()
+    with study_lock(folder):
+        return _rotate(protocol.study.id, patient_id, folder, key_file)
+
+
+def _rotate(study_id: str, patient_id: str, folder: Path, key_file: str | Path | None) -> RotatedFeed:
     table_path = folder / "feeds.csv"
     if not table_path.exists():
         raise OutputError("no feeds.csv here", source=str(folder), hint="run `dosing generate` first")
@@ -203,4 +210,5 @@ def rotate_feed(
     new_url = old_url[: old_url.rfind("/") + 1] + f"{new}.ics"
     table.loc[match[0], ["feed_url", "token_version"]] = [new_url, str(version + 1)]
     write_csv(table, table_path)
+    restrict(table_path, ((read_manifest(folder) or {}).get("options") or {}).get("group"))
     return RotatedFeed(patient_id, old_url, new_url, version + 1)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +17,14 @@ from .changes_apply import apply_changes, change_effects, describe_effects
 from .cohort import Cohort
 from .expand import expand, utc_text
 from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
-from .io.atomic import staged_folder
+from .file_names import site_file_names
+from .io.atomic import recover, staged_folder
 from .io.csv_out import write_csv
 from .io.ics import Style, calendar_for_patient, staff_calendar
 from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
+from .io.manifest import check_changes, discarded, inputs_record, study_record, write_manifest
+from .io.permissions import restrict
+from .io.study_lock import DEFAULT_WAIT_S, study_lock
 from .io.visits_out import write_visits
 from .protocol import Protocol
 from .safety import check_schedule
@@ -135,6 +139,10 @@ def generate(
     feeds: bool = True,
     key_file: str | Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
+    discard_changes: bool = False,
+    group: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    wait: float = DEFAULT_WAIT_S,
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
@@ -143,9 +151,62 @@ def generate(
     ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
     write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
     :mod:`dosing.feeds`; the key comes from ``key_file``).
+
+    One run at a time per study folder (a second waits, telling ``on_wait``, up to ``wait``
+    seconds). The folder's ``manifest.json`` records the inputs; when the study had changes,
+    ``changes`` must be them (or the same file, edited) unless ``discard_changes`` (see
+    :mod:`dosing.io.manifest`). ``feeds.csv``, ``feeds/`` and unblinded outputs are owner-only,
+    or owner and ``group`` (see :mod:`dosing.io.permissions`).
     """
-    calendar = CalendarOptions(ics_style, remind, remind_visits)
-    key = load_key(key_file, Path(out_dir)) if feeds and not unblinded else None
+    final = output_folder(Path(out_dir), protocol, unblinded)
+    check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
+    options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
+    options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
+    record = inputs_record(protocol, cohort, changes, not unblinded)
+    guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
+    return _generate(
+        protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
+        (feeds, key_file, base_url), guard, group,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _guarded(
+    final: Path,
+    changes: Changes | None,
+    discard: bool,
+    manifest: dict,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+) -> Iterator[dict]:
+    """Hold the study folder's lock while the outputs are written: put back parked outputs, check
+    the recorded changes again (another run may have recorded some meanwhile), give the manifest."""
+    with study_lock(final, wait=wait, on_wait=on_wait):
+        recover(final)
+        record = study_record(final)
+        check_changes(record, changes, discard, final)
+        yield {**manifest, "discarded_changes": discarded(record, changes, discard)}
+
+
+def _iso(offset: dt.timedelta | None) -> str | None:
+    return None if offset is None else f"PT{int(offset.total_seconds())}S"
+
+
+def _generate(
+    protocol: Protocol,
+    cohort: Cohort,
+    final: Path,
+    unblinded: bool,
+    progress: Progress | None,
+    changes: Changes | None,
+    calendar: CalendarOptions,
+    feed_options: tuple[bool, str | Path | None, str],
+    guard: contextlib.AbstractContextManager[dict],
+    group: str | None,
+) -> GenerateResult:
+    feeds, key_file, base_url = feed_options
+    ics_style, remind = calendar.style, calendar.remind
+    key = load_key(key_file, final.parent) if feeds and not unblinded else None
     doses = planned = expand(protocol, cohort)
     if changes is not None:
         doses = apply_changes(planned, changes)
@@ -156,9 +217,10 @@ def generate(
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
-    final = output_folder(Path(out_dir), protocol, unblinded)
     extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
-    with staged_folder(final) as folder:
+    with guard as manifest, staged_folder(final) as folder:
+        if unblinded:
+            restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
         mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
@@ -171,6 +233,8 @@ def generate(
             versions = token_versions(key_file, protocol.study.id)
             write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
         _keep_adherence(final, folder)
+        write_manifest(folder, "generate", **manifest)
+        _restrict(folder, unblinded, group)
     effects = (
         None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
     )
@@ -188,10 +252,21 @@ def generate(
     )
 
 
+def _restrict(folder: Path, unblinded: bool, group: str | None) -> None:
+    """Owner-only (or owner and ``group``): the feeds, feeds.csv, and every unblinded output."""
+    sensitive = [folder] if unblinded else [folder / "feeds", folder / "feeds.csv"]
+    for path in sensitive:
+        if path.exists():
+            restrict(path, group)
+
+
 def _keep_adherence(final: Path, staging: Path) -> None:
-    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it."""
+    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it
+    (after putting back an adherence folder a killed adherence run had parked)."""
     import shutil
 
+    if final.is_dir():
+        recover(final / "adherence")
     if (final / "adherence").is_dir():
         shutil.copytree(final / "adherence", staging / "adherence")
 
@@ -283,7 +358,8 @@ def _write_staff(
     stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
     zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
     visit_site = visits["patient_id"].astype(str).map(sites).replace("", "all") if len(visits) else None
-    for site in sorted(set(sites.replace("", "all"))):
+    file_names = site_file_names(sorted(set(sites.replace("", "all"))))
+    for site, file_name in file_names.items():
         mine = visits[visit_site == site] if visit_site is not None else visits
         ics = staff_calendar(
             doses[site_of == site],
@@ -297,11 +373,7 @@ def _write_staff(
             remind=options.remind,
             remind_visits=options.remind_visits,
         )
-        (folder / f"{_file_name(site)}.ics").write_bytes(ics)
-
-
-def _file_name(site: str) -> str:
-    return re.sub(r"[^\w.-]+", "-", site).strip("-.") or "site"
+        (folder / f"{file_name}.ics").write_bytes(ics)
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import cast
 
 import pandas as pd
 
 from .blinding import blind, unblind
+from .changes import Changes
+from .changes_apply import apply_changes
 from .cohort import Cohort
 from .expand import expand
 from .parse import format_amount
@@ -14,11 +17,17 @@ from .protocol import Protocol
 from .safety import check_schedule
 
 
-def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
-    """The patient's doses by study week: one line per day and time, drugs side by side."""
+def show(
+    protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False, changes: Changes | None = None
+) -> str:
+    """The patient's doses by study week: one line per day and time, drugs side by side; with
+    ``changes`` applied (a held dose is marked, withdrawn and stopped doses are gone)."""
     patient = cohort.patient(patient_id)
     single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
     doses = expand(protocol, single)
+    if changes is not None:
+        mine = changes.rows[changes.rows["patient_id"] == patient_id]
+        doses = apply_changes(doses, dataclasses.replace(changes, rows=mine))
     check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
@@ -47,4 +56,5 @@ def _what(table: pd.DataFrame) -> pd.Series:
     dose = table["dose"].map(format_amount)
     what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
     weekly = table["once_weekly"].astype(bool)
-    return what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
+    what = what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
+    return what.where(~table["held"].astype(bool), what + " [HELD: do not give]")

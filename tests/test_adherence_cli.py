@@ -132,7 +132,7 @@ def test_adherence_keeps_generate_outputs(round_trip: tuple[Path, pd.DataFrame, 
     folder, _, _ = round_trip
     assert (folder / "worklist.csv").exists() and (folder / "patients" / "RA-001" / "calendar.ics").exists()
     names = sorted(p.name for p in (folder / "adherence").iterdir())
-    assert names == ["bad_rows.csv", "doses.csv", "extra.csv", "report.html", "summary.csv"]
+    assert names == ["bad_rows.csv", "doses.csv", "extra.csv", "manifest.json", "report.html", "summary.csv"]
 
 
 def test_generate_again_keeps_adherence_outputs(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -166,9 +167,19 @@ def test_two_arms_give_identical_blinded_outputs(tmp_path: Path, protocol_path: 
 def test_swapping_arms_changes_no_byte(tmp_path: Path, protocol_path: Path, arm_a: str, arm_b: str) -> None:
     first = snapshot(generate(tmp_path / "1", protocol_path, {PATIENT_A: arm_a, PATIENT_B: arm_b}))
     second = snapshot(generate(tmp_path / "2", protocol_path, {PATIENT_A: arm_b, PATIENT_B: arm_a}))
+    # The manifest names the cohort file (its folder differs here) and the time; its hashes must not differ.
+    first["manifest.json"], second["manifest.json"] = (
+        masked_manifest(run["manifest.json"], tmp_path / n) for run, n in ((first, "1"), (second, "2"))
+    )
     assert first.keys() == second.keys()
     for name in first:
         assert first[name] == second[name], f"{name} reveals which patient is in which arm"
+
+
+def masked_manifest(content: bytes, folder: Path) -> bytes:
+    data = json.loads(content.replace(str(folder).encode(), b"<folder>"))
+    assert data["inputs"]["cohort"]["sha256"], "the manifest hashes the cohort"
+    return json.dumps({**data, "written_at": None}).encode()
 
 
 def forbidden_terms(protocol: Protocol) -> list[str]:
@@ -244,7 +255,10 @@ def test_unblinded_writes_elsewhere_says_so_and_leaves_blinded_outputs_alone(tmp
     header = (unblinded / "doses.csv").read_text(encoding="utf-8-sig").splitlines()[0].split(",")
     assert {"arm", "regimen", "blinded_label"} <= set(header)
     assert "Placebo" in (unblinded / "doses.csv").read_text(encoding="utf-8-sig")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["nct02467504", "nct02467504-UNBLINDED"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == [
+        "nct02467504",
+        "nct02467504-UNBLINDED",
+    ]
 
 
 SEED_TEXT = (PROTOCOLS / "nct02467504.toml").read_text(encoding="utf-8")

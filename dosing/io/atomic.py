@@ -9,7 +9,14 @@ Temporary folders carry the id of the process that made them
 (``.<name>.partial-<pid>-<random>``, ``.<name>.previous-<pid>``). A run killed outright
 (power cut, ``kill -9``) cannot clean up after itself, so the next run does: it removes the
 partial folders of processes that no longer run and, if it finds the previous outputs
-parked in a backup with no final folder beside them, puts them back first.
+parked in a backup with no final folder beside them, puts them back first. A parked backup is
+deleted only when the folder beside it is complete (it holds :data:`COMPLETE_MARK`, which every
+writer writes last) or the backup is not; otherwise whatever was written into the incomplete
+folder since (e.g. ``adherence/``) is moved into the backup and the backup put back.
+
+A destination that is a symbolic link to a folder keeps its link: the swap happens beside the
+link's target, so the link points to the new outputs and nothing stale is left behind it. A
+link that points nowhere or to a file is refused.
 """
 
 from __future__ import annotations
@@ -27,10 +34,15 @@ from .os_errors import user_caused, writing_failed
 
 _WHERE_TO_WRITE = "choose a folder you can write to, on a disk with free space, with --out"
 
+#: The file every writer of a staged folder writes last (the manifest): a folder holding it is complete.
+COMPLETE_MARK = "manifest.json"
+
 
 @contextlib.contextmanager
 def staged_folder(final: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder; on success it replaces ``final``."""
+    """Yield an empty temporary folder; on success it replaces ``final`` (or, when ``final`` is a
+    symbolic link to a folder, the link's target)."""
+    final = real_folder(final)
     parent = final.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +87,25 @@ def _swap(staging: Path, final: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def real_folder(final: Path) -> Path:
+    """``final``, or the folder it links to; a link to nothing or to a file is an :class:`OutputError`."""
+    if not final.is_symlink():
+        return final
+    target = final.resolve()
+    if not target.is_dir():
+        raise OutputError(
+            f"is a symbolic link to {target}, which is not a folder",
+            source=str(final),
+            hint="point the link at a folder, remove it, or choose another --out",
+        )
+    return target
+
+
 def recover(final: Path) -> None:
     """Clean up after runs that were killed: drop their partial folders, restore a parked backup."""
+    final = real_folder(final)
+    if not final.parent.is_dir():
+        return
     pattern = re.compile(rf"^\.{re.escape(final.name)}\.(partial|previous)-(\d+)(-.*)?$")
     for entry in sorted(final.parent.iterdir()):
         match = pattern.match(entry.name)
@@ -84,8 +113,28 @@ def recover(final: Path) -> None:
             continue
         if match.group(1) == "previous" and not final.exists():
             os.replace(entry, final)
+        elif match.group(1) == "previous" and _complete(entry) and not _complete(final):
+            _merge_back(entry, final)
         else:
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARK).is_file()
+
+
+def _merge_back(backup: Path, final: Path) -> None:
+    """``final`` was made after a run parked the complete ``backup`` and died (e.g. an adherence
+    run of an older version created ``final/adherence`` only): keep both, the newer entries win."""
+    for entry in final.iterdir():
+        kept = backup / entry.name
+        if kept.is_dir() and not kept.is_symlink():
+            shutil.rmtree(kept)
+        elif kept.exists() or kept.is_symlink():
+            kept.unlink()
+        os.replace(entry, kept)
+    final.rmdir()
+    os.replace(backup, final)
 
 
 def _running(pid: int) -> bool:
