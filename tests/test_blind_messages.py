@@ -279,8 +279,12 @@ def _api_on_a_folder(protocol_path: Path, cohort: Path, folder: Path) -> tuple[i
     return 0, "", ""
 
 
+WRITTEN_AT = re.compile(r'"written_at": "[^"]*"')
+
+
 def _masker(folder: Path) -> Callable[[str], str]:
-    return lambda text: text.replace(str(folder), RUN)
+    """The run's folder, and the time a manifest was written, are all that may differ between twins."""
+    return lambda text: WRITTEN_AT.sub('"written_at": "<time>"', text.replace(str(folder), RUN))
 
 
 @cache
