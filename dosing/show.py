@@ -9,9 +9,9 @@ import pandas as pd
 from .blinding import blind, unblind
 from .cohort import Cohort
 from .expand import expand
-from .parse import format_amount
 from .protocol import Protocol
 from .safety import check_schedule
+from .units import format_dose
 
 
 def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False) -> str:
@@ -44,7 +44,10 @@ def show(protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool
 
 def _what(table: pd.DataFrame) -> pd.Series:
     """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
-    dose = table["dose"].map(format_amount)
-    what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
+    dose = pd.Series(
+        [format_dose(amount, unit) for amount, unit in zip(table["dose"], table["unit"], strict=True)],
+        index=table.index,
+    )
+    what = (table["drug"].astype(str) + " " + dose).str.rstrip()
     weekly = table["once_weekly"].astype(bool)
     return what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
