@@ -218,8 +218,8 @@ def per_size_doses(amount: object, sizes: npt.ArrayLike, round_to: object | None
 
 def format_amount(value: object) -> str:
     """An amount for people: 60 -> "60", 7.5 -> "7.5", 1000000 -> "1,000,000"; text as it is."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        number = exact(value)
+    number = exact_or_none(value)
+    if number is not None and number.is_finite():
         if number == number.to_integral_value():
             return f"{int(number):,}"
         return f"{float(number):,.10g}"
@@ -239,6 +239,7 @@ def format_dose(amount: object, unit: object) -> str:
 
 
 def exact_or_none(value: object) -> Decimal | None:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+    """``value`` as an exact decimal if it is a number (not a bool), else None."""
+    if isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool | np.bool_):
         return exact(value)
     return None
