@@ -264,7 +264,8 @@ def _dose(protocol: Protocol, regimen_id: str, text: str) -> float:
     try:
         amount = float(text)
     except ValueError:
-        raise ValueParseError(f"column 'dose': expected a number in {regimen.dose.unit}, got {text!r}") from None
+        unit = regimen.dose.absolute_unit
+        raise ValueParseError(f"column 'dose': expected a number in {unit}, got {text!r}") from None
     if not amount > 0 or amount == float("inf"):
         raise ValueParseError(f"column 'dose': {text!r} is not a positive amount")
     spec = protocol.patient_values.get(regimen.dose.patient_value or "")
@@ -272,7 +273,7 @@ def _dose(protocol: Protocol, regimen_id: str, text: str) -> float:
         (spec.min is not None and amount < spec.min) or (spec.max is not None and amount > spec.max)
     ):
         bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
-        raise ValueParseError(f"column 'dose': {amount:g} {regimen.dose.unit} is outside {bounds}")
+        raise ValueParseError(f"column 'dose': {amount:g} {regimen.dose.absolute_unit} is outside {bounds}")
     return amount
 
 

@@ -121,7 +121,7 @@ def test_loxoprofen_in_tablets_cannot_turn_the_limit_into_180_tablets() -> None:
 
 
 def test_an_own_limit_tightens_the_built_in_one() -> None:
-    with pytest.raises(ProtocolError, match="would receive 0.18 g of loxoprofen .* maximum daily dose of 0.12 g"):
+    with pytest.raises(ProtocolError, match=r"would receive 0\.18 g of loxoprofen .* maximum daily dose of 0\.12 g"):
         protocol([loxoprofen(max_daily_dose={"amount": 0.12, "unit": "g"})])
     assert protocol([loxoprofen(max_daily_dose={"amount": 180_000, "unit": "µg"})]).regimens[0].max_daily_dose
 
