@@ -24,6 +24,7 @@ from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
 from .io.visits_out import write_visits
 from .protocol import Protocol
 from .safety import check_schedule
+from .units import dose_texts
 from .visits import plan_visits
 
 DOSE_COLUMNS = [
@@ -54,6 +55,7 @@ WORKLIST_COLUMNS = [
     "drug",
     "dose",
     "unit",
+    "dose_text",
     "route",
     "instructions",
     "weekday",
@@ -198,6 +200,7 @@ def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd
     sites = cohort.patients.set_index("patient_id")["site"]
     sheet = table.copy()
     sheet["site"] = sheet["patient_id"].astype(str).map(sites)
+    sheet["dose_text"] = dose_texts(sheet["dose"], sheet["unit"])  # the dose as people read it
     for column in ("given_at", "given_by", "dose_given", "notes"):
         sheet[column] = ""
     sheet["_pid"] = sheet["patient_id"].astype(str)

@@ -30,6 +30,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from .errors import ValueParseError
 
@@ -236,6 +237,21 @@ def format_dose(amount: object, unit: object) -> str:
     if known is not None and known.kind == "count" and text and exact_or_none(amount) not in (None, Decimal(1)):
         unit_text += "s"
     return f"{text} {unit_text}".strip()
+
+
+def dose_texts(amounts: pd.Series, units: pd.Series) -> npt.NDArray[np.object_]:
+    """:func:`format_dose` for a whole column: formatted once per distinct (amount, unit) pair,
+    spread back with numpy (a worklist of millions of rows has a few hundred distinct doses)."""
+    amount_codes, amount_values = pd.factorize(amounts.astype(object), use_na_sentinel=False)
+    unit_codes, unit_values = pd.factorize(units.astype(str), use_na_sentinel=False)
+    pair = amount_codes.astype(np.int64) * max(len(unit_values), 1) + unit_codes
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    texts = np.array(
+        [format_dose(amount_values[p // max(len(unit_values), 1)], unit_values[p % max(len(unit_values), 1)])
+         for p in distinct],
+        dtype=object,
+    )  # fmt: skip
+    return texts[inverse.reshape(-1)]
 
 
 def exact_or_none(value: object) -> Decimal | None:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
 from dosing.errors import ProtocolError, ValueParseError
 from dosing.io.ics import dose_description, dose_summary
-from dosing.units import UNITS, convert, factor, format_dose, lookup, per_size_dose, per_size_doses
+from dosing.units import UNITS, convert, dose_texts, factor, format_dose, lookup, per_size_dose, per_size_doses
 from tests.builders import expand_for, protocol, regimen
 from tests.conftest import PROTOCOLS
 
@@ -266,3 +267,26 @@ def test_every_people_facing_output_uses_the_one_formatter(tmp_path: Path) -> No
     assert "hrIL-2 or placebo 1\\,000\\,000 IU" in ics.replace("\r\n ", "")
     table = (out / "nct02467504" / "doses.csv").read_text(encoding="utf-8-sig")
     assert ",1000000,IU," in table and "1,000,000" not in table
+    sheet = pd.read_csv(out / "nct02467504" / "worklist.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    il2 = sheet[sheet["drug"] == "hrIL-2 or placebo"]
+    assert set(il2["dose_text"]) == {"1,000,000 IU"} and set(il2["dose"]) == {"1000000"}
+    assert set(sheet.loc[sheet["drug"] == "Loxoprofen", "dose_text"]) == {"60 mg"}
+
+
+def test_the_worklist_shows_a_hidden_dose_and_a_computed_dose_as_people_read_them(tmp_path: Path) -> None:
+    cohort = tmp_path / "c.csv"
+    cohort.write_text("patient_id,arm,start_date,bsa\nC-1,capecitabine,2027-03-01,1.14\n", encoding="utf-8")
+    args = ["generate", str(PROTOCOLS / "capecitabine.toml"), "--cohort", str(cohort), "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    sheet = pd.read_csv(tmp_path / "cape-adj" / "worklist.csv", encoding="utf-8-sig", dtype=str)
+    assert set(zip(sheet["dose"], sheet["unit"], sheet["dose_text"], strict=True)) == {("1500", "mg", "1,500 mg")}
+    sle = ["generate", str(PROTOCOLS / "nct04077684.toml"), "--cohort", str(PROTOCOLS / "nct04077684-cohort.csv")]
+    assert CliRunner().invoke(main, [*sle, "--out", str(tmp_path)]).exit_code == 0
+    blinded = pd.read_csv(tmp_path / "nct04077684" / "worklist.csv", encoding="utf-8-sig", dtype=str)
+    assert set(blinded["dose_text"]) == {"1 syringe"}  # the blinded dose, whatever the arm
+
+
+def test_dose_texts_formats_each_distinct_dose_once() -> None:
+    amounts = pd.Series([60.0, 1e6, 60.0, "1 syringe", 2.0], dtype=object)
+    units = pd.Series(["mg", "IU", "mg", "", "tablet"])
+    assert dose_texts(amounts, units).tolist() == ["60 mg", "1,000,000 IU", "60 mg", "1 syringe", "2 tablets"]
