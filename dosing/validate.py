@@ -30,10 +30,8 @@ class Validation:
             "  regimens:",
         ]
         for regimen in self.protocol.regimens:
-            lines.append(f"    {regimen.id}: {describe_regimen(regimen)}")
             limit = describe_limit(self.protocol, regimen)
-            if limit is not None:
-                lines.append(f"      {limit}")
+            lines.append(f"    {regimen.id}: {describe_regimen(regimen)}" + (f"; {limit}" if limit else ""))
         if self.cohort is not None:
             patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
             lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")

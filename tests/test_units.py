@@ -141,7 +141,10 @@ def test_a_limit_above_the_built_in_one_needs_a_named_acknowledgement(tmp_path: 
     (tmp_path / "p.toml").write_text(text, encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "p.toml")])
     assert result.exit_code == 0, result.output
-    assert f"      max 240 mg a day (ABOVE the built-in 180 mg a day; acknowledged: {reason})" in result.output
+    assert (
+        f"Loxoprofen 60 mg oral at 08:00, 13:00, 19:00; max 240 mg a day (ABOVE the built-in 180 mg a day; acknowledged: {reason})"
+        in result.output
+    )
 
 
 def test_an_acknowledgement_without_a_higher_limit_is_an_error() -> None:
