@@ -157,6 +157,8 @@ class DailyLimit(Strict):
 
 
 def _limit_needs_unit(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError('write the limit as a table with its unit: max_daily_dose = { amount = 180, unit = "mg" }')
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ValueError(
             f'max_daily_dose needs its unit: write max_daily_dose = {{ amount = {value}, unit = "mg" }} '

@@ -131,7 +131,8 @@ _WORDS = {
 
 def unit_list() -> str:
     """The known units, for error messages and documentation."""
-    return ", ".join(UNITS)
+    absolute = ", ".join(u.symbol for u in _ABSOLUTE)
+    return f"{absolute}, and any of the non-count ones per m2 or per kg, e.g. mg/m2, mg/kg"
 
 
 def lookup(text: object) -> Unit:
@@ -242,8 +243,9 @@ def format_dose(amount: object, unit: object) -> str:
 def dose_texts(amounts: pd.Series, units: pd.Series) -> npt.NDArray[np.object_]:
     """:func:`format_dose` for a whole column: formatted once per distinct (amount, unit) pair,
     spread back with numpy (a worklist of millions of rows has a few hundred distinct doses)."""
-    amount_codes, amount_values = pd.factorize(amounts.astype(object), use_na_sentinel=False)
-    unit_codes, unit_values = pd.factorize(units.astype(str), use_na_sentinel=False)
+    numeric = pd.api.types.is_numeric_dtype(amounts.dtype)
+    amount_codes, amount_values = pd.factorize(amounts if numeric else amounts.astype(object), use_na_sentinel=False)
+    unit_codes, unit_values = pd.factorize(units, use_na_sentinel=False)
     pair = amount_codes.astype(np.int64) * max(len(unit_values), 1) + unit_codes
     distinct, inverse = np.unique(pair, return_inverse=True)
     texts = np.array(
