@@ -142,8 +142,8 @@ def test_a_limit_above_the_built_in_one_needs_a_named_acknowledgement(tmp_path: 
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "p.toml")])
     assert result.exit_code == 0, result.output
     assert (
-        f"Loxoprofen 60 mg oral at 08:00, 13:00, 19:00; max 240 mg a day (ABOVE the built-in 180 mg a day; acknowledged: {reason})"
-        in result.output
+        "Loxoprofen 60 mg oral at 08:00, 13:00, 19:00; "
+        f"max 240 mg a day (ABOVE the built-in 180 mg a day; acknowledged: {reason})" in result.output
     )
 
 
