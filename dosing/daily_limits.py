@@ -73,7 +73,12 @@ def check_own_limits(protocol: Protocol) -> None:
         limit = (own.amount, own.unit)
         other = seen.setdefault(key, limit)
         if factor(limit[1], other[1]) is None:
-            _fail(protocol, f"{where}.max_daily_dose", f"{own.unit!r} cannot be compared with {other[1]!r}", None)
+            _fail(
+                protocol,
+                f"{where}.max_daily_dose",
+                f"{own.unit!r} cannot be compared with {other[1]!r}, the unit of another limit of {regimen.drug}",
+                "give every limit of one drug in comparable units (e.g. all in mg)",
+            )
         _against_built_in(protocol, regimen, where, built_in.get(key))
 
 

@@ -130,6 +130,8 @@ class Dose(Strict):
 
 def _check_per_unit(dose: Dose) -> None:
     size = lookup(dose.unit).per
+    if dose.per is not None and lookup(dose.unit).kind == "count":
+        raise ValueError(f'{dose.unit!r} cannot be per size: with per, use a unit such as "mg/m2" or "mg/kg"')
     if dose.per is not None and size is None:
         raise ValueError(
             f'with per = "{dose.per}" the amount is per unit of size: write unit = "{dose.unit}/m2" '

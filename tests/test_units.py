@@ -293,3 +293,17 @@ def test_dose_texts_formats_each_distinct_dose_once() -> None:
     amounts = pd.Series([60.0, 1e6, 60.0, "1 syringe", 2.0], dtype=object)
     units = pd.Series(["mg", "IU", "mg", "", "tablet"])
     assert dose_texts(amounts, units).tolist() == ["60 mg", "1,000,000 IU", "60 mg", "1 syringe", "2 tablets"]
+
+
+def test_a_count_unit_cannot_be_per_size() -> None:
+    with pytest.raises(ProtocolError, match="'tablet' cannot be per size"):
+        protocol([capecitabine("tablet")], patient_values=BSA)
+
+
+def test_two_limits_of_one_drug_must_be_comparable() -> None:
+    one = {**regimen("a", {"daily": True}), "drug": "X", "max_daily_dose": {"amount": 5, "unit": "mg"}}
+    two = {**regimen("b", {"daily": True}, times=["20:00"]), "drug": "X", "allow_same_drug": True}
+    two["dose"], two["max_daily_dose"] = {"amount": 1, "unit": "tablet"}, {"amount": 2, "unit": "tablet"}
+    one["allow_same_drug"] = True
+    with pytest.raises(ProtocolError, match="'tablet' cannot be compared with 'mg', the unit of another limit of X"):
+        protocol([one, two])
