@@ -40,7 +40,7 @@ class View:
 
     def unit(self, regimen_id: str) -> str:
         """The regimen's dose unit, or :data:`HIDDEN_UNIT` where the view hides the dose."""
-        return HIDDEN_UNIT if self.hides_dose(regimen_id) else self.protocol.regimen(regimen_id).dose.unit
+        return HIDDEN_UNIT if self.hides_dose(regimen_id) else self.protocol.regimen(regimen_id).dose.absolute_unit
 
     def regimen_names(self) -> list[str]:
         """Every name a user of this view knows the regimens by (ids of unblinded ones, blinded labels)."""

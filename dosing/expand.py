@@ -25,6 +25,7 @@ from .protocol import Protocol, Regimen
 from .protocol_checks import dependency_order
 from .safety import once_weekly_regimens
 from .schedule import DayPlan, Patients, day_plan
+from .units import per_size_doses
 
 NS_PER_MINUTE = 60_000_000_000
 NS_PER_DAY = 1440 * NS_PER_MINUTE
@@ -221,10 +222,8 @@ def _doses(regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray) -> np.nda
     assert dose.amount is not None
     if dose.per is None:
         return np.full(len(patient), dose.amount, dtype=float)
-    amount = dose.amount * frame[dose.per].to_numpy(dtype=float)[patient]
-    if dose.round_to is not None:
-        amount = np.floor(amount / dose.round_to + 0.5) * dose.round_to
-    return np.round(amount, 6)
+    per_patient = per_size_doses(dose.amount, frame[dose.per].to_numpy(dtype=float), dose.round_to)
+    return per_patient[patient]
 
 
 def _limit_count(rows: _Rows, count: int) -> _Rows:
@@ -337,7 +336,7 @@ def _what_columns(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> pd.Da
             "drug": _categorical(rows.regimen, [r.drug for r in regs]),
             "label": _categorical(rows.regimen, [r.blinded_label or r.drug for r in regs]),
             "dose": rows.dose,
-            "unit": _categorical(rows.regimen, [r.dose.unit for r in regs]),
+            "unit": _categorical(rows.regimen, [r.dose.absolute_unit for r in regs]),
             "route": _categorical(rows.regimen, [r.route for r in regs]),
             "instructions": _categorical(rows.regimen, [r.instructions for r in regs]),
         }

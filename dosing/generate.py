@@ -28,6 +28,7 @@ from .io.study_lock import DEFAULT_WAIT_S, study_lock
 from .io.visits_out import write_visits
 from .protocol import Protocol
 from .safety import check_schedule
+from .units import dose_texts
 from .visits import plan_visits
 
 DOSE_COLUMNS = [
@@ -60,6 +61,7 @@ WORKLIST_COLUMNS = [
     "drug",
     "dose",
     "unit",
+    "dose_text",
     "route",
     "instructions",
     "weekday",
@@ -276,6 +278,7 @@ def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd
     sites = cohort.patients.set_index("patient_id")["site"]
     sheet = table.copy()
     sheet["site"] = sheet["patient_id"].astype(str).map(sites)
+    sheet["dose_text"] = dose_texts(sheet["dose"], sheet["unit"])  # the dose as people read it
     for column in ("given_at", "given_by", "dose_given", "notes"):
         sheet[column] = ""
     sheet["_pid"] = sheet["patient_id"].astype(str)

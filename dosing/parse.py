@@ -8,10 +8,7 @@ reader and the command line (as click types).
 from __future__ import annotations
 
 import datetime as dt
-import numbers
 import re
-
-import numpy as np
 
 from .errors import ValueParseError
 
@@ -138,10 +135,11 @@ def _day_item(item: object) -> list[int]:
 
 
 def format_amount(value: object) -> str:
-    """A dose amount for people: 60 -> "60", 7.5 -> "7.5", 1000000 -> "1,000,000"."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
-        return f"{float(value):,.10g}"
-    return str(value)
+    """A dose amount for people: 60 -> "60", 7.5 -> "7.5", 1000000 -> "1,000,000" (one
+    formatter for the whole tool: :func:`dosing.units.format_amount`)."""
+    from .units import format_amount as amount
+
+    return amount(value)
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+\s*(\S.*)?$")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .errors import ProtocolError, ValueParseError
 from .parse import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
+from .units import canonical, lookup
 from .zones import zone_problem
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -52,6 +53,8 @@ Weekday = Annotated[int, _wrap(parse_weekday)]
 DayList = Annotated[list[int], _wrap(parse_day_list)]
 Zone = Annotated[str, BeforeValidator(_check_zone)]
 Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
+#: A dose unit from the registry (dosing/units.py), stored as its symbol ("µg" for "mcg").
+UnitSymbol = Annotated[str, _wrap(canonical)]
 
 
 class Strict(BaseModel):
@@ -107,7 +110,7 @@ class Dose(Strict):
     """A fixed amount, an amount from the cohort file, or an amount per patient value."""
 
     amount: float | None = Field(None, gt=0)
-    unit: str = Field(min_length=1)
+    unit: UnitSymbol
     patient_value: str | None = Field(None, description="take the amount from this cohort column")
     per: str | None = Field(None, description="amount is per unit of this patient value (e.g. bsa)")
     round_to: float | None = Field(None, gt=0)
@@ -121,7 +124,54 @@ class Dose(Strict):
             raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
         if self.round_to is not None and self.per is None:
             raise ValueError("round_to applies only to a computed dose (amount with per)")
+        _check_per_unit(self)
         return self
+
+    @property
+    def absolute_unit(self) -> str:
+        """The unit of the dose a patient receives: "mg" for a dose of mg/m2 per bsa."""
+        return lookup(self.unit).absolute
+
+
+def _check_per_unit(dose: Dose) -> None:
+    size = lookup(dose.unit).per
+    if dose.per is not None and lookup(dose.unit).kind == "count":
+        raise ValueError(f'{dose.unit!r} cannot be per size: with per, use a unit such as "mg/m2" or "mg/kg"')
+    if dose.per is not None and size is None:
+        raise ValueError(
+            f'with per = "{dose.per}" the amount is per unit of size: write unit = "{dose.unit}/m2" '
+            f'(per m2 of body-surface area) or "{dose.unit}/kg" (per kg of body weight)'
+        )
+    if dose.per is None and size is not None:
+        raise ValueError(
+            f'unit {dose.unit!r} is per {size}: say of what with per = "<patient value>" '
+            f'(e.g. per = "{"bsa" if size == "m2" else "weight"}"), or give an absolute unit'
+        )
+
+
+class DailyLimit(Strict):
+    """A maximum daily dose with its unit: ``{ amount = 180, unit = "mg" }``."""
+
+    amount: float = Field(gt=0)
+    unit: UnitSymbol
+
+    @field_validator("unit")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if lookup(value).per is not None:
+            raise ValueError(f"a daily limit is an absolute amount: use {lookup(value).absolute!r}, not {value!r}")
+        return value
+
+
+def _limit_needs_unit(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError('write the limit as a table with its unit: max_daily_dose = { amount = 180, unit = "mg" }')
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'max_daily_dose needs its unit: write max_daily_dose = {{ amount = {value}, unit = "mg" }} '
+            "(with the unit the limit is in)"
+        )
+    return value
 
 
 class Schedule(Strict):
@@ -262,7 +312,10 @@ class Regimen(Strict):
     blinded_label: str | None = None
     blinded_dose: str | None = None
     placebo_for: str | None = None
-    max_daily_dose: float | None = Field(None, gt=0)
+    max_daily_dose: Annotated[DailyLimit | None, BeforeValidator(_limit_needs_unit)] = None
+    acknowledge_limit_above_label: str | None = Field(
+        None, min_length=1, description="why max_daily_dose may exceed the tool's built-in limit for this drug"
+    )
     allow_same_drug: bool = False
     acknowledge_daily_methotrexate: bool = Field(False, strict=True)
     in_clinic: bool = False

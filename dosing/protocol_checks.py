@@ -101,11 +101,33 @@ def _value_ref(protocol: Protocol, name: str, kind: str, where: str) -> None:
         _fail(protocol, where, f"patient value {name!r} has type {declared[name].type!r}, expected {kind!r}")
 
 
+def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
+    """A patient value a dose is taken from (or is per) states the unit the dose needs: an
+    ``mtx_dose`` in mg for a dose in mg, a ``bsa`` in m2 for a dose in mg/m2."""
+    from .units import ALIASES, lookup
+
+    dose = regimen.dose
+    unit = lookup(dose.unit)
+    for name, key, needed in ((dose.patient_value, "patient_value", unit.symbol), (dose.per, "per", unit.per)):
+        if name is None:
+            continue
+        spec = protocol.patient_values[name]
+        if spec.unit is None or ALIASES.get(spec.unit.strip(), spec.unit.strip()) != needed:
+            given = "no unit" if spec.unit is None else f"unit {spec.unit!r}"
+            _fail(
+                protocol,
+                f"{where}.{key}",
+                f"the dose is in {dose.unit!r}, so patient value {name!r} must be in {needed!r}; it has {given}",
+                f'give patient_values.{name} unit = "{needed}", or correct the dose unit',
+            )
+
+
 def _patient_refs(protocol: Protocol, regimen: Regimen, where: str) -> None:
     if regimen.dose.patient_value is not None:
         _value_ref(protocol, regimen.dose.patient_value, "number", f"{where}.dose.patient_value")
     if regimen.dose.per is not None:
         _value_ref(protocol, regimen.dose.per, "number", f"{where}.dose.per")
+    _dose_value_units(protocol, regimen, f"{where}.dose")
     if regimen.times_from is not None:
         _value_ref(protocol, regimen.times_from, "time", f"{where}.times_from")
     if regimen.placebo_for is not None and regimen.placebo_for not in protocol.regimen_ids:
@@ -181,7 +203,7 @@ def _finite(protocol: Protocol) -> None:
         fields += [
             (f"{where}.dose.amount", regimen.dose.amount),
             (f"{where}.dose.round_to", regimen.dose.round_to),
-            (f"{where}.max_daily_dose", regimen.max_daily_dose),
+            (f"{where}.max_daily_dose.amount", regimen.max_daily_dose.amount if regimen.max_daily_dose else None),
             (f"{where}.adherence.match_window_hours", regimen.adherence.match_window_hours),
             (f"{where}.adherence.on_time_hours", regimen.adherence.on_time_hours),
         ]

@@ -15,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .daily_limits import KNOWN_DAILY_LIMITS, METHOTREXATE_NON_ONCOLOGY_MAX, daily_limits
 from .errors import ProtocolError, SafetyError
-from .parse import format_amount
+from .units import factor, format_dose
 
 if TYPE_CHECKING:
     from .protocol import Protocol, Regimen, Schedule
@@ -28,28 +29,12 @@ _METHOTREXATE = re.compile(
     r"|zlatal|ebetrex|lantarel|maxtrex|rheumatrex|trexan|metex|emthexate|ledertrexate)\b"
 )
 
-#: Maximum daily doses the tool knows for drugs of the shipped protocols, by drug name
-#: (lower case) -> (amount, unit). A regimen's own ``max_daily_dose`` takes precedence.
-KNOWN_DAILY_LIMITS: dict[str, tuple[float, str]] = {
-    "loxoprofen": (180.0, "mg"),
-    "folic acid": (5.0, "mg"),
-}
-
-
-#: Methotrexate for rheumatic disease: 7.5-25 mg once weekly (DOMAIN.md section 1); a protocol
-#: that needs more sets max_daily_dose on the regimen.
-METHOTREXATE_NON_ONCOLOGY_MAX = (25.0, "mg")
-
 
 def is_methotrexate(drug: str) -> bool:
     """True for any name a protocol may use: methotrexate, Methotrexate sodium, MTX, Methotrexat,
     Méthotrexate, metotrexato, amethopterin, and brands such as Metoject, Trexall or Jylamvo."""
     folded = unicodedata.normalize("NFKD", drug).encode("ascii", "ignore").decode("ascii").lower()
     return bool(_METHOTREXATE.search(folded))
-
-
-#: Mass units and their size in milligrams, for comparing a dose with a limit in another unit.
-_MASS_IN_MG = {"g": 1000.0, "mg": 1.0, "µg": 0.001, "μg": 0.001, "ug": 0.001, "mcg": 0.001}
 
 
 def once_weekly_regimens(protocol: Protocol) -> set[str]:
@@ -64,14 +49,10 @@ def once_weekly_regimens(protocol: Protocol) -> set[str]:
 
 
 def unit_factor(unit: str, target: str) -> float | None:
-    """How many ``target`` one ``unit`` is: 1 for the same unit in any case, 1000 for g -> mg;
+    """How many ``target`` one ``unit`` is (1000 for g -> mg, exact in :mod:`dosing.units`);
     None when the two cannot be compared (e.g. tablets and mg)."""
-    a, b = unit.strip().lower(), target.strip().lower()
-    if a == b:
-        return 1.0
-    if a in _MASS_IN_MG and b in _MASS_IN_MG:
-        return _MASS_IN_MG[a] / _MASS_IN_MG[b]
-    return None
+    ratio = factor(unit, target)
+    return None if ratio is None else float(ratio)
 
 
 def daily_methotrexate_allowed(protocol: Protocol, regimen: Regimen) -> bool:
@@ -210,8 +191,8 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
         amount, unit = limits[str(row["_drug"])]
         drug = shown_drug(protocol, str(row["_drug"]))
         raise SafetyError(
-            f"patient {row['patient_id']} would receive {format_amount(row['dose'])} {unit} of {drug} on "
-            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {format_amount(amount)} {unit}",
+            f"patient {row['patient_id']} would receive {format_dose(row['dose'], unit)} of {drug} on "
+            f"{row['date']} (study day {row['day']}), above the maximum daily dose of {format_dose(amount, unit)}",
             hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
         )
 
@@ -257,16 +238,17 @@ def limit_factors(protocol: Protocol, limits: dict[str, tuple[float, str]]) -> d
         unit = limit_unit(limits, regimen)
         if unit is None:
             continue
-        factor = unit_factor(regimen.dose.unit, unit)
-        if factor is None:
+        ratio = unit_factor(regimen.dose.absolute_unit, unit)
+        if ratio is None:
             raise ProtocolError(
                 f"the maximum daily dose of {drug_key(regimen.drug)} is in {unit}, but this regimen doses it in "
                 f"{regimen.dose.unit!r}, so the limit cannot be checked",
                 source=protocol.source,
                 where=f"regimens[{index}] (id {regimen.id!r}).dose.unit",
-                hint=f"give the dose in {unit} (or g/mg/µg), or set max_daily_dose on the regimen in its own unit",
+                hint=f"give the dose in a unit comparable with {unit}, or set max_daily_dose on the regimen in "
+                "the dose's own unit",
             )
-        factors[regimen.id] = factor
+        factors[regimen.id] = ratio
     return factors
 
 
@@ -333,18 +315,6 @@ def shared_drug_regimens(protocol: Protocol) -> set[str]:
             if len(regimens) > 1 and not all(r.allow_same_drug for r in regimens):
                 risky.update(r.id for r in regimens)
     return risky
-
-
-def daily_limits(protocol: Protocol) -> dict[str, tuple[float, str]]:
-    """Drug key -> (maximum per day, unit): the built-in limits, methotrexate's 25 mg (its usual
-    weekly maximum, given on one day) unless the study is oncology, then each regimen's own."""
-    limits = dict(KNOWN_DAILY_LIMITS)
-    if not protocol.study.oncology:
-        limits["methotrexate"] = METHOTREXATE_NON_ONCOLOGY_MAX
-    for regimen in protocol.regimens:
-        if regimen.max_daily_dose is not None:
-            limits[drug_key(regimen.drug)] = (regimen.max_daily_dose, regimen.dose.unit)
-    return limits
 
 
 def check_blinding(protocol: Protocol) -> None:
@@ -414,3 +384,15 @@ def _blind_fail(protocol: Protocol, regimen: Regimen, message: str, hint: str) -
     raise ProtocolError(
         f"blinding: regimen {regimen.id!r} {message}", source=protocol.source, where=f"regimens[{index}]", hint=hint
     )
+
+
+__all__ = [
+    "KNOWN_DAILY_LIMITS",
+    "METHOTREXATE_NON_ONCOLOGY_MAX",
+    "check_schedule",
+    "daily_limits",
+    "drug_key",
+    "is_methotrexate",
+    "limit_factors",
+    "unit_factor",
+]

@@ -12,9 +12,9 @@ from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .expand import expand
-from .parse import format_amount
 from .protocol import Protocol
 from .safety import check_schedule
+from .units import format_dose
 
 
 def show(
@@ -53,8 +53,11 @@ def show(
 
 def _what(table: pd.DataFrame) -> pd.Series:
     """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
-    dose = table["dose"].map(format_amount)
-    what = (table["drug"].astype(str) + " " + dose + " " + table["unit"].astype(str)).str.rstrip()
+    dose = pd.Series(
+        [format_dose(amount, unit) for amount, unit in zip(table["dose"], table["unit"], strict=True)],
+        index=table.index,
+    )
+    what = (table["drug"].astype(str) + " " + dose).str.rstrip()
     weekly = table["once_weekly"].astype(bool)
     what = what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
     return what.where(~table["held"].astype(bool), what + " [HELD: do not give]")

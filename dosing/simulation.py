@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ProtocolError
-from .parse import WEEKDAYS, format_amount
+from .parse import WEEKDAYS
 from .protocol import Protocol, Regimen
 from .protocol_checks import dependency_order
 from .safety import (
@@ -36,6 +36,7 @@ from .safety import (
     limit_factors,
 )
 from .schedule import Patients, day_plan
+from .units import format_dose, per_size_dose
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ def _daily_limit_fail(
     largest = f" with the largest {', '.join(sorted(set(own)))} the protocol allows" if own else ""
     index = protocol.regimen_ids.index(regimens[0].id)
     raise ProtocolError(
-        f"patients of arm {arm!r} would receive {format_amount(total)} {unit} of {drug} on study day {day + 1}"
-        f"{largest}, above the maximum daily dose of {format_amount(limit)} {unit}",
+        f"patients of arm {arm!r} would receive {format_dose(total, unit)} of {drug} on study day {day + 1}"
+        f"{largest}, above the maximum daily dose of {format_dose(limit, unit)}",
         source=protocol.source,
         where=f"regimens[{index}] (id {regimens[0].id!r})",
         hint="lower the dose or the number of times a day, lower the patient value's max, or correct max_daily_dose",
@@ -141,9 +142,7 @@ def _largest_daily(protocol: Protocol, regimen: Regimen) -> float | None:
         amount = protocol.patient_values[dose.patient_value].max
     elif dose.per is not None:
         per = protocol.patient_values[dose.per].max
-        amount = None if per is None or dose.amount is None else dose.amount * per
-        if amount is not None and dose.round_to is not None:
-            amount = float(np.floor(amount / dose.round_to + 0.5) * dose.round_to)
+        amount = None if per is None or dose.amount is None else float(per_size_dose(dose.amount, per, dose.round_to))
     else:
         amount = dose.amount
     if amount is None:

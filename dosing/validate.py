@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cohort import Cohort
+from .daily_limits import describe_limit
 from .expand import expand
 from .io.readers import load_cohort, load_protocol
-from .parse import format_amount
 from .protocol import Protocol, Regimen
 from .safety import check_schedule, is_methotrexate
+from .units import format_dose
 
 
 @dataclass
@@ -32,7 +33,9 @@ class Validation:
             lines.insert(
                 3, f"  zones that are not a place (UTC, Etc/GMT-8, EST) ALLOWED: {study.fixed_offset_zones_reason}"
             )
-        lines += [f"    {r.id}: {describe_regimen(r)}" for r in self.protocol.regimens]
+        for regimen in self.protocol.regimens:
+            limit = describe_limit(self.protocol, regimen)
+            lines.append(f"    {regimen.id}: {describe_regimen(regimen)}" + (f"; {limit}" if limit else ""))
         if self.cohort is not None:
             patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
             lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")
@@ -44,9 +47,10 @@ def describe_regimen(regimen: Regimen) -> str:
     if dose.patient_value:
         amount = f"patient's own {dose.patient_value} {dose.unit}"
     elif dose.per:
-        amount = f"{format_amount(dose.amount)} {dose.unit} per {dose.per}"
+        rounding = f", rounded to {format_dose(dose.round_to, dose.absolute_unit)}" if dose.round_to else ""
+        amount = f"{format_dose(dose.amount, dose.unit)} ({dose.absolute_unit} from {dose.per}{rounding})"
     else:
-        amount = f"{format_amount(dose.amount)} {dose.unit}"
+        amount = format_dose(dose.amount, dose.unit)
     if regimen.times:
         times = ", ".join(t.strftime("%H:%M") for t in regimen.times)
     else:

@@ -297,7 +297,7 @@ def test_safety_errors_in_a_blinded_study_do_not_reveal_the_arm(tmp_path: Path) 
     """Blinded staff may run generate: a dose-level error names the blinded label, never the true
     drug or regimen. (The protocol model is validated without its cross checks, which would refuse
     this protocol before any patient is expanded.)"""
-    text = SEED_TEXT.replace(PLACEBO, PLACEBO + "max_daily_dose = 500_000\n", 1)
+    text = SEED_TEXT.replace(PLACEBO, PLACEBO + 'max_daily_dose = { amount = 500_000, unit = "IU" }\n', 1)
     protocol = Protocol.model_validate({**tomllib.loads(text), "source": "p.toml"})
     cohort = cohort_from_rows(
         ["patient_id", "arm", "start_date", "mtx_dose", "mtx_weekday"],

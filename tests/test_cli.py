@@ -66,7 +66,7 @@ def test_validate_protocol_and_cohort_prints_a_summary() -> None:
         "    il2-placebo: Placebo 1,000,000 IU subcutaneous at 09:00",
         "    methotrexate: Methotrexate patient's own mtx_dose mg oral at 08:00 [methotrexate: once weekly checked]",
         "    folic-acid: Folic acid 1 mg oral at 08:00",
-        "    loxoprofen: Loxoprofen 60 mg oral at 08:00, 13:00, 19:00",
+        "    loxoprofen: Loxoprofen 60 mg oral at 08:00, 13:00, 19:00; max 180 mg a day",
         f"OK  {ONE}: 1 patient, 693 planned doses",
     ]
 

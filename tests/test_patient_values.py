@@ -30,7 +30,9 @@ def two_arms(kind: str) -> dosing.Protocol:
     return protocol_from_dict(
         {
             "study": {"id": "PV", "title": "t", "blinding": "open", "timezone": "UTC", **UTC_ALLOWED, "last_day": 14},
-            "patient_values": {"value": {"type": kind, "required": False}},
+            "patient_values": {
+                "value": {"type": kind, "required": False, **({"unit": "mg"} if kind == "number" else {})}
+            },
             "arms": [
                 {"id": "plain", "label": "P", "regimens": ["fixed"]},
                 {"id": "own", "label": "O", "regimens": ["fixed", "personal"]},

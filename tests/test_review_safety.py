@@ -76,14 +76,14 @@ def test_other_drugs_are_not_methotrexate(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("unit", "target", "factor"),
-    [("mg", "mg", 1.0), ("MG", "mg", 1.0), ("g", "mg", 1000.0), ("µg", "mg", 0.001), ("mcg", "mg", 0.001),
-     ("tablet", "mg", None), ("IU", "mg", None)],
+    [("mg", "mg", 1.0), ("g", "mg", 1000.0), ("µg", "mg", 0.001), ("mcg", "mg", 0.001), ("MIU", "IU", 1e6),
+     ("tablet", "mg", None), ("IU", "mg", None), ("mg/m2", "mg", None)],
 )  # fmt: skip
 def test_unit_factor(unit: str, target: str, factor: float | None) -> None:
     assert unit_factor(unit, target) == factor
 
 
-@pytest.mark.parametrize(("amount", "unit"), [(100, "MG"), (0.1, "g")])
+@pytest.mark.parametrize(("amount", "unit"), [(100, "mg"), (0.1, "g"), (100_000, "mcg")])
 def test_loxoprofen_limit_holds_in_any_mass_unit(amount: float, unit: str) -> None:
     lox = {**regimen("lox", {"daily": True}, times=["08:00", "13:00", "19:00"]), "drug": "Loxoprofen"}
     lox["dose"] = {"amount": amount, "unit": unit}  # 3 x 100 mg = 300 mg > 180 mg a day
@@ -101,7 +101,11 @@ def test_methotrexate_above_25_mg_a_week_is_refused_outside_oncology() -> None:
     mtx = {**regimen("mtx", {"weekdays": ["Monday"]}), "drug": "Methotrexate", "dose": {"amount": 150, "unit": "mg"}}
     with pytest.raises(ProtocolError, match="150 mg of methotrexate"):
         protocol([mtx])
-    assert protocol([{**mtx, "max_daily_dose": 150}]).regimens[0].max_daily_dose == 150  # the protocol may say so
+    limit = {"amount": 150, "unit": "mg"}
+    with pytest.raises(ProtocolError, match="above the built-in limit of Methotrexate"):
+        protocol([{**mtx, "max_daily_dose": limit}])  # loosening the built-in limit needs a named reason
+    acknowledged = {**mtx, "max_daily_dose": limit, "acknowledge_limit_above_label": "protocol section 6.2"}
+    assert protocol([acknowledged]).regimens[0].max_daily_dose.amount == 150  # the protocol may say so
 
 
 def test_a_blinded_placebo_for_methotrexate_carries_the_weekly_warning() -> None:

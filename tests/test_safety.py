@@ -218,7 +218,7 @@ def test_max_daily_dose_breach_is_refused_before_any_cohort(tmp_path: Path) -> N
 
 
 def test_built_in_limit_applies_without_max_daily_dose(tmp_path: Path) -> None:
-    text = seed_with((LOX_TIMES, FOUR_TIMES), ("max_daily_dose = 180\n", ""))
+    text = seed_with((LOX_TIMES, FOUR_TIMES), ('max_daily_dose = { amount = 180, unit = "mg" }\n', ""))
     result = run("validate", write(tmp_path, "p.toml", text))
     assert result.exit_code == 2
     assert "240 mg of loxoprofen" in result.output and "180 mg" in result.output
@@ -226,7 +226,12 @@ def test_built_in_limit_applies_without_max_daily_dose(tmp_path: Path) -> None:
 
 def test_declared_range_that_allows_a_breach_is_refused(tmp_path: Path) -> None:
     """mtx_dose may be up to 25 mg, but methotrexate may be at most 12.5 mg a day."""
-    result = run("validate", write(tmp_path, "p.toml", seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"))))
+    result = run(
+        "validate",
+        write(
+            tmp_path, "p.toml", seed_with((MTX_DRUG, MTX_DRUG + '\nmax_daily_dose = { amount = 12.5, unit = "mg" }'))
+        ),
+    )
     assert result.exit_code == 2
     assert (
         "would receive 25 mg of methotrexate on study day 1 with the largest mtx_dose the protocol allows, above the "
@@ -254,7 +259,10 @@ def test_max_daily_dose_uses_each_patients_own_dose(tmp_path: Path) -> None:
         "patient_id,arm,start_date,mtx_dose,mtx_weekday\n"
         "RA-901,placebo,2027-01-04,10,Monday\nRA-900,active,2027-01-04,15,Wednesday\n",
     )
-    text = seed_with((MTX_DRUG, MTX_DRUG + "\nmax_daily_dose = 12.5"), ("min = 7.5, max = 25,", "min = 7.5,"))
+    text = seed_with(
+        (MTX_DRUG, MTX_DRUG + '\nmax_daily_dose = { amount = 12.5, unit = "mg" }'),
+        ("min = 7.5, max = 25,", "min = 7.5,"),
+    )
     assert run("validate", write(tmp_path, "p.toml", text)).exit_code == 0  # fine until patients come
     result = validate(tmp_path, text, cohort)
     assert result.exit_code == 2

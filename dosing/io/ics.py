@@ -26,8 +26,8 @@ from typing import Any, Literal
 import icalendar
 import pandas as pd
 
-from ..parse import format_amount
 from ..safety import is_methotrexate
+from ..units import format_dose
 from .ics_runs import find_runs
 from .vtimezone import vtimezone
 
@@ -48,7 +48,7 @@ def _once_weekly(row: Any) -> bool:
 
 def dose_summary(row: Any) -> str:
     """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)"."""
-    amount = f"{format_amount(row['dose'])} {row['unit']}".strip()
+    amount = format_dose(row["dose"], row["unit"])
     text = f"{row['drug']} {amount}".strip()
     if _once_weekly(row):
         text += f" (weekly, {row['weekday']})"
@@ -57,7 +57,7 @@ def dose_summary(row: Any) -> str:
 
 def dose_description(row: Any, *, per_dose: bool = True) -> str:
     """What to take, how, and (for methotrexate) the named weekday written in full."""
-    amount = f"{format_amount(row['dose'])} {row['unit']}".strip()
+    amount = format_dose(row["dose"], row["unit"])
     lines = [f"Take: {row['drug']}, {amount}", f"Route: {row['route']}"]
     if row["instructions"]:
         lines.append(f"Instructions: {row['instructions']}")

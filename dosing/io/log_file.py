@@ -443,7 +443,7 @@ def shown_units(protocol: Protocol, *, unblinded: bool = True, fold: bool = True
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
         hidden = blinded_dose(regimen, protocol)
-        shown = {regimen.dose.unit.strip()} if unblinded or hidden is None else set()
+        shown = {regimen.dose.absolute_unit} if unblinded or hidden is None else set()
         shown |= {hidden[1]} if hidden else set()
         units.setdefault(label, set()).update({u.casefold() for u in shown} if fold else shown)
     return units
@@ -455,7 +455,7 @@ def _unit_sets(protocol: Protocol) -> tuple[dict[str, set[str]], dict[str, set[s
     blinded: dict[str, set[str]] = {}
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
-        true.setdefault(label, set()).add(regimen.dose.unit.strip().casefold())
+        true.setdefault(label, set()).add(regimen.dose.absolute_unit.casefold())
         hidden = blinded_dose(regimen, protocol)
         blinded.setdefault(label, set()).update({hidden[1].casefold()} if hidden else set())
     return true, blinded
