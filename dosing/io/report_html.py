@@ -12,7 +12,7 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -198,7 +198,7 @@ def _x(doses: pd.DataFrame) -> np.ndarray:
 
 #: every text drawn is literal: a drug name or label with ``$``, ``\``, ``^`` or ``_`` is shown as written,
 #: never parsed as mathtext (which fails on ``$x^$``) or passed to TeX
-LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+LITERAL_TEXT: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
 
 
 def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
