@@ -15,6 +15,7 @@ from dosing import protocol_limits
 from dosing.errors import ProtocolError
 from dosing.protocol import protocol_from_dict
 from dosing.protocol_checks import dependency_order
+from dosing.visit_checks import visit_order
 from tests.conftest import PROTOCOLS
 
 
@@ -108,3 +109,20 @@ def test_a_protocol_file_over_4_mib_is_refused(tmp_path: Path) -> None:
     path.write_text((PROTOCOLS / "nct02467504.toml").read_text(encoding="utf-8") + "# padding\n" * 420_000, "utf-8")
     with pytest.raises(ProtocolError, match="is larger than 4 MiB"):
         dosing.load_protocol(path)
+
+
+def test_a_chain_of_a_thousand_visits_each_anchored_to_the_one_before_is_valid() -> None:
+    visits = [{"id": "v0", "name": "Visit 0", "day": 1}]
+    visits += [{"id": f"v{i}", "name": f"Visit {i}", "day": 1 + i, "anchor": f"v{i - 1}"} for i in range(1, 1000)]
+    protocol = protocol_from_dict({**seed(), "visits": visits})
+    assert [v.id for v in visit_order(protocol)] == [f"v{i}" for i in range(1000)]
+
+
+def test_circular_visit_anchors_are_still_named() -> None:
+    visits = [
+        {"id": "a", "name": "A", "day": 1, "anchor": "c"},
+        {"id": "b", "name": "B", "day": 2, "anchor": "a"},
+        {"id": "c", "name": "C", "day": 3, "anchor": "b"},
+    ]
+    with pytest.raises(ProtocolError, match="circular visit anchors: a -> c -> b -> a"):
+        protocol_from_dict({**seed(), "visits": visits})
