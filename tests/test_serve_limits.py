@@ -27,7 +27,7 @@ from conftest import FIXTURES, PROTOCOLS  # noqa: E402
 
 import dosing  # noqa: E402
 from dosing.serve import create_app  # noqa: E402
-from dosing.serve_guard import Limits, default_max_connections  # noqa: E402
+from dosing.serve_guard import Limits  # noqa: E402
 
 SHORT = Limits(request_s=1.0, idle_s=1, response_s=1.0, grace_s=0.3)
 HALF = b"GET /feeds.csv HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the head never ends
@@ -210,9 +210,18 @@ def test_a_request_during_the_swap_waits_for_the_new_folder(study: Path, guarded
         back.join()
 
 
-def test_the_connection_limit_follows_the_descriptor_limit() -> None:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    assert default_max_connections() == max(4, min(4096, soft - 32))
+@pytest.mark.parametrize(("descriptors", "connections"), [(64, 32), (8192, 4096)])
+def test_the_connection_limit_follows_the_descriptor_limit(descriptors: int, connections: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < descriptors:
+        pytest.skip(f"the hard limit is {hard} descriptors")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, hard))
+
+    code = "from dosing.serve_guard import default_max_connections as m; print(m())"
+    shown = subprocess.run([sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True, check=True)
+    assert int(shown.stdout) == connections
 
 
 def free_port() -> int:
@@ -371,3 +380,17 @@ def answered_whole(path: str, result: Any, bodies: dict[str, set[bytes]]) -> boo
     if path in bodies:
         return status == 200 and body in bodies[path]
     return status == 404 and body == b"Not found\n"
+
+
+def test_out_of_descriptors_is_a_503_not_a_404(study: Path, guarded: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 404 would tell a calendar app that its feed is gone; running out of descriptors is temporary."""
+    import errno
+
+    import dosing.serve
+
+    def no_descriptors(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(dosing.serve, "open", no_descriptors, raising=False)
+    status, body = get(guarded.port, next(iter(feed_paths(study).values())))
+    assert (status, body) == (503, b"Busy, try again\n")
