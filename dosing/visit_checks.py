@@ -67,7 +67,6 @@ def check_visits(protocol: Protocol) -> None:
     """Raise ProtocolError (with the field path) for a visit plan that cannot be scheduled."""
     ids = [v.id for v in protocol.visits]
     known = set(ids)  # sets, not lists: linear time in the visits
-    lookup = (set(protocol.regimen_ids), [set(arm.regimens) for arm in protocol.arms])
     seen: set[str] = set()
     for index, visit in enumerate(protocol.visits):
         where = f"visits[{index}] (id {visit.id!r})"
@@ -76,7 +75,7 @@ def check_visits(protocol: Protocol) -> None:
         seen.add(visit.id)
         anchor = parse_anchor(visit.anchor)
         if isinstance(anchor, CycleAnchor):
-            _check_cycle_anchor(protocol, visit, anchor, f"{where}.anchor", lookup)
+            _check_cycle_anchor(protocol, visit, anchor, f"{where}.anchor")
         elif anchor != DAY1 and anchor not in known:
             _fail(
                 protocol,
@@ -89,12 +88,8 @@ def check_visits(protocol: Protocol) -> None:
     visit_order(protocol)
 
 
-def _check_cycle_anchor(
-    protocol: Protocol, visit: Visit, anchor: CycleAnchor, where: str, lookup: tuple[set[str], list[set[str]]]
-) -> None:
-    """``lookup``: the regimen ids, and each arm's regimen ids (built once for all visits)."""
-    regimens, arms = lookup
-    if anchor.regimen not in regimens:
+def _check_cycle_anchor(protocol: Protocol, visit: Visit, anchor: CycleAnchor, where: str) -> None:
+    if anchor.regimen not in protocol.regimen_ids:
         _fail(protocol, where, f"unknown regimen {anchor.regimen!r}", f"use one of: {', '.join(protocol.regimen_ids)}")
     regimen = protocol.regimen(anchor.regimen)
     schedule = regimen.schedule
@@ -104,8 +99,8 @@ def _check_cycle_anchor(
     if not 1 <= anchor.cycle <= schedule.cycles:
         _fail(protocol, where, f"regimen {anchor.regimen!r} has cycles 1-{schedule.cycles}, not {anchor.cycle}")
     group = set(blinded_group(protocol, anchor.regimen))
-    for arm, members in zip(protocol.arms, arms, strict=True):
-        if group.isdisjoint(members):
+    for arm in protocol.arms:
+        if group.isdisjoint(arm.regimens):  # no set built per arm and visit
             _fail(
                 protocol,
                 where,

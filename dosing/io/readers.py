@@ -21,15 +21,15 @@ from ..protocol import Protocol, protocol_from_dict
 MAX_BYTES = 200 * 1024 * 1024
 
 
-def read_text(path: str | Path, error: type[DosingError], max_bytes: int = MAX_BYTES) -> str:
+def read_text(path: str | Path, error: type[DosingError], *, limit: int = MAX_BYTES) -> str:
     """The file's text (UTF-8, BOM removed), or ``error`` saying why it cannot be read."""
     path = Path(path)
     source = str(path)
     try:
         if path.is_dir():
             raise error("is a folder, not a file", source=source)
-        if path.stat().st_size > max_bytes:
-            raise error(f"is larger than {max_bytes // 1024 // 1024} MiB", source=source)
+        if path.stat().st_size > limit:
+            raise error(f"is larger than {limit // 1024 // 1024} MiB", source=source)
         raw = path.read_bytes()
     except FileNotFoundError:
         raise error("file not found", source=source, hint="check the path") from None
@@ -58,7 +58,7 @@ def read_text(path: str | Path, error: type[DosingError], max_bytes: int = MAX_B
 
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate a protocol file (TOML)."""
-    text = read_text(path, ProtocolError, protocol_limits.MAX_BYTES)
+    text = read_text(path, ProtocolError, limit=protocol_limits.MAX_BYTES)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
