@@ -12,7 +12,8 @@ import pytest
 
 import dosing
 from dosing import protocol_limits
-from dosing.errors import ProtocolError
+from dosing.cohort import cohort_from_rows
+from dosing.errors import CohortError, ProtocolError
 from dosing.protocol import protocol_from_dict
 from dosing.protocol_checks import dependency_order
 from dosing.visit_checks import visit_order
@@ -126,3 +127,13 @@ def test_circular_visit_anchors_are_still_named() -> None:
     ]
     with pytest.raises(ProtocolError, match="circular visit anchors: a -> c -> b -> a"):
         protocol_from_dict({**seed(), "visits": visits})
+
+
+def test_a_cohort_naming_too_many_sites_is_refused() -> None:
+    protocol = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
+    header = ["patient_id", "arm", "start_date", "site", "mtx_dose", "mtx_weekday"]
+    rows = [(i + 2, [f"P{i}", "active", "2027-01-04", f"Clinic {i}", "10", "Monday"]) for i in range(1001)]
+    with pytest.raises(CohortError) as caught:
+        cohort_from_rows(header, rows, protocol, "many.csv")
+    assert "1,001 different sites: a cohort may name at most 1,000" in str(caught.value)
+    assert len(cohort_from_rows(header, rows[:1000], protocol)) == 1000
