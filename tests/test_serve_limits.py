@@ -121,7 +121,7 @@ def parse(answer: bytes) -> tuple[int, bytes]:
 def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(guarded: Running) -> None:
     with socket.create_connection(("127.0.0.1", guarded.port)) as sock:
         waited = closed_within(sock, 5)
-    assert waited is not None and 0.8 < waited < 2.5
+    assert waited is not None and 0.8 < waited < 4  # idle_s is 1 s; slack for a busy machine
 
 
 def test_a_request_head_trickled_byte_by_byte_is_cut_at_the_request_deadline(guarded: Running) -> None:
@@ -136,7 +136,7 @@ def test_a_request_head_trickled_byte_by_byte_is_cut_at_the_request_deadline(gua
             pass
         waited = closed_within(sock, 1.0)
         assert waited is not None
-        assert time.monotonic() - started < 3.0  # request_s is 1 s (plus one tick)
+        assert time.monotonic() - started < 4  # request_s is 1 s; the trickle alone would last 5 s
 
 
 def test_a_client_that_does_not_take_its_response_is_dropped() -> None:
@@ -151,7 +151,7 @@ def test_a_client_that_does_not_take_its_response_is_dropped() -> None:
         with socket.create_connection(("127.0.0.1", running.port)) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            deadline = time.monotonic() + 4
+            deadline = time.monotonic() + 6
             while running.connections() == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)  # until the server has the connection
             assert running.connections() == 1
