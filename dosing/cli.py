@@ -270,6 +270,8 @@ def serve(folder: Path, host: str, port: int) -> None:
     \b
     Only /<token>.ics is answered (from FOLDER/feeds/); anything else is 404. The log
     shows a hash of each token, never the token. Needs: pip install 'dosing[serve]'.
+    A request must arrive within 10 s, an idle connection closes after 5 s, a response
+    must be taken within 30 s; at most 4096 connections (fewer under a lower ulimit -n).
     \b
     Example:
       dosing serve output/nct02467504 --port 8080

@@ -29,6 +29,8 @@ EARLIEST_START = dt.date(1900, 1, 1)
 LATEST_START = dt.date(2199, 12, 31)
 _DECIMAL_COMMA_HINT = "write decimals with a dot (12.5), or save the spreadsheet with '.' as its decimal separator"
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Distinct sites a cohort may name: each gets its own staff calendar file.
+MAX_SITES = 1000
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,21 @@ def cohort_from_rows(
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
         hint = _DECIMAL_COMMA_HINT if any("use a dot" in p for p in shown) else None
         raise CohortError("invalid cohort\n  " + "\n  ".join(shown), source=source, hint=hint)
+    _check_sites(records, source)
     frame = pd.DataFrame.from_records(records, columns=[*REQUIRED, *OPTIONAL, *protocol.patient_values])
     frame["start_date"] = pd.to_datetime(frame["start_date"]).astype("datetime64[s]")
     return Cohort(frame, source)
+
+
+def _check_sites(records: list[dict[str, object]], source: str) -> None:
+    sites = {record["site"] for record in records} - {""}
+    if len(sites) > MAX_SITES:
+        raise CohortError(
+            f"{len(sites):,} different sites: a cohort may name at most {MAX_SITES:,} (one staff calendar each)",
+            source=source,
+            where="column 'site'",
+            hint="name each clinic the same way on every row (a site is a clinic, not a room or a nurse)",
+        )
 
 
 def _check_header(header: list[str], protocol: Protocol, source: str) -> list[str]:

@@ -12,7 +12,16 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ProtocolError, ValueParseError
 from .parse import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
@@ -475,12 +484,13 @@ class Protocol(Strict):
     visits: list[Visit] = []
     clinic: ClinicPolicy | None = None
     source: str = Field("<protocol>", exclude=True)
+    _by_id: tuple[list[Regimen], dict[str, Regimen]] | None = PrivateAttr(None)
 
     def regimen(self, regimen_id: str) -> Regimen:
-        for regimen in self.regimens:
-            if regimen.id == regimen_id:
-                return regimen
-        raise KeyError(regimen_id)
+        """The regimen with this id (a dict lookup, not a scan: checks call this once per regimen)."""
+        if self._by_id is None or self._by_id[0] is not self.regimens:  # built for this very list
+            self._by_id = (self.regimens, {r.id: r for r in reversed(self.regimens)})  # the first of a twice-used id
+        return self._by_id[1][regimen_id]
 
     def arm(self, arm_id: str) -> Arm:
         for arm in self.arms:
@@ -497,9 +507,11 @@ def protocol_from_dict(data: dict[str, Any], source: str = "<protocol>") -> Prot
     """Validate parsed TOML data. Raises ProtocolError naming the field path and the fix."""
     from .protocol_checks import check_references
     from .protocol_errors import describe
+    from .protocol_limits import check_counts
     from .visit_checks import check_visits
     from .zones import check_study_zone
 
+    check_counts(data, source)
     try:
         protocol = Protocol.model_validate({**data, "source": source})
     except ValidationError as err:

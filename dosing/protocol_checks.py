@@ -21,11 +21,14 @@ def check_references(protocol: Protocol) -> None:
     _arm_refs(protocol)
     _patient_value_names(protocol)
     _finite(protocol)
+    # looked up once per reference: sets, not lists, so that the checks take linear time
+    ids = set(protocol.regimen_ids)
+    arms = {arm.id: set(arm.regimens) for arm in protocol.arms}
     for index, regimen in enumerate(protocol.regimens):
         where = f"regimens[{index}] (id {regimen.id!r})"
-        _patient_refs(protocol, regimen, where)
+        _patient_refs(protocol, regimen, where, ids)
         for path, schedule in _schedules(regimen.schedule, f"{where}.schedule"):
-            _regimen_refs(protocol, regimen, schedule, path)
+            _regimen_refs(protocol, regimen, schedule, path, (ids, arms))
             _fits_study(protocol, schedule, path)
     _unique_keys(protocol)
     dependency_order(protocol)
@@ -65,10 +68,11 @@ def _unique_keys(protocol: Protocol) -> None:
 
 def _arm_refs(protocol: Protocol) -> None:
     known = protocol.regimen_ids
+    ids = set(known)
     used: set[str] = set()
     for index, arm in enumerate(protocol.arms):
         for regimen_id in arm.regimens:
-            if regimen_id not in known:
+            if regimen_id not in ids:
                 _fail(
                     protocol,
                     f"arms[{index}] (id {arm.id!r}).regimens",
@@ -122,7 +126,7 @@ def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
             )
 
 
-def _patient_refs(protocol: Protocol, regimen: Regimen, where: str) -> None:
+def _patient_refs(protocol: Protocol, regimen: Regimen, where: str, ids: set[str]) -> None:
     if regimen.dose.patient_value is not None:
         _value_ref(protocol, regimen.dose.patient_value, "number", f"{where}.dose.patient_value")
     if regimen.dose.per is not None:
@@ -130,7 +134,7 @@ def _patient_refs(protocol: Protocol, regimen: Regimen, where: str) -> None:
     _dose_value_units(protocol, regimen, f"{where}.dose")
     if regimen.times_from is not None:
         _value_ref(protocol, regimen.times_from, "time", f"{where}.times_from")
-    if regimen.placebo_for is not None and regimen.placebo_for not in protocol.regimen_ids:
+    if regimen.placebo_for is not None and regimen.placebo_for not in ids:
         _fail(
             protocol,
             f"{where}.placebo_for",
@@ -145,7 +149,11 @@ def _schedules(schedule: Schedule, path: str) -> list[tuple[str, Schedule]]:
     return [(f"{path}.phases[{i}]", phase) for i, phase in enumerate(schedule.phases)]
 
 
-def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path: str) -> None:
+def _regimen_refs(
+    protocol: Protocol, regimen: Regimen, schedule: Schedule, path: str, index: tuple[set[str], dict[str, set[str]]]
+) -> None:
+    """``index``: the regimen ids, and each arm's regimen ids."""
+    ids, arms = index
     if schedule.weekday_from is not None:
         _value_ref(protocol, schedule.weekday_from, "weekday", f"{path}.weekday_from")
     for key, targets in (
@@ -153,7 +161,7 @@ def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path
         ("except_days_of", schedule.except_days_of or []),
     ):
         for target in targets:
-            if target not in protocol.regimen_ids:
+            if target not in ids:
                 _fail(
                     protocol,
                     f"{path}.{key}",
@@ -162,14 +170,14 @@ def _regimen_refs(protocol: Protocol, regimen: Regimen, schedule: Schedule, path
                 )
             if target == regimen.id:
                 _fail(protocol, f"{path}.{key}", "a regimen cannot refer to itself")
-            _received_with(protocol, regimen, target, f"{path}.{key}")
+            _received_with(protocol, regimen, target, f"{path}.{key}", arms)
 
 
-def _received_with(protocol: Protocol, regimen: Regimen, target: str, where: str) -> None:
+def _received_with(protocol: Protocol, regimen: Regimen, target: str, where: str, arms: dict[str, set[str]]) -> None:
     """Every arm that receives ``regimen`` must receive the regimen it refers to; otherwise
     "the day after x" or "except on days of x" means nothing for that arm's patients."""
     for arm in protocol.arms:
-        if regimen.id in arm.regimens and target not in arm.regimens:
+        if regimen.id in arms[arm.id] and target not in arms[arm.id]:
             _fail(
                 protocol,
                 where,
@@ -245,31 +253,39 @@ def _fits_study(protocol: Protocol, schedule: Schedule, path: str) -> None:
 
 
 def dependency_order(protocol: Protocol) -> list[str]:
-    """Regimen ids ordered so that every regimen comes after those it refers to."""
-    deps = {r.id: _dependencies(r.schedule) for r in protocol.regimens}
+    """Regimen ids ordered so that every regimen comes after those it refers to (a depth-first walk
+    with its own stack: a chain of a thousand regimens, each after the one before, is no recursion)."""
+    deps = {r.id: sorted(_dependencies(r.schedule)) for r in protocol.regimens}
     order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = " -> ".join([*trail[trail.index(node) :], node])
-            _fail(
-                protocol,
-                "regimens",
-                f"circular relation between regimens: {cycle}",
-                "a regimen may depend on another only if that one does not depend back on it",
-            )
-        state[node] = 1
-        for dep in sorted(deps[node]):
-            visit(dep, [*trail, node])
-        state[node] = 2
-        order.append(node)
-
-    for regimen_id in protocol.regimen_ids:
-        visit(regimen_id, [])
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in protocol.regimen_ids:
+        if root in state:
+            continue
+        state[root] = 1
+        path = [(root, iter(deps[root]))]
+        while path:
+            node, pending = path[-1]
+            dep = next(pending, None)
+            if dep is None:
+                path.pop()
+                state[node] = 2
+                order.append(node)
+            elif state.get(dep) == 1:
+                trail = [n for n, _ in path]
+                _circular(protocol, [*trail[trail.index(dep) :], dep])
+            elif dep not in state:
+                state[dep] = 1
+                path.append((dep, iter(deps[dep])))
     return order
+
+
+def _circular(protocol: Protocol, cycle: list[str]) -> None:
+    _fail(
+        protocol,
+        "regimens",
+        f"circular relation between regimens: {' -> '.join(cycle)}",
+        "a regimen may depend on another only if that one does not depend back on it",
+    )
 
 
 def _dependencies(schedule: Schedule) -> set[str]:

@@ -323,9 +323,10 @@ def check_blinding(protocol: Protocol) -> None:
     if not protocol.study.blinded:
         return
     all_arms = {a.id for a in protocol.arms}
+    members_of = {a.id: set(a.regimens) for a in protocol.arms}  # sets: linear time in the regimens
     groups: dict[str, list[Regimen]] = {}
     for regimen in protocol.regimens:
-        arms = {a.id for a in protocol.arms if regimen.id in a.regimens}
+        arms = {a for a, members in members_of.items() if regimen.id in members}
         if regimen.blinded_label is None:
             if arms != all_arms:
                 _blind_fail(
@@ -337,12 +338,12 @@ def check_blinding(protocol: Protocol) -> None:
             continue
         groups.setdefault(regimen.blinded_label, []).append(regimen)
     for label, members in groups.items():
-        _check_group(protocol, label, members, all_arms)
+        _check_group(protocol, label, members, members_of)
 
 
-def _check_group(protocol: Protocol, label: str, members: list[Regimen], all_arms: set[str]) -> None:
+def _check_group(protocol: Protocol, label: str, members: list[Regimen], members_of: dict[str, set[str]]) -> None:
     for arm in protocol.arms:
-        count = sum(r.id in arm.regimens for r in members)
+        count = sum(r.id in members_of[arm.id] for r in members)
         if count != 1:
             _blind_fail(
                 protocol,

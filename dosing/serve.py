@@ -9,15 +9,23 @@ content) and ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since`` give `
 request log names a feed only by a short hash of its token (``feed#1a2b3c4d5e6f``), never
 the token itself; uvicorn's own access log (which would show tokens) is switched off.
 
+Slow and idle clients are cut off and the number of connections is capped (see
+:mod:`dosing.serve_guard`). A feed is read whole from one open file, so a ``generate`` that
+swaps the study folder meanwhile gives the old feed or the new one, never a mix; a request
+that falls between the swap's two renames waits for the new folder (up to
+:data:`SWAP_WAIT_S`) rather than answering ``404``.
+
 Install with ``pip install 'dosing[serve]'``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import errno
 import hashlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -33,20 +41,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import OutputError
 from .feeds import FEED_NAME
+from .serve_guard import Limits
 
 LOG = logging.getLogger("dosing.serve")
 NOT_FOUND = "Not found\n"
+BUSY = "Busy, try again\n"
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
 SECURITY_HEADERS = {
     "Cache-Control": "private, max-age=300",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+#: how long a request waits for the feeds folder while a ``generate`` swaps it into place
+SWAP_WAIT_S = 2.0
 
 
 def feeds_folder(folder: str | Path) -> Path:
-    """``DIR/feeds`` when DIR is a study output folder, or DIR itself when it is a feeds folder."""
-    path = Path(folder).expanduser().resolve()
+    """``DIR/feeds`` when DIR is a study output folder, or DIR itself when it is a feeds folder.
+    Symbolic links are kept (not resolved), so a link swapped to new outputs is followed."""
+    path = Path(os.path.abspath(Path(folder).expanduser()))
     if (path / "feeds").is_dir():
         return path / "feeds"
     if path.name == "feeds" and path.is_dir():
@@ -58,7 +71,7 @@ def feeds_folder(folder: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class _Feed:
-    stamp: tuple[int, int]
+    stamp: tuple[int, int, int]
     body: bytes
     etag: str
     last_modified: str
@@ -72,7 +85,10 @@ def create_app(folder: str | Path) -> ASGIApp:
 
     async def feed(request: Request) -> Response:
         name = str(request.path_params["name"])
-        found = _load(root, name, cache) if FEED_NAME.fullmatch(name) else None
+        try:
+            found = await _settled_load(root, name, cache) if FEED_NAME.fullmatch(name) else None
+        except _Busy:
+            return PlainTextResponse(BUSY, status_code=503, headers={**SECURITY_HEADERS, "Retry-After": "1"})
         if found is None:
             return _not_found()
         headers = {"ETag": found.etag, "Last-Modified": found.last_modified, **SECURITY_HEADERS}
@@ -95,19 +111,35 @@ def _not_found() -> Response:
     return PlainTextResponse(NOT_FOUND, status_code=404, headers=SECURITY_HEADERS)
 
 
+async def _settled_load(root: Path, name: str, cache: dict[str, _Feed]) -> _Feed | None:
+    """:func:`_load`, waiting while the feeds folder is missing (between a swap's two renames)."""
+    waited = 0.0
+    while True:
+        found = _load(root, name, cache)
+        if found is not None or waited >= SWAP_WAIT_S or root.is_dir():
+            return found
+        await asyncio.sleep(0.01)
+        waited += 0.01
+
+
+class _Busy(Exception):
+    """No file could be opened (the process is out of descriptors): ``503``, not a ``404`` that would
+    tell a calendar app that its feed is gone."""
+
+
 def _load(root: Path, name: str, cache: dict[str, _Feed]) -> _Feed | None:
-    path = root / name
+    """The feed, read whole from one open file (its stamp from that same file, not from the path)."""
     try:
-        info = path.stat()
-    except OSError:
-        return None
-    stamp = (info.st_mtime_ns, info.st_size)
-    known = cache.get(name)
-    if known is not None and known.stamp == stamp:
-        return known
-    try:
-        body = path.read_bytes()
-    except OSError:
+        with open(root / name, "rb") as file:
+            info = os.fstat(file.fileno())
+            stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+            known = cache.get(name)
+            if known is not None and known.stamp == stamp:
+                return known
+            body = file.read()
+    except OSError as err:
+        if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+            raise _Busy from None
         return None
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     modified = int(info.st_mtime)
@@ -196,10 +228,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     on_listening: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
     **options: Any,
 ) -> None:
     """Serve the feeds until interrupted (uvicorn; its access log is off, ours is redacted).
-    ``on_listening`` is called with the base URL once the address is known to be free."""
+    ``on_listening`` is called with the base URL once the address is known to be free;
+    ``limits`` are the timeouts and connection limit (:class:`dosing.serve_guard.Limits`)."""
     import uvicorn
 
     app = create_app(folder)
@@ -207,4 +241,5 @@ def serve(
     if on_listening is not None:
         on_listening(f"http://{host}:{port}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False, **options)
+    settings = {**(limits or Limits()).uvicorn_options(), **options}
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False, **settings)

@@ -40,40 +40,43 @@ def blinded_group(protocol: Protocol, regimen_id: str) -> list[str]:
 
 
 def visit_order(protocol: Protocol) -> list[Visit]:
-    """Visits ordered so that every visit comes after the visit it is anchored to."""
+    """Visits ordered so that every visit comes after the visit it is anchored to (each visit has at
+    most one anchor: follow the chain to a placed visit, then place the chain backwards; no recursion)."""
     by_id = {v.id: v for v in protocol.visits}
     order: list[Visit] = []
-    state: dict[str, int] = {}
-
-    def place(visit_id: str, trail: list[str]) -> None:
-        if state.get(visit_id) == 2:
-            return
-        if state.get(visit_id) == 1:
-            loop = " -> ".join([*trail[trail.index(visit_id) :], visit_id])
-            _fail(protocol, "visits", f"circular visit anchors: {loop}", "anchor one of them to day1")
-        state[visit_id] = 1
-        anchor = parse_anchor(by_id[visit_id].anchor)
-        if isinstance(anchor, str) and anchor != DAY1:
-            place(anchor, [*trail, visit_id])
-        state[visit_id] = 2
-        order.append(by_id[visit_id])
-
+    placed: set[str] = set()
     for visit in protocol.visits:
-        place(visit.id, [])
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        node: str | None = visit.id
+        while node is not None and node not in placed:
+            if node in on_chain:
+                loop = " -> ".join([*chain[chain.index(node) :], node])
+                _fail(protocol, "visits", f"circular visit anchors: {loop}", "anchor one of them to day1")
+            chain.append(node)
+            on_chain.add(node)
+            anchor = parse_anchor(by_id[node].anchor)
+            node = anchor if isinstance(anchor, str) and anchor != DAY1 else None
+        for visit_id in reversed(chain):
+            placed.add(visit_id)
+            order.append(by_id[visit_id])
     return order
 
 
 def check_visits(protocol: Protocol) -> None:
     """Raise ProtocolError (with the field path) for a visit plan that cannot be scheduled."""
     ids = [v.id for v in protocol.visits]
+    known = set(ids)  # sets, not lists: linear time in the visits
+    seen: set[str] = set()
     for index, visit in enumerate(protocol.visits):
         where = f"visits[{index}] (id {visit.id!r})"
-        if ids.index(visit.id) != index:
+        if visit.id in seen:
             _fail(protocol, f"{where}.id", f"visit id {visit.id!r} is used twice", "give each visit its own id")
+        seen.add(visit.id)
         anchor = parse_anchor(visit.anchor)
         if isinstance(anchor, CycleAnchor):
             _check_cycle_anchor(protocol, visit, anchor, f"{where}.anchor")
-        elif anchor != DAY1 and anchor not in ids:
+        elif anchor != DAY1 and anchor not in known:
             _fail(
                 protocol,
                 f"{where}.anchor",
@@ -97,7 +100,7 @@ def _check_cycle_anchor(protocol: Protocol, visit: Visit, anchor: CycleAnchor, w
         _fail(protocol, where, f"regimen {anchor.regimen!r} has cycles 1-{schedule.cycles}, not {anchor.cycle}")
     group = set(blinded_group(protocol, anchor.regimen))
     for arm in protocol.arms:
-        if not group & set(arm.regimens):
+        if group.isdisjoint(arm.regimens):  # no set built per arm and visit
             _fail(
                 protocol,
                 where,

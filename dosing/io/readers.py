@@ -16,6 +16,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from .. import protocol_limits
 from ..cohort import Cohort, cohort_from_rows
 from ..errors import CohortError, DosingError, ProtocolError
 from ..protocol import Protocol, protocol_from_dict
@@ -31,7 +32,7 @@ MAX_PATIENTS = 100_000
 
 def load_protocol(path: str | Path) -> Protocol:
     """Read and validate a protocol file (TOML)."""
-    text = read_text(path, ProtocolError, kind="protocol (TOML)")
+    text = read_text(path, ProtocolError, kind="protocol (TOML)", limit=protocol_limits.MAX_BYTES)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

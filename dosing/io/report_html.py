@@ -12,12 +12,14 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..adherence import AdherenceResult
 
 MAX_PLOTS = 100
@@ -205,10 +207,27 @@ def _x(doses: pd.DataFrame) -> np.ndarray:
     return day + (time[0].to_numpy() * 60 + time[1].to_numpy()) / 1440
 
 
+#: every text drawn is literal: a drug name or label with ``$``, ``\``, ``^`` or ``_`` is shown as written,
+#: never parsed as mathtext (which fails on ``$x^$``) or passed to TeX
+LITERAL_TEXT: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
+
+
 def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
     """One row per drug: planned doses coloured by status, early and late ones at the time given."""
     if doses is None or doses.empty:
         return "<p>No doses planned.</p>"
+    import matplotlib
+
+    with matplotlib.rc_context(LITERAL_TEXT):
+        fig = _figure(doses, extra)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='timeline of planned and given doses' src='data:image/png;base64,{data}'>"
+
+
+def _figure(doses: pd.DataFrame, extra: pd.DataFrame | None) -> Figure:
+    """The timeline figure (drawn by the caller inside :data:`LITERAL_TEXT`)."""
     import matplotlib.dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -229,15 +248,12 @@ def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
             front = 1 if name in ("on_time", "not_due") else 3
             ax.scatter(x[pick], y[pick], marker=marker, c=colour, s=size, label=text, linewidths=1, zorder=front)
     _extras(ax, extra, row)
-    ax.set_yticks(range(len(drugs)), drugs)
+    ax.set_yticks(range(len(drugs)), drugs, parse_math=False, usetex=False)
     ax.set_ylim(-0.6, len(drugs) - 0.4)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=8, fontsize=8, frameon=False, borderaxespad=0.1)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<img alt='timeline of planned and given doses' src='data:image/png;base64,{data}'>"
+    return fig
 
 
 def _extras(ax: object, extra: pd.DataFrame | None, row: dict[str, int]) -> None:

@@ -102,9 +102,10 @@ def _without_nul(text: str, source: str, error: type[DosingError]) -> str:
     return text
 
 
-def read_text(path: str | Path, error: type[DosingError], *, kind: str = "CSV") -> str:
-    """The file's text (see :func:`decode`), or ``error``; an empty file is an error too."""
-    text = decode(read_bounded(path, error), str(path), error, kind=kind)
+def read_text(path: str | Path, error: type[DosingError], *, kind: str = "CSV", limit: int | None = None) -> str:
+    """The file's text (see :func:`decode`), or ``error``; an empty file is an error too. ``limit``
+    is the size in bytes read at most (default :data:`MAX_BYTES`)."""
+    text = decode(read_bounded(path, error, limit), str(path), error, kind=kind)
     if not text.strip():
         raise error("the file is empty", source=str(path), hint="give a file with its content (was it saved?)")
     return text
