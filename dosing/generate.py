@@ -22,6 +22,7 @@ from .io.csv_out import write_csv
 from .io.ics import Style, calendar_for_patient, staff_calendar
 from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
 from .io.visits_out import write_visits
+from .plan_warnings import PlanWarning, WarningsRefused, plan_warnings
 from .protocol import Protocol
 from .safety import check_schedule
 from .visits import plan_visits
@@ -87,6 +88,7 @@ class GenerateResult:
     visits: int = 0
     visit_warnings: int = 0
     change_effects: pd.DataFrame | None = None
+    warnings: list[PlanWarning] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
@@ -108,6 +110,7 @@ class GenerateResult:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
             lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
         lines += [f"    {path}" for path in self.files]
+        lines.insert(3, f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else ""))
         if self.change_effects is not None:
             lines += describe_effects(self.change_effects)
         return "\n".join(lines)
@@ -133,6 +136,8 @@ def generate(
     feeds: bool = True,
     key_file: str | Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
+    today: dt.date | None = None,
+    strict: bool = False,
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
@@ -140,7 +145,10 @@ def generate(
     Calendars are written in ``ics_style`` ("recurring" or "expanded"), with a display alarm
     ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
     write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
-    :mod:`dosing.feeds`; the key comes from ``key_file``).
+    :mod:`dosing.feeds`; the key comes from ``key_file``). The plan's warnings (see
+    :mod:`dosing.plan_warnings`, ``today`` by default the date in the study's time zone) are in
+    the result's ``warnings``; with ``strict`` any warning raises
+    :class:`~dosing.plan_warnings.WarningsRefused` and nothing is written.
     """
     calendar = CalendarOptions(ics_style, remind, remind_visits)
     key = load_key(key_file, Path(out_dir)) if feeds and not unblinded else None
@@ -149,6 +157,9 @@ def generate(
         doses = apply_changes(planned, changes)
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
+    warnings = plan_warnings(protocol, cohort, doses, visits, today=today)
+    if strict and warnings:
+        raise WarningsRefused(warnings)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
@@ -182,6 +193,7 @@ def generate(
         visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
         change_effects=effects,
         files=_calendar_files(final, unblinded, key is not None),
+        warnings=warnings,
     )
 
 
@@ -272,7 +284,7 @@ def _write_staff(
     """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
     in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    doses = table[table["regimen"].astype(str).isin(in_clinic)]
+    doses = table[table["regimen"].astype(str).isin(in_clinic) & table["in_clinic"].to_numpy(dtype=bool)]
     site_of = doses["patient_id"].astype(str).map(sites).replace("", "all")
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cohort import Cohort
 from .expand import expand
 from .io.readers import load_cohort, load_protocol
 from .parse import format_amount
+from .plan_warnings import PlanWarning, WarningsRefused, plan_warnings
 from .protocol import Protocol, Regimen
 from .safety import check_schedule, is_methotrexate
+from .visits import plan_visits
 
 
 @dataclass
@@ -18,6 +21,7 @@ class Validation:
     protocol: Protocol
     cohort: Cohort | None
     doses: int | None
+    warnings: list[PlanWarning] = field(default_factory=list)
 
     def summary(self) -> str:
         study = self.protocol.study
@@ -32,6 +36,7 @@ class Validation:
         if self.cohort is not None:
             patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
             lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")
+            lines.append(f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else ""))
         return "\n".join(lines)
 
 
@@ -53,12 +58,25 @@ def describe_regimen(regimen: Regimen) -> str:
     return text
 
 
-def validate(protocol_path: str | Path, cohort_path: str | Path | None = None) -> Validation:
-    """Load and check everything ``generate`` would, without writing anything."""
+def validate(
+    protocol_path: str | Path,
+    cohort_path: str | Path | None = None,
+    *,
+    today: dt.date | None = None,
+    strict: bool = False,
+) -> Validation:
+    """Load and check everything ``generate`` would, without writing anything.
+
+    With a cohort, the plan's warnings (see :mod:`dosing.plan_warnings`; ``today`` defaults to
+    the date in the study's time zone) are in ``.warnings``; ``strict`` raises
+    :class:`~dosing.plan_warnings.WarningsRefused` instead when there are any."""
     protocol = load_protocol(protocol_path)
     if cohort_path is None:
         return Validation(protocol, None, None)
     cohort = load_cohort(cohort_path, protocol)
     doses = expand(protocol, cohort)
     check_schedule(doses, protocol)
-    return Validation(protocol, cohort, len(doses))
+    warnings = plan_warnings(protocol, cohort, doses, plan_visits(protocol, cohort), today=today)
+    if strict and warnings:
+        raise WarningsRefused(warnings)
+    return Validation(protocol, cohort, len(doses), warnings)
