@@ -110,7 +110,8 @@ class GenerateResult:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
             lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
         lines += [f"    {path}" for path in self.files]
-        lines.insert(3, f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else ""))
+        warned = f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else "")
+        lines.insert(4 if self.visits else 3, warned)
         if self.change_effects is not None:
             lines += describe_effects(self.change_effects)
         return "\n".join(lines)
