@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from .protocol import ClinicPolicy
+from .protocol import ClinicPolicy, Protocol
 from .visits import ClinicCalendar
 
 _FAR = 10**6
@@ -98,3 +99,40 @@ def closed_note(why: np.ndarray, home: np.ndarray, planned: np.ndarray) -> np.nd
     day_name = weekday[(planned.astype("datetime64[D]").astype(np.int64) + 3) % 7]
     moved = "moved from " + day_name + " " + text.astype(object) + ": clinic closed (" + why + ")"
     return np.where(home, "at home: clinic closed (" + why + ")", moved)
+
+
+def home_after_changes(doses: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """With ``on_closed_day = "home"``, the in-clinic doses a changes file touched (a delay moves
+    them) are given at home exactly when their new day is closed: ``in_clinic`` and the note in
+    ``instructions`` follow the dose. (With ``"move"`` a delay is not moved again: a dose it puts
+    on a closed day is warned about.)"""
+    policy = protocol.clinic
+    if policy is None or policy.on_closed_day != "home" or "changed_on" not in doses.columns:
+        return doses
+    clinic = {r.id: r.instructions for r in protocol.regimens if r.in_clinic}
+    regimen = doses["regimen"].astype(str)
+    pick = np.flatnonzero((regimen.isin(list(clinic)) & doses["changed_on"].notna()).to_numpy(dtype=bool))
+    if not len(pick):
+        return doses
+    dates = doses["date"].astype(str).to_numpy()[pick].astype("datetime64[D]")
+    years = pd.DatetimeIndex(dates).year
+    why = ClinicCalendar(policy, range(int(years.min()) - 1, int(years.max()) + 2)).closed(dates)
+    home = why != ""
+    base = regimen.iloc[pick].map(clinic).to_numpy(dtype=object)
+    note = closed_note(why, np.ones(len(pick), dtype=bool), dates)
+    text = np.where(home, np.where(base == "", note, base + "; " + note), base)
+    out = doses.copy()
+    in_clinic = out["in_clinic"].to_numpy(dtype=bool).copy()
+    in_clinic[pick] = ~home
+    out["in_clinic"] = in_clinic
+    out["instructions"] = with_text(out["instructions"], pick, text)
+    return out
+
+
+def with_text(column: pd.Series, pick: np.ndarray, text: np.ndarray) -> pd.Categorical:
+    """A categorical ``column`` with the rows at positions ``pick`` set to ``text``."""
+    column = column.astype("category")
+    column = column.cat.add_categories(pd.Index(np.unique(text)).difference(column.cat.categories))
+    codes = column.cat.codes.to_numpy().copy()
+    codes[pick] = column.cat.categories.get_indexer(pd.Index(text))
+    return pd.Categorical.from_codes(codes, categories=column.cat.categories)

@@ -339,7 +339,7 @@ def _table(
 
 def _closed_day_notes(out: pd.DataFrame, frame: pd.DataFrame, rows: _Rows, calendar: ClinicCalendar) -> None:
     """Doses moved off, or sent home on, a closed clinic day say so in their instructions."""
-    from .clinic_days import closed_note
+    from .clinic_days import closed_note, with_text
 
     pick = np.flatnonzero(rows.home | (rows.day != rows.planned_day))
     if not len(pick):
@@ -349,11 +349,7 @@ def _closed_day_notes(out: pd.DataFrame, frame: pd.DataFrame, rows: _Rows, calen
     note = closed_note(calendar.closed(planned), rows.home[pick], planned)
     given = out["instructions"].to_numpy(dtype=object)[pick]
     text = np.where(given == "", note, given + "; " + note)
-    column = out["instructions"]
-    column = column.cat.add_categories(pd.Index(np.unique(text)).difference(column.cat.categories))
-    codes = column.cat.codes.to_numpy().copy()
-    codes[pick] = column.cat.categories.get_indexer(pd.Index(text))
-    out["instructions"] = pd.Categorical.from_codes(codes, categories=column.cat.categories)
+    out["instructions"] = with_text(out["instructions"], pick, text)
 
 
 def _in_order(

@@ -14,6 +14,7 @@ import pandas as pd
 from .blinding import blind, unblind
 from .changes import Changes
 from .changes_apply import apply_changes, change_effects, describe_effects
+from .clinic_days import home_after_changes
 from .cohort import Cohort
 from .expand import expand
 from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
@@ -155,7 +156,7 @@ def generate(
     key = load_key(key_file, Path(out_dir)) if feeds and not unblinded else None
     doses = planned = expand(protocol, cohort)
     if changes is not None:
-        doses = apply_changes(planned, changes)
+        doses = home_after_changes(apply_changes(planned, changes), protocol)
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
     warnings = plan_warnings(protocol, cohort, doses, visits, today=today)
