@@ -128,8 +128,11 @@ def refused_warnings_shown() -> Iterator[None]:
 @main.command()
 @click.argument("protocol", type=EXISTING)
 @click.option("--cohort", type=EXISTING, help="Also check this cohort file (CSV) against the protocol.")
+@out_option("Where `dosing generate` writes: patients already there are not warned about a past first day.")
 @warning_options
-def validate(protocol: Path, cohort: Path | None, strict: bool = False, today: dt.date | None = None) -> None:
+def validate(
+    protocol: Path, cohort: Path | None, out_dir: Path, strict: bool = False, today: dt.date | None = None
+) -> None:
     """Check a PROTOCOL file (and a cohort) and print a summary. Writes nothing.
 
     \b
@@ -141,7 +144,7 @@ def validate(protocol: Path, cohort: Path | None, strict: bool = False, today: d
       dosing validate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
     """
     with refused_warnings_shown():
-        result = validate_protocol(protocol, cohort, today=today, strict=strict)
+        result = validate_protocol(protocol, cohort, today=today, strict=strict, out_dir=out_dir)
     echo_warnings(result.warnings)
     click.echo(result.summary())
 

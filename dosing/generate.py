@@ -148,7 +148,8 @@ def generate(
     ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
     write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
     :mod:`dosing.feeds`; the key comes from ``key_file``). The plan's warnings (see
-    :mod:`dosing.plan_warnings`, ``today`` by default the date in the study's time zone) are in
+    :mod:`dosing.plan_warnings`, ``today`` by default the date in the study's time zone; patients
+    already in ``OUT/<study id>/patients/`` are not warned about a past first day) are in
     the result's ``warnings``; with ``strict`` any warning raises
     :class:`~dosing.plan_warnings.WarningsRefused` and nothing is written.
     """
@@ -159,7 +160,8 @@ def generate(
         doses = home_after_changes(apply_changes(planned, changes), protocol)
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
-    warnings = plan_warnings(protocol, cohort, doses, visits, today=today)
+    published = published_patients(Path(out_dir), protocol)
+    warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
     if strict and warnings:
         raise WarningsRefused(warnings)
     table = unblind(doses) if unblinded else blind(doses, protocol)
@@ -197,6 +199,13 @@ def generate(
         files=_calendar_files(final, unblinded, key is not None),
         warnings=warnings,
     )
+
+
+def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
+    """Patients whose calendar an earlier run already wrote (``OUT/<study id>/patients/<id>/``): a
+    first day long past is no news for them, their phones already have those doses."""
+    folder = output_folder(out_dir, protocol, unblinded=False) / "patients"
+    return {path.name for path in folder.iterdir() if path.is_dir()} if folder.is_dir() else set()
 
 
 def _keep_adherence(final: Path, staging: Path) -> None:

@@ -4,7 +4,8 @@
   (``on_closed_day = "warn"``, a ``"move"`` that found no day, or a delay that moved it there);
   one warning per patient and drug.
 * ``past_start``: a patient's first day is more than ``study.max_days_in_past`` days before
-  today, so doses already past would reach the patient's calendar; one per patient.
+  today, so doses already past would reach the patient's calendar; one per patient, except the
+  ``published`` ones (an earlier run already wrote their calendar).
 * ``end_of_treatment``: a visit with ``after_last_dose_of`` is scheduled before the last dose
   (not held) of that regimen; one per patient and visit.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pandas as pd
@@ -64,12 +66,13 @@ def plan_warnings(
     visits: pd.DataFrame,
     *,
     today: dt.date | None = None,
+    published: Collection[str] = (),
 ) -> list[PlanWarning]:
     """Every warning about ``doses`` (an expanded, possibly changed table, blinded or not) and ``visits``."""
     today = today or today_in(protocol.study.timezone)
     return [
         *closed_clinic(protocol, doses),
-        *past_start(protocol, cohort, doses, today),
+        *past_start(protocol, cohort, doses, today, published),
         *end_of_treatment(protocol, doses, visits),
     ]
 
@@ -118,11 +121,14 @@ def closed_clinic(protocol: Protocol, doses: pd.DataFrame) -> list[PlanWarning]:
     return out
 
 
-def past_start(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, today: dt.date) -> list[PlanWarning]:
+def past_start(
+    protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, today: dt.date, published: Collection[str] = ()
+) -> list[PlanWarning]:
     allowed = protocol.study.max_days_in_past
     frame = cohort.patients
     start = frame["start_date"].dt.date
-    late = frame[(start < today - dt.timedelta(days=allowed)).to_numpy(dtype=bool)]
+    new = ~frame["patient_id"].astype(str).isin(list(published))
+    late = frame[((start < today - dt.timedelta(days=allowed)) & new).to_numpy(dtype=bool)]
     if late.empty:
         return []
     mine = _given(doses)

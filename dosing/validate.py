@@ -64,11 +64,13 @@ def validate(
     *,
     today: dt.date | None = None,
     strict: bool = False,
+    out_dir: str | Path | None = None,
 ) -> Validation:
     """Load and check everything ``generate`` would, without writing anything.
 
     With a cohort, the plan's warnings (see :mod:`dosing.plan_warnings`; ``today`` defaults to
-    the date in the study's time zone) are in ``.warnings``; ``strict`` raises
+    the date in the study's time zone; patients already in ``out_dir``'s outputs, as ``generate``
+    would find them, are not warned about a past first day) are in ``.warnings``; ``strict`` raises
     :class:`~dosing.plan_warnings.WarningsRefused` instead when there are any."""
     protocol = load_protocol(protocol_path)
     if cohort_path is None:
@@ -76,7 +78,10 @@ def validate(
     cohort = load_cohort(cohort_path, protocol)
     doses = expand(protocol, cohort)
     check_schedule(doses, protocol)
-    warnings = plan_warnings(protocol, cohort, doses, plan_visits(protocol, cohort), today=today)
+    from .generate import published_patients
+
+    published = published_patients(Path(out_dir), protocol) if out_dir is not None else set()
+    warnings = plan_warnings(protocol, cohort, doses, plan_visits(protocol, cohort), today=today, published=published)
     if strict and warnings:
         raise WarningsRefused(warnings)
     return Validation(protocol, cohort, len(doses), warnings)

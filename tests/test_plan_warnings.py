@@ -356,3 +356,32 @@ def test_strict_library_calls_raise_with_the_warnings(tmp_path: Path) -> None:
     with pytest.raises(WarningsRefused) as caught:
         dosing.validate(path, SEED_PATIENT, strict=True)
     assert [w.kind for w in caught.value.warnings] == ["closed_clinic"]
+
+
+def test_a_patient_whose_calendar_was_already_written_is_not_warned_again(tmp_path: Path) -> None:
+    """Regenerating weeks into the study (e.g. after a changes file) warns only about patients new to
+    the output folder: the others' phones already have their past doses."""
+    proto = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
+    cohort = dosing.load_cohort(SEED_PATIENT, proto)  # RA-900 starts 2027-01-04
+    later = dt.date(2027, 2, 1)
+    first = dosing.generate(proto, cohort, tmp_path / "fresh", feeds=False, today=later)
+    assert [w.kind for w in first.warnings] == ["past_start"]
+    dosing.generate(proto, cohort, tmp_path / "kept", feeds=False, today=PINNED_TODAY)
+    again = dosing.generate(proto, cohort, tmp_path / "kept", feeds=False, today=later)
+    assert again.warnings == []
+    assert (
+        dosing.validate(PROTOCOLS / "nct02467504.toml", SEED_PATIENT, today=later, out_dir=tmp_path / "kept").warnings
+        == []
+    )
+    assert len(dosing.validate(PROTOCOLS / "nct02467504.toml", SEED_PATIENT, today=later).warnings) == 1
+
+
+def test_closed_day_warnings_are_the_same_in_both_arms(tmp_path: Path) -> None:
+    proto = _load(tmp_path, seed_with((HOME, 'on_closed_day = "warn"')))
+    cohort = _twins(proto)
+    doses = dosing.expand(proto, cohort)
+    found = plan_warnings(proto, cohort, doses, plan_visits(proto, cohort), today=PINNED_TODAY)
+    assert [w.patient_id for w in found] == ["RA-A", "RA-B"]
+    masked = {w.message.replace(w.patient_id, "<id>") for w in found}
+    assert len(masked) == 1
+    assert not re.search(r"placebo'|\bactive\b|\bil2\b|Placebo|hrIL-2 1", masked.pop().replace("hrIL-2 or placebo", ""))
