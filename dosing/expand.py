@@ -216,7 +216,7 @@ def _regimen_rows(
         cycle,
         cycle_day,
         np.full(len(patient), index, dtype=np.int16),
-        day_index + 1,
+        (day_index + 1).astype(np.int16),
         np.zeros(len(patient), dtype=bool),
     )
     if regimen.schedule.count is not None:
