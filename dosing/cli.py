@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -26,6 +27,7 @@ from .io.readers import load_cohort, load_protocol
 from .io.study_status import describe as describe_study
 from .io.study_status import status as study_status
 from .parse import parse_date, parse_offset
+from .plan_warnings import WarningsRefused
 from .show import show as show_schedule
 from .validate import validate as validate_protocol
 
@@ -109,17 +111,68 @@ def main(debug: bool) -> None:
     """
 
 
+class DateType(click.ParamType):
+    """A calendar date YYYY-MM-DD, parsed by :func:`dosing.parse.parse_date`."""
+
+    name = "date"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        try:
+            return parse_date(value)
+        except ValueParseError as err:
+            self.fail(err.message, param, ctx)
+
+
+def warning_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--strict`` and ``--today``, shared by the commands that warn about a plan."""
+    command = click.option(
+        "--today",
+        type=DateType(),
+        help="The date a patient's first day is compared with (default: today in the study's time zone).",
+    )(command)
+    return click.option("--strict", is_flag=True, help="Refuse (exit status 2, nothing written) on any warning.")(
+        command
+    )
+
+
+def echo_warnings(warnings: Iterable[object]) -> None:
+    """Each warning as a ``Warning: ...`` line on stderr."""
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@contextmanager
+def refused_warnings_shown() -> Iterator[None]:
+    """With --strict, print the warnings that made the command refuse before the error."""
+    try:
+        yield
+    except WarningsRefused as err:
+        echo_warnings(err.warnings)
+        raise
+
+
 @main.command()
 @click.argument("protocol", type=EXISTING)
 @click.option("--cohort", type=EXISTING, help="Also check this cohort file (CSV) against the protocol.")
-def validate(protocol: Path, cohort: Path | None) -> None:
+@out_option("Where `dosing generate` writes: patients already there are not warned about a past first day.")
+@warning_options
+def validate(
+    protocol: Path, cohort: Path | None, out_dir: Path, strict: bool = False, today: dt.date | None = None
+) -> None:
     """Check a PROTOCOL file (and a cohort) and print a summary. Writes nothing.
 
+    \b
+    With a cohort it also warns (stderr, "Warning: ...") about in-clinic doses on closed
+    clinic days, patients whose first day is long past, and end-of-treatment visits
+    before the last dose; --strict makes any warning an error.
     \b
     Example:
       dosing validate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
     """
-    click.echo(validate_protocol(protocol, cohort).summary())
+    with refused_warnings_shown():
+        result = validate_protocol(protocol, cohort, today=today, strict=strict, out_dir=out_dir)
+    echo_warnings(result.warnings)
+    click.echo(result.summary())
 
 
 @main.command()
@@ -155,6 +208,7 @@ def validate(protocol: Path, cohort: Path | None) -> None:
 @click.option("--no-feeds", is_flag=True, help="Do not write feeds/ and feeds.csv.")
 @DISCARD_CHANGES
 @GROUP
+@warning_options
 def generate(
     protocol: Path,
     cohort: Path,
@@ -169,6 +223,8 @@ def generate(
     no_feeds: bool = False,
     discard_changes: bool = False,
     group: str | None = None,
+    strict: bool = False,
+    today: dt.date | None = None,
 ) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
@@ -180,6 +236,8 @@ def generate(
     feeds.csv (patient -> feed URL, for the coordinator; never publish it).
     Nothing is replaced unless the whole run succeeds. OUT/<study id>/manifest.json records
     the inputs; once a study has changes, each run needs --changes (or --discard-changes).
+    Warnings about the plan (see `dosing validate --help`) go to stderr; --strict refuses to
+    write on any warning.
     \b
     Example:
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --out output
@@ -192,7 +250,8 @@ def generate(
     changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
-    with click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200) as bar:
+    bar = click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200)
+    with refused_warnings_shown(), bar:
         result = generate_outputs(
             loaded,
             patients,
@@ -209,7 +268,10 @@ def generate(
             discard_changes=discard_changes,
             group=group,
             on_wait=tell,
+            today=today,
+            strict=strict,
         )
+    echo_warnings(result.warnings)
     click.echo(result.summary())
 
 
@@ -288,18 +350,6 @@ def serve(folder: Path, host: str, port: int) -> None:
         click.echo(describe_study(folder), err=True)
 
     serve_feeds(folder, host=host, port=port, on_listening=announce)
-
-
-class DateType(click.ParamType):
-    """A calendar date YYYY-MM-DD, parsed by :func:`dosing.parse.parse_date`."""
-
-    name = "date"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
-        try:
-            return parse_date(value)
-        except ValueParseError as err:
-            self.fail(err.message, param, ctx)
 
 
 @main.command()

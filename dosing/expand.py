@@ -14,6 +14,7 @@ one-hour gap); a time that occurs twice (fall-back) is the first occurrence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from .protocol_checks import dependency_order
 from .safety import once_weekly_regimens
 from .schedule import DayPlan, Patients, day_plan
 from .units import per_size_doses
+
+if TYPE_CHECKING:
+    from .visits import ClinicCalendar
 
 NS_PER_MINUTE = 60_000_000_000
 NS_PER_DAY = 1440 * NS_PER_MINUTE
@@ -60,6 +64,7 @@ COLUMNS = [
     "held",
     "sequence",
     "once_weekly",
+    "in_clinic",
 ]
 
 
@@ -75,6 +80,8 @@ class _Rows:
     cycle: np.ndarray
     cycle_day: np.ndarray
     regimen: np.ndarray
+    planned_day: np.ndarray  # the day before a closed-clinic move (names the dose in its uid)
+    home: np.ndarray  # an in-clinic dose given at home: the clinic is closed that day
 
 
 def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
@@ -88,7 +95,10 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     drug (as shown, i.e. per blinded label) from 1; ``uid`` is stable across runs and does
     not depend on the arm; ``held`` marks doses a changes file holds (never given, not
     made up; always False here) and ``sequence`` is the iCalendar SEQUENCE of the dose's
-    event (0 here; raised when a change moves or alters the dose).
+    event (0 here; raised when a change moves or alters the dose). ``in_clinic`` is the
+    regimen's ``in_clinic``, false for a dose the clinic's ``on_closed_day = "home"`` sends home;
+    ``"move"`` moves a dose off a closed day (see :mod:`dosing.clinic_days`) and says so in its
+    ``instructions``.
     """
     _check_values(protocol, cohort)
     frame = cohort.patients
@@ -104,15 +114,50 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     order = {rid: i for i, rid in enumerate(protocol.regimen_ids)}
     masks: dict[str, np.ndarray] = {}
     parts: list[_Rows] = []
+    calendar = _clinic_calendar(protocol, frame)
     for regimen_id in dependency_order(protocol):
         regimen = protocol.regimen(regimen_id)
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
         parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+        if regimen.in_clinic and calendar is not None:
+            _closed_days(protocol, calendar, parts[-1], frame)
         _check_size(parts, cohort)
         masks[regimen_id] = _dose_days(parts[-1], mask.shape)
-    return _table(protocol, frame, parts)
+    return _table(protocol, frame, parts, calendar)
+
+
+def _clinic_calendar(protocol: Protocol, frame: pd.DataFrame) -> ClinicCalendar | None:
+    """The clinic's closed days over the study's dates, when a policy may move or send doses home."""
+    from .visits import ClinicCalendar
+
+    policy = protocol.clinic
+    if policy is None or policy.on_closed_day == "warn" or not any(r.in_clinic for r in protocol.regimens):
+        return None
+    if frame.empty:
+        return None
+    first, last = frame["start_date"].min().year, frame["start_date"].max().year
+    return ClinicCalendar(policy, range(first - 1, last + protocol.study.last_day // 365 + 2))
+
+
+def _closed_days(protocol: Protocol, calendar: ClinicCalendar, rows: _Rows, frame: pd.DataFrame) -> None:
+    """Apply ``on_closed_day`` to one in-clinic regimen's rows, in place (per dosing day)."""
+    from .clinic_days import DosingDays, closed_day_plan
+
+    assert protocol.clinic is not None
+    last_day = protocol.study.last_day
+    key = rows.patient.astype(np.int64) * (last_day + 2) + rows.day
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    start = frame["start_date"].to_numpy().astype("datetime64[D]")
+    patient, day = rows.patient[first], rows.day[first]
+    cycle_day = np.where(rows.cycle[first] > 0, rows.cycle_day[first], 0)
+    days = DosingDays(patient, day, start[patient] + (day - 1), cycle_day)
+    new, home = closed_day_plan(protocol.clinic, calendar, days, last_day)
+    shift = (new - day)[inverse]
+    rows.day = rows.day + shift
+    rows.cycle_day = np.where(rows.cycle > 0, rows.cycle_day + shift, rows.cycle_day)
+    rows.home = home[inverse]
 
 
 def _check_size(parts: list[_Rows], cohort: Cohort) -> None:
@@ -189,6 +234,8 @@ def _regimen_rows(
         cycle,
         cycle_day,
         np.full(len(patient), index, dtype=np.int16),
+        (day_index + 1).astype(np.int16),
+        np.zeros(len(patient), dtype=bool),
     )
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
@@ -297,9 +344,13 @@ def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     return utc, local.asi8
 
 
-def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.DataFrame:
+def _table(
+    protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows], calendar: ClinicCalendar | None = None
+) -> pd.DataFrame:
     rows, utc, local, zone_index = _in_order(protocol, frame, parts)
     out = _what_columns(protocol, frame, rows)
+    if calendar is not None:
+        _closed_day_notes(out, frame, rows, calendar)
     _when_columns(out, frame, rows, utc, local, zone_index)
     out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
     out["uid"] = _uids(protocol, frame, rows)
@@ -307,7 +358,23 @@ def _table(protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows]) -> pd.Da
     out["sequence"] = np.zeros(len(out), dtype=np.int16)
     weekly = once_weekly_regimens(protocol)
     out["once_weekly"] = np.array([r.id in weekly for r in protocol.regimens], dtype=bool)[rows.regimen]
+    out["in_clinic"] = np.array([r.in_clinic for r in protocol.regimens], dtype=bool)[rows.regimen] & ~rows.home
     return out[COLUMNS]
+
+
+def _closed_day_notes(out: pd.DataFrame, frame: pd.DataFrame, rows: _Rows, calendar: ClinicCalendar) -> None:
+    """Doses moved off, or sent home on, a closed clinic day say so in their instructions."""
+    from .clinic_days import closed_note, with_text
+
+    pick = np.flatnonzero(rows.home | (rows.day != rows.planned_day))
+    if not len(pick):
+        return
+    start = frame["start_date"].to_numpy().astype("datetime64[D]")
+    planned = start[rows.patient[pick]] + (rows.planned_day[pick] - 1)
+    note = closed_note(calendar.closed(planned), rows.home[pick], planned)
+    given = out["instructions"].to_numpy(dtype=object)[pick]
+    text = np.where(given == "", note, given + "; " + note)
+    out["instructions"] = with_text(out["instructions"], pick, text)
 
 
 def _in_order(
@@ -395,7 +462,7 @@ def _uids(protocol: Protocol, frame: pd.DataFrame, rows: _Rows) -> np.ndarray:
     pairs, head = _distinct(rows.patient.astype(np.int64) * len(keys) + rows.regimen, len(pids) * len(keys))
     prefix = pids[pairs // len(keys)] + "." + keys[pairs % len(keys)]
     days = np.array([f".d{d:03d}." for d in range(protocol.study.last_day + 2)], dtype=object)
-    slots, tail = _distinct(rows.day.astype(np.int64) * 1440 + rows.minutes, len(days) * 1440)
+    slots, tail = _distinct(rows.planned_day.astype(np.int64) * 1440 + rows.minutes, len(days) * 1440)
     suffix = days[slots // 1440] + _CLOCK_COMPACT[slots % 1440] + f"@{protocol.study.id.lower()}.dosing"
     return prefix[head] + suffix[tail]
 

@@ -14,6 +14,7 @@ import pandas as pd
 from .blinding import blind, unblind
 from .changes import Changes
 from .changes_apply import apply_changes, change_effects, describe_effects
+from .clinic_days import home_after_changes
 from .cohort import Cohort
 from .expand import expand, utc_text
 from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
@@ -26,6 +27,7 @@ from .io.manifest import check_changes, discarded, inputs_record, study_record, 
 from .io.permissions import restrict
 from .io.study_lock import DEFAULT_WAIT_S, study_lock
 from .io.visits_out import write_visits
+from .plan_warnings import PlanWarning, WarningsRefused, plan_warnings
 from .protocol import Protocol
 from .safety import check_schedule
 from .units import dose_texts
@@ -95,6 +97,7 @@ class GenerateResult:
     visits: int = 0
     visit_warnings: int = 0
     change_effects: pd.DataFrame | None = None
+    warnings: list[PlanWarning] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
@@ -116,6 +119,8 @@ class GenerateResult:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
             lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
         lines += [f"    {path}" for path in self.files]
+        warned = f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else "")
+        lines.insert(4 if self.visits else 3, warned)
         if self.change_effects is not None:
             lines += describe_effects(self.change_effects)
         return "\n".join(lines)
@@ -145,6 +150,8 @@ def generate(
     group: str | None = None,
     on_wait: Callable[[str], None] | None = None,
     wait: float = DEFAULT_WAIT_S,
+    today: dt.date | None = None,
+    strict: bool = False,
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
@@ -159,6 +166,10 @@ def generate(
     ``changes`` must be them (or the same file, edited) unless ``discard_changes`` (see
     :mod:`dosing.io.manifest`). ``feeds.csv``, ``feeds/`` and unblinded outputs are owner-only,
     or owner and ``group`` (see :mod:`dosing.io.permissions`).
+    The plan's warnings (see :mod:`dosing.plan_warnings`; ``today`` is by default the date in the
+    study's time zone; patients already in ``OUT/<study id>/patients/`` are not warned about a past
+    first day) are in the result's ``warnings``; with ``strict`` any warning raises
+    :class:`~dosing.plan_warnings.WarningsRefused` and nothing is written.
     """
     final = output_folder(Path(out_dir), protocol, unblinded)
     check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
@@ -168,7 +179,7 @@ def generate(
     guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
     return _generate(
         protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
-        (feeds, key_file, base_url), guard, group,
+        (feeds, key_file, base_url), guard, group, Path(out_dir), (today, strict),
     )  # fmt: skip
 
 
@@ -205,15 +216,22 @@ def _generate(
     feed_options: tuple[bool, str | Path | None, str],
     guard: contextlib.AbstractContextManager[dict],
     group: str | None,
+    out_dir: Path,
+    warning_options: tuple[dt.date | None, bool],
 ) -> GenerateResult:
     feeds, key_file, base_url = feed_options
     ics_style, remind = calendar.style, calendar.remind
+    today, strict = warning_options
     key = load_key(key_file, final.parent) if feeds and not unblinded else None
     doses = planned = expand(protocol, cohort)
     if changes is not None:
-        doses = apply_changes(planned, changes)
+        doses = home_after_changes(apply_changes(planned, changes), protocol)
     visits = plan_visits(protocol, cohort, changes)
     check_schedule(doses, protocol)
+    published = published_patients(out_dir, protocol)
+    warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
+    if strict and warnings:
+        raise WarningsRefused(warnings)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     table["planned_utc"] = utc_text(table["planned_at"])
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
@@ -251,6 +269,7 @@ def _generate(
         visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
         change_effects=effects,
         files=_calendar_files(final, unblinded, key is not None),
+        warnings=warnings,
     )
 
 
@@ -260,6 +279,13 @@ def _restrict(folder: Path, unblinded: bool, group: str | None) -> None:
     for path in sensitive:
         if path.exists():
             restrict(path, group)
+
+
+def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
+    """Patients whose calendar an earlier run already wrote (``OUT/<study id>/patients/<id>/``): a
+    first day long past is no news for them, their phones already have those doses."""
+    folder = output_folder(out_dir, protocol, unblinded=False) / "patients"
+    return {path.name for path in folder.iterdir() if path.is_dir()} if folder.is_dir() else set()
 
 
 def _keep_adherence(final: Path, staging: Path) -> None:
@@ -353,7 +379,7 @@ def _write_staff(
     """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
     in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    doses = table[table["regimen"].astype(str).isin(in_clinic)]
+    doses = table[table["regimen"].astype(str).isin(in_clinic) & table["in_clinic"].to_numpy(dtype=bool)]
     site_of = doses["patient_id"].astype(str).map(sites).replace("", "all")
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()

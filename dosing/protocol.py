@@ -92,6 +92,9 @@ class Study(Strict):
     indication: str | None = None
     oncology: bool = Field(False, strict=True, description="declares an oncology use (non-weekly methotrexate)")
     adherence_band: AdherenceBand = AdherenceBand()
+    max_days_in_past: int = Field(
+        7, ge=0, le=3660, description="warn when a patient's first day is more than this many days before today"
+    )
 
     @property
     def blinded(self) -> bool:
@@ -397,6 +400,9 @@ class Visit(Strict):
     duration: Annotated[dt.timedelta | None, _wrap(parse_offset)] = None
     procedures: list[str] = []
     follow_up_after_withdrawal: bool = False
+    after_last_dose_of: str | None = Field(
+        None, description="an end-of-treatment visit: warn when it falls before this regimen's last dose"
+    )
 
     @model_validator(mode="after")
     def _target(self) -> Visit:
@@ -446,6 +452,13 @@ class ClinicPolicy(Strict):
     closed_weekdays: list[Weekday] = []
     holidays: str | None = Field(None, description='ISO 3166 country code for public holidays, e.g. "CN"')
     subdivision: str | None = Field(None, description="region code within the country, e.g. a state")
+    on_closed_day: Literal["warn", "move", "home"] = Field(
+        "warn", description="what happens to an in-clinic dose on a closed day (see docs/visits-and-changes.md)"
+    )
+    move_window: VisitWindow | None = Field(None, description='with on_closed_day = "move": days a dose may move')
+    min_days_between_doses: int = Field(
+        1, ge=0, le=366, description="a moved dose keeps at least this many days from the regimen's other doses"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -473,6 +486,11 @@ class ClinicPolicy(Strict):
             known = holidays.list_supported_countries()[self.holidays]
             if self.subdivision not in known:
                 raise ValueError(f"{self.holidays} has no subdivision {self.subdivision!r} (known: {', '.join(known)})")
+        if (self.on_closed_day == "move") != (self.move_window is not None):
+            raise ValueError(
+                'on_closed_day = "move" needs move_window = { early = 1, late = 1 } (days a dose may move), '
+                'and move_window needs on_closed_day = "move"'
+            )
         return self
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cohort import Cohort
 from .daily_limits import describe_limit
 from .expand import expand
 from .io.readers import load_cohort, load_protocol
+from .plan_warnings import PlanWarning, WarningsRefused, plan_warnings
 from .protocol import Protocol, Regimen
 from .safety import check_schedule, is_methotrexate
 from .units import format_dose
+from .visits import plan_visits
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Validation:
     protocol: Protocol
     cohort: Cohort | None
     doses: int | None
+    warnings: list[PlanWarning] = field(default_factory=list)
 
     def summary(self) -> str:
         study = self.protocol.study
@@ -39,6 +43,7 @@ class Validation:
         if self.cohort is not None:
             patients = f"{len(self.cohort)} patient{'' if len(self.cohort) == 1 else 's'}"
             lines.append(f"OK  {self.cohort.source}: {patients}, {self.doses:,} planned doses")
+            lines.append(f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else ""))
         return "\n".join(lines)
 
 
@@ -61,12 +66,30 @@ def describe_regimen(regimen: Regimen) -> str:
     return text
 
 
-def validate(protocol_path: str | Path, cohort_path: str | Path | None = None) -> Validation:
-    """Load and check everything ``generate`` would, without writing anything."""
+def validate(
+    protocol_path: str | Path,
+    cohort_path: str | Path | None = None,
+    *,
+    today: dt.date | None = None,
+    strict: bool = False,
+    out_dir: str | Path | None = None,
+) -> Validation:
+    """Load and check everything ``generate`` would, without writing anything.
+
+    With a cohort, the plan's warnings (see :mod:`dosing.plan_warnings`; ``today`` defaults to
+    the date in the study's time zone; patients already in ``out_dir``'s outputs, as ``generate``
+    would find them, are not warned about a past first day) are in ``.warnings``; ``strict`` raises
+    :class:`~dosing.plan_warnings.WarningsRefused` instead when there are any."""
     protocol = load_protocol(protocol_path)
     if cohort_path is None:
         return Validation(protocol, None, None)
     cohort = load_cohort(cohort_path, protocol)
     doses = expand(protocol, cohort)
     check_schedule(doses, protocol)
-    return Validation(protocol, cohort, len(doses))
+    from .generate import published_patients
+
+    published = published_patients(Path(out_dir), protocol) if out_dir is not None else set()
+    warnings = plan_warnings(protocol, cohort, doses, plan_visits(protocol, cohort), today=today, published=published)
+    if strict and warnings:
+        raise WarningsRefused(warnings)
+    return Validation(protocol, cohort, len(doses), warnings)

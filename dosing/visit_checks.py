@@ -85,7 +85,16 @@ def check_visits(protocol: Protocol) -> None:
             )
         elif anchor == visit.id:
             _fail(protocol, f"{where}.anchor", "a visit cannot be anchored to itself", 'use "day1" or another visit')
+        if visit.after_last_dose_of is not None:
+            _check_end_of_treatment(protocol, visit.after_last_dose_of, f"{where}.after_last_dose_of")
     visit_order(protocol)
+
+
+def _check_end_of_treatment(protocol: Protocol, regimen_id: str, where: str) -> None:
+    """``after_last_dose_of`` names a regimen that every arm receives (or a blinded twin of it)."""
+    if regimen_id not in protocol.regimen_ids:
+        _fail(protocol, where, f"unknown regimen {regimen_id!r}", f"use one of: {', '.join(protocol.regimen_ids)}")
+    _every_arm_receives(protocol, regimen_id, where)
 
 
 def _check_cycle_anchor(protocol: Protocol, visit: Visit, anchor: CycleAnchor, where: str) -> None:
@@ -98,17 +107,22 @@ def _check_cycle_anchor(protocol: Protocol, visit: Visit, anchor: CycleAnchor, w
     assert schedule.cycles is not None
     if not 1 <= anchor.cycle <= schedule.cycles:
         _fail(protocol, where, f"regimen {anchor.regimen!r} has cycles 1-{schedule.cycles}, not {anchor.cycle}")
-    group = set(blinded_group(protocol, anchor.regimen))
+    _every_arm_receives(protocol, anchor.regimen, where)
+    if visit.days is not None:
+        _fail(protocol, where, "a days range is planned from day 1; it cannot follow a cycle", 'use "day1"')
+
+
+def _every_arm_receives(protocol: Protocol, regimen_id: str, where: str) -> None:
+    regimen = protocol.regimen(regimen_id)
+    group = set(blinded_group(protocol, regimen_id))
     for arm in protocol.arms:
         if group.isdisjoint(arm.regimens):  # no set built per arm and visit
             _fail(
                 protocol,
                 where,
                 f"arm {arm.id!r} receives no {regimen.blinded_label or regimen.drug!r}",
-                "visit plans are the same for every arm: anchor to a regimen every arm receives",
+                "visit plans are the same for every arm: name a regimen every arm receives",
             )
-    if visit.days is not None:
-        _fail(protocol, where, "a days range is planned from day 1; it cannot follow a cycle", 'use "day1"')
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:

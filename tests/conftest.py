@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,15 @@ SHIPPED = ["nct02467504", "nct04077684", "capecitabine"]
 def _private_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Feed keys default to $XDG_CONFIG_HOME/dosing/feed.key: keep tests out of the real home folder."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config-home"))
+
+
+#: "Today" for every test: warnings about first days in the past never depend on the wall clock.
+PINNED_TODAY = dt.date(2026, 12, 1)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dosing.plan_warnings.today_in", lambda zone: PINNED_TODAY)
 
 
 @pytest.fixture(scope="session")

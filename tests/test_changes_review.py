@@ -81,8 +81,14 @@ def test_hold_of_a_dose_moved_onto_the_gap_day_uses_the_time_doses_csv_shows() -
 
 def ra005_events(tmp: Path, style: str, withdrawn: bool) -> dict[str, tuple[str | None, int, str]]:
     """RA-005's dose events (UID -> RRULE, SEQUENCE, DTSTAMP), generated with or without the seed
-    changes file's withdrawal of RA-005 from 2027-02-15 (only RA-005, to stay fast)."""
-    proto = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
+    changes file's withdrawal of RA-005 from 2027-02-15 (only RA-005, to stay fast). The seed with
+    on_closed_day = "warn": with "home" the withdrawal leaves one in-clinic injection of cycle 3
+    (2027-02-11), and a run cut to one dose is written as a single event with another UID (a known
+    limit of the run writer, see the report of issue 9 section 5)."""
+    from tests.seed_variants import seed_with
+
+    (tmp / "warn.toml").write_text(seed_with(('on_closed_day = "home"', 'on_closed_day = "warn"')), encoding="utf-8")
+    proto = dosing.load_protocol(tmp / "warn.toml")
     lines = (PROTOCOLS / "nct02467504-cohort.csv").read_text(encoding="utf-8").splitlines()
     (tmp / "cohort.csv").write_text("\n".join([lines[0], *[x for x in lines if x.startswith("RA-005,")]]) + "\n")
     cohort = dosing.load_cohort(tmp / "cohort.csv", proto)

@@ -68,6 +68,7 @@ def test_validate_protocol_and_cohort_prints_a_summary() -> None:
         "    folic-acid: Folic acid 1 mg oral at 08:00",
         "    loxoprofen: Loxoprofen 60 mg oral at 08:00, 13:00, 19:00; max 180 mg a day",
         f"OK  {ONE}: 1 patient, 693 planned doses",
+        "  warnings: 0",
     ]
 
 
@@ -97,6 +98,7 @@ def test_generate_writes_the_files_and_prints_the_summary(tmp_path: Path) -> Non
         "  patients: 47",
         "  dates:    2026-12-08 .. 2027-09-08",  # RA-046 starts last, on 2027-03-25
         "  visits:   329 (0 with a warning, see visits.csv)",  # 47 x 7
+        "  warnings: 0",
         "  doses per drug:",
         "    Folic acid             6,768",  # 47 x 144
         "    Loxoprofen            23,688",  # 47 x 504

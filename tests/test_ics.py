@@ -192,7 +192,11 @@ def test_recurring_style_is_one_event_per_regular_run() -> None:
         ("Loxoprofen 60 mg", "FREQ=DAILY;COUNT=168"): 3,  # 08:00, 13:00, 19:00
         ("Folic acid 1 mg", "FREQ=DAILY;COUNT=167"): 1,  # days 2-168; the Mondays are EXDATEs
         ("Methotrexate 15 mg (weekly, Monday)", "FREQ=WEEKLY;COUNT=24"): 1,
-        ("hrIL-2 or placebo 1,000,000 IU", "FREQ=DAILY;COUNT=7;INTERVAL=2"): 3,  # one per cycle
+        # one per cycle: days 1-11 of each cycle, the Sunday (cycle day 7) an EXDATE; the clinic is closed
+        # on weekends, so (on_closed_day = "home") the Sunday and the Saturday (cycle day 13) injections
+        # are given at home: one weekly run each, every 4 weeks (days 7, 35, 63 and 13, 41, 69)
+        ("hrIL-2 or placebo 1,000,000 IU", "FREQ=DAILY;COUNT=6;INTERVAL=2"): 3,
+        ("hrIL-2 or placebo 1,000,000 IU", "FREQ=WEEKLY;COUNT=3;INTERVAL=4"): 2,
     }
     folic = next(e for e in events(ics) if str(e["summary"]).startswith("Folic"))
     excluded = [d.dt for d in folic["exdate"].dts]
@@ -203,7 +207,7 @@ def test_both_styles_hold_the_same_doses() -> None:
     doses, recurring = seed("recurring")
     _, expanded = seed("expanded")
     assert len(events(expanded)) == len(doses)
-    assert len(events(recurring)) == 8
+    assert len(events(recurring)) == 10  # 3 loxoprofen, folic acid, methotrexate, 3 + 2 hrIL-2 runs
     assert len(recurring) < len(expanded) / 20
 
 
