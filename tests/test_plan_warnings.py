@@ -20,7 +20,7 @@ from dosing.clinic_days import home_after_changes
 from dosing.errors import ProtocolError
 from dosing.plan_warnings import WarningsRefused, plan_warnings
 from dosing.visits import plan_visits
-from tests.builders import expand_for, protocol, regimen
+from tests.builders import UTC_ALLOWED, expand_for, protocol, regimen
 from tests.conftest import PINNED_TODAY, PROTOCOLS
 from tests.seed_variants import SEED_PATIENT, seed_with, write
 
@@ -234,7 +234,15 @@ def test_max_days_in_past_is_the_protocols_and_today_defaults_to_the_pinned_cloc
     proto = protocol([regimen("pill", {"daily": True})])
     strict = protocol(
         [regimen("pill", {"daily": True})],
-        study={"id": "T", "title": "t", "blinding": "open", "timezone": "UTC", "last_day": 28, "max_days_in_past": 0},
+        study={
+            "id": "T",
+            "title": "t",
+            "blinding": "open",
+            "timezone": "UTC",
+            **UTC_ALLOWED,
+            "last_day": 28,
+            "max_days_in_past": 0,
+        },
     )
     cohort = _cohort(proto, "2026-11-30")
     assert plan_warnings(proto, cohort, dosing.expand(proto, cohort), _no_visits()) == []  # type: ignore[arg-type]
