@@ -5,6 +5,11 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - An administration written on a worklist row (its ``uid``) belongs to that row's planned dose
   when it falls within the dose's window: the nurse said which dose it was. Everything else
   is matched as follows.
+- An administration written on a row but outside that dose's window ("beyond" it) is matched
+  after all others: it takes its own dose (late or early, however far) when that dose is still
+  free, unless it falls in the window of another still free dose of the same drug that is nearer
+  to it; then it is matched as one without a row would be. It never displaces an administration
+  matched in the window; if its own dose was taken, it is a second dose.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
   the dose; an administration's own window is only the widest of its drug, to find
@@ -66,7 +71,11 @@ def match(
     )
     free = np.flatnonzero(~held)
     admins = np.flatnonzero(timed)
-    _match_timed(planned, free, given, admins, base, dose_admin, reachable)
+    own = _own_doses(planned, held, given, admins)
+    beyond = admins[(own[admins] >= 0) & (_gap(planned, own, given, admins) > planned.window[own[admins]])]
+    _match_timed(planned, free, given, np.setdiff1d(admins, beyond), base, dose_admin, reachable)
+    if len(beyond):
+        _match_beyond(planned, free, given, beyond, own, base, dose_admin, reachable)
     dated = np.flatnonzero(~timed)
     unmatched = free[dose_admin[free] < 0]
     _match_dated(planned.group, planned_day, unmatched, given.group, given_day, dated, dose_admin, reachable)
@@ -74,6 +83,66 @@ def match(
     dated = np.flatnonzero(~timed)
     near_held[dated] = _same_day(planned.group, planned_day, np.flatnonzero(held), given.group, given_day, dated)
     return Matching(dose_admin, reachable, near_held)
+
+
+def _own_doses(planned: Pool, held: np.ndarray, given: Pool, admins: np.ndarray) -> np.ndarray:
+    """Per administration: the planned dose (not held, same patient and drug) whose ``uid`` it was
+    written with, or -1 (no uid, an unknown or repeated one, or another patient's or drug's row)."""
+    own = np.full(len(given.group), -1, dtype=np.int64)
+    named = admins[given.uid[admins] != ""]
+    if not len(named):
+        return own
+    uids = pd.Index(planned.uid)
+    unique = np.flatnonzero(~uids.duplicated(keep=False))
+    at = pd.Index(planned.uid[unique]).get_indexer(given.uid[named])
+    dose = np.where(at >= 0, unique[np.maximum(at, 0)], -1)
+    fits = (dose >= 0) & ~held[np.maximum(dose, 0)] & (planned.group[np.maximum(dose, 0)] == given.group[named])
+    own[named[fits]] = dose[fits]
+    return own
+
+
+def _gap(planned: Pool, doses: np.ndarray, given: Pool, admins: np.ndarray) -> np.ndarray:
+    """|given - planned| of each administration in ``admins`` and ``doses[admin]`` (0 where none)."""
+    dose = doses[admins]
+    return np.where(dose >= 0, np.abs(given.seconds[admins] - planned.seconds[np.maximum(dose, 0)]), 0)
+
+
+def _match_beyond(
+    planned: Pool,
+    free: np.ndarray,
+    given: Pool,
+    beyond: np.ndarray,
+    own: np.ndarray,
+    base: int,
+    dose_admin: np.ndarray,
+    reachable: np.ndarray,
+) -> None:
+    """Administrations written on a row but outside its dose's window (see the module's rules)."""
+    open_doses = free[dose_admin[free] < 0]
+    p_rows = open_doses[np.argsort(_keys(planned, open_doses, base), kind="stable")]
+    a_rows = beyond[np.argsort(_keys(given, beyond, base), kind="stable")]
+    admin, dose = _pairs(planned, p_rows, given, a_rows, base)
+    admin, dose = a_rows[admin], p_rows[dose]
+    gap = np.abs(given.seconds[admin] - planned.seconds[dose])
+    nearer = (dose != own[admin]) & (gap < _gap(planned, own, given, admin))
+    elsewhere = np.isin(beyond, admin[nearer])
+    _take_own(planned, given, beyond[~elsewhere], own, dose_admin)
+    left = beyond[~np.isin(beyond, dose_admin)]
+    if len(left):
+        open_doses = free[dose_admin[free] < 0]
+        _match_timed(planned, open_doses, given, left, base, dose_admin, reachable)
+        _take_own(planned, given, left[~np.isin(left, dose_admin)], own, dose_admin)
+    left = beyond[~np.isin(beyond, dose_admin)]  # their own dose was taken: a second dose
+    reachable[left] = True
+
+
+def _take_own(planned: Pool, given: Pool, admins: np.ndarray, own: np.ndarray, dose_admin: np.ndarray) -> None:
+    """Each of ``admins`` whose own dose is still free takes it (two for one dose: the nearer)."""
+    admins = admins[dose_admin[own[admins]] < 0]
+    dose, gap = own[admins], _gap(planned, own, given, admins)
+    order = np.lexsort((gap, dose))
+    first = np.r_[True, dose[order][1:] != dose[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    dose_admin[dose[order][first]] = admins[order][first]
 
 
 def _keys(pool: Pool, rows: np.ndarray, base: int) -> np.ndarray:
