@@ -109,7 +109,7 @@ def _encoded(frame: pd.DataFrame, patients: pd.Index, drugs: pd.Index) -> pd.Dat
             recode = np.append(names.get_indexer(values.cat.categories), -1)
             out[column] = recode[values.cat.codes.to_numpy()].astype(np.int64)
         else:
-            out[column] = names.get_indexer(values.astype(str)).astype(np.int64)
+            out[column] = names.get_indexer(pd.Index(values.astype(str))).astype(np.int64)
     return out
 
 
