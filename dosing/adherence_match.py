@@ -72,7 +72,8 @@ def match(
     free = np.flatnonzero(~held)
     admins = np.flatnonzero(timed)
     own = _own_doses(planned, held, given, admins)
-    beyond = admins[(own[admins] >= 0) & (_gap(planned, own, given, admins) > planned.window[own[admins]])]
+    named = admins[own[admins] >= 0]
+    beyond = named[_gap(planned, own, given, named) > planned.window[own[named]]]
     _match_timed(planned, free, given, np.setdiff1d(admins, beyond), base, dose_admin, reachable)
     if len(beyond):
         _match_beyond(planned, free, given, beyond, own, base, dose_admin, reachable)
@@ -90,10 +91,9 @@ def _own_doses(planned: Pool, held: np.ndarray, given: Pool, admins: np.ndarray)
     written with, or -1 (no uid, an unknown or repeated one, or another patient's or drug's row)."""
     own = np.full(len(given.group), -1, dtype=np.int64)
     named = admins[given.uid[admins] != ""]
-    if not len(named):
+    unique = np.flatnonzero(~pd.Index(planned.uid).duplicated(keep=False))
+    if not len(named) or not len(unique):
         return own
-    uids = pd.Index(planned.uid)
-    unique = np.flatnonzero(~uids.duplicated(keep=False))
     at = pd.Index(planned.uid[unique]).get_indexer(given.uid[named])
     dose = np.where(at >= 0, unique[np.maximum(at, 0)], -1)
     fits = (dose >= 0) & ~held[np.maximum(dose, 0)] & (planned.group[np.maximum(dose, 0)] == given.group[named])

@@ -23,7 +23,7 @@ def run(planned: Pool, given: Pool, held: list[bool] | None = None) -> list[int]
     n = len(planned.group)
     found = match(
         planned,
-        np.array(held or [False] * n),
+        np.array(held or [False] * n, dtype=bool),
         np.zeros(n, dtype=np.int64),
         given,
         np.ones(len(given.group), dtype=bool),
@@ -123,3 +123,7 @@ def test_a_dose_on_its_own_row_beyond_its_window_is_judged_against_it() -> None:
     assert run(planned, pool([7, 5], 2.5, uids=["d0", "d5"])) == [0, 1]
     # a held own dose takes nothing
     assert run(planned, pool([3.5, 5], 2.5, uids=["d0", "d5"]), held=[True, False]) == [-1, 1]
+
+
+def test_no_planned_dose_at_all() -> None:
+    assert run(pool([], 2.5), pool([3.5], 2.5, uids=["d0"])) == []

@@ -163,7 +163,9 @@ class _Column:
 def _recorded(column: _Column | None, rows: np.ndarray) -> pd.Categorical:
     """A column kept as written (``given_by``, ``notes``); "" when the log has no such column."""
     if column is None:
-        return pd.Categorical.from_codes(np.zeros(int(rows.sum()), dtype=np.int64), categories=pd.Index([""], dtype=object))
+        return pd.Categorical.from_codes(
+            np.zeros(int(rows.sum()), dtype=np.int64), categories=pd.Index([""], dtype=object)
+        )
     return column.categorical(rows)
 
 
