@@ -71,10 +71,10 @@ def match(
     )
     free = np.flatnonzero(~held)
     admins = np.flatnonzero(timed)
-    own = _own_doses(planned, held, given, admins)
-    named = admins[own[admins] >= 0]
-    beyond = named[_gap(planned, own, given, named) > planned.window[own[named]]]
-    _match_timed(planned, free, given, np.setdiff1d(admins, beyond), base, dose_admin, reachable)
+    beyond, own = _beyond(planned, held, free, given, admins, base)
+    later = np.zeros(len(given.group), dtype=bool)
+    later[beyond] = True
+    _match_timed(planned, free, given, admins[~later[admins]], base, dose_admin, reachable)
     if len(beyond):
         _match_beyond(planned, free, given, beyond, own, base, dose_admin, reachable)
     dated = np.flatnonzero(~timed)
@@ -86,19 +86,47 @@ def match(
     return Matching(dose_admin, reachable, near_held)
 
 
-def _own_doses(planned: Pool, held: np.ndarray, given: Pool, admins: np.ndarray) -> np.ndarray:
-    """Per administration: the planned dose (not held, same patient and drug) whose ``uid`` it was
-    written with, or -1 (no uid, an unknown or repeated one, or another patient's or drug's row)."""
+def _beyond(
+    planned: Pool, held: np.ndarray, free: np.ndarray, given: Pool, admins: np.ndarray, base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The administrations written on the row (``uid``) of a dose of theirs (not held, same patient
+    and drug) whose window they are outside, and per administration that dose (-1: none).
+
+    Only those with no dose of their uid in reach are looked up by uid: a few percent."""
     own = np.full(len(given.group), -1, dtype=np.int64)
     named = admins[given.uid[admins] != ""]
-    unique = np.flatnonzero(~pd.Index(planned.uid).duplicated(keep=False))
-    if not len(named) or not len(unique):
-        return own
-    at = pd.Index(planned.uid[unique]).get_indexer(given.uid[named])
-    dose = np.where(at >= 0, unique[np.maximum(at, 0)], -1)
-    fits = (dose >= 0) & ~held[np.maximum(dose, 0)] & (planned.group[np.maximum(dose, 0)] == given.group[named])
-    own[named[fits]] = dose[fits]
-    return own
+    if not len(named) or not len(planned.group):
+        return named[:0], own
+    p_rows = free[np.argsort(_keys(planned, free, base), kind="stable")]
+    a_rows = named[np.argsort(_keys(given, named, base), kind="stable")]
+    admin, dose = _pairs(planned, p_rows, given, a_rows, base)
+    inside = np.zeros(len(given.group), dtype=bool)
+    inside[a_rows[admin[given.uid[a_rows[admin]] == planned.uid[p_rows[dose]]]]] = True
+    rest = named[~inside[named]]
+    if not len(rest):
+        return rest, own
+    dose = _rows_of(planned.uid, given.uid[rest])
+    fits = (dose >= 0) & ~held[np.maximum(dose, 0)] & (planned.group[np.maximum(dose, 0)] == given.group[rest])
+    own[rest[fits]] = dose[fits]
+    return rest[fits], own
+
+
+def _rows_of(planned_uid: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The planned row of each uid in ``wanted`` (-1: none, or more than one row has it)."""
+    codes, unique = pd.factorize(wanted)
+    at = pd.Index(unique).get_indexer(planned_uid)
+    hit = np.flatnonzero(at >= 0)
+    row_of = np.full(len(unique), -1, dtype=np.int64)
+    row_of[at[hit]] = hit
+    row_of[np.bincount(at[hit], minlength=len(unique)) != 1] = -1
+    return row_of[codes]
+
+
+def _matched(dose_admin: np.ndarray, admins: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``admins`` (out of ``n`` administrations) have a dose."""
+    taken = np.zeros(n, dtype=bool)
+    taken[dose_admin[dose_admin >= 0]] = True
+    return taken[admins]
 
 
 def _gap(planned: Pool, doses: np.ndarray, given: Pool, admins: np.ndarray) -> np.ndarray:
@@ -126,13 +154,14 @@ def _match_beyond(
     gap = np.abs(given.seconds[admin] - planned.seconds[dose])
     nearer = (dose != own[admin]) & (gap < _gap(planned, own, given, admin))
     elsewhere = np.isin(beyond, admin[nearer])
+    n = len(given.group)
     _take_own(planned, given, beyond[~elsewhere], own, dose_admin)
-    left = beyond[~np.isin(beyond, dose_admin)]
+    left = beyond[~_matched(dose_admin, beyond, n)]
     if len(left):
         open_doses = free[dose_admin[free] < 0]
         _match_timed(planned, open_doses, given, left, base, dose_admin, reachable)
-        _take_own(planned, given, left[~np.isin(left, dose_admin)], own, dose_admin)
-    left = beyond[~np.isin(beyond, dose_admin)]  # their own dose was taken: a second dose
+        _take_own(planned, given, left[~_matched(dose_admin, left, n)], own, dose_admin)
+    left = beyond[~_matched(dose_admin, beyond, n)]  # their own dose was taken: a second dose
     reachable[left] = True
 
 
