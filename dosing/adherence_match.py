@@ -8,7 +8,8 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - An administration written on a row but outside that dose's window ("beyond" it) is matched
   after all others: it takes its own dose (late or early, however far) when that dose is still
   free, unless it falls in the window of another still free dose of the same drug that is nearer
-  to it; then it is matched as one without a row would be. It never displaces an administration
+  to it and has no administration (a diary entry written on that dose's row, on its day, counts
+  as one); then it is matched as one without a row would be. It never displaces an administration
   matched in the window; if its own dose was taken, it is a second dose.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
@@ -22,7 +23,8 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - Most administrations have exactly one planned dose in reach that no other administration
   can reach: those pairs are optimal and are taken at once, vectorised. The programme runs
   only on the rest, split into small independent runs of overlapping reach.
-- An administration with a date only (a diary) matches an unmatched planned dose of the same
+- An administration with a date only (a diary) written on the row of a dose of that date takes
+  it if no timed administration did; any other matches an unmatched planned dose of the same
   drug on that local date, earliest first.
 """
 
@@ -70,14 +72,13 @@ def match(
         max(planned.window.max(initial=0), given.window.max(initial=0))
     )
     free = np.flatnonzero(~held)
-    admins = np.flatnonzero(timed)
-    beyond, own = _beyond(planned, held, free, given, admins, base)
-    later = np.zeros(len(given.group), dtype=bool)
-    later[beyond] = True
-    _match_timed(planned, free, given, admins[~later[admins]], base, dose_admin, reachable)
-    if len(beyond):
-        _match_beyond(planned, free, given, beyond, own, base, dose_admin, reachable)
     dated = np.flatnonzero(~timed)
+    diary_own = _diary_own(planned, held, planned_day, given, dated, given_day)
+    claimed = np.zeros(len(planned.group), dtype=bool)
+    claimed[diary_own[diary_own >= 0]] = True
+    _match_all_timed(planned, free, claimed, given, np.flatnonzero(timed), base, dose_admin, reachable)
+    _take_own(planned, given, dated[diary_own[dated] >= 0], diary_own, dose_admin)
+    dated = dated[~_matched(dose_admin, dated, len(given.group))]
     unmatched = free[dose_admin[free] < 0]
     _match_dated(planned.group, planned_day, unmatched, given.group, given_day, dated, dose_admin, reachable)
     near_held = _near(planned, np.flatnonzero(held), given, np.flatnonzero(timed), base)
@@ -86,8 +87,28 @@ def match(
     return Matching(dose_admin, reachable, near_held)
 
 
+def _match_all_timed(
+    planned: Pool,
+    free: np.ndarray,
+    claimed: np.ndarray,
+    given: Pool,
+    admins: np.ndarray,
+    base: int,
+    dose_admin: np.ndarray,
+    reachable: np.ndarray,
+) -> None:
+    """Timed administrations: those outside their own row's window after all others, which do
+    not count the doses diary entries were written on (``claimed``) as without administration."""
+    beyond, own = _beyond(planned, free, given, admins, base)
+    later = np.zeros(len(given.group), dtype=bool)
+    later[beyond] = True
+    _match_timed(planned, free, given, admins[~later[admins]], base, dose_admin, reachable)
+    if len(beyond):
+        _match_beyond(planned, free[~claimed[free]], given, beyond, own, base, dose_admin, reachable)
+
+
 def _beyond(
-    planned: Pool, held: np.ndarray, free: np.ndarray, given: Pool, admins: np.ndarray, base: int
+    planned: Pool, free: np.ndarray, given: Pool, admins: np.ndarray, base: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The administrations written on the row (``uid``) of a dose of theirs (not held, same patient
     and drug) whose window they are outside, and per administration that dose (-1: none).
@@ -106,7 +127,10 @@ def _beyond(
     if not len(rest):
         return rest, own
     dose = _rows_of(planned.uid, given.uid[rest])
-    fits = (dose >= 0) & ~held[np.maximum(dose, 0)] & (planned.group[np.maximum(dose, 0)] == given.group[rest])
+    at = np.maximum(dose, 0)
+    is_free = np.zeros(len(planned.group), dtype=bool)
+    is_free[free] = True
+    fits = (dose >= 0) & is_free[at] & (planned.group[at] == given.group[rest])
     own[rest[fits]] = dose[fits]
     return rest[fits], own
 
@@ -120,6 +144,22 @@ def _rows_of(planned_uid: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     row_of[at[hit]] = hit
     row_of[np.bincount(at[hit], minlength=len(unique)) != 1] = -1
     return row_of[codes]
+
+
+def _diary_own(
+    planned: Pool, held: np.ndarray, planned_day: np.ndarray, given: Pool, dated: np.ndarray, given_day: np.ndarray
+) -> np.ndarray:
+    """Per administration: the dose (not held, same patient, drug and day) a diary entry (a date
+    alone) was written on the row of, or -1."""
+    own = np.full(len(given.group), -1, dtype=np.int64)
+    named = dated[given.uid[dated] != ""]
+    if len(named) and len(planned.group):
+        dose = _rows_of(planned.uid, given.uid[named])
+        at = np.maximum(dose, 0)
+        fits = (dose >= 0) & ~held[at] & (planned.group[at] == given.group[named])
+        fits &= planned_day[at] == given_day[named]
+        own[named[fits]] = dose[fits]
+    return own
 
 
 def _matched(dose_admin: np.ndarray, admins: np.ndarray, n: int) -> np.ndarray:

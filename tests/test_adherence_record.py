@@ -40,7 +40,13 @@ def uid_of(sheet: pd.DataFrame, drug: str, date: str, time: str) -> str:
     return str(sheet.loc[pick, "uid"].iloc[0])
 
 
-def run(protocol: dosing.Protocol, cohort: dosing.Cohort, sheet: pd.DataFrame, rows: list[tuple[str, str, str, str]]):
+def run(
+    protocol: dosing.Protocol,
+    cohort: dosing.Cohort,
+    sheet: pd.DataFrame,
+    rows: list[tuple[str, str, str, str]],
+    as_of: dt.date = dt.date(2027, 1, 5),
+) -> dosing.AdherenceResult:
     """``rows``: (drug, planned date, planned time, given_at) written on that dose's worklist row."""
     frame = pd.DataFrame(
         {
@@ -53,7 +59,7 @@ def run(protocol: dosing.Protocol, cohort: dosing.Cohort, sheet: pd.DataFrame, r
     )
     log = log_from_frame(frame, protocol, cohort)
     assert log.bad.empty
-    return dosing.check_adherence(protocol, cohort, log, as_of=dt.date(2027, 1, 5))
+    return dosing.check_adherence(protocol, cohort, log, as_of=as_of)
 
 
 def statuses(result: dosing.AdherenceResult, drug: str, date: str) -> list[tuple[str, str, str]]:
@@ -136,6 +142,19 @@ def test_two_late_administrations_on_one_row_the_nearer_is_the_dose(
     )
     assert statuses(result, LOX, "2027-01-04")[2] == ("19:00", "late", "2027-01-04 23:00")
     assert result.extra["given_at"].astype(str).tolist() == ["2027-01-05 00:30"]
+
+
+def test_a_diary_entry_on_a_row_is_an_administration_of_that_dose(
+    seed_protocol: dosing.Protocol, one: dosing.Cohort, sheet: pd.DataFrame
+) -> None:
+    """19:00 of 01-04 given at 13:17 the next day on its row (18.28 h late, in the window of 13:00 of
+    01-05), while 13:00 of 01-05 has a diary entry (the date alone) on its row: 13:00 is not a dose
+    without administration, so 19:00 is late and 13:00 taken. (Found in the benchmark: 31 such.)"""
+    rows = [(LOX, "2027-01-04", "19:00", "2027-01-05 13:17"), (LOX, "2027-01-05", "13:00", "2027-01-05")]
+    result = run(seed_protocol, one, sheet, rows, as_of=dt.date(2027, 1, 6))
+    assert statuses(result, LOX, "2027-01-04")[2] == ("19:00", "late", "2027-01-05 13:17")
+    assert statuses(result, LOX, "2027-01-05")[1] == ("13:00", "taken", "2027-01-05")
+    assert result.extra.empty
 
 
 @pytest.mark.parametrize("text", ["now", "today", "2027", "2027-01", "2027-01-04 09", "2027-W01-1", "20270104"])
