@@ -8,8 +8,8 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - An administration written on a row but outside that dose's window ("beyond" it) is matched
   after all others: it takes its own dose (late or early, however far) when that dose is still
   free, unless it falls in the window of another still free dose of the same drug that is nearer
-  to it and has no administration (a diary entry written on that dose's row, on its day, counts
-  as one); then it is matched as one without a row would be. It never displaces an administration
+  to it and has no administration (one written on that dose's row counts, even a diary entry or
+  one outside the window); then it is matched as one without a row would be. It never displaces an administration
   matched in the window; if its own dose was taken, it is a second dose.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
@@ -192,7 +192,9 @@ def _match_beyond(
     admin, dose = _pairs(planned, p_rows, given, a_rows, base)
     admin, dose = a_rows[admin], p_rows[dose]
     gap = np.abs(given.seconds[admin] - planned.seconds[dose])
-    nearer = (dose != own[admin]) & (gap < _gap(planned, own, given, admin))
+    written = np.zeros(len(planned.group), dtype=bool)  # another's row: it has an administration
+    written[own[beyond]] = True
+    nearer = ~written[dose] & (gap < _gap(planned, own, given, admin))
     elsewhere = np.isin(beyond, admin[nearer])
     n = len(given.group)
     _take_own(planned, given, beyond[~elsewhere], own, dose_admin)

@@ -127,3 +127,11 @@ def test_a_dose_on_its_own_row_beyond_its_window_is_judged_against_it() -> None:
 
 def test_no_planned_dose_at_all() -> None:
     assert run(pool([], 2.5), pool([3.5], 2.5, uids=["d0"])) == []
+
+
+def test_a_chain_of_late_doses_on_their_rows_stays_on_their_rows() -> None:
+    """Daily doses (±12 h): each given 14-16 h late on its own row, so each is nearer to the next dose,
+    which has its own (late) administration: all are late for their own dose, none extra."""
+    planned = pool([0, 24, 48], 12, uids=["d0", "d1", "d2"])
+    given = pool([16, 38.5, 62.5], 12, uids=["d0", "d1", "d2"])
+    assert run(planned, given) == [0, 1, 2]
