@@ -9,8 +9,8 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
   after all others: it takes its own dose (late or early, however far) when that dose is still
   free, unless it falls in the window of another still free dose of the same drug that is nearer
   to it and has no administration (one written on that dose's row counts, even a diary entry or
-  one outside the window); then it is matched as one without a row would be. It never displaces an administration
-  matched in the window; if its own dose was taken, it is a second dose.
+  one outside the window); then it is matched as one without a row would be. It never displaces
+  an administration matched in the window; if its own dose was taken, it is a second dose.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
   the dose; an administration's own window is only the widest of its drug, to find
