@@ -16,7 +16,6 @@ import pytest
 
 import dosing
 from dosing.blinding import blind
-from dosing.generate import worklist
 from dosing.io.log_file import log_from_frame
 from tests.conftest import FIXTURES
 
@@ -30,8 +29,9 @@ def one(seed_protocol: dosing.Protocol) -> dosing.Cohort:
 
 @pytest.fixture(scope="module")
 def sheet(seed_protocol: dosing.Protocol, one: dosing.Cohort) -> pd.DataFrame:
-    rows = worklist(blind(dosing.expand(seed_protocol, one), seed_protocol), one).reset_index(drop=True)
-    return rows.astype(str)
+    """The blinded worklist's rows (patient_id, drug, date, time, uid)."""
+    rows = blind(dosing.expand(seed_protocol, one), seed_protocol).reset_index(drop=True)
+    return rows[["uid", "patient_id", "drug", "date", "time"]].astype(str)
 
 
 def uid_of(sheet: pd.DataFrame, drug: str, date: str, time: str) -> str:
