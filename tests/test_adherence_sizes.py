@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import dosing
@@ -137,6 +137,12 @@ EXTRAS = st.one_of(st.sampled_from([0, 1]), st.integers(2, 3_000))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(127, ["on_time"], 0, 1)
+@example(128, ["on_time"], 0, 2)
+@example(129, ["on_time", "late"], 1, 3)
+@example(255, [], 0, 4)
+@example(256, STATUSES, 1, 5)
+@example(256, ["missed"], 500, 6)
 @given(SIZES, st.lists(st.sampled_from(STATUSES), unique=True), EXTRAS, st.integers(0, 2**32 - 1))
 def test_every_cohort_size_status_mix_and_number_of_extras(n: int, allowed: list[str], extras: int, seed: int) -> None:
     _check_cohort(n, allowed, extras, seed)
