@@ -30,9 +30,30 @@ from .expand import expand, utc_text
 from .io.log_file import AdministrationLog, blinded_dose, read_log
 from .protocol import Protocol
 
-EXTRA_COLUMNS = ["line", "patient_id", "drug", "cycle", "given_at", "given_date", "dose_given", "reason"]
+EXTRA_COLUMNS = [
+    "line",
+    "patient_id",
+    "drug",
+    "cycle",
+    "given_at",
+    "given_date",
+    "dose_given",
+    "given_by",
+    "notes",
+    "reason",
+]
 STATUSES = ["held", "taken", "on_time", "early", "late", "missed", "not_due"]
-STATUS_COLUMNS = ["status", "given_at", "deviation_hours", "dose_given", "wrong_dose", "dose_note", "log_line"]
+STATUS_COLUMNS = [
+    "status",
+    "given_at",
+    "deviation_hours",
+    "dose_given",
+    "wrong_dose",
+    "dose_note",
+    "log_line",
+    "given_by",
+    "notes",
+]
 
 
 @dataclass
@@ -225,6 +246,8 @@ def _status(
             "day": p_day,
             "status": pd.Categorical.from_codes(status, categories=pd.Index(STATUSES)),
             "given_at": _given_text(given["given_at"], admin, matched),
+            "given_by": _given_text(given["given_by"], admin, matched),
+            "notes": _given_text(given["notes"], admin, matched),
             "deviation_hours": np.where(timed, np.round(deviation / HOUR_S, 2), np.nan),
             "dose_given": dose_given,
             "wrong_dose": wrong_dose,
@@ -263,7 +286,8 @@ def _classify(
 
 
 def _given_text(given_at: pd.Series, admin: np.ndarray, matched: np.ndarray) -> pd.Categorical:
-    """``given_at`` as written, per planned dose ("" when not given), kept categorical for speed."""
+    """A text as written (``given_at``, ``given_by``, ``notes``) per planned dose ("" when not given),
+    kept categorical for speed."""
     cat = given_at.astype("category")
     written = [*map(str, cat.cat.categories)]
     categories = pd.Index([*written, ""]).unique()

@@ -5,6 +5,12 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - An administration written on a worklist row (its ``uid``) belongs to that row's planned dose
   when it falls within the dose's window: the nurse said which dose it was. Everything else
   is matched as follows.
+- An administration written on a row but outside that dose's window ("beyond" it) is matched
+  after all others: it takes its own dose (late or early, however far) when that dose is still
+  free, unless it falls in the window of another still free dose of the same drug that is nearer
+  to it and has no administration (one written on that dose's row counts, even a diary entry or
+  one outside the window); then it is matched as one without a row would be. It never displaces
+  an administration matched in the window; if its own dose was taken, it is a second dose.
 - An administration may match one planned dose of the same patient and drug (as shown, so
   blinded logs work) whose planned instant is within that dose's window (``Pool.window`` of
   the dose; an administration's own window is only the widest of its drug, to find
@@ -17,7 +23,8 @@ Pure: takes and returns arrays. The rules (see the README's "Adherence" section)
 - Most administrations have exactly one planned dose in reach that no other administration
   can reach: those pairs are optimal and are taken at once, vectorised. The programme runs
   only on the rest, split into small independent runs of overlapping reach.
-- An administration with a date only (a diary) matches an unmatched planned dose of the same
+- An administration with a date only (a diary) written on the row of a dose of that date takes
+  it if no timed administration did; any other matches an unmatched planned dose of the same
   drug on that local date, earliest first.
 """
 
@@ -65,15 +72,148 @@ def match(
         max(planned.window.max(initial=0), given.window.max(initial=0))
     )
     free = np.flatnonzero(~held)
-    admins = np.flatnonzero(timed)
-    _match_timed(planned, free, given, admins, base, dose_admin, reachable)
     dated = np.flatnonzero(~timed)
+    diary_own = _diary_own(planned, held, planned_day, given, dated, given_day)
+    claimed = np.zeros(len(planned.group), dtype=bool)
+    claimed[diary_own[diary_own >= 0]] = True
+    _match_all_timed(planned, free, claimed, given, np.flatnonzero(timed), base, dose_admin, reachable)
+    _take_own(planned, given, dated[diary_own[dated] >= 0], diary_own, dose_admin)
+    dated = dated[~_matched(dose_admin, dated, len(given.group))]
     unmatched = free[dose_admin[free] < 0]
     _match_dated(planned.group, planned_day, unmatched, given.group, given_day, dated, dose_admin, reachable)
     near_held = _near(planned, np.flatnonzero(held), given, np.flatnonzero(timed), base)
     dated = np.flatnonzero(~timed)
     near_held[dated] = _same_day(planned.group, planned_day, np.flatnonzero(held), given.group, given_day, dated)
     return Matching(dose_admin, reachable, near_held)
+
+
+def _match_all_timed(
+    planned: Pool,
+    free: np.ndarray,
+    claimed: np.ndarray,
+    given: Pool,
+    admins: np.ndarray,
+    base: int,
+    dose_admin: np.ndarray,
+    reachable: np.ndarray,
+) -> None:
+    """Timed administrations: those outside their own row's window after all others, which do
+    not count the doses diary entries were written on (``claimed``) as without administration."""
+    beyond, own = _beyond(planned, free, given, admins, base)
+    later = np.zeros(len(given.group), dtype=bool)
+    later[beyond] = True
+    _match_timed(planned, free, given, admins[~later[admins]], base, dose_admin, reachable)
+    if len(beyond):
+        _match_beyond(planned, free[~claimed[free]], given, beyond, own, base, dose_admin, reachable)
+
+
+def _beyond(
+    planned: Pool, free: np.ndarray, given: Pool, admins: np.ndarray, base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The administrations written on the row (``uid``) of a dose of theirs (not held, same patient
+    and drug) whose window they are outside, and per administration that dose (-1: none).
+
+    Only those with no dose of their uid in reach are looked up by uid: a few percent."""
+    own = np.full(len(given.group), -1, dtype=np.int64)
+    named = admins[given.uid[admins] != ""]
+    if not len(named) or not len(planned.group):
+        return named[:0], own
+    p_rows = free[np.argsort(_keys(planned, free, base), kind="stable")]
+    a_rows = named[np.argsort(_keys(given, named, base), kind="stable")]
+    admin, dose = _pairs(planned, p_rows, given, a_rows, base)
+    inside = np.zeros(len(given.group), dtype=bool)
+    inside[a_rows[admin[given.uid[a_rows[admin]] == planned.uid[p_rows[dose]]]]] = True
+    rest = named[~inside[named]]
+    if not len(rest):
+        return rest, own
+    dose = _rows_of(planned.uid, given.uid[rest])
+    at = np.maximum(dose, 0)
+    is_free = np.zeros(len(planned.group), dtype=bool)
+    is_free[free] = True
+    fits = (dose >= 0) & is_free[at] & (planned.group[at] == given.group[rest])
+    own[rest[fits]] = dose[fits]
+    return rest[fits], own
+
+
+def _rows_of(planned_uid: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The planned row of each uid in ``wanted`` (-1: none, or more than one row has it)."""
+    codes, unique = pd.factorize(wanted)
+    at = pd.Index(unique).get_indexer(planned_uid)
+    hit = np.flatnonzero(at >= 0)
+    row_of = np.full(len(unique), -1, dtype=np.int64)
+    row_of[at[hit]] = hit
+    row_of[np.bincount(at[hit], minlength=len(unique)) != 1] = -1
+    return row_of[codes]
+
+
+def _diary_own(
+    planned: Pool, held: np.ndarray, planned_day: np.ndarray, given: Pool, dated: np.ndarray, given_day: np.ndarray
+) -> np.ndarray:
+    """Per administration: the dose (not held, same patient, drug and day) a diary entry (a date
+    alone) was written on the row of, or -1."""
+    own = np.full(len(given.group), -1, dtype=np.int64)
+    named = dated[given.uid[dated] != ""]
+    if len(named) and len(planned.group):
+        dose = _rows_of(planned.uid, given.uid[named])
+        at = np.maximum(dose, 0)
+        fits = (dose >= 0) & ~held[at] & (planned.group[at] == given.group[named])
+        fits &= planned_day[at] == given_day[named]
+        own[named[fits]] = dose[fits]
+    return own
+
+
+def _matched(dose_admin: np.ndarray, admins: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``admins`` (out of ``n`` administrations) have a dose."""
+    taken = np.zeros(n, dtype=bool)
+    taken[dose_admin[dose_admin >= 0]] = True
+    return taken[admins]
+
+
+def _gap(planned: Pool, doses: np.ndarray, given: Pool, admins: np.ndarray) -> np.ndarray:
+    """|given - planned| of each administration in ``admins`` and ``doses[admin]`` (0 where none)."""
+    dose = doses[admins]
+    return np.where(dose >= 0, np.abs(given.seconds[admins] - planned.seconds[np.maximum(dose, 0)]), 0)
+
+
+def _match_beyond(
+    planned: Pool,
+    free: np.ndarray,
+    given: Pool,
+    beyond: np.ndarray,
+    own: np.ndarray,
+    base: int,
+    dose_admin: np.ndarray,
+    reachable: np.ndarray,
+) -> None:
+    """Administrations written on a row but outside its dose's window (see the module's rules)."""
+    open_doses = free[dose_admin[free] < 0]
+    p_rows = open_doses[np.argsort(_keys(planned, open_doses, base), kind="stable")]
+    a_rows = beyond[np.argsort(_keys(given, beyond, base), kind="stable")]
+    admin, dose = _pairs(planned, p_rows, given, a_rows, base)
+    admin, dose = a_rows[admin], p_rows[dose]
+    gap = np.abs(given.seconds[admin] - planned.seconds[dose])
+    written = np.zeros(len(planned.group), dtype=bool)  # another's row: it has an administration
+    written[own[beyond]] = True
+    nearer = ~written[dose] & (gap < _gap(planned, own, given, admin))
+    elsewhere = np.isin(beyond, admin[nearer])
+    n = len(given.group)
+    _take_own(planned, given, beyond[~elsewhere], own, dose_admin)
+    left = beyond[~_matched(dose_admin, beyond, n)]
+    if len(left):
+        open_doses = free[dose_admin[free] < 0]
+        _match_timed(planned, open_doses, given, left, base, dose_admin, reachable)
+        _take_own(planned, given, left[~_matched(dose_admin, left, n)], own, dose_admin)
+    left = beyond[~_matched(dose_admin, beyond, n)]  # their own dose was taken: a second dose
+    reachable[left] = True
+
+
+def _take_own(planned: Pool, given: Pool, admins: np.ndarray, own: np.ndarray, dose_admin: np.ndarray) -> None:
+    """Each of ``admins`` whose own dose is still free takes it (two for one dose: the nearer)."""
+    admins = admins[dose_admin[own[admins]] < 0]
+    dose, gap = own[admins], _gap(planned, own, given, admins)
+    order = np.lexsort((gap, dose))
+    first = np.r_[True, dose[order][1:] != dose[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    dose_admin[dose[order][first]] = admins[order][first]
 
 
 def _keys(pool: Pool, rows: np.ndarray, base: int) -> np.ndarray:

@@ -16,6 +16,11 @@ Definitions (DOMAIN.md section 5; choices documented in the README's "Adherence"
   drugs dosed at least daily (blank for others).
 - persistence: first and last day with an administration; ``discontinued`` when the last
   gap reaches the last dosing day and is 3 dosing days or longer (or nothing was ever taken).
+
+Patients and drugs are grouped by plain integer codes (their position in the planned doses'
+categories), never by categorical columns: an empty group-by of a categorical with more than 127
+categories yields index codes of another width, which pandas cannot reindex against (the crash
+at 128 patients). Names come back only in the finished table.
 """
 
 from __future__ import annotations
@@ -74,11 +79,16 @@ def summarise(
     :mod:`dosing.adherence_blind`; one row per planned dose);
     ``given``: patient_id, drug, cycle, day, extra (one row per administration)."""
     keys = ["patient_id", "drug"]
-    patient = _level(doses, given, keys, daily, band).assign(level="patient", cycle=np.nan)
+    patients, drugs = _categories(doses["patient_id"]), _categories(doses["drug"])
+    doses, given = _encoded(doses, patients, drugs), _encoded(given, patients, drugs)
+    daily_code = {code: bool(daily.get(str(name), False)) for code, name in enumerate(drugs)}
+    patient = _level(doses, given, keys, daily_code, band).assign(level="patient", cycle=np.nan)
     cyclic = doses["cycle"].notna()
-    cycle = _level(doses[cyclic], given[given["cycle"].notna()], [*keys, "cycle"], daily, band)
+    cycle = _level(doses[cyclic], given[given["cycle"].notna()], [*keys, "cycle"], daily_code, band)
     cycle = cycle.assign(level="cycle")
     cohort = _cohort(patient, band)
+    patient, cycle = (_named(level, patients, drugs) for level in (patient, cycle))
+    cohort["drug"] = pd.Categorical.from_codes(cohort["drug"].to_numpy(np.int64), categories=drugs)
     out = pd.concat([cohort, patient, cycle], ignore_index=True)
     out["cycle"] = out["cycle"].astype("Int16")
     order = out["level"].map({"cohort": 0, "patient": 1, "cycle": 2})
@@ -86,8 +96,34 @@ def summarise(
     return out.drop(columns="_o").reset_index(drop=True)[SUMMARY_COLUMNS]
 
 
+def _categories(column: pd.Series) -> pd.Index:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.Index(column.cat.categories)
+    return pd.Index(pd.unique(column.astype(str)))
+
+
+def _encoded(frame: pd.DataFrame, patients: pd.Index, drugs: pd.Index) -> pd.DataFrame:
+    """``frame`` with patient_id and drug as int64 codes into ``patients`` and ``drugs``."""
+    out = frame.copy()
+    for column, names in (("patient_id", patients), ("drug", drugs)):
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # recode each category once
+            recode = np.append(names.get_indexer(values.cat.categories), -1)
+            out[column] = recode[values.cat.codes.to_numpy()].astype(np.int64)
+        else:
+            out[column] = names.get_indexer(pd.Index(values.astype(str))).astype(np.int64)
+    return out
+
+
+def _named(level: pd.DataFrame, patients: pd.Index, drugs: pd.Index) -> pd.DataFrame:
+    codes = {"patient_id": patients, "drug": drugs}
+    return level.assign(
+        **{c: pd.Categorical.from_codes(level[c].to_numpy(np.int64), categories=n) for c, n in codes.items()}
+    )
+
+
 def _level(
-    doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict[str, bool], band: tuple[float, float]
+    doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict[int, bool], band: tuple[float, float]
 ) -> pd.DataFrame:
     counts = pd.crosstab([doses[k] for k in keys], doses["status"]).reindex(columns=COUNTS, fill_value=0)
     counts.columns = list(COUNTS)
@@ -124,7 +160,7 @@ def _ratios(out: pd.DataFrame, band: tuple[float, float]) -> None:
     out["flag"] = flag
 
 
-def _days(doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict[str, bool]) -> pd.DataFrame:
+def _days(doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict[int, bool]) -> pd.DataFrame:
     """Correct dosing days, longest gap, drug holidays and discontinuation per group."""
     due = doses[doses["status"].isin([*TAKEN, "missed"])]
     per_day = due.groupby([*keys, "day"], observed=True).size().rename("planned")
@@ -139,7 +175,7 @@ def _days(doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict
     table["run"] = np.where(empty, run_id, -1)
     group = table.groupby(keys, observed=True, sort=False)
     runs = table[empty].groupby([*keys, "run"], observed=True).size().rename("length").reset_index()
-    runs["daily"] = runs["drug"].astype(str).map(daily).fillna(False).astype(bool)
+    runs["daily"] = runs["drug"].map(daily).fillna(False).astype(bool)
     last_run = group["run"].last().rename("last_run")
     per_group = pd.DataFrame({"days_due": group.size(), "correct_days": group["correct"].sum().astype(np.int64)}).join(
         last_run
@@ -149,7 +185,7 @@ def _days(doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict
     tail = runs.set_index([*keys, "run"])["length"]
     per_group = per_group.join(gaps).join(holidays)
     per_group["longest_gap_days"] = per_group["longest_gap_days"].fillna(0).astype(np.int64)
-    daily_group = per_group.index.get_level_values("drug").astype(str).map(daily).fillna(False).to_numpy(dtype=bool)
+    daily_group = per_group.index.get_level_values("drug").map(daily).fillna(False).to_numpy(dtype=bool)
     per_group["drug_holidays"] = per_group["drug_holidays"].fillna(0).astype("Int64").mask(~daily_group)
     last_len = [
         tail.get((*idx, run), 0) if run >= 0 else 0

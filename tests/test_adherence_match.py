@@ -23,7 +23,7 @@ def run(planned: Pool, given: Pool, held: list[bool] | None = None) -> list[int]
     n = len(planned.group)
     found = match(
         planned,
-        np.array(held or [False] * n),
+        np.array(held or [False] * n, dtype=bool),
         np.zeros(n, dtype=np.int64),
         given,
         np.ones(len(given.group), dtype=bool),
@@ -110,3 +110,28 @@ def _brute(planned_h: list[float], given_h: list[float], window: float) -> tuple
 
     go(0, frozenset(), 0, 0.0)
     return best
+
+
+def test_a_dose_on_its_own_row_beyond_its_window_is_judged_against_it() -> None:
+    """Doses at 0 and 5 h with ±2.5 h windows: given at 3.5 h on row d0 (in d5's window) while d5
+    has its own administration at 5 h: d0 takes it (late), not missed plus an extra."""
+    planned = pool([0, 5], 2.5, uids=["d0", "d5"])
+    assert run(planned, pool([3.5, 5], 2.5, uids=["d0", "d5"])) == [0, 1]
+    # d5 without an administration: 4 h is nearer to d5 and in its window, so it is d5's
+    assert run(planned, pool([4], 2.5, uids=["d0"])) == [-1, 0]
+    # 7 h on row d0: in no window, nothing nearer is free: late for d0
+    assert run(planned, pool([7, 5], 2.5, uids=["d0", "d5"])) == [0, 1]
+    # a held own dose takes nothing
+    assert run(planned, pool([3.5, 5], 2.5, uids=["d0", "d5"]), held=[True, False]) == [-1, 1]
+
+
+def test_no_planned_dose_at_all() -> None:
+    assert run(pool([], 2.5), pool([3.5], 2.5, uids=["d0"])) == []
+
+
+def test_a_chain_of_late_doses_on_their_rows_stays_on_their_rows() -> None:
+    """Daily doses (±12 h): each given 14-16 h late on its own row, so each is nearer to the next dose,
+    which has its own (late) administration: all are late for their own dose, none extra."""
+    planned = pool([0, 24, 48], 12, uids=["d0", "d1", "d2"])
+    given = pool([16, 38.5, 62.5], 12, uids=["d0", "d1", "d2"])
+    assert run(planned, given) == [0, 1, 2]

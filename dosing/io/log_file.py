@@ -43,9 +43,17 @@ from .text_file import delimiter, read_text
 
 REQUIRED = ("patient_id", "drug", "given_at")
 OPTIONAL = ("dose_given", "uid")
+RECORDED = ("given_by", "notes")  # kept as written, with the dose they sign (worklist columns)
 BAD_COLUMNS = ["line", "patient_id", "drug", "given_at", "dose_given", "reason"]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OFFSET = r"(?:[Zz]|[+-]\d{2}:?\d{2})$"
+#: The only date-time forms ``given_at`` takes (a date alone is ``_DATE``): nothing pandas would
+#: also read ("now", "today", "2027", "2027-01", "2027-01-04 09").
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?$")
+GIVEN_AT_FORMS = (
+    "2027-01-04 09:00 (the patient's local time), 2027-01-04T09:00+08:00 or 2027-01-04T01:00Z (with an offset), "
+    "or 2027-01-04 alone (a diary)"
+)
 _DOSE = r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*)$"
 
 
@@ -58,8 +66,9 @@ class AdministrationLog:
     ``timed`` (False for a date alone), ``given_s`` (UTC seconds since 1970; for a date
     alone, local midnight of that day), ``given_day`` (the patient's local date, days since
     1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given),
-    ``dose_unit`` (the unit written, case-folded, "" if none) and ``true_terms`` (True: the dose is
-    the true one, as the unblinded worklist shows it; False: the blinded one).
+    ``dose_unit`` (the unit written, case-folded, "" if none), ``true_terms`` (True: the dose is
+    the true one, as the unblinded worklist shows it; False: the blinded one), and ``given_by`` and
+    ``notes`` as written ("" if the log has no such column).
     ``bad`` has :data:`BAD_COLUMNS`.
     """
 
@@ -133,6 +142,7 @@ def log_from_frame(
             "dose_given": dose[ok],
             "dose_unit": unit[ok],
             "true_terms": true_terms[ok],
+            **{name: _recorded(cells.get(name), ok) for name in RECORDED},
         }
     )
     return AdministrationLog(given, bad_rows, source)
@@ -162,6 +172,15 @@ class _Column:
     def categorical(self, rows: np.ndarray) -> pd.Categorical:
         inverse, unique = pd.factorize(self.values)
         return pd.Categorical.from_codes(inverse[self.codes[rows]], categories=pd.Index(unique))
+
+
+def _recorded(column: _Column | None, rows: np.ndarray) -> pd.Categorical:
+    """A column kept as written (``given_by``, ``notes``); "" when the log has no such column."""
+    if column is None:
+        return pd.Categorical.from_codes(
+            np.zeros(int(rows.sum()), dtype=np.int64), categories=pd.Index([""], dtype=object)
+        )
+    return column.categorical(rows)
 
 
 @dataclass(frozen=True)
@@ -207,7 +226,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None, str]:
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0, sep=sep).columns
         _misspelt_columns([str(c).strip() for c in header], source)
-        wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, "given_by")}
+        wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, *RECORDED)}
         used = [c for c in header if str(c).strip() in wanted]
         types = {c: (str if str(c).strip() == "uid" else "category") for c in used}
         frame = pd.read_csv(io.BytesIO(data), usecols=used or None, dtype=types or str, keep_default_na=False, sep=sep)
@@ -296,7 +315,7 @@ def _check_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             hint="give the filled worklist.csv from dosing generate, or a log with patient_id, drug, given_at, "
             "dose_given",
         )
-    return frame[[c for c in (*REQUIRED, *OPTIONAL, "given_by") if c in frame.columns]]
+    return frame[[c for c in (*REQUIRED, *OPTIONAL, *RECORDED) if c in frame.columns]]
 
 
 def _patients(column: _Column, cohort: Cohort, checks: _Checks) -> tuple[np.ndarray, list[str]]:
@@ -352,8 +371,7 @@ def _times(
         local, aware = in_zone & (row_kind == 2), in_zone & (row_kind == 3)
         given_s[local] = _per_unique(row_value[local], _localise, name)
         given_day[aware] = _per_unique(row_value[aware], _local_day, name)
-    hint = ' (write "YYYY-MM-DD HH:MM" in the patient\'s zone, with an offset such as +08:00, or a date alone)'
-    messages = np.array([f"cannot read given_at {v!r}{hint}" for v in column.values], dtype=object)
+    messages = np.array([f"cannot read given_at {v!r} (accepted: {GIVEN_AT_FORMS})" for v in column.values])
     checks.fail(row_kind == 0, messages, column.codes)
     first, last = (int(np.datetime64(day, "D").astype(np.int64)) for day in ("1900-01-01", "2199-12-31"))
     messages = np.array([f"given_at {v!r} is outside the years 1900-2199" for v in column.values], dtype=object)
@@ -364,8 +382,9 @@ def _times(
 def _parse_times(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     text = pd.Series(values, dtype=object).astype(str)
     dated = (text.str.len() == 10).to_numpy() & text.str.match(_DATE).to_numpy()
-    offset = ~dated & text.str.contains(_OFFSET, regex=True).to_numpy()
-    local = ~dated & ~offset
+    timed = text.str.match(_DATE_TIME).to_numpy(dtype=bool)
+    offset = timed & text.str.contains(_OFFSET, regex=True).to_numpy()
+    local = timed & ~offset
     kind = np.zeros(len(text), dtype=np.int64)
     value = np.zeros(len(text), dtype=np.int64)
     for pick, code, parse in (
