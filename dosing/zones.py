@@ -193,15 +193,22 @@ def suggest(name: str) -> str | None:
     folded = fold(name.removeprefix("posix/").removeprefix("right/"))
     places = _folded_places()
     if folded in places:
-        return places[folded]
+        return _current(places[folded])
     city = _folded_cities().get(folded)
     if city is not None:
-        return city
+        return _current(city)
     target = _folded_aliases().get(folded)
     if target is not None:
-        return target
+        return _current(target)
     close = difflib.get_close_matches(folded, places, n=1, cutoff=0.85)
-    return places[close[0]] if close else None
+    return _current(places[close[0]]) if close else None
+
+
+def _current(zone: str) -> str:
+    """A suggestion names the zone as the tz database spells it now: an old spelling that is a
+    link inside a geographic area (``Europe/Kiev``) becomes its target (``Europe/Kyiv``)."""
+    target = alias_target(zone)
+    return target if target is not None and is_geographic(target) else zone
 
 
 def fold(text: str) -> str:

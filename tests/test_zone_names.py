@@ -141,6 +141,8 @@ def test_an_allowance_needs_a_reason_and_a_reason_needs_an_allowance() -> None:
         ("us/eastern", "America/New_York"),
         ("est5edt", "America/New_York"),
         ("posix/Europe/Berlin", "Europe/Berlin"),
+        ("Europe/Kiew", "Europe/Kyiv"),  # close to the old spelling Europe/Kiev: the current name is suggested
+        ("calcutta", "Asia/Kolkata"),
     ],
 )
 def test_an_unknown_name_gets_a_did_you_mean_with_case_and_accents_folded(written: str, meant: str) -> None:
