@@ -20,7 +20,14 @@ that character.
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
+from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no named pipes in the file system
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import DosingError
 
@@ -44,7 +51,7 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
     try:
         if path.is_dir():
             raise error("is a folder, not a file", source=source, hint="give the path of a file in it")
-        with path.open("rb") as handle:
+        with _open(path) as handle:
             raw = handle.read(limit + 1)
     except FileNotFoundError:
         raise error("file not found", source=source, hint="check the path") from None
@@ -61,6 +68,21 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
             hint="give a smaller file; a device or a pipe that never ends is not an input file",
         )
     return raw
+
+
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for reading without waiting for a writer: a named pipe (FIFO) that no
+    program writes to would block ``open`` forever; opened non-blocking, it reads as empty. The
+    flag is cleared at once, so a pipe with a writer (``--cohort <(cat cohort.csv)``) is read
+    to its end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if fcntl is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CSV") -> str:
