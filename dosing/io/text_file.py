@@ -9,7 +9,7 @@ file is instead:
 - UTF-16 or UTF-32 with a byte-order mark (Excel's "Unicode Text"): read;
 - UTF-16 without a byte-order mark: refused, with how to save it as UTF-8;
 - a NUL byte anywhere (not only in the first 64 KiB): refused as binary, naming the line;
-- UTF-8, with or without a byte-order mark: read; other encodings are refused naming the line;
+- UTF-8, with or without a byte-order mark (or two: a re-saved file): read; other encodings are refused naming the line;
 - CR-only line ends (old Mac "CSV"): read as line ends.
 
 For tables, :func:`delimiter` chooses ``,`` or, when the header holds none but has ``;`` or
@@ -34,6 +34,7 @@ from ..errors import DosingError
 MAX_BYTES = 200 * 1024 * 1024
 _SAVE_AS_CSV = "in the spreadsheet choose File > Save As > 'CSV UTF-8 (Comma delimited) (.csv)'"
 _DAMAGED = "the file is damaged: export it again"
+_BOM = "\ufeff"  # a byte-order mark; one saved twice (a file re-saved by another tool) is dropped too
 _BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -94,7 +95,7 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
                 text = raw.decode(encoding)
             except UnicodeDecodeError:
                 raise error(f"is not valid {encoding.upper()} text", source=source, hint=_utf8_hint(kind)) from None
-            return _without_nul(_line_ends(text), source, error)
+            return _without_nul(_line_ends(text.lstrip(_BOM)), source, error)
     if _looks_like_utf16(raw):
         raise error("is UTF-16 text without a byte-order mark, not UTF-8", source=source, hint=_utf8_hint(kind))
     nul = raw.find(b"\x00")
@@ -113,7 +114,7 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
             where=f"line {line}",
             hint=_utf8_hint(kind),
         ) from None
-    return _line_ends(text)
+    return _line_ends(text.lstrip(_BOM))
 
 
 def _without_nul(text: str, source: str, error: type[DosingError]) -> str:
