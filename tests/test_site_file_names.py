@@ -45,7 +45,11 @@ def test_case_folded_names_meeting_a_suffixed_name_are_distinct() -> None:
 
 
 def test_without_collisions_names_stay_plain() -> None:
-    assert site_file_names(["PKUPH", "", "North Clinic"]) == {"PKUPH": "PKUPH", "": "all", "North Clinic": "North-Clinic"}
+    assert site_file_names(["PKUPH", "", "North Clinic"]) == {
+        "PKUPH": "PKUPH",
+        "": "all",
+        "North Clinic": "North-Clinic",
+    }
 
 
 def test_long_site_names_are_bounded_in_bytes() -> None:
