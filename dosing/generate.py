@@ -18,7 +18,7 @@ from .clinic_days import home_after_changes
 from .cohort import Cohort
 from .expand import expand, utc_text
 from .feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
-from .file_names import site_file_names
+from .file_names import NO_SITE, site_file_names
 from .io.atomic import recover, staged_folder
 from .io.csv_out import write_csv
 from .io.ics import Style, calendar_for_patient, staff_calendar
@@ -380,20 +380,20 @@ def _write_staff(
     in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
     doses = table[table["regimen"].astype(str).isin(in_clinic) & table["in_clinic"].to_numpy(dtype=bool)]
-    site_of = doses["patient_id"].astype(str).map(sites).replace("", "all")
+    site_of = doses["patient_id"].astype(str).map(sites)
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()
     last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
     stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
     zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
-    visit_site = visits["patient_id"].astype(str).map(sites).replace("", "all") if len(visits) else None
-    file_names = site_file_names(sorted(set(sites.replace("", "all"))))
+    visit_site = visits["patient_id"].astype(str).map(sites) if len(visits) else None
+    file_names = site_file_names(sorted(set(sites)))  # "" (no site) gets "all", distinct from a site "all"
     for site, file_name in file_names.items():
         mine = visits[visit_site == site] if visit_site is not None else visits
         ics = staff_calendar(
             doses[site_of == site],
             extra_events=staff_visit_events(mine, zones, stamp),
-            name=f"{protocol.study.id} {site} clinic",
+            name=f"{protocol.study.id} {site or NO_SITE} clinic",
             timezone=protocol.study.timezone,
             stamp=stamp,
             first=first,

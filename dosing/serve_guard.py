@@ -11,6 +11,9 @@ adds them:
 - **idle**: a connection that sends nothing is closed after ``idle_s`` (uvicorn's keep-alive
   timeout, armed from the first moment, not only after a response);
 - **response**: a client must take its response within ``response_s`` of its request;
+- **head size**: a request head (request line and headers) longer than ``max_head_bytes`` gets
+  ``431`` and the connection is closed, whether it arrives in pieces or whole in one packet (h11's
+  ``max_incomplete_event_size`` alone limits only a head still incomplete);
 - **connections**: at most ``max_connections`` open at once. A new connection beyond it closes the
   connection that has waited longest for a request (if it has waited ``grace_s`` or more: a real
   client sends its request at once), or is refused with ``503`` if every connection is busy.
@@ -21,10 +24,12 @@ An expired connection is aborted (closed without flushing), so its descriptor is
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 #: descriptors kept free for the listening socket, the event loop, logging and the feed files read
@@ -33,6 +38,9 @@ FD_RESERVE = 32
 MAX_CONNECTIONS = 4096
 #: how long a refused connection is kept so that the client can read its ``503``
 REFUSED_LINGER_S = 1.0
+TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#: the blank line that ends a request head (h11 accepts bare ``\n`` line ends too)
+_HEAD_END = re.compile(rb"\n\r?\n")
 REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 
@@ -82,6 +90,7 @@ class GuardedH11Protocol(H11Protocol):
     _waiting_since: float | None = None
     _request_at = 0.0
     _seen: object = None
+    _too_large = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -96,12 +105,35 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def handle_events(self) -> None:
+        if self._head_too_long():
+            return
         super().handle_events()
         if self.cycle is not None and self.cycle is not self._seen:  # a request head has arrived
             self._seen = self.cycle
             self._waiting_since = None
             self._request_at = self.loop.time()
             self._arm(self.limits.response_s)
+
+    def _head_too_long(self) -> bool:
+        """Answer ``431`` and close when the request head waiting in the buffer is over the limit."""
+        if self._too_large:
+            return True
+        if self.conn.their_state is not h11.IDLE:  # a request is being handled: no head to check
+            return False
+        buffered, _ = self.conn.trailing_data
+        limit = self.limits.max_head_bytes
+        if len(buffered) <= limit or _HEAD_END.search(buffered, 0, limit):
+            return False
+        self._too_large = True
+        self._disarm()
+        self.transport.write(TOO_LARGE)
+        self.transport.write_eof()  # the client reads the 431 and the end (closing now could reset it)
+        self._deadline = self.loop.call_later(REFUSED_LINGER_S, self.transport.abort)
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if not self._too_large:  # after a 431, the rest of the head is read and dropped until the abort
+            super().data_received(data)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may start a pipelined request (see handle_events)

@@ -198,3 +198,26 @@ def test_a_nul_character_in_utf16_text_is_refused(seed_protocol: dosing.Protocol
     path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     with pytest.raises(LogError, match="line 2: holds a NUL character"):
         read_log(path, seed_protocol, dosing.load_cohort(ONE_PATIENT, seed_protocol))
+
+
+# -- a byte-order mark saved twice (audit of issue 10, finding 4) ------------------------------
+
+
+def test_a_cohort_with_two_byte_order_marks_is_read(seed_protocol: dosing.Protocol, tmp_path: Path) -> None:
+    """Before: unknown column '\\ufeffpatient_id' (the second mark was left in the first name)."""
+    path = tmp_path / "cohort.csv"
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + (PROTOCOLS / "nct02467504-cohort.csv").read_bytes())
+    patients = dosing.load_cohort(path, seed_protocol).patients
+    assert patients["patient_id"].tolist()[:2] == ["RA-001", "RA-002"] and len(patients) == 47
+
+
+def test_a_changes_file_with_two_byte_order_marks_is_read(seed_protocol: dosing.Protocol, tmp_path: Path) -> None:
+    from dosing.io.changes_file import load_changes
+
+    cohort = dosing.load_cohort(FIXTURES / "changes-two-patients.csv", seed_protocol)
+    path = tmp_path / "changes.csv"
+    plain = (FIXTURES / "changes-each-kind.csv").read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf" + plain)
+    (tmp_path / "plain.csv").write_bytes(plain)
+    twice = load_changes(path, seed_protocol, cohort)
+    assert len(twice.rows) == len(load_changes(tmp_path / "plain.csv", seed_protocol, cohort).rows) > 0

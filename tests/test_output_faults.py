@@ -88,8 +88,9 @@ def refused_cleanly(result: Result, out: Path, before: dict[str, bytes | None], 
         (errno.EROFS, "the file system is read-only", "Fix: use a folder on a writable disk, or choose another"),
         (errno.EACCES, "permission denied", "Fix: use a folder you can write to"),
         (errno.EDQUOT, "the disk quota is used up", "Fix: free space in your quota"),
+        (errno.ENAMETOOLONG, "a file name is too long for the file system", "Fix: choose a shorter --out path"),
     ],
-    ids=["disk-full", "read-only", "permission", "quota"],
+    ids=["disk-full", "read-only", "permission", "quota", "name-too-long"],
 )
 def test_generate_on_a_disk_that_refuses_leaves_last_weeks_outputs(
     out: Path, monkeypatch: pytest.MonkeyPatch, code: int, what: str, fix: str

@@ -394,3 +394,25 @@ def test_out_of_descriptors_is_a_503_not_a_404(study: Path, guarded: Running, mo
     monkeypatch.setattr(dosing.serve, "open", no_descriptors, raising=False)
     status, body = get(guarded.port, next(iter(feed_paths(study).values())))
     assert (status, body) == (503, b"Busy, try again\n")
+
+
+@pytest.mark.parametrize("size", [17_000, 100_000])
+def test_a_request_head_over_16_kib_in_one_packet_is_refused(study: Path, guarded: Running, size: int) -> None:
+    """Before: answered 200 (h11's limit applies only to a head still incomplete)."""
+    path = sorted(feed_paths(study).values())[0]
+    padding = b"X-Pad: " + b"a" * size + b"\r\n"
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + padding + b"\r\n")
+        answer = receive_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+
+
+def test_a_request_head_of_16_kib_is_answered(study: Path, guarded: Running) -> None:
+    path = sorted(feed_paths(study).values())[0]
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: ".encode()
+    head += b"a" * (16 * 1024 - len(head) - 4) + b"\r\n\r\n"
+    assert len(head) == 16 * 1024
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=5) as sock:
+        sock.sendall(head)
+        status, body = parse(receive_all(sock))
+    assert status == 200 and body.startswith(b"BEGIN:VCALENDAR")

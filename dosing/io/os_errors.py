@@ -21,6 +21,7 @@ USER_CAUSED: dict[int, tuple[str, str]] = {
     errno.EPERM: ("the operation is not permitted", "use a folder you can write to"),
     errno.EIO: ("the disk reported an input/output error", "check the disk"),
     errno.EFBIG: ("a file grew larger than the file system allows", "use another disk"),
+    errno.ENAMETOOLONG: ("a file name is too long for the file system", "choose a shorter --out path"),
     errno.EMFILE: ("too many files are open", "raise the limit of open files (ulimit -n) and run again"),
 }
 _OTHER = ("", "check the disk")

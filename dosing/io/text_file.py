@@ -9,7 +9,7 @@ file is instead:
 - UTF-16 or UTF-32 with a byte-order mark (Excel's "Unicode Text"): read;
 - UTF-16 without a byte-order mark: refused, with how to save it as UTF-8;
 - a NUL byte anywhere (not only in the first 64 KiB): refused as binary, naming the line;
-- UTF-8, with or without a byte-order mark: read; other encodings are refused naming the line;
+- UTF-8, with or without a byte-order mark (or two: a re-saved file): read; other encodings are refused naming the line;
 - CR-only line ends (old Mac "CSV"): read as line ends.
 
 For tables, :func:`delimiter` chooses ``,`` or, when the header holds none but has ``;`` or
@@ -20,13 +20,21 @@ that character.
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
+from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no named pipes in the file system
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import DosingError
 
 MAX_BYTES = 200 * 1024 * 1024
 _SAVE_AS_CSV = "in the spreadsheet choose File > Save As > 'CSV UTF-8 (Comma delimited) (.csv)'"
 _DAMAGED = "the file is damaged: export it again"
+_BOM = "\ufeff"  # a byte-order mark; one saved twice (a file re-saved by another tool) is dropped too
 _BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -44,7 +52,7 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
     try:
         if path.is_dir():
             raise error("is a folder, not a file", source=source, hint="give the path of a file in it")
-        with path.open("rb") as handle:
+        with _open(path) as handle:
             raw = handle.read(limit + 1)
     except FileNotFoundError:
         raise error("file not found", source=source, hint="check the path") from None
@@ -63,6 +71,21 @@ def read_bounded(path: str | Path, error: type[DosingError], limit: int | None =
     return raw
 
 
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for reading without waiting for a writer: a named pipe (FIFO) that no
+    program writes to would block ``open`` forever; opened non-blocking, it reads as empty. The
+    flag is cleared at once, so a pipe with a writer (``--cohort <(cat cohort.csv)``) is read
+    to its end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if fcntl is not None:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CSV") -> str:
     """The text of ``raw`` with ``\\n`` line ends, or ``error`` saying what the file is (see the module)."""
     _refuse_archives(raw, source, error, kind)
@@ -72,7 +95,7 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
                 text = raw.decode(encoding)
             except UnicodeDecodeError:
                 raise error(f"is not valid {encoding.upper()} text", source=source, hint=_utf8_hint(kind)) from None
-            return _without_nul(_line_ends(text), source, error)
+            return _without_nul(_line_ends(text.lstrip(_BOM)), source, error)
     if _looks_like_utf16(raw):
         raise error("is UTF-16 text without a byte-order mark, not UTF-8", source=source, hint=_utf8_hint(kind))
     nul = raw.find(b"\x00")
@@ -91,7 +114,7 @@ def decode(raw: bytes, source: str, error: type[DosingError], *, kind: str = "CS
             where=f"line {line}",
             hint=_utf8_hint(kind),
         ) from None
-    return _line_ends(text)
+    return _line_ends(text.lstrip(_BOM))
 
 
 def _without_nul(text: str, source: str, error: type[DosingError]) -> str:
