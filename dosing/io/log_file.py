@@ -547,12 +547,24 @@ def _doses(
     usable &= np.array([s is not None for s in symbol], dtype=bool)[column.codes]
     given, unit = _converted(column, label, (protocol, unblinded), checks, usable, parts[0], symbol)
     amount_rows = np.where(usable, given, amount[column.codes])
+    return amount_rows, unit, _true_terms(_unit_kinds(unit, label, protocol, usable), label, unblinded)
+
+
+def _unit_kinds(unit: np.ndarray, label: _Labels, protocol: Protocol, usable: np.ndarray) -> np.ndarray:
+    """:func:`_unit_kind` per row, worked out once per distinct (unit, drug) pair."""
     true_units, blinded_units = _unit_sets(protocol)
     kind = np.zeros(len(label.codes), dtype=np.int64)
     known = usable & (label.codes >= 0)
-    kind[known] = [_unit_kind(u, true_units[label.names[n]], blinded_units[label.names[n]])
-                   for u, n in zip(unit[known], label.codes[known], strict=True)]  # fmt: skip
-    return amount_rows, unit, _true_terms(kind, label, unblinded)
+    codes, units = pd.factorize(pd.Series(unit[known], dtype=object))
+    pair = codes.astype(np.int64) * len(label.names) + label.codes[known]
+    unique, inverse = np.unique(pair, return_inverse=True)
+    names = [label.names[int(p % len(label.names))] for p in unique]
+    kinds = [
+        _unit_kind(str(units[int(p // len(label.names))]), true_units[name], blinded_units[name])
+        for p, name in zip(unique, names, strict=True)
+    ]
+    kind[known] = np.array(kinds, dtype=np.int64)[inverse]
+    return kind
 
 
 def _symbols(
