@@ -11,14 +11,16 @@ semicolon- or tab-separated; see :mod:`dosing.io.text_file`):
 ``given_at`` is a local date-time in the patient's zone (``2027-01-04 09:00``), a date-time
 with an offset (``2027-01-04T09:00+08:00``, ``...Z``) or a date alone (a diary: taken that day,
 timing unknown). ``drug`` is a protocol drug name or blinded label (case and spaces ignored).
-``dose_given`` is a number, optionally with the unit shown in the worklist (``60 mg``). Where the
+``dose_given`` is a number (``1 × 10⁶`` as our outputs print it, too), optionally with a unit of
+the unit registry (:mod:`dosing.units`, case-sensitive, aliases and count plurals too): one of the
+drug's kind (mass, IU, volume) is converted exactly to the drug's unit (``0.06 g`` -> 60 mg). Where the
 blinded worklist hides the dose (``1 syringe``), the true dose (``200000 IU``, as the unblinded
 worklist shows it) is accepted too: a row is in true terms when its unit is a true unit, else when
 its drug is a true drug name, else when the check runs unblinded; adherence compares it with the
 true dose then, and with the blinded dose otherwise.
 
 A row that cannot be an administration (unknown patient or drug, a time that cannot be
-read, a dose that is not a number or is in another unit) is a *bad row*: it is listed
+read, a dose that is not a number, in an unknown unit or in a unit of another kind) is a *bad row*: it is listed
 with its line number and reason, never dropped silently; with ``strict`` the first ones
 are raised as :class:`~dosing.errors.LogError`.
 """
@@ -72,8 +74,9 @@ class AdministrationLog:
     ``patient_id``, ``label`` (the drug as blinded users see it), ``uid`` ("" if none),
     ``timed`` (False for a date alone), ``given_s`` (UTC seconds since 1970; for a date
     alone, local midnight of that day), ``given_day`` (the patient's local date, days since
-    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given),
-    ``dose_unit`` (the unit written, case-folded, "" if none), ``true_terms`` (True: the dose is
+    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given; in
+    ``dose_unit``), ``dose_unit`` (the registry symbol of the unit the dose was converted to: the
+    drug's unit of the written unit's kind; "" if none was written), ``true_terms`` (True: the dose is
     the true one, as the unblinded worklist shows it; False: the blinded one), and ``given_by`` and
     ``notes`` as written ("" if the log has no such column).
     ``bad`` has :data:`BAD_COLUMNS`.
@@ -461,17 +464,18 @@ def blinded_dose(regimen: Regimen, protocol: Protocol) -> tuple[float, str] | No
     return float(match.group(1)), match.group(2).strip()
 
 
-def shown_units(protocol: Protocol, *, unblinded: bool = True, fold: bool = True) -> dict[str, set[str]]:
-    """label -> the units a log may write after a dose (case-folded with ``fold``): the blinded
+def shown_units(protocol: Protocol, *, unblinded: bool = True) -> dict[str, set[str]]:
+    """label -> the units the worklists show after a dose (as the protocol writes them): the blinded
     worklist's unit and the true units (the unblinded worklist's); with ``unblinded=False``, only the
-    units a blinded reader may see (the blinded unit where the dose is hidden)."""
+    units a blinded reader may see (the blinded unit where the dose is hidden). A log may also write
+    any unit of the same kind as one of these (converted exactly)."""
     units: dict[str, set[str]] = {}
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
         hidden = blinded_dose(regimen, protocol)
         shown = {regimen.dose.absolute_unit} if unblinded or hidden is None else set()
         shown |= {hidden[1]} if hidden else set()
-        units.setdefault(label, set()).update({u.casefold() for u in shown} if fold else shown)
+        units.setdefault(label, set()).update(shown)
     return units
 
 
@@ -572,7 +576,7 @@ def _symbols(
 ) -> list[str | None]:
     """Per distinct dose text: its unit's registry symbol ("" for none, None for a unit the registry
     does not know: a bad row with a did-you-mean). A worklist's own word for a hidden dose is kept."""
-    own = {u for units in shown_units(protocol, fold=False).values() for u in units}
+    own = {u for units in shown_units(protocol).values() for u in units}
     symbol: list[str | None] = []
     for unit in written_unit:
         try:
@@ -607,8 +611,8 @@ def _converted(
     rows = usable & (label.codes >= 0)
     if not rows.any():
         return amount, unit
-    allowed = {name: {unit_symbol(u) for u in units} for name, units in shown_units(protocol, fold=False).items()}
-    visible = shown_units(protocol, unblinded=unblinded, fold=False)
+    allowed = {name: {unit_symbol(u) for u in units} for name, units in shown_units(protocol).items()}
+    visible = shown_units(protocol, unblinded=unblinded)
     pair = column.codes[rows] * len(label.names) + label.codes[rows]
     unique, inverse = np.unique(pair, return_inverse=True)
     values, units, messages = [], [], []
