@@ -27,7 +27,7 @@ from .changes import Changes
 from .changes_apply import apply_changes
 from .cohort import Cohort
 from .expand import expand, utc_text
-from .io.log_file import AdministrationLog, blinded_dose, read_log
+from .io.log_file import AdministrationLog, blinded_dose, read_log, unit_symbol
 from .protocol import Protocol
 
 EXTRA_COLUMNS = [
@@ -317,15 +317,16 @@ def _wrong_doses(
 def _expected_amounts(
     protocol: Protocol, planned: pd.DataFrame, true_terms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The amount and unit (case-folded) a log should show per planned dose: the planned dose where
-    ``true_terms``, else the blinded dose where the blinded worklist hides it."""
+    """The amount and unit (a registry symbol, as the log reader gives it) a log should show per
+    planned dose: the planned dose where ``true_terms``, else the blinded dose where the blinded
+    worklist hides it."""
     amount = planned["dose"].to_numpy(dtype=float).copy()
-    unit = planned["unit"].astype(str).str.strip().str.casefold().to_numpy(dtype=object)
+    unit = planned["unit"].astype(str).map(unit_symbol).to_numpy(dtype=object)
     for regimen in protocol.regimens:
         hidden = blinded_dose(regimen, protocol)
         if hidden is not None:
             rows = (planned["regimen"] == regimen.id).to_numpy() & ~true_terms
-            amount[rows], unit[rows] = hidden[0], hidden[1].casefold()
+            amount[rows], unit[rows] = hidden[0], unit_symbol(hidden[1])
     return amount, unit
 
 

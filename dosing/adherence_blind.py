@@ -6,6 +6,9 @@ patient's own arm: "right" for the 0.2 MIU patient and "wrong" for the others wo
 user the arm. So a blinded check leaves such a dose *not judged* for every arm alike: ``wrong_dose``
 is empty (<NA>), ``dose_note`` says why, and summary.csv and report.html count it as
 ``dose_not_judged``. ``--unblinded`` judges it against the arm.
+
+A planned dose with no administration (missed, not due, held) has nothing to judge either:
+``wrong_dose`` is empty there too, with no ``dose_note`` (it is not counted as not judged).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def blind_judgement(
             written &= ~np.isnan(dose)
         skip = written & true_terms & planned["regimen"].astype(str).isin(hidden_ids).to_numpy()
     out = table.copy()
-    out["wrong_dose"] = pd.arrays.BooleanArray(wrong & ~skip, skip)
+    nothing_given = table["admin"].to_numpy() < 0
+    out["wrong_dose"] = pd.arrays.BooleanArray(wrong & ~skip, skip | nothing_given)
     out["dose_note"] = pd.Categorical(np.where(skip, NOT_JUDGED, ""), categories=["", NOT_JUDGED])
     return out
 

@@ -75,8 +75,8 @@ HOLIDAY_DAYS = 3
 def summarise(
     doses: pd.DataFrame, given: pd.DataFrame, daily: dict[str, bool], band: tuple[float, float]
 ) -> pd.DataFrame:
-    """``doses``: patient_id, drug, cycle, day, status, wrong_dose (nullable: <NA> = not judged, see
-    :mod:`dosing.adherence_blind`; one row per planned dose);
+    """``doses``: patient_id, drug, cycle, day, status, wrong_dose (nullable: <NA> = nothing given or
+    not judged), dose_note (not "" = not judged, see :mod:`dosing.adherence_blind`; one row per planned dose);
     ``given``: patient_id, drug, cycle, day, extra (one row per administration)."""
     keys = ["patient_id", "drug"]
     patients, drugs = _categories(doses["patient_id"]), _categories(doses["drug"])
@@ -133,7 +133,7 @@ def _level(
     out["due"] = out["taken"] + out["missed"]
     judged = doses.groupby(keys, observed=True)
     out["wrong_dose"] = judged["wrong_dose"].sum().reindex(out.index, fill_value=0).astype(np.int64)
-    not_judged = doses["wrong_dose"].isna().groupby([doses[k] for k in keys], observed=True).sum()
+    not_judged = (doses["dose_note"] != "").groupby([doses[k] for k in keys], observed=True).sum()
     out["dose_not_judged"] = not_judged.reindex(out.index, fill_value=0).astype(np.int64)
     extra = given[given["extra"]].groupby(keys, observed=True).size()
     out["extra"] = extra.reindex(out.index, fill_value=0).astype(np.int64)

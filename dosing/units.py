@@ -147,6 +147,11 @@ def lookup(text: object) -> Unit:
     raise ValueParseError(f"unknown unit {text!r}{_did_you_mean(text.strip())} (known units: {unit_list()})")
 
 
+def suggestion(text: str) -> str:
+    """ "; did you mean 'mg'?" for a unit text the registry does not know ("" without a guess)."""
+    return _did_you_mean(text.strip())
+
+
 def _did_you_mean(text: str) -> str:
     folded = text.casefold()
     names = [*UNITS, *ALIASES]

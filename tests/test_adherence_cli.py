@@ -38,7 +38,7 @@ def test_bad_rows_are_listed_with_line_numbers(tmp_path: Path) -> None:
     assert reasons[0] == "unknown patient 'RA-999' (not in the cohort)"
     assert reasons[1].startswith("unknown drug 'Aspirin'")
     assert reasons[2].startswith("cannot read given_at '04/01/2027 08:00'")
-    assert reasons[3] == "dose_given '60 µg' is in another unit (expected mg)"
+    assert reasons[3] == "dose_given '60 tablets' is in another unit (expected mg)"
     assert reasons[4] == "dose_given 'sixty' is not a number"
     doses = read(tmp_path / "nct02467504" / "adherence" / "doses.csv")
     given = doses[doses["log_line"] != ""]

@@ -116,7 +116,7 @@ RA-999,Folic acid,2027-01-05 08:00,1 mg
 RA-900,Aspirin,2027-01-05 08:00,100 mg
 RA-900,Folic acid,yesterday,1 mg
 RA-900,Folic acid,2027-02-30,1 mg
-RA-900,Folic acid,2027-01-06 08:00,1 g
+RA-900,Folic acid,2027-01-06 08:00,1 tablet
 RA-900,Folic acid,2027-01-07 08:00,-1 mg
 RA-900,Folic acid,2027-01-08 08:00,one
 RA-900,Folic acid,2027-01-09 08:00,1e309
@@ -127,7 +127,7 @@ REASONS = [
     (4, "unknown drug 'Aspirin'"),
     (5, "cannot read given_at 'yesterday'"),
     (6, "cannot read given_at '2027-02-30'"),
-    (7, "dose_given '1 g' is in another unit (expected mg)"),
+    (7, "dose_given '1 tablet' is in another unit (expected mg)"),  # 1 g would be 1000 mg, judged
     (8, "dose_given '-1 mg' is not an amount given (negative or too large)"),
     (9, "dose_given 'one' is not a number"),
     (10, "dose_given '1e309' is not an amount given (negative or too large)"),

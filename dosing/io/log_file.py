@@ -11,14 +11,16 @@ semicolon- or tab-separated; see :mod:`dosing.io.text_file`):
 ``given_at`` is a local date-time in the patient's zone (``2027-01-04 09:00``), a date-time
 with an offset (``2027-01-04T09:00+08:00``, ``...Z``) or a date alone (a diary: taken that day,
 timing unknown). ``drug`` is a protocol drug name or blinded label (case and spaces ignored).
-``dose_given`` is a number, optionally with the unit shown in the worklist (``60 mg``). Where the
+``dose_given`` is a number (``1 × 10⁶`` as our outputs print it, too), optionally with a unit of
+the unit registry (:mod:`dosing.units`, case-sensitive, aliases and count plurals too): one of the
+drug's kind (mass, IU, volume) is converted exactly to the drug's unit (``0.06 g`` -> 60 mg). Where the
 blinded worklist hides the dose (``1 syringe``), the true dose (``200000 IU``, as the unblinded
 worklist shows it) is accepted too: a row is in true terms when its unit is a true unit, else when
 its drug is a true drug name, else when the check runs unblinded; adherence compares it with the
 true dose then, and with the blinded dose otherwise.
 
 A row that cannot be an administration (unknown patient or drug, a time that cannot be
-read, a dose that is not a number or is in another unit) is a *bad row*: it is listed
+read, a dose that is not a number, in an unknown unit or in a unit of another kind) is a *bad row*: it is listed
 with its line number and reason, never dropped silently; with ``strict`` the first ones
 are raised as :class:`~dosing.errors.LogError`.
 """
@@ -31,14 +33,16 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
-from ..errors import LogError
+from ..errors import LogError, ValueParseError
 from ..protocol import Protocol, Regimen
+from ..units import UNITS, factor, lookup, suggestion
 from .text_file import delimiter, read_text
 
 REQUIRED = ("patient_id", "drug", "given_at")
@@ -55,6 +59,11 @@ GIVEN_AT_FORMS = (
     "or 2027-01-04 alone (a diary)"
 )
 _DOSE = r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*)$"
+#: A power of ten as our own outputs print it ("1 × 10⁶ IU") or typed ("1 x 10^6 IU", "1x10**6 IU").
+_POWER = re.compile(
+    r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*[×xX*]\s*10(?:([⁺⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)|\s*(?:\^|\*\*)\s*([+-]?\d+))\s*(.*)$"
+)
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,9 @@ class AdministrationLog:
     ``patient_id``, ``label`` (the drug as blinded users see it), ``uid`` ("" if none),
     ``timed`` (False for a date alone), ``given_s`` (UTC seconds since 1970; for a date
     alone, local midnight of that day), ``given_day`` (the patient's local date, days since
-    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given),
-    ``dose_unit`` (the unit written, case-folded, "" if none), ``true_terms`` (True: the dose is
+    1970), ``given_at`` (the text as written), ``dose_given`` (float, NaN when not given; in
+    ``dose_unit``), ``dose_unit`` (the registry symbol of the unit the dose was converted to: the
+    drug's unit of the written unit's kind; "" if none was written), ``true_terms`` (True: the dose is
     the true one, as the unblinded worklist shows it; False: the blinded one), and ``given_by`` and
     ``notes`` as written ("" if the log has no such column).
     ``bad`` has :data:`BAD_COLUMNS`.
@@ -454,30 +464,61 @@ def blinded_dose(regimen: Regimen, protocol: Protocol) -> tuple[float, str] | No
     return float(match.group(1)), match.group(2).strip()
 
 
-def shown_units(protocol: Protocol, *, unblinded: bool = True, fold: bool = True) -> dict[str, set[str]]:
-    """label -> the units a log may write after a dose (case-folded with ``fold``): the blinded
+def shown_units(protocol: Protocol, *, unblinded: bool = True) -> dict[str, set[str]]:
+    """label -> the units the worklists show after a dose (as the protocol writes them): the blinded
     worklist's unit and the true units (the unblinded worklist's); with ``unblinded=False``, only the
-    units a blinded reader may see (the blinded unit where the dose is hidden)."""
+    units a blinded reader may see (the blinded unit where the dose is hidden). A log may also write
+    any unit of the same kind as one of these (converted exactly)."""
     units: dict[str, set[str]] = {}
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
         hidden = blinded_dose(regimen, protocol)
         shown = {regimen.dose.absolute_unit} if unblinded or hidden is None else set()
         shown |= {hidden[1]} if hidden else set()
-        units.setdefault(label, set()).update({u.casefold() for u in shown} if fold else shown)
+        units.setdefault(label, set()).update(shown)
     return units
 
 
+def unit_symbol(text: str) -> str:
+    """The registry's symbol for a unit text (``mcg`` -> ``µg``, ``syringes`` -> ``syringe``); a text
+    the registry does not know (a blinded worklist's own word) as it is."""
+    try:
+        return lookup(text).symbol
+    except ValueParseError:
+        return text.strip()
+
+
 def _unit_sets(protocol: Protocol) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """label -> the true units, and label -> the blinded worklist's units (where a dose is hidden)."""
+    """label -> the true units, and label -> the blinded worklist's units (where a dose is hidden),
+    as registry symbols."""
     true: dict[str, set[str]] = {}
     blinded: dict[str, set[str]] = {}
     for regimen in protocol.regimens:
         label = regimen.blinded_label or regimen.drug
-        true.setdefault(label, set()).add(regimen.dose.absolute_unit.casefold())
+        true.setdefault(label, set()).add(unit_symbol(regimen.dose.absolute_unit))
         hidden = blinded_dose(regimen, protocol)
-        blinded.setdefault(label, set()).update({hidden[1].casefold()} if hidden else set())
+        blinded.setdefault(label, set()).update({unit_symbol(hidden[1])} if hidden else set())
     return true, blinded
+
+
+def _target(unit: str, allowed: set[str]) -> tuple[str, Decimal] | None:
+    """The unit of ``allowed`` a dose written in ``unit`` (a symbol, "" for none) is read in, and the
+    exact factor to it (``g`` for ``mg``: 1000); None when no unit of ``allowed`` is of its kind."""
+    if unit == "" or unit in allowed:
+        return unit, Decimal(1)
+    for target in sorted(allowed):
+        if target in UNITS and unit in UNITS and (ratio := factor(unit, target)) is not None:
+            return target, ratio
+    return None
+
+
+def _plain(text: str) -> str:
+    """A dose written with a power of ten ("1 × 10⁶ IU", "1 x 10^6 IU") as "1e6 IU"; others as they are."""
+    match = _POWER.match(text)
+    if match is None:
+        return text
+    power = (match.group(2) or "").translate(_SUPERSCRIPTS) or match.group(3)
+    return f"{match.group(1)}e{power} {match.group(4)}"
 
 
 def _doses(
@@ -488,48 +529,115 @@ def _doses(
     unblinded: bool,
     decimal_commas: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: the amount given (NaN when not written), the unit written, and whether the row is in
-    true terms (see the module's doc); a unit neither worklist shows is a bad row."""
+    """Per row: the amount given in the unit it is judged in (NaN when not written), that unit (a
+    registry symbol, "" when none was written), and whether the row is in true terms (see the
+    module's doc). A unit the registry does not know, or of a kind the drug has no dose in, is a bad
+    row; one of the same kind (``0.06 g`` for a dose in mg) is converted exactly."""
     if column is None:
         n = len(label.codes)
         return np.full(n, np.nan), np.full(n, "", dtype=object), _true_terms(np.zeros(n, np.int64), label, unblinded)
-    text = _without_commas(column, checks, decimal_commas)
+    text = _without_commas(column, checks, decimal_commas).map(_plain)
     parts = text.str.extract(_DOSE)
     amount = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float)
-    unit = parts[1].fillna("").str.strip().str.casefold().to_numpy(dtype=object)
-    units = sorted(set(unit.tolist()))
-    allowed = shown_units(protocol)
-    true_units, blinded_units = _unit_sets(protocol)
-    fits = np.array([[u == "" or u in allowed.get(name, set()) for u in units] for name in label.names] or [[]])
-    unit_index = np.searchsorted(np.array(units, dtype=object), unit)[column.codes]
+    written_unit = parts[1].fillna("").str.strip().to_numpy(dtype=object)
     written = (text != "").to_numpy()[column.codes]
     not_number = written & np.isnan(amount)[column.codes]
-    messages = np.array([f"dose_given {v!r} is not a number" for v in column.values])
-    checks.fail(not_number, messages, column.codes)
+    checks.fail(not_number, np.array([f"dose_given {v!r} is not a number" for v in column.values]), column.codes)
     impossible = written & ~not_number & ~((amount >= 0) & np.isfinite(amount))[column.codes]
     messages = np.array([f"dose_given {v!r} is not an amount given (negative or too large)" for v in column.values])
     checks.fail(impossible, messages, column.codes)
-    not_number |= impossible
-    known = label.codes >= 0
-    wrong = written & known & ~not_number
-    wrong[wrong] = ~fits[label.codes[wrong], unit_index[wrong]]
-    visible = shown_units(protocol, unblinded=unblinded, fold=False)
-    expected = {name: " or ".join(sorted(visible.get(name, set()))) or "no unit" for name in label.names}
-    if wrong.any():
-        pair = column.codes[wrong] * len(label.names) + label.codes[wrong]
-        unique, inverse = np.unique(pair, return_inverse=True)
-        texts = [
-            f"dose_given {column.values[p // len(label.names)]!r} is in another unit "
-            f"(expected {expected[label.names[p % len(label.names)]]})"
-            for p in unique
+    usable = written & ~not_number & ~impossible
+    symbol = _symbols(column, written_unit, protocol, checks, usable)
+    usable &= np.array([s is not None for s in symbol], dtype=bool)[column.codes]
+    given, unit = _converted(column, label, (protocol, unblinded), checks, usable, parts[0], symbol)
+    amount_rows = np.where(usable, given, amount[column.codes])
+    return amount_rows, unit, _true_terms(_unit_kinds(unit, label, protocol, usable), label, unblinded)
+
+
+def _unit_kinds(unit: np.ndarray, label: _Labels, protocol: Protocol, usable: np.ndarray) -> np.ndarray:
+    """:func:`_unit_kind` per row, worked out once per distinct (unit, drug) pair."""
+    true_units, blinded_units = _unit_sets(protocol)
+    kind = np.zeros(len(label.codes), dtype=np.int64)
+    known = usable & (label.codes >= 0)
+    codes, units = pd.factorize(pd.Series(unit[known], dtype=object))
+    pair = codes.astype(np.int64) * len(label.names) + label.codes[known]
+    unique, inverse = np.unique(pair, return_inverse=True)
+    names = [label.names[int(p % len(label.names))] for p in unique]
+    kinds = [
+        _unit_kind(str(units[int(p // len(label.names))]), true_units[name], blinded_units[name])
+        for p, name in zip(unique, names, strict=True)
+    ]
+    kind[known] = np.array(kinds, dtype=np.int64)[inverse]
+    return kind
+
+
+def _symbols(
+    column: _Column, written_unit: np.ndarray, protocol: Protocol, checks: _Checks, usable: np.ndarray
+) -> list[str | None]:
+    """Per distinct dose text: its unit's registry symbol ("" for none, None for a unit the registry
+    does not know: a bad row with a did-you-mean). A worklist's own word for a hidden dose is kept."""
+    own = {u for units in shown_units(protocol).values() for u in units}
+    symbol: list[str | None] = []
+    for unit in written_unit:
+        try:
+            symbol.append("" if unit == "" else lookup(unit).symbol)
+        except ValueParseError:
+            symbol.append(unit if unit in own else None)
+    messages = np.array(
+        [
+            f"dose_given {v!r} has an unknown unit {u!r}{suggestion(u)}"
+            for v, u in zip(column.values, written_unit, strict=True)
         ]
-        full = np.empty(len(wrong), dtype=object)
-        full[wrong] = np.array(texts, dtype=object)[inverse]
-        checks.fail(wrong, full)
-    kinds = np.array([[_unit_kind(u, true_units[n], blinded_units[n]) for u in units] for n in label.names] or [[]])
-    unit_kind = np.zeros(len(label.codes), dtype=np.int64)
-    unit_kind[known] = kinds[label.codes[known], unit_index[known]]
-    return amount[column.codes], unit[column.codes], _true_terms(unit_kind, label, unblinded)
+    )
+    checks.fail(usable & np.array([s is None for s in symbol], dtype=bool)[column.codes], messages, column.codes)
+    return symbol
+
+
+def _converted(
+    column: _Column,
+    label: _Labels,
+    study: tuple[Protocol, bool],
+    checks: _Checks,
+    usable: np.ndarray,
+    numerals: pd.Series,
+    symbol: list[str | None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the amount in the unit it is judged in, and that unit ("" if none was written);
+    each distinct (dose text, drug) pair is converted once, in decimal. ``study``: the protocol and
+    whether the check is unblinded (which units a bad row's reason may name)."""
+    protocol, unblinded = study
+    n = len(label.codes)
+    amount, unit = np.full(n, np.nan), np.full(n, "", dtype=object)
+    rows = usable & (label.codes >= 0)
+    if not rows.any():
+        return amount, unit
+    allowed = {name: {unit_symbol(u) for u in units} for name, units in shown_units(protocol).items()}
+    visible = shown_units(protocol, unblinded=unblinded)
+    pair = column.codes[rows] * len(label.names) + label.codes[rows]
+    unique, inverse = np.unique(pair, return_inverse=True)
+    values, units, messages = [], [], []
+    for p in unique:
+        value, name = int(p // len(label.names)), label.names[int(p % len(label.names))]
+        written = symbol[value] or ""
+        found = _target(written, allowed.get(name, set()))
+        if found is None:
+            expected = " or ".join(sorted(visible.get(name, set()))) or "no unit"
+            messages.append(f"dose_given {column.values[value]!r} is in another unit (expected {expected})")
+            values.append(np.nan)
+            units.append("")
+        else:
+            messages.append("")
+            values.append(float(Decimal(str(numerals.iloc[value]).strip()) * found[1]))
+            units.append(found[0])
+    amount[rows] = np.array(values, dtype=float)[inverse]
+    unit[rows] = np.array(units, dtype=object)[inverse]
+    reason = np.array(messages, dtype=object)[inverse]
+    wrong = np.zeros(n, dtype=bool)
+    wrong[rows] = reason != ""
+    full = np.full(n, "", dtype=object)
+    full[rows] = reason
+    checks.fail(wrong, full)
+    return amount, unit
 
 
 _GROUPED = re.compile(r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?![\d,])")
