@@ -74,7 +74,30 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     sub["changed_on"] = work.stamp
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
     keep = work.keep
+    _check_daily_limits(sub[keep], changes)
     return _combine(doses, rest, sub[keep], {"date": work.dates[keep], "time": work.time[keep]})
+
+
+def _check_daily_limits(sub: pd.DataFrame, changes: Changes) -> None:
+    """A dose change that takes a patient above a maximum daily dose names its changes file and
+    the patient's dose-change lines (the schedule-wide check would name neither)."""
+    from .errors import SafetyError
+    from .safety import check_max_daily
+
+    dose_rows = changes.of("dose")
+    if changes.view is None or dose_rows.empty:
+        return
+    for pid, lines in dose_rows.groupby(dose_rows["patient_id"].astype(str), sort=False)["line"]:
+        try:
+            check_max_daily(sub[(sub["patient_id"].astype(str) == pid).to_numpy(dtype=bool)], changes.view.protocol)
+        except SafetyError as err:
+            numbers = ", ".join(str(n) for n in lines)
+            raise ChangesError(
+                f"{err.message}, after a dose change",
+                source=changes.source,
+                where=f"line{'s' if len(lines) > 1 else ''} {numbers}",
+                hint="correct the changed dose (it is in the regimen's unit unless a unit follows the number)",
+            ) from None
 
 
 def _iso(when: pd.Timestamp) -> str:
