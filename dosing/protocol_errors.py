@@ -54,7 +54,8 @@ def _message(item: Any, data: dict[str, Any]) -> str:
     if kind in ("model_type", "dict_type"):
         table = _table_example(item["loc"])
         if table is not None:
-            return f"expected a table, e.g. {table} (got {item['input']!r})"
+            got = repr(item["input"])
+            return f"expected a table, e.g. {table} (got {got if len(got) <= 40 else got[:37] + '...'})"
     msg = str(item["msg"])
     return msg.removeprefix("Value error, ")
 
