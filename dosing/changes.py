@@ -59,8 +59,9 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 #: A changed dose may be at most this many times the planned dose of its regimen.
 MAX_DOSE_CHANGE = 10
-#: A changes-file dose: a plain decimal number (no exponent, inf or nan), optionally followed by a unit.
-DOSE_TEXT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*(\S.*)?")
+#: A changes-file dose: a plain decimal number (no exponent, inf or nan), optionally followed by a unit
+#: (which starts with a letter: "12,5" is a decimal comma, not a unit).
+DOSE_TEXT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*([^\W\d_].*)?")
 ROW_COLUMNS = ["line", "patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason"]
 
 
