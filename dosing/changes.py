@@ -10,7 +10,11 @@ One row per event, each with a ``date`` and a ``reason``. Kinds (column ``change
 ``hold``        the ``regimen`` dose(s) on ``date`` (at ``time``, or all that day) are not given
                 and not made up (dates are the actual dates, after any delay)
 ``stop``        ``regimen`` stops from ``date``: no doses on or after it
-``dose``        ``regimen`` is given at ``dose`` (in the regimen's unit) from ``date`` on
+``dose``        ``regimen`` is given at ``dose`` from ``date`` on: a plain decimal number in the
+                regimen's unit, or a number and a unit (``0.5 g``, ``5 MIU``) converted exactly to it;
+                at most :data:`MAX_DOSE_CHANGE` times the planned dose (a bigger one is a probable
+                typo); refused for a blinded group whose true dose differs by arm (see
+                :func:`_refuse_hidden_dose`)
 ``reschedule``  ``visit`` takes place on ``date`` (a warning when outside its window)
 ``withdraw``    the patient is withdrawn from ``date``: no doses or visits on or after it, except
                 visits the protocol marks ``follow_up_after_withdrawal``
@@ -23,8 +27,10 @@ a changes file never needs to know the arm. Applying changes: :mod:`dosing.chang
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -34,7 +40,8 @@ from .changes_apply import apply_changes
 from .cohort import Cohort
 from .errors import ChangesError, ValueParseError
 from .parse import decimal_comma, parse_date, parse_time
-from .protocol import Protocol
+from .protocol import Protocol, Regimen
+from .units import exact, factor, format_dose, lookup
 
 __all__ = ["Changes", "apply_changes", "changes_from_rows", "resolve_regimen"]
 
@@ -50,6 +57,11 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "reschedule": (("visit",), ()),
     "withdraw": ((), ()),
 }
+#: A changed dose may be at most this many times the planned dose of its regimen.
+MAX_DOSE_CHANGE = 10
+#: A changes-file dose: a plain decimal number (no exponent, inf or nan), optionally followed by a unit
+#: (which starts with a letter: "12,5" is a decimal comma, not a unit).
+DOSE_TEXT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*([^\W\d_].*)?")
 ROW_COLUMNS = ["line", "patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason"]
 
 
@@ -126,7 +138,7 @@ def changes_from_rows(
         if _open_quote(fields):
             problems.append(f"line {line}, column {_open_quote(fields)}")
             continue
-        record = _record(line, fields, view, patients, _reporter(problems, line))
+        record = _record(line, fields, view, patients, _reporter(problems, line), source)
         if record is not None:
             records.append(record)
     if not rows:
@@ -183,7 +195,9 @@ def _reporter(problems: list[str], line: int) -> Bad:
     return lambda message: problems.append(f"line {line}: {message}")
 
 
-def _record(line: int, cells: dict[str, str], view: View, patients: pd.DataFrame, bad: Bad) -> dict | None:
+def _record(
+    line: int, cells: dict[str, str], view: View, patients: pd.DataFrame, bad: Bad, source: str = "<changes>"
+) -> dict | None:
     protocol = view.protocol
     kind = cells["change"].lower()
     if kind not in KINDS:
@@ -207,10 +221,12 @@ def _record(line: int, cells: dict[str, str], view: View, patients: pd.DataFrame
         return None
     try:
         date = parse_date(cells["date"])
-        record = _values(kind, cells, view, str(patients.at[pid, "arm"]))
+        record = _values(kind, cells, view, pd.Series(patients.loc[pid]))
     except ValueParseError as err:
         bad(err.message)
         return None
+    if kind == "dose":
+        _refuse_hidden_dose(view, str(record["regimen"]), source, line)
     start = pd.Timestamp(str(patients.at[pid, "start_date"])).date()
     if date < start and not (kind == "reschedule" and _before_day1(protocol, record["visit"])):
         bad(f"{date} is before patient {pid}'s first day ({start})")
@@ -218,8 +234,9 @@ def _record(line: int, cells: dict[str, str], view: View, patients: pd.DataFrame
     return {"line": line, "patient_id": pid, "change": kind, "date": date, "reason": cells["reason"], **record}
 
 
-def _values(kind: str, cells: dict[str, str], view: View, arm: str) -> dict[str, object]:
+def _values(kind: str, cells: dict[str, str], view: View, patient: pd.Series) -> dict[str, object]:
     protocol = view.protocol
+    arm = str(patient["arm"])
     out: dict[str, object] = {"regimen": None, "cycle": None, "time": None, "days": None, "dose": None, "visit": None}
     if cells.get("regimen"):
         out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm, view)
@@ -230,7 +247,8 @@ def _values(kind: str, cells: dict[str, str], view: View, arm: str) -> dict[str,
         out["cycle"] = _cycle(view, str(out["regimen"]), cells["cycle"])
         out["days"] = _whole(cells["days"], "days", 1, 366)
     if kind == "dose":
-        out["dose"] = _dose(view, str(out["regimen"]), cells["dose"])
+        regimen = protocol.regimen(str(out["regimen"]))
+        out["dose"] = None if _hides_dose(protocol, regimen) else _dose(view, regimen, cells["dose"], patient)
     if kind == "reschedule":
         ids = [v.id for v in protocol.visits]
         if cells["visit"] not in ids:
@@ -271,24 +289,85 @@ def _whole(text: str, column: str, low: int, high: int) -> int:
     return number
 
 
-def _dose(view: View, regimen_id: str, text: str) -> float:
-    regimen = view.protocol.regimen(regimen_id)
-    unit = view.unit(regimen_id)
-    try:
-        amount = float(text)
-    except ValueError:
-        raise ValueParseError(
-            f"column 'dose': expected a number in {unit}, got {text!r}{decimal_comma(text)}"
-        ) from None
-    if not amount > 0 or amount == float("inf"):
+def _hides_dose(protocol: Protocol, regimen: Regimen) -> bool:
+    """True when the true dose of the regimen's blinded group is hidden or differs between arms."""
+    group = [r for r in protocol.regimens if r.display_key == regimen.display_key]
+    doses = {(r.dose.amount, lookup(r.dose.unit).symbol, r.dose.patient_value, r.dose.per) for r in group}
+    return any(r.blinded_dose is not None for r in group) or len(doses) > 1
+
+
+def _refuse_hidden_dose(view: View, regimen_id: str, source: str, line: int) -> None:
+    """A dose change of a blinded group whose true dose differs by arm (IU in one arm, mL in another,
+    hidden as "1 syringe") cannot be recorded here: a number without the arm's unit would be applied
+    in each arm's own unit. Refused in every run and every arm alike (it depends on the group only)."""
+    if _hides_dose(view.protocol, view.protocol.regimen(regimen_id)):
+        raise ChangesError(
+            f"a dose change of {view.regimen(regimen_id)}: its true dose differs by arm and is hidden from "
+            "blinded staff, so the changes file cannot say which amount and unit it means",
+            source=source,
+            where=f"line {line}",
+            hint="a dose change of a blinded study drug whose dose differs by arm cannot be recorded in the "
+            "changes file; the unblinded pharmacist adjusts the dispensed dose outside the blinded record, "
+            "or record a hold, stop or withdraw instead",
+        )
+
+
+def _dose(view: View, regimen: Regimen, text: str, patient: pd.Series) -> float:
+    unit = regimen.dose.absolute_unit
+    amount = _dose_amount(view, regimen, text)
+    if not amount > 0:
         raise ValueParseError(f"column 'dose': {text!r} is not a positive amount")
     spec = view.protocol.patient_values.get(regimen.dose.patient_value or "")
-    if spec is not None and (
-        (spec.min is not None and amount < spec.min) or (spec.max is not None and amount > spec.max)
-    ):
-        bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
-        raise ValueParseError(f"column 'dose': {amount:g} {unit} is outside {bounds}")
-    return amount
+    if spec is not None:
+        if (spec.min is not None and amount < exact(spec.min)) or (spec.max is not None and amount > exact(spec.max)):
+            bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
+            raise ValueParseError(f"column 'dose': {format_dose(amount, unit)} is outside {bounds}")
+        return float(amount)
+    planned = _planned_dose(regimen, patient)
+    if planned is not None and amount > MAX_DOSE_CHANGE * planned:
+        raise ValueParseError(
+            f"column 'dose': {format_dose(amount, unit)} is more than {MAX_DOSE_CHANGE} times the planned "
+            f"{format_dose(planned, unit)} of {view.regimen(regimen.id)}, probably a typo "
+            f"(a changed dose may be at most {MAX_DOSE_CHANGE} times the planned dose)"
+        )
+    return float(amount)
+
+
+def _dose_amount(view: View, regimen: Regimen, text: str) -> Decimal:
+    """The amount ``text`` says, in the regimen's absolute unit, exactly."""
+    unit = regimen.dose.absolute_unit
+    match = DOSE_TEXT.fullmatch(text.strip())
+    if match is None:
+        raise ValueParseError(
+            f"column 'dose': expected a number in {unit} (optionally with a unit: 60, 0.06 g), "
+            f"got {text!r}{decimal_comma(text)}"
+        )
+    number, written = Decimal(match.group(1)), match.group(2)
+    if written is not None and re.fullmatch(r"[eE][-+]?\d+", written):
+        raise ValueParseError(f"column 'dose': {text!r} is in exponent notation; write the number in full")
+    if written is None:
+        return number
+    try:
+        symbol = lookup(written).symbol
+    except ValueParseError as err:
+        raise ValueParseError(f"column 'dose': {err.message}") from None
+    ratio = factor(symbol, unit)
+    if ratio is None:
+        raise ValueParseError(
+            f"column 'dose': {written.strip()!r} cannot be converted to {unit}, the unit of {view.regimen(regimen.id)}"
+        )
+    return number * ratio
+
+
+def _planned_dose(regimen: Regimen, patient: pd.Series) -> Decimal | None:
+    """The regimen's planned dose for the patient (a per-size dose times the patient's size)."""
+    dose = regimen.dose
+    if dose.amount is None:
+        return None
+    if dose.per is None:
+        return exact(dose.amount)
+    size = patient.get(dose.per)
+    return None if size is None or pd.isna(size) else exact(dose.amount) * exact(float(size))
 
 
 def _before_day1(protocol: Protocol, visit_id: object) -> bool:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import ChangesError
+from .errors import ChangesError, SafetyError
 from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
 from .parse import WEEKDAYS
 
@@ -74,7 +74,36 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     sub["changed_on"] = work.stamp
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
     keep = work.keep
+    _check_daily_limits(sub[keep], changes)
     return _combine(doses, rest, sub[keep], {"date": work.dates[keep], "time": work.time[keep]})
+
+
+def _check_daily_limits(sub: pd.DataFrame, changes: Changes) -> None:
+    """A dose change that takes a patient above a maximum daily dose names its changes file and
+    the patient's dose-change lines (the schedule-wide check would name neither)."""
+    from .safety import check_max_daily
+
+    dose_rows = changes.of("dose")
+    if changes.view is None or dose_rows.empty:
+        return
+    patients = sub["patient_id"].astype(str).to_numpy()
+    try:  # once for every patient with a dose change; patient by patient only to name the culprit
+        check_max_daily(sub[np.isin(patients, dose_rows["patient_id"].astype(str).unique())], changes.view.protocol)
+        return
+    except SafetyError as first:
+        unnamed = first
+    for pid, lines in dose_rows.groupby(dose_rows["patient_id"].astype(str), sort=False)["line"]:
+        try:
+            check_max_daily(sub[patients == pid], changes.view.protocol)
+        except SafetyError as err:
+            numbers = ", ".join(str(n) for n in lines)
+            raise ChangesError(
+                f"{err.message}, after a dose change",
+                source=changes.source,
+                where=f"line{'s' if len(lines) > 1 else ''} {numbers}",
+                hint="correct the changed dose (it is in the regimen's unit unless a unit follows the number)",
+            ) from None
+    raise unnamed
 
 
 def _iso(when: pd.Timestamp) -> str:

@@ -51,8 +51,38 @@ def _message(item: Any, data: dict[str, Any]) -> str:
         return _unknown_key(item["loc"], data)
     if kind == "missing":
         return "required field is missing"
+    if kind in ("model_type", "dict_type"):
+        table = _table_example(item["loc"])
+        if table is not None:
+            got = repr(item["input"])
+            return f"expected a table, e.g. {table} (got {got if len(got) <= 40 else got[:37] + '...'})"
     msg = str(item["msg"])
     return msg.removeprefix("Value error, ")
+
+
+#: Example values of a table's keys, by their type, for "expected a table" messages.
+_EXAMPLES = {int: "1", float: "1.5", str: '"..."', bool: "true"}
+
+
+def _table_example(loc: tuple[Any, ...]) -> str | None:
+    """``key = { a = 1, b = "..." }`` for a field whose type is a model (its first few keys)."""
+    model = _model_at(loc)
+    if model is None or not loc:
+        return None
+    names = [(f.alias or name, f.annotation) for name, f in model.model_fields.items() if name != "source"]
+    shown = [f"{key} = {_EXAMPLES.get(_plain(annotation), '...')}" for key, annotation in names[:4]]
+    more = ", ..." if len(names) > 4 else ""
+    return f"{loc[-1]} = {{ {', '.join(shown)}{more} }}"
+
+
+def _plain(annotation: Any) -> Any:
+    """``int`` for ``int`` or ``int | None``; anything else (a parsed text such as "2 days") as it is."""
+    import types
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return args[0] if union and len(args) == 1 else annotation
 
 
 def _unknown_key(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

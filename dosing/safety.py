@@ -245,8 +245,9 @@ def limit_factors(protocol: Protocol, limits: dict[str, tuple[float, str]]) -> d
                 f"{regimen.dose.unit!r}, so the limit cannot be checked",
                 source=protocol.source,
                 where=f"regimens[{index}] (id {regimen.id!r}).dose.unit",
-                hint=f"give the dose in a unit comparable with {unit}, or set max_daily_dose on the regimen in "
-                "the dose's own unit",
+                hint=f"write the dose in {unit}: "
+                f'dose = {{ amount = <the amount of one dose in {unit}>, unit = "{unit}" }} '
+                f"(a limit in {regimen.dose.unit!r} cannot replace a limit in {unit})",
             )
         factors[regimen.id] = ratio
     return factors

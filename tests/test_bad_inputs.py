@@ -33,7 +33,7 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-unknown-key-in-study.toml": (("study.sponsor: unknown key 'sponsor'",), None),
     "protocol-wrong-type-times.toml": (("regimens[0] (id 'x').times:", "valid list"), None),
     "protocol-wrong-type-last-day.toml": (("study.last_day:", "valid integer"), None),
-    "protocol-wrong-type-study-array.toml": (("study:", "valid dictionary"), None),
+    "protocol-wrong-type-study-array.toml": (("study:", "expected a table, e.g. study = { id = "), None),
     "protocol-wrong-type-amount.toml": (("regimens[0] (id 'x').dose.amount:", "valid number"), None),
     "protocol-zero-interval.toml": (("schedule.every:", "at least 1 day, got '0 days'"), None),
     "protocol-negative-interval.toml": (("schedule.every:", "got '-2 days'"), None),

@@ -97,6 +97,12 @@ CHANGE_CASES = [
     Case("dose not positive", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,-5,,x")),
     Case("dose change", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,500000,,x")),
     Case("dose change to a dose of one arm", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,200000,,x")),
+    Case("dose with a unit", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,0.5 MIU,,x")),
+    Case("dose in exponent notation", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,1e6,,x")),
+    Case("dose in an unknown unit", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,5 mgs,,x")),
+    Case("dose in an incomparable unit", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,5 mL,,x")),
+    Case("dose over ten times the planned dose", CHANGES + rows("{P},dose,{DRUG},,2027-01-10,,,20 MIU,,x")),
+    Case("dose change above a daily limit", CHANGES + rows("{P},dose,loxoprofen,,2027-01-10,,,100,,x")),
     Case("dose outside the patient value's range", CHANGES + rows("{P},dose,{PV},,2027-01-10,,,100,,x")),
     Case("unknown regimen", CHANGES + rows("{P},stop,aspirin,,2027-01-10,,,,,x")),
     Case("stop", CHANGES + rows("{P},stop,{DRUG},,2027-01-10,,,,,x")),
@@ -380,7 +386,7 @@ def test_the_walk_finds_the_known_leaks_of_the_old_code() -> None:
     for known in (
         "no {} dose of patient {} is planned on {}{}",
         "regimen {} has no cycles to delay",
-        "column 'dose': expected a number in {}, got {}{}",
+        "column 'dose': expected a number in {} (optionally with a unit: 60, 0.06 g), got {}{}",
         "the delay moves {} dose(s) of patient {} past the study's last day (day {}): {} on {} would be study day {}",
     ):
         assert known in texts
