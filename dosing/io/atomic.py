@@ -50,7 +50,7 @@ def staged_folder(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces ``final`` (or, when ``final`` is a
     symbolic link to a folder, the link's target). Nothing is made writable by group or others."""
     with no_group_write():
-        yield from _staged(final)  # type: ignore[misc]
+        yield from _staged(final)
 
 
 def _staged(final: Path) -> Iterator[Path]:

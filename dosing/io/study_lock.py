@@ -39,9 +39,8 @@ def study_lock(
 ) -> Iterator[None]:
     """Hold the study folder's lock for the duration of the ``with`` block."""
     path = lock_path(folder)
-    with no_group_write():
-        with _locked(path, folder, wait, on_wait):
-            yield
+    with no_group_write(), _locked(path, folder, wait, on_wait):
+        yield
 
 
 @contextlib.contextmanager
