@@ -23,7 +23,16 @@ from .io.atomic import recover, staged_folder
 from .io.csv_out import write_csv
 from .io.ics import Style, calendar_for_patient, staff_calendar
 from .io.ics_visits import calendar_extras, hide_changed, staff_visit_events
-from .io.manifest import check_changes, discarded, inputs_record, study_record, write_manifest
+from .io.manifest import (
+    STALE_ADHERENCE,
+    adherence_plan_differs,
+    check_changes,
+    discarded,
+    inputs_record,
+    read_manifest,
+    study_record,
+    write_manifest,
+)
 from .io.permissions import restrict
 from .io.study_lock import DEFAULT_WAIT_S, study_lock
 from .io.visits_out import write_visits
@@ -98,6 +107,7 @@ class GenerateResult:
     visit_warnings: int = 0
     change_effects: pd.DataFrame | None = None
     warnings: list[PlanWarning] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
@@ -123,6 +133,7 @@ class GenerateResult:
         lines.insert(4 if self.visits else 3, warned)
         if self.change_effects is not None:
             lines += describe_effects(self.change_effects)
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -252,7 +263,7 @@ def _generate(
         if key is not None:
             versions = token_versions(key_file, protocol.study.id)
             write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
-        _keep_adherence(final, folder)
+        notes = _keep_adherence(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
         _restrict(folder, unblinded, group)
     effects = (
@@ -270,6 +281,7 @@ def _generate(
         change_effects=effects,
         files=_calendar_files(final, unblinded, key is not None),
         warnings=warnings,
+        notes=notes,
     )
 
 
@@ -288,15 +300,19 @@ def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
     return {path.name for path in folder.iterdir() if path.is_dir()} if folder.is_dir() else set()
 
 
-def _keep_adherence(final: Path, staging: Path) -> None:
+def _keep_adherence(final: Path, staging: Path, inputs: dict) -> list[str]:
     """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it
-    (after putting back an adherence folder a killed adherence run had parked)."""
+    (after putting back an adherence folder a killed adherence run had parked), with a note when it
+    was judged against another plan than these ``inputs``."""
     import shutil
 
     if final.is_dir():
         recover(final / "adherence")
     if (final / "adherence").is_dir():
         shutil.copytree(final / "adherence", staging / "adherence")
+        if adherence_plan_differs(inputs, read_manifest(final / "adherence")):
+            return [STALE_ADHERENCE]
+    return []
 
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:

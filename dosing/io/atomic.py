@@ -16,7 +16,13 @@ folder since (e.g. ``adherence/``) is moved into the backup and the backup put b
 
 A destination that is a symbolic link to a folder keeps its link: the swap happens beside the
 link's target, so the link points to the new outputs and nothing stale is left behind it. A
-link that points nowhere or to a file is refused.
+link that points nowhere, to a file, or in a loop is refused.
+
+Only dosing's own outputs are ever replaced: an existing destination must be empty, hold
+:data:`COMPLETE_MARK`, or hold nothing but an ``adherence/`` folder that does (see
+:func:`check_ours`); anything else (a folder of documents, an older dosing version's outputs
+without a manifest, a link to another output root) is refused and left untouched.
+Everything is created without write permission for group or others (umask at least 022).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 from .os_errors import user_caused, writing_failed
+from .permissions import no_group_write
 
 _WHERE_TO_WRITE = "choose a folder you can write to, on a disk with free space, with --out"
 
@@ -41,7 +48,12 @@ COMPLETE_MARK = "manifest.json"
 @contextlib.contextmanager
 def staged_folder(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it replaces ``final`` (or, when ``final`` is a
-    symbolic link to a folder, the link's target)."""
+    symbolic link to a folder, the link's target). Nothing is made writable by group or others."""
+    with no_group_write():
+        yield from _staged(final)
+
+
+def _staged(final: Path) -> Iterator[Path]:
     final = real_folder(final)
     parent = final.parent
     try:
@@ -53,9 +65,10 @@ def staged_folder(final: Path) -> Iterator[Path]:
     if final.exists() and not final.is_dir():
         raise OutputError("exists and is not a folder", source=str(final), hint="remove it or choose another --out")
     recover(final)
+    check_ours(final)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the finished folder gets the usual mode
+        staging.chmod(0o777 & ~(_umask() | 0o022))  # mkdtemp makes 0700; the finished folder gets the usual mode
     except OSError as err:
         raise OutputError(
             f"cannot write into the output folder ({err.strerror})", source=str(parent), hint=_WHERE_TO_WRITE
@@ -87,11 +100,35 @@ def _swap(staging: Path, final: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def check_ours(final: Path) -> None:
+    """Refuse to replace a folder dosing did not make: it must be empty, hold :data:`COMPLETE_MARK`,
+    or hold only an ``adherence/`` folder that does (an adherence run before the first generate)."""
+    if not final.is_dir() or _complete(final):
+        return
+    entries = sorted(entry.name for entry in final.iterdir())
+    if not entries or (entries == ["adherence"] and _complete(final / "adherence")):
+        return
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise OutputError(
+        f"holds files dosing did not write ({shown}) and no {COMPLETE_MARK}; nothing was replaced",
+        source=str(final),
+        hint="choose another --out, or move this folder aside (outputs of a dosing version older than the "
+        "manifest: delete them yourself, then run again)",
+    )
+
+
 def real_folder(final: Path) -> Path:
-    """``final``, or the folder it links to; a link to nothing or to a file is an :class:`OutputError`."""
+    """``final``, or the folder it links to; a link to nothing, to a file or in a loop is an :class:`OutputError`."""
     if not final.is_symlink():
         return final
-    target = final.resolve()
+    try:
+        target = final.resolve()
+    except (RuntimeError, OSError):  # a symlink loop: RuntimeError before Python 3.13, ELOOP after
+        raise OutputError(
+            "is a symbolic link that leads back to itself (a loop)",
+            source=str(final),
+            hint="point the link at a folder, remove it, or choose another --out",
+        ) from None
     if not target.is_dir():
         raise OutputError(
             f"is a symbolic link to {target}, which is not a folder",

@@ -137,7 +137,7 @@ def check_changes(record: dict[str, Any] | None, changes: Changes | None, discar
     old = recorded_changes(record)
     if old is None or discard or (changes is not None and _same_changes(old, changes)):
         return
-    where = f"{folder / MANIFEST}"
+    where = str(record_folder(folder) / MANIFEST)
     recorded = old.get("path") or "a changes object given in Python"
     if changes is None:
         raise InputsDifferError(
@@ -167,7 +167,7 @@ def check_same_plan(record: dict[str, Any] | None, protocol: Protocol, cohort: C
             raise InputsDifferError(
                 f"this study's outputs were made from a different {kind} ({then.get('path')}, "
                 f"sha256 {then['sha256'][:12]}...) than {now[kind]['path'] or 'the one given'}",
-                source=str(folder / MANIFEST),
+                source=str(record_folder(folder) / MANIFEST),
                 hint=f"run `dosing generate` with this {kind} first, or give the {kind} that made the outputs",
             )
 
@@ -187,7 +187,7 @@ def resolve_changes(
         if given is not None and record is not None and not discard:
             raise InputsDifferError(
                 f"this study's outputs were made without a changes file, but {given.source} was given",
-                source=str(folder / MANIFEST),
+                source=str(record_folder(folder) / MANIFEST),
                 hint=f"run `dosing generate --changes {given.source}` first, so that the worklist and calendars "
                 "show the changes",
             )
@@ -202,7 +202,7 @@ def _reread(old: dict[str, Any], protocol: Protocol, cohort: Cohort, folder: Pat
     from .changes_file import load_changes
 
     path = old.get("path")
-    where = str(folder / MANIFEST)
+    where = str(record_folder(folder) / MANIFEST)
     if path is None:
         raise InputsDifferError(
             "this study's outputs were made with changes given in Python (no file)",
@@ -228,12 +228,34 @@ def _reread(old: dict[str, Any], protocol: Protocol, cohort: Cohort, folder: Pat
 def study_record(folder: Path) -> dict[str, Any] | None:
     """The manifest of a study folder, else of its blinded/unblinded twin (both come from one study:
     a first unblinded run must not forget the changes the blinded outputs were made with)."""
-    record = read_manifest(folder)
-    if record is None:
-        name = folder.name
-        twin = name.removesuffix("-UNBLINDED") if name.endswith("-UNBLINDED") else f"{name}-UNBLINDED"
-        record = read_manifest(folder.with_name(twin))
-    return record
+    return read_manifest(record_folder(folder))
+
+
+def record_folder(folder: Path) -> Path:
+    """The folder whose manifest holds the study's record: ``folder``, else its twin when only the
+    twin has one (messages name that manifest, not one that does not exist)."""
+    if (folder / MANIFEST).is_file():
+        return folder
+    name = folder.name
+    twin = folder.with_name(name.removesuffix("-UNBLINDED") if name.endswith("-UNBLINDED") else f"{name}-UNBLINDED")
+    return twin if (twin / MANIFEST).is_file() else folder
+
+
+#: What ``generate`` and ``status`` say when ``adherence/`` was judged against another plan.
+STALE_ADHERENCE = "adherence/ was made from another plan (protocol, cohort or changes): run dosing adherence again"
+
+
+def adherence_plan_differs(study_inputs: dict[str, Any], adherence: dict[str, Any] | None) -> bool:
+    """Whether an ``adherence/`` manifest's plan inputs (protocol, cohort, changes) differ from the
+    study's (e.g. generate --changes ran after adherence); judged without changes on purpose
+    (``--discard-changes``) is not a difference."""
+    if adherence is None or (adherence.get("options") or {}).get("changes_discarded"):
+        return False
+    then = adherence.get("inputs") or {}
+    return any(
+        (study_inputs.get(kind) or {}).get("sha256") != (then.get(kind) or {}).get("sha256")
+        for kind in ("protocol", "cohort", "changes")
+    )
 
 
 def changes_for_show(

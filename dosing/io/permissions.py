@@ -5,11 +5,17 @@ token away) and the whole ``<study>-UNBLINDED/`` folder are made readable by the
 only (folders 0700, files 0600), whatever the umask. With ``group`` (a group name) they are
 also readable by that group (0750 / 0640) and given to it, e.g. the web server's group that
 publishes ``feeds/``. POSIX permissions; on Windows the folder's access list applies.
+
+Whatever the umask, nothing dosing creates is writable by group or others (:func:`no_group_write`
+masks at least 022 while a study folder is locked and written): under umask 000 anyone could
+otherwise swap ``feeds/`` or the lock file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputError
@@ -44,3 +50,15 @@ def _gid(group: str | None) -> int | None:
         return grp.getgrnam(group).gr_gid
     except KeyError:
         raise OutputError(f"unknown group {group!r}", hint="give an existing group (see `getent group`)") from None
+
+
+@contextlib.contextmanager
+def no_group_write() -> Iterator[None]:
+    """Mask group and others' write permission (umask | 022) for the ``with`` block. The umask is
+    the process's: a program writing from several threads at once should set it itself."""
+    old = os.umask(0o022)
+    os.umask(old | 0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

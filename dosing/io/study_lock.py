@@ -19,14 +19,17 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..errors import OutputError
+from .atomic import real_folder
+from .permissions import no_group_write
 
 #: How long a run waits for another run on the same study folder before it gives up.
 DEFAULT_WAIT_S = 600.0
 
 
 def lock_path(folder: Path) -> Path:
-    """``.<name>.lock`` beside ``folder`` (beside its target when it is a symbolic link)."""
-    real = folder.resolve() if folder.is_symlink() else folder
+    """``.<name>.lock`` beside ``folder`` (beside its target when it is a symbolic link; a link to
+    nothing, to a file or in a loop is an :class:`OutputError`)."""
+    real = real_folder(folder)
     return real.with_name(f".{real.name}.lock")
 
 
@@ -36,6 +39,12 @@ def study_lock(
 ) -> Iterator[None]:
     """Hold the study folder's lock for the duration of the ``with`` block."""
     path = lock_path(folder)
+    with no_group_write(), _locked(path, folder, wait, on_wait):
+        yield
+
+
+@contextlib.contextmanager
+def _locked(path: Path, folder: Path, wait: float, on_wait: Callable[[str], None] | None) -> Iterator[None]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(path, thread_local=False)

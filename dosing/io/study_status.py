@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DosingError, OutputError
-from .manifest import MANIFEST, cohort_sha256, file_sha256, read_manifest
+from .manifest import MANIFEST, STALE_ADHERENCE, adherence_plan_differs, cohort_sha256, file_sha256, read_manifest
 
 KINDS = ("protocol", "cohort", "changes", "log")
 
@@ -26,10 +26,11 @@ class FolderStatus:
     folder: Path
     record: dict[str, Any]
     inputs: list[InputState] = field(default_factory=list)
+    other_plan: bool = False  # adherence/ judged against other inputs than the study's outputs
 
     @property
     def changed(self) -> bool:
-        return any(i.state not in ("unchanged", "in memory") for i in self.inputs)
+        return self.other_plan or any(i.state not in ("unchanged", "in memory") for i in self.inputs)
 
     def lines(self) -> list[str]:
         r = self.record
@@ -45,7 +46,7 @@ class FolderStatus:
             f"  discarded changes: {d.get('path')} (sha256 {str(d.get('sha256'))[:12]}) at {d.get('discarded_at')}"
             for d in r.get("discarded_changes", [])
         ]
-        return lines
+        return lines + ([f"  {STALE_ADHERENCE}"] if self.other_plan else [])
 
 
 @dataclass
@@ -60,7 +61,8 @@ class StudyStatus:
         lines = [line for f in self.folders for line in f.lines()]
         if self.changed:
             lines.append(
-                "Some inputs changed since: run the command shown again with them to bring the outputs up to date."
+                "Some inputs changed since (or differ between the outputs): run the command shown again with them "
+                "to bring the outputs up to date."
             )
         else:
             lines.append("All inputs are as they were when the outputs were made.")
@@ -80,7 +82,12 @@ def status(folder: str | Path) -> StudyStatus:
             source=str(root),
             hint="give the study folder (e.g. output/nct02467504), or run `dosing generate` to write one",
         )
-    return StudyStatus([_folder_status(s) for s in found])
+    folders = [_folder_status(s) for s in found]
+    for f in folders:
+        study = f.folder.parent
+        if f.folder.name == "adherence" and (study / MANIFEST).is_file():
+            f.other_plan = adherence_plan_differs((read_manifest(study) or {}).get("inputs", {}), f.record)
+    return StudyStatus(folders)
 
 
 def _folder_status(folder: Path) -> FolderStatus:
