@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 import dosing  # noqa: E402
 from bench.expand import synthetic_cohort  # noqa: E402
-from dosing.blinding import blind  # noqa: E402
-from dosing.expand import utc_text  # noqa: E402
-from dosing.generate import worklist  # noqa: E402
-from dosing.parse import WEEKDAYS  # noqa: E402
+from dosing.jobs.generate import worklist  # noqa: E402
+from dosing.plan.blinding import blind  # noqa: E402
+from dosing.plan.expand import utc_text  # noqa: E402
+from dosing.protocol.values import WEEKDAYS  # noqa: E402
 
 PROTOCOL = ROOT / "protocols" / "nct02467504.toml"
 
@@ -86,7 +86,7 @@ def check(folder: Path, log: str) -> None:
     if log != "worklist.csv":
         return
     started = time.perf_counter()
-    dosing.adherence(protocol, cohort, folder / "worklist.csv", folder / "out", as_of=dt.date(2028, 12, 31))
+    dosing.write_adherence(protocol, cohort, folder / "worklist.csv", folder / "out", as_of=dt.date(2028, 12, 31))
     print(f"check again and write the CSV files and report.html (100 timelines): {time.perf_counter() - started:.2f} s")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import dosing
-from dosing.cohort import Cohort
+from dosing.plan.cohort import Cohort
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from typing import Any
 import dosing
 
 try:
-    from dosing import protocol_limits
+    from dosing.protocol import limits as protocol_limits
 except ImportError:  # before the limits existed
     protocol_limits = None  # type: ignore[assignment]
 

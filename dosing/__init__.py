@@ -14,22 +14,23 @@ The public API (each command line command calls the function of the same name)::
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
 """
 
-from .adherence import AdherenceResult, check_adherence
-from .changes import Changes
-from .changes_apply import apply_changes
-from .cohort import Cohort
+from .adherence.check import AdherenceResult
 from .errors import DosingError
-from .expand import expand
-from .feeds import rotate_feed
-from .generate import GenerateResult, generate
-from .io.adherence_out import adherence as adherence
-from .io.changes_file import load_changes
-from .io.readers import load_cohort, load_protocol
-from .io.study_status import status
-from .protocol import Protocol
-from .show import show
-from .validate import validate
-from .visits import plan_visits
+from .io.read.changes import load_changes
+from .io.read.files import load_cohort, load_protocol
+from .jobs.adherence import adherence as write_adherence
+from .jobs.adherence import check_adherence
+from .jobs.generate import GenerateResult, generate
+from .jobs.show import show
+from .jobs.status import status
+from .jobs.validate import validate
+from .plan.apply_changes import apply_changes
+from .plan.changes import Changes
+from .plan.cohort import Cohort
+from .plan.expand import expand
+from .plan.visits import plan_visits
+from .protocol.model import Protocol
+from .serve.feeds import rotate_feed
 
 __all__ = [
     "AdherenceResult",
@@ -38,7 +39,6 @@ __all__ = [
     "DosingError",
     "GenerateResult",
     "Protocol",
-    "adherence",
     "apply_changes",
     "check_adherence",
     "expand",
@@ -51,5 +51,6 @@ __all__ = [
     "show",
     "status",
     "validate",
+    "write_adherence",
 ]
 __version__ = "0.1.0"

@@ -15,21 +15,21 @@ from pathlib import Path
 import click
 
 from .errors import DosingError, ValueParseError
-from .feeds import DEFAULT_BASE_URL
-from .feeds import rotate_feed as rotate_patient_feed
-from .generate import generate as generate_outputs
-from .io.adherence_out import adherence as adherence_outputs
-from .io.changes_file import load_changes
-from .io.ics import STYLES
 from .io.manifest import changes_for_show
 from .io.os_errors import describe, user_caused
-from .io.readers import load_cohort, load_protocol
-from .io.study_status import describe as describe_study
-from .io.study_status import status as study_status
-from .parse import parse_date, parse_offset
-from .plan_warnings import WarningsRefused
-from .show import show as show_schedule
-from .validate import validate as validate_protocol
+from .io.read.changes import load_changes
+from .io.read.files import load_cohort, load_protocol
+from .io.write.ics import STYLES
+from .jobs.adherence import adherence as adherence_outputs
+from .jobs.generate import generate as generate_outputs
+from .jobs.show import show as show_schedule
+from .jobs.status import describe as describe_study
+from .jobs.status import status as study_status
+from .jobs.validate import validate as validate_protocol
+from .plan.warnings import WarningsRefused
+from .protocol.values import parse_date, parse_offset
+from .serve.feeds import DEFAULT_BASE_URL
+from .serve.feeds import rotate_feed as rotate_patient_feed
 
 EXISTING = click.Path(dir_okay=False, path_type=Path)
 
@@ -63,7 +63,7 @@ def tell(message: str) -> None:
 
 
 class OffsetType(click.ParamType):
-    """A reminder offset such as "15m", "2h" or "1d" (see :func:`dosing.parse.parse_offset`)."""
+    """A reminder offset such as "15m", "2h" or "1d" (see :func:`dosing.protocol.values.parse_offset`)."""
 
     name = "duration"
 
@@ -112,7 +112,7 @@ def main(debug: bool) -> None:
 
 
 class DateType(click.ParamType):
-    """A calendar date YYYY-MM-DD, parsed by :func:`dosing.parse.parse_date`."""
+    """A calendar date YYYY-MM-DD, parsed by :func:`dosing.protocol.values.parse_date`."""
 
     name = "date"
 
@@ -339,7 +339,7 @@ def serve(folder: Path, host: str, port: int) -> None:
       dosing serve output/nct02467504 --port 8080
     """
     try:
-        from .serve import serve as serve_feeds
+        from .serve.server import serve as serve_feeds
     except ImportError as err:
         raise DosingError(
             f"dosing serve needs starlette and uvicorn ({err.name} is missing)", hint="pip install 'dosing[serve]'"

@@ -31,12 +31,13 @@ import dosing.errors
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(
     [
-        *(ROOT / "dosing").glob("changes*.py"),
-        ROOT / "dosing" / "io" / "changes_file.py",
-        ROOT / "dosing" / "io" / "log_file.py",
-        *(ROOT / "dosing").glob("adherence*.py"),
-        ROOT / "dosing" / "io" / "adherence_out.py",
-        ROOT / "dosing" / "io" / "report_html.py",
+        ROOT / "dosing" / "plan" / "changes.py",
+        ROOT / "dosing" / "plan" / "apply_changes.py",
+        ROOT / "dosing" / "io" / "read" / "changes.py",
+        ROOT / "dosing" / "io" / "read" / "log.py",
+        *(ROOT / "dosing" / "adherence").glob("[!_]*.py"),
+        ROOT / "dosing" / "jobs" / "adherence.py",
+        ROOT / "dosing" / "io" / "write" / "report_html.py",
     ]
 )
 ERRORS = {

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.protocol import protocol_from_dict
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
 
 #: Study fields that let a test protocol plan in UTC (a fixed offset, refused without them).
 UTC_ALLOWED = {"allow_fixed_offset_zones": True, "fixed_offset_zones_reason": "the test computes in UTC"}

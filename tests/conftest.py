@@ -27,7 +27,7 @@ PINNED_TODAY = dt.date(2026, 12, 1)
 
 @pytest.fixture(autouse=True)
 def _pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dosing.plan_warnings.today_in", lambda zone: PINNED_TODAY)
+    monkeypatch.setattr("dosing.plan.warnings.today_in", lambda zone: PINNED_TODAY)
 
 
 @pytest.fixture(scope="session")

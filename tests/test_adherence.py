@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import dosing
-from dosing.adherence import AdherenceResult
+from dosing.adherence.check import AdherenceResult
 from tests.conftest import FIXTURES
 
 IL2 = "hrIL-2 or placebo"
@@ -172,7 +172,7 @@ def test_log_rows_with_blank_given_at_in_a_worklist_are_not_given(
             "dose_given": ["1", ""],
         }
     )
-    from dosing.io.log_file import log_from_frame
+    from dosing.io.read.log import log_from_frame
 
     log = log_from_frame(sheet, seed_protocol, one)
     assert len(log.given) == 1 and log.bad.empty
@@ -189,7 +189,7 @@ def test_blinded_tables_hide_arm_and_true_drug(seed_protocol: dosing.Protocol, o
 
 
 def test_log_accepts_true_drug_names_and_offsets(seed_protocol: dosing.Protocol, one: dosing.Cohort) -> None:
-    from dosing.io.log_file import log_from_frame
+    from dosing.io.read.log import log_from_frame
 
     frame = pd.DataFrame(
         {
@@ -209,7 +209,7 @@ def test_log_accepts_true_drug_names_and_offsets(seed_protocol: dosing.Protocol,
 
 def test_default_windows_per_dose(seed_protocol: dosing.Protocol, one: dosing.Cohort) -> None:
     """Half the gap to the nearer neighbouring dose, whole days when a day or more; fixed where set."""
-    from dosing.adherence import dose_windows, regimen_rules
+    from dosing.adherence.check import dose_windows, regimen_rules
 
     doses = dosing.expand(seed_protocol, one)
     group = doses["label"].cat.codes.to_numpy()
@@ -232,7 +232,7 @@ def test_a_weekly_phase_gets_a_weekly_window() -> None:
     """NCT04077684: every other day for 12 weeks, then weekly from 2027-03-29: the weekly dose of 04-05
     given 2 days late is late, not missed (the first weekly dose, 2 days after the last every-other-day
     one, keeps ±24 h)."""
-    from dosing.io.log_file import log_from_frame
+    from dosing.io.read.log import log_from_frame
     from tests.conftest import shipped
 
     protocol, cohort = shipped("nct04077684")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dosing.adherence_match import Pool, match
+from dosing.adherence.match import Pool, match
 
 H = 3600
 

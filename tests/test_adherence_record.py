@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import dosing
-from dosing.blinding import blind
-from dosing.io.log_file import log_from_frame
+from dosing.io.read.log import log_from_frame
+from dosing.plan.blinding import blind
 from tests.conftest import FIXTURES
 
 LOX = "Loxoprofen"
@@ -201,7 +201,7 @@ def test_given_by_and_notes_are_kept_with_the_dose_and_the_extra(
     extra = filled.loc[[first]].assign(given_at="2027-01-04 09:00", given_by="W. Wang", notes="given twice")
     path = tmp_path / "worklist.csv"
     pd.concat([filled, extra]).to_csv(path, index=False)
-    result = dosing.adherence(seed_protocol, one, path, tmp_path / "out", as_of=dt.date(2027, 1, 5))
+    result = dosing.write_adherence(seed_protocol, one, path, tmp_path / "out", as_of=dt.date(2027, 1, 5))
     assert result.folder is not None
     folder = result.folder
     doses = pd.read_csv(folder / "doses.csv", dtype=str, keep_default_na=False)

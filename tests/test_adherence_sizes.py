@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import dosing
 from bench.expand import synthetic_cohort
-from dosing.blinding import blind
-from dosing.cohort import Cohort
-from dosing.io.log_file import log_from_frame
+from dosing.io.read.log import log_from_frame
+from dosing.plan.blinding import blind
+from dosing.plan.cohort import Cohort
 from tests.builders import protocol, regimen
 
 SEED = dosing.load_protocol("protocols/nct02467504.toml")

@@ -30,7 +30,7 @@ from tests.seed_variants import (
 ROOT = Path(__file__).resolve().parent.parent
 SEED = PROTOCOLS / "nct02467504.toml"
 FOLDER = "nct02467504"
-generate_module = importlib.import_module("dosing.generate")  # the module, not dosing.generate()
+generate_module = importlib.import_module("dosing.jobs.generate")  # the module, not dosing.generate()
 
 
 def cohort_file(folder: Path, patients: int) -> Path:

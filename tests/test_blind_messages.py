@@ -27,10 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 import dosing
-import dosing.blind_view
+import dosing.plan.blind_view
 from dosing.cli import main
 from dosing.errors import DosingError
-from dosing.io.readers import load_protocol
+from dosing.io.read.files import load_protocol
 from tests.blind_sites import Site, message_sites, pattern
 from tests.conftest import PROTOCOLS
 from tests.test_blinding import leaks
@@ -45,11 +45,15 @@ LOG = "patient_id,drug,given_at,dose_given\n"
 
 #: Sites whose text is made elsewhere (and enumerated there) or names nothing about a regimen.
 RELAYS = {
-    ("dosing/changes.py", "_record", "err.message"): "ValueParseError texts of _values, _cycle, _whole, _dose, "
-    "resolve_regimen (enumerated) and of dosing.parse (the user's own date or time text)",
-    ("dosing/adherence.py", "_judge", "extra_reasons("): "the texts of adherence_extra.extra_reasons (enumerated)",
-    ("dosing/adherence.py", "summary_text", 'f"  report: '): "the report's path",
-    ("dosing/changes.py", "_check_header", "f'{hint}columns: "): "a did-you-mean and the changes file's columns",
+    ("dosing/plan/changes.py", "_record", "err.message"): "ValueParseError texts of _values, _cycle, _whole, _dose, "
+    "resolve_regimen (enumerated) and of dosing.protocol.values (the user's own date or time text)",
+    (
+        "dosing/adherence/check.py",
+        "_judge",
+        "extra_reasons(",
+    ): "the texts of adherence_extra.extra_reasons (enumerated)",
+    ("dosing/adherence/check.py", "summary_text", 'f"  report: '): "the report's path",
+    ("dosing/plan/changes.py", "_check_header", "f'{hint}columns: "): "a did-you-mean and the changes file's columns",
 }
 #: Texts no blinded run can produce, and why (each reason is checked by a test below).
 UNREACHABLE = {
@@ -394,16 +398,16 @@ def test_the_walk_finds_the_known_leaks_of_the_old_code() -> None:
 
 def test_a_view_names_what_its_user_sees() -> None:
     seed, lupus = (load_protocol(p) for p in BLINDED)
-    blinded, unblinded = dosing.blind_view.View(seed), dosing.blind_view.View(seed, unblinded=True)
+    blinded, unblinded = dosing.plan.blind_view.View(seed), dosing.plan.blind_view.View(seed, unblinded=True)
     assert (blinded.regimen("il2-placebo"), unblinded.regimen("il2-placebo")) == (
         "'hrIL-2 or placebo'",
         "'il2-placebo'",
     )
     assert blinded.regimen("methotrexate") == "'methotrexate'" and blinded.unit("il2") == "IU"  # same in every arm
     assert blinded.regimen_names() == ["hrIL-2 or placebo", "methotrexate", "folic-acid", "loxoprofen"]
-    hidden = dosing.blind_view.View(lupus)
-    assert {hidden.unit(r.id) for r in lupus.regimens} == {dosing.blind_view.HIDDEN_UNIT}
-    assert {dosing.blind_view.View(lupus, unblinded=True).unit(r.id) for r in lupus.regimens} == {"IU", "mL"}
+    hidden = dosing.plan.blind_view.View(lupus)
+    assert {hidden.unit(r.id) for r in lupus.regimens} == {dosing.plan.blind_view.HIDDEN_UNIT}
+    assert {dosing.plan.blind_view.View(lupus, unblinded=True).unit(r.id) for r in lupus.regimens} == {"IU", "mL"}
 
 
 @pytest.mark.parametrize(("unblinded", "named"), [(False, "'hrIL-2 or placebo'"), (True, "'il2-placebo'")])

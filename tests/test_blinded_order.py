@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import dosing
-from dosing.blinding import blind
-from dosing.cohort import cohort_from_rows
-from dosing.protocol import protocol_from_dict
+from dosing.plan.blinding import blind
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
 from tests.builders import UTC_ALLOWED
 
 

@@ -34,12 +34,12 @@ import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
-from dosing.cohort import cohort_from_rows
 from dosing.errors import SafetyError
-from dosing.expand import expand
-from dosing.io.readers import load_protocol
-from dosing.protocol import Protocol, _slug
-from dosing.safety import check_max_daily
+from dosing.io.read.files import load_protocol
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.expand import expand
+from dosing.protocol.model import Protocol, _slug
+from dosing.protocol.safety import check_max_daily
 from tests.conftest import PROTOCOLS
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 

@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 import dosing
-from dosing.changes import Changes
-from dosing.changes_apply import apply_changes
 from dosing.cli import main
 from dosing.errors import ChangesError
-from dosing.io.changes_file import load_changes
-from dosing.visits import OUTSIDE, plan_visits
+from dosing.io.read.changes import load_changes
+from dosing.plan.apply_changes import apply_changes
+from dosing.plan.changes import Changes
+from dosing.plan.visits import OUTSIDE, plan_visits
 from tests.conftest import FIXTURES, PROTOCOLS
 
 HEADER = "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"

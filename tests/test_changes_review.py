@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 import dosing
-from dosing.changes import Changes, changes_from_rows
-from dosing.changes_apply import apply_changes
-from dosing.cohort import cohort_from_rows
 from dosing.errors import ChangesError
-from dosing.io.changes_file import load_changes
+from dosing.io.read.changes import load_changes
+from dosing.plan.apply_changes import apply_changes
+from dosing.plan.changes import Changes, changes_from_rows
+from dosing.plan.cohort import cohort_from_rows
 from tests.builders import protocol, regimen
 from tests.conftest import FIXTURES, PROTOCOLS
 

@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 import dosing
 from dosing.cli import main
-from dosing.cohort import OPTIONAL, REQUIRED, cohort_from_rows
-from dosing.protocol import (
+from dosing.plan.cohort import OPTIONAL, REQUIRED, cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.model import (
     AdherenceBand,
     AdherenceRule,
     Arm,
@@ -28,7 +29,6 @@ from dosing.protocol import (
     Regimen,
     Schedule,
     Study,
-    protocol_from_dict,
 )
 from tests.builders import UTC_ALLOWED
 from tests.conftest import ROOT
@@ -214,7 +214,7 @@ def test_error_examples_are_what_the_command_prints(tmp_path: Path, monkeypatch:
     "model", [Study, PatientValue, Arm, Regimen, Dose, Schedule, AdherenceBand, AdherenceRule], ids=lambda m: m.__name__
 )
 def test_the_reference_names_every_key_of_the_model(model: type[BaseModel]) -> None:
-    """A key added to dosing/protocol.py must be documented in docs/protocol-format.md."""
+    """A key added to dosing/protocol/model.py must be documented in docs/protocol-format.md."""
     text = FORMAT.read_text(encoding="utf-8")
     for name, field in model.model_fields.items():
         if name != "source":

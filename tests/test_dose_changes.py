@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 import dosing
-from dosing.changes_apply import apply_changes
 from dosing.cli import main
 from dosing.errors import ChangesError
-from dosing.io.changes_file import load_changes
+from dosing.io.read.changes import load_changes
+from dosing.plan.apply_changes import apply_changes
 from tests.conftest import FIXTURES, PROTOCOLS
 
 HEADER = "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from conftest import FIXTURES, PROTOCOLS
 
 from dosing.cli import main
-from dosing.feeds import FEED_NAME, feed_token, load_key
+from dosing.serve.feeds import FEED_NAME, feed_token, load_key
 
 #: The seed protocol with three patients in three zones and sites (one without a site).
 SEED = [str(PROTOCOLS / "nct02467504.toml"), "--cohort", str(FIXTURES / "ics-three-sites.csv")]

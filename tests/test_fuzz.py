@@ -27,15 +27,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dosing
-from dosing.changes import Changes, apply_changes, changes_from_rows
-from dosing.cohort import cohort_from_rows
 from dosing.errors import DosingError
-from dosing.expand import expand
-from dosing.io.changes_file import load_changes
-from dosing.io.log_file import read_log
-from dosing.io.readers import load_cohort, load_protocol
-from dosing.protocol import protocol_from_dict
-from dosing.safety import check_max_daily, check_methotrexate_doses, check_same_drug
+from dosing.io.read.changes import load_changes
+from dosing.io.read.files import load_cohort, load_protocol
+from dosing.io.read.log import read_log
+from dosing.plan.apply_changes import apply_changes
+from dosing.plan.changes import Changes, changes_from_rows
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.expand import expand
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.safety import check_max_daily, check_methotrexate_doses, check_same_drug
 from tests.conftest import FIXTURES, PROTOCOLS
 
 SEED_PROTOCOL = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
@@ -369,7 +370,7 @@ def test_csv_cells_read_back_neutralised(texts: list[str]) -> None:
 
     import pandas as pd
 
-    from dosing.io.csv_out import safe_cell, write_csv
+    from dosing.io.write.csv import safe_cell, write_csv
 
     texts = [t.replace("\x00", "") for t in texts]  # NUL cannot come from our readers
     frame = pd.DataFrame({"text": texts, "category": pd.Categorical(texts), "number": range(len(texts))})

@@ -21,9 +21,9 @@ from test_ics_parsers import STAMP, hard_calendars, hard_cases
 
 import dosing
 from dosing.cli import main
-from dosing.io.ics import STYLES, calendar_for_patient, staff_calendar
-from dosing.io.ics_runs import find_runs
-from dosing.io.vtimezone import vtimezone
+from dosing.io.write.ics import STYLES, calendar_for_patient, staff_calendar
+from dosing.io.write.ics_runs import find_runs
+from dosing.io.write.vtimezone import vtimezone
 
 MAX_SUMMARY = 50
 
@@ -166,7 +166,7 @@ def test_regenerating_gives_identical_bytes(written: tuple[str, str, Path], tmp_
 def seed(style: str = "recurring", **options: object) -> tuple[pd.DataFrame, bytes]:
     protocol = dosing.load_protocol(PROTOCOLS / "nct02467504.toml")
     cohort = dosing.load_cohort(FIXTURES / "ics-three-sites.csv", protocol)
-    doses = dosing.blinding.blind(dosing.expand(protocol, cohort), protocol)
+    doses = dosing.plan.blinding.blind(dosing.expand(protocol, cohort), protocol)
     mine = doses[doses["patient_id"] == "RA-101"]
     ics = calendar_for_patient(
         mine,
@@ -217,8 +217,8 @@ def test_uids_are_stable_and_do_not_reveal_the_arm() -> None:
     calendars = []
     for arm in ("active", "placebo"):
         rows = [(2, ["RA-1", arm, "2027-03-15", "Europe/Berlin", "X", "15", "Monday"])]
-        cohort = dosing.cohort.cohort_from_rows(header, rows, protocol)
-        doses = dosing.blinding.blind(dosing.expand(protocol, cohort), protocol)
+        cohort = dosing.plan.cohort.cohort_from_rows(header, rows, protocol)
+        doses = dosing.plan.blinding.blind(dosing.expand(protocol, cohort), protocol)
         for style in STYLES:
             calendars.append(
                 calendar_for_patient(

@@ -31,9 +31,9 @@ from conftest import SHIPPED, shipped
 from ical.calendar_stream import IcsCalendarStream
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.io.ics import STYLES, calendar_for_patient, staff_calendar
-from dosing.protocol import protocol_from_dict
+from dosing.io.write.ics import STYLES, calendar_for_patient, staff_calendar
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
 from tests.builders import UTC_ALLOWED
 
 JS = Path(__file__).resolve().parent / "js"
@@ -56,7 +56,7 @@ def in_zones(got: Counter[Occurrence], zone_at: dict[str, str]) -> Counter[Occur
     """Occurrences a parser reports in UTC, shown in the zone of the dose at that instant.
 
     A dose at a local time that occurs twice (fall-back) is written in UTC (see
-    :mod:`dosing.io.ics`); recurring-ical-events shows it in X-WR-TIMEZONE, the others in UTC.
+    :mod:`dosing.io.write.ics`); recurring-ical-events shows it in X-WR-TIMEZONE, the others in UTC.
     """
     out: Counter[Occurrence] = Counter()
     for (date, clock, zone, utc), n in got.items():
@@ -361,7 +361,7 @@ def shipped_calendars(name: str, style: str, tmp: Path) -> Written:
 def test_shipped_staff_calendars_expand_to_the_in_clinic_doses(name: str, tmp_path: Path) -> None:
     protocol, cohort = shipped(name)
     folder = dosing.generate(protocol, cohort, tmp_path / "out", feeds=False).folder
-    doses = dosing.blinding.blind(dosing.expand(protocol, cohort), protocol)
+    doses = dosing.plan.blinding.blind(dosing.expand(protocol, cohort), protocol)
     in_clinic = {r.display_key for r in protocol.regimens if r.in_clinic}
     sites = cohort.patients.set_index("patient_id")["site"].replace("", "all")
     # doses given at home because the clinic is closed (on_closed_day = "home") are not the staff's

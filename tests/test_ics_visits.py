@@ -24,10 +24,10 @@ from test_ics_parsers import ByCategory, Written, each_parser, held_uids, local_
 
 import dosing
 from dosing.cli import main
-from dosing.io.ics import STYLES, categories
-from dosing.io.ics_visits import visit_events
-from dosing.protocol import protocol_from_dict
-from dosing.visits import plan_visits
+from dosing.io.write.ics import STYLES, categories
+from dosing.io.write.ics_visits import visit_events
+from dosing.plan.load import protocol_from_dict
+from dosing.plan.visits import plan_visits
 
 SEED = "nct02467504"
 CHANGES = PROTOCOLS / f"{SEED}-changes.csv"

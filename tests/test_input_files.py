@@ -19,14 +19,14 @@ import pytest
 from click.testing import CliRunner
 
 import dosing
-import dosing.io.readers as readers
-import dosing.io.text_file as text_file
+import dosing.io.read.files as readers
+import dosing.io.read.text as text_file
 from dosing.cli import main
 from dosing.errors import CohortError, LogError
-from dosing.io.log_file import read_log
+from dosing.io.read.log import read_log
 from tests.conftest import FIXTURES, PROTOCOLS
 
-expand_module = importlib.import_module("dosing.expand")  # the module, not dosing.expand()
+expand_module = importlib.import_module("dosing.plan.expand")  # the module, not dosing.expand()
 
 ACCEPTED = FIXTURES / "accepted"
 SEED = PROTOCOLS / "nct02467504.toml"
@@ -212,7 +212,7 @@ def test_a_cohort_with_two_byte_order_marks_is_read(seed_protocol: dosing.Protoc
 
 
 def test_a_changes_file_with_two_byte_order_marks_is_read(seed_protocol: dosing.Protocol, tmp_path: Path) -> None:
-    from dosing.io.changes_file import load_changes
+    from dosing.io.read.changes import load_changes
 
     cohort = dosing.load_cohort(FIXTURES / "changes-two-patients.csv", seed_protocol)
     path = tmp_path / "changes.csv"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dosing.adherence import check_adherence
-from dosing.adherence_blind import NOT_JUDGED
+from dosing.adherence.blind import NOT_JUDGED
+from dosing.jobs.adherence import check_adherence
 from tests.conftest import shipped
 
 HEADER = "patient_id,drug,given_at,dose_given,given_by,notes\n"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dosing.errors import ValueParseError
-from dosing.parse import (
+from dosing.protocol.values import (
     format_amount,
     parse_date,
     parse_day_list,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.protocol import protocol_from_dict
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
 from tests.builders import UTC_ALLOWED
 
 NEEDS = {

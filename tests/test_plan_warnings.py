@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from icalendar import Calendar
 
 import dosing
-from dosing.changes import changes_from_rows
 from dosing.cli import main
-from dosing.clinic_days import home_after_changes
 from dosing.errors import ProtocolError
-from dosing.plan_warnings import WarningsRefused, plan_warnings
-from dosing.visits import plan_visits
+from dosing.plan.changes import changes_from_rows
+from dosing.plan.clinic_days import home_after_changes
+from dosing.plan.visits import plan_visits
+from dosing.plan.warnings import WarningsRefused, plan_warnings
 from tests.builders import UTC_ALLOWED, expand_for, protocol, regimen
 from tests.conftest import PINNED_TODAY, PROTOCOLS
 from tests.seed_variants import SEED_PATIENT, seed_with, write
@@ -32,7 +32,7 @@ def _load(tmp_path: Path, text: str) -> dosing.Protocol:
     return dosing.load_protocol(write(tmp_path, "p.toml", text))
 
 
-def _closed_doses(warnings: list[dosing.plan_warnings.PlanWarning]) -> int:
+def _closed_doses(warnings: list[dosing.plan.warnings.PlanWarning]) -> int:
     return sum(int(re.search(r": (\d+) in-clinic dose", w.message).group(1)) for w in warnings)  # type: ignore[union-attr]
 
 
@@ -202,7 +202,7 @@ def test_move_needs_a_window() -> None:
 
 
 def _cohort(proto: dosing.Protocol | None = None, start: str = "2027-01-04") -> dosing.Cohort:
-    from dosing.cohort import cohort_from_rows
+    from dosing.plan.cohort import cohort_from_rows
 
     proto = proto or _every_three_days(on_closed_day="move", move_window={"early": 1, "late": 1})
     return cohort_from_rows(["patient_id", "arm", "start_date", "timezone"], [(2, ["P1", "a", start, "UTC"])], proto)
@@ -256,7 +256,7 @@ def test_max_days_in_past_is_the_protocols_and_today_defaults_to_the_pinned_cloc
 
 
 def _twins(proto: dosing.Protocol) -> dosing.Cohort:
-    from dosing.cohort import cohort_from_rows
+    from dosing.plan.cohort import cohort_from_rows
 
     header = ["patient_id", "arm", "start_date", "timezone", "site", "mtx_dose", "mtx_weekday"]
     rows = [

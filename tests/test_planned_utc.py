@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.generate import DOSE_COLUMNS, WORKLIST_COLUMNS
-from dosing.protocol import protocol_from_dict
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.columns import DOSE_COLUMNS, WORKLIST_COLUMNS
+from dosing.plan.load import protocol_from_dict
 from tests.conftest import PROTOCOLS
 
 
@@ -106,7 +106,7 @@ def test_adherence_doses_name_the_planned_instant(tmp_path: Path) -> None:
     )
     log = tmp_path / "log.csv"
     log.write_text("patient_id,drug,given_at,dose_given\nP1,Drug,2027-11-07 01:40,1\n", encoding="utf-8")
-    result = dosing.adherence(protocol, cohort, log, tmp_path, as_of=dt.date(2027, 11, 9))
+    result = dosing.write_adherence(protocol, cohort, log, tmp_path, as_of=dt.date(2027, 11, 9))
     assert result.folder is not None
     written = read(result.folder / "doses.csv")
     columns = list(written.columns)

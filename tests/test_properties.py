@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.parse import WEEKDAYS
-from dosing.protocol import protocol_from_dict
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.values import WEEKDAYS
 from tests.builders import UTC_ALLOWED
 
 ZONES = ["UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]

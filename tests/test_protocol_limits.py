@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 import dosing
-from dosing import protocol_limits
-from dosing.cohort import cohort_from_rows
 from dosing.errors import CohortError, ProtocolError
-from dosing.protocol import protocol_from_dict
-from dosing.protocol_checks import dependency_order
-from dosing.visit_checks import visit_order
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol import limits as protocol_limits
+from dosing.protocol.checks import dependency_order
+from dosing.protocol.visit_checks import visit_order
 from tests.conftest import PROTOCOLS
 
 

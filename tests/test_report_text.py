@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
-from dosing.io.report_html import LITERAL_TEXT, _figure, _timeline
+from dosing.io.write.report_html import LITERAL_TEXT, _figure, _timeline
 from tests.conftest import FIXTURES, PROTOCOLS
 
 #: mathtext specials: "$x^$" is a mathtext syntax error, "$x$" would be drawn as an italic x

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 import dosing
-from dosing.cohort import cohort_from_rows
 from dosing.errors import ProtocolError
-from dosing.io.ics import dose_description, dose_summary
-from dosing.protocol import protocol_from_dict
-from dosing.safety import is_methotrexate, unit_factor
+from dosing.io.write.ics import dose_description, dose_summary
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.safety import is_methotrexate, unit_factor
 from tests.builders import UTC_ALLOWED, protocol, regimen
 
 
@@ -117,7 +117,7 @@ def test_a_blinded_placebo_for_methotrexate_carries_the_weekly_warning() -> None
     proto = blinded(regimens, arms, patient_values={"wd": {"type": "weekday"}})
     rows = [(2, ["P1", "a", "2027-01-04", "UTC", "Monday"]), (3, ["P2", "p", "2027-01-04", "UTC", "Monday"])]
     cohort = cohort_from_rows(["patient_id", "arm", "start_date", "timezone", "wd"], rows, proto)
-    table = dosing.blinding.blind(dosing.expand(proto, cohort), proto)
+    table = dosing.plan.blinding.blind(dosing.expand(proto, cohort), proto)
     for pid in ("P1", "P2"):
         first = table[table["patient_id"] == pid].iloc[0]
         assert dose_summary(first) == "Study tablets 1 mg (weekly, Monday)"

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 import dosing
 from dosing.cli import main
 from dosing.errors import SafetyError
-from dosing.safety import check_max_daily, check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
+from dosing.protocol.safety import check_max_daily, check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
 from tests.seed_variants import (
     ARM_TAIL,
     LOX_TIMES,

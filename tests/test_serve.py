@@ -19,7 +19,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from conftest import FIXTURES, PROTOCOLS  # noqa: E402
 
 import dosing  # noqa: E402
-from dosing.serve import create_app, redact  # noqa: E402
+from dosing.serve.server import create_app, redact  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +115,10 @@ def test_post_is_refused_like_everything_else(study: Path, base: str) -> None:
 def test_the_request_log_never_shows_a_token(study: Path, base: str, caplog: pytest.LogCaptureFixture) -> None:
     url = feed_urls(study, base)["RA-101"]
     token = url.rsplit("/", 1)[1].removesuffix(".ics")
-    with caplog.at_level(logging.INFO, logger="dosing.serve"):
+    with caplog.at_level(logging.INFO, logger="dosing.serve.server"):
         httpx.get(url)
         httpx.get(base + "/" + "C" * 43 + ".ics")
-    messages = [r.getMessage() for r in caplog.records if r.name == "dosing.serve"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dosing.serve.server"]
     assert len(messages) == 2
     assert all(token not in m and "C" * 20 not in m for m in messages)
     assert messages[0].startswith("GET " + redact("/" + token + ".ics") + " 200")

@@ -26,8 +26,8 @@ uvicorn = pytest.importorskip("uvicorn")
 from conftest import FIXTURES, PROTOCOLS  # noqa: E402
 
 import dosing  # noqa: E402
-from dosing.serve import create_app  # noqa: E402
-from dosing.serve_guard import Limits  # noqa: E402
+from dosing.serve.guard import Limits  # noqa: E402
+from dosing.serve.server import create_app  # noqa: E402
 
 SHORT = Limits(request_s=1.0, idle_s=1, response_s=1.0, grace_s=0.3)
 HALF = b"GET /feeds.csv HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: the head never ends
@@ -219,7 +219,7 @@ def test_the_connection_limit_follows_the_descriptor_limit(descriptors: int, con
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, hard))
 
-    code = "from dosing.serve_guard import default_max_connections as m; print(m())"
+    code = "from dosing.serve.guard import default_max_connections as m; print(m())"
     shown = subprocess.run([sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True, check=True)
     assert int(shown.stdout) == connections
 
@@ -386,12 +386,12 @@ def test_out_of_descriptors_is_a_503_not_a_404(study: Path, guarded: Running, mo
     """A 404 would tell a calendar app that its feed is gone; running out of descriptors is temporary."""
     import errno
 
-    import dosing.serve
+    import dosing.serve.server
 
     def no_descriptors(*args: Any, **kwargs: Any) -> Any:
         raise OSError(errno.EMFILE, "Too many open files")
 
-    monkeypatch.setattr(dosing.serve, "open", no_descriptors, raising=False)
+    monkeypatch.setattr(dosing.serve.server, "open", no_descriptors, raising=False)
     status, body = get(guarded.port, next(iter(feed_paths(study).values())))
     assert (status, body) == (503, b"Busy, try again\n")
 

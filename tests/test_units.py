@@ -1,7 +1,7 @@
 """Units that cannot slip (issue 9, section 2): the unit registry, exact conversions, daily
 limits that state their unit, per-size doses shown in absolute units, decimal rounding, and one
 dose formatter for every people-facing output. Each defect found has a test here that failed
-on the code before dosing/units.py."""
+on the code before dosing/protocol/units.py."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from dosing.cli import main
 from dosing.errors import ProtocolError, ValueParseError
-from dosing.io.ics import dose_description, dose_summary
-from dosing.units import UNITS, convert, dose_texts, factor, format_dose, lookup, per_size_dose, per_size_doses
+from dosing.io.write.ics import dose_description, dose_summary
+from dosing.protocol.units import UNITS, convert, dose_texts, factor, format_dose, lookup, per_size_dose, per_size_doses
 from tests.builders import expand_for, protocol, regimen
 from tests.conftest import PROTOCOLS
 

@@ -23,8 +23,9 @@ from click.testing import CliRunner
 import dosing
 from dosing.cli import main
 from dosing.errors import ProtocolError
-from dosing.protocol import ClinicPolicy, protocol_from_dict
-from dosing.visits import NO_OPEN_DAY, ClinicCalendar, nearest_open, plan_visits
+from dosing.plan.load import protocol_from_dict
+from dosing.plan.visits import NO_OPEN_DAY, ClinicCalendar, nearest_open, plan_visits
+from dosing.protocol.model import ClinicPolicy
 from tests.conftest import FIXTURES, PROTOCOLS
 
 CHINA = ClinicPolicy(closed_weekdays=["Saturday", "Sunday"], holidays="CN")
@@ -253,7 +254,7 @@ def test_visits_are_all_day_events_in_the_calendar(generated: Path) -> None:
 
 
 def test_timed_visit_when_clinic_hours_are_given(seed_protocol: dosing.Protocol) -> None:
-    from dosing.io.ics_visits import visit_events
+    from dosing.io.write.ics_visits import visit_events
 
     data = seed_data()
     data["visits"][2]["time"] = "09:30"

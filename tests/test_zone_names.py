@@ -1,5 +1,5 @@
 """Time zones that mean what they say: a patient's or a study's zone must name a place (see
-dosing/zones.py for the rule); fixed offsets, abbreviations, POSIX rules and old aliases are refused
+dosing/protocol/zones.py for the rule); fixed offsets, abbreviations, POSIX rules and old aliases are refused
 unless the protocol allows them with a reason; unknown names get a did-you-mean."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 import dosing
 from dosing.cli import main
-from dosing.cohort import cohort_from_rows
 from dosing.errors import CohortError, ProtocolError
-from dosing.protocol import protocol_from_dict
-from dosing.zones import suggest, zone_problem
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.zones import suggest, zone_problem
 
 
 def study_protocol(zone: str = "America/New_York", **study: Any) -> dosing.Protocol:

@@ -1,1 +1,2 @@
-"""Readers and writers at the edge: files in, files out. The domain core never imports these."""
+"""The edge: reading input files (:mod:`dosing.io.read`), writing outputs (:mod:`dosing.io.write`),
+and the study folder's safety (atomic swaps, manifest, lock, permissions, OS error texts)."""

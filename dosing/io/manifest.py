@@ -24,10 +24,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ..changes import Changes
-from ..cohort import Cohort
 from ..errors import OutputError
-from ..protocol import Protocol
+from ..plan.changes import Changes
+from ..plan.cohort import Cohort
+from ..protocol.model import Protocol
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -199,7 +199,7 @@ def resolve_changes(
 
 
 def _reread(old: dict[str, Any], protocol: Protocol, cohort: Cohort, folder: Path) -> Changes:
-    from .changes_file import load_changes
+    from .read.changes import load_changes
 
     path = old.get("path")
     where = str(record_folder(folder) / MANIFEST)

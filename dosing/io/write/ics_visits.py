@@ -1,0 +1,129 @@
+"""Calendar events for clinic visits, and for doses a changes file moved or altered.
+
+Visits are all-day events (``VALUE=DATE``, exclusive ``DTEND``) or, when the protocol gives
+clinic hours, timed events in the patient's zone (never at a local time that does not exist or
+occurs twice: see :func:`dosing.io.write.ics.unambiguous`); ``CATEGORIES:visit``; the window, the
+procedures and any move are in the ``DESCRIPTION``. They are handed to
+:func:`dosing.io.write.ics.calendar_for_patient` as ``extra_events``.
+
+Subscribed calendars update in place: every event keeps its UID; an unchanged event keeps its
+bytes (``DTSTAMP`` is the patient's start date, 00:00 UTC, as for doses); a changed event
+(``sequence`` > 0) gets that SEQUENCE and, as ``DTSTAMP``, the date of the latest change that
+touched it (never before the patient's start). In one-event-per-dose calendars, changed doses
+are built here (:func:`changed_dose_events`, with the same :func:`~dosing.io.write.ics.dose_event` as
+every dose) and :func:`hide_changed` keeps them out of the dose writer's own events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+import icalendar
+import pandas as pd
+
+from ...plan.changes import each_row
+from .ics import change_stamp, dose_event, unambiguous
+
+
+def patient_stamp(start: dt.date) -> dt.datetime:
+    """The DTSTAMP of unchanged events: the patient's start date, 00:00 UTC."""
+    return dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def visit_description(row: Mapping[Any, Any]) -> str:
+    lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
+    if row["procedures"]:
+        lines.append("Procedures:")
+        lines += [f"- {item}" for item in str(row["procedures"]).split("; ")]
+    lines.append(f"Study day {row['study_day']}")
+    if row["moved_reason"]:
+        lines.append(f"Moved: {row['moved_reason']}")
+    if row["warning"]:
+        lines.append(f"WARNING: {row['warning']}; please call the clinic")
+    return "\n".join(lines)
+
+
+def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
+    """One event per visit row of one patient."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    events = []
+    for row in visits.to_dict("records"):
+        day = dt.date.fromisoformat(str(row["scheduled_date"]))
+        event = icalendar.Event()
+        event.add("uid", row["uid"])
+        event.add("dtstamp", change_stamp(stamp, row["changed_on"]) if row["sequence"] else stamp)
+        event.add("sequence", int(row["sequence"]))
+        if row["time"]:
+            begin = dt.datetime.combine(day, dt.time.fromisoformat(str(row["time"])), tzinfo=zone)
+            end = begin.astimezone(dt.UTC) + dt.timedelta(minutes=int(row["duration_minutes"]))
+            event.add("dtstart", unambiguous(begin))
+            event.add("dtend", unambiguous(end.astimezone(zone)))
+        else:
+            event.add("dtstart", day)
+            event.add("dtend", day + dt.timedelta(days=1))
+        event.add("summary", f"Clinic visit: {row['name']}")
+        event.add("description", visit_description(row))
+        event.add("categories", ["visit"])
+        event.add("transp", "OPAQUE")
+        events.append(event)
+    return events
+
+
+def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt.datetime) -> list[icalendar.Event]:
+    """Visit events for the clinic's shared calendar: the patient id leads each summary, and a
+    timed visit is at its time in the patient's zone (``zones``: patient id -> TZID), as in the
+    patient's own calendar."""
+    events = []
+    for pid, mine in visits.groupby(visits["patient_id"].astype(str), sort=False) if len(visits) else ():
+        for event in visit_events(mine, zones[str(pid)], stamp):
+            event["summary"] = icalendar.vText(f"{pid}: {event['summary']}")
+            event["uid"] = icalendar.vText(f"staff.{event['uid']}")
+            events.append(event)
+    return events
+
+
+def changed_dose_events(
+    doses: pd.DataFrame, stamp: dt.datetime, remind: dt.timedelta | None = None
+) -> list[icalendar.Event]:
+    """Events for one patient's doses that changes moved or altered (``sequence`` > 0, not held),
+    each stamped with its latest change and carrying the ``remind`` alarm like every dose."""
+    changed = doses[(doses["sequence"] > 0) & ~doses["held"].astype(bool)]
+    return [
+        dose_event(row, stamp=change_stamp(stamp, row.get("changed_on")), sequence=int(row["sequence"]), remind=remind)
+        for row in ({str(k): v for k, v in r.items()} for r in changed.to_dict("records"))
+    ]
+
+
+def hide_changed(doses: pd.DataFrame) -> pd.DataFrame:
+    """The dose rows with changed ones marked held, so the dose writer leaves them to us."""
+    if not (doses["sequence"] > 0).any():
+        return doses
+    return doses.assign(held=doses["held"] | (doses["sequence"] > 0))
+
+
+def calendar_extras(
+    doses: pd.DataFrame,
+    visits: pd.DataFrame,
+    patients: pd.DataFrame,
+    *,
+    changed_doses: bool = True,
+    remind: dt.timedelta | None = None,
+) -> dict[str, list]:
+    """Per patient id: visit events and (with ``changed_doses``, for one-event-per-dose
+    calendars) changed-dose events, with the dose alarm ``remind``, for ``calendar_for_patient``.
+    Recurring calendars keep changed doses in their runs instead, so that each run keeps its UID."""
+    changed = doses[doses["sequence"] > 0] if len(doses) and changed_doses else doses.iloc[0:0]
+    by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
+    by_patient_visits = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
+    extras: dict[str, list] = {}
+    for patient in each_row(patients):
+        pid = str(patient.patient_id)
+        stamp = patient_stamp(pd.Timestamp(patient.start_date).date())
+        events = changed_dose_events(by_patient_doses[pid], stamp, remind) if pid in by_patient_doses else []
+        if pid in by_patient_visits:
+            events += visit_events(by_patient_visits[pid], str(patient.timezone), stamp)
+        extras[pid] = events
+    return extras

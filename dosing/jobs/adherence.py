@@ -1,0 +1,131 @@
+"""``dosing adherence``: check a log, then write the adherence tables and report.html.
+
+The checking is :func:`dosing.adherence.check.judge_adherence` (pure tables); this edge module only
+writes its result, all at once, into ``<out>/<study id>/adherence/``, with its own
+``manifest.json``. It holds the study folder's lock (:mod:`dosing.io.study_lock`), first puts
+back outputs a killed run had parked (:func:`dosing.io.atomic.recover`), and plans from the
+inputs that made the study's outputs: the recorded changes by default, and the same protocol
+and cohort (:mod:`dosing.io.manifest`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..adherence.check import AdherenceResult, judge_adherence
+from ..adherence.extra import ChangesLike
+from ..io.atomic import recover, staged_folder
+from ..io.manifest import (
+    check_same_plan,
+    discarded,
+    file_sha256,
+    inputs_record,
+    resolve_changes,
+    study_record,
+    write_manifest,
+)
+from ..io.permissions import restrict
+from ..io.read.changes import load_changes
+from ..io.read.log import AdministrationLog, read_log
+from ..io.study_lock import DEFAULT_WAIT_S, study_lock
+from ..io.write.csv import write_csv
+from ..io.write.report_html import write_report
+from ..plan.changes import Changes
+from ..plan.cohort import Cohort
+from ..protocol.model import Protocol
+from .generate import output_folder
+
+
+def check_adherence(
+    protocol: Protocol,
+    cohort: Cohort,
+    log: str | Path | AdministrationLog,
+    *,
+    changes: str | Path | ChangesLike | None = None,
+    as_of: dt.date | None = None,
+    strict: bool = False,
+    unblinded: bool = False,
+    doses: pd.DataFrame | None = None,
+) -> AdherenceResult:
+    """Read the log (and a changes file) if given as paths, then :func:`judge_adherence`: the tables
+    per planned dose, extra administrations, the measures and the log's bad rows."""
+    if not isinstance(log, AdministrationLog):
+        log = read_log(log, protocol, cohort, strict=strict, unblinded=unblinded)
+    if isinstance(changes, (str, Path)):
+        changes = load_changes(changes, protocol, cohort, unblinded=unblinded)
+    return judge_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
+
+
+def adherence(
+    protocol: Protocol,
+    cohort: Cohort,
+    log: str | Path | AdministrationLog,
+    out_dir: str | Path = "output",
+    *,
+    changes: str | Path | Changes | None = None,
+    discard_changes: bool = False,
+    group: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    wait: float = DEFAULT_WAIT_S,
+    **options: Any,
+) -> AdherenceResult:
+    """:func:`check_adherence`, then write doses.csv, extra.csv, summary.csv, bad_rows.csv and
+    report.html into ``<out>/<study id>/adherence/`` at once (the study's other outputs stay).
+    Without ``changes``, the changes the study's outputs were made with are applied;
+    ``discard_changes`` judges without them (or with ``changes`` instead), and is recorded."""
+    unblinded = bool(options.get("unblinded", False))
+    study = output_folder(Path(out_dir), protocol, unblinded)
+    if isinstance(changes, (str, Path)):
+        changes = load_changes(changes, protocol, cohort, unblinded=unblinded)
+    read = log if isinstance(log, AdministrationLog) else read_log(log, protocol, cohort, **_reading(options))
+    with study_lock(study, wait=wait, on_wait=on_wait):
+        recover(study)  # a generate killed mid-swap parked the previous outputs: put them back first
+        record = study_record(study)
+        check_same_plan(record, protocol, cohort, study)
+        used = resolve_changes(record, changes, discard_changes, protocol, cohort, study)
+        result = check_adherence(protocol, cohort, read, changes=used, **options)
+        final = study / "adherence"
+        with staged_folder(final) as folder:
+            _write(result, folder)
+            manifest = _manifest(protocol, cohort, log, used, record, discard_changes, result)
+            write_manifest(folder, "adherence", **manifest)
+            if unblinded:
+                restrict(folder, group)
+        if unblinded:
+            restrict(study, group, recursive=False)
+    result.folder = final
+    result.files = [final / name for name in ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")]
+    return result
+
+
+def _reading(options: dict[str, Any]) -> dict[str, bool]:
+    return {"strict": bool(options.get("strict", False)), "unblinded": bool(options.get("unblinded", False))}
+
+
+def _write(result: AdherenceResult, folder: Path) -> None:
+    write_csv(result.doses, folder / "doses.csv")
+    write_csv(result.extra, folder / "extra.csv")
+    write_csv(result.summary, folder / "summary.csv")
+    write_csv(result.bad_rows, folder / "bad_rows.csv")
+    write_report(result, folder / "report.html")
+
+
+def _manifest(
+    protocol: Protocol,
+    cohort: Cohort,
+    log: str | Path | AdministrationLog,
+    used: Changes | None,
+    record: dict[str, Any] | None,
+    discard: bool,
+    result: AdherenceResult,
+) -> dict[str, Any]:
+    inputs = inputs_record(protocol, cohort, used, result.blinded)
+    if not isinstance(log, AdministrationLog):
+        path = Path(log).expanduser().resolve()
+        inputs["log"] = {"path": str(path), "sha256": file_sha256(path)}
+    options = {"as_of": dt.date.isoformat(result.as_of), "unblinded": not result.blinded, "changes_discarded": discard}
+    return {"inputs": inputs, "options": options, "discarded_changes": discarded(record, used, discard)}

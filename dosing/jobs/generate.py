@@ -1,0 +1,380 @@
+"""``dosing generate``: protocol x cohort -> dose tables, worklist and calendars on disk."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.atomic import recover, staged_folder
+from ..io.manifest import (
+    STALE_ADHERENCE,
+    adherence_plan_differs,
+    check_changes,
+    discarded,
+    inputs_record,
+    read_manifest,
+    study_record,
+    write_manifest,
+)
+from ..io.permissions import restrict
+from ..io.study_lock import DEFAULT_WAIT_S, study_lock
+from ..io.write.csv import write_csv
+from ..io.write.ics import Style, calendar_for_patient, staff_calendar
+from ..io.write.ics_visits import calendar_extras, hide_changed, staff_visit_events
+from ..io.write.visits import write_visits
+from ..plan.apply_changes import apply_changes, change_effects, describe_effects
+from ..plan.blinding import blind, unblind
+from ..plan.changes import Changes
+from ..plan.clinic_days import home_after_changes
+from ..plan.cohort import Cohort
+from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, WORKLIST_COLUMNS
+from ..plan.expand import expand, utc_text
+from ..plan.file_names import NO_SITE, site_file_names
+from ..plan.visits import plan_visits
+from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
+from ..protocol.model import Protocol
+from ..protocol.safety import check_schedule
+from ..protocol.units import dose_texts
+from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class GenerateResult:
+    """What ``generate`` wrote, for the one-screen summary."""
+
+    folder: Path
+    blinded: bool
+    patients: int
+    doses_per_drug: dict[str, int]
+    first_date: str
+    last_date: str
+    files: list[Path] = field(default_factory=list)
+    visits: int = 0
+    visit_warnings: int = 0
+    change_effects: pd.DataFrame | None = None
+    warnings: list[PlanWarning] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"{'BLINDED' if self.blinded else 'UNBLINDED'} outputs in {self.folder}",
+            f"  patients: {self.patients}",
+            f"  dates:    {self.first_date} .. {self.last_date}",
+            "  doses per drug:",
+        ]
+        width = max((len(d) for d in self.doses_per_drug), default=0)
+        lines += [f"    {drug:<{width}}  {count:>9,}" for drug, count in self.doses_per_drug.items()]
+        plural = "" if self.patients == 1 else "s"
+        lines += [
+            "  files:",
+            f"    {self.folder / 'doses.csv'}",
+            f"    {self.folder / 'worklist.csv'}",
+            f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patient{plural})",
+        ]
+        if self.visits:
+            lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
+            lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
+        lines += [f"    {path}" for path in self.files]
+        warned = f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else "")
+        lines.insert(4 if self.visits else 3, warned)
+        if self.change_effects is not None:
+            lines += describe_effects(self.change_effects)
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def output_folder(out_dir: Path, protocol: Protocol, unblinded: bool) -> Path:
+    """``<out>/<study id>`` for blinded outputs, ``<out>/<study id>-UNBLINDED`` otherwise."""
+    name = protocol.study.id.lower()
+    return out_dir / (f"{name}-UNBLINDED" if unblinded else name)
+
+
+def generate(
+    protocol: Protocol,
+    cohort: Cohort,
+    out_dir: str | Path = "output",
+    *,
+    unblinded: bool = False,
+    progress: Progress | None = None,
+    changes: Changes | None = None,
+    ics_style: Style = "recurring",
+    remind: dt.timedelta | None = None,
+    remind_visits: dt.timedelta | None = None,
+    feeds: bool = True,
+    key_file: str | Path | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    discard_changes: bool = False,
+    group: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    wait: float = DEFAULT_WAIT_S,
+    today: dt.date | None = None,
+    strict: bool = False,
+) -> GenerateResult:
+    """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
+
+    ``changes`` (see :mod:`dosing.plan.changes`) moves, holds, stops and alters doses and visits.
+    Calendars are written in ``ics_style`` ("recurring" or "expanded"), with a display alarm
+    ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
+    write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
+    :mod:`dosing.serve.feeds`; the key comes from ``key_file``).
+
+    One run at a time per study folder (a second waits, telling ``on_wait``, up to ``wait``
+    seconds). The folder's ``manifest.json`` records the inputs; when the study had changes,
+    ``changes`` must be them (or the same file, edited) unless ``discard_changes`` (see
+    :mod:`dosing.io.manifest`). ``feeds.csv``, ``feeds/`` and unblinded outputs are owner-only,
+    or owner and ``group`` (see :mod:`dosing.io.permissions`).
+    The plan's warnings (see :mod:`dosing.plan.warnings`; ``today`` is by default the date in the
+    study's time zone; patients already in ``OUT/<study id>/patients/`` are not warned about a past
+    first day) are in the result's ``warnings``; with ``strict`` any warning raises
+    :class:`~dosing.plan.warnings.WarningsRefused` and nothing is written.
+    """
+    final = output_folder(Path(out_dir), protocol, unblinded)
+    check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
+    options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
+    options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
+    record = inputs_record(protocol, cohort, changes, not unblinded)
+    guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
+    return _generate(
+        protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
+        (feeds, key_file, base_url), guard, group, Path(out_dir), (today, strict),
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _guarded(
+    final: Path,
+    changes: Changes | None,
+    discard: bool,
+    manifest: dict,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+) -> Iterator[dict]:
+    """Hold the study folder's lock while the outputs are written: put back parked outputs, check
+    the recorded changes again (another run may have recorded some meanwhile), give the manifest."""
+    with study_lock(final, wait=wait, on_wait=on_wait):
+        recover(final)
+        record = study_record(final)
+        check_changes(record, changes, discard, final)
+        yield {**manifest, "discarded_changes": discarded(record, changes, discard)}
+
+
+def _iso(offset: dt.timedelta | None) -> str | None:
+    return None if offset is None else f"PT{int(offset.total_seconds())}S"
+
+
+def _generate(
+    protocol: Protocol,
+    cohort: Cohort,
+    final: Path,
+    unblinded: bool,
+    progress: Progress | None,
+    changes: Changes | None,
+    calendar: CalendarOptions,
+    feed_options: tuple[bool, str | Path | None, str],
+    guard: contextlib.AbstractContextManager[dict],
+    group: str | None,
+    out_dir: Path,
+    warning_options: tuple[dt.date | None, bool],
+) -> GenerateResult:
+    feeds, key_file, base_url = feed_options
+    ics_style, remind = calendar.style, calendar.remind
+    today, strict = warning_options
+    key = load_key(key_file, final.parent) if feeds and not unblinded else None
+    doses = planned = expand(protocol, cohort)
+    if changes is not None:
+        doses = home_after_changes(apply_changes(planned, changes), protocol)
+    visits = plan_visits(protocol, cohort, changes)
+    check_schedule(doses, protocol)
+    published = published_patients(out_dir, protocol)
+    warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
+    if strict and warnings:
+        raise WarningsRefused(warnings)
+    table = unblind(doses) if unblinded else blind(doses, protocol)
+    table["planned_utc"] = utc_text(table["planned_at"])
+    held = table["held"].to_numpy(dtype=bool).astype(np.int8)
+    table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
+    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
+    with guard as manifest, staged_folder(final) as folder:
+        if unblinded:
+            restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
+        write_csv(table[columns], folder / "doses.csv")
+        write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
+        mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
+        calendars = _write_patients(protocol, cohort, mine, folder / "patients", progress, calendar, extras)
+        if protocol.visits:
+            write_visits(visits, cohort, folder)
+        if not unblinded:
+            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits)
+        if key is not None:
+            versions = token_versions(key_file, protocol.study.id)
+            write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
+        notes = _keep_adherence(final, folder, manifest["inputs"])
+        write_manifest(folder, "generate", **manifest)
+        _restrict(folder, unblinded, group)
+    effects = (
+        None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
+    )
+    return GenerateResult(
+        final,
+        not unblinded,
+        len(cohort),
+        _per_drug(table),
+        str(table["date"].min()) if len(table) else "-",
+        str(table["date"].max()) if len(table) else "-",
+        visits=len(visits),
+        visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
+        change_effects=effects,
+        files=_calendar_files(final, unblinded, key is not None),
+        warnings=warnings,
+        notes=notes,
+    )
+
+
+def _restrict(folder: Path, unblinded: bool, group: str | None) -> None:
+    """Owner-only (or owner and ``group``): the feeds, feeds.csv, and every unblinded output."""
+    sensitive = [folder] if unblinded else [folder / "feeds", folder / "feeds.csv"]
+    for path in sensitive:
+        if path.exists():
+            restrict(path, group)
+
+
+def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
+    """Patients whose calendar an earlier run already wrote (``OUT/<study id>/patients/<id>/``): a
+    first day long past is no news for them, their phones already have those doses."""
+    folder = output_folder(out_dir, protocol, unblinded=False) / "patients"
+    return {path.name for path in folder.iterdir() if path.is_dir()} if folder.is_dir() else set()
+
+
+def _keep_adherence(final: Path, staging: Path, inputs: dict) -> list[str]:
+    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it
+    (after putting back an adherence folder a killed adherence run had parked), with a note when it
+    was judged against another plan than these ``inputs``."""
+    import shutil
+
+    if final.is_dir():
+        recover(final / "adherence")
+    if (final / "adherence").is_dir():
+        shutil.copytree(final / "adherence", staging / "adherence")
+        if adherence_plan_differs(inputs, read_manifest(final / "adherence")):
+            return [STALE_ADHERENCE]
+    return []
+
+
+def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:
+    """The nurses' sheet: planned doses by date, time and patient, with columns to fill in."""
+    sites = cohort.patients.set_index("patient_id")["site"]
+    sheet = table.copy()
+    sheet["site"] = sheet["patient_id"].astype(str).map(sites)
+    sheet["dose_text"] = dose_texts(sheet["dose"], sheet["unit"])  # the dose as people read it
+    for column in ("given_at", "given_by", "dose_given", "notes"):
+        sheet[column] = ""
+    sheet["_pid"] = sheet["patient_id"].astype(str)
+    sheet["_drug"] = sheet["drug"].astype(str)
+    sheet.loc[sheet["held"].to_numpy(dtype=bool), "notes"] = "HELD: do not give"
+    sheet = sheet.sort_values(["date", "time", "_pid", "_drug"], kind="stable")
+    return sheet[WORKLIST_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])]
+
+
+@dataclass(frozen=True)
+class CalendarOptions:
+    """How calendars are written: style and reminders."""
+
+    style: Style = "recurring"
+    remind: dt.timedelta | None = None
+    remind_visits: dt.timedelta | None = None
+
+
+def _write_patients(
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    folder: Path,
+    progress: Progress | None,
+    options: CalendarOptions = CalendarOptions(),
+    extras: dict[str, list] | None = None,
+) -> dict[str, bytes]:
+    calendars: dict[str, bytes] = {}
+    groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
+    total = len(cohort)
+    for i, patient in enumerate(cohort.patients.itertuples(index=False), start=1):
+        pid = str(patient.patient_id)
+        mine = groups.get(pid, table.iloc[0:0])
+        home = folder / pid
+        home.mkdir(parents=True)
+        write_csv(mine.drop(columns=CALENDAR_ONLY), home / "doses.csv")
+        start = pd.Timestamp(str(patient.start_date)).date()
+        stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
+        last = start + dt.timedelta(days=protocol.study.last_day)
+        ics = calendar_for_patient(
+            hide_changed(mine) if options.style == "expanded" else mine,
+            name=f"{protocol.study.id} {pid}",
+            timezone=str(patient.timezone),
+            stamp=stamp,
+            first=start,
+            last=last,
+            extra_events=(extras or {}).get(pid, ()),
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
+        )
+        (home / "calendar.ics").write_bytes(ics)
+        calendars[pid] = ics
+        if progress is not None:
+            progress(i, total)
+    return calendars
+
+
+def _calendar_files(final: Path, unblinded: bool, feeds: bool) -> list[Path]:
+    staff = [] if unblinded else [final / "staff" / "<site>.ics"]
+    return staff + ([final / "feeds" / "<token>.ics", final / "feeds.csv"] if feeds else [])
+
+
+def _write_staff(
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    folder: Path,
+    options: CalendarOptions,
+    visits: pd.DataFrame,
+) -> None:
+    """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
+    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
+    sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
+    doses = table[table["regimen"].astype(str).isin(in_clinic) & table["in_clinic"].to_numpy(dtype=bool)]
+    site_of = doses["patient_id"].astype(str).map(sites)
+    folder.mkdir()
+    first = cohort.patients["start_date"].min().date()
+    last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
+    stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
+    zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
+    visit_site = visits["patient_id"].astype(str).map(sites) if len(visits) else None
+    file_names = site_file_names(sorted(set(sites)))  # "" (no site) gets "all", distinct from a site "all"
+    for site, file_name in file_names.items():
+        mine = visits[visit_site == site] if visit_site is not None else visits
+        ics = staff_calendar(
+            doses[site_of == site],
+            extra_events=staff_visit_events(mine, zones, stamp),
+            name=f"{protocol.study.id} {site or NO_SITE} clinic",
+            timezone=protocol.study.timezone,
+            stamp=stamp,
+            first=first,
+            last=last,
+            style=options.style,
+            remind=options.remind,
+            remind_visits=options.remind_visits,
+        )
+        (folder / f"{file_name}.ics").write_bytes(ics)
+
+
+def _per_drug(table: pd.DataFrame) -> dict[str, int]:
+    counts = table.groupby("drug", observed=True).size()
+    return {str(k): int(v) for k, v in counts.items()}

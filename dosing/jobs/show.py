@@ -1,0 +1,63 @@
+"""``dosing show``: one patient's schedule as a readable text table, grouped by week."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import cast
+
+import pandas as pd
+
+from ..plan.apply_changes import apply_changes
+from ..plan.blinding import blind, unblind
+from ..plan.changes import Changes
+from ..plan.cohort import Cohort
+from ..plan.expand import expand
+from ..protocol.model import Protocol
+from ..protocol.safety import check_schedule
+from ..protocol.units import format_dose
+
+
+def show(
+    protocol: Protocol, cohort: Cohort, patient_id: str, *, unblinded: bool = False, changes: Changes | None = None
+) -> str:
+    """The patient's doses by study week: one line per day and time, drugs side by side; with
+    ``changes`` applied (a held dose is marked, withdrawn and stopped doses are gone)."""
+    patient = cohort.patient(patient_id)
+    single = Cohort(cohort.patients[cohort.patients["patient_id"] == patient_id].reset_index(drop=True), cohort.source)
+    doses = expand(protocol, single)
+    if changes is not None:
+        mine = changes.rows[changes.rows["patient_id"] == patient_id]
+        doses = apply_changes(doses, dataclasses.replace(changes, rows=mine))
+    check_schedule(doses, protocol)
+    table = unblind(doses) if unblinded else blind(doses, protocol)
+    mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
+    head = [
+        f"{protocol.study.id}  patient {patient_id}  ({mode})",
+        f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",
+        "",
+    ]
+    if table.empty:
+        return "\n".join([*head, "no doses planned", ""])
+    table = table.assign(week=(table["study_day"] - 1) // 7 + 1, what=_what(table))
+    lines = head
+    for key, rows in table.groupby("week", sort=True):
+        week = cast(int, key)
+        lines.append(f"Week {week} (study days {7 * (week - 1) + 1}-{7 * week})")
+        for (date, weekday, day, time), slot in rows.groupby(
+            ["date", "weekday", "study_day", "time"], observed=True, sort=True
+        ):
+            lines.append(f"  {date} {str(weekday)[:3]}  day {day:>3}  {time}  {'; '.join(slot['what'])}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _what(table: pd.DataFrame) -> pd.Series:
+    """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
+    dose = pd.Series(
+        [format_dose(amount, unit) for amount, unit in zip(table["dose"], table["unit"], strict=True)],
+        index=table.index,
+    )
+    what = (table["drug"].astype(str) + " " + dose).str.rstrip()
+    weekly = table["once_weekly"].astype(bool)
+    what = what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
+    return what.where(~table["held"].astype(bool), what + " [HELD: do not give]")

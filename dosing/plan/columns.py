@@ -1,0 +1,49 @@
+"""The columns of the dose tables, in one place for the writers (jobs.generate) and the readers
+(adherence): each CSV file shows these, in this order."""
+
+DOSE_COLUMNS = [
+    "patient_id",
+    "date",
+    "time",
+    "timezone",
+    "planned_utc",
+    "weekday",
+    "study_day",
+    "drug",
+    "dose",
+    "unit",
+    "route",
+    "instructions",
+    "cycle",
+    "cycle_day",
+    "dose_number",
+    "uid",
+    "status",
+]
+UNBLINDED_COLUMNS = ["arm", "regimen", "blinded_label"]
+WORKLIST_COLUMNS = [
+    "date",
+    "time",
+    "timezone",
+    "planned_utc",
+    "patient_id",
+    "site",
+    "drug",
+    "dose",
+    "unit",
+    "dose_text",
+    "route",
+    "instructions",
+    "weekday",
+    "study_day",
+    "cycle",
+    "dose_number",
+    "uid",
+    "given_at",
+    "given_by",
+    "dose_given",
+    "notes",
+]
+
+#: Columns the calendar writer needs that the CSV files do not show.
+CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly"]

@@ -1,0 +1,520 @@
+"""The protocol model: what a protocol file may say, validated strictly with pydantic.
+
+This module is pure: the models and their field validators. The whole check of parsed TOML data
+(these models, the checks across fields, a simulated cohort, visits, study zone) is
+:func:`dosing.plan.load.protocol_from_dict`; reading the file is :mod:`dosing.io.read.files`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from ..errors import ValueParseError
+from .units import canonical, lookup
+from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
+from .zones import zone_problem
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+def _wrap(parser: Any) -> Any:
+    """Turn one of our parsers into a pydantic before-validator."""
+
+    def validate(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parser(value)
+        except ValueParseError as err:
+            raise ValueError(err.message) from None
+
+    return BeforeValidator(validate)
+
+
+def _check_zone(value: Any) -> str:
+    """A name the tz database knows; whether it names a place is checked with the whole study
+    (``allow_fixed_offset_zones``) by :func:`dosing.protocol.zones.check_study_zone`."""
+    if not isinstance(value, str):
+        raise ValueError(f'expected an IANA time zone name such as "Asia/Shanghai", got {value!r}')
+    problem = zone_problem(value, allow_fixed=True)
+    if problem is not None:
+        raise ValueError(problem.text())
+    return value
+
+
+Days = Annotated[int, _wrap(parse_days)]
+TimeOfDay = Annotated[dt.time, _wrap(parse_time)]
+Weekday = Annotated[int, _wrap(parse_weekday)]
+DayList = Annotated[list[int], _wrap(parse_day_list)]
+Zone = Annotated[str, BeforeValidator(_check_zone)]
+Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
+#: A dose unit from the registry (dosing/protocol/units.py), stored as its symbol ("µg" for "mcg").
+UnitSymbol = Annotated[str, _wrap(canonical)]
+
+
+class Strict(BaseModel):
+    """Every model refuses unknown keys: a typo is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=False)
+
+
+class AdherenceBand(Strict):
+    low: float = Field(default=80, ge=0, le=100)
+    high: float = Field(default=120, ge=100)
+
+
+class Study(Strict):
+    id: Ident
+    title: str = Field(min_length=1)
+    registry: str | None = None
+    blinding: Literal["open", "single", "double", "triple", "quadruple"]
+    timezone: Zone
+    allow_fixed_offset_zones: bool = Field(
+        False, strict=True, description="accept zone names that are not a place (UTC, Etc/GMT-8, EST); needs a reason"
+    )
+    fixed_offset_zones_reason: str | None = Field(None, min_length=1)
+    last_day: int = Field(ge=1, le=3660, description="last study day, inclusive")
+    end_date: dt.date | None = Field(None, description="no patient may start after this date")
+    indication: str | None = None
+    oncology: bool = Field(False, strict=True, description="declares an oncology use (non-weekly methotrexate)")
+    adherence_band: AdherenceBand = AdherenceBand()
+    max_days_in_past: int = Field(
+        7, ge=0, le=3660, description="warn when a patient's first day is more than this many days before today"
+    )
+
+    @property
+    def blinded(self) -> bool:
+        return self.blinding != "open"
+
+
+class PatientValue(Strict):
+    type: Literal["number", "weekday", "time", "text"]
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _range(self) -> PatientValue:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.type != "number" and (self.min is not None or self.max is not None):
+            raise ValueError('min and max apply only to values of type "number"')
+        return self
+
+
+class Dose(Strict):
+    """A fixed amount, an amount from the cohort file, or an amount per patient value."""
+
+    amount: float | None = Field(None, gt=0)
+    unit: UnitSymbol
+    patient_value: str | None = Field(None, description="take the amount from this cohort column")
+    per: str | None = Field(None, description="amount is per unit of this patient value (e.g. bsa)")
+    round_to: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Dose:
+        if self.patient_value is not None:
+            if self.amount is not None or self.per is not None:
+                raise ValueError("give either patient_value or amount (optionally with per), not both")
+        elif self.amount is None:
+            raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
+        if self.round_to is not None and self.per is None:
+            raise ValueError("round_to applies only to a computed dose (amount with per)")
+        _check_per_unit(self)
+        return self
+
+    @property
+    def absolute_unit(self) -> str:
+        """The unit of the dose a patient receives: "mg" for a dose of mg/m2 per bsa."""
+        return lookup(self.unit).absolute
+
+
+def _check_per_unit(dose: Dose) -> None:
+    size = lookup(dose.unit).per
+    if dose.per is not None and lookup(dose.unit).kind == "count":
+        raise ValueError(f'{dose.unit!r} cannot be per size: with per, use a unit such as "mg/m2" or "mg/kg"')
+    if dose.per is not None and size is None:
+        raise ValueError(
+            f'with per = "{dose.per}" the amount is per unit of size: write unit = "{dose.unit}/m2" '
+            f'(per m2 of body-surface area) or "{dose.unit}/kg" (per kg of body weight)'
+        )
+    if dose.per is None and size is not None:
+        raise ValueError(
+            f'unit {dose.unit!r} is per {size}: say of what with per = "<patient value>" '
+            f'(e.g. per = "{"bsa" if size == "m2" else "weight"}"), or give an absolute unit'
+        )
+
+
+class DailyLimit(Strict):
+    """A maximum daily dose with its unit: ``{ amount = 180, unit = "mg" }``."""
+
+    amount: float = Field(gt=0)
+    unit: UnitSymbol
+
+    @field_validator("unit")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if lookup(value).per is not None:
+            raise ValueError(f"a daily limit is an absolute amount: use {lookup(value).absolute!r}, not {value!r}")
+        return value
+
+
+def _limit_needs_unit(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError('write the limit as a table with its unit: max_daily_dose = { amount = 180, unit = "mg" }')
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'max_daily_dose needs its unit: write max_daily_dose = {{ amount = {value}, unit = "mg" }} '
+            "(with the unit the limit is in)"
+        )
+    return value
+
+
+class Schedule(Strict):
+    """When a regimen is given, in study days. See docs/protocol-format.md."""
+
+    daily: bool | None = None
+    every: Days | None = None
+    weekdays: list[Weekday] | None = None
+    weekday_from: str | None = None
+    cycle_days: DayList | None = None
+    after: str | None = None
+    offset: int = Field(1, ge=0, le=366, description="with `after`: days after the other regimen's dose")
+    for_: Days | None = Field(None, alias="for")
+    rest: Days | None = None
+    on: Days | None = None
+    off: Days | None = None
+    cycle_length: Days | None = None
+    cycles: int | None = Field(None, ge=1, le=1000)
+    start_day: int = Field(1, ge=1)
+    end_day: int | None = Field(None, ge=1)
+    count: int | None = Field(None, ge=1)
+    except_days_of: list[str] | None = None
+    phases: list[Schedule] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("except_days_of", "weekdays"):
+                if isinstance(data.get(key), str):
+                    data = {**data, key: [data[key]]}
+        return data
+
+    @model_validator(mode="after")
+    def _shape(self) -> Schedule:
+        if self.phases is not None:
+            _check_phases(self)
+            return self
+        patterns = [
+            name
+            for name in ("daily", "every", "weekdays", "weekday_from", "cycle_days", "after", "on")
+            if getattr(self, name) not in (None, False)
+        ]
+        if len(patterns) != 1:
+            raise ValueError(
+                'give exactly one pattern: daily = true, every = "2 days", weekdays = ["Monday"], '
+                'weekday_from = "<cohort column>", cycle_days = [1, 8], after = "<regimen id>", '
+                f'on = "14 days" (with off), or phases = [...]; got {patterns or "none"}'
+            )
+        if self.daily is False:
+            raise ValueError("daily = false means nothing; leave it out and give another pattern")
+        _check_cycles(self)
+        if self.end_day is not None and self.end_day < self.start_day:
+            raise ValueError(f"end_day ({self.end_day}) is before start_day ({self.start_day})")
+        if self.weekdays is not None and (not self.weekdays or len(set(self.weekdays)) != len(self.weekdays)):
+            raise ValueError('weekdays must name each day once, e.g. ["Monday", "Thursday"]')
+        return self
+
+    @property
+    def is_cyclic(self) -> bool:
+        return self.cycles is not None
+
+    @property
+    def cycle_period(self) -> int | None:
+        """Days in one cycle (cycle day 1 is the cycle's first day)."""
+        if self.cycle_length is not None:
+            return self.cycle_length
+        if self.on is not None and self.off is not None:
+            return self.on + self.off
+        if self.for_ is not None and self.rest is not None:
+            return self.for_ + self.rest
+        return None
+
+    @property
+    def active_days(self) -> int | None:
+        """Within a cycle: the first N days that may carry doses (None: the whole cycle)."""
+        if self.on is not None:
+            return self.on
+        if self.cycles is not None and self.for_ is not None:
+            return self.for_
+        return None
+
+
+def _check_cycles(s: Schedule) -> None:
+    if s.on is not None and s.off is None:
+        raise ValueError('on = "N days" needs off = "M days" (N days on, M days off)')
+    if s.off is not None and s.on is None:
+        raise ValueError("off needs on (N days on, M days off)")
+    if s.rest is not None and s.for_ is None:
+        raise ValueError('rest needs for (e.g. for = "14 days", rest = "14 days", cycles = 3)')
+    cyclic_keys = [k for k in ("rest", "on", "cycle_length", "cycle_days") if getattr(s, k) is not None]
+    if s.cycles is None and cyclic_keys:
+        raise ValueError(f"{', '.join(cyclic_keys)} describe a cycle: add cycles = <number of cycles>")
+    if s.cycles is not None:
+        if s.cycle_period is None:
+            raise ValueError('a cyclic schedule needs its length: cycle_length = "21 days", or for + rest, or on + off')
+        if s.cycle_length is not None and (s.rest is not None or s.off is not None):
+            raise ValueError("give the cycle length once: cycle_length, or for + rest, or on + off")
+        if s.cycle_days is not None and max(s.cycle_days) > s.cycle_period:
+            raise ValueError(f"cycle day {max(s.cycle_days)} is beyond the {s.cycle_period}-day cycle")
+        if s.for_ is not None and s.cycle_length is not None and s.for_ > s.cycle_length:
+            raise ValueError(f"for ({s.for_} days) is longer than the cycle ({s.cycle_length} days)")
+
+
+def _check_phases(s: Schedule) -> None:
+    other = [k for k in Schedule.model_fields if k not in ("phases", "start_day") and k in s.model_fields_set]
+    if other:
+        raise ValueError(f"with phases, put {', '.join(other)} inside each phase; only start_day may stand beside")
+    if not s.phases:
+        raise ValueError("phases must list at least one phase")
+    for i, phase in enumerate(s.phases[:-1]):
+        if phase.for_ is None and phase.cycles is None:
+            raise ValueError(
+                f'phase {i + 1} needs a length (for = "12 weeks" or cycles) so the next phase knows where to start'
+            )
+    for phase in s.phases:
+        if phase.phases is not None:
+            raise ValueError("phases cannot be nested")
+        if "start_day" in phase.model_fields_set or phase.count is not None:
+            raise ValueError("a phase starts where the previous one ends: leave out start_day and count")
+
+
+class AdherenceRule(Strict):
+    match_window_hours: float | None = Field(default=None, gt=0, description="default: half the dosing interval")
+    on_time_hours: float | None = Field(default=None, ge=0, description="default: 2 hours")
+
+
+class Regimen(Strict):
+    id: Ident
+    drug: str = Field(min_length=1)
+    dose: Dose
+    route: str = Field(min_length=1)
+    times: list[TimeOfDay] | None = None
+    times_from: str | None = None
+    first_dose: TimeOfDay | None = None
+    instructions: str = ""
+    schedule: Schedule
+    blinded_label: str | None = None
+    blinded_dose: str | None = None
+    placebo_for: str | None = None
+    max_daily_dose: Annotated[DailyLimit | None, BeforeValidator(_limit_needs_unit)] = None
+    acknowledge_limit_above_label: str | None = Field(
+        None, min_length=1, description="why max_daily_dose may exceed the tool's built-in limit for this drug"
+    )
+    allow_same_drug: bool = False
+    acknowledge_daily_methotrexate: bool = Field(False, strict=True)
+    in_clinic: bool = False
+    adherence: AdherenceRule = AdherenceRule()
+
+    @model_validator(mode="after")
+    def _times(self) -> Regimen:
+        if (self.times is None) == (self.times_from is None):
+            raise ValueError('give times = ["08:00", ...] or times_from = "<cohort column>" (exactly one)')
+        if self.times is not None:
+            if not self.times:
+                raise ValueError("times must list at least one time of day")
+            if sorted(self.times) != self.times or len(set(self.times)) != len(self.times):
+                raise ValueError('times must be distinct and in order through the day, e.g. ["08:00", "20:00"]')
+            if self.first_dose is not None and self.first_dose not in self.times:
+                raise ValueError("first_dose must be one of times")
+        elif self.first_dose is not None:
+            raise ValueError("first_dose needs a fixed list of times")
+        return self
+
+    @property
+    def display_key(self) -> str:
+        """The key used in UIDs and blinded outputs: the same for every arm of a blinded group."""
+        if self.blinded_label is not None:
+            return "b-" + _slug(self.blinded_label)
+        return self.id
+
+
+def _slug(text: str) -> str:
+    """A short key for a blinded label; a label whose slug is over 40 characters keeps the first
+    31 and a hash of the whole label, so that two long labels never share a key."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "drug"
+    if len(slug) <= 40:
+        return slug
+    return f"{slug[:31].rstrip('-')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+class Arm(Strict):
+    id: Ident
+    label: str = Field(min_length=1)
+    regimens: list[str] = Field(min_length=1)
+
+
+class VisitWindow(Strict):
+    """How many days before (early) and after (late) its target a visit may take place."""
+
+    early: int = Field(0, ge=0, le=366)
+    late: int = Field(0, ge=0, le=366)
+
+
+class Visit(Strict):
+    """A clinic visit. See docs/visits-and-changes.md.
+
+    The target is a study ``day`` (negative days are before day 1; there is no day 0), a
+    ``week`` (week N is study day 7N + 1, the first day after N complete weeks: week 12 is
+    day 85), or a ``days`` range ``[first, last]`` (e.g. screening, days -28 to -1: the
+    target is the last day and the window reaches back to the first). ``anchor`` is "day1",
+    another visit's id (the visit keeps its planned distance from that visit's scheduled
+    date), or "<regimen id> cycle <n>" (it keeps its distance from that cycle's first day).
+    """
+
+    id: Ident
+    name: str = Field(min_length=1)
+    day: int | None = Field(None, ge=-3660, le=3660)
+    week: int | None = Field(None, ge=1, le=520)
+    days: list[int] | None = Field(None, min_length=2, max_length=2)
+    window: VisitWindow = VisitWindow(early=0, late=0)
+    anchor: str = "day1"
+    time: TimeOfDay | None = None
+    duration: Annotated[dt.timedelta | None, _wrap(parse_offset)] = None
+    procedures: list[str] = []
+    follow_up_after_withdrawal: bool = False
+    after_last_dose_of: str | None = Field(
+        None, description="an end-of-treatment visit: warn when it falls before this regimen's last dose"
+    )
+
+    @model_validator(mode="after")
+    def _target(self) -> Visit:
+        given = [k for k in ("day", "week", "days") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one target: day = 15, week = 2 or days = [-28, -1]; got {given or 'none'}")
+        if self.day == 0 or (self.days is not None and 0 in self.days):
+            raise ValueError("there is no study day 0: day -1 is the day before day 1")
+        if self.days is not None:
+            if self.days[0] > self.days[1]:
+                raise ValueError(f"days = {self.days}: the first day comes after the last")
+            if "window" in self.model_fields_set:
+                raise ValueError("a days range is its own window: leave out window")
+        if self.duration is not None and self.time is None:
+            raise ValueError('duration needs a start time, e.g. time = "09:00"')
+        return self
+
+    @property
+    def target_day(self) -> int:
+        """The planned study day (for a range, its last day)."""
+        if self.week is not None:
+            return 7 * self.week + 1
+        if self.days is not None:
+            return self.days[1]
+        assert self.day is not None
+        return self.day
+
+    @property
+    def early(self) -> int:
+        if self.days is not None:
+            return _day_gap(self.days[0], self.days[1])
+        return self.window.early
+
+    @property
+    def late(self) -> int:
+        return 0 if self.days is not None else self.window.late
+
+
+def _day_gap(first: int, last: int) -> int:
+    """Calendar days from study day ``first`` to ``last`` (there is no day 0)."""
+    return last - first - (1 if first < 0 < last else 0)
+
+
+class ClinicPolicy(Strict):
+    """Days the clinic is closed: named weekdays and the public holidays of a country (or region)."""
+
+    closed_weekdays: list[Weekday] = []
+    holidays: str | None = Field(None, description='ISO 3166 country code for public holidays, e.g. "CN"')
+    subdivision: str | None = Field(None, description="region code within the country, e.g. a state")
+    on_closed_day: Literal["warn", "move", "home"] = Field(
+        "warn", description="what happens to an in-clinic dose on a closed day (see docs/visits-and-changes.md)"
+    )
+    move_window: VisitWindow | None = Field(None, description='with on_closed_day = "move": days a dose may move')
+    min_days_between_doses: int = Field(
+        1, ge=0, le=366, description="a moved dose keeps at least this many days from the regimen's other doses"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("closed_weekdays"), str):
+            data = {**data, "closed_weekdays": [data["closed_weekdays"]]}
+        return data
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        import holidays
+
+        if value is not None and value not in holidays.list_supported_countries():
+            raise ValueError(f'country {value!r} is not known to the holidays package; use a code such as "CN"')
+        return value
+
+    @model_validator(mode="after")
+    def _subdivision(self) -> ClinicPolicy:
+        if self.subdivision is not None:
+            import holidays
+
+            if self.holidays is None:
+                raise ValueError("subdivision needs holidays = <country code>")
+            known = holidays.list_supported_countries()[self.holidays]
+            if self.subdivision not in known:
+                raise ValueError(f"{self.holidays} has no subdivision {self.subdivision!r} (known: {', '.join(known)})")
+        if (self.on_closed_day == "move") != (self.move_window is not None):
+            raise ValueError(
+                'on_closed_day = "move" needs move_window = { early = 1, late = 1 } (days a dose may move), '
+                'and move_window needs on_closed_day = "move"'
+            )
+        return self
+
+
+class Protocol(Strict):
+    study: Study
+    patient_values: dict[str, PatientValue] = {}
+    arms: list[Arm] = Field(min_length=1)
+    regimens: list[Regimen] = Field(min_length=1)
+    visits: list[Visit] = []
+    clinic: ClinicPolicy | None = None
+    source: str = Field("<protocol>", exclude=True)
+    _by_id: tuple[list[Regimen], dict[str, Regimen]] | None = PrivateAttr(None)
+
+    def regimen(self, regimen_id: str) -> Regimen:
+        """The regimen with this id (a dict lookup, not a scan: checks call this once per regimen)."""
+        if self._by_id is None or self._by_id[0] is not self.regimens:  # built for this very list
+            self._by_id = (self.regimens, {r.id: r for r in reversed(self.regimens)})  # the first of a twice-used id
+        return self._by_id[1][regimen_id]
+
+    def arm(self, arm_id: str) -> Arm:
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        raise KeyError(arm_id)
+
+    @property
+    def regimen_ids(self) -> list[str]:
+        return [r.id for r in self.regimens]
