@@ -134,3 +134,15 @@ def test_the_checks_catch_a_planted_wrong_way_import_and_circle() -> None:
     graph = {"dosing.protocol.model": planted, "dosing.plan.expand": {"dosing.protocol.model"}, "dosing.errors": set()}
     assert wrong_way(graph) == ["dosing.protocol.model (protocol) imports dosing.plan.expand (plan)"]
     assert circles(graph) == [["dosing.plan.expand", "dosing.protocol.model", "dosing.plan.expand"]]
+
+
+def test_the_layout_in_docs_is_the_readme_section() -> None:
+    """docs/code-layout.md repeats the README's "How the code is laid out" for readers of docs/: never
+    two versions of the map."""
+    import re
+
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"## How the code is laid out\n(.*?)\n## ", readme, re.S)
+    assert section is not None
+    docs = (ROOT.parent / "docs" / "code-layout.md").read_text(encoding="utf-8")
+    assert section.group(1).strip() in docs
