@@ -33,13 +33,18 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def imports_of(module: str, source: str, known: set[str]) -> set[str]:
-    """The dosing modules that ``module`` imports at run time (relative imports resolved)."""
-    package = module if module in known and module_is_package(module, known) else module.rsplit(".", 1)[0]
+def imports_of(module: str, source: str, known: set[str], *, is_package: bool | None = None) -> set[str]:
+    """The dosing modules that ``module`` imports at run time (relative imports resolved; a module is
+    a package when its file is ``__init__.py``)."""
+    if is_package is None:
+        is_package = module in known and module_is_package(module, known)
+    package = module if is_package else module.rsplit(".", 1)[0]
     found: set[str] = set()
+    tree = ast.parse(source)
+    skip_type_checking = _type_checking_is_typings(tree)
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and skip_type_checking and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
             return
@@ -59,8 +64,34 @@ def imports_of(module: str, source: str, known: set[str]) -> set[str]:
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    visit(ast.parse(source))
+    visit(tree)
     return {name for name in found if name in known} - {module}
+
+
+def _type_checking_is_typings(tree: ast.Module) -> bool:
+    """``if TYPE_CHECKING:`` blocks are skipped only when the name is typing's and nothing rebinds it."""
+    nodes = list(ast.walk(tree))
+    imported = any(
+        (isinstance(node, ast.ImportFrom) and node.module == "typing")
+        or (isinstance(node, ast.Import) and any(a.name == "typing" for a in node.names))
+        for node in nodes
+    )
+    rebound = any(isinstance(n, ast.Name) and n.id == "TYPE_CHECKING" and isinstance(n.ctx, ast.Store) for n in nodes)
+    return imported and not rebound
+
+
+DYNAMIC = {"import_module", "__import__", "exec", "eval"}
+
+
+def dynamic_imports(source: str) -> list[str]:
+    """Calls that import by a string, which the import walk cannot see: not allowed in the package."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in DYNAMIC:
+                found.append(f"line {node.lineno}: {name}()")
+    return found
 
 
 def module_is_package(module: str, known: set[str]) -> bool:
@@ -70,7 +101,10 @@ def module_is_package(module: str, known: set[str]) -> bool:
 def package_graph() -> dict[str, set[str]]:
     paths = {module_name(path): path for path in ROOT.rglob("*.py")}
     known = set(paths)
-    return {name: imports_of(name, path.read_text(encoding="utf-8"), known) for name, path in paths.items()}
+    return {
+        name: imports_of(name, path.read_text(encoding="utf-8"), known, is_package=path.name == "__init__.py")
+        for name, path in paths.items()
+    }
 
 
 def wrong_way(graph: dict[str, set[str]]) -> list[str]:
@@ -134,6 +168,30 @@ def test_the_checks_catch_a_planted_wrong_way_import_and_circle() -> None:
     graph = {"dosing.protocol.model": planted, "dosing.plan.expand": {"dosing.protocol.model"}, "dosing.errors": set()}
     assert wrong_way(graph) == ["dosing.protocol.model (protocol) imports dosing.plan.expand (plan)"]
     assert circles(graph) == [["dosing.plan.expand", "dosing.protocol.model", "dosing.plan.expand"]]
+
+
+def test_no_module_imports_by_a_string() -> None:
+    found = {
+        module_name(path): dynamic_imports(path.read_text(encoding="utf-8"))
+        for path in ROOT.rglob("*.py")
+        if dynamic_imports(path.read_text(encoding="utf-8"))
+    }
+    assert found == {}
+
+
+def test_the_walk_is_not_fooled_by_a_local_type_checking_a_lonely_package_or_a_string_import() -> None:
+    known = {"dosing.protocol.sub", "dosing.protocol.model", "dosing.jobs.generate"}
+    own_flag = "TYPE_CHECKING = True\nif TYPE_CHECKING:\n    from ..jobs.generate import generate\n"
+    assert imports_of("dosing.protocol.model", own_flag, known) == {"dosing.jobs.generate"}
+    upward = "from ...jobs.generate import generate\nfrom .. import model\n"
+    assert imports_of("dosing.protocol.sub", upward, known, is_package=True) == {
+        "dosing.jobs.generate",
+        "dosing.protocol.model",
+    }
+    assert dynamic_imports("import importlib\nimportlib.import_module('dosing.jobs.generate')\n") == [
+        "line 2: import_module()"
+    ]
+    assert dynamic_imports("__import__('dosing.jobs')") == ["line 1: __import__()"]
 
 
 def test_the_layout_in_docs_is_the_readme_section() -> None:
