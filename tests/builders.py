@@ -46,6 +46,26 @@ def protocol(regimens: list[dict[str, Any]], last_day: int = 28, **extra: Any) -
     )
 
 
+def daily_drug(
+    zone: str, times: list[str] | None = None, *, study_id: str = "T", last_day: int = 28, **study: Any
+) -> dosing.Protocol:
+    """A one-arm open study in ``zone`` of 1 mg oral "Drug" (regimen ``d``) daily at ``times`` (08:00)."""
+    return protocol_from_dict(
+        {
+            "study": {
+                "id": study_id,
+                "title": "t",
+                "blinding": "open",
+                "timezone": zone,
+                "last_day": last_day,
+                **study,
+            },
+            "arms": [{"id": "a", "label": "A", "regimens": ["d"]}],
+            "regimens": [{**regimen("d", {"daily": True}, times), "drug": "Drug"}],
+        }
+    )
+
+
 def expand_for(
     proto: dosing.Protocol, start: str = "2027-01-04", zone: str = "UTC", values: dict[str, str] | None = None
 ) -> pd.DataFrame:

@@ -23,27 +23,12 @@ import pytest
 import dosing
 from dosing.plan.cohort import cohort_from_rows
 from dosing.plan.columns import DOSE_COLUMNS, WORKLIST_COLUMNS
-from dosing.plan.load import protocol_from_dict
+from tests.builders import daily_drug
 from tests.conftest import PROTOCOLS
 
 
 def daily_at(times: list[str], zone: str) -> dosing.Protocol:
-    return protocol_from_dict(
-        {
-            "study": {"id": "UTCCOL", "title": "t", "blinding": "open", "timezone": zone, "last_day": 3},
-            "arms": [{"id": "a", "label": "A", "regimens": ["d"]}],
-            "regimens": [
-                {
-                    "id": "d",
-                    "drug": "Drug",
-                    "dose": {"amount": 1, "unit": "mg"},
-                    "route": "oral",
-                    "times": times,
-                    "schedule": {"daily": True},
-                }
-            ],
-        }
-    )
+    return daily_drug(zone, times, study_id="UTCCOL", last_day=3)
 
 
 def generated(tmp_path: Path, times: list[str], zone: str, start: str) -> dict[str, pd.DataFrame]:

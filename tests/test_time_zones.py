@@ -12,27 +12,12 @@ from hypothesis import strategies as st
 
 import dosing
 from dosing.plan.cohort import cohort_from_rows
-from dosing.plan.load import protocol_from_dict
 from dosing.protocol.zones import is_geographic
+from tests.builders import daily_drug
 
 
 def one_drug(times: list[str], zone: str) -> dosing.Protocol:
-    return protocol_from_dict(
-        {
-            "study": {"id": "TZ", "title": "t", "blinding": "open", "timezone": zone, "last_day": 10},
-            "arms": [{"id": "a", "label": "A", "regimens": ["d"]}],
-            "regimens": [
-                {
-                    "id": "d",
-                    "drug": "Drug",
-                    "dose": {"amount": 1, "unit": "mg"},
-                    "route": "oral",
-                    "times": times,
-                    "schedule": {"daily": True},
-                }
-            ],
-        }
-    )
+    return daily_drug(zone, times, study_id="TZ", last_day=10)
 
 
 def expand_one(protocol: dosing.Protocol, start: str, zone: str) -> pd.DataFrame:

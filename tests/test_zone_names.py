@@ -15,27 +15,12 @@ import dosing
 from dosing.cli import main
 from dosing.errors import CohortError, ProtocolError
 from dosing.plan.cohort import cohort_from_rows
-from dosing.plan.load import protocol_from_dict
 from dosing.protocol.zones import suggest, zone_problem
+from tests.builders import daily_drug
 
 
 def study_protocol(zone: str = "America/New_York", **study: Any) -> dosing.Protocol:
-    return protocol_from_dict(
-        {
-            "study": {"id": "Z", "title": "t", "blinding": "open", "timezone": zone, "last_day": 200, **study},
-            "arms": [{"id": "a", "label": "A", "regimens": ["d"]}],
-            "regimens": [
-                {
-                    "id": "d",
-                    "drug": "Drug",
-                    "dose": {"amount": 1, "unit": "mg"},
-                    "route": "oral",
-                    "times": ["08:00"],
-                    "schedule": {"daily": True},
-                }
-            ],
-        }
-    )
+    return daily_drug(zone, study_id="Z", last_day=200, **study)
 
 
 def patient_in(zone: str, protocol: dosing.Protocol) -> dosing.Cohort:
