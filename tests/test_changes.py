@@ -359,12 +359,12 @@ def test_changed_calendar_passes_a_strict_parser(regenerated: tuple[Path, Path, 
 
 
 @pytest.mark.slow  # writes all 47 calendars of the seed trial (about 10 s)
-def test_readme_walkthrough_prints_what_the_readme_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (PROTOCOLS.parent / "README.md").read_text(encoding="utf-8")
+def test_walkthrough_prints_what_the_docs_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (PROTOCOLS.parent / "docs" / "visits-and-changes.md").read_text(encoding="utf-8")
     shown = readme.split("<!-- walkthrough-output:")[1].split("```text\n")[1].split("```")[0]
     shipped = (PROTOCOLS / "nct02467504-changes.csv").read_text(encoding="utf-8")
     assert f"```csv\n{shipped}```" in readme
-    monkeypatch.chdir(tmp_path)  # the README's command writes to ./output
+    monkeypatch.chdir(tmp_path)  # the walkthrough's command writes to ./output
     result = CliRunner().invoke(
         main,
         [

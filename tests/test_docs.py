@@ -1,7 +1,7 @@
-"""The documentation is tested: every protocol example in docs/protocol-format.md and README.md
-validates (or fails as it says), the study days its schedule examples list are the days
-``dosing`` schedules, the README's Python example runs, and every command's --help has an
-example."""
+"""The documentation is tested: every protocol example in docs/ and README.md validates (or fails as
+it says), the study days its schedule examples list are the days ``dosing`` schedules, the Python
+example of docs/python-api.md runs, the README stays short and links only to pages that exist, and
+every command's --help has an example."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ from tests.conftest import ROOT
 
 FORMAT = ROOT / "docs" / "protocol-format.md"
 README = ROOT / "README.md"
+PYTHON_API = ROOT / "docs" / "python-api.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 
 def blocks(path: Path, language: str) -> list[str]:
@@ -51,7 +53,7 @@ TOML_BLOCKS = [(path.name, i, block) for path in (FORMAT, README) for i, block i
 
 def test_the_docs_have_examples_of_every_kind() -> None:
     kinds = [marker(block) or ("protocol" if "[study]" in block else "other") for _, _, block in TOML_BLOCKS]
-    assert kinds.count("protocol") >= 3
+    assert kinds.count("protocol") >= 2  # the README links here; it has no examples of its own
     assert kinds.count("invalid") >= 2
     assert kinds.count("fragment") >= 6
     assert kinds.count("other") <= 1  # only the [patient_values] example, checked below
@@ -230,16 +232,27 @@ def test_the_reference_names_every_cohort_column() -> None:
 # ---- README -------------------------------------------------------------------------------
 
 
-def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (code,) = blocks(README, "python")
+def test_python_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (code,) = blocks(PYTHON_API, "python")
     shutil.copytree(ROOT / "protocols", tmp_path / "protocols")
     cohort = tmp_path / "protocols" / "nct02467504-cohort.csv"
     cohort.write_text(
         "".join(cohort.read_text(encoding="utf-8").splitlines(keepends=True)[:6])
     )  # RA-001..RA-005 (the changes file names them)
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})  # the example as a user would paste it
+    exec(compile(code, "docs/python-api.md", "exec"), {})  # the example as a user would paste it
     assert (tmp_path / "output" / "nct02467504" / "doses.csv").is_file()
+
+
+def test_readme_is_short_and_its_links_lead_somewhere() -> None:
+    """Issue 12: the README is at most ~1,500 words (the details live in docs/), and every relative
+    link in it and in docs/ names a file that exists."""
+    text = README.read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # commands are not words to read
+    assert len(prose.split()) <= 1600, len(prose.split())
+    for page in (README, *DOCS):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
 
 
 def test_readme_names_every_command() -> None:
