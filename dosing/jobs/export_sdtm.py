@@ -85,7 +85,7 @@ def export_sdtm(
             if unblinded:
                 restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
             files = write_datasets(frames, folder, protocol.study.id, created)
-            write_manifest(folder, "export sdtm", **_manifest(protocol, cohort, used, log, unblinded, as_of))
+            write_manifest(folder, "export sdtm", **_manifest(protocol, cohort, used, log, (unblinded, discard_changes), as_of))
             if unblinded:
                 restrict(folder, group)
         if unblinded:
@@ -99,14 +99,16 @@ def _manifest(
     cohort: Cohort,
     used: Changes | None,
     log: str | Path | AdministrationLog | None,
-    unblinded: bool,
+    flags: tuple[bool, bool],
     as_of: dt.date | None,
 ) -> dict:
+    unblinded, discard = flags
     inputs = inputs_record(protocol, cohort, used, not unblinded)
     if isinstance(log, (str, Path)):
         path = Path(log).expanduser().resolve()
         inputs["log"] = {"path": str(path), "sha256": file_sha256(path)}
     options = {"unblinded": unblinded, "as_of": None if as_of is None else as_of.isoformat()}
+    options["changes_discarded"] = discard
     return {"inputs": inputs, "options": options}
 
 
