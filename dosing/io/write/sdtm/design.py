@@ -108,26 +108,37 @@ def ta_dataset(protocol: Protocol) -> pd.DataFrame:
     return _keys(pd.DataFrame(rows, columns=[v.name for v in TA[2:]]), protocol, "TA", TA)
 
 
-def _rule(protocol: Protocol, visit: Visit, view: View) -> str:
-    window = f"window {visit.early} days before to {visit.late} days after"
+def _days_between(first: int, last: int) -> int:
+    """Calendar days from study day ``first`` to study day ``last`` (no day 0)."""
+    return (last - 1 if last >= 1 else last) - (first - 1 if first >= 1 else first)
+
+
+def _rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
+    """TVSTRL and TVENRL: the first and last day of the visit's window, as the protocol anchors it."""
     anchor = parse_anchor(visit.anchor)
+    if anchor == "day1":
+        return f"study day {add_days(visit.target_day, -visit.early)}", f"study day {add_days(visit.target_day, visit.late)}"
     if isinstance(anchor, CycleAnchor):
-        where = f"first day of cycle {anchor.cycle} of {view.regimen(anchor.regimen)}"
-    elif anchor != "day1":
-        other = next(v for v in protocol.visits if v.id == anchor)
-        where = f"{visit.target_day - other.target_day} days after visit {other.name!r}"
+        where = f"the first day of cycle {anchor.cycle} of {view.regimen(anchor.regimen)}"
+        after = 0
     else:
-        where = f"study day {visit.target_day}"
-    return f"{where} (planned study day {visit.target_day}); {window}"
+        other = next(v for v in protocol.visits if v.id == anchor)
+        where, after = f"visit {other.name!r}", _days_between(other.target_day, visit.target_day)
+    planned = f" (planned study day {add_days(visit.target_day, -visit.early)})"
+    ending = f" (planned study day {add_days(visit.target_day, visit.late)})"
+    return _relative(after - visit.early, where) + planned, _relative(after + visit.late, where) + ending
+
+
+def _relative(days: int, where: str) -> str:
+    if days == 0:
+        return where[0].upper() + where[1:]
+    return f"{abs(days)} days {'before' if days < 0 else 'after'} {where}"
 
 
 def tv_dataset(protocol: Protocol, unblinded: bool) -> pd.DataFrame:
     view = View(protocol, unblinded)
-    ordered = sorted(protocol.visits, key=lambda v: v.target_day)
-    rows = [
-        [float(number), v.name, v.target_day, _rule(protocol, v, view), f"study day {add_days(v.target_day, v.late)}"]
-        for number, v in enumerate(ordered, start=1)
-    ]
+    ordered = sorted(protocol.visits, key=lambda v: (add_days(v.target_day, 0), v.id))
+    rows = [[float(number), v.name, v.target_day, *_rules(protocol, v, view)] for number, v in enumerate(ordered, 1)]
     return _keys(pd.DataFrame(rows, columns=[v.name for v in TV[2:]]), protocol, "TV", TV)
 
 

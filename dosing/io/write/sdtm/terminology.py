@@ -62,6 +62,8 @@ UNITS = {
     "mmol": "mmol",
     "mg/m2": "mg/m2",
     "mg/kg": "mg/kg",
+    "tablet": "TABLET",
+    "capsule": "CAPSULE",
 }
 #: Doses per day -> FREQ term of a daily schedule.
 PER_DAY = {1: "QD", 2: "BID", 3: "TID", 4: "QID"}
@@ -78,7 +80,10 @@ def _field(protocol: Protocol, regimen: Regimen, name: str) -> str:
 
 def _unmappable(protocol: Protocol, where: str, value: str, hint: str) -> ProtocolError:
     return ProtocolError(
-        f"{value!r} has no CDISC controlled term (SDTM export)", source=protocol.source, where=where, hint=hint
+        f"{value!r} has no CDISC controlled term in the SDTM export's terminology table",
+        source=protocol.source,
+        where=where,
+        hint=hint,
     )
 
 
