@@ -440,7 +440,9 @@ def export() -> None:
 @click.argument("protocol", type=EXISTING)
 @click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
 @click.option("--log", "log", type=EXISTING, help="The filled worklist.csv, or a log (CSV): adds what was given.")
-@click.option("--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date (default: today).")
+@click.option(
+    "--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date (default: today)."
+)
 @click.option(
     "--changes",
     "changes_file",

@@ -40,7 +40,9 @@ IL2 = "hrIL-2 or placebo"
 
 
 def export(out: Path, protocol: Path, cohort: Path, *more: str) -> tuple[Path, str]:
-    result = CliRunner().invoke(main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(out), *more])
+    result = CliRunner().invoke(
+        main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(out), *more]
+    )
     assert result.exit_code == 0, result.output + result.stderr
     name = protocol.stem + ("-UNBLINDED" if "--unblinded" in more else "")
     return out / name / "sdtm", result.stdout
@@ -228,7 +230,13 @@ def test_define_json_lists_every_variable(seed: dict[str, Path]) -> None:
 
 def test_study_days_have_no_day_0() -> None:
     # Counting calendar days: the day before day 1 is day -1; 27 days after day -28 is day -1, 28 is day 1.
-    assert [add_days(1, -1), add_days(-1, 1), add_days(-28, 27), add_days(-28, 28), add_days(85, 3)] == [-1, 1, -1, 1, 88]
+    assert [add_days(1, -1), add_days(-1, 1), add_days(-28, 27), add_days(-28, 28), add_days(85, 3)] == [
+        -1,
+        1,
+        -1,
+        1,
+        88,
+    ]
 
 
 def test_trial_design_by_hand(seed: dict[str, Path]) -> None:
@@ -285,7 +293,9 @@ def test_swapping_arms_changes_no_byte_of_the_blinded_export(
     runs = []
     for number, order in enumerate((arms, arms[::-1])):
         lines = cohort.read_text(encoding="utf-8").splitlines()
-        swapped = [lines[0]] + [re.sub(r"^([^,]*),[^,]*,", rf"\1,{arm},", line) for line, arm in zip(lines[1:], order)]
+        swapped = [lines[0]] + [
+            re.sub(r"^([^,]*),[^,]*,", rf"\1,{arm},", line) for line, arm in zip(lines[1:], order, strict=True)
+        ]
         run = tmp_path / str(number)  # the same file names in both runs: the manifest names the cohort file
         run.mkdir()
         (run / "cohort.csv").write_text("\n".join(swapped) + "\n", encoding="utf-8")
@@ -299,7 +309,9 @@ def test_swapping_arms_changes_no_byte_of_the_blinded_export(
 
 
 @pytest.mark.parametrize(("protocol", "cohort", "args"), [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS)])
-def test_no_arm_or_true_drug_in_the_blinded_export(tmp_path: Path, protocol: Path, cohort: Path, args: list[str]) -> None:
+def test_no_arm_or_true_drug_in_the_blinded_export(
+    tmp_path: Path, protocol: Path, cohort: Path, args: list[str]
+) -> None:
     from dosing.io.read.files import load_protocol
 
     loaded = load_protocol(protocol)
@@ -314,7 +326,7 @@ def test_no_arm_or_true_drug_in_the_blinded_export(tmp_path: Path, protocol: Pat
     ("old", "new", "field"),
     [
         ('route = "subcutaneous"', 'route = "intraperitoneal"', "regimens[0].route"),
-        ("dose = { amount = 1_000_000, unit = \"IU\" }", 'dose = { amount = 1, unit = "vial" }', "regimens[0].dose.unit"),
+        ('dose = { amount = 1_000_000, unit = "IU" }', 'dose = { amount = 1, unit = "vial" }', "regimens[0].dose.unit"),
         ('route = "oral"', 'route = "oral"\ndose_form = "lozenge"', "regimens[2].dose_form"),
     ],
     ids=["route", "unit", "dose-form"],

@@ -85,13 +85,17 @@ def export_sdtm(
             if unblinded:
                 restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
             files = write_datasets(frames, folder, protocol.study.id, created)
-            write_manifest(folder, "export sdtm", **_manifest(protocol, cohort, used, log, (unblinded, discard_changes), as_of))
+            write_manifest(
+                folder, "export sdtm", **_manifest(protocol, cohort, used, log, (unblinded, discard_changes), as_of)
+            )
             if unblinded:
                 restrict(folder, group)
         if unblinded:
             restrict(study, group, recursive=False)
     notes = ([] if unblinded else [NO_EX]) + ([] if read is not None else [NO_LOG])
-    return SdtmResult(final, not unblinded, {k: len(v) for k, v in frames.items()}, [final / f.name for f in files], notes)
+    return SdtmResult(
+        final, not unblinded, {k: len(v) for k, v in frames.items()}, [final / f.name for f in files], notes
+    )
 
 
 def _manifest(

@@ -117,7 +117,10 @@ def _rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
     """TVSTRL and TVENRL: the first and last day of the visit's window, as the protocol anchors it."""
     anchor = parse_anchor(visit.anchor)
     if anchor == "day1":
-        return f"study day {add_days(visit.target_day, -visit.early)}", f"study day {add_days(visit.target_day, visit.late)}"
+        return (
+            f"study day {add_days(visit.target_day, -visit.early)}",
+            f"study day {add_days(visit.target_day, visit.late)}",
+        )
     if isinstance(anchor, CycleAnchor):
         where = f"the first day of cycle {anchor.cycle} of {view.regimen(anchor.regimen)}"
         after = 0

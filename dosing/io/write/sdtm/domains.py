@@ -13,7 +13,7 @@ import pandas as pd
 from ....plan.cohort import Cohort
 from ....plan.visits import study_day
 from ....protocol.model import Protocol
-from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, local_iso
+from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, local_iso
 from .variables import EC, EX, Variable
 
 SHARED = ["LNKID", "TRT", "MOOD", "OCCUR", "REASOC", "DOSE", "DOSTXT", "DOSU", "DOSFRM", "DOSFRQ", "ROUTE", "ADJ"]
@@ -61,7 +61,7 @@ def performed_records(
     admin = given.reindex(lines)
     out = planned.copy()
     out["OCCUR"] = np.where(took, "Y", "N")
-    out["REASOC"] = np.where(status == "held", reasons, np.where(status == MISSED, MISSED, None))
+    out["REASOC"] = blank_where(~np.isin(status, NOT_GIVEN), np.where(status == "held", reasons, MISSED))
     out["DTC"] = np.where(took, _given_dtc(admin, planned["zone"].to_numpy()), planned["DTC"])
     given_days = admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]")
     out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
@@ -69,7 +69,7 @@ def performed_records(
     trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
     out["DOSE"] = np.where(took & trusted & ~np.isnan(planned["DOSE"]), dose, np.where(took, planned["DOSE"], np.nan))
     for column in ("DOSTXT", "DOSU"):
-        out[column] = np.where(took, planned[column], None)
+        out[column] = blank_where(~took, planned[column])
     return out[keep].reset_index(drop=True)
 
 

@@ -9,6 +9,8 @@ patient's UTC offset; study days have no day 0. Vectorised; the loops run over r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -41,7 +43,14 @@ def _start_days(cohort: Cohort, patients: pd.Series) -> np.ndarray:
     return patients.astype(str).map(starts).to_numpy().astype("datetime64[D]")
 
 
-def _per_regimen(doses: pd.DataFrame, values: dict[str, object]) -> np.ndarray:
+def blank_where(mask: np.ndarray, values: np.ndarray | pd.Series) -> np.ndarray:
+    """``values`` as objects, None where ``mask``."""
+    out = np.asarray(values, dtype=object).copy()
+    out[mask] = None
+    return out
+
+
+def _per_regimen(doses: pd.DataFrame, values: Mapping[str, object]) -> np.ndarray:
     return doses["regimen"].astype(str).map(values).to_numpy(dtype=object)
 
 
@@ -72,7 +81,7 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
     else:
         treatment = doses["label"].astype(str).to_numpy(dtype=object)
         forms = np.full(len(doses), None, dtype=object)  # a dose form may differ between arms
-    units = {rid: unit_term(protocol, r) for rid, r in regimens.items()}
+    units = {rid: unit_term(protocol, r) for rid, r in regimens.items() if not view.hides_dose(rid)}
     return pd.DataFrame(
         {
             "patient_id": doses["patient_id"].astype(str).to_numpy(),
@@ -82,7 +91,7 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
             "TRT": treatment,
             "DOSE": np.where(hidden, np.nan, doses["dose"].to_numpy(dtype=float, na_value=np.nan)),
             "DOSTXT": _per_regimen(doses, blinded_text),
-            "DOSU": np.where(hidden, None, _per_regimen(doses, units)),
+            "DOSU": blank_where(hidden, _per_regimen(doses, units)),
             "DOSFRM": forms,
             "DOSFRQ": _frequencies(protocol, doses, doses["study_day"].to_numpy()),
             "ROUTE": _per_regimen(doses, {rid: route_term(protocol, r) for rid, r in regimens.items()}),

@@ -148,7 +148,10 @@ def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule, name: s
 
 
 def _consecutive(days: list[int] | None) -> bool:
-    return bool(days) and days == list(range(days[0], days[0] + len(days)))  # type: ignore[index]
+    """Days 1-14 of a cycle: a daily run (days 1 and 8 are not)."""
+    if not days:
+        return False
+    return days == list(range(days[0], days[0] + len(days)))
 
 
 def _describe(schedule: Schedule, per_day: int) -> str:

@@ -40,7 +40,9 @@ _TIMING = [
 
 
 def _timing(prefix: str, origin: str) -> list[Variable]:
-    return [_v(prefix + tail, label, kind, origin if kind == "datetime" else "Derived") for tail, label, kind in _TIMING]
+    return [
+        _v(prefix + tail, label, kind, origin if kind == "datetime" else "Derived") for tail, label, kind in _TIMING
+    ]
 
 
 EC = [
