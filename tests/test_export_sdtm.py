@@ -365,3 +365,28 @@ def test_library_function_is_the_command(tmp_path: Path) -> None:
     assert result.records == {"EC": 2 * (21 + 24 + 144 + 504), "TE": 4, "TV": 7}
     data = json.loads((result.folder / "ec.json").read_text(encoding="utf-8"))
     assert data["datasetJSONCreationDateTime"] == "2027-02-04T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_protocol_exports(tmp_path: Path, protocol: Path) -> None:
+    cohort = protocol.with_name(f"{protocol.stem}-cohort.csv")
+    result = CliRunner().invoke(
+        main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(tmp_path), "--unblinded"]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    for path in tmp_path.glob("*/sdtm/*.json"):
+        if path.name not in ("define.json", "manifest.json"):
+            jsonschema.validate(json.loads(path.read_text(encoding="utf-8")), SCHEMA)
+
+
+def test_the_commands_in_docs_exports_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "exports.md").read_text(encoding="utf-8")
+    block = text.split("```console\n", 1)[1].split("```", 1)[0]
+    commands = [line.split() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    for command in commands:
+        assert command[0] == "dosing"
+        result = CliRunner().invoke(main, [*command[1:], "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output + result.stderr
+    assert (tmp_path / "nct02467504" / "sdtm" / "ec.xpt").is_file()
+    assert (tmp_path / "nct02467504-UNBLINDED" / "sdtm" / "ex.xpt").is_file()
