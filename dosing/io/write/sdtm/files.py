@@ -49,8 +49,8 @@ def lengths(frame: pd.DataFrame, variables: list[Variable]) -> dict[str, int]:
         if v.numeric:
             out[v.name] = 8
         else:
-            texts = frame[v.name].dropna().astype(str).unique()
-            out[v.name] = max([1, *(len(text.encode("utf-8")) for text in texts)])
+            texts = pd.unique(frame[v.name].dropna().to_numpy(dtype=object))  # each distinct text once
+            out[v.name] = max([1, *(len(str(text).encode("utf-8")) for text in texts)])
     return out
 
 
@@ -89,7 +89,8 @@ def _one_row_a_line(document: dict[str, object]) -> bytes:
     """The document indented, except each row on one line (readable, diffable, not ten times longer)."""
     rows = document.pop("rows")
     head = json.dumps(document, ensure_ascii=False, indent=1)
-    lines = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in rows)  # type: ignore[attr-defined]
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    lines = ",\n".join("  " + encode(row) for row in rows)  # type: ignore[attr-defined]
     body = f' "rows": [\n{lines}\n ]' if lines else ' "rows": []'
     return (head[:-2] + ",\n" + body + "\n}\n").encode("utf-8")
 
@@ -99,9 +100,7 @@ def write_xpt(name: str, frame: pd.DataFrame, path: Path) -> None:
     import pyreadstat  # a runtime dependency; imported here so that other commands do not load it
 
     label, variables, _ = DATASETS[name]
-    data = pd.DataFrame(
-        {v.name: frame[v.name].astype(float) if v.numeric else frame[v.name].fillna("").astype(str) for v in variables}
-    )
+    data = pd.DataFrame({v.name: _xpt_column(frame[v.name], v) for v in variables})
     pyreadstat.write_xport(
         data,
         str(path),
@@ -110,6 +109,13 @@ def write_xpt(name: str, frame: pd.DataFrame, path: Path) -> None:
         table_name=name,
         file_format_version=5,
     )
+
+
+def _xpt_column(series: pd.Series, variable: Variable) -> pd.Series:
+    """Floats, or texts as plain Python objects: pyreadstat reads those far faster than pandas' string arrays."""
+    if variable.numeric:
+        return pd.Series(series.to_numpy(dtype=float, na_value=np.nan))
+    return pd.Series(series.fillna("").astype(str).to_numpy(dtype=object), dtype=object)
 
 
 def metadata(frames: dict[str, pd.DataFrame], study_id: str) -> bytes:
