@@ -21,6 +21,7 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .io.write.ics import STYLES
 from .jobs.adherence import adherence as adherence_outputs
+from .jobs.export_sdtm import export_sdtm
 from .jobs.generate import generate as generate_outputs
 from .jobs.show import show as show_schedule
 from .jobs.status import describe as describe_study
@@ -423,3 +424,72 @@ def status(folder: Path) -> None:
       dosing status output/nct02467504
     """
     click.echo(study_status(folder).summary())
+
+
+@main.group()
+def export() -> None:
+    """Export a study's doses in a data standard (CDISC SDTM).
+
+    \b
+    Example:
+      dosing export sdtm protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+    """
+
+
+@export.command()
+@click.argument("protocol", type=EXISTING)
+@click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
+@click.option("--log", "log", type=EXISTING, help="The filled worklist.csv, or a log (CSV): adds what was given.")
+@click.option(
+    "--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date (default: today)."
+)
+@click.option(
+    "--changes",
+    "changes_file",
+    type=EXISTING,
+    help="The changes file given to `dosing generate` (default: the one the study's outputs were made with).",
+)
+@out_option("Folder to write into; outputs go to OUT/<study id>/sdtm/.")
+@click.option("--unblinded", is_flag=True, help="Also EX and TA, true treatments; writes to OUT/<study id>-UNBLINDED/.")
+@DISCARD_CHANGES
+@GROUP
+def sdtm(
+    protocol: Path,
+    cohort: Path,
+    log: Path | None,
+    as_of: dt.date | None,
+    changes_file: Path | None,
+    out_dir: Path,
+    unblinded: bool,
+    discard_changes: bool = False,
+    group: str | None = None,
+) -> None:
+    """Write CDISC SDTM datasets: EC, TE, TV (and, unblinded, EX and TA).
+
+    \b
+    Writes OUT/<study id>/sdtm/<dataset>.json (Dataset-JSON 1.1) and <dataset>.xpt (SAS
+    transport v5), define.json (each variable's label, type, length and origin) and
+    manifest.json. EC has a SCHEDULED record per planned dose and, with --log, a PERFORMED
+    record per dose judged (as `dosing adherence` judges it). A blinded export writes no EX.
+    \b
+    Example:
+      dosing export sdtm protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
+        --log output/nct02467504/worklist.csv --as-of 2027-09-01
+    """
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    if unblinded:
+        click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
+    result = export_sdtm(
+        loaded,
+        patients,
+        out_dir,
+        log=log,
+        as_of=as_of,
+        changes=changes_file,
+        unblinded=unblinded,
+        discard_changes=discard_changes,
+        group=group,
+        on_wait=tell,
+    )
+    click.echo(result.summary())

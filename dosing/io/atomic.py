@@ -100,13 +100,17 @@ def _swap(staging: Path, final: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+#: Folders other commands write into a study folder (``dosing adherence``, ``dosing export sdtm``).
+READER_FOLDERS = ("adherence", "sdtm")
+
+
 def check_ours(final: Path) -> None:
     """Refuse to replace a folder dosing did not make: it must be empty, hold :data:`COMPLETE_MARK`,
-    or hold only an ``adherence/`` folder that does (an adherence run before the first generate)."""
+    or hold only :data:`READER_FOLDERS` that do (an adherence run or an export before the first generate)."""
     if not final.is_dir() or _complete(final):
         return
     entries = sorted(entry.name for entry in final.iterdir())
-    if not entries or (entries == ["adherence"] and _complete(final / "adherence")):
+    if all(name in READER_FOLDERS and _complete(final / name) for name in entries):
         return
     shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
     raise OutputError(

@@ -44,6 +44,7 @@ from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
 
 Progress = Callable[[int, int], None]
+STALE_SDTM = "sdtm/ was exported from another plan (protocol, cohort or changes): run dosing export sdtm again"
 
 
 @dataclass
@@ -255,18 +256,20 @@ def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
 
 
 def _keep_adherence(final: Path, staging: Path, inputs: dict) -> list[str]:
-    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it
-    (after putting back an adherence folder a killed adherence run had parked), with a note when it
-    was judged against another plan than these ``inputs``."""
+    """``dosing adherence`` writes into ``<study>/adherence/`` and ``dosing export sdtm`` into
+    ``<study>/sdtm/``; regenerating the schedule keeps them (after putting back a folder a killed run
+    had parked), with a note when one was made from another plan than these ``inputs``."""
     import shutil
 
-    if final.is_dir():
-        recover(final / "adherence")
-    if (final / "adherence").is_dir():
-        shutil.copytree(final / "adherence", staging / "adherence")
-        if adherence_plan_differs(inputs, read_manifest(final / "adherence")):
-            return [STALE_ADHERENCE]
-    return []
+    notes = []
+    for name, stale in (("adherence", STALE_ADHERENCE), ("sdtm", STALE_SDTM)):
+        if final.is_dir():
+            recover(final / name)
+        if (final / name).is_dir():
+            shutil.copytree(final / name, staging / name)
+            if adherence_plan_differs(inputs, read_manifest(final / name)):
+                notes.append(stale)
+    return notes
 
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:

@@ -315,6 +315,7 @@ class Regimen(Strict):
     drug: str = Field(min_length=1)
     dose: Dose
     route: str = Field(min_length=1)
+    dose_form: str | None = Field(None, min_length=1, description='e.g. "injection", "tablet" (SDTM --DOSFRM)')
     times: list[TimeOfDay] | None = None
     times_from: str | None = None
     first_dose: TimeOfDay | None = None

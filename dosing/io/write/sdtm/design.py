@@ -1,0 +1,154 @@
+"""Trial design datasets from the protocol: TE (elements), TA (arms, unblinded only) and TV (visits).
+
+The elements follow the protocol's main regimen (the first regimen of the first arm with cycles,
+else with phases): screening (when a visit comes before day 1), a treatment element and a rest
+element per cycle (or one element per phase, or one treatment element), and follow-up from the
+day after treatment to ``study.last_day``. Element names name no drug, so TE is the same blinded
+and unblinded. Study days have no day 0. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ....plan.blind_view import View
+from ....protocol.model import Protocol, Regimen, Visit
+from ....protocol.visit_checks import CycleAnchor, parse_anchor
+from .variables import TA, TE, TV
+
+
+@dataclass(frozen=True)
+class Element:
+    code: str
+    name: str
+    start: str
+    end: str
+    days: int | None
+    epoch: str
+
+
+def add_days(day: int, days: int) -> int:
+    """Study day ``days`` calendar days after study day ``day`` (negative: before); no day 0."""
+    offset = (day - 1 if day >= 1 else day) + days
+    return offset + 1 if offset >= 0 else offset
+
+
+def _main_regimen(protocol: Protocol) -> Regimen | None:
+    first_arm = [protocol.regimen(rid) for rid in protocol.arms[0].regimens]
+    for wanted in ("cycles", "phases"):
+        for regimen in first_arm:
+            if getattr(regimen.schedule, wanted):
+                return regimen
+    return None
+
+
+def _cycle_elements(regimen: Regimen) -> tuple[list[Element], int]:
+    s = regimen.schedule
+    length = int(s.cycle_length or 0) or int(s.for_ or 0) + int(s.rest or 0) or int(s.on or 0) + int(s.off or 0)
+    dosing = int(s.for_ or s.on or 0) or (max(s.cycle_days) if s.cycle_days else length)
+    treat = Element("TRT", f"Treatment (cycle days 1-{dosing})", "First day of a cycle", f"{dosing} days later",
+                    dosing, "TREATMENT")  # fmt: skip
+    elements = [treat]
+    if length > dosing:
+        rest = Element("REST", f"Rest (cycle days {dosing + 1}-{length})", f"Cycle day {dosing + 1}",
+                       f"{length - dosing} days later", length - dosing, "TREATMENT")  # fmt: skip
+        elements.append(rest)
+    return elements * int(s.cycles or 1), s.start_day - 1 + length * int(s.cycles or 1)
+
+
+def _phase_elements(regimen: Regimen) -> tuple[list[Element], int]:
+    elements, day = [], regimen.schedule.start_day
+    for number, phase in enumerate(regimen.schedule.phases or [], start=1):
+        days = int(phase.for_ or 0)
+        elements.append(Element(f"PH{number}", f"Treatment phase {number}", f"Study day {day}",
+                                f"{days} days later", days, "TREATMENT"))  # fmt: skip
+        day += days
+    return elements, day - 1
+
+
+def elements(protocol: Protocol) -> list[Element]:
+    """The elements of every arm, in order."""
+    regimen = _main_regimen(protocol)
+    if regimen is not None and regimen.schedule.cycles:
+        treatment, last = _cycle_elements(regimen)
+    elif regimen is not None:
+        treatment, last = _phase_elements(regimen)
+    else:
+        last = protocol.study.last_day
+        treatment = [Element("TRT", "Treatment", "Study day 1", f"Study day {last}", last, "TREATMENT")]
+    screening = [v for v in protocol.visits if v.target_day < 1]
+    out = []
+    if screening:
+        out.append(Element("SCRN", "Screening", "Informed consent", "Day before the first dose", None, "SCREENING"))
+    out += treatment
+    if protocol.study.last_day > last:
+        days = protocol.study.last_day - last
+        out.append(Element("FU", "Follow-up", f"Study day {last + 1}", f"Study day {protocol.study.last_day}",
+                           days, "FOLLOW-UP"))  # fmt: skip
+    return out
+
+
+def te_dataset(protocol: Protocol) -> pd.DataFrame:
+    unique = {e.code: e for e in elements(protocol)}.values()
+    rows = [[e.code, e.name, e.start, e.end, None if e.days is None else f"P{e.days}D"] for e in unique]
+    frame = pd.DataFrame(rows, columns=[v.name for v in TE[2:]])
+    return _keys(frame, protocol, "TE", TE)
+
+
+def ta_dataset(protocol: Protocol) -> pd.DataFrame:
+    """TA: every arm through the same elements (a blinded protocol has the same schedule in every arm)."""
+    trial = elements(protocol)
+    rows = [
+        [arm.id.upper()[:20], arm.label, order, e.code, e.name, None, None, e.epoch]
+        for arm in protocol.arms
+        for order, e in enumerate(trial, start=1)
+    ]
+    return _keys(pd.DataFrame(rows, columns=[v.name for v in TA[2:]]), protocol, "TA", TA)
+
+
+def _days_between(first: int, last: int) -> int:
+    """Calendar days from study day ``first`` to study day ``last`` (no day 0)."""
+    return (last - 1 if last >= 1 else last) - (first - 1 if first >= 1 else first)
+
+
+def _rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
+    """TVSTRL and TVENRL: the first and last day of the visit's window, as the protocol anchors it."""
+    anchor = parse_anchor(visit.anchor)
+    if anchor == "day1":
+        return (
+            f"study day {add_days(visit.target_day, -visit.early)}",
+            f"study day {add_days(visit.target_day, visit.late)}",
+        )
+    if isinstance(anchor, CycleAnchor):
+        where = f"the first day of cycle {anchor.cycle} of {view.regimen(anchor.regimen)}"
+        after = 0
+    else:
+        other = next(v for v in protocol.visits if v.id == anchor)
+        where, after = f"visit {other.name!r}", _days_between(other.target_day, visit.target_day)
+    planned = f" (planned study day {add_days(visit.target_day, -visit.early)})"
+    ending = f" (planned study day {add_days(visit.target_day, visit.late)})"
+    return _relative(after - visit.early, where) + planned, _relative(after + visit.late, where) + ending
+
+
+def _relative(days: int, where: str) -> str:
+    if days == 0:
+        return where[0].upper() + where[1:]
+    return f"{abs(days)} days {'before' if days < 0 else 'after'} {where}"
+
+
+def tv_dataset(protocol: Protocol, unblinded: bool) -> pd.DataFrame:
+    view = View(protocol, unblinded)
+    ordered = sorted(protocol.visits, key=lambda v: (add_days(v.target_day, 0), v.id))
+    rows = [[float(number), v.name, v.target_day, *_rules(protocol, v, view)] for number, v in enumerate(ordered, 1)]
+    return _keys(pd.DataFrame(rows, columns=[v.name for v in TV[2:]]), protocol, "TV", TV)
+
+
+def _keys(frame: pd.DataFrame, protocol: Protocol, domain: str, variables: list) -> pd.DataFrame:
+    frame.insert(0, "DOMAIN", domain)
+    frame.insert(0, "STUDYID", protocol.study.id)
+    return frame[[v.name for v in variables]]
+
+
+__all__ = ["add_days", "elements", "ta_dataset", "te_dataset", "tv_dataset"]

@@ -1,0 +1,94 @@
+"""The EC and EX datasets, assembled from the per-dose records of :mod:`.exposure`.
+
+``judged`` is the adherence check's dose table (:attr:`dosing.AdherenceResult.doses`), row for row
+the planned doses; ``given`` the log's administrations by log line (``given_s``, ``timed``,
+``given_day``, ``true_terms``). Pure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ....plan.cohort import Cohort
+from ....plan.visits import study_day
+from ....protocol.model import Protocol
+from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, local_iso
+from .variables import EC, EX, Variable
+
+SHARED = ["LNKID", "TRT", "MOOD", "OCCUR", "REASOC", "DOSE", "DOSTXT", "DOSU", "DOSFRM", "DOSFRQ", "ROUTE", "ADJ"]
+
+
+def _finish(frame: pd.DataFrame, prefix: str, study_id: str, variables: list[Variable]) -> pd.DataFrame:
+    """Name the columns, number the records per subject (--SEQ) and order the variables."""
+    frame = frame.rename(columns={name: prefix + name for name in SHARED})
+    frame[prefix + "STDTC"] = frame[prefix + "ENDTC"] = frame["DTC"]  # a point in time: end = start
+    frame[prefix + "STDY"] = frame[prefix + "ENDY"] = frame["DY"]
+    frame = frame.sort_values(["USUBJID", "order", "rank", prefix + "TRT"], kind="stable").reset_index(drop=True)
+    frame[prefix + "SEQ"] = frame.groupby("USUBJID", sort=False).cumcount() + 1
+    frame["STUDYID"], frame["DOMAIN"] = study_id, prefix
+    return frame[[v.name for v in variables]]
+
+
+def ec_dataset(
+    protocol: Protocol,
+    planned: pd.DataFrame,
+    performed: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """EC: the SCHEDULED records, then (sorted in) the PERFORMED ones."""
+    scheduled = planned.assign(MOOD="SCHEDULED", OCCUR=None, REASOC=None, rank=0)
+    parts = [scheduled] if performed is None else [scheduled, performed.assign(MOOD="PERFORMED", rank=1)]
+    return _finish(pd.concat(parts, ignore_index=True), "EC", protocol.study.id, EC)
+
+
+def performed_records(
+    cohort: Cohort,
+    planned: pd.DataFrame,
+    judged: pd.DataFrame,
+    given: pd.DataFrame,
+    reasons: np.ndarray,
+    hides_true_dose: np.ndarray,
+) -> pd.DataFrame:
+    """One record per judged planned dose: given (Y, with the log's time and dose) or held/missed (N).
+    ``hides_true_dose``: per planned dose, a log dose in blinded terms (a syringe) is not the true dose,
+    so the planned dose is kept."""
+    if not (judged["uid"].astype(str).str.split("@").str[0].to_numpy() == planned["LNKID"].to_numpy()).all():
+        raise AssertionError("the adherence table is not row for row the planned doses")  # a bug, never the user
+    status = judged["status"].astype(str).to_numpy()
+    took = np.isin(status, GIVEN)
+    keep = took | np.isin(status, NOT_GIVEN)
+    lines = judged["log_line"].fillna(0).to_numpy(dtype=np.int64)
+    admin = given.reindex(lines)
+    out = planned.copy()
+    out["OCCUR"] = np.where(took, "Y", "N")
+    out["REASOC"] = blank_where(~np.isin(status, NOT_GIVEN), np.where(status == "held", reasons, MISSED))
+    out["DTC"] = np.where(took, _given_dtc(admin, planned["zone"].to_numpy()), planned["DTC"])
+    given_days = admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]")
+    out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
+    dose = judged["dose_given"].to_numpy(dtype=float)
+    trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
+    out["DOSE"] = np.where(took & trusted & ~np.isnan(planned["DOSE"]), dose, np.where(took, planned["DOSE"], np.nan))
+    for column in ("DOSTXT", "DOSU"):
+        out[column] = blank_where(~took, planned[column])
+    return out[keep].reset_index(drop=True)
+
+
+def _given_dtc(admin: pd.DataFrame, zones: np.ndarray) -> np.ndarray:
+    """The log's time with the patient's offset; the date alone where the log gives only a date."""
+    seconds = admin["given_s"].fillna(0).to_numpy(dtype=np.int64)
+    timed = local_iso(pd.to_datetime(seconds, unit="s", utc=True), zones)
+    dates = np.datetime_as_string(admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]"))
+    return np.where(admin["timed"].fillna(False).to_numpy(dtype=bool), timed, dates.astype(object))
+
+
+def ex_dataset(protocol: Protocol, performed: pd.DataFrame) -> pd.DataFrame:
+    """EX (unblinded): the doses actually given, in protocol units; placebo as PLACEBO with dose 0;
+    ``EXADJ`` the reason of the dose change in force (the records' ``ADJ``)."""
+    given = performed[performed["OCCUR"] == "Y"].copy()
+    given["DOSE"] = np.where(given["TRT"] == "PLACEBO", 0.0, given["DOSE"])
+    given["rank"] = 0
+    given["ADJ"] = given["ADJ"].replace("", None)
+    return _finish(given, "EX", protocol.study.id, EX)
+
+
+__all__ = ["ec_dataset", "ex_dataset", "performed_records"]

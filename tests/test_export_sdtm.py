@@ -1,0 +1,392 @@
+"""``dosing export sdtm``: CDISC SDTM datasets (EC, EX, TA, TE, TV) as Dataset-JSON 1.1 and XPT v5.
+
+Golden files (tests/golden/sdtm/, CSV renderings of the Dataset-JSON rows) are regenerated, after
+checking the difference by hand, with ``DOSING_REGOLD=1 pytest tests/test_export_sdtm.py``. The rows
+that matter are also checked here by hand from the protocol, the cohort, the changes and the log.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import jsonschema
+import pyreadstat
+import pytest
+from click.testing import CliRunner
+
+from dosing.cli import main
+from dosing.io.write.sdtm.design import add_days
+from tests.conftest import PROTOCOLS
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
+from tests.test_blinding import leaks
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GOLDEN = Path(__file__).parent / "golden" / "sdtm"
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "dataset-json-1.1.schema.json").read_text())
+SEED = PROTOCOLS / "nct02467504.toml"
+SLE = PROTOCOLS / "nct04077684.toml"
+SEED_COHORT = FIXTURES / "sdtm-seed-two-patients.csv"
+SLE_COHORT = FIXTURES / "sdtm-sle-two-patients.csv"
+SEED_ARGS = ["--changes", str(FIXTURES / "sdtm-seed-changes.csv")]
+SEED_ARGS += ["--log", str(FIXTURES / "log-sdtm-seed-cycle-1.csv"), "--as-of", "2027-02-04"]
+SLE_ARGS = ["--log", str(FIXTURES / "log-sdtm-sle-week-1.csv"), "--as-of", "2027-01-10"]
+IL2 = "hrIL-2 or placebo"
+
+
+def export(out: Path, protocol: Path, cohort: Path, *more: str) -> tuple[Path, str]:
+    result = CliRunner().invoke(
+        main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(out), *more]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    name = protocol.stem + ("-UNBLINDED" if "--unblinded" in more else "")
+    return out / name / "sdtm", result.stdout
+
+
+def rows(folder: Path, name: str) -> list[dict[str, object]]:
+    data = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    names = [c["name"] for c in data["columns"]]
+    return [dict(zip(names, row, strict=True)) for row in data["rows"]]
+
+
+def golden(name: str, records: list[dict[str, object]]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    path = GOLDEN / name
+    if os.environ.get("DOSING_REGOLD"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.getvalue(), encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; create it with DOSING_REGOLD=1"
+    assert text.getvalue() == path.read_text(encoding="utf-8"), f"{name} differs; if intended, DOSING_REGOLD=1"
+
+
+def pick(records: list[dict[str, object]], **wanted: object) -> list[dict[str, object]]:
+    return [r for r in records if all(r[k] == v for k, v in wanted.items())]
+
+
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("seed")
+    blinded, _ = export(out, SEED, SEED_COHORT, *SEED_ARGS)
+    unblinded, _ = export(out, SEED, SEED_COHORT, *SEED_ARGS, "--unblinded")
+    return {"blinded": blinded, "unblinded": unblinded}
+
+
+@pytest.fixture(scope="module")
+def sle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("sle")
+    blinded, _ = export(out, SLE, SLE_COHORT, *SLE_ARGS)
+    unblinded, _ = export(out, SLE, SLE_COHORT, *SLE_ARGS, "--unblinded")
+    return {"blinded": blinded, "unblinded": unblinded}
+
+
+def test_seed_cycle_1_scheduled_records_by_hand(seed: dict[str, Path]) -> None:
+    # RA-901 starts Monday 2027-01-04 (study day 1); hrIL-2 every other day for 14 days: study days
+    # 1, 3, ..., 13 = 2027-01-04, 06, ..., 16, at 09:00 Asia/Shanghai (+08:00), 1,000,000 IU s.c.
+    ec = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-901", ECTRT=IL2, ECMOOD="SCHEDULED")
+    first_cycle = [r for r in ec if int(r["ECSTDY"]) <= 13]  # type: ignore[call-overload]
+    assert [r["ECSTDTC"] for r in first_cycle] == [f"2027-01-{d:02d}T09:00+08:00" for d in (4, 6, 8, 10, 12, 14, 16)]
+    assert [r["ECSTDY"] for r in first_cycle] == [1, 3, 5, 7, 9, 11, 13]
+    assert all(r["ECENDTC"] == r["ECSTDTC"] and r["ECENDY"] == r["ECSTDY"] for r in first_cycle)
+    assert {(r["ECDOSE"], r["ECDOSU"], r["ECDOSFRQ"], r["ECROUTE"], r["EPOCH"]) for r in first_cycle} == {
+        (1000000, "IU", "QOD", "SUBCUTANEOUS", "TREATMENT")
+    }
+    assert first_cycle[0]["ECLNKID"] == "RA-901.b-hril-2-or-placebo.d001.0900"
+    assert {r["ECOCCUR"] for r in first_cycle} == {None}  # no occurrence on a planned record
+    assert len(ec) == 21  # 3 cycles x 7 injections
+
+
+def test_seed_cycle_1_performed_records_by_hand(seed: dict[str, Path]) -> None:
+    # The log: RA-901 given at 09:05 on day 1 and 09:40 on day 3, nothing on day 7 (2027-01-10: missed),
+    # the rest at 09:00. As of 2027-02-04, cycle 2's days 29 and 31 (2027-02-01, 02-03) are missed too,
+    # day 33 (2027-02-05) is not due: no PERFORMED record.
+    ec = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-901", ECTRT=IL2, ECMOOD="PERFORMED")
+    assert [(r["ECSTDY"], r["ECOCCUR"], r["ECSTDTC"]) for r in ec] == [
+        (1, "Y", "2027-01-04T09:05+08:00"),
+        (3, "Y", "2027-01-06T09:40+08:00"),
+        (5, "Y", "2027-01-08T09:00+08:00"),
+        (7, "N", "2027-01-10T09:00+08:00"),
+        (9, "Y", "2027-01-12T09:00+08:00"),
+        (11, "Y", "2027-01-14T09:00+08:00"),
+        (13, "Y", "2027-01-16T09:00+08:00"),
+        (29, "N", "2027-02-01T09:00+08:00"),
+        (31, "N", "2027-02-03T09:00+08:00"),
+    ]
+    missed = ec[3]
+    assert (missed["ECREASOC"], missed["ECDOSE"], missed["ECDOSU"]) == ("missed", None, None)  # never a dose of 0
+    assert (ec[0]["ECREASOC"], ec[0]["ECDOSE"], ec[0]["ECDOSU"]) == (None, 1000000, "IU")
+
+
+def test_seed_held_dose_gives_the_changes_files_reason(seed: dict[str, Path]) -> None:
+    # RA-902 starts 2027-01-05; the changes file holds the injection of 2027-01-09 (study day 5).
+    # The log gives day 13 (2027-01-17) as a date alone: ECSTDTC is that date, without a time.
+    ec = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT=IL2, ECMOOD="PERFORMED")
+    held = pick(ec, ECSTDY=5)
+    assert [(r["ECOCCUR"], r["ECREASOC"], r["ECSTDTC"]) for r in held] == [
+        ("N", "fever 38.5 C on the morning of the injection", "2027-01-09T09:00+08:00")
+    ]
+    assert pick(ec, ECSTDY=13)[0]["ECSTDTC"] == "2027-01-17"
+
+
+def test_seed_ex_by_hand(seed: dict[str, Path]) -> None:
+    ex = rows(seed["unblinded"], "ex")
+    placebo = pick(ex, USUBJID="NCT02467504-RA-902", EXTRT="PLACEBO")
+    assert len(placebo) == 6 and {(r["EXDOSE"], r["EXDOSU"]) for r in placebo} == {(0, "IU")}  # 7 planned, 1 held
+    active = pick(ex, USUBJID="NCT02467504-RA-901", EXTRT="hrIL-2")
+    assert len(active) == 6 and {r["EXDOSE"] for r in active} == {1000000}  # day 7 missed
+    # Methotrexate, RA-901's Wednesdays: 2027-01-06 (day 3) 15 mg; 12.5 mg from 2027-02-01 (the changes file),
+    # given 2027-02-03 = 30 days after day 1 = study day 31.
+    mtx = pick(ex, USUBJID="NCT02467504-RA-901", EXTRT="Methotrexate")
+    assert [(r["EXSTDY"], r["EXDOSE"], r["EXADJ"], r["EXDOSFRQ"], r["EXROUTE"]) for r in mtx] == [
+        (3, 15, None, "QW", "ORAL"),
+        (31, 12.5, "disease still active", "QW", "ORAL"),
+    ]
+    ec_links = {r["ECLNKID"] for r in rows(seed["unblinded"], "ec") if r["ECOCCUR"] == "Y"}
+    assert {r["EXLNKID"] for r in ex} == ec_links  # every EX record links to its EC record, and back
+
+
+def test_seed_golden_files(seed: dict[str, Path]) -> None:
+    golden("nct02467504_blinded_ec_hril2.csv", pick(rows(seed["blinded"], "ec"), ECTRT=IL2))
+    golden("nct02467504_unblinded_ex.csv", rows(seed["unblinded"], "ex"))
+    golden("nct02467504_te.csv", rows(seed["blinded"], "te"))
+    golden("nct02467504_tv.csv", rows(seed["blinded"], "tv"))
+    golden("nct02467504_unblinded_ta.csv", rows(seed["unblinded"], "ta"))
+
+
+def test_sle_golden_files_and_the_hidden_dose(sle: dict[str, Path]) -> None:
+    ec = rows(sle["blinded"], "ec")
+    golden("nct04077684_blinded_ec.csv", ec)
+    # The dose differs by arm: the blinded EC gives the blinded dose as text, no number, no unit.
+    assert {(r["ECDOSE"], r["ECDOSTXT"], r["ECDOSU"]) for r in ec if r["ECOCCUR"] != "N"} == {(None, "1 syringe", None)}
+    ex = rows(sle["unblinded"], "ex")
+    golden("nct04077684_unblinded_ex.csv", ex)
+    # SLE-901 (0.5 MIU arm) logged "1 syringe": EX gives the arm's true dose; SLE-902 placebo: 0.
+    assert [(r["USUBJID"], r["EXTRT"], r["EXDOSE"], r["EXDOSU"], r["EXSTDY"]) for r in ex] == [
+        ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 1),
+        ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 3),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 1),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 5),
+    ]
+
+
+def test_blinded_export_writes_no_ex_and_says_why(tmp_path: Path) -> None:
+    folder, stdout = export(tmp_path, SEED, SEED_COHORT, *SEED_ARGS)
+    assert not (folder / "ex.json").exists() and not (folder / "ex.xpt").exists()
+    assert not (folder / "ta.json").exists()
+    assert "no EX and no TA" in stdout and "--unblinded" in stdout
+
+
+def test_every_dataset_json_is_valid_against_the_official_schema(seed: dict[str, Path], sle: dict[str, Path]) -> None:
+    checked = 0
+    for folder in (*seed.values(), *sle.values()):
+        for path in folder.glob("*.json"):
+            if path.name in ("define.json", "manifest.json"):
+                continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+            jsonschema.validate(data, SCHEMA)
+            assert data["records"] == len(data["rows"])
+            assert all(len(row) == len(data["columns"]) for row in data["rows"])
+            checked += 1
+    assert checked == 16  # seed: EC TE TV + EC EX TA TE TV; SLE the same
+
+
+def test_xpt_reads_back_with_labels_names_and_values(seed: dict[str, Path]) -> None:
+    for name in ("ec", "ex", "ta", "te", "tv"):
+        frame, meta = pyreadstat.read_xport(str(seed["unblinded"] / f"{name}.xpt"))
+        data = json.loads((seed["unblinded"] / f"{name}.json").read_text(encoding="utf-8"))
+        assert meta.table_name == name.upper()
+        assert list(frame.columns) == [c["name"] for c in data["columns"]]
+        assert meta.column_labels == [c["label"] for c in data["columns"]]
+        assert all(len(c) <= 8 for c in frame.columns) and all(len(label) <= 40 for label in meta.column_labels)
+        assert len(frame) == data["records"]
+    ex, _ = pyreadstat.read_xport(str(seed["unblinded"] / "ex.xpt"))
+    assert sorted(ex["EXADJ"].unique()) == ["", "disease still active"]
+
+
+def test_seq_is_unique_per_subject(seed: dict[str, Path]) -> None:
+    for name, seq in (("ec", "ECSEQ"), ("ex", "EXSEQ")):
+        records = rows(seed["unblinded"], name)
+        for subject in {r["USUBJID"] for r in records}:
+            numbers = [r[seq] for r in records if r["USUBJID"] == subject]
+            assert numbers == list(range(1, len(numbers) + 1)), (name, subject)
+
+
+def test_define_json_lists_every_variable(seed: dict[str, Path]) -> None:
+    define = json.loads((seed["unblinded"] / "define.json").read_text(encoding="utf-8"))
+    by_name = {d["name"]: d for d in define["datasets"]}
+    assert set(by_name) == {"EC", "EX", "TA", "TE", "TV"}
+    ex = {v["name"]: v for v in by_name["EX"]["variables"]}
+    assert ex["EXDOSE"] == {"name": "EXDOSE", "label": "Dose", "dataType": "double", "xptType": "Num",
+                            "length": 8, "origin": "Derived"}  # fmt: skip
+    assert ex["EXTRT"]["origin"] == "Protocol" and ex["EXADJ"]["origin"] == "Collected"
+
+
+def test_study_days_have_no_day_0() -> None:
+    # Counting calendar days: the day before day 1 is day -1; 27 days after day -28 is day -1, 28 is day 1.
+    assert [add_days(1, -1), add_days(-1, 1), add_days(-28, 27), add_days(-28, 28), add_days(85, 3)] == [
+        -1,
+        1,
+        -1,
+        1,
+        88,
+    ]
+
+
+def test_trial_design_by_hand(seed: dict[str, Path]) -> None:
+    # Screening (days -28..-1) comes before day 1; 3 cycles of 14 treatment + 14 rest days end on day 84;
+    # follow-up runs from day 85 to study.last_day 168 (84 days).
+    te = {r["ETCD"]: r for r in rows(seed["blinded"], "te")}
+    assert list(te) == ["SCRN", "TRT", "REST", "FU"]
+    assert (te["TRT"]["TEDUR"], te["REST"]["TEDUR"], te["FU"]["TEDUR"]) == ("P14D", "P14D", "P84D")
+    assert te["FU"]["TESTRL"] == "Study day 85"
+    tv = rows(seed["blinded"], "tv")
+    assert [(r["VISITNUM"], r["VISIT"], r["VISITDY"]) for r in tv[:3]] == [
+        (1, "Screening", -1),
+        (2, "Baseline", 1),
+        (3, "Week 2", 15),
+    ]
+    # Week 2: day 15 with a window of 2 days either side -> days 13 to 17. Screening: days -28 to -1.
+    assert [(tv[i]["TVSTRL"], tv[i]["TVENRL"]) for i in (0, 2)] == [
+        ("study day -28", "study day -1"),
+        ("study day 13", "study day 17"),
+    ]
+    # Week 4 follows cycle 2 (day 29, window 3 days): named by the blinded label, not 'il2'
+    assert tv[3]["TVSTRL"] == f"3 days before the first day of cycle 2 of {IL2!r} (planned study day 26)"
+    ta = rows(seed["unblinded"], "ta")
+    assert [r["ETCD"] for r in ta if r["ARMCD"] == "PLACEBO"] == ["SCRN", *["TRT", "REST"] * 3, "FU"]
+
+
+def _snapshot(folder: Path, out: Path) -> dict[str, bytes]:
+    files = {}
+    for path in sorted(folder.iterdir()):
+        content = path.read_bytes()
+        if path.name == "manifest.json":
+            data = json.loads(content.replace(str(out).encode(), b"<out>"))
+            content = json.dumps({**data, "written_at": None}).encode()
+        if path.suffix == ".json":  # the time the datasets were made
+            content = re.sub(rb'"datasetJSONCreationDateTime": "[^"]*"', b"<time>", content)
+        if path.suffix == ".xpt":  # the transport file's header holds its creation time
+            content = re.sub(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d", b"<time>", content)
+        files[path.name] = content
+    return files
+
+
+@pytest.mark.parametrize(
+    ("protocol", "cohort", "args", "arms"),
+    [
+        (SEED, SEED_COHORT, SEED_ARGS, ("active", "placebo")),
+        (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.5", "placebo")),
+        (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.2", "il2-1.0")),
+    ],
+    ids=["seed", "sle-0.5-vs-placebo", "sle-0.2-vs-1.0"],
+)
+def test_swapping_arms_changes_no_byte_of_the_blinded_export(
+    tmp_path: Path, protocol: Path, cohort: Path, args: list[str], arms: tuple[str, str]
+) -> None:
+    runs = []
+    for number, order in enumerate((arms, arms[::-1])):
+        lines = cohort.read_text(encoding="utf-8").splitlines()
+        swapped = [lines[0]] + [
+            re.sub(r"^([^,]*),[^,]*,", rf"\1,{arm},", line) for line, arm in zip(lines[1:], order, strict=True)
+        ]
+        run = tmp_path / str(number)  # the same file names in both runs: the manifest names the cohort file
+        run.mkdir()
+        (run / "cohort.csv").write_text("\n".join(swapped) + "\n", encoding="utf-8")
+        folder, stdout = export(run / "out", protocol, run / "cohort.csv", *args)
+        runs.append((_snapshot(folder, run), stdout.replace(str(run), "<run>")))
+    (first, first_out), (second, second_out) = runs
+    assert first_out == second_out
+    assert first.keys() == second.keys() and "ec.xpt" in first
+    for name in first:
+        assert first[name] == second[name], f"{name} reveals which patient is in which arm"
+
+
+@pytest.mark.parametrize(("protocol", "cohort", "args"), [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS)])
+def test_no_arm_or_true_drug_in_the_blinded_export(
+    tmp_path: Path, protocol: Path, cohort: Path, args: list[str]
+) -> None:
+    from dosing.io.read.files import load_protocol
+
+    loaded = load_protocol(protocol)
+    folder, stdout = export(tmp_path, protocol, cohort, *args)
+    assert leaks(stdout, loaded) == []
+    for path in folder.iterdir():
+        text = path.read_bytes().decode("latin-1")
+        assert leaks(text, loaded) == [], path.name
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('route = "subcutaneous"', 'route = "intraperitoneal"', "regimens[0].route"),
+        ('dose = { amount = 1_000_000, unit = "IU" }', 'dose = { amount = 1, unit = "vial" }', "regimens[0].dose.unit"),
+        ('route = "oral"', 'route = "oral"\ndose_form = "lozenge"', "regimens[2].dose_form"),
+    ],
+    ids=["route", "unit", "dose-form"],
+)
+def test_an_unmappable_value_is_an_error_naming_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:
+    path = tmp_path / "protocol.toml"
+    path.write_text(SEED.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    args = ["export", "sdtm", str(path), "--cohort", str(SEED_COHORT), "--out", str(tmp_path / "out"), "--unblinded"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"\nError: {path}, {field}: " in result.stderr and "controlled term" in result.stderr
+    assert "Fix: " in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "nct02467504-UNBLINDED" / "sdtm").exists()  # nothing half-written
+
+
+def test_generate_keeps_the_export_and_notes_when_it_is_stale(tmp_path: Path) -> None:
+    folder, _ = export(tmp_path, SEED, SEED_COHORT)  # before any generate
+    args = ["generate", str(SEED), "--cohort", str(SEED_COHORT), "--out", str(tmp_path), "--no-feeds"]
+    result = CliRunner().invoke(main, [*args, "--today", "2027-01-01"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "ec.json").is_file() and "sdtm/ was exported from another plan" not in result.stdout
+    changed = [*args, "--today", "2027-01-01", "--changes", str(FIXTURES / "sdtm-seed-changes.csv")]
+    result = CliRunner().invoke(main, changed)
+    assert (folder / "ec.json").is_file() and "sdtm/ was exported from another plan" in result.stdout
+
+
+def test_library_function_is_the_command(tmp_path: Path) -> None:
+    import dosing
+
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(SEED_COHORT, protocol)
+    created = dt.datetime(2027, 2, 4, 12, 0, tzinfo=dt.UTC)
+    result = dosing.export_sdtm(protocol, cohort, tmp_path, created=created)
+    # Per patient over days 1-168: hrIL-2 21, methotrexate 24 (weekly), folic acid 168 - 24 (not on the
+    # methotrexate day), loxoprofen 3 x 168.
+    assert result.records == {"EC": 2 * (21 + 24 + 144 + 504), "TE": 4, "TV": 7}
+    data = json.loads((result.folder / "ec.json").read_text(encoding="utf-8"))
+    assert data["datasetJSONCreationDateTime"] == "2027-02-04T12:00:00+00:00"
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_protocol_exports(tmp_path: Path, protocol: Path) -> None:
+    cohort = protocol.with_name(f"{protocol.stem}-cohort.csv")
+    result = CliRunner().invoke(
+        main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(tmp_path), "--unblinded"]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    for path in tmp_path.glob("*/sdtm/*.json"):
+        if path.name not in ("define.json", "manifest.json"):
+            jsonschema.validate(json.loads(path.read_text(encoding="utf-8")), SCHEMA)
+
+
+def test_the_commands_in_docs_exports_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "exports.md").read_text(encoding="utf-8")
+    block = text.split("```console\n", 1)[1].split("```", 1)[0]
+    commands = [line.split() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    for command in commands:
+        assert command[0] == "dosing"
+        result = CliRunner().invoke(main, [*command[1:], "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output + result.stderr
+    assert (tmp_path / "nct02467504" / "sdtm" / "ec.xpt").is_file()
+    assert (tmp_path / "nct02467504-UNBLINDED" / "sdtm" / "ex.xpt").is_file()
