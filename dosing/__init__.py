@@ -12,6 +12,7 @@ The public API (each command line command calls the function of the same name)::
     dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
+    dosing.export_fhir(protocol, cohort, "output")   # FHIR R4 JSON in output/nct02467504/fhir/
 """
 
 from .adherence.check import AdherenceResult
@@ -20,6 +21,7 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .jobs.adherence import adherence as write_adherence
 from .jobs.adherence import check_adherence
+from .jobs.export_fhir import export_fhir
 from .jobs.generate import GenerateResult, generate
 from .jobs.show import show
 from .jobs.status import status
@@ -42,6 +44,7 @@ __all__ = [
     "apply_changes",
     "check_adherence",
     "expand",
+    "export_fhir",
     "generate",
     "load_changes",
     "load_cohort",

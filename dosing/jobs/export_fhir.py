@@ -40,7 +40,9 @@ def export_fhir(
     definition = plan_definition(protocol, blinded=not unblinded)
     by_patient = dict(tuple(plan.doses.groupby("patient_id", observed=True, sort=False)))
     visits = dict(tuple(plan.visits.groupby("patient_id", sort=False))) if len(plan.visits) else {}
-    judged = dict(tuple(plan.judged.groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
+    judged = (
+        dict(tuple(plan.judged.groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
+    )
     empty = plan.doses.iloc[0:0]
     with export_folder(protocol, out_dir, "fhir", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_json(definition, folder / "plan-definition.json")

@@ -58,7 +58,10 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"{'BLINDED' if self.blinded else 'UNBLINDED'} export in {self.folder}", f"  patients: {self.patients}"]
+        lines = [
+            f"{'BLINDED' if self.blinded else 'UNBLINDED'} export in {self.folder}",
+            f"  patients: {self.patients}",
+        ]
         lines += ["  files:", *(f"    {path}" for path in self.files)]
         return "\n".join(lines + [f"  note: {note}" for note in self.notes])
 
@@ -130,7 +133,9 @@ def export_folder(
             restrict(study, group, recursive=False)
 
 
-def finish(folder: Path, command: str, protocol: Protocol, cohort: Cohort, changes: Changes | None, options: dict) -> None:
+def finish(
+    folder: Path, command: str, protocol: Protocol, cohort: Cohort, changes: Changes | None, options: dict
+) -> None:
     """The export's manifest, written last (it marks the folder complete)."""
     blinded = not options.get("unblinded", False)
     write_manifest(folder, command, inputs_record(protocol, cohort, changes, blinded), options)

@@ -53,7 +53,9 @@ def patient_bundle(
     if judged is not None:
         entries += _administrations(protocol, patient_id, judged, requests)
     if len(visits):
-        entries.append({"fullUrl": urn(study, patient_id, "visits"), "resource": _care_plan(protocol, patient_id, visits)})
+        entries.append(
+            {"fullUrl": urn(study, patient_id, "visits"), "resource": _care_plan(protocol, patient_id, visits)}
+        )
     return {"resourceType": "Bundle", "id": _id(urn(study, patient_id)), "type": "collection", "entry": entries}
 
 
@@ -118,13 +120,22 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
         }
         if done:
             resource["effectiveDateTime"] = _given_instant(str(row.given_at), str(row.timezone))
-            if not isinstance(row.dose_given, str) and not pd.isna(row.dose_given) and not isinstance(row.dose, str):
-                resource["dosage"] = {"dose": dose_quantity(float(row.dose_given), str(row.unit))}
+            amount = _amount(row.dose_given)
+            if amount is not None and not isinstance(row.dose, str):  # a blinded dose text: no amount shown
+                resource["dosage"] = {"dose": dose_quantity(amount, str(row.unit))}
         else:
             resource["statusReason"] = [{"text": NOT_DONE_REASON[str(row.status)]}]
             resource["effectiveDateTime"] = _planned_instant(str(row.planned_utc), str(row.timezone))
         entries.append({"fullUrl": full_url, "resource": resource})
     return entries
+
+
+def _amount(value: object) -> float | None:
+    """The logged amount in the planned dose's unit, None when the log gave none."""
+    if value is None or isinstance(value, str):
+        return None
+    amount = float(value)  # type: ignore[arg-type]
+    return None if amount != amount else amount
 
 
 def _given_instant(text: str, zone: str) -> str:

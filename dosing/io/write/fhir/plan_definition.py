@@ -72,13 +72,13 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
         "id": key,
         "title": title,
         "description": f"{dose} {route['text']}" + (f", {regimen.instructions}" if regimen.instructions else ""),
-        "code": [{"text": route["text"], "coding": route["coding"]}],
     }
     schedule = regimen.schedule
     if schedule.phases is not None:
         phases = enumerate(schedule.phases, 1)
         return base | {"action": [_scheduled(regimen, phase, f"{key}-phase-{i}", name) for i, phase in phases]}
-    return base | _scheduled(regimen, schedule, f"{key}-schedule", name)
+    timed = _scheduled(regimen, schedule, f"{key}-schedule", name)
+    return base | ({"action": [timed]} if schedule.is_cyclic else timed)
 
 
 def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer) -> dict:
@@ -88,7 +88,11 @@ def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer
         return {"id": action_id, "textEquivalent": words, "timingTiming": _timing(regimen, schedule)}
     assert schedule.cycle_period is not None
     days = _cycle_days(schedule)
-    child: dict = {"id": f"{action_id}-days", "title": "Dosing days of each cycle", "timingTiming": _timing(regimen, schedule)}
+    child: dict = {
+        "id": f"{action_id}-days",
+        "title": "Dosing days of each cycle",
+        "timingTiming": _timing(regimen, schedule),
+    }
     if days:
         extension = [{"url": "day", "valueInteger": d} for d in days]
         child["timingTiming"]["extension"] = [{"url": DAYS_OF_CYCLE, "extension": extension}]
@@ -127,7 +131,12 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
     if schedule.count is not None:
         repeat["count"] = schedule.count
     if schedule.for_ is not None and not schedule.is_cyclic:
-        repeat["boundsDuration"] = {"value": schedule.for_, "unit": "d", "system": "http://unitsofmeasure.org", "code": "d"}
+        repeat["boundsDuration"] = {
+            "value": schedule.for_,
+            "unit": "d",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        }
     return {"repeat": repeat} if repeat else {}
 
 

@@ -63,7 +63,9 @@ def runs(doses: pd.DataFrame) -> list[Run]:
     days = pd.to_datetime(doses["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
     dose_key = doses["dose"].astype(str).to_numpy() + " " + doses["unit"].astype(str).to_numpy()
     per_day = pd.DataFrame({"day": days, "time": doses["time"].astype(str).to_numpy(), "dose": dose_key})
-    grouped = per_day.groupby("day", sort=True).agg(times=("time", tuple), dose=("dose", "first"), n=("dose", "nunique"))
+    grouped = per_day.groupby("day", sort=True).agg(
+        times=("time", tuple), dose=("dose", "first"), n=("dose", "nunique")
+    )
     spans = _weekday_span(grouped) or _arithmetic_spans(grouped)
     spans = _merge_partial_days(spans)
     first_row = np.searchsorted(days, [s.first for s in spans], side="left")
