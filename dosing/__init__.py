@@ -13,6 +13,7 @@ The public API (each command line command calls the function of the same name)::
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
     dosing.export_fhir(protocol, cohort, "output")   # FHIR R4 JSON in output/nct02467504/fhir/
+    dosing.export_redcap(protocol, cohort, "output") # REDCap dictionary and import in .../redcap/
 """
 
 from .adherence.check import AdherenceResult
@@ -22,6 +23,7 @@ from .io.read.files import load_cohort, load_protocol
 from .jobs.adherence import adherence as write_adherence
 from .jobs.adherence import check_adherence
 from .jobs.export_fhir import export_fhir
+from .jobs.export_redcap import export_redcap
 from .jobs.generate import GenerateResult, generate
 from .jobs.show import show
 from .jobs.status import status
@@ -45,6 +47,7 @@ __all__ = [
     "check_adherence",
     "expand",
     "export_fhir",
+    "export_redcap",
     "generate",
     "load_changes",
     "load_cohort",

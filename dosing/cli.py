@@ -487,3 +487,35 @@ def export_fhir(
         loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
     )
     click.echo(result.summary())
+
+
+@export.command("redcap")
+@export_options
+def export_redcap(
+    protocol: Path,
+    cohort: Path,
+    out_dir: Path,
+    unblinded: bool,
+    changes_file: Path | None,
+    log: Path | None,
+    as_of: dt.date | None,
+    group: str | None,
+) -> None:
+    """Write a REDCap data dictionary and an import file of the planned doses and visits.
+
+    \b
+    Writes OUT/<study id>/redcap/data-dictionary.csv (instruments patient, dose_administration
+    and visit, the last two repeating) and import.csv (with --log: what was given, missed, held).
+    `dosing adherence --log` reads REDCap's export of dose_administration back.
+    See docs/exports-fhir-redcap.md.
+    \b
+    Example:
+      dosing export redcap protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+    """
+    from .jobs.export_redcap import export_redcap as export_redcap_files
+
+    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
+    result = export_redcap_files(
+        loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
+    )
+    click.echo(result.summary())
