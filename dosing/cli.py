@@ -427,7 +427,13 @@ def status(folder: Path) -> None:
 
 @main.group()
 def export() -> None:
-    """Export a study's plan (and a log) in a standard format a data manager hands on unchanged."""
+    """Export a study's plan (and a log) in a standard format a data manager hands on unchanged.
+
+    \b
+    Example:
+      dosing export fhir protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+      dosing export redcap protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+    """
 
 
 def _export_inputs(protocol: Path, cohort: Path, changes_file: Path | None, unblinded: bool) -> tuple:

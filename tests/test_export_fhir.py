@@ -382,3 +382,20 @@ def test_golden_seed_two_patients_with_a_hold_and_a_log(tmp_path: Path) -> None:
     check_golden("plan-definition.json", (folder / "plan-definition.json").read_bytes())
     for path in sorted((folder / "bundles").glob("*.json")):
         check_golden(f"bundles/{path.name}", path.read_bytes())
+
+
+def test_generate_keeps_an_export_and_says_when_its_plan_changed(tmp_path: Path) -> None:
+    """An export before the first generate is not "files dosing did not write"; a later generate keeps
+    fhir/ (as it keeps adherence/) and, run with other inputs (a changes file), says the export is stale."""
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    folder = dosing.export_fhir(protocol, cohort, tmp_path).folder
+    before = (folder / "bundles" / "RA-900.json").read_bytes()
+    result = dosing.generate(protocol, cohort, tmp_path, feeds=False)
+    assert (folder / "bundles" / "RA-900.json").read_bytes() == before
+    assert not [n for n in result.notes if "fhir/" in n]
+    changed = dosing.generate(
+        protocol, cohort, tmp_path, feeds=False, changes=dosing.load_changes(HOLD, protocol, cohort)
+    )
+    assert (folder / "bundles" / "RA-900.json").read_bytes() == before
+    assert "fhir/ was made from another plan (protocol, cohort or changes): run dosing export again" in changed.notes

@@ -206,3 +206,61 @@ def test_golden_seed_two_patients_with_a_hold_and_a_log(tmp_path: Path) -> None:
     folder = export(tmp_path, hold=True, log=LOG, as_of=AS_OF)
     for name in ("data-dictionary.csv", "import.csv"):
         check_golden(f"../redcap/{name}", (folder / name).read_bytes())
+
+
+# ---- the attacker's view: every arm, the same input, the same bytes ----------------------------------
+
+BLINDED = sorted({p for p, _, _ in PAIRS})
+LOG_CASES = {
+    "true dose of the study drug": "{P},{DRUG},2027-01-04 09:00,200000 IU",
+    "blinded dose of the study drug": "{P},{DRUG},2027-01-04 09:00,1 syringe",
+    "dose without a unit": "{P},{DRUG},2027-01-04 09:00,1",
+    "no dose given": "{P},{DRUG},2027-01-06 09:20,",
+    "bad time": "{P},{DRUG},2027-01-04 25:00,",
+}
+
+
+def run_in_arm(
+    tmp_path: Path, protocol_path: Path, arm: str, fmt: str, log_row: str
+) -> tuple[int, str, dict[str, bytes]]:
+    protocol = dosing.load_protocol(protocol_path)
+    label = next(r.blinded_label for r in protocol.regimens if r.blinded_label)
+    cohort = cohort_of(tmp_path, protocol_path, {"PX-001": arm})
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at,dose_given\n" + log_row.format(P="PX-001", DRUG=label) + "\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    args = ["export", fmt, str(protocol_path), "--cohort", str(cohort), "--out", str(out), "--log", str(log)]
+    result = CliRunner().invoke(main, [*args, "--as-of", "2027-01-20"])
+    files = {}
+    if out.exists():
+        for path in sorted(out.rglob("*")):
+            if path.is_file() and path.name != "manifest.json" and not path.name.startswith("."):
+                files[str(path.relative_to(out))] = path.read_bytes()
+    return result.exit_code, result.output.replace(str(tmp_path), "<RUN>"), files
+
+
+@pytest.mark.parametrize("case", sorted(LOG_CASES))
+@pytest.mark.parametrize("fmt", ["fhir", "redcap"])
+@pytest.mark.parametrize("protocol_path", BLINDED, ids=lambda p: p.stem)
+def test_a_blinded_export_with_a_log_is_the_same_in_every_arm(
+    tmp_path: Path, protocol_path: Path, fmt: str, case: str
+) -> None:
+    protocol = dosing.load_protocol(protocol_path)
+    runs = {arm.id: run_in_arm(tmp_path / arm.id, protocol_path, arm.id, fmt, LOG_CASES[case]) for arm in protocol.arms}
+    first = next(iter(runs.values()))
+    for arm, run in runs.items():
+        assert run == first, f"{case}: the {fmt} export differs in arm {arm}"
+    code, said, files = first
+    assert leaks(said, protocol) == []
+    for name, content in files.items():
+        text = content.decode("utf-8").replace('"status": "active"', "").replace(protocol.study.title, "")
+        assert leaks(text, protocol) == [], name
+    hides_dose = any(r.blinded_dose for r in protocol.regimens)
+    if case == "true dose of the study drug" and hides_dose:  # 200000 IU is the 0.2 MIU arm's dose
+        assert code == 2 and said.startswith("Error:") and "would reveal the arm" in said and not files, said
+    else:
+        assert code == 0 and files, said
+    if case == "bad time" and code == 0:
+        assert "1 log row(s) could not be read and are not in the export (line 2)" in said

@@ -57,7 +57,7 @@ def export_fhir(
         finish(folder, "export fhir", protocol, cohort, changes, options)
     final = folder_of(protocol, out_dir, unblinded)
     files = [final / "plan-definition.json", final / "bundles" / "<patient id>.json"]
-    return ExportResult(final, not unblinded, len(cohort), files)
+    return ExportResult(final, not unblinded, len(cohort), files, plan.notes())
 
 
 def folder_of(protocol: Protocol, out_dir: str | Path, unblinded: bool) -> Path:

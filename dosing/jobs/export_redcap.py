@@ -51,7 +51,7 @@ def export_redcap(
         options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": _iso(as_of)}
         finish(folder, "export redcap", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "redcap"
-    notes = ["classic project (not longitudinal): import.csv has no redcap_event_name column"]
+    notes = ["classic project (not longitudinal): import.csv has no redcap_event_name column", *plan.notes()]
     return ExportResult(final, not unblinded, len(cohort), [final / "data-dictionary.csv", final / "import.csv"], notes)
 
 

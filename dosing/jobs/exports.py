@@ -45,6 +45,17 @@ class Planned:
     visits: pd.DataFrame
     judged: pd.DataFrame | None
     route_of: dict[str, str]  # regimen key shown -> a regimen id (for messages naming its route field)
+    bad_lines: list[int] = field(default_factory=list)  # log rows that could not be read
+
+    def notes(self) -> list[str]:
+        """What the summary says about the log's bad rows (never dropped silently)."""
+        if not self.bad_lines:
+            return []
+        shown = ", ".join(map(str, self.bad_lines[:10])) + (", ..." if len(self.bad_lines) > 10 else "")
+        return [
+            f"{len(self.bad_lines)} log row(s) could not be read and are not in the export (line {shown}); "
+            "`dosing adherence` lists why"
+        ]
 
 
 @dataclass
@@ -84,14 +95,15 @@ def planned(
     table["planned_utc"] = utc_text(table["planned_at"])
     route_of = dict(zip(table["regimen"].astype(str), doses["regimen"].astype(str), strict=True))
     visits = plan_visits(protocol, cohort, changes)
-    judged = None
+    judged, bad_lines = None, []
     if log is not None:
         result = check_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
         judged = result.doses
+        bad_lines = sorted(int(line) for line in result.bad_rows["line"])
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
         judged = judged.assign(regimen=judged["uid"].astype(str).map(keys))
-    return Planned(table, visits, judged, route_of)
+    return Planned(table, visits, judged, route_of, bad_lines)
 
 
 def refuse_true_doses(judged: pd.DataFrame, log: str | Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import recover, staged_folder
+from ..io.atomic import EXPORT_FOLDERS, recover, staged_folder
 from ..io.manifest import (
     STALE_ADHERENCE,
     adherence_plan_differs,
@@ -218,6 +218,7 @@ def _generate(
             versions = token_versions(key_file, protocol.study.id)
             write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
         notes = _keep_adherence(final, folder, manifest["inputs"])
+        notes += _keep_exports(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
         _restrict(folder, unblinded, group)
     effects = (
@@ -267,6 +268,24 @@ def _keep_adherence(final: Path, staging: Path, inputs: dict) -> list[str]:
         if adherence_plan_differs(inputs, read_manifest(final / "adherence")):
             return [STALE_ADHERENCE]
     return []
+
+
+def _keep_exports(final: Path, staging: Path, inputs: dict) -> list[str]:
+    """``dosing export <format>`` writes into ``<study>/<format>/``; regenerating keeps each (as
+    adherence/), with a note when it was made from another plan than these ``inputs``."""
+    import shutil
+
+    notes = []
+    for name in EXPORT_FOLDERS:
+        if final.is_dir():
+            recover(final / name)
+        if (final / name).is_dir():
+            shutil.copytree(final / name, staging / name)
+            if adherence_plan_differs(inputs, read_manifest(final / name)):
+                notes.append(
+                    f"{name}/ was made from another plan (protocol, cohort or changes): run dosing export again"
+                )
+    return notes
 
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:
