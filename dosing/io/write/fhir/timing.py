@@ -59,21 +59,14 @@ def runs(doses: pd.DataFrame) -> list[Run]:
         return []
     doses = doses.sort_values("planned_at", kind="stable")
     local = doses["planned_at"].dt.tz_convert(str(doses["timezone"].iloc[0]))
-    stamps = np.array([t.isoformat() for t in local], dtype=object)
-    days = pd.to_datetime(doses["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
-    dose_key = doses["dose"].astype(str).to_numpy() + " " + doses["unit"].astype(str).to_numpy()
-    per_day = pd.DataFrame({"day": days, "time": doses["time"].astype(str).to_numpy(), "dose": dose_key})
-    grouped = per_day.groupby("day", sort=True).agg(
-        times=("time", tuple), dose=("dose", "first"), n=("dose", "nunique")
-    )
-    spans = _weekday_span(grouped) or _arithmetic_spans(grouped)
-    spans = _merge_partial_days(spans)
+    days = local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+    spans = _merge_partial_days(_weekday_span(_Days.of(doses, days)) or _arithmetic_spans(_Days.of(doses, days)))
     first_row = np.searchsorted(days, [s.first for s in spans], side="left")
     last_row = np.searchsorted(days, [s.last for s in spans], side="right") - 1
     return [
         Run(
-            str(stamps[a]),
-            str(stamps[b]),
+            local.iloc[a].isoformat(),
+            local.iloc[b].isoformat(),
             span.gap,
             span.times,
             doses["dose"].iloc[a],
@@ -82,6 +75,29 @@ def runs(doses: pd.DataFrame) -> list[Run]:
         )
         for span, a, b in zip(spans, first_row, last_row, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The dosing dates (day numbers, ascending) with each date's times ("08:00|13:00|") and dose
+    key, and whether a date has more than one dose amount (such a date never joins a run)."""
+
+    day: np.ndarray
+    times: np.ndarray
+    dose: np.ndarray
+    mixed: np.ndarray
+
+    @classmethod
+    def of(cls, doses: pd.DataFrame, days: np.ndarray) -> _Days:
+        day, starts, inverse = np.unique(days, return_index=True, return_inverse=True)
+        times = np.add.reduceat(doses["time"].astype(str).to_numpy(dtype=object) + "|", starts)
+        dose = (doses["dose"].astype(str) + " " + doses["unit"].astype(str)).to_numpy(dtype=object)
+        mixed = np.zeros(len(day), dtype=bool)
+        np.logical_or.at(mixed, inverse, dose != dose[starts][inverse])
+        return cls(day, times, dose[starts], mixed)
+
+    def times_at(self, i: int) -> tuple[str, ...]:
+        return tuple(str(self.times[i]).rstrip("|").split("|"))
 
 
 @dataclass
@@ -105,10 +121,10 @@ class _Span:
         )
 
 
-def _weekday_span(grouped: pd.DataFrame) -> list[_Span] | None:
+def _weekday_span(d: _Days) -> list[_Span] | None:
     """One span when the dates are exactly some (2 to 6) weekdays between the first and last date."""
-    days = grouped.index.to_numpy(dtype=np.int64)
-    if len(days) < 3 or grouped["times"].nunique() != 1 or grouped["dose"].nunique() != 1 or grouped["n"].max() > 1:
+    days = d.day
+    if len(days) < 3 or d.mixed.any() or len(set(d.times)) != 1 or len(set(d.dose)) != 1:
         return None
     weekday = (days + 3) % 7  # day 0 (1970-01-01) was a Thursday
     chosen = np.unique(weekday)
@@ -117,17 +133,15 @@ def _weekday_span(grouped: pd.DataFrame) -> list[_Span] | None:
     every = np.arange(days[0], days[-1] + 1)
     if np.isin((every + 3) % 7, chosen).sum() != len(days):
         return None
-    times, dose = grouped["times"].iloc[0], grouped["dose"].iloc[0]
-    return [_Span(int(days[0]), int(days[-1]), 0, times, dose, tuple(int(d) for d in chosen), len(days))]
+    weekdays = tuple(int(w) for w in chosen)
+    return [_Span(int(days[0]), int(days[-1]), 0, d.times_at(0), str(d.dose[0]), weekdays, len(days))]
 
 
-def _arithmetic_spans(grouped: pd.DataFrame) -> list[_Span]:
+def _arithmetic_spans(d: _Days) -> list[_Span]:
     """Greedy: from each date, as many dates as keep the same gap, times and dose."""
-    days = grouped.index.to_numpy(dtype=np.int64)
-    key = (grouped["times"].map("|".join) + "#" + grouped["dose"]).to_numpy()
-    key = np.where(grouped["n"].to_numpy() > 1, key + "#" + np.arange(len(key)).astype(str), key)  # never joined
+    days = d.day
     gaps = np.diff(days)
-    same = key[1:] == key[:-1]
+    same = (d.times[1:] == d.times[:-1]) & (d.dose[1:] == d.dose[:-1]) & ~d.mixed[1:] & ~d.mixed[:-1]
     spans, i = [], 0
     while i < len(days):
         if i == len(days) - 1 or not same[i]:
@@ -136,8 +150,7 @@ def _arithmetic_spans(grouped: pd.DataFrame) -> list[_Span]:
             gap = int(gaps[i])
             breaks = np.flatnonzero((gaps[i:] != gap) | ~same[i:])
             end = i + (int(breaks[0]) if len(breaks) else len(gaps) - i)
-        times, dose = grouped["times"].iloc[i], grouped["dose"].iloc[i]
-        spans.append(_Span(int(days[i]), int(days[end]), gap, times, dose, dates=end - i + 1))
+        spans.append(_Span(int(days[i]), int(days[end]), gap, d.times_at(i), str(d.dose[i]), dates=end - i + 1))
         i = end + 1
     return spans
 
