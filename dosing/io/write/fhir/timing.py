@@ -60,7 +60,8 @@ def runs(doses: pd.DataFrame) -> list[Run]:
     doses = doses.sort_values("planned_at", kind="stable")
     local = doses["planned_at"].dt.tz_convert(str(doses["timezone"].iloc[0]))
     days = local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
-    spans = _merge_partial_days(_weekday_span(_Days.of(doses, days)) or _arithmetic_spans(_Days.of(doses, days)))
+    dates = _Days.of(doses, days)
+    spans = _merge_partial_days(_weekday_span(dates) or _arithmetic_spans(dates))
     first_row = np.searchsorted(days, [s.first for s in spans], side="left")
     last_row = np.searchsorted(days, [s.last for s in spans], side="right") - 1
     return [
