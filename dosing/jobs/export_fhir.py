@@ -16,7 +16,8 @@ from ..io.write.fhir import patient_bundle, plan_definition
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .exports import ExportResult, export_folder, finish, planned, write_json
+from .exports import ExportResult, export_folder, finish, iso_day, planned, write_json
+from .generate import output_folder
 
 
 def export_fhir(
@@ -53,18 +54,8 @@ def export_fhir(
                 protocol, pid, by_patient.get(pid, empty), visits.get(pid, pd.DataFrame()), mine_judged, plan.route_of
             )
             write_json(bundle, folder / "bundles" / f"{pid}.json")
-        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": _iso(as_of)}
+        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
         finish(folder, "export fhir", protocol, cohort, changes, options)
-    final = folder_of(protocol, out_dir, unblinded)
+    final = output_folder(Path(out_dir), protocol, unblinded) / "fhir"
     files = [final / "plan-definition.json", final / "bundles" / "<patient id>.json"]
     return ExportResult(final, not unblinded, len(cohort), files, plan.notes())
-
-
-def folder_of(protocol: Protocol, out_dir: str | Path, unblinded: bool) -> Path:
-    from .generate import output_folder
-
-    return output_folder(Path(out_dir), protocol, unblinded) / "fhir"
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()

@@ -18,8 +18,7 @@ from ..io.write.redcap import data_dictionary, import_records, write_redcap_csv
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .export_fhir import _iso
-from .exports import ExportResult, Planned, export_folder, finish, planned
+from .exports import ExportResult, Planned, export_folder, finish, iso_day, planned
 from .generate import output_folder
 
 #: Adherence statuses (see :data:`dosing.adherence.check.STATUSES`) as the instrument's dose_status.
@@ -48,7 +47,7 @@ def export_redcap(
     with export_folder(protocol, out_dir, "redcap", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_redcap_csv(data_dictionary(), folder / "data-dictionary.csv", neutralise=False)
         write_redcap_csv(records, folder / "import.csv")
-        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": _iso(as_of)}
+        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
         finish(folder, "export redcap", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "redcap"
     notes = ["classic project (not longitudinal): import.csv has no redcap_event_name column", *plan.notes()]

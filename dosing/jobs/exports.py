@@ -156,3 +156,7 @@ def finish(
 def write_json(data: dict, path: Path) -> None:
     """UTF-8 JSON, two-space indent, keys in the order built, one line end at the end."""
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def iso_day(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
