@@ -13,6 +13,8 @@ The public API (each command line command calls the function of the same name)::
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
     dosing.export_sdtm(protocol, cohort, "output", log="worklist.csv")  # CDISC SDTM datasets
+    dosing.export_fhir(protocol, cohort, "output")   # FHIR R4 JSON in output/nct02467504/fhir/
+    dosing.export_redcap(protocol, cohort, "output") # REDCap dictionary and import in .../redcap/
 """
 
 from .adherence.check import AdherenceResult
@@ -21,6 +23,8 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .jobs.adherence import adherence as write_adherence
 from .jobs.adherence import check_adherence
+from .jobs.export_fhir import export_fhir
+from .jobs.export_redcap import export_redcap
 from .jobs.export_sdtm import SdtmResult, export_sdtm
 from .jobs.generate import GenerateResult, generate
 from .jobs.show import show
@@ -45,6 +49,8 @@ __all__ = [
     "apply_changes",
     "check_adherence",
     "expand",
+    "export_fhir",
+    "export_redcap",
     "export_sdtm",
     "generate",
     "load_changes",

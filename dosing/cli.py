@@ -428,11 +428,14 @@ def status(folder: Path) -> None:
 
 @main.group()
 def export() -> None:
-    """Export a study's doses in a data standard (CDISC SDTM).
+    """Export a study's plan (and a log) in a standard a data manager hands on unchanged:
+    CDISC SDTM, HL7 FHIR R4 or REDCap.
 
     \b
     Example:
       dosing export sdtm protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+      dosing export fhir protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+      dosing export redcap protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
     """
 
 
@@ -491,5 +494,96 @@ def sdtm(
         discard_changes=discard_changes,
         group=group,
         on_wait=tell,
+    )
+    click.echo(result.summary())
+
+
+def _export_inputs(protocol: Path, cohort: Path, changes_file: Path | None, unblinded: bool) -> tuple:
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
+    if unblinded:
+        click.echo("UNBLINDED: the export shows arms and true drugs; keep it from blinded staff.", err=True)
+    return loaded, patients, changes
+
+
+def export_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every export shares."""
+    options: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
+        click.argument("protocol", type=EXISTING),
+        click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV)."),
+        out_option("Folder to write into; the export goes to OUT/<study id>/<format>/."),
+        click.option(
+            "--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/."
+        ),
+        click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (CSV)."),
+        click.option("--log", type=EXISTING, help="Also export what was given: the filled worklist.csv or a log."),
+        click.option("--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date."),
+        GROUP,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@export.command("fhir")
+@export_options
+def export_fhir(
+    protocol: Path,
+    cohort: Path,
+    out_dir: Path,
+    unblinded: bool,
+    changes_file: Path | None,
+    log: Path | None,
+    as_of: dt.date | None,
+    group: str | None,
+) -> None:
+    """Write HL7 FHIR R4 JSON: the protocol as a PlanDefinition, one Bundle per patient.
+
+    \b
+    Writes OUT/<study id>/fhir/plan-definition.json and bundles/<patient id>.json
+    (MedicationRequest per regimen with its Timing; with --log a MedicationAdministration
+    per judged dose; the visits as a CarePlan). See docs/exports-fhir-redcap.md.
+    \b
+    Example:
+      dosing export fhir protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+    """
+    from .jobs.export_fhir import export_fhir as export_fhir_files
+
+    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
+    result = export_fhir_files(
+        loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
+    )
+    click.echo(result.summary())
+
+
+@export.command("redcap")
+@export_options
+def export_redcap(
+    protocol: Path,
+    cohort: Path,
+    out_dir: Path,
+    unblinded: bool,
+    changes_file: Path | None,
+    log: Path | None,
+    as_of: dt.date | None,
+    group: str | None,
+) -> None:
+    """Write a REDCap data dictionary and an import file of the planned doses and visits.
+
+    \b
+    Writes OUT/<study id>/redcap/data-dictionary.csv (instruments patient, dose_administration
+    and visit, the last two repeating) and import.csv (with --log: what was given, missed, held).
+    `dosing adherence --log` reads REDCap's export of dose_administration back.
+    See docs/exports-fhir-redcap.md.
+    \b
+    Example:
+      dosing export redcap protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
+    """
+    from .jobs.export_redcap import export_redcap as export_redcap_files
+
+    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
+    result = export_redcap_files(
+        loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
     )
     click.echo(result.summary())

@@ -35,6 +35,7 @@ MODULES = sorted(
         ROOT / "dosing" / "plan" / "apply_changes.py",
         ROOT / "dosing" / "io" / "read" / "changes.py",
         ROOT / "dosing" / "io" / "read" / "log.py",
+        ROOT / "dosing" / "io" / "read" / "redcap.py",
         *(ROOT / "dosing" / "adherence").glob("[!_]*.py"),
         ROOT / "dosing" / "jobs" / "adherence.py",
         ROOT / "dosing" / "io" / "write" / "report_html.py",

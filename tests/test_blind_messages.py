@@ -207,6 +207,21 @@ LOG_CASES = [
     Case("log column misspelt", log=rows("patient_id,drug,given_at,dose_givn", "{P},{DRUG},2027-01-04 09:00,")),
     Case("log column missing", log=rows("patient_id,given_at", "{P},2027-01-04 09:00")),
     Case("log not CSV", log=rows("name,note", "{P},{DRUG}", "{P},{DRUG},2027-01-04 09:00,")),
+    Case(  # REDCap's export of the dose_administration instrument (dosing export redcap), read as a log
+        "REDCap export as the log",
+        log=rows(
+            "record_id,redcap_repeat_instrument,redcap_repeat_instance,dose_uid,dose_drug,dose_status,"
+            "dose_given_date,dose_given_time,dose_given_amount,dose_planned_unit,dose_given_by,dose_notes",
+            "{P},,,,,,,,,,,",
+            "{P},dose_administration,1,,{DRUG},3,2027-01-04,09:00,1,,RN,",
+            "{P},dose_administration,2,,{DRUG},3,2027-01-06,25:00,,,RN,",
+            "{P},dose_administration,3,,{DRUG},3,,,,,,",
+            "{P},dose_administration,4,,{DRUG},4,,,,,,",
+            "{P},dose_administration,5,,{DRUG},3,2027-01-10,09:00,200000,IU,RN,",
+            '{P},dose_administration,6,,{DRUG},3,2027-01-12,09:00,,,RN,"two\nlines"',
+            "{P},dose_administration,7,,aspirin,3,2027-01-14,09:00,,,RN,",
+        ),
+    ),
 ]
 CASES = CHANGE_CASES + LOG_CASES
 assert len({case.name for case in CASES}) == len(CASES), "each case runs in a folder named after it"

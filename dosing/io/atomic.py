@@ -43,6 +43,8 @@ _WHERE_TO_WRITE = "choose a folder you can write to, on a disk with free space, 
 
 #: The file every writer of a staged folder writes last (the manifest): a folder holding it is complete.
 COMPLETE_MARK = "manifest.json"
+#: Folders ``dosing export`` writes inside a study folder (kept by ``dosing generate``, as adherence/).
+EXPORT_FOLDERS = ("fhir", "redcap", "sdtm")
 
 
 @contextlib.contextmanager
@@ -100,18 +102,14 @@ def _swap(staging: Path, final: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-#: Folders other commands write into a study folder (``dosing adherence``, ``dosing export sdtm``).
-READER_FOLDERS = ("adherence", "sdtm")
-
-
 def check_ours(final: Path) -> None:
     """Refuse to replace a folder dosing did not make: it must be empty, hold :data:`COMPLETE_MARK`,
-    or hold only :data:`READER_FOLDERS` that do (an adherence run or an export before the first generate)."""
+    or hold only ``adherence/`` and export folders that do (runs before the first generate)."""
     if not final.is_dir() or _complete(final):
         return
     entries = sorted(entry.name for entry in final.iterdir())
-    if all(name in READER_FOLDERS and _complete(final / name) for name in entries):
-        return
+    if all(entry in ("adherence", *EXPORT_FOLDERS) and _complete(final / entry) for entry in entries):
+        return  # empty, or only outputs of adherence and export runs before the first generate
     shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
     raise OutputError(
         f"holds files dosing did not write ({shown}) and no {COMPLETE_MARK}; nothing was replaced",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import recover, staged_folder
+from ..io.atomic import EXPORT_FOLDERS, recover, staged_folder
 from ..io.manifest import (
     STALE_ADHERENCE,
     adherence_plan_differs,
@@ -44,7 +44,6 @@ from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
 
 Progress = Callable[[int, int], None]
-STALE_SDTM = "sdtm/ was exported from another plan (protocol, cohort or changes): run dosing export sdtm again"
 
 
 @dataclass
@@ -219,6 +218,7 @@ def _generate(
             versions = token_versions(key_file, protocol.study.id)
             write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
         notes = _keep_adherence(final, folder, manifest["inputs"])
+        notes += _keep_exports(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
         _restrict(folder, unblinded, group)
     effects = (
@@ -256,19 +256,36 @@ def published_patients(out_dir: Path, protocol: Protocol) -> set[str]:
 
 
 def _keep_adherence(final: Path, staging: Path, inputs: dict) -> list[str]:
-    """``dosing adherence`` writes into ``<study>/adherence/`` and ``dosing export sdtm`` into
-    ``<study>/sdtm/``; regenerating the schedule keeps them (after putting back a folder a killed run
-    had parked), with a note when one was made from another plan than these ``inputs``."""
+    """``dosing adherence`` writes into ``<study>/adherence/``; regenerating the schedule keeps it (after
+    putting back a folder a killed run had parked), with a note when it was made from another plan than
+    these ``inputs``."""
     import shutil
 
     notes = []
-    for name, stale in (("adherence", STALE_ADHERENCE), ("sdtm", STALE_SDTM)):
+    for name, stale in (("adherence", STALE_ADHERENCE),):
         if final.is_dir():
             recover(final / name)
         if (final / name).is_dir():
             shutil.copytree(final / name, staging / name)
             if adherence_plan_differs(inputs, read_manifest(final / name)):
                 notes.append(stale)
+    return notes
+
+
+def _keep_exports(final: Path, staging: Path, inputs: dict) -> list[str]:
+    """``dosing export <format>`` writes into ``<study>/<format>/``; regenerating keeps each (as
+    adherence/), with a note when it was made from another plan than these ``inputs``."""
+    import shutil
+
+    notes = []
+    for name in EXPORT_FOLDERS:
+        if final.is_dir():
+            recover(final / name)
+        if (final / name).is_dir():
+            shutil.copytree(final / name, staging / name)
+            if adherence_plan_differs(inputs, read_manifest(final / name)):
+                plan = "another plan (protocol, cohort or changes)"
+                notes.append(f"{name}/ was exported from {plan}: run dosing export {name} again")
     return notes
 
 

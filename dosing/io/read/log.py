@@ -45,6 +45,7 @@ from ...errors import LogError, ValueParseError
 from ...plan.cohort import Cohort
 from ...protocol.model import Protocol
 from ...protocol.units import UNITS, factor, lookup, suggestion
+from .redcap import is_redcap_export, redcap_log
 from .text import delimiter, read_text
 
 REQUIRED = ("patient_id", "drug", "given_at")
@@ -214,6 +215,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None, str]:
     del text
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0, sep=sep).columns
+        if is_redcap_export([str(c) for c in header]):  # REDCap's export of dose_administration
+            return (*redcap_log(data, sep), sep)
         _misspelt_columns([str(c).strip() for c in header], source)
         wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, *RECORDED)}
         used = [c for c in header if str(c).strip() in wanted]

@@ -1,0 +1,166 @@
+"""The protocol as a FHIR R4 ``PlanDefinition`` (type clinical-protocol): one action per regimen.
+
+A regimen's action carries a ``timingTiming`` read from its schedule (frequency per period, times of
+day, weekdays, ``count``, a bounded length) and a description in words (study days, the patient's own
+weekday, "not on the methotrexate day"). A cyclic regimen is a parent cycle action, as in FHIR's
+oncology example plan KDN5 ("21-day cycle for 6 cycles"): the parent's ``timingTiming`` repeats
+``count`` cycles of ``duration`` days, and the child action's ``timingTiming`` lists the dosing days
+of each cycle in the core extension ``timing-daysOfCycle``. The exact dates are per patient, in each
+patient's bundle (:mod:`.bundle`).
+
+Blinded (the default), a blinded label is one action (regimens sharing it have the same schedule,
+times and route, :func:`dosing.protocol.safety.check_blinding`), named by the label and showing the
+blinded dose where the dose differs between arms; arms are not listed. Unblinded, each regimen is an
+action of its own, named by its drug, and the arms are listed in the description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ....plan.blind_view import View
+from ....protocol.model import Protocol, Regimen, Schedule
+from ....protocol.units import format_dose
+from .bundle import plan_url
+from .codes import DAYS_OF_CYCLE, PLAN_TYPE, WEEKDAY_CODES, route_coding
+
+Namer = Callable[[str], str]
+
+
+def plan_definition(protocol: Protocol, blinded: bool) -> dict:
+    """The ``PlanDefinition`` of the protocol as the blinded (or unblinded) user may see it."""
+    study = protocol.study
+    shown: dict[str, Regimen] = {}
+    for regimen in protocol.regimens:
+        key = regimen.display_key if blinded else regimen.id
+        shown.setdefault(key, regimen)
+    description = f"{study.title} ({study.registry or study.id}); study days 1 to {study.last_day}"
+    if not blinded:
+        arms = "; ".join(f"{a.id}: {', '.join(a.regimens)}" for a in protocol.arms)
+        description += f". Arms: {arms}"
+    return {
+        "resourceType": "PlanDefinition",
+        "id": study.id.lower().replace("_", "-")[:64],
+        "url": plan_url(protocol),
+        "identifier": [{"system": "urn:dosing:study", "value": study.id}],
+        "name": "".join(ch for ch in study.id if ch.isalnum()) or "Study",
+        "title": study.title,
+        "type": {"coding": [{"system": PLAN_TYPE, "code": "clinical-protocol", "display": "Clinical Protocol"}]},
+        "status": "active",
+        "description": description,
+        "action": [_action(protocol, key, regimen, blinded) for key, regimen in shown.items()],
+    }
+
+
+def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> dict:
+    view = View(protocol, unblinded=not blinded)
+
+    def name(regimen_id: str) -> str:
+        return view.regimen(regimen_id).strip("'\"")
+
+    hides = blinded and protocol.study.blinded and regimen.blinded_label is not None
+    title = str(regimen.blinded_label) if hides else regimen.drug
+    if hides and regimen.blinded_dose is not None:
+        dose = regimen.blinded_dose
+    elif regimen.dose.patient_value is not None:
+        dose = f"the patient's own dose ({regimen.dose.patient_value}, {regimen.dose.unit})"
+    else:
+        per = f" per {regimen.dose.per}" if regimen.dose.per else ""
+        dose = format_dose(regimen.dose.amount, regimen.dose.unit) + per
+    route = route_coding(regimen.route, protocol, regimen.id)
+    base = {
+        "id": key,
+        "title": title,
+        "description": f"{dose} {route['text']}" + (f", {regimen.instructions}" if regimen.instructions else ""),
+    }
+    schedule = regimen.schedule
+    if schedule.phases is not None:
+        phases = enumerate(schedule.phases, 1)
+        return base | {"action": [_scheduled(regimen, phase, f"{key}-phase-{i}", name) for i, phase in phases]}
+    timed = _scheduled(regimen, schedule, f"{key}-schedule", name)
+    return base | ({"action": [timed]} if schedule.is_cyclic else timed)
+
+
+def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer) -> dict:
+    """A timed action, or a cycle action with its dosing days as a child."""
+    words = _words(schedule, name)
+    if not schedule.is_cyclic:
+        return {"id": action_id, "textEquivalent": words, "timingTiming": _timing(regimen, schedule)}
+    assert schedule.cycle_period is not None
+    days = _cycle_days(schedule)
+    child: dict = {
+        "id": f"{action_id}-days",
+        "title": "Dosing days of each cycle",
+        "timingTiming": _timing(regimen, schedule),
+    }
+    if days:
+        extension = [{"url": "day", "valueInteger": d} for d in days]
+        child["timingTiming"]["extension"] = [{"url": DAYS_OF_CYCLE, "extension": extension}]
+    cycle = {"repeat": {"count": schedule.cycles, "duration": schedule.cycle_period, "durationUnit": "d"}}
+    title = f"{schedule.cycle_period}-day cycle for {schedule.cycles} cycle{'s' if schedule.cycles != 1 else ''}"
+    return {"id": action_id, "title": title, "textEquivalent": words, "timingTiming": cycle, "action": [child]}
+
+
+def _cycle_days(schedule: Schedule) -> list[int]:
+    """Cycle days carrying doses (cycle day 1 is the cycle's first day); [] when they depend on the patient."""
+    assert schedule.cycle_period is not None
+    active = schedule.active_days or schedule.cycle_period
+    if schedule.cycle_days is not None:
+        return [d for d in schedule.cycle_days if d <= active]
+    if schedule.every is not None:
+        return list(range(1, active + 1, schedule.every))
+    if schedule.daily or schedule.on is not None:
+        return list(range(1, active + 1))
+    return []
+
+
+def _timing(regimen: Regimen, schedule: Schedule) -> dict:
+    repeat: dict = {}
+    count = len(regimen.times) if regimen.times else 1
+    if schedule.every is not None and not schedule.is_cyclic:
+        repeat = {"frequency": count, "period": schedule.every, "periodUnit": "d"}
+    elif schedule.weekdays is not None:
+        repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
+        repeat["dayOfWeek"] = [WEEKDAY_CODES[d] for d in sorted(schedule.weekdays)]
+    elif schedule.weekday_from is not None:
+        repeat = {"frequency": count, "period": 1, "periodUnit": "wk"}
+    elif schedule.after is None:
+        repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
+    if regimen.times:
+        repeat["timeOfDay"] = [t.strftime("%H:%M:%S") for t in regimen.times]
+    if schedule.count is not None:
+        repeat["count"] = schedule.count
+    if schedule.for_ is not None and not schedule.is_cyclic:
+        repeat["boundsDuration"] = {
+            "value": schedule.for_,
+            "unit": "d",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        }
+    return {"repeat": repeat} if repeat else {}
+
+
+def _words(s: Schedule, name: Namer) -> str:
+    """The schedule in words, for what Timing cannot say (study days, relations, own weekday)."""
+    parts = []
+    if s.every is not None:
+        parts.append(f"every {s.every} days")
+    if s.daily:
+        parts.append("daily")
+    if s.weekdays is not None:
+        parts.append("on " + ", ".join(WEEKDAY_CODES[d] for d in s.weekdays))
+    if s.weekday_from is not None:
+        parts.append(f"once weekly on the patient's own weekday ({s.weekday_from})")
+    if s.cycle_days is not None:
+        parts.append("on cycle days " + ", ".join(map(str, s.cycle_days)))
+    if s.after is not None:
+        parts.append(f"{s.offset} day(s) after each dose of {name(s.after)}")
+    if s.on is not None:
+        parts.append(f"{s.on} days on, {s.off} days off")
+    if s.for_ is not None:
+        parts.append(f"for {s.for_} days" + (f" then {s.rest} days rest" if s.rest else ""))
+    if s.except_days_of:
+        parts.append("not on the days of " + ", ".join(map(name, s.except_days_of)))
+    if s.phases is None:
+        parts.append(f"from study day {s.start_day}" + (f" to {s.end_day}" if s.end_day else ""))
+    return "; ".join(parts)

@@ -1,0 +1,162 @@
+"""What the FHIR and REDCap exports share: the planned doses and visits as the user may see them, the
+log judged against them, the refusal of a blinded export that would reveal the arm, and writing one
+export folder (``OUT/<study id>[-UNBLINDED]/<format>/``) all at once under the study's lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..adherence.blind import NOT_JUDGED
+from ..errors import DosingError
+from ..io.atomic import recover, staged_folder
+from ..io.manifest import inputs_record, write_manifest
+from ..io.permissions import restrict
+from ..io.study_lock import DEFAULT_WAIT_S, study_lock
+from ..plan.apply_changes import apply_changes
+from ..plan.blinding import blind, unblind
+from ..plan.changes import Changes
+from ..plan.clinic_days import home_after_changes
+from ..plan.cohort import Cohort
+from ..plan.expand import expand, utc_text
+from ..plan.visits import plan_visits
+from ..protocol.model import Protocol
+from ..protocol.safety import check_schedule
+from .adherence import check_adherence
+from .generate import output_folder
+
+
+class BlindedExportRefused(DosingError):
+    """A blinded export would show something that differs between arms."""
+
+
+@dataclass
+class Planned:
+    """The dose table (blinded or not, ``regimen`` the key shown), the visits and the judged log."""
+
+    doses: pd.DataFrame
+    visits: pd.DataFrame
+    judged: pd.DataFrame | None
+    route_of: dict[str, str]  # regimen key shown -> a regimen id (for messages naming its route field)
+    bad_lines: list[int] = field(default_factory=list)  # log rows that could not be read
+
+    def notes(self) -> list[str]:
+        """What the summary says about the log's bad rows (never dropped silently)."""
+        if not self.bad_lines:
+            return []
+        shown = ", ".join(map(str, self.bad_lines[:10])) + (", ..." if len(self.bad_lines) > 10 else "")
+        return [
+            f"{len(self.bad_lines)} log row(s) could not be read and are not in the export (line {shown}); "
+            "`dosing adherence` lists why"
+        ]
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote, for the one-screen summary."""
+
+    folder: Path
+    blinded: bool
+    patients: int
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"{'BLINDED' if self.blinded else 'UNBLINDED'} export in {self.folder}",
+            f"  patients: {self.patients}",
+        ]
+        lines += ["  files:", *(f"    {path}" for path in self.files)]
+        return "\n".join(lines + [f"  note: {note}" for note in self.notes])
+
+
+def planned(
+    protocol: Protocol,
+    cohort: Cohort,
+    *,
+    unblinded: bool,
+    changes: Changes | None,
+    log: str | Path | None,
+    as_of: dt.date | None,
+) -> Planned:
+    """Plan as ``generate`` does (changes applied, safety checked), then judge the log if one is given."""
+    doses = expand(protocol, cohort)
+    if changes is not None:
+        doses = home_after_changes(apply_changes(doses, changes), protocol)
+    check_schedule(doses, protocol)
+    table = unblind(doses) if unblinded else blind(doses, protocol)
+    table["planned_utc"] = utc_text(table["planned_at"])
+    route_of = dict(zip(table["regimen"].astype(str), doses["regimen"].astype(str), strict=True))
+    visits = plan_visits(protocol, cohort, changes)
+    judged, bad_lines = None, []
+    if log is not None:
+        result = check_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
+        judged = result.doses
+        bad_lines = sorted(int(line) for line in result.bad_rows["line"])
+        refuse_true_doses(judged, log)
+        keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
+        judged = judged.assign(regimen=judged["uid"].astype(str).map(keys))
+    return Planned(table, visits, judged, route_of, bad_lines)
+
+
+def refuse_true_doses(judged: pd.DataFrame, log: str | Path) -> None:
+    """A blinded export must not carry a dose the log wrote in true terms where the arms' doses differ
+    (the amount would tell the arm): refused, with the way out."""
+    hidden = (judged["dose_note"].astype(str) == NOT_JUDGED).to_numpy()
+    if hidden.any():
+        line = int(judged["log_line"].to_numpy()[np.flatnonzero(hidden)[0]])
+        raise BlindedExportRefused(
+            f"{int(hidden.sum())} logged dose(s) give a true amount for a drug whose dose differs between arms; "
+            "a blinded export would reveal the arm",
+            source=str(log),
+            where=f"line {line}",
+            hint="export with --unblinded (for unblinded staff only), or leave dose_given empty for that drug",
+        )
+
+
+@contextmanager
+def export_folder(
+    protocol: Protocol,
+    out_dir: str | Path,
+    name: str,
+    unblinded: bool,
+    *,
+    group: str | None = None,
+    wait: float = DEFAULT_WAIT_S,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """A staged ``OUT/<study id>[-UNBLINDED]/<name>/`` that replaces the old one when the block ends
+    without error; unblinded exports are owner-only (or owner and ``group``)."""
+    study = output_folder(Path(out_dir), protocol, unblinded)
+    with study_lock(study, wait=wait, on_wait=on_wait):
+        recover(study / name)
+        with staged_folder(study / name) as folder:
+            yield folder
+            if unblinded:
+                restrict(folder, group)
+        if unblinded:
+            restrict(study, group, recursive=False)
+
+
+def finish(
+    folder: Path, command: str, protocol: Protocol, cohort: Cohort, changes: Changes | None, options: dict
+) -> None:
+    """The export's manifest, written last (it marks the folder complete)."""
+    blinded = not options.get("unblinded", False)
+    write_manifest(folder, command, inputs_record(protocol, cohort, changes, blinded), options)
+
+
+def write_json(data: dict, path: Path) -> None:
+    """UTF-8 JSON, two-space indent, keys in the order built, one line end at the end."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def iso_day(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
