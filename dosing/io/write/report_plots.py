@@ -100,14 +100,14 @@ def day_numbers(dates: pd.Series) -> np.ndarray:
 def timelines(doses: pd.DataFrame, extra: pd.DataFrame, as_of: dt.date) -> Timelines:
     day = day_numbers(doses["date"])
     first, span = int(day.min()), int(day.max() - day.min() + 1)
-    patient, patients = pd.factorize(doses["patient_id"].astype(str), sort=True)
-    drug, drugs = pd.factorize(doses["drug"].astype(str), sort=True)
-    time, times = pd.factorize(doses["time"].astype(str), sort=True)
+    patient, patients = _factorize(doses["patient_id"])
+    drug, drugs = _factorize(doses["drug"])
+    time, times = _factorize(doses["time"])
     pair = patient.astype(np.int64) * len(drugs) + drug
     several = _several_a_day(pair, day - first, span, len(patients) * len(drugs))
     stride = len(times) + 2  # lane within a (patient, drug): 0 one lane, 1.. per time, last: extra
     lane = pair * stride + np.where(several[pair], time + 1, 0)
-    code = doses["status"].astype(str).map({k: v[0] for k, v in STATUS_STYLE.items()}).to_numpy(np.uint8)
+    code = _by_status(doses["status"], {k: v[0] for k, v in STATUS_STYLE.items()}, 0).astype(np.uint8)
     e_lane, e_day = _extra_lanes(extra, patients, drugs, stride, first, span)
     lanes = np.unique(np.concatenate([lane, e_lane]))
     cells = np.full((len(lanes), span), LANE, dtype=np.uint8)
@@ -125,6 +125,18 @@ def timelines(doses: pd.DataFrame, extra: pd.DataFrame, as_of: dt.date) -> Timel
         int(np.clip(PLOT_PX // span, 2, 12)),
         (as_of - dt.date(1970, 1, 1)).days,
     )
+
+
+def _by_status(status: pd.Series, values: dict[str, int], other: int) -> np.ndarray:
+    """``values[status]`` for each dose (``other`` for a status not in ``values``), looked up once per status."""
+    codes, uniques = pd.factorize(status)
+    return np.array([values.get(str(u), other) for u in uniques] + [other], dtype=np.int64)[codes]
+
+
+def _factorize(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes of the column's values in the sorted distinct values (as text)."""
+    codes, uniques = pd.factorize(column, sort=True)
+    return codes.astype(np.int64), pd.Index(np.asarray(uniques).astype(str), dtype=object)
 
 
 def _several_a_day(pair: np.ndarray, day: np.ndarray, span: int, pairs: int) -> np.ndarray:
@@ -161,13 +173,13 @@ def heatmap(doses: pd.DataFrame, order: list[str], band_low: float) -> tuple[str
     """Patients (in ``order``) x study weeks, coloured by taking adherence; and the number of weeks."""
     row = pd.Index(order).get_indexer(pd.Index(doses["patient_id"].astype(str)))
     week = np.maximum(doses["study_day"].to_numpy(np.int64) - 1, 0) // 7
-    status = doses["status"].astype(str)
+    status = _by_status(doses["status"], {s: 2 if s in TAKEN else 1 for s in DUE}, 0)  # 1 missed, 2 taken
     weeks = int(week[row >= 0].max()) + 1 if (row >= 0).any() else 1
-    keep = (row >= 0) & status.isin(DUE).to_numpy()
+    keep = (row >= 0) & (status > 0)
     due = np.zeros((len(order), weeks), dtype=np.int64)
     taken = np.zeros_like(due)
     np.add.at(due, (row[keep], week[keep]), 1)
-    took = keep & status.isin(TAKEN).to_numpy()
+    took = keep & (status == 2)
     np.add.at(taken, (row[took], week[took]), 1)
     share = np.divide(taken * 100.0, due, out=np.zeros(due.shape), where=due > 0)
     colour = 2 + np.digitize(share, [band_low / 2, band_low, 100])

@@ -7,6 +7,8 @@ under a second.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 
@@ -74,14 +76,18 @@ def numeric(column: pd.Series) -> bool:
 
 def cells(column: pd.Series) -> pd.Series:
     """Each value as the text of a cell: numbers with at most 2 decimals and no trailing zeros,
-    yes/no for true/false, missing values blank; escaped."""
-    if numeric(column):
-        values = column.to_numpy(dtype=float, na_value=np.nan)
-        text = pd.Series(np.char.mod("%.2f", values), index=column.index).str.replace(r"\.?0+$", "", regex=True)
-        return text.where(~np.isnan(values), "")
-    if pd.api.types.is_bool_dtype(column):
-        return column.map({True: "yes", False: "no"}).fillna("").astype(str)
-    return escape(column.astype(object).where(column.notna(), "").astype(str))
+    yes/no for true/false, missing values blank; escaped. Each distinct value is formatted once."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = [_text(v) for v in np.asarray(uniques, dtype=object)]
+    return pd.Series(np.array([*texts, ""], dtype=object)[codes], index=column.index)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "" if np.isnan(value) else f"{value:.2f}".rstrip("0").rstrip(".")
+    return html.escape(str(value))
 
 
 def rows(frame: pd.DataFrame, link: str | None = None) -> pd.Series:
