@@ -67,7 +67,7 @@ section {{ border-top: 1px solid #cfd8dc; padding-top: 0.75rem; margin-top: 1rem
 .legend i {{ display: inline-block; width: 1em; height: 1em; vertical-align: -0.15em; margin-right: 0.3em;
   border: 1px solid #90a4ae; }}
 .plotrow {{ display: flex; align-items: flex-start; max-width: 100%; }}
-.names {{ flex: 0 1 auto; min-width: 4rem; max-width: 40%; padding-right: 0.5rem; font-size: 0.875rem; }}
+.names {{ flex: 0 0 auto; max-width: 45%; padding-right: 0.5rem; font-size: 0.875rem; }}
 .names > * {{ display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
 .plot {{ flex: 0 1 auto; min-width: 0; overflow-x: auto; }}
 .plot img {{ display: block; max-width: none; }}
