@@ -95,6 +95,14 @@ def test_patients_not_started_are_one_line_not_sections(mid_study: str) -> None:
     assert mid_study.count("<section id='p-") == 47 - 14
 
 
+def test_many_patients_not_started_fold_into_one_line(tmp_path: Path) -> None:
+    """As of 2026-12-09 only RA-002 (day 1 on 2026-12-08) has doses due; the other 46 start on 12-10 or
+    later (cohort file), more than fit on a line: their names fold away."""
+    text = report(tmp_path, COHORT, "2026-12-09")
+    assert "<details><summary>Not started yet (46, no dose due by 2026-12-09)</summary><p>RA-00" in text
+    assert text.count("<section id='p-") == 1
+
+
 def test_outside_the_band_first_in_the_heatmap_and_the_sections(mid_study: str) -> None:
     names = re.search(r"<div class='names heat-names'>(.*?)</div>", mid_study).group(1)  # type: ignore[union-attr]
     assert re.findall(r"#p-([\w-]+)", names)[0] == "RA-010"

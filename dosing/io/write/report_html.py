@@ -49,6 +49,7 @@ MEASURES = [
     "discontinued",
     "flag",
 ]
+SHOW_WAITING = 30  # more patients not started than this: their names are folded away
 CSS = f"""
 html {{ -webkit-text-size-adjust: 100%; }}
 body {{ font: 16px/1.45 system-ui, sans-serif; color: #212121; max-width: 76rem; margin: 0 auto; padding: 0 1rem; }}
@@ -79,6 +80,7 @@ section {{ border-top: 1px solid #cfd8dc; padding-top: 0.75rem; margin-top: 1rem
 .heat {{ max-height: 36rem; overflow-y: auto; border: 1px solid #eceff1; }}
 .heat-names {{ padding-top: 1.5rem; }}
 .heat-names > * {{ height: {HEAT_CELL + HEAT_GAP}px; line-height: {HEAT_CELL}px; font-size: 0.8rem; }}
+details {{ margin: 1rem 0; }} summary {{ cursor: pointer; }}
 .weeks {{ position: sticky; top: 0; background: #fff; }}
 """
 
@@ -166,7 +168,11 @@ def _glance(result: AdherenceResult, started: pd.DataFrame, waiting: list[str]) 
     parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>{flagged} of {total} patient(s) outside the band.</p>"]
     if waiting:
         names = html.escape(", ".join(waiting))
-        parts.append(f"<p>Not started yet ({len(waiting)}, no dose due by {result.as_of.isoformat()}): {names}.</p>")
+        line = f"Not started yet ({len(waiting)}, no dose due by {result.as_of.isoformat()})"
+        if len(waiting) <= SHOW_WAITING:
+            parts.append(f"<p>{line}: {names}.</p>")
+        else:  # one line still: the names open on a click
+            parts.append(f"<details><summary>{line}</summary><p>{names}.</p></details>")
     if not started.empty:
         parts.append(_heatmap(result, started["patient_id"].tolist()))
     return "".join(parts)
