@@ -179,3 +179,18 @@ def test_png_encoder_round_trips() -> None:
     decoded = np.asarray(Image.open(io.BytesIO(png(pixels, ["#000000", "#ff0000", "#00ff00", "#ffffff"]))))
     assert (decoded == pixels).all()
     assert decoded[0].tolist() == [0, 0, 3, 1, 1, 3, 2, 2] and decoded[3].tolist() == [3] * 8
+
+
+def test_an_extra_dose_has_a_lane_of_its_own(tmp_path: Path) -> None:
+    """Folic acid at 08:00 and again at 08:30 on day 1 (2027-01-04): the second is an extra dose, drawn
+    on the lane under folic acid, in its day's column (5 px a day: RA-900's doses span 168 days)."""
+    args = ["adherence", SEED, "--cohort", ONE, "--log", str(FIXTURES / "log-double-dose.csv")]
+    result = CliRunner().invoke(main, [*args, "--as-of", "2027-01-05", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "nct02467504" / "adherence" / "report.html").read_text(encoding="utf-8")
+    section = re.search(r"<section id='p-RA-900'>.*?</section>", text, re.S).group(0)  # type: ignore[union-attr]
+    assert re.findall(r"<span>([^<]*)</span>", section)[:3] == ["Folic acid", "Folic acid: extra", "Loxoprofen 08:00"]
+    line = images(text)[1]
+    assert line[8, 2].tolist() == rgb("#66bb6a")  # 01-04 folic acid at 08:00: on time
+    assert line[28, 2].tolist() == rgb("#8e24aa")  # 01-04 the extra dose, lane 1 (y 20-35)
+    assert line[28, 5 + 2].tolist() == rgb("#eef1f3")  # 01-05: no extra dose
