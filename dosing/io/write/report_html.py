@@ -49,6 +49,7 @@ MEASURES = [
     "discontinued",
     "flag",
 ]
+ALWAYS_SHOWN = {"drug", "cycle", "due", "taken", "missed", "taking_adherence", "flag"}
 SHOW_WAITING = 30  # more patients not started than this: their names are folded away
 CSS = f"""
 html {{ -webkit-text-size-adjust: 100%; }}
@@ -235,6 +236,13 @@ def _rules(result: AdherenceResult) -> str:
     return f"<h2>Rules per drug</h2>{table(rules)}"
 
 
+def _informative(measures: pd.DataFrame) -> pd.DataFrame:
+    """The measures without the columns that say nothing for any patient (0, no or blank throughout:
+    extra, early, held, ... in a clean log), so the table fits the screen; summary.csv keeps them."""
+    blank = measures.isna() | measures.isin([0, False, ""])
+    return measures[[c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]]
+
+
 def _patients(result: AdherenceResult, order: list[str]) -> str:
     """One section per started patient: the timeline, then the measures per drug (and cycle)."""
     if not order:
@@ -242,7 +250,7 @@ def _patients(result: AdherenceResult, order: list[str]) -> str:
     lines = timelines(result.doses, result.extra, result.as_of)
     axis = lines.axis()
     measures = result.summary[result.summary["level"] != "cohort"]
-    shown = measures[MEASURES].assign(cycle=measures["cycle"].astype("Int64"))
+    shown = _informative(measures[MEASURES].assign(cycle=measures["cycle"].astype("Int64")))
     tables = rows(shown).groupby(measures["patient_id"].astype(str).to_numpy(), sort=False).agg("".join)
     table_head = head(shown)
     legend = _legend((c, t) for _, c, t in STATUS_STYLE.values())
