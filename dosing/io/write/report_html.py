@@ -59,6 +59,7 @@ h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.3rem; margin-top: 2rem; }} h3 {{ 
 table {{ border-collapse: collapse; font-size: 0.875rem; }}
 th, td {{ border: 1px solid #cfd8dc; padding: 3px 6px; text-align: left; vertical-align: top; }}
 td {{ white-space: nowrap; }} td.long {{ white-space: normal; min-width: 18rem; }}
+td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
 th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; }} .n {{ text-align: right; }}
 th[aria-sort=ascending]::after {{ content: " ▲"; }} th[aria-sort=descending]::after {{ content: " ▼"; }}
 .flag {{ color: #b71c1c; font-weight: 600; }} .ok {{ color: #2e7d32; font-weight: 600; }}
