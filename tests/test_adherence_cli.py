@@ -122,7 +122,7 @@ def test_round_trip_report(round_trip: tuple[Path, pd.DataFrame, str]) -> None:
     overview = text[text.index("Patients (outside the band first)") :]
     assert re.search(r"<td><a href='#p-(RA-\d+)'>", overview).group(1) == "RA-010"  # type: ignore[union-attr]
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
-    assert len(images) == 47
+    assert len(images) == 1 + 47  # the heatmap, then one timeline per patient
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     assert ">active<" not in text and "Placebo" not in text  # blinded: no arm, no true drug

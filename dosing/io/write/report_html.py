@@ -1,40 +1,32 @@
-"""``report.html``: one self-contained adherence report a coordinator opens in a browser.
+"""``report.html``: one self-contained adherence report a monitor opens in a browser.
 
-Cohort overview first (patients outside the adherence band at the top), then one section
-per patient: a timeline of planned against given doses per drug (matplotlib, Agg backend,
-embedded as base64 PNG: no network needed) and the table of measures. It shows only the
-columns of the result it is given, so a blinded result gives a blinded report.
+The cohort at a glance first (how many patients are outside the adherence band, a heatmap of taking
+adherence by patient and study week with those outside the band at the top, the patients not started
+yet on one line), then the tables (cohort, patients, bad log rows, rules), then one section per
+started patient: a timeline of planned against given doses on a date axis shared by every patient,
+and the table of measures. Plots are PNGs embedded as data URIs (:mod:`.report_plots`); tables sort
+on a click (:mod:`.report_tables`); the page fits a 1280 px screen and a 390 px phone (wide tables
+and timelines scroll inside their own box). It shows only the columns of the result it is given, so
+a blinded result gives a blinded report.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from .report_plots import CELL_H, GAP_H, HEAT_CELL, HEAT_COLOURS, HEAT_GAP, STATUS_STYLE, heatmap, timelines
+from .report_tables import SORT_SCRIPT, boxed, escape, head, rows, table
 
+if TYPE_CHECKING:
     from ...adherence.check import AdherenceResult
 
-MAX_PLOTS = 100
-#: status -> (marker, colour, size, legend text)
-STYLE = {
-    "on_time": ("o", "#2e7d32", 22, "on time"),
-    "taken": ("D", "#1565c0", 18, "taken (date only)"),
-    "early": ("<", "#ef6c00", 30, "early (at the time given)"),
-    "late": (">", "#ef6c00", 30, "late (at the time given)"),
-    "missed": ("x", "#c62828", 40, "missed"),
-    "held": ("s", "#757575", 18, "held"),
-    "not_due": (".", "#bdbdbd", 14, "not yet due"),
-}
+#: the measures of each patient's table, per drug (and per cycle where the drug has cycles)
 MEASURES = [
-    "level",
     "drug",
     "cycle",
     "due",
@@ -57,61 +49,77 @@ MEASURES = [
     "discontinued",
     "flag",
 ]
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #212121; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th { background: #f5f5f5; } td:first-child, th:first-child { text-align: left; }
-.flag { color: #c62828; font-weight: bold; } .blind { color: #2e7d32; } .unblind { color: #c62828; }
-section { border-top: 2px solid #eee; margin-top: 1.5em; } img { max-width: 100%; }
+ALWAYS_SHOWN = {"drug", "cycle", "due", "taken", "missed", "taking_adherence", "flag"}
+SHOW_WAITING = 30  # more patients not started than this: their names are folded away
+CSS = f"""
+html {{ -webkit-text-size-adjust: 100%; }}
+body {{ font: 16px/1.45 system-ui, sans-serif; color: #212121; max-width: 76rem; margin: 0 auto; padding: 0 1rem; }}
+h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.3rem; margin-top: 2rem; }} h3 {{ font-size: 1.1rem; margin: 0; }}
+.box {{ overflow-x: auto; margin: 0.5rem 0 1rem; max-width: 100%; }}
+table {{ border-collapse: collapse; font-size: 0.875rem; }}
+th, td {{ border: 1px solid #cfd8dc; padding: 3px 6px; text-align: left; vertical-align: top; }}
+td {{ white-space: nowrap; }} td.long {{ white-space: normal; min-width: 18rem; }}
+td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
+th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; }} .n {{ text-align: right; }}
+th[aria-sort=ascending]::after {{ content: " ▲"; }} th[aria-sort=descending]::after {{ content: " ▼"; }}
+.flag {{ color: #b71c1c; font-weight: 600; }} .ok {{ color: #2e7d32; font-weight: 600; }}
+.blind {{ color: #2e7d32; }} .unblind {{ color: #b71c1c; }}
+section {{ border-top: 1px solid #cfd8dc; padding-top: 0.75rem; margin-top: 1rem; }}
+.legend {{ display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; margin: 0.5rem 0; }}
+.legend span {{ white-space: nowrap; }}
+.legend i {{ display: inline-block; width: 1em; height: 1em; vertical-align: -0.15em; margin-right: 0.3em;
+  border: 1px solid #90a4ae; }}
+.plotrow {{ display: flex; align-items: flex-start; max-width: 100%; }}
+.names {{ flex: 0 0 auto; max-width: 45%; padding-right: 0.5rem; font-size: 0.875rem; }}
+.names > * {{ display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+.plot {{ flex: 0 1 auto; min-width: 0; overflow-x: auto; }}
+.plot img {{ display: block; max-width: none; }}
+.timeline-names {{ padding-top: 1.5rem; }}
+.timeline-names > * {{ height: {CELL_H}px; line-height: {CELL_H}px; margin-bottom: {GAP_H}px; }}
+.axis {{ position: relative; overflow: hidden; height: 1.5rem; font-size: 0.8rem; color: #455a64; }}
+.axis span {{ position: absolute; bottom: 0.1rem; padding-left: 2px; border-left: 1px solid #90a4ae;
+  white-space: nowrap; }}
+.heat {{ max-height: 36rem; overflow-y: auto; border: 1px solid #eceff1; }}
+.heat-names {{ padding-top: 1.5rem; }}
+.heat-names > * {{ height: {HEAT_CELL + HEAT_GAP}px; line-height: {HEAT_CELL}px; font-size: 0.8rem; }}
+details {{ margin: 1rem 0; }} summary {{ cursor: pointer; }}
+.weeks {{ position: sticky; top: 0; background: #fff; }}
 """
 
 
-def write_report(result: AdherenceResult, path: Path, max_plots: int = MAX_PLOTS) -> None:
-    path.write_text(render(result, max_plots), encoding="utf-8")
+def write_report(result: AdherenceResult, path: Path) -> None:
+    path.write_text(render(result), encoding="utf-8")
 
 
-def render(result: AdherenceResult, max_plots: int = MAX_PLOTS) -> str:
-    patients = _patient_overview(result.summary)
-    order = patients["patient_id"].tolist()
-    parts = [_head(result), _overview(result, patients), _bad_rows(result.bad_rows)]
-    doses = dict(tuple(result.doses.groupby("patient_id", observed=True, sort=False)))
-    extra = dict(tuple(result.extra.groupby("patient_id", sort=False)))
-    summary = dict(tuple(result.summary[result.summary["level"] != "cohort"].groupby("patient_id", sort=False)))
-    if len(order) > max_plots:
-        parts.append(
-            f"<p>Timelines are drawn for the first {max_plots} patients (outside the band first); the others "
-            "have their table of measures only (the numbers are in summary.csv and doses.csv).</p>"
-        )
-    for i, pid in enumerate(order):
-        plot = _timeline(doses.get(pid), extra.get(pid)) if i < max_plots else ""
-        parts.append(_patient(pid, plot, summary.get(pid, pd.DataFrame(columns=MEASURES))))
-    return "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>" + "".join(parts) + "</body></html>\n"
+def render(result: AdherenceResult) -> str:
+    overview = _patient_overview(result.summary)
+    started = overview[overview["due"] > 0].reset_index(drop=True)
+    waiting = overview.loc[overview["due"] == 0, "patient_id"].tolist()
+    parts = [
+        _head(result),
+        _glance(result, started, waiting),
+        _cohort_tables(result, started),
+        _bad_rows(result.bad_rows),
+        _rules(result),
+        _patients(result, started["patient_id"].tolist()),
+    ]
+    return "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>" + "".join(parts) + _script()
+
+
+def _script() -> str:
+    return f"<script>{SORT_SCRIPT}</script></body></html>\n"
 
 
 def _head(result: AdherenceResult) -> str:
     mode = "<span class='blind'>BLINDED</span>" if result.blinded else "<span class='unblind'>UNBLINDED</span>"
-    rules = pd.DataFrame(
-        [
-            {
-                "drug": label,
-                "dosing interval (h)": None if rule.interval_s is None else rule.interval_s / 3600,
-                "matching window": f"±{rule.window_s / 3600:g} h (protocol)"
-                if rule.fixed
-                else f"half the gap to the nearer dose (typically ±{rule.window_s / 3600:g} h)",
-                "on time within (± h)": rule.on_time_s / 3600,
-            }
-            for label, rule in result.rules.items()
-        ]
-    )
     title = html.escape(f"Adherence - {result.study_id}")
     return (
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1>"
         f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
         "missed; doses planned on or after it and not given are not due yet; "
         f"{result.after_as_of} administration(s) logged after it are left out. Adherence band: "
         f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>{_not_judged(result.summary)}"
-        f"<h3>Rules per drug</h3>{_table(rules)}"
     )
 
 
@@ -125,9 +133,10 @@ def _not_judged(summary: pd.DataFrame) -> str:
 
 
 def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient, those outside the band first, then the lowest taking adherence first."""
     rows = summary[summary["level"] == "patient"]
     flagged = rows["flag"] != ""
-    grouped = rows.assign(flagged=flagged).groupby("patient_id", sort=False)
+    grouped = rows.groupby("patient_id", sort=False)
     out = pd.DataFrame(
         {
             "drugs outside the band": pd.Series(_flagged_drugs(rows[flagged]), dtype=object)
@@ -154,113 +163,109 @@ def _flagged_drugs(rows: pd.DataFrame) -> dict[str, str]:
     return {pid: ", ".join(names) for pid, names in drugs.items()}
 
 
-def _overview(result: AdherenceResult, patients: pd.DataFrame) -> str:
-    cohort = result.summary[result.summary["level"] == "cohort"]
-    hide = ("level", "cycle", "longest_gap_days", "drug_holidays", "persistence_days", "discontinued")
-    cohort = cohort[[c for c in MEASURES if c not in hide]]
-    flagged = int((patients["drugs outside the band"] != "").sum())
+def _glance(result: AdherenceResult, started: pd.DataFrame, waiting: list[str]) -> str:
+    flagged = int((started["drugs outside the band"] != "").sum())
+    total = len(started) + len(waiting)
+    css = "flag" if flagged else "ok"
+    parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>{flagged} of {total} patient(s) outside the band.</p>"]
+    if waiting:
+        names = html.escape(", ".join(waiting))
+        line = f"Not started yet ({len(waiting)}, no dose due by {result.as_of.isoformat()})"
+        if len(waiting) <= SHOW_WAITING:
+            parts.append(f"<p>{line}: {names}.</p>")
+        else:  # one line still: the names open on a click
+            parts.append(f"<details><summary>{line}</summary><p>{names}.</p></details>")
+    if not started.empty:
+        parts.append(_heatmap(result, started["patient_id"].tolist()))
+    return "".join(parts)
+
+
+def _heatmap(result: AdherenceResult, order: list[str]) -> str:
+    image, weeks = heatmap(result.doses, order, result.band[0])
+    low = result.band[0]
+    classes = [f"below {low / 2:g}%", f"{low / 2:g}% to below {low:g}%", f"{low:g}% to below 100%", "100%"]
+    legend = _legend(zip(HEAT_COLOURS[1:], ["nothing due", *classes], strict=True))
+    step = HEAT_CELL + HEAT_GAP
+    marks = "".join(f"<span style='left:{(w - 1) * step}px'>{w}</span>" for w in [1, *range(4, weeks + 1, 4)])
+    names = "".join(f"<a href='#p-{n}'>{n}</a>" for n in escape(pd.Series(order, dtype=object)))
     return (
-        "<h2>Cohort</h2>"
-        f"<p class='flag'>{flagged} of {len(patients)} patient(s) outside the band.</p>"
-        f"{_table(cohort)}<h2>Patients (outside the band first)</h2>{_table(patients, link=True)}"
+        "<h3>Taking adherence by study week</h3><p>One row per started patient (outside the band first), one "
+        "column per study week (week 1 begins on the patient's day 1): the share of the doses due that week "
+        f"that were taken, all drugs together.</p>{legend}<div class='heat plotrow'>"
+        f"<div class='names heat-names'>{names}</div><div class='plot'><div class='axis weeks' "
+        f"style='width:{weeks * step}px'>{marks}</div>{image}</div></div>"
+    )
+
+
+def _legend(items: Iterable[tuple[str, str]]) -> str:
+    spans = "".join(f"<span><i style='background:{colour}'></i>{html.escape(text)}</span>" for colour, text in items)
+    return f"<div class='legend'>{spans}</div>"
+
+
+def _cohort_tables(result: AdherenceResult, started: pd.DataFrame) -> str:
+    cohort = result.summary[result.summary["level"] == "cohort"]
+    hide = ("cycle", "longest_gap_days", "drug_holidays", "persistence_days", "discontinued")
+    cohort = cohort[[c for c in MEASURES if c not in hide]]
+    return (
+        f"<h2>Cohort, per drug</h2>{table(cohort)}"
+        f"<h2>Patients (outside the band first)</h2>{table(started, link='patient_id')}"
     )
 
 
 def _bad_rows(bad: pd.DataFrame) -> str:
     if bad.empty:
         return "<p>Every row of the log could be read.</p>"
-    shown = _table(bad.head(50))
+    shown = table(bad.head(50))
     more = f"<p>... and {len(bad) - 50} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
     return f"<h2 class='flag'>{len(bad)} bad row(s) in the log (not counted)</h2>{shown}{more}"
 
 
-def _patient(pid: str, plot: str, measures: pd.DataFrame) -> str:
-    anchor = html.escape(f"p-{pid}")
-    table = _table(measures[[c for c in MEASURES if c in measures.columns]])
-    return f"<section id='{anchor}'><h2>{html.escape(pid)}</h2>{plot}{table}</section>"
+def _rules(result: AdherenceResult) -> str:
+    rules = pd.DataFrame(
+        [
+            {
+                "drug": label,
+                "dosing interval (h)": None if rule.interval_s is None else rule.interval_s / 3600,
+                "matching window": f"±{rule.window_s / 3600:g} h (protocol)"
+                if rule.fixed
+                else f"half the gap to the nearer dose (typically ±{rule.window_s / 3600:g} h)",
+                "on time within (± h)": rule.on_time_s / 3600,
+            }
+            for label, rule in result.rules.items()
+        ]
+    )
+    return f"<h2>Rules per drug</h2>{table(rules)}"
 
 
-def _table(frame: pd.DataFrame, link: bool = False) -> str:
-    """A plain HTML table (escaped); numbers without trailing zeros, missing values blank."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for values in frame.itertuples(index=False):
-        cells = [_cell(v) for v in values]
-        if link and cells:
-            cells[0] = f"<a href='#p-{cells[0]}'>{cells[0]}</a>"
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>\n"
+def _informative(measures: pd.DataFrame) -> pd.DataFrame:
+    """The measures without the columns that say nothing for any patient (0, no or blank throughout:
+    extra, early, held, ... in a clean log), so the table fits the screen; summary.csv keeps them."""
+    blank = measures.isna() | measures.isin([0, False, ""])
+    return measures[[c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]]
 
 
-def _cell(value: object) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+def _patients(result: AdherenceResult, order: list[str]) -> str:
+    """One section per started patient: the timeline, then the measures per drug (and cycle)."""
+    if not order:
         return ""
-    if isinstance(value, (float, np.floating)):
-        return f"{value:g}"
-    return html.escape(str(value))
-
-
-def _x(doses: pd.DataFrame) -> np.ndarray:
-    """Local date-time of each planned dose as a matplotlib date number (days since 1970)."""
-    day = pd.to_datetime(doses["date"].astype(str)).to_numpy().astype("datetime64[D]").astype(np.int64)
-    time = doses["time"].astype(str).str.split(":", expand=True).astype(int)
-    return day + (time[0].to_numpy() * 60 + time[1].to_numpy()) / 1440
-
-
-#: every text drawn is literal: a drug name or label with ``$``, ``\``, ``^`` or ``_`` is shown as written,
-#: never parsed as mathtext (which fails on ``$x^$``) or passed to TeX
-LITERAL_TEXT: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
-
-
-def _timeline(doses: pd.DataFrame | None, extra: pd.DataFrame | None) -> str:
-    """One row per drug: planned doses coloured by status, early and late ones at the time given."""
-    if doses is None or doses.empty:
-        return "<p>No doses planned.</p>"
-    import matplotlib
-
-    with matplotlib.rc_context(LITERAL_TEXT):
-        fig = _figure(doses, extra)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<img alt='timeline of planned and given doses' src='data:image/png;base64,{data}'>"
-
-
-def _figure(doses: pd.DataFrame, extra: pd.DataFrame | None) -> Figure:
-    """The timeline figure (drawn by the caller inside :data:`LITERAL_TEXT`)."""
-    import matplotlib.dates as mdates
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    drugs = sorted(doses["drug"].astype(str).unique())
-    row = {d: i for i, d in enumerate(drugs)}
-    height = 0.9 + 0.4 * len(drugs)
-    fig = Figure(figsize=(11, height), dpi=72)
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.17, right=0.99, bottom=0.45 / height, top=1 - 0.35 / height)
-    ax = fig.add_subplot()
-    x = _x(doses) + np.nan_to_num(doses["deviation_hours"].to_numpy(dtype=float)) / 24
-    y = doses["drug"].astype(str).map(row).to_numpy(dtype=float)
-    status = doses["status"].astype(str).to_numpy()
-    for name, (marker, colour, size, text) in STYLE.items():
-        pick = status == name
-        if pick.any():
-            front = 1 if name in ("on_time", "not_due") else 3
-            ax.scatter(x[pick], y[pick], marker=marker, c=colour, s=size, label=text, linewidths=1, zorder=front)
-    _extras(ax, extra, row)
-    ax.set_yticks(range(len(drugs)), drugs, parse_math=False, usetex=False)
-    ax.set_ylim(-0.6, len(drugs) - 0.4)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=8, fontsize=8, frameon=False, borderaxespad=0.1)
-    return fig
-
-
-def _extras(ax: object, extra: pd.DataFrame | None, row: dict[str, int]) -> None:
-    if extra is None or extra.empty:
-        return
-    day = pd.to_datetime(extra["given_date"].astype(str), errors="coerce")
-    keep = day.notna().to_numpy() & extra["drug"].astype(str).isin(row).to_numpy()
-    x = day[keep].to_numpy().astype("datetime64[D]").astype(np.int64) + 0.5
-    y = extra["drug"].astype(str)[keep].map(row).to_numpy(dtype=float) + 0.2
-    ax.scatter(x, y, marker="P", c="#6a1b9a", s=30, label="extra (on its day)")  # type: ignore[attr-defined]
+    lines = timelines(result.doses, result.extra, result.as_of)
+    axis = lines.axis()
+    measures = result.summary[result.summary["level"] != "cohort"]
+    shown = _informative(measures[MEASURES].assign(cycle=measures["cycle"].astype("Int64")))
+    tables = rows(shown).groupby(measures["patient_id"].astype(str).to_numpy(), sort=False).agg("".join)
+    table_head = head(shown)
+    legend = _legend((c, t) for _, c, t in STATUS_STYLE.values())
+    sections = []
+    for pid in order:
+        anchor = html.escape(f"p-{pid}", quote=True)
+        names = "".join(f"<span>{html.escape(n)}</span>" for n in lines.labels[pid])
+        sections.append(
+            f"<section id='{anchor}'><h3>{html.escape(pid)}</h3><div class='plotrow'>"
+            f"<div class='names timeline-names'>{names}</div><div class='plot'>{axis}{lines.image(pid)}</div></div>"
+            f"{boxed(table_head, tables.get(pid, ''))}</section>"
+        )
+    return (
+        "<h2>Patients</h2><p>Each timeline: one lane per drug (one per dose time where a drug is taken several "
+        "times a day), one column per day on the same dates for every patient; the dark line is the as-of "
+        f"date.</p>{legend}" + "".join(sections)
+    )
