@@ -12,6 +12,7 @@ The public API (each command line command calls the function of the same name)::
     dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
+    dosing.worklist(protocol, cohort, "output", site="PKUPH")  # the nurses' sheets, CSV and PDF
 """
 
 from .adherence.check import AdherenceResult
@@ -24,6 +25,7 @@ from .jobs.generate import GenerateResult, generate
 from .jobs.show import show
 from .jobs.status import status
 from .jobs.validate import validate
+from .jobs.worklist import WorklistResult, worklist
 from .plan.apply_changes import apply_changes
 from .plan.changes import Changes
 from .plan.cohort import Cohort
@@ -39,6 +41,7 @@ __all__ = [
     "DosingError",
     "GenerateResult",
     "Protocol",
+    "WorklistResult",
     "apply_changes",
     "check_adherence",
     "expand",
@@ -51,6 +54,7 @@ __all__ = [
     "show",
     "status",
     "validate",
+    "worklist",
     "write_adherence",
 ]
 __version__ = "0.1.0"
