@@ -36,6 +36,7 @@ from dosing.io.read.files import load_protocol
 from dosing.jobs.worklist import sheet_rows
 from dosing.protocol.units import format_dose_written
 from tests.conftest import FIXTURES, PINNED_TODAY, PROTOCOLS
+from tests.test_blind_messages import BLINDED, CASES, cohort_file, fill
 from tests.test_blinding import PAIRS, leaks, template_row
 
 SEED = PROTOCOLS / "nct02467504.toml"
@@ -225,8 +226,8 @@ def test_a_busy_morning_of_the_seed_cohort_is_a_page_or_two(tmp_path: Path) -> N
 
 
 def test_long_drug_names_wrap_inside_the_page(tmp_path: Path) -> None:
-    text = SEED.read_text(encoding="utf-8").replace('blinded_label = "hrIL-2 or placebo"', 'blinded_label = "recombinant human '
-                        'interleukin-2 (aldesleukin analogue) or matching placebo solution for injection"')  # fmt: skip
+    long_label = "recombinant human interleukin-2 (aldesleukin analogue) or matching placebo solution for injection"
+    text = SEED.read_text(encoding="utf-8").replace("hrIL-2 or placebo", long_label)
     protocol = tmp_path / "long.toml"
     protocol.write_text(text, encoding="utf-8")
     code, _, err = run(str(protocol), "--cohort", str(COHORT), "--out", str(tmp_path), "--from", "2026-12-16",
@@ -240,12 +241,11 @@ def test_long_drug_names_wrap_inside_the_page(tmp_path: Path) -> None:
     assert len(reader.pages) == 2
     for page in reader.pages:
         placed: list[tuple[float, float]] = []
-
-        def where(text: str, cm: object, tm: list[float], font: object, size: float) -> None:
-            if text.strip():
-                placed.append((tm[4], tm[5]))
-
-        page.extract_text(visitor_text=where)
+        page.extract_text(
+            visitor_text=lambda text, cm, tm, font, size, found=placed: (
+                found.append((tm[4], tm[5])) if text.strip() else 0
+            )
+        )
         width, height = float(page.mediabox.width), float(page.mediabox.height)
         assert placed and all(28 <= x < width - 28 and 28 <= y < height - 28 for x, y in placed)  # inside margins
     texts = pages(path)
@@ -298,3 +298,41 @@ def test_unblinded_sheets_show_the_true_drug_and_go_elsewhere(tmp_path: Path) ->
     assert "UNBLINDED" in pages(folder / "PKUPH.pdf")[0]
     assert folder.stat().st_mode & 0o077 == 0  # owner-only, as every unblinded output
     assert not (tmp_path / "nct02467504-worklists").exists()
+
+
+#: The changes cases of the attacker test (tests/test_blind_messages.py) that reach the sheet: a held,
+#: delayed, re-dosed, stopped or withdrawn patient, and refused changes (their message must not differ).
+SHEET_CASES = ["hold", "delay", "dose change", "dose with a unit", "stop", "withdraw", "hold on a day without a dose",
+               "dose change to a dose of one arm"]  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol_path", BLINDED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("name", SHEET_CASES)
+def test_changed_sheets_are_the_same_in_every_arm(tmp_path: Path, protocol_path: Path, name: str) -> None:
+    """Each case once per arm, one patient whose only difference is the arm: exit status, stdout, stderr
+    and every sheet file byte-identical; no arm, true drug or blinded regimen id said."""
+    (case,) = [c for c in CASES if c.name == name]
+    assert case.changes is not None
+    changes = fill(case.changes, protocol_path)
+    assert changes is not None
+    protocol = load_protocol(protocol_path)
+    seen = []
+    for i, arm in enumerate(protocol.arms):
+        folder = tmp_path / f"r{i}"  # never the arm's name: paths are printed
+        folder.mkdir()
+        cohort = cohort_file(folder, protocol_path, arm.id)
+        (folder / "changes.csv").write_bytes(changes)
+        code, out, err = run(str(protocol_path), "--cohort", str(cohort), "--out", str(folder / "out"), "--from",
+                             "2027-01-04", "--to", "2027-02-28", "--changes", str(folder / "changes.csv"))  # fmt: skip
+        written = sorted(p for p in (folder / "out").rglob("*") if p.is_file() and p.name != "manifest.json")
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in written}
+        texts = [out, err] + [t for p in written for t in (pages(p) if p.suffix == ".pdf" else [p.read_text()])]
+        seen.append((code, out.replace(str(folder), "<RUN>"), err.replace(str(folder), "<RUN>"), files))
+        said = set(leaks("\n".join(texts), protocol)) - set(leaks(changes.decode(), protocol))
+        assert not said, f"{arm.id}: {sorted(said)}"
+    assert all(outcome == seen[0] for outcome in seen[1:])
+    notes = {"hold": "HELD 2027-01-06: do not give. Why: fever", "delay": "CHANGED 2027-01-20: x",
+             "dose change": "CHANGED 2027-01-10: x", "hold on a day without a dose": "Error: "}  # fmt: skip
+    if name in notes and protocol_path == SEED:  # (the lupus study drug has no cycles to delay)
+        shown = "\n".join([seen[0][2], *(c.decode("utf-8-sig", "replace") for c in seen[0][3].values())])
+        assert notes[name] in shown
