@@ -236,8 +236,10 @@ def test_long_drug_names_wrap_inside_the_page(tmp_path: Path) -> None:
     path = sheet(tmp_path, "2026-12-16", "2026-12-16") / "PKUPH.pdf"
     reader = pypdf.PdfReader(path)
     # Letter: room for rows 612 - 2 x 28 (margins) - 64 (header) - 22 (footer) - 23 (titles) = 447 pt; the drug
-    # cell (104 pt wide) wraps the label and "subcutaneous injection" into 11 lines: 11 x 15 + 2 x 4 = 173 pt a
-    # row, so 2 of the day's 4 patients fit on a page.
+    # cell (792 - 2 x 28 - 482 fixed = 254 pt shared with Notes: 127 pt) wraps the label and "subcutaneous
+    # injection" into 10 lines ("recombinant" / "human" / "interleukin-2" / "(aldesleukin" / "analogue) or" /
+    # "matching placebo" / "solution for" / "injection" / "subcutaneous" / "injection"): 10 x 15 + 2 x 4 = 158 pt
+    # a row, so 2 of the day's 4 patients fit on a page (3 would need 474 pt).
     assert len(reader.pages) == 2
     for page in reader.pages:
         placed: list[tuple[float, float]] = []

@@ -38,15 +38,15 @@ GREY = (225, 225, 225)
 THIN = 0.567  # fpdf2's default line width (0.2 mm)
 #: Columns: title, width in points (0: shares the space left, by the weight after it), weight.
 COLUMNS: list[tuple[str, float, float]] = [
-    ("Patient", 76, 0),
-    ("Time", 52, 0),
-    ("Drug", 0, 0.45),
-    ("Dose", 90, 0),
+    ("Patient", 70, 0),
+    ("Time", 50, 0),
+    ("Drug", 0, 0.5),
+    ("Dose", 84, 0),
     ("Route", 96, 0),
     ("Given", 50, 0),
-    ("Given at", 76, 0),
-    ("Initials", 66, 0),
-    ("Notes", 0, 0.55),
+    ("Given at", 70, 0),
+    ("Initials", 62, 0),
+    ("Notes", 0, 0.5),
 ]
 
 
@@ -126,16 +126,20 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
 
 def _rows(rows: pd.DataFrame, multi_zone: bool) -> Iterator[_Row]:
     for row in rows.itertuples(index=False):  # one day of one site: tens of rows, not the hot path
-        drug = str(row.drug)
-        if row.once_weekly:
-            drug += f"\nONCE WEEKLY, {row.weekday} only"
-        if isinstance(row.instructions, str) and row.instructions:
-            drug += f"\n{row.instructions}"
+        drug = "\n".join([str(row.drug), *_drug_notes(bool(row.once_weekly), str(row.weekday), row.instructions)])
         time = f"{row.time}\n{row.timezone}" if multi_zone else str(row.time)
         notes = str(row.notes)
         held = notes.startswith("HELD")
         cells = [str(row.patient_id), time, drug, str(row.dose_text), str(row.route), "", "", "", notes]
         yield _Row(cells, str(row.patient_id), held)
+
+
+def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[str]:
+    """Under the drug: the weekday of a once-weekly drug in full ("ONCE WEEKLY, every Sunday"; "every Sunday"
+    when the instructions already say once weekly, so the warning is not printed twice), then the instructions."""
+    said = isinstance(instructions, str) and "once weekly" in instructions.casefold()
+    lines = [f"every {weekday}" if said else f"ONCE WEEKLY, every {weekday}"] if once_weekly else []
+    return lines + ([instructions] if isinstance(instructions, str) and instructions else [])
 
 
 def _measure(pdf: FPDF, widths: list[float], row: _Row) -> _Row:
@@ -217,9 +221,11 @@ def _page(
     _footer(pdf, header, number, total)
 
 
-def _subtitle(header: SheetHeader, zone_text: str) -> str:
+def _subtitle(header: SheetHeader, zone_text: str | None) -> str:
     kind = "in-clinic and home doses" if header.home else "in-clinic doses"
     blind = "BLINDED" if header.blinded else "UNBLINDED: shows true drugs; keep from blinded staff"
+    if zone_text is None:
+        return f"{kind} · {blind}"
     return f"{kind} · {blind} · {zone_text} · tick the box when given, write the time given and your initials"
 
 
@@ -273,7 +279,7 @@ def _footer(pdf: FPDF, header: SheetHeader, number: int, total: int) -> None:
 def _empty_page(pdf: FPDF, header: SheetHeader, total: int) -> None:
     first, last = header.span
     title = f"{header.study} · {header.site} · {first} to {last}"
-    _page_header(pdf, header, title, "page 1 of 1", _subtitle(header, "no times"))
+    _page_header(pdf, header, title, "page 1 of 1", _subtitle(header, None))
     pdf.set_xy(MARGIN, MARGIN + HEADER_H + 20)
     pdf.set_font("DejaVu", "B", 14)
     kind = "doses" if header.home else "in-clinic doses"
