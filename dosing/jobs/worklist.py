@@ -161,30 +161,39 @@ def sheet_rows(
 def change_notes(doses: pd.DataFrame, changes: Changes | None) -> np.ndarray:
     """Per dose: "HELD <date>: do not give. Why: <reason>" for a held dose, "CHANGED <date>: <reason>"
     for one a change moved or altered (the change rows of its patient and regimen, or of the whole
-    patient, dated on its ``changed_on``), else "". ``doses`` carry the true regimen ids."""
+    patient, dated on its ``changed_on``; a held dose names its hold rows), else "". ``doses`` carry
+    the true regimen ids."""
     notes = np.full(len(doses), "", dtype=object)
-    touched = doses["changed_on"].notna().to_numpy() | doses["held"].to_numpy(dtype=bool)
-    if changes is None or not touched.any():
+    held = doses["held"].to_numpy(dtype=bool)
+    touched = np.flatnonzero(doses["changed_on"].notna().to_numpy() | held)
+    if changes is None or not len(touched):
         return notes
-    rows = changes.rows.assign(
-        patient_id=changes.rows["patient_id"].astype(str), regimen=changes.rows["regimen"].fillna("").astype(str)
+    mine = pd.DataFrame(
+        {
+            "at": touched,
+            "patient_id": doses["patient_id"].astype(str).to_numpy()[touched],
+            "regimen": doses["regimen"].astype(str).to_numpy()[touched],
+            "date": doses["changed_on"].to_numpy(dtype="datetime64[ns]")[touched],
+        }
     )
-    for i in np.flatnonzero(touched):  # a few rows per day at most: the range is already cut
-        notes[i] = _note(doses.iloc[i], rows)
+    rows = changes.rows[["patient_id", "regimen", "date", "change", "reason"]].astype({"patient_id": str})
+    rows = rows.assign(regimen=rows["regimen"].fillna("").astype(str), date=rows["date"].astype("datetime64[ns]"))
+    both = mine.merge(rows, on=["patient_id", "date"], suffixes=("", "_changed"))
+    both = both[(both["regimen_changed"] == both["regimen"]) | (both["regimen_changed"] == "")]
+    hold = (both["change"] == "hold").to_numpy() & held[both["at"].to_numpy()]
+    has_hold = pd.Series(hold).groupby(both["at"].to_numpy()).transform("any").to_numpy()
+    both = both[hold | ~has_hold]
+    why = both.drop_duplicates(["at", "reason"]).groupby("at", sort=False)["reason"].agg("; ".join)
+    reason = pd.Series(why, index=touched).fillna("").to_numpy(dtype=object)
+    day = doses["date"].astype(str).to_numpy()[touched]
+    changed_on = pd.Series(mine["date"]).dt.strftime("%Y-%m-%d").fillna(pd.Series(day)).to_numpy(dtype=object)
+    said = np.where(reason != "", ". Why: " + reason, "")
+    notes[touched] = np.where(
+        held[touched],
+        "HELD " + day + ": do not give" + said,
+        "CHANGED " + changed_on + np.where(reason != "", ": " + reason, ""),
+    )
     return notes
-
-
-def _note(dose: pd.Series, rows: pd.DataFrame) -> str:
-    when = dose["changed_on"]
-    mine = rows[(rows["patient_id"] == str(dose["patient_id"])) & (rows["date"] == when)]
-    mine = mine[mine["regimen"].isin([str(dose["regimen"]), ""])]
-    if dose["held"]:
-        mine = mine[mine["change"] == "hold"] if (mine["change"] == "hold").any() else mine
-    why = "; ".join(dict.fromkeys(mine["reason"].astype(str)))
-    day = pd.Timestamp(when).date() if pd.notna(when) else dose["date"]
-    if dose["held"]:
-        return f"HELD {dose['date']}: do not give. Why: {why}" if why else f"HELD {dose['date']}: do not give"
-    return f"CHANGED {day}: {why}" if why else f"CHANGED {day}"
 
 
 def _as_sheet(table: pd.DataFrame, cohort: Cohort, notes: np.ndarray, unblinded: bool) -> pd.DataFrame:
