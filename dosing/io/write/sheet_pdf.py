@@ -14,6 +14,7 @@ The PDF's dates are fixed (the sheet's first day), so the same rows give the sam
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,15 +73,13 @@ class _Row:
 def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = "A4") -> int:
     """Write ``rows`` (worklist rows of one site, sorted by day and patient) to ``path``; the page count."""
     pdf = _document(paper, header)
-    ruler = _document(paper, header)  # measures wrapped text on a page of its own, never written
-    ruler.add_page()
     widths = _widths(pdf.w - 2 * MARGIN)
     days = [(str(day), mine) for day, mine in rows.groupby(rows["date"].astype(str), sort=True, observed=True)]
     pages: list[tuple[str, str, list[list[_Row]]]] = []
     for day, mine in days:
         zone_text, multi_zone = _zones(mine, day)
-        laid = [_measure(ruler, widths, r) for r in _rows(mine, multi_zone)]
-        room = pdf.h - 2 * MARGIN - HEADER_H - FOOTER_H - _title_h(ruler, widths)
+        laid = [_measure(widths, r) for r in _rows(mine, multi_zone)]
+        room = pdf.h - 2 * MARGIN - HEADER_H - FOOTER_H - _title_h(widths)
         pages.append((day, zone_text, _paginate(laid, room)))
     total = sum(len(p[2]) for p in pages) or 1
     if not pages:
@@ -97,9 +96,7 @@ def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = 
 def _document(paper: str, header: SheetHeader) -> FPDF:
     width, height = PAPERS[paper]
     pdf = FPDF(orientation="landscape", unit="pt", format=(height, width))  # fpdf2 turns a portrait size
-    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    _add_fonts(pdf)
     pdf.set_auto_page_break(False)
     pdf.c_margin = 0  # cells are padded by PAD here
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
@@ -107,6 +104,12 @@ def _document(paper: str, header: SheetHeader) -> FPDF:
     pdf.set_title(f"{header.study} worklist {header.site} {header.span[0]} to {header.span[1]}")
     pdf.set_creator("dosing worklist")
     return pdf
+
+
+def _add_fonts(pdf: FPDF) -> None:
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
 
 
 def _widths(usable: float) -> list[float]:
@@ -142,24 +145,36 @@ def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[s
     return lines + ([instructions] if isinstance(instructions, str) and instructions else [])
 
 
-def _measure(pdf: FPDF, widths: list[float], row: _Row) -> _Row:
-    lines = max(_lines(pdf, width, text, bold=i in (0, 8) and row.held) for i, (width, text) in enumerate(
+def _measure(widths: list[float], row: _Row) -> _Row:
+    lines = max(_lines(width, text, bold=i in (0, 8) and row.held) for i, (width, text) in enumerate(
         zip(widths, row.cells, strict=True)))  # fmt: skip
     row.height = lines * LINE + 2 * PAD
     return row
 
 
-def _lines(pdf: FPDF, width: float, text: str, bold: bool = False, size: float = BODY_PT) -> int:
-    if not text:
-        return 1
+@functools.cache
+def _ruler() -> FPDF:
+    """A page that is never written, with the fonts loaded once per process, to measure wrapped text on."""
+    pdf = FPDF(unit="pt")
+    _add_fonts(pdf)
+    pdf.c_margin = 0
+    pdf.add_page()
+    return pdf
+
+
+@functools.lru_cache(maxsize=65536)
+def _lines(width: float, text: str, bold: bool = False, size: float = BODY_PT) -> int:
+    """How many lines ``text`` takes in a cell ``width`` wide (depends only on the font: measured once)."""
+    pdf = _ruler()
     pdf.set_font("DejaVu", "B" if bold else "", size)
-    lines = pdf.multi_cell(width - 2 * PAD, LINE, text, dry_run=True, output="LINES")
-    return len(cast(list[str], lines))
+    if not text or ("\n" not in text and pdf.get_string_width(text) <= width - 2 * PAD):
+        return 1
+    return len(cast(list[str], pdf.multi_cell(width - 2 * PAD, LINE, text, dry_run=True, output="LINES")))
 
 
-def _title_h(pdf: FPDF, widths: list[float]) -> float:
+def _title_h(widths: list[float]) -> float:
     titles = zip(widths, COLUMNS, strict=True)
-    return max(_lines(pdf, w, title, bold=True) for w, (title, _, _) in titles) * LINE + 2 * PAD
+    return max(_lines(w, title, bold=True) for w, (title, _, _) in titles) * LINE + 2 * PAD
 
 
 def _paginate(rows: list[_Row], room: float) -> list[list[_Row]]:
@@ -187,7 +202,7 @@ def _paginate(rows: list[_Row], room: float) -> list[list[_Row]]:
     return pages
 
 
-def _page_header(pdf: FPDF, header: SheetHeader, title: str, right: str, sub: str) -> None:
+def _page_header(pdf: FPDF, title: str, right: str, sub: str) -> None:
     pdf.add_page()
     pdf.set_xy(MARGIN, MARGIN)
     pdf.set_font("DejaVu", "B", 16)
@@ -211,7 +226,7 @@ def _page(
     index, of, number, total = numbers
     weekday = WEEKDAYS[dt.date.fromisoformat(date).weekday()]
     title = f"{header.study} · {header.site} · {weekday} {date}"
-    _page_header(pdf, header, title, f"page {index} of {of}", _subtitle(header, zone_text))
+    _page_header(pdf, title, f"page {index} of {of}", _subtitle(header, zone_text))
     y = MARGIN + HEADER_H
     y = _title_row(pdf, widths, y)
     shown: set[str] = set()
@@ -230,7 +245,7 @@ def _subtitle(header: SheetHeader, zone_text: str | None) -> str:
 
 
 def _title_row(pdf: FPDF, widths: list[float], y: float) -> float:
-    height = _title_h(pdf, widths)
+    height = _title_h(widths)
     pdf.set_font("DejaVu", "B", BODY_PT)
     pdf.set_fill_color(*GREY)
     x = MARGIN
@@ -279,7 +294,7 @@ def _footer(pdf: FPDF, header: SheetHeader, number: int, total: int) -> None:
 def _empty_page(pdf: FPDF, header: SheetHeader, total: int) -> None:
     first, last = header.span
     title = f"{header.study} · {header.site} · {first} to {last}"
-    _page_header(pdf, header, title, "page 1 of 1", _subtitle(header, None))
+    _page_header(pdf, title, "page 1 of 1", _subtitle(header, None))
     pdf.set_xy(MARGIN, MARGIN + HEADER_H + 20)
     pdf.set_font("DejaVu", "B", 14)
     kind = "doses" if header.home else "in-clinic doses"
