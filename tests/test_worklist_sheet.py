@@ -338,3 +338,16 @@ def test_changed_sheets_are_the_same_in_every_arm(tmp_path: Path, protocol_path:
     if name in notes and protocol_path == SEED:  # (the lupus study drug has no cycles to delay)
         shown = "\n".join([seen[0][2], *(c.decode("utf-8-sig", "replace") for c in seen[0][3].values())])
         assert notes[name] in shown
+
+
+def test_import_dosing_loads_no_pdf_library() -> None:
+    """fpdf2 and matplotlib's font load when a sheet is written, not with every command."""
+    import subprocess
+    import sys
+
+    code = "import sys, dosing, dosing.cli; print(sorted({'fpdf', 'matplotlib'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    from dosing.io.write.sheet_pdf import PAPERS
+    from dosing.jobs.worklist import PAPERS as OFFERED
+
+    assert tuple(PAPERS) == OFFERED

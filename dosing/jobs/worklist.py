@@ -28,7 +28,6 @@ from ..io.manifest import changes_for_show, inputs_record, write_manifest
 from ..io.permissions import restrict
 from ..io.study_lock import study_lock
 from ..io.write.csv import write_csv
-from ..io.write.sheet_pdf import PAPERS, SheetHeader, sheet_pdf
 from ..plan import warnings as plan_warnings
 from ..plan.apply_changes import apply_changes
 from ..plan.blinding import blind, unblind
@@ -44,6 +43,9 @@ from ..protocol.units import dose_texts, format_dose_written
 
 #: Days after ``start`` that the default range covers: today and the next 7 days.
 DEFAULT_DAYS = 7
+#: The paper sizes of :mod:`dosing.io.write.sheet_pdf` (imported when a sheet is written: fpdf2 and
+#: matplotlib's font are loaded only then, never by ``import dosing``).
+PAPERS = ("A4", "Letter")
 
 
 @dataclass
@@ -222,6 +224,8 @@ def _write(
     unblinded: bool,
     paper: str,
 ) -> WorklistResult:
+    from ..io.write.sheet_pdf import SheetHeader, sheet_pdf
+
     result = WorklistResult(final, not unblinded, *span)
     names = site_file_names(sites)
     with study_lock(final), staged_folder(final) as folder:
