@@ -351,3 +351,15 @@ def test_import_dosing_loads_no_pdf_library() -> None:
     from dosing.jobs.worklist import PAPERS as OFFERED
 
     assert tuple(PAPERS) == OFFERED
+
+
+def test_text_the_font_cannot_show_is_refused_not_dropped(tmp_path: Path) -> None:
+    """DejaVu Sans has no Chinese: a reason in Chinese would vanish from the printed sheet, so it is refused."""
+    changes = tmp_path / "changes.csv"
+    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "发烧 38.5 C"), encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(out), "--from", "2026-12-15", "--to",
+                            "2026-12-15", "--changes", str(changes))  # fmt: skip
+    assert code == 2 and stdout == ""
+    assert err.startswith("Error: the sheet's font (DejaVu Sans) cannot show '发烧' in the notes column")
+    assert not out.exists()

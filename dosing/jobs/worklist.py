@@ -224,18 +224,20 @@ def _write(
     unblinded: bool,
     paper: str,
 ) -> WorklistResult:
-    from ..io.write.sheet_pdf import SheetHeader, sheet_pdf
+    from ..io.write.sheet_pdf import SheetHeader, check_sheet_text, sheet_pdf
 
     result = WorklistResult(final, not unblinded, *span)
     names = site_file_names(sites)
+    headers = {site: SheetHeader(protocol.study.id, site or NO_SITE, span, home, not unblinded) for site in sites}
+    for site in sites:  # before anything is created
+        check_sheet_text(rows[rows["site"].to_numpy() == site], headers[site])
     with study_lock(final), staged_folder(final) as folder:
         if unblinded:
             restrict(folder, recursive=False)
         for site in sites:
             mine = rows[rows["site"].to_numpy() == site]
             write_csv(mine.drop(columns="once_weekly"), folder / f"{names[site]}.csv")
-            header = SheetHeader(protocol.study.id, site or NO_SITE, span, home, not unblinded)
-            pages = sheet_pdf(mine, header, folder / f"{names[site]}.pdf", paper=paper)
+            pages = sheet_pdf(mine, headers[site], folder / f"{names[site]}.pdf", paper=paper)
             result.rows_per_site[site], result.pages_per_site[site] = len(mine), pages
             result.files += [final / f"{names[site]}.csv", final / f"{names[site]}.pdf"]
         options = {"from": str(span[0]), "to": str(span[1]), "home": home, "unblinded": unblinded, "paper": paper}

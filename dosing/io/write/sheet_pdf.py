@@ -24,7 +24,9 @@ from typing import cast
 import matplotlib
 import pandas as pd
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
+from ...errors import OutputError
 from ...protocol.values import WEEKDAYS
 
 #: Landscape page sizes in points (1/72 inch).
@@ -37,6 +39,8 @@ HEADER_H = 64.0
 FOOTER_H = 22.0
 GREY = (225, 225, 225)
 THIN = 0.567  # fpdf2's default line width (0.2 mm)
+#: The worklist columns printed on the sheet (checked for characters the font has).
+SHOWN_COLUMNS = ("patient_id", "time", "timezone", "drug", "weekday", "instructions", "dose_text", "route", "notes")
 #: Columns: title, width in points (0: shares the space left, by the weight after it), weight.
 COLUMNS: list[tuple[str, float, float]] = [
     ("Patient", 70, 0),
@@ -72,6 +76,7 @@ class _Row:
 
 def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = "A4") -> int:
     """Write ``rows`` (worklist rows of one site, sorted by day and patient) to ``path``; the page count."""
+    check_sheet_text(rows, header)
     pdf = _document(paper, header)
     widths = _widths(pdf.w - 2 * MARGIN)
     days = [(str(day), mine) for day, mine in rows.groupby(rows["date"].astype(str), sort=True, observed=True)]
@@ -104,6 +109,23 @@ def _document(paper: str, header: SheetHeader) -> FPDF:
     pdf.set_title(f"{header.study} worklist {header.site} {header.span[0]} to {header.span[1]}")
     pdf.set_creator("dosing worklist")
     return pdf
+
+
+def check_sheet_text(rows: pd.DataFrame, header: SheetHeader) -> None:
+    """Refuse text the font cannot show (e.g. Chinese): a printed sheet must never silently drop a patient
+    id or a reason. Each column is checked once per distinct value."""
+    both = [set(cast(TTFFont, font).cmap) for font in _ruler().fonts.values()]
+    shown = set.intersection(*both) | {ord("\n")}
+    texts = {"study": [header.study], "site": [header.site]}
+    texts |= {c: rows[c].astype(str).unique().tolist() for c in SHOWN_COLUMNS if c in rows.columns}
+    for column, values in texts.items():
+        missing = sorted({ch for text in values for ch in str(text) if ord(ch) not in shown})
+        if missing:
+            raise OutputError(
+                f"the sheet's font (DejaVu Sans) cannot show {''.join(missing)!r} in the {column} column",
+                hint="write that text in Latin letters for now (in the cohort or changes file); a font for "
+                "Chinese, Japanese and Korean is not bundled yet. Nothing was written",
+            )
 
 
 def _add_fonts(pdf: FPDF) -> None:
