@@ -236,7 +236,7 @@ def test_long_drug_names_wrap_inside_the_page(tmp_path: Path) -> None:
     path = sheet(tmp_path, "2026-12-16", "2026-12-16") / "PKUPH.pdf"
     reader = pypdf.PdfReader(path)
     # Letter: room for rows 612 - 2 x 28 (margins) - 64 (header) - 22 (footer) - 23 (titles) = 447 pt; the drug
-    # cell (792 - 2 x 28 - 482 fixed = 254 pt shared with Notes: 127 pt) wraps the label and "subcutaneous
+    # cell (792 - 2 x 28 - 492 fixed = 244 pt shared with Notes: 122 pt) wraps the label and "subcutaneous
     # injection" into 10 lines ("recombinant" / "human" / "interleukin-2" / "(aldesleukin" / "analogue) or" /
     # "matching placebo" / "solution for" / "injection" / "subcutaneous" / "injection"): 10 x 15 + 2 x 4 = 158 pt
     # a row, so 2 of the day's 4 patients fit on a page (3 would need 474 pt).
@@ -363,3 +363,26 @@ def test_text_the_font_cannot_show_is_refused_not_dropped(tmp_path: Path) -> Non
     assert code == 2 and stdout == ""
     assert err.startswith("Error: the sheet's font (DejaVu Sans) cannot show '发烧' in the notes column")
     assert not out.exists()
+
+
+def test_a_day_with_patients_in_two_zones_names_the_zone_of_each_time(tmp_path: Path) -> None:
+    """Both start Monday 2027-01-04: day 1 at 09:00 in their own zone (Shanghai 01:00 UTC, Berlin 08:00 UTC)."""
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(
+        "patient_id,arm,start_date,timezone,site,mtx_dose,mtx_weekday\n"
+        "ZA-001,active,2027-01-04,Asia/Shanghai,PKUPH,15,Sunday\n"
+        "ZB-001,placebo,2027-01-04,Europe/Berlin,PKUPH,15,Sunday\n",
+        encoding="utf-8",
+    )
+    code, _, err = run(str(SEED), "--cohort", str(cohort), "--out", str(tmp_path), "--from", "2027-01-04", "--to",
+                       "2027-01-04")  # fmt: skip
+    assert code == 0, err
+    folder = sheet(tmp_path, "2027-01-04", "2027-01-04")
+    rows = csv_rows(folder / "PKUPH.csv")
+    assert [(r["patient_id"], r["time"], r["timezone"], r["planned_utc"]) for r in rows] == [
+        ("ZA-001", "09:00", "Asia/Shanghai", "2027-01-04T01:00:00Z"),
+        ("ZB-001", "09:00", "Europe/Berlin", "2027-01-04T08:00:00Z"),
+    ]
+    (page,) = pages(folder / "PKUPH.pdf")
+    assert "times in each patient's own zone, its UTC offset under each time" in page
+    assert "ZA-001 09:00 +08:00 hrIL-2" in page and "ZB-001 09:00 +01:00 hrIL-2" in page  # Berlin: CET in January

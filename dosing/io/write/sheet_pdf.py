@@ -44,7 +44,7 @@ SHOWN_COLUMNS = ("patient_id", "time", "timezone", "drug", "weekday", "instructi
 #: Columns: title, width in points (0: shares the space left, by the weight after it), weight.
 COLUMNS: list[tuple[str, float, float]] = [
     ("Patient", 70, 0),
-    ("Time", 50, 0),
+    ("Time", 60, 0),
     ("Drug", 0, 0.5),
     ("Dose", 84, 0),
     ("Route", 96, 0),
@@ -143,7 +143,7 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
     """ "Asia/Shanghai (UTC+08:00)" for the day's one zone; with several zones each time names its own."""
     zones = sorted(set(rows["timezone"].astype(str)))
     if len(zones) != 1:
-        return "times in each patient's own zone, named beside the time", True
+        return "times in each patient's own zone, its UTC offset under each time", True
     noon = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(12, 0), tzinfo=zoneinfo.ZoneInfo(zones[0]))
     offset = noon.strftime("%z")
     return f"times in {zones[0]} (UTC{offset[:3]}:{offset[3:]})", False
@@ -152,11 +152,18 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
 def _rows(rows: pd.DataFrame, multi_zone: bool) -> Iterator[_Row]:
     for row in rows.itertuples(index=False):  # one day of one site: tens of rows, not the hot path
         drug = "\n".join([str(row.drug), *_drug_notes(bool(row.once_weekly), str(row.weekday), row.instructions)])
-        time = f"{row.time}\n{row.timezone}" if multi_zone else str(row.time)
+        time = f"{row.time}\n{_offset(str(row.planned_utc), str(row.timezone))}" if multi_zone else str(row.time)
         notes = str(row.notes)
         held = notes.startswith("HELD")
         cells = [str(row.patient_id), time, drug, str(row.dose_text), str(row.route), "", "", "", notes]
         yield _Row(cells, str(row.patient_id), held)
+
+
+def _offset(planned_utc: str, zone: str) -> str:
+    """The UTC offset of a dose's local time: "+08:00" (Shanghai), "+01:00" (Berlin in winter)."""
+    local = dt.datetime.fromisoformat(planned_utc.replace("Z", "+00:00")).astimezone(zoneinfo.ZoneInfo(zone))
+    offset = local.strftime("%z")
+    return f"{offset[:3]}:{offset[3:]}"
 
 
 def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[str]:
