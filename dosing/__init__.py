@@ -15,6 +15,7 @@ The public API (each command line command calls the function of the same name)::
     dosing.export_sdtm(protocol, cohort, "output", log="worklist.csv")  # CDISC SDTM datasets
     dosing.export_fhir(protocol, cohort, "output")   # FHIR R4 JSON in output/nct02467504/fhir/
     dosing.export_redcap(protocol, cohort, "output") # REDCap dictionary and import in .../redcap/
+    dosing.worklist(protocol, cohort, "output", site="PKUPH")  # the nurses' sheets, CSV and PDF
 """
 
 from .adherence.check import AdherenceResult
@@ -30,6 +31,7 @@ from .jobs.generate import GenerateResult, generate
 from .jobs.show import show
 from .jobs.status import status
 from .jobs.validate import validate
+from .jobs.worklist import WorklistResult, worklist
 from .plan.apply_changes import apply_changes
 from .plan.changes import Changes
 from .plan.cohort import Cohort
@@ -46,6 +48,7 @@ __all__ = [
     "GenerateResult",
     "Protocol",
     "SdtmResult",
+    "WorklistResult",
     "apply_changes",
     "check_adherence",
     "expand",
@@ -61,6 +64,7 @@ __all__ = [
     "show",
     "status",
     "validate",
+    "worklist",
     "write_adherence",
 ]
 __version__ = "0.1.0"

@@ -27,6 +27,7 @@ from .jobs.show import show as show_schedule
 from .jobs.status import describe as describe_study
 from .jobs.status import status as study_status
 from .jobs.validate import validate as validate_protocol
+from .jobs.worklist import worklist as write_worklist
 from .plan.warnings import WarningsRefused
 from .protocol.values import parse_date, parse_offset
 from .serve.feeds import DEFAULT_BASE_URL
@@ -304,6 +305,71 @@ def show(
     given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
     changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, unblinded)
     click.echo(show_schedule(loaded, patients, patient_id, unblinded=unblinded, changes=changes), nl=False)
+
+
+@main.command()
+@click.argument("protocol", type=EXISTING)
+@click.option("--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV).")
+@click.option(
+    "--from",
+    "start",
+    type=DateType(),
+    help="First day, included (default: today in the study's time zone). Days are each patient's own "
+    "calendar days, in the time zone of the cohort's timezone column.",
+)
+@click.option("--to", "end", type=DateType(), help="Last day, included (default: 7 days after --from).")
+@click.option("--site", help="Only this site (as in the cohort's site column); default: one sheet per site.")
+@click.option("--home", is_flag=True, help="Also list the doses patients take at home (default: in-clinic only).")
+@click.option("--paper", type=click.Choice(["A4", "Letter"]), default="A4", show_default=True, help="Landscape.")
+@click.option("--unblinded", is_flag=True, help="Show the true drugs; writes to OUT/<study id>-UNBLINDED-worklists/.")
+@out_option("Where `dosing generate` writes; sheets go to OUT/<study id>-worklists/<from>_to_<to>[-<site>]/.")
+@click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
+@DISCARD_CHANGES
+def worklist(
+    protocol: Path,
+    cohort: Path,
+    start: dt.date | None,
+    end: dt.date | None,
+    site: str | None,
+    home: bool,
+    paper: str,
+    unblinded: bool,
+    out_dir: Path,
+    changes_file: Path | None,
+    discard_changes: bool,
+) -> None:
+    """Write the nurses' sheet per site and day: CSV and a printable PDF (landscape).
+
+    \b
+    The doses staff give (in-clinic; --home adds home doses) from --from to --to, BOTH DAYS
+    INCLUDED, grouped by patient; held doses keep their row ("HELD <date>: do not give" and why).
+    A day is the patient's own calendar day in the patient's time zone (the cohort's timezone
+    column); the default is today in the study's time zone and the next 7 days.
+    Writes OUT/<study id>-worklists/<from>_to_<to>[-<site>]/<site>.csv and <site>.pdf.
+    \b
+    Example:
+      dosing worklist protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
+        --from 2027-01-04 --to 2027-01-04 --site PKUPH
+    """
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
+    if unblinded:
+        click.echo("UNBLINDED: the sheets show true drugs; keep them from blinded staff.", err=True)
+    result = write_worklist(
+        loaded,
+        patients,
+        out_dir,
+        start=start,
+        end=end,
+        site=site,
+        home=home,
+        unblinded=unblinded,
+        changes=given,
+        discard_changes=discard_changes,
+        paper=paper,
+    )
+    click.echo(result.summary())
 
 
 @main.command("rotate-feed")

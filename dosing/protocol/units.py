@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
@@ -245,16 +246,19 @@ def format_dose(amount: object, unit: object) -> str:
     return f"{text} {unit_text}".strip()
 
 
-def dose_texts(amounts: pd.Series, units: pd.Series) -> npt.NDArray[np.object_]:
-    """:func:`format_dose` for a whole column: formatted once per distinct (amount, unit) pair,
-    spread back with numpy (a worklist of millions of rows has a few hundred distinct doses)."""
+def dose_texts(
+    amounts: pd.Series, units: pd.Series, formatter: Callable[[object, object], str] | None = None
+) -> npt.NDArray[np.object_]:
+    """:func:`format_dose` (or ``formatter``) for a whole column: formatted once per distinct (amount,
+    unit) pair, spread back with numpy (a worklist of millions of rows has a few hundred distinct doses)."""
+    write = formatter or format_dose
     numeric = pd.api.types.is_numeric_dtype(amounts.dtype)
     amount_codes, amount_values = pd.factorize(amounts if numeric else amounts.astype(object), use_na_sentinel=False)
     unit_codes, unit_values = pd.factorize(units, use_na_sentinel=False)
     pair = amount_codes.astype(np.int64) * max(len(unit_values), 1) + unit_codes
     distinct, inverse = np.unique(pair, return_inverse=True)
     texts = np.array(
-        [format_dose(amount_values[p // max(len(unit_values), 1)], unit_values[p % max(len(unit_values), 1)])
+        [write(amount_values[p // max(len(unit_values), 1)], unit_values[p % max(len(unit_values), 1)])
          for p in distinct],
         dtype=object,
     )  # fmt: skip
@@ -266,3 +270,23 @@ def exact_or_none(value: object) -> Decimal | None:
     if isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool | np.bool_):
         return exact(value)
     return None
+
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+#: From this amount on, an activity dose (IU, kIU, MIU) is written as a power of ten: 1 × 10⁶ IU.
+POWER_OF_TEN_FROM = Decimal(10_000)
+
+
+def format_dose_written(amount: object, unit: object) -> str:
+    """A dose as people write it on a ward sheet: activity doses of 10,000 or more with at most three
+    significant digits as a power of ten ("1 × 10⁶ IU", "2.5 × 10⁵ IU"); every other dose as
+    :func:`format_dose` writes it ("60 mg", "2 tablets", "12,345 IU", a blinded "1 syringe")."""
+    number = exact_or_none(amount)
+    known = UNITS.get("" if unit is None or unit != unit else str(unit).strip())
+    if number is None or known is None or known.kind != "activity" or not number.is_finite():
+        return format_dose(amount, unit)
+    if abs(number) < POWER_OF_TEN_FROM or len(number.normalize().as_tuple().digits) > 3:
+        return format_dose(amount, unit)
+    exponent = number.adjusted()
+    mantissa = (number / Decimal(10) ** exponent).normalize()
+    return f"{mantissa:f} × 10{str(exponent).translate(_SUPERSCRIPT)} {known.symbol}"
