@@ -27,7 +27,13 @@ COHORT = (
 
 
 def seed_data() -> dict:
-    return tomllib.loads(SEED.read_text(encoding="utf-8"))
+    """The seed protocol without its translations."""
+    data = tomllib.loads(SEED.read_text(encoding="utf-8"))
+    for table in (*data["regimens"], *data["visits"]):
+        for key in ("names", "blinded_names", "translated_instructions"):
+            table.pop(key, None)
+    del data["study"]["contact"], data["study"]["translated_contact"]
+    return data
 
 
 def validate(tmp_path: Path, protocol_text: str | None = None, cohort_text: str | None = None) -> tuple[int, str]:
@@ -129,35 +135,44 @@ def test_translated_names_are_read_and_fall_back_to_english() -> None:
     assert protocol.study.contact_in("en") == "Study nurse: +86 10 0000 0000"
 
 
-def _with(line_after: str, added: str) -> str:
+def _edited(old: str, new: str) -> str:
+    """The seed protocol with its text ``old`` (found once) replaced by ``new``."""
     text = SEED.read_text(encoding="utf-8")
-    assert line_after in text
-    return text.replace(line_after, line_after + "\n" + added, 1)
+    assert text.count(old) == 1, old
+    return text.replace(old, new, 1)
 
 
-MTX = 'drug = "Methotrexate"'
-STUDY = 'timezone = "Asia/Shanghai"'
+MTX_NAMES = 'names = { zh = "甲氨蝶呤" }'
+CONTACT = 'contact = "Questions or side effects? Call the study team: the number is on your consent form."'
 
 
 @pytest.mark.parametrize(
-    ("where", "added", "fragments"),
+    ("old", "new", "fragments"),
     [
-        (MTX, 'names = { fr = "Méthotrexate" }', ["regimens[2] (id 'methotrexate').names:", "unknown language 'fr'"]),
-        (MTX, 'names = { zh_CN = "甲氨蝶呤" }', ["names:", "unknown language 'zh_CN'", 'did you mean "zh"']),
-        (MTX, 'names = { zh = "  " }', ["names:", "must be a non-empty string"]),
-        (MTX, 'names = "甲氨蝶呤"', ["names:", 'expected a table of language = "text"']),
-        (MTX, 'nmaes = { zh = "甲氨蝶呤" }', ["nmaes: unknown key 'nmaes'", "did you mean 'names'"]),
-        (MTX, 'blinded_names = { zh = "x" }', ["blinded_names translate the blinded_label"]),
-        (STUDY, 'translated_contact = { zh = "电话" }', ["study:", "translated_contact needs contact"]),
-        (STUDY, 'contakt = "Call us"', ["study.contakt: unknown key", "did you mean 'contact'"]),
-        (STUDY, 'contact = ""', ["study.contact:", "at least 1 character"]),
-        ('name = "Baseline"', 'names = { cn = "基线" }', ["visits[1] (id 'baseline').names:", 'did you mean "zh"']),
+        (
+            MTX_NAMES,
+            'names = { fr = "Méthotrexate" }',
+            ["regimens[2] (id 'methotrexate').names:", "unknown language 'fr'"],
+        ),
+        (MTX_NAMES, 'names = { zh_CN = "甲氨蝶呤" }', ["names:", "unknown language 'zh_CN'", 'did you mean "zh"']),
+        (MTX_NAMES, 'names = { zh = "  " }', ["names:", "must be a non-empty string"]),
+        (MTX_NAMES, 'names = "甲氨蝶呤"', ["names:", 'expected a table of language = "text"']),
+        (MTX_NAMES, 'nmaes = { zh = "甲氨蝶呤" }', ["nmaes: unknown key 'nmaes'", "did you mean 'names'"]),
+        (MTX_NAMES, 'blinded_names = { zh = "x" }', ["blinded_names translate the blinded_label"]),
+        (CONTACT, "", ["study:", "translated_contact needs contact"]),
+        (CONTACT, 'contakt = "Call us"', ["study.contakt: unknown key", "did you mean 'contact'"]),
+        (CONTACT, 'contact = ""', ["study.contact:", "at least 1 character"]),
+        (
+            'names = { zh = "基线" }',
+            'names = { cn = "基线" }',
+            ["visits[1] (id 'baseline').names:", 'did you mean "zh"'],
+        ),
     ],
 )
 def test_bad_translated_fields_are_refused_with_the_field_named(
-    tmp_path: Path, where: str, added: str, fragments: list[str]
+    tmp_path: Path, old: str, new: str, fragments: list[str]
 ) -> None:
-    code, output = validate(tmp_path, _with(where, added))
+    code, output = validate(tmp_path, _edited(old, new))
     assert code == 2, output
     assert output.startswith("Error: ")
     assert "Traceback" not in output
@@ -165,12 +180,16 @@ def test_bad_translated_fields_are_refused_with_the_field_named(
         assert fragment in output
 
 
-def test_blinded_twins_must_share_their_translated_label(tmp_path: Path) -> None:
-    """A translated label only the active regimen has would reveal the arm in a Chinese diary."""
-    text = _with('drug = "hrIL-2"', 'blinded_names = { zh = "白介素-2或安慰剂" }')
+@pytest.mark.parametrize("key", ["blinded_names", "translated_instructions"])
+def test_blinded_twins_must_share_their_translations(tmp_path: Path, key: str) -> None:
+    """A translated label or instruction only the active regimen has would reveal the arm in a Chinese diary."""
+    text = SEED.read_text(encoding="utf-8")
+    placebo = text.index('drug = "Placebo"')
+    line = text.index(key, placebo)
+    text = text[:line] + text[line:].replace(key + " = {", key + ' = { en = "other",', 1)
     code, output = validate(tmp_path, text)
     assert code == 2
-    assert "regimen 'il2-placebo' differs from 'il2' in blinded_names" in output
+    assert f"regimen 'il2-placebo' differs from 'il2' in {key}" in output
 
 
 # ---- cohort column ----------------------------------------------------------------------------------
