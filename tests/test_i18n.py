@@ -225,3 +225,15 @@ def test_bad_language_in_the_cohort_is_refused_naming_the_line(
     assert "Traceback" not in output
     for fragment in fragments:
         assert fragment in output
+
+
+def test_every_diary_message_is_translated_and_the_catalogue_has_no_stale_ones() -> None:
+    """The message ids in the diary writers (``_("...")``, found with Babel's extractor) are exactly the
+    ids of the Chinese diary catalogue, each with a translation."""
+    from babel.messages.extract import extract_from_file
+
+    sources = sorted((Path(__file__).parent.parent / "dosing" / "io" / "write").glob("diary*.py"))
+    used = {str(m[1]) for path in sources for m in extract_from_file("python", str(path))}
+    translated = {str(m.id): str(m.string) for m in catalogue("zh", "diary") if m.id}
+    assert used == set(translated)
+    assert all(translated.values())

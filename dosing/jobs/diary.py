@@ -8,6 +8,7 @@ Plans as ``generate`` does (expand, the changes, the safety checks, the visits),
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,27 +58,40 @@ def diary(
     into ``<out_dir>/<study id>-diaries/``, replacing that folder's previous diaries."""
     if paper not in PAPERS:
         raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
+    books = build_diaries(protocol, cohort, changes=changes, patients=patients)
+    final = diary_folder(Path(out_dir), protocol)
+    with staged_folder(final) as folder:
+        for pid, book in books.items():
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
+        options = {"paper": paper, "patients": list(books)}
+        write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books])
+
+
+def build_diaries(
+    protocol: Protocol, cohort: Cohort, *, changes: Changes | None = None, patients: Sequence[str] | None = None
+) -> dict[str, Diary]:
+    """Each patient's :class:`Diary` (what the PDF shows), planned as ``generate`` plans: expanded,
+    with the changes, checked by the safety rules, with the visits."""
     chosen = _chosen(cohort, patients)
     doses = expand(protocol, chosen)
     if changes is not None:
+        ids = chosen.patients["patient_id"].astype(str)
+        changes = dataclasses.replace(changes, rows=changes.rows[changes.rows["patient_id"].astype(str).isin(ids)])
         doses = home_after_changes(apply_changes(doses, changes), protocol)
     check_schedule(doses, protocol)  # the safety rules stay on for every output
     visits = plan_visits(protocol, chosen, changes)
-    final = diary_folder(Path(out_dir), protocol)
-    files: list[Path] = []
     dose_groups = dict(tuple(doses.groupby("patient_id", observed=True, sort=False)))
     visit_groups = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
-    with staged_folder(final) as folder:
-        for patient in chosen.patients.itertuples(index=False):
-            pid = str(patient.patient_id)
-            book = patient_diary(
-                protocol, patient, dose_groups.get(pid, doses.iloc[0:0]), visit_groups.get(pid, visits.iloc[0:0])
-            )
-            (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
-            files.append(final / f"{pid}.pdf")
-        options = {"paper": paper, "patients": [str(p) for p in chosen.patients["patient_id"]]}
-        write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, files)
+    return {
+        str(patient.patient_id): patient_diary(
+            protocol,
+            patient,
+            dose_groups.get(str(patient.patient_id), doses.iloc[0:0]),
+            visit_groups.get(str(patient.patient_id), visits.iloc[0:0]),
+        )
+        for patient in chosen.patients.itertuples(index=False)
+    }
 
 
 def _chosen(cohort: Cohort, patients: Sequence[str] | None) -> Cohort:
@@ -108,7 +122,7 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         start=pd.Timestamp(str(getattr(patient, "start_date"))).date(),  # noqa: B009
         weeks=-(-last // 7),
         items=items,
-        medicines=medicines(protocol, doses, language),
+        medicines=medicines(protocol, doses, _, language),
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,

@@ -98,7 +98,7 @@ class _Sheet(FPDF):
         days = range(7 * (first_week - 1) + 1, 7 * weeks[-1] + 1)
         self._title(index + 1, pages)
         weekly = any(bool(by_day[d]["weekly"].any()) for d in days if d in by_day)
-        top = self._header(weekly)
+        top = self._header(weekly, (days[0], days[-1]))
         self._grid(top, list(weeks), by_day)
         self.use_font(7)
         self.set_text_color(*_GREY)
@@ -117,7 +117,7 @@ class _Sheet(FPDF):
         self.set_xy(MARGIN, MARGIN)
         self.cell(self.w_page - 2 * MARGIN, 7, right, align="R")
 
-    def _header(self, weekly: bool) -> float:
+    def _header(self, weekly: bool, days: tuple[int, int]) -> float:
         _ = self.diary.translate
         y = MARGIN + 8
         if self.diary.contact:
@@ -136,9 +136,9 @@ class _Sheet(FPDF):
         self.set_text_color(*_INK)
         self.set_xy(MARGIN, y)
         self.use_font(8)
-        names = "; ".join(m.text for m in self.diary.medicines)
-        heading = _("Your medicines")
-        self.multi_cell(self.w_page - 2 * MARGIN, 4, f"{heading}: {names}")
+        shown = [m.text for m in self.diary.medicines if m.first_day <= days[1] and m.last_day >= days[0]]
+        line = _("Your medicines: {list}").format(list=_("; ").join(shown))
+        self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
         return self._legend(self.get_y() + 0.8)
 
     def _legend(self, y: float) -> float:
@@ -233,7 +233,7 @@ class _Sheet(FPDF):
             self.use_font(7.8)
             room = self._room(w, HOME)
             fits = [7.8 * room / max(self.get_string_width(str(t)), 1e-6) for t in texts]
-            self.item_size = min([7.8, *(size for size in fits if size >= 6.6)])
+            self.item_size = min([7.8, *(0.98 * size for size in fits if size >= 6.6)])
         return self.item_size
 
     def _room(self, w: float, kind: str) -> float:
@@ -245,7 +245,8 @@ class _Sheet(FPDF):
         if self.get_string_width(text) <= room:
             return [text]
         mode = WrapMode.CHAR if self.diary.language == "zh" else WrapMode.WORD
-        lines = self.multi_cell(room, 3, text, dry_run=True, output=MethodReturnValue.LINES, wrapmode=mode)
+        width = room + 2 * self.c_margin  # multi_cell keeps a margin on each side
+        lines = self.multi_cell(width, 3, text, dry_run=True, output=MethodReturnValue.LINES, wrapmode=mode)
         return [str(line) for line in cast(list[str], lines)]
 
     def _item(self, entry: _Entry, x: float, y: float, shape: tuple[float, float, float]) -> None:

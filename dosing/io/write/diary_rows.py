@@ -26,10 +26,12 @@ HOME, CLINIC, VISIT = "home", "clinic", "visit"
 
 @dataclass(frozen=True)
 class Medicine:
-    """One line of a page's "your medicines" list: the name, dose and instructions."""
+    """One entry of a page's "your medicines" list: name, dose and instructions, and the study days
+    from its first to its last dose (a page lists the medicines taken in its weeks)."""
 
     text: str
-    weekly: bool
+    first_day: int
+    last_day: int
 
 
 def diary_items(
@@ -103,25 +105,22 @@ def _visit_items(protocol: Protocol, visits: pd.DataFrame, _: Translate, languag
     )
 
 
-def medicines(protocol: Protocol, doses: pd.DataFrame, language: str) -> list[Medicine]:
+def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: str) -> list[Medicine]:
     """The patient's medicines with dose and instructions, one line each, in order of first use:
     "Loxoprofen 60 mg: after meals" (blinded as the items are)."""
     if doses.empty:
         return []
-    texts = what(protocol, doses, language)
+    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": what(protocol, doses, language)})
+    frame["day"] = doses["study_day"].to_numpy()
+    spans = frame.groupby(["regimen", "what"], sort=False)["day"].agg(["min", "max"]).sort_values("min", kind="stable")
     regimens = {r.id: r for r in protocol.regimens}
-    first = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": texts}).drop_duplicates()
+    template = _("{medicine}: {instructions}")
     lines = []
-    for regimen_id, text in zip(first["regimen"], first["what"], strict=True):  # one per regimen and dose
-        regimen = regimens[regimen_id]
-        instructions = regimen.instructions_in(language)
-        lines.append(Medicine(f"{text}: {instructions}" if instructions else text, _weekly(doses, regimen_id)))
+    for (regimen_id, text), first, last in zip(spans.index, spans["min"], spans["max"], strict=True):
+        instructions = regimens[str(regimen_id)].instructions_in(language)
+        line = template.format(medicine=text, instructions=instructions) if instructions else str(text)
+        lines.append(Medicine(line, int(first), int(last)))
     return lines
-
-
-def _weekly(doses: pd.DataFrame, regimen_id: str) -> bool:
-    rows = doses["regimen"].astype(str) == regimen_id
-    return bool(doses.loc[rows, "once_weekly"].any())
 
 
 def weekly_warnings(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: str) -> list[str]:
