@@ -21,6 +21,7 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .io.write.ics import STYLES
 from .jobs.adherence import adherence as adherence_outputs
+from .jobs.diary import diary as write_diaries
 from .jobs.generate import generate as generate_outputs
 from .jobs.show import show as show_schedule
 from .jobs.status import describe as describe_study
@@ -303,6 +304,41 @@ def show(
     given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
     changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, unblinded)
     click.echo(show_schedule(loaded, patients, patient_id, unblinded=unblinded, changes=changes), nl=False)
+
+
+@main.command()
+@click.argument("protocol", type=EXISTING)
+@click.option(
+    "--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV); its language column sets each diary's."
+)
+@click.option("--patient", "patient_ids", multiple=True, help="Only this patient (repeat for more); default: all.")
+@click.option(
+    "--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True, help="Paper size (landscape)."
+)
+@out_option("Writes OUT/<study id>-diaries/; the changes recorded in OUT/<study id>/ are applied.")
+@click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
+@DISCARD_CHANGES
+def diary(
+    protocol: Path,
+    cohort: Path,
+    patient_ids: tuple[str, ...],
+    paper: str,
+    out_dir: Path,
+    changes_file: Path | None,
+    discard_changes: bool,
+) -> None:
+    """Write each patient's printable diary (PDF, blinded), in the patient's language.
+
+    \b
+    Example:
+      dosing diary protocols/nct02467504.toml --cohort protocols/nct02467504-cohort-zh.csv --patient RA-001
+    """
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    given = load_changes(changes_file, loaded, patients) if changes_file is not None else None
+    changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, False)
+    result = write_diaries(loaded, patients, out_dir, changes=changes, patients=patient_ids, paper=paper)
+    click.echo(result.summary())
 
 
 @main.command("rotate-feed")

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..errors import ValueParseError
+from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
 from .zones import zone_problem
@@ -63,6 +64,13 @@ Zone = Annotated[str, BeforeValidator(_check_zone)]
 Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
 #: A dose unit from the registry (dosing/protocol/units.py), stored as its symbol ("µg" for "mcg").
 UnitSymbol = Annotated[str, _wrap(canonical)]
+#: A text in the patients' languages, ``{ zh = "甲氨蝶呤" }``: shipped language codes only, non-empty texts.
+Names = Annotated[dict[str, str], BeforeValidator(check_names)]
+
+
+def _in(language: str, names: dict[str, str], default: str) -> str:
+    """The text in ``language`` when the protocol gives one, else the protocol's own (English) text."""
+    return names.get(language, default)
 
 
 class Strict(BaseModel):
@@ -94,10 +102,22 @@ class Study(Strict):
     max_days_in_past: int = Field(
         7, ge=0, le=3660, description="warn when a patient's first day is more than this many days before today"
     )
+    contact: str | None = Field(None, min_length=1, description="the study's contact line for patients")
+    translated_contact: Names = Field({}, description="the contact line in the patients' languages")
+
+    @model_validator(mode="after")
+    def _contact(self) -> Study:
+        if self.translated_contact and self.contact is None:
+            raise ValueError('translated_contact needs contact = "..." (the line in English)')
+        return self
 
     @property
     def blinded(self) -> bool:
         return self.blinding != "open"
+
+    def contact_in(self, language: str) -> str | None:
+        """The contact line in ``language`` (the English line where no translation is given)."""
+        return None if self.contact is None else _in(language, self.translated_contact, self.contact)
 
 
 class PatientValue(Strict):
@@ -331,6 +351,31 @@ class Regimen(Strict):
     acknowledge_daily_methotrexate: bool = Field(False, strict=True)
     in_clinic: bool = False
     adherence: AdherenceRule = AdherenceRule()
+    names: Names = Field({}, description='the drug in the patients\' languages, e.g. { zh = "甲氨蝶呤" }')
+    blinded_names: Names = Field({}, description="the blinded label in the patients' languages")
+    translated_instructions: Names = Field({}, description="the instructions in the patients' languages")
+
+    @model_validator(mode="after")
+    def _translations(self) -> Regimen:
+        if self.blinded_names and self.blinded_label is None:
+            raise ValueError("blinded_names translate the blinded_label: give blinded_label too")
+        if self.translated_instructions and not self.instructions:
+            raise ValueError('translated_instructions need instructions = "..." (the text in English)')
+        return self
+
+    def drug_in(self, language: str) -> str:
+        """The drug's name in ``language`` (the protocol's ``drug`` where no name is given): unblinded."""
+        return _in(language, self.names, self.drug)
+
+    def label_in(self, language: str) -> str:
+        """What a blinded output calls this regimen in ``language``: the blinded label where there is
+        one (never the true drug), else the drug."""
+        if self.blinded_label is not None:
+            return _in(language, self.blinded_names, self.blinded_label)
+        return self.drug_in(language)
+
+    def instructions_in(self, language: str) -> str:
+        return _in(language, self.translated_instructions, self.instructions)
 
     @model_validator(mode="after")
     def _times(self) -> Regimen:
@@ -402,6 +447,10 @@ class Visit(Strict):
     after_last_dose_of: str | None = Field(
         None, description="an end-of-treatment visit: warn when it falls before this regimen's last dose"
     )
+    names: Names = Field({}, description="the visit's name in the patients' languages")
+
+    def name_in(self, language: str) -> str:
+        return _in(language, self.names, self.name)
 
     @model_validator(mode="after")
     def _target(self) -> Visit:
