@@ -198,8 +198,13 @@ def validate(
     show_default=True,
     help="recurring: one repeating event per regular run of doses; expanded: one event per dose.",
 )
-@click.option("--remind", type=OFFSET, help='Calendar alarm this long before each dose, e.g. "15m".')
-@click.option("--remind-visits", type=OFFSET, help='Calendar alarm this long before each visit, e.g. "1d".')
+@click.option(
+    "--remind", type=OFFSET, help='Calendar alarm this long before each dose, e.g. "15m" (default: the protocol\'s).'
+)
+@click.option(
+    "--remind-visits", type=OFFSET, help='Alarm this long before each visit, e.g. "1d" (default: the protocol\'s).'
+)
+@click.option("--no-remind", is_flag=True, help="No alarms on the patients' calendars (the protocol turns them on).")
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -219,6 +224,7 @@ def generate(
     ics_style: str = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    no_remind: bool = False,
     key_file: Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
     no_feeds: bool = False,
@@ -246,6 +252,8 @@ def generate(
         --changes protocols/nct02467504-changes.csv
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --remind 15m
     """
+    if no_remind and (remind or remind_visits):
+        raise click.UsageError("--no-remind turns every patient alarm off: give it without --remind/--remind-visits")
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
@@ -263,6 +271,7 @@ def generate(
             ics_style="expanded" if ics_style == "expanded" else "recurring",
             remind=remind,
             remind_visits=remind_visits,
+            reminders=not no_remind,
             feeds=not no_feeds,
             key_file=key_file,
             base_url=base_url,

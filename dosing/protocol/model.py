@@ -64,6 +64,7 @@ Zone = Annotated[str, BeforeValidator(_check_zone)]
 Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
 #: A dose unit from the registry (dosing/protocol/units.py), stored as its symbol ("µg" for "mcg").
 UnitSymbol = Annotated[str, _wrap(canonical)]
+Offset = Annotated[dt.timedelta, _wrap(parse_offset)]
 #: A text in the patients' languages, ``{ zh = "甲氨蝶呤" }``: shipped language codes only, non-empty texts.
 Names = Annotated[dict[str, str], BeforeValidator(check_names)]
 
@@ -507,6 +508,14 @@ class ClinicPolicy(Strict):
     min_days_between_doses: int = Field(
         1, ge=0, le=366, description="a moved dose keeps at least this many days from the regimen's other doses"
     )
+    address: str | None = Field(None, min_length=1, max_length=200, description="the clinic's address, for patients")
+    addresses: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        {}, description="per site (the cohort's site column): its address, where it differs from address"
+    )
+
+    def address_of(self, site: str) -> str | None:
+        """The address of ``site`` (the clinic's address where the site has none of its own)."""
+        return self.addresses.get(site, self.address)
 
     @model_validator(mode="before")
     @classmethod
@@ -542,6 +551,25 @@ class ClinicPolicy(Strict):
         return self
 
 
+class CalendarSettings(Strict):
+    """How the patients' calendars read (``[calendar]``): their name and reminders."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=80, description='e.g. "Study medicines"')
+    names: Names = Field(default={}, description="the calendar's name in the patients' languages")
+    reminders: bool = Field(default=True, strict=True, description="alarms on the patients' calendars")
+    remind: Offset = Field(default=dt.timedelta(minutes=30), description="alarm this long before each dose")
+    remind_visits: Offset = Field(default=dt.timedelta(days=1), description="alarm this long before each visit")
+
+    @model_validator(mode="after")
+    def _named(self) -> CalendarSettings:
+        if self.names and self.name is None:
+            raise ValueError('names translate the calendar\'s name: give name = "..." too')
+        return self
+
+    def name_in(self, language: str) -> str | None:
+        return None if self.name is None else _in(language, self.names, self.name)
+
+
 class Protocol(Strict):
     study: Study
     patient_values: dict[str, PatientValue] = {}
@@ -549,6 +577,7 @@ class Protocol(Strict):
     regimens: list[Regimen] = Field(min_length=1)
     visits: list[Visit] = []
     clinic: ClinicPolicy | None = None
+    calendar: CalendarSettings = CalendarSettings()
     source: str = Field("<protocol>", exclude=True)
     _by_id: tuple[list[Regimen], dict[str, Regimen]] | None = PrivateAttr(None)
 

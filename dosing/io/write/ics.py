@@ -28,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ...protocol.safety import is_methotrexate
-from ...protocol.units import format_dose
 from .ics_doses import DoseEvents, dose_event_texts
 from .ics_text import EventText, alarm_block, calendar_text
+from .ics_wording import STAFF, Wording, dose_description, dose_summary
+
+__all__ = ["dose_description", "dose_summary"]  # re-exported: the staff wording
 
 Extra = icalendar.Event | EventText | str  # an object, a visit as text, or a whole event as text
 DOSE_MINUTES = 15
@@ -39,42 +40,6 @@ REFRESH = dt.timedelta(hours=12)
 Style = Literal["recurring", "expanded"]
 STYLES: tuple[Style, ...] = ("recurring", "expanded")
 DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-
-def _once_weekly(row: Any) -> bool:
-    """The dose table says so (``once_weekly``: methotrexate and its blinded placebo); a table
-    without that column falls back on the drug's name."""
-    flag = row.get("once_weekly")
-    return bool(flag) if flag is not None else is_methotrexate(str(row["drug"]))
-
-
-def dose_summary(row: Any) -> str:
-    """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)"."""
-    amount = format_dose(row["dose"], row["unit"])
-    text = f"{row['drug']} {amount}".strip()
-    if _once_weekly(row):
-        text += f" (weekly, {row['weekday']})"
-    return text
-
-
-def dose_description(row: Any, *, per_dose: bool = True) -> str:
-    """What to take, how, and (for methotrexate) the named weekday written in full."""
-    amount = format_dose(row["dose"], row["unit"])
-    lines = [f"Take: {row['drug']}, {amount}", f"Route: {row['route']}"]
-    if row["instructions"]:
-        lines.append(f"Instructions: {row['instructions']}")
-    if _once_weekly(row):
-        lines.append(f"Once weekly, on {row['weekday']}. Never take it daily.")
-    if per_dose:
-        where = f"Study day {row['study_day']}"
-        if not pd.isna(row["cycle"]):
-            where += f", cycle {row['cycle']} day {row['cycle_day']}"
-        lines.append(where + f", dose {row['dose_number']} of this drug")
-    return "\n".join(lines)
-
-
-#: The wording of a dose event: its summary and its description (see :mod:`.ics_doses`).
-WORDING = (dose_summary, dose_description)
 
 
 def calendar_for_patient(
@@ -89,11 +54,14 @@ def calendar_for_patient(
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    wording: Wording = STAFF,
 ) -> bytes:
     """One patient's calendar. ``doses`` is that patient's (blinded or unblinded) dose table;
     held rows are left out (``EXDATE`` in a recurring run). ``extra_events`` (e.g. visits)
-    are added as given, with a ``remind_visits`` alarm when their CATEGORIES include visit."""
-    events = dose_events(doses, stamp, style=style, remind=remind)
+    are added as given, with a ``remind_visits`` alarm when their CATEGORIES include visit.
+    ``wording`` is how the doses read (see :mod:`.ics_wording`: the patient's, from
+    :func:`~dosing.io.write.ics_wording.patient_text`, or by default the staff wording)."""
+    events = dose_events(doses, stamp, style=style, remind=remind, wording=wording)
     extra = extra_texts(extra_events, remind_visits)
     return calendar_bytes(name, {timezone, *events.tzids}, (first, last), [*events.texts], extra, timezone)
 
@@ -128,13 +96,14 @@ def dose_events(
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     staff: bool = False,
+    wording: Wording = STAFF,
 ) -> DoseEvents:
     """The ``VEVENT``\\ s of a dose table in the given style, as text (see :mod:`.ics_doses`);
     ``stamp`` is the DTSTAMP of unchanged events, one for all rows or one per row."""
     if style not in STYLES:
         raise ValueError(f"unknown calendar style {style!r}; use one of {', '.join(STYLES)}")
     stamps = stamp if isinstance(stamp, np.ndarray) else np.full(len(doses), utc64(stamp))
-    return dose_event_texts(doses, stamps, WORDING, style=style, remind=remind, staff=staff)
+    return dose_event_texts(doses, stamps, wording, style=style, remind=remind, staff=staff)
 
 
 def dose_texts(doses: pd.DataFrame, stamp: dt.datetime, *, style: Style = "recurring", **options: Any) -> list[str]:

@@ -9,6 +9,7 @@ it comes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ...protocol.model import Protocol
-from .ics import WORDING, Style, calendar_bytes, extra_texts
+from .ics import Style, calendar_bytes, extra_texts
 from .ics_doses import dose_event_texts
 from .ics_visits import calendar_extras, hide_changed
+from .ics_wording import PatientText, patient_text
 
 #: Patients per chunk: a seed patient's expanded calendar is about 0.5 MB of text.
 CHUNK = 200
@@ -33,12 +35,15 @@ def calendars_for_cohort(
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    blinded: bool = True,
     chunk: int = CHUNK,
 ) -> Iterator[tuple[str, bytes]]:
     """(patient id, calendar.ics bytes) for each row of ``patients`` (``patient_id``, ``timezone``,
     ``start_date``), in that order. ``doses`` is the dose table of these patients with the
-    calendar columns (``planned_at``, ``held``, ``sequence``, ``changed_on``, ``once_weekly``);
-    ``visits`` the planned visits, if any. Options as for ``generate``."""
+    calendar columns (``planned_at``, ``held``, ``sequence``, ``changed_on``, ``once_weekly``,
+    ``in_clinic``); ``visits`` the planned visits, if any. Each calendar is in the patient's words
+    and language (the optional ``language`` and ``site`` columns of ``patients``; see
+    :func:`dosing.io.write.ics_wording.patient_text`); ``blinded`` tables show blinded labels."""
     pids = patients["patient_id"].astype(str).to_numpy()
     code = pd.Categorical(doses["patient_id"].astype(str), categories=pd.Index(pids)).codes.astype(np.int64)
     order = np.argsort(code, kind="stable")
@@ -49,7 +54,27 @@ def calendars_for_cohort(
         rows = doses.iloc[order[bounds[begin] : bounds[end]]]
         mine = patients.iloc[begin:end]
         chunk_visits = pd.DataFrame() if planned is None else planned[planned["patient_id"].isin(pids[begin:end])]
-        yield from _chunk(protocol, mine, rows, chunk_visits, style, remind, remind_visits)
+        yield from _chunk(protocol, mine, rows, chunk_visits, style, (remind, remind_visits), blinded)
+
+
+def patient_texts(protocol: Protocol, patients: pd.DataFrame, blinded: bool) -> dict[str, PatientText]:
+    """Each patient's calendar words (:func:`patient_text`), built once per language and site."""
+    language = _column(patients, "language", "en")
+    site = _column(patients, "site", "")
+    cache: dict[tuple[str, str], PatientText] = {}
+    out = {}
+    for pid, lang, place in zip(patients["patient_id"].astype(str), language, site, strict=True):
+        if (lang, place) not in cache:
+            cache[(lang, place)] = patient_text(protocol, pid, lang, place, blinded)
+        shared = cache[(lang, place)]
+        out[pid] = dataclasses.replace(shared, name=protocol.calendar.name_in(lang) or f"{protocol.study.id} {pid}")
+    return out
+
+
+def _column(patients: pd.DataFrame, name: str, default: str) -> list[str]:
+    if name not in patients.columns:
+        return [default] * len(patients)
+    return [str(v).strip() if isinstance(v, str) and v.strip() else default for v in patients[name]]
 
 
 def _chunk(
@@ -58,28 +83,49 @@ def _chunk(
     doses: pd.DataFrame,
     visits: pd.DataFrame,
     style: Style,
-    remind: dt.timedelta | None,
-    remind_visits: dt.timedelta | None,
+    remind: tuple[dt.timedelta | None, dt.timedelta | None],
+    blinded: bool,
 ) -> Iterator[tuple[str, bytes]]:
     expanded = style == "expanded"
-    extras = calendar_extras(doses, visits, patients, changed_doses=expanded, remind=remind)
+    texts = patient_texts(protocol, patients, blinded)
+    extras = calendar_extras(doses, visits, patients, changed_doses=expanded, remind=remind[0], wordings=texts)
     starts = pd.to_datetime(patients["start_date"]).dt.date.to_numpy()
     pids = patients["patient_id"].astype(str).to_numpy()
-    start_of = dict(zip(pids, starts, strict=True))
-    row_pid = doses["patient_id"].astype(str).to_numpy()
-    stamps = np.array([np.datetime64(start_of[p], "s") for p in pids], dtype="datetime64[s]")
-    row_code = pd.Categorical(row_pid, categories=pd.Index(pids)).codes
     table = hide_changed(doses) if expanded and len(doses) else doses
-    rows, texts, tzids = dose_event_texts(table, stamps[row_code], WORDING, style=style, remind=remind)
-    event_pid = row_code[rows].astype(np.int64)
-    order = np.argsort(event_pid, kind="stable")
-    bounds = np.searchsorted(event_pid[order], np.arange(len(pids) + 1))
+    events = _dose_events(table, pids, starts, texts, style, remind[0])
     zones = patients["timezone"].astype(str).to_numpy()
     for i, pid in enumerate(pids):
         start = starts[i]
-        mine = order[bounds[i] : bounds[i + 1]]
-        extra = extra_texts(extras.get(pid, ()), remind_visits)
+        mine, tzids = events.get(pid, ([], set()))
+        extra = extra_texts(extras.get(pid, ()), remind[1])
         last = start + dt.timedelta(days=protocol.study.last_day)
-        name = f"{protocol.study.id} {pid}"
         home = str(zones[i])
-        yield pid, calendar_bytes(name, {home, *tzids[mine]}, (start, last), [*texts[mine]], extra, home)
+        yield pid, calendar_bytes(texts[pid].name, {home, *tzids}, (start, last), mine, extra, home)
+
+
+def _dose_events(
+    table: pd.DataFrame,
+    pids: np.ndarray,
+    starts: np.ndarray,
+    texts: dict[str, PatientText],
+    style: Style,
+    remind: dt.timedelta | None,
+) -> dict[str, tuple[list[str], set[str]]]:
+    """Per patient: the dose events (text, in order) and the TZIDs they name; built for all
+    patients who share a wording (language and site) at once."""
+    row_pid = table["patient_id"].astype(str).to_numpy()
+    stamp_of = {p: np.datetime64(s, "s") for p, s in zip(pids, starts, strict=True)}
+    wording_of = pd.Series([id(texts[p].doses) for p in row_pid], dtype=np.int64).to_numpy()
+    out: dict[str, tuple[list[str], set[str]]] = {}
+    for key in pd.unique(wording_of):
+        at = np.flatnonzero(wording_of == key)
+        part = table.iloc[at]
+        who = row_pid[at]
+        stamps = np.array([stamp_of[p] for p in who], dtype="datetime64[s]")
+        wording = texts[str(who[0])].doses
+        rows, events, tzids = dose_event_texts(part, stamps, wording, style=style, remind=remind)
+        for pid, event, tzid in zip(who[rows], events, tzids, strict=True):
+            mine = out.setdefault(str(pid), ([], set()))
+            mine[0].append(event)
+            mine[1].add(tzid)
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
+import string
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,7 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from .ics_runs import find_runs
-from .ics_text import CRLF, alarm_block, escape_all, fold, fold_all, text_line, zone_tzid
+from .ics_text import CRLF, alarm_block, escape_all, escape_text, fold, fold_all, text_line, zone_tzid
+from .ics_wording import Wording
 
 Texts = npt.NDArray[Any]  # of str (dtype object)
 #: The columns the summary and the first lines of the description depend on.
@@ -44,7 +45,7 @@ TAIL = f"CATEGORIES:dose{CRLF}"
 def dose_event_texts(
     doses: pd.DataFrame,
     stamps: npt.NDArray[np.datetime64],
-    wording: tuple[Callable[..., str], Callable[..., str]],
+    wording: Wording,
     *,
     style: str,
     remind: dt.timedelta | None = None,
@@ -95,7 +96,7 @@ def _events(
     changed: npt.NDArray[np.datetime64],
     recurrence: Texts,
     per_dose: npt.NDArray[np.bool_] | bool,
-    wording: tuple[Callable[..., str], Callable[..., str]],
+    wording: Wording,
     remind: dt.timedelta | None,
     staff: bool,
 ) -> Texts:
@@ -110,15 +111,22 @@ def _events(
     if staff:
         uid = "staff." + uid
         summary = rows["patient_id"].astype(str).to_numpy(dtype=object) + ": " + summary
-    lines = _distinct_lines(summary, remind)
+    lines = _distinct_lines(summary, remind, wording.reminder)
     parts: list[Texts | str] = [
         "BEGIN:VEVENT" + CRLF, lines[0], starts[0], DURATION + "DTSTAMP:", _stamps(stamps, sequence, changed),
         CRLF, fold_all("UID:" + escape_all(uid)), CRLF + "SEQUENCE:", sequence.astype(str).astype(object), CRLF,
         recurrence, TAIL,
-        fold_all("DESCRIPTION:" + np.where(per_dose, description + _where(rows), description)),
-        CRLF + "TRANSP:TRANSPARENT" + CRLF, lines[1], "END:VEVENT" + CRLF,
+        fold_all("DESCRIPTION:" + np.where(per_dose, description + _where(rows, wording.per_dose), description)),
+        CRLF, _location(rows, wording.location), "TRANSP:TRANSPARENT" + CRLF, lines[1], "END:VEVENT" + CRLF,
     ]  # fmt: skip
     return joined(parts, len(rows))
+
+
+def _location(rows: pd.DataFrame, address: str) -> Texts | str:
+    """LOCATION of in-clinic doses: ``address`` ("" writes none)."""
+    if not address or "in_clinic" not in rows.columns:
+        return ""
+    return np.where(rows["in_clinic"].to_numpy(dtype=bool), text_line("LOCATION", address), "").astype(object)
 
 
 def joined(parts: list[Texts | str], n: int) -> Texts:
@@ -127,36 +135,45 @@ def joined(parts: list[Texts | str], n: int) -> Texts:
     return np.fromiter(map("".join, zip(*columns, strict=False)), dtype=object, count=n)  # repeat() is endless
 
 
-def _distinct_lines(summary: Texts, remind: dt.timedelta | None) -> tuple[Texts, Texts]:
+def _distinct_lines(summary: Texts, remind: dt.timedelta | None, reminder: str) -> tuple[Texts, Texts]:
     """The SUMMARY line and the alarm ("" without ``remind``) of each event, each written once
     per distinct summary."""
     codes, distinct = pd.factorize(pd.Series(summary, dtype=object))
     lines = np.array([text_line("SUMMARY", str(s)) for s in distinct], dtype=object)
-    alarms = np.array([alarm_block(remind, str(s)) if remind else "" for s in distinct], dtype=object)
+    alarms = np.array([alarm_block(remind, str(s), reminder) if remind else "" for s in distinct], dtype=object)
     return lines[codes], alarms[codes]
 
 
-def _wording(rows: pd.DataFrame, wording: tuple[Callable[..., str], Callable[..., str]]) -> tuple[Texts, Texts]:
+def _wording(rows: pd.DataFrame, wording: Wording) -> tuple[Texts, Texts]:
     """Summary and (escaped) general description of each row, written once per distinct wording."""
-    keys = [c for c in WORDING if c in rows.columns]
+    keys = [c for c in wording.keys if c in rows.columns]
     group = rows.groupby(keys, observed=True, sort=False, dropna=False).ngroup().to_numpy()
     first = np.unique(group, return_index=True)[1]
     records = [{str(k): v for k, v in r.items()} for r in rows.iloc[first].to_dict("records")]
-    summaries = np.array([wording[0](r) for r in records], dtype=object)
-    descriptions = escape_all(np.array([wording[1](r, per_dose=False) for r in records], dtype=object))
+    summaries = np.array([wording.summary(r) for r in records], dtype=object)
+    descriptions = escape_all(np.array([wording.description(r) for r in records], dtype=object))
     return summaries[group], descriptions[group]
 
 
-def _where(rows: pd.DataFrame) -> Texts:
+def _where(rows: pd.DataFrame, templates: tuple[str, str]) -> Texts:
     """The per-dose end of the description, escaped: "\\nStudy day 3\\, cycle 1 day 3\\, dose 2 of
-    this drug" (the same words as ``dose_description(per_dose=True)``)."""
-    out = r"\nStudy day " + _strings(rows["study_day"])
-    if "cycle" in rows.columns:
-        cycle = rows["cycle"]
-        known = ~cycle.isna().to_numpy(dtype=bool)
-        cycles = r"\, cycle " + _strings(cycle) + " day " + _strings(rows["cycle_day"])
-        out = out + np.where(known, cycles, "")
-    return out + r"\, dose " + _strings(rows["dose_number"]) + " of this drug"
+    this drug" from ``templates`` (with a cycle, without one: ``str.format`` fields of the table)."""
+    with_cycle = _filled(rows, templates[0])
+    if "cycle" not in rows.columns:
+        return with_cycle
+    known = ~rows["cycle"].isna().to_numpy(dtype=bool)
+    return np.where(known, with_cycle, _filled(rows, templates[1]))
+
+
+def _filled(rows: pd.DataFrame, template: str) -> Texts:
+    """``"\\n" + template`` filled in for each row, escaped (column values are numbers, or escaped)."""
+    out: Texts | str = r"\n"
+    for text, name, _, _ in string.Formatter().parse(template):
+        out = out + escape_text(text)
+        if name is not None:
+            values = _strings(rows[name]) if name in rows.columns else np.full(len(rows), "", dtype=object)
+            out = out + escape_all(values)
+    return np.broadcast_to(np.asarray(out, dtype=object), (len(rows),))
 
 
 def _strings(values: pd.Series) -> Texts:

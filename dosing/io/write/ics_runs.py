@@ -28,7 +28,7 @@ import pandas as pd
 #: At most this many missing steps between two doses are bridged with EXDATEs.
 MAX_BRIDGED = 1
 #: Doses in one run share all of these columns (those present in the table).
-RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions")
+RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions", "in_clinic")
 
 
 @dataclass(frozen=True)

@@ -155,11 +155,11 @@ def duration(offset: dt.timedelta) -> str:
     return icalendar.vDuration(offset).to_ical().decode("ascii")
 
 
-def alarm_block(before: dt.timedelta, text: str) -> str:
-    """A display alarm ``before`` the event, saying "Reminder: <text>"."""
+def alarm_block(before: dt.timedelta, text: str, reminder: str = "Reminder: {text}") -> str:
+    """A display alarm ``before`` the event, saying "Reminder: <text>" (``reminder``, translated)."""
     return (
         f"BEGIN:VALARM{CRLF}ACTION:DISPLAY{CRLF}"
-        + text_line("DESCRIPTION", f"Reminder: {text}")
+        + text_line("DESCRIPTION", reminder.format(text=text))
         + f"TRIGGER:{duration(-before)}{CRLF}END:VALARM{CRLF}"
     )
 

@@ -27,6 +27,7 @@ import pandas as pd
 from ...plan.changes import each_row
 from .ics import Extra, change_stamp, dose_texts, unambiguous
 from .ics_text import CRLF, EventText, date_time_line, text_line, utc_stamp
+from .ics_wording import STAFF, STAFF_VISITS, PatientText, VisitWording, Wording
 
 
 def patient_stamp(start: dt.date) -> dt.datetime:
@@ -35,16 +36,8 @@ def patient_stamp(start: dt.date) -> dt.datetime:
 
 
 def visit_description(row: Mapping[Any, Any]) -> str:
-    lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
-    if row["procedures"]:
-        lines.append("Procedures:")
-        lines += [f"- {item}" for item in str(row["procedures"]).split("; ")]
-    lines.append(f"Study day {row['study_day']}")
-    if row["moved_reason"]:
-        lines.append(f"Moved: {row['moved_reason']}")
-    if row["warning"]:
-        lines.append(f"WARNING: {row['warning']}; please call the clinic")
-    return "\n".join(lines)
+    """The staff wording of a visit's description (window, procedures, study day, move, warning)."""
+    return STAFF_VISITS.description(row)
 
 
 def visit_event_texts(visits: pd.DataFrame, timezone: str, stamp: dt.datetime, staff: bool = False) -> list[EventText]:
@@ -54,9 +47,17 @@ def visit_event_texts(visits: pd.DataFrame, timezone: str, stamp: dt.datetime, s
     return [visit_event_text(row, zone, stamp, staff) for row in visits.to_dict("records")]
 
 
-def visit_event_text(row: Mapping[Any, Any], zone: zoneinfo.ZoneInfo, stamp: dt.datetime, staff: bool) -> EventText:
-    """The event of one visit row (see :func:`visit_event_texts`)."""
-    summary = (f"{row['patient_id']}: " if staff else "") + f"Clinic visit: {row['name']}"
+def visit_event_text(
+    row: Mapping[Any, Any],
+    zone: zoneinfo.ZoneInfo,
+    stamp: dt.datetime,
+    staff: bool,
+    wording: VisitWording = STAFF_VISITS,
+) -> EventText:
+    """The event of one visit row (see :func:`visit_event_texts`), in ``wording`` (the staff's by
+    default; a patient's gives the visit's LOCATION and the patient's language)."""
+    summary = (f"{row['patient_id']}: " if staff else "") + wording.summary(row)
+    location = text_line("LOCATION", wording.location) if wording.location else ""
     body = (
         f"BEGIN:VEVENT{CRLF}"
         + text_line("SUMMARY", summary)
@@ -64,7 +65,8 @@ def visit_event_text(row: Mapping[Any, Any], zone: zoneinfo.ZoneInfo, stamp: dt.
         + "DTSTAMP:" + utc_stamp(change_stamp(stamp, row["changed_on"]) if row["sequence"] else stamp) + CRLF
         + text_line("UID", ("staff." if staff else "") + str(row["uid"]))
         + f"SEQUENCE:{int(row['sequence'])}{CRLF}CATEGORIES:visit{CRLF}"
-        + text_line("DESCRIPTION", visit_description(row))
+        + text_line("DESCRIPTION", wording.description(row))
+        + location
         + f"TRANSP:OPAQUE{CRLF}"
     )  # fmt: skip
     return EventText(body, summary, frozenset({"visit"}))
@@ -100,11 +102,13 @@ def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt
     return events
 
 
-def changed_dose_events(doses: pd.DataFrame, stamp: dt.datetime, remind: dt.timedelta | None = None) -> list[str]:
+def changed_dose_events(
+    doses: pd.DataFrame, stamp: dt.datetime, remind: dt.timedelta | None = None, wording: Wording = STAFF
+) -> list[str]:
     """Events (text) for one patient's doses that changes moved or altered (``sequence`` > 0, not
     held), each stamped with its latest change and carrying the ``remind`` alarm like every dose."""
     changed = doses[(doses["sequence"] > 0) & ~doses["held"].astype(bool)]
-    return dose_texts(changed, stamp, style="expanded", remind=remind)
+    return dose_texts(changed, stamp, style="expanded", remind=remind, wording=wording)
 
 
 def hide_changed(doses: pd.DataFrame) -> pd.DataFrame:
@@ -121,21 +125,27 @@ def calendar_extras(
     *,
     changed_doses: bool = True,
     remind: dt.timedelta | None = None,
+    wordings: Mapping[str, PatientText] | None = None,
 ) -> dict[str, list[Extra]]:
     """Per patient id: visit events and (with ``changed_doses``, for one-event-per-dose
     calendars) changed-dose events, with the dose alarm ``remind``, for ``calendar_for_patient``.
-    Recurring calendars keep changed doses in their runs instead, so that each run keeps its UID."""
+    Recurring calendars keep changed doses in their runs instead, so that each run keeps its UID.
+    ``wordings`` (per patient id) words the events for the patient (default: the staff wording)."""
     changed = doses[doses["sequence"] > 0] if len(doses) and changed_doses else doses.iloc[0:0]
     by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
     extras: dict[str, list[Extra]] = {}
     where: dict[str, tuple[zoneinfo.ZoneInfo, dt.datetime]] = {}
+    words: dict[str, tuple[Wording, VisitWording]] = {}
     for patient in each_row(patients):
         pid = str(patient.patient_id)
         stamp = patient_stamp(pd.Timestamp(patient.start_date).date())
         where[pid] = (zoneinfo.ZoneInfo(str(patient.timezone)), stamp)
-        extras[pid] = [*changed_dose_events(by_patient_doses[pid], stamp, remind)] if pid in by_patient_doses else []
+        wording = wordings.get(pid) if wordings is not None else None
+        words[pid] = (wording.doses, wording.visits) if wording is not None else (STAFF, STAFF_VISITS)
+        changed_here = by_patient_doses.get(pid)
+        extras[pid] = [] if changed_here is None else [*changed_dose_events(changed_here, stamp, remind, words[pid][0])]
     for row in visits.to_dict("records") if len(visits) else ():
         pid = str(row["patient_id"])
         if pid in where:
-            extras[pid].append(visit_event_text(row, *where[pid], staff=False))
+            extras[pid].append(visit_event_text(row, *where[pid], staff=False, wording=words[pid][1]))
     return extras
