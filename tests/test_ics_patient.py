@@ -148,3 +148,20 @@ def test_bad_calendar_keys_are_refused(section: str, values: dict[str, object], 
     with pytest.raises(DosingError) as caught:
         protocol_from_dict(data, source="seed.toml")
     assert message in str(caught.value)
+
+
+def test_a_visit_with_a_time_is_at_that_time_at_the_clinic(tmp_path: Path) -> None:
+    """Week 2 of RA-900 (target day 15 = Monday 2027-01-18, the clinic open) given time = "09:30"."""
+    import dosing
+
+    data = tomllib.loads(SEED.read_text(encoding="utf-8"))
+    (week2,) = [v for v in data["visits"] if v["id"] == "week-2"]
+    week2["time"] = "09:30"
+    protocol = protocol_from_dict(data, source="seed.toml")
+    cohort = dosing.load_cohort(FIXTURES / "seed-one-patient.csv", protocol)
+    folder = dosing.generate(protocol, cohort, tmp_path, feeds=False).folder
+    raw = (folder / "patients" / "RA-900" / "calendar.ics").read_bytes()
+    (visit,) = [e for e in events(raw) if str(e["summary"]) == "Clinic visit: Week 2"]
+    assert visit.decoded("dtstart").isoformat() == "2027-01-18T09:30:00+08:00"
+    assert str(visit["location"]) == ADDRESS
+    assert b"DTSTART;TZID=Asia/Shanghai:20270118T093000" in raw
