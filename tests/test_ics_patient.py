@@ -115,6 +115,10 @@ def test_the_chinese_calendar_matches_its_golden_file(tmp_path: Path) -> None:
     assert "SUMMARY:服用甲氨蝶呤 20 mg（每周一次，星期日）" in text
     assert "DESCRIPTION:甲氨蝶呤，20 mg，口服\\n每周仅一次，在星期日服用。切勿每天服用。" in text
     assert "SUMMARY:医院访视：基线" in text and "DESCRIPTION:提醒：服用叶酸 1 mg" in text
+    assert "DESCRIPTION:提醒：医院访视：基线" in text  # the visit's reminder, translated too
+    # Sunday 2026-12-13 (study day 3): the clinic is closed, the injection is at home
+    assert "SUMMARY:09:00 在家注射" in text and "皮下注射\\; 在家：医院当天不开诊（星期日）" in text
+    assert "Reminder" not in text and "Take" not in text and "Injection" not in text
     if os.environ.get("DOSING_REGOLD"):
         GOLDEN.write_bytes(raw)
     assert raw == GOLDEN.read_bytes(), "calendar_zh_RA-001.ics differs; if intended, DOSING_REGOLD=1"

@@ -201,7 +201,9 @@ class EventText:
     body: str
     summary: str
     categories: frozenset[str]
+    reminder: str = "Reminder: {text}"
 
     def text(self, alarm: dt.timedelta | None = None) -> str:
-        """The whole event, with a display alarm ``alarm`` before it if given."""
-        return self.body + ("" if alarm is None else alarm_block(alarm, self.summary)) + f"END:VEVENT{CRLF}"
+        """The whole event, with a display alarm ``alarm`` before it if given (saying ``reminder``)."""
+        block = "" if alarm is None else alarm_block(alarm, self.summary, self.reminder)
+        return self.body + block + f"END:VEVENT{CRLF}"

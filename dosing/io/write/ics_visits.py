@@ -69,7 +69,7 @@ def visit_event_text(
         + location
         + f"TRANSP:OPAQUE{CRLF}"
     )  # fmt: skip
-    return EventText(body, summary, frozenset({"visit"}))
+    return EventText(body, summary, frozenset({"visit"}), wording.translate("Reminder: {text}"))
 
 
 def _when(row: Mapping[Any, Any], zone: zoneinfo.ZoneInfo) -> str:

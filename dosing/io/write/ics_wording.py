@@ -12,6 +12,7 @@ show only the blinded label (the dose table's ``drug`` column), translated throu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from .i18n import Translate, translator
 INJECTED = frozenset({"subcutaneous", "intramuscular", "intravenous", "intradermal", "injection"})
 ORAL = frozenset({"oral", "by mouth", "sublingual"})
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: The note :func:`dosing.plan.clinic_days.closed_note` adds to the instructions of a dose on a closed day.
+_CLOSED = re.compile(r"^(?:at home|moved from \w{3} (\d{4}-\d{2}-\d{2})): clinic closed \((.+)\)$")
 #: The per-dose line of a description, with and without a cycle (``str.format`` fields of the dose table).
 PER_DOSE = (
     "Study day {study_day}, cycle {cycle} day {cycle_day}, dose {dose_number} of this drug",
@@ -164,6 +167,20 @@ class _PatientDoses:
     def _weekday(self, row: Mapping[str, Any]) -> str:
         return self.translate(str(row["weekday"]))
 
+    def _instructions(self, text: str) -> str:
+        """The protocol's instructions in the patient's language, and the note a closed clinic
+        added to them ("; at home: clinic closed (Sunday)", see :mod:`dosing.plan.clinic_days`)."""
+        base, _, note = text.rpartition("; ")
+        found = _CLOSED.match(note)
+        if not base or found is None:
+            return self.instructions.get(text, text)
+        moved, why = found.group(1), self.translate(found.group(2))
+        if moved is None:
+            extra = self.translate("at home: the clinic is closed ({why})").format(why=why)
+        else:
+            extra = self.translate("moved from {date}: the clinic is closed ({why})").format(date=moved, why=why)
+        return f"{self.instructions.get(base, base)}; {extra}"
+
     def summary(self, row: Mapping[str, Any]) -> str:
         """ "Injection at the clinic, 09:00", "Injection at home, 09:00", "Take Loxoprofen 60 mg",
         "Take Methotrexate 20 mg (weekly, Sunday)"."""
@@ -188,7 +205,7 @@ class _PatientDoses:
         weekly = _once_weekly(row)
         instructions = str(row["instructions"] or "")
         if instructions and not (weekly and "week" in instructions.lower()):  # the warning below says it
-            lines.append(self.instructions.get(instructions, instructions))
+            lines.append(self._instructions(instructions))
         if weekly:
             lines.append(_("Once weekly, on {weekday}. Never take it daily.").format(weekday=self._weekday(row)))
         if bool(row.get("in_clinic")) and self.address:
