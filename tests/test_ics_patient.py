@@ -169,3 +169,21 @@ def test_a_visit_with_a_time_is_at_that_time_at_the_clinic(tmp_path: Path) -> No
     assert visit.decoded("dtstart").isoformat() == "2027-01-18T09:30:00+08:00"
     assert str(visit["location"]) == ADDRESS
     assert b"DTSTART;TZID=Asia/Shanghai:20270118T093000" in raw
+
+
+def test_twin_patients_of_both_arms_get_the_same_chinese_calendar(tmp_path: Path) -> None:
+    """Same start, site, language and methotrexate; arms active and placebo: the blinded calendars
+    are byte-identical once the patient id is replaced (translated labels come from blinded_names)."""
+    cohort = tmp_path / "twins.csv"
+    cohort.write_text(
+        "patient_id,arm,start_date,timezone,site,mtx_dose,mtx_weekday,language\n"
+        "TW-A,active,2027-01-04,Asia/Shanghai,PKUPH,15,Wednesday,zh\n"
+        "TW-B,placebo,2027-01-04,Asia/Shanghai,PKUPH,15,Wednesday,zh\n",
+        encoding="utf-8",
+    )
+    folder = generate(tmp_path / "out", cohort, "--no-feeds")
+    one = (folder / "patients" / "TW-A" / "calendar.ics").read_bytes().replace(b"TW-A", b"TW-?")
+    two = (folder / "patients" / "TW-B" / "calendar.ics").read_bytes().replace(b"TW-B", b"TW-?")
+    assert one == two
+    text = one.decode("utf-8").replace("\r\n ", "")
+    assert "DESCRIPTION:重组人白介素-2或安慰剂，1\\,000\\,000 IU，皮下" in text and "DESCRIPTION:安慰剂" not in text
