@@ -39,7 +39,6 @@ DOSE_MINUTES = 15
 REFRESH = dt.timedelta(hours=12)
 Style = Literal["recurring", "expanded"]
 STYLES: tuple[Style, ...] = ("recurring", "expanded")
-DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 def calendar_for_patient(
@@ -122,16 +121,6 @@ def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
         return stamp
     when = dt.datetime.combine(pd.Timestamp(changed_on).date(), dt.time(0, 0), tzinfo=dt.UTC)
     return max(stamp, when)
-
-
-def rrule_text(step: int, count: int, weekdays: int) -> str:
-    """The RRULE value of a run: on the weekdays in the bitmask, or every ``step`` days (parts in
-    the order of RFC 5545 3.3.10, as icalendar writes them)."""
-    if weekdays:
-        return f"FREQ=WEEKLY;COUNT={count};BYDAY=" + ",".join(DAY_CODES[w] for w in range(7) if weekdays >> w & 1)
-    if step % 7 == 0:
-        return f"FREQ=WEEKLY;COUNT={count}" + (f";INTERVAL={step // 7}" if step > 7 else "")
-    return f"FREQ=DAILY;COUNT={count}" + (f";INTERVAL={step}" if step > 1 else "")
 
 
 def unambiguous(when: dt.datetime) -> dt.datetime:

@@ -229,8 +229,6 @@ def _recurrence(
     single: npt.NDArray[np.bool_],
 ) -> Texts:
     """RRULE and EXDATE lines of each run ("" for a run of one dose without exclusions)."""
-    from .ics import rrule_text
-
     rules = np.array([rrule_text(int(s), int(c), int(w)) for s, c, w in zip(step, count, weekdays, strict=True)])
     out = np.where(single, "", "RRULE:" + rules.astype(object) + CRLF).astype(object)
     for i in np.flatnonzero(np.array([bool(e) for e in exdates], dtype=bool)):
@@ -244,3 +242,16 @@ def _exdate(dtstart: str, days: list[str]) -> str:
     clock = value[8:]  # "T080000" or "T053000Z"
     values = ",".join(day.replace("-", "") + clock for day in days)
     return fold(head.replace("DTSTART", "EXDATE", 1) + ":" + values) + CRLF
+
+
+DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def rrule_text(step: int, count: int, weekdays: int) -> str:
+    """The RRULE value of a run: on the weekdays in the bitmask, or every ``step`` days (parts in
+    the order of RFC 5545 3.3.10, as icalendar writes them)."""
+    if weekdays:
+        return f"FREQ=WEEKLY;COUNT={count};BYDAY=" + ",".join(DAY_CODES[w] for w in range(7) if weekdays >> w & 1)
+    if step % 7 == 0:
+        return f"FREQ=WEEKLY;COUNT={count}" + (f";INTERVAL={step // 7}" if step > 7 else "")
+    return f"FREQ=DAILY;COUNT={count}" + (f";INTERVAL={step}" if step > 1 else "")
