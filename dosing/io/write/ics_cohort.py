@@ -113,19 +113,22 @@ def _dose_events(
 ) -> dict[str, tuple[list[str], set[str]]]:
     """Per patient: the dose events (text, in order) and the TZIDs they name; built for all
     patients who share a wording (language and site) at once."""
-    row_pid = table["patient_id"].astype(str).to_numpy()
-    stamp_of = {p: np.datetime64(s, "s") for p, s in zip(pids, starts, strict=True)}
-    wording_of = pd.Series([id(texts[p].doses) for p in row_pid], dtype=np.int64).to_numpy()
-    out: dict[str, tuple[list[str], set[str]]] = {}
+    code = pd.Categorical(table["patient_id"].astype(str), categories=pd.Index(pids)).codes.astype(np.int64)
+    stamp = np.array([np.datetime64(s, "s") for s in starts], dtype="datetime64[s]")
+    wording_of = np.array([id(texts[str(p)].doses) for p in pids], dtype=np.int64)[code]
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for key in pd.unique(wording_of):
         at = np.flatnonzero(wording_of == key)
-        part = table.iloc[at]
-        who = row_pid[at]
-        stamps = np.array([stamp_of[p] for p in who], dtype="datetime64[s]")
-        wording = texts[str(who[0])].doses
-        rows, events, tzids = dose_event_texts(part, stamps, wording, style=style, remind=remind)
-        for pid, event, tzid in zip(who[rows], events, tzids, strict=True):
-            mine = out.setdefault(str(pid), ([], set()))
-            mine[0].append(event)
-            mine[1].add(tzid)
+        wording = texts[str(pids[code[at[0]]])].doses
+        rows, events, tzids = dose_event_texts(table.iloc[at], stamp[code[at]], wording, style=style, remind=remind)
+        found.append((code[at][rows], events, tzids))
+    who = np.concatenate([f[0] for f in found]) if found else np.array([], dtype=np.int64)
+    events = np.concatenate([f[1] for f in found]) if found else np.array([], dtype=object)
+    tzids = np.concatenate([f[2] for f in found]) if found else np.array([], dtype=object)
+    order = np.argsort(who, kind="stable")
+    bounds = np.searchsorted(who[order], np.arange(len(pids) + 1))
+    out: dict[str, tuple[list[str], set[str]]] = {}
+    for i, pid in enumerate(pids):
+        mine = order[bounds[i] : bounds[i + 1]]
+        out[str(pid)] = ([*events[mine]], set(tzids[mine]))
     return out
