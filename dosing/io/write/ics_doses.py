@@ -171,8 +171,10 @@ def _filled(rows: pd.DataFrame, template: str) -> Texts:
     for text, name, _, _ in string.Formatter().parse(template):
         out = out + escape_text(text)
         if name is not None:
-            values = _strings(rows[name]) if name in rows.columns else np.full(len(rows), "", dtype=object)
-            out = out + escape_all(values)
+            if name not in rows.columns:
+                continue
+            numeric = pd.api.types.is_numeric_dtype(rows[name].dtype)  # digits need no escaping
+            out = out + (_strings(rows[name]) if numeric else escape_all(_strings(rows[name])))
     return np.broadcast_to(np.asarray(out, dtype=object), (len(rows),))
 
 
