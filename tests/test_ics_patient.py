@@ -138,6 +138,7 @@ def seed_with(section: str, values: dict[str, object]) -> dict[str, object]:
         ("calendar", {"names": {"zh": "研究用药"}, "name": None}, "names translate the calendar's name"),
         ("calendar", {"names": {"xx": "?"}}, "calendar.names"),
         ("calendar", {"remind": "soon"}, 'calendar.remind: expected a duration such as "15m"'),
+        ("calendar", {"remind": []}, 'calendar.remind: expected a duration such as "15m"'),
         ("calendar", {"remind_visits": "0d"}, "calendar.remind_visits: a duration must be positive"),
         ("calendar", {"reminders": "yes"}, "calendar.reminders"),
         ("clinic", {"adress": "x"}, "clinic.adress: unknown key 'adress'; did you mean 'address'?"),

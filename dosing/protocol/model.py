@@ -64,7 +64,18 @@ Zone = Annotated[str, BeforeValidator(_check_zone)]
 Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
 #: A dose unit from the registry (dosing/protocol/units.py), stored as its symbol ("µg" for "mcg").
 UnitSymbol = Annotated[str, _wrap(canonical)]
-Offset = Annotated[dt.timedelta, _wrap(parse_offset)]
+
+
+def _offset(value: Any) -> dt.timedelta:
+    """A lead time such as "30m" (:func:`parse_offset`); any other type is refused the same way."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueParseError(f'expected a duration such as "15m", "2h" or "1d", got {value!r}')
+    return parse_offset(value)
+
+
+Offset = Annotated[dt.timedelta, _wrap(_offset)]
 #: A text in the patients' languages, ``{ zh = "甲氨蝶呤" }``: shipped language codes only, non-empty texts.
 Names = Annotated[dict[str, str], BeforeValidator(check_names)]
 
