@@ -151,7 +151,7 @@ def test_each_page_shows_its_weeks(english_pdf: bytes) -> None:
     )
     assert "May 27" in pages[5] and "Loxoprofen" in pages[5]
     assert squeeze("Clinic visit: Week 24 (primary endpoint)") in squeeze(pages[6])
-    assert "May 28" in pages[6] and "Loxoprofen" not in pages[6]
+    assert "May 28" in pages[6] and "Loxoprofen" not in pages[6] and "Your medicines" not in pages[6]
 
 
 def test_the_diary_never_names_the_arm_or_the_true_drug(english_pdf: bytes) -> None:

@@ -369,8 +369,6 @@ class Regimen(Strict):
 
     @model_validator(mode="after")
     def _translations(self) -> Regimen:
-        if self.blinded_names and self.blinded_label is None:
-            raise ValueError("blinded_names translate the blinded_label: give blinded_label too")
         if self.translated_instructions and not self.instructions:
             raise ValueError('translated_instructions need instructions = "..." (the text in English)')
         return self

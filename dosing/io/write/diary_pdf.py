@@ -137,8 +137,9 @@ class _Sheet(FPDF):
         self.set_xy(MARGIN, y)
         self.use_font(8)
         shown = [m.text for m in self.diary.medicines if m.first_day <= days[1] and m.last_day >= days[0]]
-        line = _("Your medicines: {list}").format(list=_("; ").join(shown))
-        self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
+        if shown:  # a page of visits only (the last week) lists none
+            line = _("Your medicines: {list}").format(list=_("; ").join(shown))
+            self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
         return self._legend(self.get_y() + 0.8)
 
     def _legend(self, y: float) -> float:
