@@ -10,6 +10,7 @@ The public API (each command line command calls the function of the same name)::
     changes = dosing.load_changes("protocols/nct02467504-changes.csv", protocol, cohort)
     doses = dosing.apply_changes(doses, changes)     # delays, holds, stops, dose changes, withdrawals
     dosing.rotate_feed(protocol, cohort, "RA-001", "output")  # a new feed URL for one patient
+    dosing.diary(protocol, cohort, "output")          # each patient's printable diary (PDF)
     result = dosing.check_adherence(protocol, cohort, "worklist.csv")  # tables of what was given
     print(dosing.status("output/nct02467504").summary())  # what made the outputs, what changed since
     dosing.export_sdtm(protocol, cohort, "output", log="worklist.csv")  # CDISC SDTM datasets
@@ -24,6 +25,7 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .jobs.adherence import adherence as write_adherence
 from .jobs.adherence import check_adherence
+from .jobs.diary import DiaryResult, diary
 from .jobs.export_fhir import export_fhir
 from .jobs.export_redcap import export_redcap
 from .jobs.export_sdtm import SdtmResult, export_sdtm
@@ -44,6 +46,7 @@ __all__ = [
     "AdherenceResult",
     "Changes",
     "Cohort",
+    "DiaryResult",
     "DosingError",
     "GenerateResult",
     "Protocol",
@@ -51,6 +54,7 @@ __all__ = [
     "WorklistResult",
     "apply_changes",
     "check_adherence",
+    "diary",
     "expand",
     "export_fhir",
     "export_redcap",

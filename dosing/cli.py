@@ -21,6 +21,7 @@ from .io.read.changes import load_changes
 from .io.read.files import load_cohort, load_protocol
 from .io.write.ics import STYLES
 from .jobs.adherence import adherence as adherence_outputs
+from .jobs.diary import diary as write_diaries
 from .jobs.export_sdtm import export_sdtm
 from .jobs.generate import generate as generate_outputs
 from .jobs.show import show as show_schedule
@@ -199,8 +200,13 @@ def validate(
     show_default=True,
     help="recurring: one repeating event per regular run of doses; expanded: one event per dose.",
 )
-@click.option("--remind", type=OFFSET, help='Calendar alarm this long before each dose, e.g. "15m".')
-@click.option("--remind-visits", type=OFFSET, help='Calendar alarm this long before each visit, e.g. "1d".')
+@click.option(
+    "--remind", type=OFFSET, help='Calendar alarm this long before each dose, e.g. "15m" (default: the protocol\'s).'
+)
+@click.option(
+    "--remind-visits", type=OFFSET, help='Alarm this long before each visit, e.g. "1d" (default: the protocol\'s).'
+)
+@click.option("--no-remind", is_flag=True, help="No alarms on the patients' calendars (the protocol turns them on).")
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -220,6 +226,7 @@ def generate(
     ics_style: str = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    no_remind: bool = False,
     key_file: Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
     no_feeds: bool = False,
@@ -247,6 +254,8 @@ def generate(
         --changes protocols/nct02467504-changes.csv
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --remind 15m
     """
+    if no_remind and (remind or remind_visits):
+        raise click.UsageError("--no-remind turns every patient alarm off: give it without --remind/--remind-visits")
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
@@ -264,6 +273,7 @@ def generate(
             ics_style="expanded" if ics_style == "expanded" else "recurring",
             remind=remind,
             remind_visits=remind_visits,
+            reminders=not no_remind,
             feeds=not no_feeds,
             key_file=key_file,
             base_url=base_url,
@@ -369,6 +379,41 @@ def worklist(
         discard_changes=discard_changes,
         paper=paper,
     )
+    click.echo(result.summary())
+
+
+@main.command()
+@click.argument("protocol", type=EXISTING)
+@click.option(
+    "--cohort", type=EXISTING, required=True, help="Enrolled patients (CSV); its language column sets each diary's."
+)
+@click.option("--patient", "patient_ids", multiple=True, help="Only this patient (repeat for more); default: all.")
+@click.option(
+    "--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True, help="Paper size (landscape)."
+)
+@out_option("Writes OUT/<study id>-diaries/; the changes recorded in OUT/<study id>/ are applied.")
+@click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
+@DISCARD_CHANGES
+def diary(
+    protocol: Path,
+    cohort: Path,
+    patient_ids: tuple[str, ...],
+    paper: str,
+    out_dir: Path,
+    changes_file: Path | None,
+    discard_changes: bool,
+) -> None:
+    """Write each patient's printable diary (PDF, blinded), in the patient's language.
+
+    \b
+    Example:
+      dosing diary protocols/nct02467504.toml --cohort protocols/nct02467504-cohort-zh.csv --patient RA-001
+    """
+    loaded = load_protocol(protocol)
+    patients = load_cohort(cohort, loaded)
+    given = load_changes(changes_file, loaded, patients) if changes_file is not None else None
+    changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, False)
+    result = write_diaries(loaded, patients, out_dir, changes=changes, patients=patient_ids, paper=paper)
     click.echo(result.summary())
 
 

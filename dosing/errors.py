@@ -62,3 +62,7 @@ class OutputError(DosingError):
 
 class ValueParseError(DosingError):
     """A duration, time, date or weekday could not be parsed."""
+
+
+class LanguageError(DosingError):
+    """A language that no catalogue is shipped for."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,20 +92,21 @@ def test_failure_in_calendar_writer_after_some_patients_leaves_previous_outputs(
     protocol, cohort = load(tmp_path)
     seen: list[int] = []
     written_before_failure: list[int] = []
-    real = generate_module.calendar_for_patient
+    real = generate_module.calendars_for_cohort
 
-    def calendar(*args: object, **kwargs: object) -> bytes:
-        seen.append(1)
-        if len(seen) == 3:
-            (partial,) = [p for p in out.iterdir() if p.name.startswith(f".{FOLDER}.partial-")]
-            written_before_failure.append(len(list((partial / "patients").iterdir())))
-            raise exception
-        return real(*args, **kwargs)
+    def calendars(*args: object, **kwargs: object) -> Iterator[tuple[str, bytes]]:
+        for item in real(*args, **kwargs):  # type: ignore[arg-type]
+            seen.append(1)
+            if len(seen) == 3:
+                (partial,) = [p for p in out.iterdir() if p.name.startswith(f".{FOLDER}.partial-")]
+                written_before_failure.append(len(list((partial / "patients").iterdir())))
+                raise exception
+            yield item
 
-    monkeypatch.setattr(generate_module, "calendar_for_patient", calendar)
+    monkeypatch.setattr(generate_module, "calendars_for_cohort", calendars)
     with pytest.raises(type(exception)):
         dosing.generate(protocol, cohort, out)
-    assert written_before_failure == [3]  # two patients complete, the third half written
+    assert written_before_failure == [2]  # two patients complete, the third's calendar failed
     assert snapshot(out) == before
 
 
@@ -142,10 +144,10 @@ def test_failed_move_into_place_restores_previous_outputs(
 def test_failed_first_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     protocol, cohort = load(tmp_path)
 
-    def calendar(*args: object, **kwargs: object) -> bytes:
+    def calendars(*args: object, **kwargs: object) -> Iterator[tuple[str, bytes]]:
         raise RuntimeError("calendar writer broke")
 
-    monkeypatch.setattr(generate_module, "calendar_for_patient", calendar)
+    monkeypatch.setattr(generate_module, "calendars_for_cohort", calendars)
     with pytest.raises(RuntimeError):
         dosing.generate(protocol, cohort, tmp_path / "fresh")
     assert entries(tmp_path / "fresh") == []

@@ -25,8 +25,9 @@ from ..io.manifest import (
 from ..io.permissions import restrict
 from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..io.write.csv import write_csv
-from ..io.write.ics import Style, calendar_for_patient, staff_calendar
-from ..io.write.ics_visits import calendar_extras, hide_changed, staff_visit_events
+from ..io.write.ics import Style, staff_calendar
+from ..io.write.ics_cohort import calendars_for_cohort
+from ..io.write.ics_visits import staff_visit_events
 from ..io.write.visits import write_visits
 from ..plan.apply_changes import apply_changes, change_effects, describe_effects
 from ..plan.blinding import blind, unblind
@@ -108,6 +109,7 @@ def generate(
     ics_style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    reminders: bool = True,
     feeds: bool = True,
     key_file: str | Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
@@ -121,8 +123,10 @@ def generate(
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
     ``changes`` (see :mod:`dosing.plan.changes`) moves, holds, stops and alters doses and visits.
-    Calendars are written in ``ics_style`` ("recurring" or "expanded"), with a display alarm
-    ``remind`` before each dose (``remind_visits`` before each visit). Blinded runs also
+    Calendars are written in ``ics_style`` ("recurring" or "expanded"). Patients' calendars have a
+    display alarm before each dose and visit, as the protocol's ``[calendar]`` says, unless
+    ``reminders`` is False; ``remind`` (``remind_visits``) overrides the protocol's lead time, and
+    is the only alarm of the staff calendars. Blinded runs also
     write the staff calendars and, unless ``feeds`` is False, the patients' feeds (see
     :mod:`dosing.serve.feeds`; the key comes from ``key_file``).
 
@@ -140,10 +144,12 @@ def generate(
     check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
     options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
     options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
+    options |= {} if reminders else {"reminders": False}
     record = inputs_record(protocol, cohort, changes, not unblinded)
     guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
     return _generate(
-        protocol, cohort, final, unblinded, progress, changes, CalendarOptions(ics_style, remind, remind_visits),
+        protocol, cohort, final, unblinded, progress, changes,
+        CalendarOptions(ics_style, remind, remind_visits, reminders),
         (feeds, key_file, base_url), guard, group, Path(out_dir), (today, strict),
     )  # fmt: skip
 
@@ -185,7 +191,6 @@ def _generate(
     warning_options: tuple[dt.date | None, bool],
 ) -> GenerateResult:
     feeds, key_file, base_url = feed_options
-    ics_style, remind = calendar.style, calendar.remind
     today, strict = warning_options
     key = load_key(key_file, final.parent) if feeds and not unblinded else None
     doses = planned = expand(protocol, cohort)
@@ -202,14 +207,13 @@ def _generate(
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
-    extras = calendar_extras(table, visits, cohort.patients, changed_doses=ics_style == "expanded", remind=remind)
     with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         write_csv(table[columns], folder / "doses.csv")
         write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
         mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
-        calendars = _write_patients(protocol, cohort, mine, folder / "patients", progress, calendar, extras)
+        calendars = _write_patients(protocol, cohort, mine, folder / "patients", progress, calendar, visits)
         if protocol.visits:
             write_visits(visits, cohort, folder)
         if not unblinded:
@@ -311,6 +315,13 @@ class CalendarOptions:
     style: Style = "recurring"
     remind: dt.timedelta | None = None
     remind_visits: dt.timedelta | None = None
+    reminders: bool = True
+
+    def for_patients(self, protocol: Protocol) -> tuple[dt.timedelta | None, dt.timedelta | None]:
+        """The patients' alarms before doses and visits: the options, else the protocol's."""
+        if not (self.reminders and protocol.calendar.reminders):
+            return None, None
+        return self.remind or protocol.calendar.remind, self.remind_visits or protocol.calendar.remind_visits
 
 
 def _write_patients(
@@ -319,33 +330,23 @@ def _write_patients(
     table: pd.DataFrame,
     folder: Path,
     progress: Progress | None,
-    options: CalendarOptions = CalendarOptions(),
-    extras: dict[str, list] | None = None,
+    options: CalendarOptions,
+    visits: pd.DataFrame,
 ) -> dict[str, bytes]:
     calendars: dict[str, bytes] = {}
     groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
     total = len(cohort)
-    for i, patient in enumerate(cohort.patients.itertuples(index=False), start=1):
-        pid = str(patient.patient_id)
+    remind, remind_visits = options.for_patients(protocol)
+    blinded = "arm" not in table.columns
+    written = calendars_for_cohort(
+        protocol, cohort.patients, table, visits, style=options.style, remind=remind, remind_visits=remind_visits,
+        blinded=blinded,
+    )  # fmt: skip
+    for i, (pid, ics) in enumerate(written, start=1):
         mine = groups.get(pid, table.iloc[0:0])
         home = folder / pid
         home.mkdir(parents=True)
         write_csv(mine.drop(columns=CALENDAR_ONLY), home / "doses.csv")
-        start = pd.Timestamp(str(patient.start_date)).date()
-        stamp = dt.datetime.combine(start, dt.time(0, 0), tzinfo=dt.UTC)
-        last = start + dt.timedelta(days=protocol.study.last_day)
-        ics = calendar_for_patient(
-            hide_changed(mine) if options.style == "expanded" else mine,
-            name=f"{protocol.study.id} {pid}",
-            timezone=str(patient.timezone),
-            stamp=stamp,
-            first=start,
-            last=last,
-            extra_events=(extras or {}).get(pid, ()),
-            style=options.style,
-            remind=options.remind,
-            remind_visits=options.remind_visits,
-        )
         (home / "calendar.ics").write_bytes(ics)
         calendars[pid] = ics
         if progress is not None:

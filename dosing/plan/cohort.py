@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CohortError, ValueParseError
+from ..protocol.languages import DEFAULT_LANGUAGE, language_problem
 from ..protocol.model import PatientValue, Protocol
 from ..protocol.values import decimal_comma, parse_date, parse_time, parse_weekday
 from ..protocol.zones import zone_problem
 from .file_names import unportable
 
 REQUIRED = ("patient_id", "arm", "start_date")
-OPTIONAL = ("timezone", "site")
+OPTIONAL = ("timezone", "site", "language")
 #: Start dates outside this range are refused: dose instants are nanosecond timestamps
 #: (pandas), which end in 2262, and a study may run for up to ten years after its start.
 EARLIEST_START = dt.date(1900, 1, 1)
@@ -38,7 +39,8 @@ class Cohort:
     """Validated patients, one row each, in file order.
 
     ``patients`` has columns ``patient_id``, ``arm``, ``start_date`` (datetime64, the
-    patient's study day 1), ``timezone``, ``site`` and one column per declared patient
+    patient's study day 1), ``timezone``, ``site``, ``language`` (of patient-facing text, a
+    shipped code: see :mod:`dosing.protocol.languages`) and one column per declared patient
     value: numbers as float, weekdays as 0 (Monday)-6, times as minutes after midnight.
     """
 
@@ -144,6 +146,7 @@ def _record(
         cells.get("timezone", "").strip() or protocol.study.timezone, protocol, lambda m: bad("timezone", m)
     )
     record["site"] = cells.get("site", "").strip()
+    record["language"] = _language(cells.get("language", "").strip(), lambda m: bad("language", m))
     for name, spec in protocol.patient_values.items():
         record[name] = _value(cells.get(name, "").strip(), spec, lambda m, n=name: bad(n, m))
     return record
@@ -173,6 +176,14 @@ def _zone(name: str, protocol: Protocol, bad: object) -> str:
     if problem is not None:
         bad(problem.text())  # type: ignore[operator]
     return name
+
+
+def _language(code: str, bad: object) -> str:
+    """The language of the patient's diary and calendar; an empty cell is English."""
+    problem = language_problem(code or DEFAULT_LANGUAGE)
+    if problem is not None:
+        bad(problem)  # type: ignore[operator]
+    return code or DEFAULT_LANGUAGE
 
 
 def _value(text: str, spec: PatientValue, bad: object) -> object:

@@ -46,4 +46,4 @@ WORKLIST_COLUMNS = [
 ]
 
 #: Columns the calendar writer needs that the CSV files do not show.
-CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly"]
+CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly", "in_clinic"]

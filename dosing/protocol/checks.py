@@ -32,7 +32,18 @@ def check_references(protocol: Protocol) -> None:
     _unique_keys(protocol)
     dependency_order(protocol)
     check_blinding(protocol)
+    _translated_labels(protocol)
     check_methotrexate_protocol(protocol)
+
+
+def _translated_labels(protocol: Protocol) -> None:
+    """blinded_names without a blinded_label (after the blinding check, whose message says more)."""
+    for index, regimen in enumerate(protocol.regimens):
+        if regimen.blinded_names and regimen.blinded_label is None:
+            where = f"regimens[{index}] (id {regimen.id!r}).blinded_names"
+            _fail(
+                protocol, where, "blinded_names translate the blinded_label", "give blinded_label too, or remove them"
+            )
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:

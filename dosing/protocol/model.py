@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..errors import ValueParseError
+from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
 from .zones import zone_problem
@@ -65,6 +66,25 @@ Ident = Annotated[str, Field(pattern=_ID, max_length=64)]
 UnitSymbol = Annotated[str, _wrap(canonical)]
 
 
+def _offset(value: Any) -> dt.timedelta:
+    """A lead time such as "30m" (:func:`parse_offset`); any other type is refused the same way."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueParseError(f'expected a duration such as "15m", "2h" or "1d", got {value!r}')
+    return parse_offset(value)
+
+
+Offset = Annotated[dt.timedelta, _wrap(_offset)]
+#: A text in the patients' languages, ``{ zh = "甲氨蝶呤" }``: shipped language codes only, non-empty texts.
+Names = Annotated[dict[str, str], BeforeValidator(check_names)]
+
+
+def _in(language: str, names: dict[str, str], default: str) -> str:
+    """The text in ``language`` when the protocol gives one, else the protocol's own (English) text."""
+    return names.get(language, default)
+
+
 class Strict(BaseModel):
     """Every model refuses unknown keys: a typo is an error, never silently ignored."""
 
@@ -94,10 +114,22 @@ class Study(Strict):
     max_days_in_past: int = Field(
         7, ge=0, le=3660, description="warn when a patient's first day is more than this many days before today"
     )
+    contact: str | None = Field(None, min_length=1, description="the study's contact line for patients")
+    translated_contact: Names = Field({}, description="the contact line in the patients' languages")
+
+    @model_validator(mode="after")
+    def _contact(self) -> Study:
+        if self.translated_contact and self.contact is None:
+            raise ValueError('translated_contact needs contact = "..." (the line in English)')
+        return self
 
     @property
     def blinded(self) -> bool:
         return self.blinding != "open"
+
+    def contact_in(self, language: str) -> str | None:
+        """The contact line in ``language`` (the English line where no translation is given)."""
+        return None if self.contact is None else _in(language, self.translated_contact, self.contact)
 
 
 class PatientValue(Strict):
@@ -332,6 +364,29 @@ class Regimen(Strict):
     acknowledge_daily_methotrexate: bool = Field(False, strict=True)
     in_clinic: bool = False
     adherence: AdherenceRule = AdherenceRule()
+    names: Names = Field({}, description='the drug in the patients\' languages, e.g. { zh = "甲氨蝶呤" }')
+    blinded_names: Names = Field({}, description="the blinded label in the patients' languages")
+    translated_instructions: Names = Field({}, description="the instructions in the patients' languages")
+
+    @model_validator(mode="after")
+    def _translations(self) -> Regimen:
+        if self.translated_instructions and not self.instructions:
+            raise ValueError('translated_instructions need instructions = "..." (the text in English)')
+        return self
+
+    def drug_in(self, language: str) -> str:
+        """The drug's name in ``language`` (the protocol's ``drug`` where no name is given): unblinded."""
+        return _in(language, self.names, self.drug)
+
+    def label_in(self, language: str) -> str:
+        """What a blinded output calls this regimen in ``language``: the blinded label where there is
+        one (never the true drug), else the drug."""
+        if self.blinded_label is not None:
+            return _in(language, self.blinded_names, self.blinded_label)
+        return self.drug_in(language)
+
+    def instructions_in(self, language: str) -> str:
+        return _in(language, self.translated_instructions, self.instructions)
 
     @model_validator(mode="after")
     def _times(self) -> Regimen:
@@ -403,6 +458,10 @@ class Visit(Strict):
     after_last_dose_of: str | None = Field(
         None, description="an end-of-treatment visit: warn when it falls before this regimen's last dose"
     )
+    names: Names = Field({}, description="the visit's name in the patients' languages")
+
+    def name_in(self, language: str) -> str:
+        return _in(language, self.names, self.name)
 
     @model_validator(mode="after")
     def _target(self) -> Visit:
@@ -459,6 +518,14 @@ class ClinicPolicy(Strict):
     min_days_between_doses: int = Field(
         1, ge=0, le=366, description="a moved dose keeps at least this many days from the regimen's other doses"
     )
+    address: str | None = Field(None, min_length=1, max_length=200, description="the clinic's address, for patients")
+    addresses: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        {}, description="per site (the cohort's site column): its address, where it differs from address"
+    )
+
+    def address_of(self, site: str) -> str | None:
+        """The address of ``site`` (the clinic's address where the site has none of its own)."""
+        return self.addresses.get(site, self.address)
 
     @model_validator(mode="before")
     @classmethod
@@ -494,6 +561,25 @@ class ClinicPolicy(Strict):
         return self
 
 
+class CalendarSettings(Strict):
+    """How the patients' calendars read (``[calendar]``): their name and reminders."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=80, description='e.g. "Study medicines"')
+    names: Names = Field(default={}, description="the calendar's name in the patients' languages")
+    reminders: bool = Field(default=True, strict=True, description="alarms on the patients' calendars")
+    remind: Offset = Field(default=dt.timedelta(minutes=30), description="alarm this long before each dose")
+    remind_visits: Offset = Field(default=dt.timedelta(days=1), description="alarm this long before each visit")
+
+    @model_validator(mode="after")
+    def _named(self) -> CalendarSettings:
+        if self.names and self.name is None:
+            raise ValueError('names translate the calendar\'s name: give name = "..." too')
+        return self
+
+    def name_in(self, language: str) -> str | None:
+        return None if self.name is None else _in(language, self.names, self.name)
+
+
 class Protocol(Strict):
     study: Study
     patient_values: dict[str, PatientValue] = {}
@@ -501,6 +587,7 @@ class Protocol(Strict):
     regimens: list[Regimen] = Field(min_length=1)
     visits: list[Visit] = []
     clinic: ClinicPolicy | None = None
+    calendar: CalendarSettings = CalendarSettings()
     source: str = Field("<protocol>", exclude=True)
     _by_id: tuple[list[Regimen], dict[str, Regimen]] | None = PrivateAttr(None)
 

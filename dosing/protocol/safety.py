@@ -344,6 +344,8 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], members
             "in_clinic",
             "adherence",
             "blinded_dose",
+            "blinded_names",
+            "translated_instructions",
         ):
             if getattr(first, name) != getattr(other, name):
                 _blind_fail(

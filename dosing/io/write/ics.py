@@ -19,56 +19,26 @@ local time as the second occurrence.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import icalendar
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from ...protocol.safety import is_methotrexate
-from ...protocol.units import format_dose
-from .ics_runs import find_runs
-from .vtimezone import vtimezone
+from .ics_doses import DoseEvents, dose_event_texts
+from .ics_text import EventText, alarm_block, calendar_text
+from .ics_wording import STAFF, Wording, dose_description, dose_summary
 
-PRODID = "-//dosing//dosing 0.1//EN"
+__all__ = ["dose_description", "dose_summary"]  # re-exported: the staff wording
+
+Extra = icalendar.Event | EventText | str  # an object, a visit as text, or a whole event as text
 DOSE_MINUTES = 15
 REFRESH = dt.timedelta(hours=12)
 Style = Literal["recurring", "expanded"]
 STYLES: tuple[Style, ...] = ("recurring", "expanded")
-DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-
-def _once_weekly(row: Any) -> bool:
-    """The dose table says so (``once_weekly``: methotrexate and its blinded placebo); a table
-    without that column falls back on the drug's name."""
-    flag = row.get("once_weekly")
-    return bool(flag) if flag is not None else is_methotrexate(str(row["drug"]))
-
-
-def dose_summary(row: Any) -> str:
-    """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)"."""
-    amount = format_dose(row["dose"], row["unit"])
-    text = f"{row['drug']} {amount}".strip()
-    if _once_weekly(row):
-        text += f" (weekly, {row['weekday']})"
-    return text
-
-
-def dose_description(row: Any, *, per_dose: bool = True) -> str:
-    """What to take, how, and (for methotrexate) the named weekday written in full."""
-    amount = format_dose(row["dose"], row["unit"])
-    lines = [f"Take: {row['drug']}, {amount}", f"Route: {row['route']}"]
-    if row["instructions"]:
-        lines.append(f"Instructions: {row['instructions']}")
-    if _once_weekly(row):
-        lines.append(f"Once weekly, on {row['weekday']}. Never take it daily.")
-    if per_dose:
-        where = f"Study day {row['study_day']}"
-        if not pd.isna(row["cycle"]):
-            where += f", cycle {row['cycle']} day {row['cycle_day']}"
-        lines.append(where + f", dose {row['dose_number']} of this drug")
-    return "\n".join(lines)
 
 
 def calendar_for_patient(
@@ -79,16 +49,20 @@ def calendar_for_patient(
     stamp: dt.datetime,
     first: dt.date,
     last: dt.date,
-    extra_events: Iterable[icalendar.Event] = (),
+    extra_events: Iterable[Extra] = (),
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
+    wording: Wording = STAFF,
 ) -> bytes:
     """One patient's calendar. ``doses`` is that patient's (blinded or unblinded) dose table;
     held rows are left out (``EXDATE`` in a recurring run). ``extra_events`` (e.g. visits)
-    are added as given, with a ``remind_visits`` alarm when their CATEGORIES include visit."""
-    events = dose_events(doses, stamp, style=style, remind=remind)
-    return _calendar(name, {timezone}, first, last, events, extra_events, remind_visits, timezone)
+    are added as given, with a ``remind_visits`` alarm when their CATEGORIES include visit.
+    ``wording`` is how the doses read (see :mod:`.ics_wording`: the patient's, from
+    :func:`~dosing.io.write.ics_wording.patient_text`, or by default the staff wording)."""
+    events = dose_events(doses, stamp, style=style, remind=remind, wording=wording)
+    extra = extra_texts(extra_events, remind_visits)
+    return calendar_bytes(name, {timezone, *events.tzids}, (first, last), [*events.texts], extra, timezone)
 
 
 def staff_calendar(
@@ -98,7 +72,7 @@ def staff_calendar(
     stamp: dt.datetime,
     first: dt.date,
     last: dt.date,
-    extra_events: Iterable[icalendar.Event] = (),
+    extra_events: Iterable[Extra] = (),
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     remind_visits: dt.timedelta | None = None,
@@ -109,44 +83,36 @@ def staff_calendar(
     ``timezone`` (the study's) adds its VTIMEZONE, so that a calendar without events still
     holds the one component RFC 5545 requires."""
     events = dose_events(doses, stamp, style=style, remind=remind, staff=True)
-    zones = {timezone} if timezone else set()
-    return _calendar(name, zones, first, last, events, extra_events, remind_visits, None)
+    extra = extra_texts(extra_events, remind_visits)
+    zones = {*events.tzids, *([timezone] if timezone else [])}
+    return calendar_bytes(name, zones, (first, last), [*events.texts], extra, None)
 
 
 def dose_events(
     doses: pd.DataFrame,
-    stamp: dt.datetime,
+    stamp: dt.datetime | npt.NDArray[np.datetime64],
     *,
     style: Style = "recurring",
     remind: dt.timedelta | None = None,
     staff: bool = False,
-) -> list[icalendar.Event]:
-    """The ``VEVENT``\\ s of a dose table in the given style."""
+    wording: Wording = STAFF,
+) -> DoseEvents:
+    """The ``VEVENT``\\ s of a dose table in the given style, as text (see :mod:`.ics_doses`);
+    ``stamp`` is the DTSTAMP of unchanged events, one for all rows or one per row."""
     if style not in STYLES:
         raise ValueError(f"unknown calendar style {style!r}; use one of {', '.join(STYLES)}")
-    if style == "expanded":
-        given = doses[~doses["held"].astype(bool)] if "held" in doses.columns else doses
-        return [
-            dose_event(
-                row,
-                stamp=change_stamp(stamp, row.get("changed_on")) if row.get("sequence") else stamp,
-                sequence=int(row.get("sequence", 0)),
-                remind=remind,
-                staff=staff,
-            )
-            for row in map(_record, given.to_dict("records"))
-        ]
-    runs = find_runs(doses)
-    rows = [_record(row) for row in doses.iloc[runs.first].to_dict("records")]
-    out = []
-    for row, step, count, sequence, exdates, weekdays, changed in zip(
-        rows, runs.step, runs.count, runs.sequence, runs.exdates, runs.weekdays, runs.changed, strict=True
-    ):
-        row["sequence"] = int(sequence)
-        rule = _rule(int(step), int(count), int(weekdays))
-        run_stamp = change_stamp(stamp, changed) if sequence else stamp
-        out.append(_run_event(row, rule, int(count), exdates, run_stamp, remind, staff))
-    return out
+    stamps = stamp if isinstance(stamp, np.ndarray) else np.full(len(doses), utc64(stamp))
+    return dose_event_texts(doses, stamps, wording, style=style, remind=remind, staff=staff)
+
+
+def dose_texts(doses: pd.DataFrame, stamp: dt.datetime, *, style: Style = "recurring", **options: Any) -> list[str]:
+    """The text of :func:`dose_events`, one string per event."""
+    return [*dose_events(doses, stamp, style=style, **options).texts]
+
+
+def utc64(stamp: dt.datetime) -> np.datetime64:
+    """An aware datetime as a datetime64 in UTC (seconds)."""
+    return np.datetime64(stamp.astimezone(dt.UTC).replace(tzinfo=None), "s")
 
 
 def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
@@ -155,72 +121,6 @@ def change_stamp(stamp: dt.datetime, changed_on: Any) -> dt.datetime:
         return stamp
     when = dt.datetime.combine(pd.Timestamp(changed_on).date(), dt.time(0, 0), tzinfo=dt.UTC)
     return max(stamp, when)
-
-
-def _rule(step: int, count: int, weekdays: int) -> dict[str, Any]:
-    """The RRULE of a run: on the weekdays in the bitmask, or every ``step`` days."""
-    if weekdays:
-        return {"freq": "weekly", "byday": [DAY_CODES[w] for w in range(7) if weekdays >> w & 1], "count": count}
-    if step % 7 == 0:
-        return {"freq": "weekly", "count": count, **({"interval": step // 7} if step > 7 else {})}
-    return {"freq": "daily", "count": count, **({"interval": step} if step > 1 else {})}
-
-
-def _record(row: dict[Any, Any]) -> dict[str, Any]:
-    return {str(k): v for k, v in row.items()}
-
-
-def dose_event(
-    row: dict[str, Any],
-    *,
-    stamp: dt.datetime,
-    sequence: int,
-    remind: dt.timedelta | None = None,
-    staff: bool = False,
-) -> icalendar.Event:
-    """One dose's ``VEVENT`` (``DURATION``, never ``DTEND``), with the given ``DTSTAMP`` and
-    ``SEQUENCE``; ``row`` is a dose-table record (``planned_at`` and ``timezone`` give the start)."""
-    event = icalendar.Event()
-    event.add("uid", ("staff." if staff else "") + str(row["uid"]))
-    event.add("dtstamp", stamp)
-    event.add("sequence", sequence)
-    event.add("dtstart", _local_start(row))
-    event.add("duration", dt.timedelta(minutes=DOSE_MINUTES))
-    summary = (f"{row['patient_id']}: " if staff else "") + dose_summary(row)
-    event.add("summary", summary)
-    event.add("description", dose_description(row, per_dose=True))
-    event.add("categories", ["dose"])
-    event.add("transp", "TRANSPARENT")
-    if remind is not None:
-        event.add_component(_alarm(remind, summary))
-    return event
-
-
-def _run_event(
-    row: dict[str, Any],
-    rule: dict[str, Any],
-    count: int,
-    exdates: list[str],
-    stamp: dt.datetime,
-    remind: dt.timedelta | None,
-    staff: bool,
-) -> icalendar.Event:
-    event = dose_event(row, stamp=stamp, sequence=int(row["sequence"]), remind=remind, staff=staff)
-    if count == 1 and not exdates:
-        return event
-    event["uid"] = icalendar.vText(str(event["uid"]).replace("@", ".run@", 1))
-    event["description"] = icalendar.vText(dose_description(row, per_dose=False))
-    event.add("rrule", rule)
-    if exdates:
-        start = _local_start(row)
-        event.add("exdate", [dt.datetime.combine(dt.date.fromisoformat(d), start.timetz()) for d in exdates])
-    return event
-
-
-def _local_start(row: dict[str, Any]) -> dt.datetime:
-    """The dose's start in its zone (see :func:`unambiguous`)."""
-    zone = zoneinfo.ZoneInfo(str(row["timezone"]))
-    return unambiguous(pd.Timestamp(row["planned_at"]).to_pydatetime().astimezone(zone))
 
 
 def unambiguous(when: dt.datetime) -> dt.datetime:
@@ -235,14 +135,6 @@ def unambiguous(when: dt.datetime) -> dt.datetime:
     return local
 
 
-def _alarm(before: dt.timedelta, text: str) -> icalendar.Alarm:
-    alarm = icalendar.Alarm()
-    alarm.add("action", "DISPLAY")
-    alarm.add("description", f"Reminder: {text}")
-    alarm.add("trigger", -before)
-    return alarm
-
-
 def categories(event: icalendar.Component) -> set[str]:
     """The event's CATEGORIES values, lower-cased (one or several CATEGORIES lines)."""
     value = event.get("categories")
@@ -250,57 +142,40 @@ def categories(event: icalendar.Component) -> set[str]:
     return {str(cat).lower() for item in items for cat in getattr(item, "cats", [item])}
 
 
-def _with_visit_alarm(event: icalendar.Event, before: dt.timedelta | None) -> icalendar.Event:
-    if before is None or "visit" not in categories(event) or event.walk("VALARM"):
+def extra_texts(events: Iterable[Extra], remind_visits: dt.timedelta | None) -> list[str]:
+    """Extra events as text, a visit (CATEGORIES include visit) with a ``remind_visits`` alarm."""
+    return [_extra_text(event, remind_visits) for event in events]
+
+
+def _extra_text(event: Extra, before: dt.timedelta | None) -> str:
+    if isinstance(event, str):
         return event
-    copy = icalendar.Event.from_ical(event.to_ical())
-    assert isinstance(copy, icalendar.Event)
-    copy.add_component(_alarm(before, str(event.get("summary", "Study visit"))))
-    return copy
+    if isinstance(event, EventText):
+        return event.text(before if "visit" in event.categories else None)
+    if before is None or "visit" not in categories(event) or event.walk("VALARM"):
+        return event.to_ical().decode("utf-8")
+    text = event.to_ical().decode("utf-8")
+    alarm = alarm_block(before, str(event.get("summary", "Study visit")))
+    cut = text.index("BEGIN:VALARM") if "BEGIN:VALARM" in text else text.rindex("END:VEVENT")
+    return text[:cut] + alarm + text[cut:]
 
 
-def _zones_of(events: Iterable[icalendar.Component]) -> set[str]:
-    """Every TZID that the events' date-time properties refer to."""
-    found: set[str] = set()
-    for event in events:
-        for key in ("dtstart", "dtend", "due", "exdate", "rdate", "recurrence-id"):
-            values = event.get(key)
-            for value in values if isinstance(values, list) else [values]:
-                params = getattr(value, "params", {})
-                if "TZID" in params:
-                    found.add(str(params["TZID"]))
-    return found
+#: Date-time properties whose TZID needs a VTIMEZONE.
+_ZONED = re.compile(r"^(?:DTSTART|DTEND|DUE|EXDATE|RDATE|RECURRENCE-ID);TZID=([^:;\r\n]+)[:;]", re.MULTILINE)
 
 
-def _calendar(
+def calendar_bytes(
     name: str,
     zones: set[str],
-    first: dt.date,
-    last: dt.date,
-    events: list[icalendar.Event],
-    extra_events: Iterable[icalendar.Event],
-    remind_visits: dt.timedelta | None,
+    days: tuple[dt.date, dt.date],
+    events: list[str],
+    extra: list[str],
     home_zone: str | None,
 ) -> bytes:
-    extra = [_with_visit_alarm(e, remind_visits) for e in extra_events]
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("name", name)
-    cal.add("x-wr-calname", name)
-    if home_zone is not None:
-        cal.add("x-wr-timezone", home_zone)
-    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    cal.add("x-published-ttl", "PT12H")
+    """The calendar of ``events`` then ``extra`` (text): a VTIMEZONE for each of ``zones`` (those
+    of ``events``; "" is none) and each TZID the ``extra`` events name, valid from a year before
+    ``days`` (first, last) to a year after."""
+    first, last = days
     span = (dt.date(first.year - 1, 1, 1), dt.date(last.year + 1, 12, 31))
-    for zone in sorted(zones | _zones_of([*events, *extra])):
-        cal.add_component(vtimezone(zone, *span))
-    for event in _iter(events, extra):
-        cal.add_component(event)
-    return cal.to_ical()
-
-
-def _iter(*groups: Iterable[icalendar.Event]) -> Iterator[icalendar.Event]:
-    for group in groups:
-        yield from group
+    used = set(_ZONED.findall("".join(extra))) if extra else set()
+    return calendar_text(name, (zones | used) - {""}, span, [*events, *extra], home_zone)

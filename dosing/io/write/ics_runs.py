@@ -28,7 +28,7 @@ import pandas as pd
 #: At most this many missing steps between two doses are bridged with EXDATEs.
 MAX_BRIDGED = 1
 #: Doses in one run share all of these columns (those present in the table).
-RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions")
+RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions", "in_clinic")
 
 
 @dataclass(frozen=True)
@@ -98,23 +98,47 @@ def _ordered(doses: pd.DataFrame) -> pd.DataFrame:
     frame = doses.copy()
     frame["_position"] = np.arange(len(frame))
     frame["_day"] = pd.to_datetime(frame["date"].astype(str)).to_numpy().astype("datetime64[D]").astype(np.int64)
-    text = frame[keys].astype(str)
-    frame["_group"] = text.groupby(keys, sort=False).ngroup().to_numpy()
+    frame["_group"] = _groups(frame, keys)
     frame = frame.sort_values(["_group", "_day"], kind="stable")
     gaps = frame.groupby("_group", sort=False)["_day"].diff()
     frame["_gap"] = gaps.where(gaps > 0)
     return frame
 
 
+def _groups(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Group number of each row by the text of its ``keys`` (numbered in order of first
+    appearance): each column is factorized, its distinct values compared as text."""
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for key in keys:
+        codes = _text_codes(frame[key])
+        size = int(codes.max()) + 1 if len(codes) else 1
+        if int(combined.max(initial=0)) >= np.iinfo(np.int64).max // size:  # renumber before it could overflow
+            combined = pd.factorize(combined)[0].astype(np.int64)
+        combined = combined * size + codes
+    return pd.factorize(combined)[0].astype(np.int64)
+
+
+def _text_codes(column: pd.Series) -> np.ndarray:
+    """Codes of a column's values such that equal codes mean equal ``str`` (NaN too)."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
+    texts = pd.factorize(np.array([str(v) for v in distinct], dtype=object))[0]
+    return texts[codes]
+
+
+def _minutes(clock: pd.Series) -> np.ndarray:
+    """Minutes after midnight of each "HH:MM" value, parsed once per distinct value."""
+    codes, distinct = pd.factorize(clock.astype(str), use_na_sentinel=False)
+    return np.array([int(str(v)[0:2]) * 60 + int(str(v)[3:5]) for v in distinct], dtype=np.int64)[codes]
+
+
 def _unique_time(frame: pd.DataFrame, day: np.ndarray) -> np.ndarray:
     """Whether the wall-clock ``time`` on ``day`` names exactly one instant in the row's zone
     (False inside a spring-forward gap and inside the repeated hour of a fall-back)."""
-    clock = frame["time"].astype(str)
-    minutes = (clock.str.slice(0, 2).astype(int) * 60 + clock.str.slice(3, 5).astype(int)).to_numpy()
+    minutes = _minutes(frame["time"])
     wall = day.astype("datetime64[D]").astype("datetime64[m]") + minutes.astype("timedelta64[m]")
     out = np.zeros(len(frame), dtype=bool)
     zones = frame["timezone"].astype(str).to_numpy()
-    for zone in np.unique(zones):
+    for zone in pd.unique(zones):
         pick = zones == zone
         local = pd.DatetimeIndex(wall[pick]).tz_localize(str(zone), ambiguous="NaT", nonexistent="NaT")
         out[pick] = ~np.asarray(local.isna())

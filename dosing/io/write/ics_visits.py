@@ -25,7 +25,9 @@ import icalendar
 import pandas as pd
 
 from ...plan.changes import each_row
-from .ics import change_stamp, dose_event, unambiguous
+from .ics import Extra, change_stamp, dose_texts, unambiguous
+from .ics_text import CRLF, EventText, date_time_line, text_line, utc_stamp
+from .ics_wording import STAFF, STAFF_VISITS, PatientText, VisitWording, Wording
 
 
 def patient_stamp(start: dt.date) -> dt.datetime:
@@ -34,67 +36,79 @@ def patient_stamp(start: dt.date) -> dt.datetime:
 
 
 def visit_description(row: Mapping[Any, Any]) -> str:
-    lines = [f"Window: {row['window_start']} to {row['window_end']} (target {row['target_date']})"]
-    if row["procedures"]:
-        lines.append("Procedures:")
-        lines += [f"- {item}" for item in str(row["procedures"]).split("; ")]
-    lines.append(f"Study day {row['study_day']}")
-    if row["moved_reason"]:
-        lines.append(f"Moved: {row['moved_reason']}")
-    if row["warning"]:
-        lines.append(f"WARNING: {row['warning']}; please call the clinic")
-    return "\n".join(lines)
+    """The staff wording of a visit's description (window, procedures, study day, move, warning)."""
+    return STAFF_VISITS.description(row)
+
+
+def visit_event_texts(visits: pd.DataFrame, timezone: str, stamp: dt.datetime, staff: bool = False) -> list[EventText]:
+    """One event per visit row of one patient, as text (for the clinic's calendar with ``staff``:
+    the patient id leads the summary and the UID starts with ``staff.``)."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    return [visit_event_text(row, zone, stamp, staff) for row in visits.to_dict("records")]
+
+
+def visit_event_text(
+    row: Mapping[Any, Any],
+    zone: zoneinfo.ZoneInfo,
+    stamp: dt.datetime,
+    staff: bool,
+    wording: VisitWording = STAFF_VISITS,
+) -> EventText:
+    """The event of one visit row (see :func:`visit_event_texts`), in ``wording`` (the staff's by
+    default; a patient's gives the visit's LOCATION and the patient's language)."""
+    summary = (f"{row['patient_id']}: " if staff else "") + wording.summary(row)
+    location = text_line("LOCATION", wording.location) if wording.location else ""
+    body = (
+        f"BEGIN:VEVENT{CRLF}"
+        + text_line("SUMMARY", summary)
+        + _when(row, zone)
+        + "DTSTAMP:" + utc_stamp(change_stamp(stamp, row["changed_on"]) if row["sequence"] else stamp) + CRLF
+        + text_line("UID", ("staff." if staff else "") + str(row["uid"]))
+        + f"SEQUENCE:{int(row['sequence'])}{CRLF}CATEGORIES:visit{CRLF}"
+        + text_line("DESCRIPTION", wording.description(row))
+        + location
+        + f"TRANSP:OPAQUE{CRLF}"
+    )  # fmt: skip
+    return EventText(body, summary, frozenset({"visit"}), wording.translate("Reminder: {text}"))
+
+
+def _when(row: Mapping[Any, Any], zone: zoneinfo.ZoneInfo) -> str:
+    """DTSTART and DTEND: all day (exclusive end), or at the visit's time for its duration."""
+    day = dt.date.fromisoformat(str(row["scheduled_date"]))
+    if not row["time"]:
+        return date_time_line("DTSTART", day) + date_time_line("DTEND", day + dt.timedelta(days=1))
+    begin = dt.datetime.combine(day, dt.time.fromisoformat(str(row["time"])), tzinfo=zone)
+    end = begin.astimezone(dt.UTC) + dt.timedelta(minutes=int(row["duration_minutes"]))
+    return date_time_line("DTSTART", unambiguous(begin)) + date_time_line("DTEND", unambiguous(end.astimezone(zone)))
 
 
 def visit_events(visits: pd.DataFrame, timezone: str, stamp: dt.datetime) -> list[icalendar.Event]:
-    """One event per visit row of one patient."""
-    zone = zoneinfo.ZoneInfo(timezone)
+    """:func:`visit_event_texts` as icalendar objects (for callers that inspect them)."""
     events = []
-    for row in visits.to_dict("records"):
-        day = dt.date.fromisoformat(str(row["scheduled_date"]))
-        event = icalendar.Event()
-        event.add("uid", row["uid"])
-        event.add("dtstamp", change_stamp(stamp, row["changed_on"]) if row["sequence"] else stamp)
-        event.add("sequence", int(row["sequence"]))
-        if row["time"]:
-            begin = dt.datetime.combine(day, dt.time.fromisoformat(str(row["time"])), tzinfo=zone)
-            end = begin.astimezone(dt.UTC) + dt.timedelta(minutes=int(row["duration_minutes"]))
-            event.add("dtstart", unambiguous(begin))
-            event.add("dtend", unambiguous(end.astimezone(zone)))
-        else:
-            event.add("dtstart", day)
-            event.add("dtend", day + dt.timedelta(days=1))
-        event.add("summary", f"Clinic visit: {row['name']}")
-        event.add("description", visit_description(row))
-        event.add("categories", ["visit"])
-        event.add("transp", "OPAQUE")
+    for text in visit_event_texts(visits, timezone, stamp):
+        event = icalendar.Event.from_ical(text.text())
+        assert isinstance(event, icalendar.Event)
         events.append(event)
     return events
 
 
-def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt.datetime) -> list[icalendar.Event]:
+def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt.datetime) -> list[EventText]:
     """Visit events for the clinic's shared calendar: the patient id leads each summary, and a
     timed visit is at its time in the patient's zone (``zones``: patient id -> TZID), as in the
     patient's own calendar."""
-    events = []
+    events: list[EventText] = []
     for pid, mine in visits.groupby(visits["patient_id"].astype(str), sort=False) if len(visits) else ():
-        for event in visit_events(mine, zones[str(pid)], stamp):
-            event["summary"] = icalendar.vText(f"{pid}: {event['summary']}")
-            event["uid"] = icalendar.vText(f"staff.{event['uid']}")
-            events.append(event)
+        events += visit_event_texts(mine, zones[str(pid)], stamp, staff=True)
     return events
 
 
 def changed_dose_events(
-    doses: pd.DataFrame, stamp: dt.datetime, remind: dt.timedelta | None = None
-) -> list[icalendar.Event]:
-    """Events for one patient's doses that changes moved or altered (``sequence`` > 0, not held),
-    each stamped with its latest change and carrying the ``remind`` alarm like every dose."""
+    doses: pd.DataFrame, stamp: dt.datetime, remind: dt.timedelta | None = None, wording: Wording = STAFF
+) -> list[str]:
+    """Events (text) for one patient's doses that changes moved or altered (``sequence`` > 0, not
+    held), each stamped with its latest change and carrying the ``remind`` alarm like every dose."""
     changed = doses[(doses["sequence"] > 0) & ~doses["held"].astype(bool)]
-    return [
-        dose_event(row, stamp=change_stamp(stamp, row.get("changed_on")), sequence=int(row["sequence"]), remind=remind)
-        for row in ({str(k): v for k, v in r.items()} for r in changed.to_dict("records"))
-    ]
+    return dose_texts(changed, stamp, style="expanded", remind=remind, wording=wording)
 
 
 def hide_changed(doses: pd.DataFrame) -> pd.DataFrame:
@@ -111,19 +125,27 @@ def calendar_extras(
     *,
     changed_doses: bool = True,
     remind: dt.timedelta | None = None,
-) -> dict[str, list]:
+    wordings: Mapping[str, PatientText] | None = None,
+) -> dict[str, list[Extra]]:
     """Per patient id: visit events and (with ``changed_doses``, for one-event-per-dose
     calendars) changed-dose events, with the dose alarm ``remind``, for ``calendar_for_patient``.
-    Recurring calendars keep changed doses in their runs instead, so that each run keeps its UID."""
+    Recurring calendars keep changed doses in their runs instead, so that each run keeps its UID.
+    ``wordings`` (per patient id) words the events for the patient (default: the staff wording)."""
     changed = doses[doses["sequence"] > 0] if len(doses) and changed_doses else doses.iloc[0:0]
     by_patient_doses = dict(tuple(changed.groupby(changed["patient_id"].astype(str), sort=False)))
-    by_patient_visits = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
-    extras: dict[str, list] = {}
+    extras: dict[str, list[Extra]] = {}
+    where: dict[str, tuple[zoneinfo.ZoneInfo, dt.datetime]] = {}
+    words: dict[str, tuple[Wording, VisitWording]] = {}
     for patient in each_row(patients):
         pid = str(patient.patient_id)
         stamp = patient_stamp(pd.Timestamp(patient.start_date).date())
-        events = changed_dose_events(by_patient_doses[pid], stamp, remind) if pid in by_patient_doses else []
-        if pid in by_patient_visits:
-            events += visit_events(by_patient_visits[pid], str(patient.timezone), stamp)
-        extras[pid] = events
+        where[pid] = (zoneinfo.ZoneInfo(str(patient.timezone)), stamp)
+        wording = wordings.get(pid) if wordings is not None else None
+        words[pid] = (wording.doses, wording.visits) if wording is not None else (STAFF, STAFF_VISITS)
+        changed_here = by_patient_doses.get(pid)
+        extras[pid] = [] if changed_here is None else [*changed_dose_events(changed_here, stamp, remind, words[pid][0])]
+    for row in visits.to_dict("records") if len(visits) else ():
+        pid = str(row["patient_id"])
+        if pid in where:
+            extras[pid].append(visit_event_text(row, *where[pid], staff=False, wording=words[pid][1]))
     return extras

@@ -1,0 +1,283 @@
+"""A patient's printable diary as PDF (fpdf2): landscape A4 or Letter, one page per 4 study weeks.
+
+Each page: the title, patient, study and page number; the study's contact line; the methotrexate
+warning (highlighted) when the page has a once-weekly dose; the patient's medicines with their
+instructions; a legend; then the weeks as rows and the seven days of each study week as columns.
+A day lists its items by time: a tick box for each home dose, a blue band for doses given at the
+clinic and for clinic visits, held doses crossed out, the once-weekly day in yellow.
+
+Output is byte-for-byte reproducible (a fixed creation date): twins of different arms get the same
+bytes, which ``tests/test_diary.py`` checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pandas as pd
+from babel.dates import format_date, format_skeleton
+from fpdf import FPDF
+from fpdf.enums import MethodReturnValue, WrapMode
+
+from .diary_fonts import fonts_for
+from .diary_rows import CLINIC, HOME, Medicine
+from .i18n import Translate
+
+#: Paper sizes (landscape), width x height in mm.
+PAPERS = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}
+WEEKS_PER_PAGE = 4
+MARGIN = 10.0
+WEEK_LABEL = 16.0
+_BOX = 2.6  # mm, the tick box at the normal line height
+_FIXED_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # reproducible bytes: no clock in the file
+_YELLOW = (255, 236, 140)
+_BLUE = (214, 232, 250)
+_GREY = (110, 110, 110)
+_INK = (0, 0, 0)
+_RED = (160, 0, 0)
+
+
+@dataclass(frozen=True)
+class Diary:
+    """Everything one patient's diary shows (built by :mod:`dosing.jobs.diary`)."""
+
+    study_id: str
+    patient_id: str
+    language: str
+    start: dt.date  # study day 1
+    weeks: int
+    items: pd.DataFrame  # see dosing.io.write.diary_rows.ITEM_COLUMNS
+    medicines: list[Medicine]
+    warnings: list[str]  # the once-weekly warnings, one per drug and weekday
+    contact: str | None
+    translate: Translate
+
+
+def diary_pdf(diary: Diary, paper: str) -> bytes:
+    """The diary's PDF bytes on ``paper`` ("a4" or "letter")."""
+    width, height = PAPERS[paper]
+    pdf = _Sheet(diary, width, height)
+    pages = max(1, -(-diary.weeks // WEEKS_PER_PAGE))
+    by_day = {int(str(day)): rows for day, rows in diary.items.groupby("study_day", sort=True)}
+    for page in range(pages):
+        pdf.draw_page(page, pages, by_day)
+    return bytes(pdf.output())
+
+
+class _Sheet(FPDF):
+    def __init__(self, diary: Diary, width: float, height: float) -> None:
+        super().__init__(orientation="L", unit="mm", format=(height, width))
+        self.diary = diary
+        self.w_page, self.h_page = width, height
+        self.set_auto_page_break(False)
+        self.set_margins(MARGIN, MARGIN, MARGIN)
+        self.set_creation_date(_FIXED_DATE)
+        self.set_lang("zh-Hans" if diary.language == "zh" else diary.language)
+        _ = diary.translate
+        self.title_text = _("Medicine diary")
+        self.set_title(f"{self.title_text} {diary.patient_id}")
+        files = fonts_for(diary.language)
+        self.add_font("body", "", str(files.regular))
+        self.has_bold = files.bold is not None
+        self.item_size: float | None = None
+        if files.bold is not None:
+            self.add_font("body", "B", str(files.bold))
+
+    def use_font(self, size: float, bold: bool = False) -> None:
+        self.set_font("body", "B" if bold and self.has_bold else "", size)
+
+    # ---- one page ---------------------------------------------------------------------------
+
+    def draw_page(self, index: int, pages: int, by_day: dict[int, pd.DataFrame]) -> None:
+        _ = self.diary.translate
+        self.add_page()
+        first_week = index * WEEKS_PER_PAGE + 1
+        weeks = range(first_week, min(first_week + WEEKS_PER_PAGE, self.diary.weeks + 1))
+        days = range(7 * (first_week - 1) + 1, 7 * weeks[-1] + 1)
+        self._title(index + 1, pages)
+        weekly = any(bool(by_day[d]["weekly"].any()) for d in days if d in by_day)
+        top = self._header(weekly, (days[0], days[-1]))
+        self._grid(top, list(weeks), by_day)
+        self.use_font(7)
+        self.set_text_color(*_GREY)
+        self.set_xy(MARGIN, self.h_page - MARGIN + 2)
+        self.cell(0, 4, _("Bring this diary to every clinic visit."))
+
+    def _title(self, page: int, pages: int) -> None:
+        _ = self.diary.translate
+        self.set_text_color(*_INK)
+        self.use_font(14, bold=True)
+        self.set_xy(MARGIN, MARGIN)
+        self.cell(0, 7, f"{self.title_text}  ·  {self.diary.patient_id}")
+        self.use_font(9)
+        study = _("Study {study}").format(study=self.diary.study_id)
+        right = study + "  ·  " + _("Page {page} of {pages}").format(page=page, pages=pages)
+        self.set_xy(MARGIN, MARGIN)
+        self.cell(self.w_page - 2 * MARGIN, 7, right, align="R")
+
+    def _header(self, weekly: bool, days: tuple[int, int]) -> float:
+        _ = self.diary.translate
+        y = MARGIN + 8
+        if self.diary.contact:
+            self.set_xy(MARGIN, y)
+            self.use_font(9)
+            self.cell(0, 5, self.diary.contact)
+            y += 5.5
+        if weekly:
+            for warning in self.diary.warnings:
+                self.set_xy(MARGIN, y)
+                self.set_fill_color(*_YELLOW)
+                self.set_text_color(*_RED)
+                self.use_font(10, bold=True)
+                self.cell(self.w_page - 2 * MARGIN, 6, "  " + warning, fill=True)
+                y += 6.5
+        self.set_text_color(*_INK)
+        self.set_xy(MARGIN, y)
+        self.use_font(8)
+        shown = [m.text for m in self.diary.medicines if m.first_day <= days[1] and m.last_day >= days[0]]
+        if shown:  # a page of visits only (the last week) lists none
+            line = _("Your medicines: {list}").format(list=_("; ").join(shown))
+            self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
+        return self._legend(self.get_y() + 0.8)
+
+    def _legend(self, y: float) -> float:
+        _ = self.diary.translate
+        self.use_font(7.5)
+        self.set_text_color(*_GREY)
+        x = MARGIN
+        self.rect(x, y + 0.9, 2.6, 2.6)
+        x += 3.6
+        for text, kind in (
+            (_("tick when taken"), HOME),
+            (_("given at the clinic, or a clinic visit"), CLINIC),
+            (_("crossed out: held, do not take"), "held"),
+        ):
+            if kind == CLINIC:
+                self.set_fill_color(*_BLUE)
+                self.rect(x, y + 0.6, 8, 3.2, style="F")
+                x += 9
+            self.set_xy(x, y)
+            self.cell(self.get_string_width(text) + 1, 4.4, text)
+            if kind == "held":
+                self.line(x, y + 2.2, x + self.get_string_width(text), y + 2.2)
+            x += self.get_string_width(text) + 8
+        self.set_text_color(*_INK)
+        return y + 5.5
+
+    # ---- the weeks ----------------------------------------------------------------------------
+
+    def _grid(self, top: float, weeks: list[int], by_day: dict[int, pd.DataFrame]) -> None:
+        column = (self.w_page - 2 * MARGIN - WEEK_LABEL) / 7
+        row = (self.h_page - MARGIN - 2 - top - 5) / WEEKS_PER_PAGE
+        locale = self.diary.language
+        self.use_font(8, bold=True)
+        for i in range(7):
+            day = self.diary.start + dt.timedelta(days=i)
+            self.set_xy(MARGIN + WEEK_LABEL + i * column, top)
+            self.cell(column, 5, format_date(day, "EEEE", locale=locale), align="C")
+        for r, week in enumerate(weeks):
+            y = top + 5 + r * row
+            self._week_label(week, y, row)
+            for i in range(7):
+                study_day = 7 * (week - 1) + i + 1
+                x = MARGIN + WEEK_LABEL + i * column
+                self._day(study_day, x, y, column, row, by_day.get(study_day))
+
+    def _week_label(self, week: int, y: float, height: float) -> None:
+        self.set_draw_color(*_INK)
+        self.rect(MARGIN, y, WEEK_LABEL, height)
+        self.use_font(9, bold=True)
+        self.set_xy(MARGIN, y + 1)
+        _ = self.diary.translate
+        self.multi_cell(WEEK_LABEL, 4.5, _("Week {week}").format(week=week), align="C")
+
+    def _day(self, study_day: int, x: float, y: float, w: float, h: float, items: pd.DataFrame | None) -> None:
+        weekly = items is not None and bool(items["weekly"].any())
+        if weekly:
+            self.set_fill_color(*_YELLOW)
+            self.rect(x, y, w, h, style="DF")
+        else:
+            self.rect(x, y, w, h)
+        date = self.diary.start + dt.timedelta(days=study_day - 1)
+        self.use_font(7)
+        self.set_text_color(*_GREY)
+        self.set_xy(x + 1, y + 0.6)
+        self.cell(w - 2, 3.4, format_skeleton("MMMd", date, locale=self.diary.language))
+        self.set_text_color(*_INK)
+        if items is None:
+            return
+        size = self._size(w)
+        step = 3.9 * size / 7.8
+        entries = [self._entry(row, w, size) for row in items.itertuples(index=False)]
+        total = sum(len(entry.lines) for entry in entries)
+        if total * step > h - 5:  # a crowded day: smaller, never cut
+            scale = (h - 5) / (total * step)
+            size, step = size * scale, step * scale
+        top = y + 4.4
+        for entry in entries:
+            self._item(entry, x, top, (w, step, size))
+            top += step * len(entry.lines)
+
+    def _entry(self, row: Any, w: float, size: float) -> _Entry:
+        kind, weekly = str(row.kind), bool(row.weekly)
+        text = f"{row.time} {row.text}".strip()
+        return _Entry(kind, bool(row.held), weekly, self._lines(text, self._room(w, kind), (size, weekly)))
+
+    def _size(self, w: float) -> float:
+        """One font size for the diary's items: the largest from 7.8 down to 6.6 pt at which every
+        usual home dose ("08:00 Loxoprofen 60 mg") fits one line; longer texts wrap."""
+        if self.item_size is None:
+            home = self.diary.items[(self.diary.items["kind"] == HOME) & ~self.diary.items["weekly"]]
+            texts = (home["time"].astype(str) + " " + home["text"].astype(str)).unique()
+            self.use_font(7.8)
+            room = self._room(w, HOME)
+            fits = [7.8 * room / max(self.get_string_width(str(t)), 1e-6) for t in texts]
+            self.item_size = min([7.8, *(0.98 * size for size in fits if size >= 6.6)])
+        return self.item_size
+
+    def _room(self, w: float, kind: str) -> float:
+        return w - 3.2 - (_BOX if kind == HOME else 0.0)
+
+    def _lines(self, text: str, room: float, font: tuple[float, bool]) -> list[str]:
+        """``text`` wrapped to ``room`` mm at ``font`` (size, bold), by words (Chinese by characters)."""
+        self.use_font(*font)
+        if self.get_string_width(text) <= room:
+            return [text]
+        mode = WrapMode.CHAR if self.diary.language == "zh" else WrapMode.WORD
+        width = room + 2 * self.c_margin  # multi_cell keeps a margin on each side
+        lines = self.multi_cell(width, 3, text, dry_run=True, output=MethodReturnValue.LINES, wrapmode=mode)
+        return [str(line) for line in cast(list[str], lines)]
+
+    def _item(self, entry: _Entry, x: float, y: float, shape: tuple[float, float, float]) -> None:
+        """One item at (x, y): ``shape`` is the cell width, the line height and the font size."""
+        w, step, size = shape
+        box = _BOX * step / 3.9 if entry.kind == HOME else 0.0
+        if entry.kind == HOME:
+            self.rect(x + 1, y + (step - box) / 2, box, box)
+        else:
+            self.set_fill_color(*_BLUE)
+            self.rect(x + 0.5, y + 0.2, w - 1, step * len(entry.lines) - 0.4, style="F")
+        self.use_font(size, bold=entry.weekly)
+        self.set_text_color(*(_GREY if entry.held else _RED if entry.weekly else _INK))
+        left = x + 1.5 + box
+        for n, line in enumerate(entry.lines):
+            self.set_xy(left, y + n * step)
+            self.cell(self._room(w, entry.kind), step, line)
+            if entry.held:  # crossed out, box included
+                middle = y + n * step + step / 2
+                self.set_draw_color(*_RED)
+                self.line(x + 0.5, middle, left + self.get_string_width(line), middle)
+                self.set_draw_color(*_INK)
+        self.set_text_color(*_INK)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """An item as drawn: its kind, whether held or once-weekly, and its text wrapped to the cell."""
+
+    kind: str
+    held: bool
+    weekly: bool
+    lines: list[str]

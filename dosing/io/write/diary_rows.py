@@ -1,0 +1,140 @@
+"""What a patient's printable diary lists: one item per home dose, in-clinic dose and clinic visit,
+in the patient's language and blinded (never the arm or the true drug of a blinded regimen).
+
+Pure tables built with pandas; :mod:`dosing.io.write.diary_pdf` draws them. The texts come from the
+``diary`` catalogue (:mod:`dosing.io.write.i18n`) and the protocol's translated names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from babel.dates import format_date
+
+from ...protocol.model import Protocol, Regimen
+from ...protocol.units import dose_texts
+from .i18n import Translate
+
+#: Columns of the items table, one row per thing the patient does or attends.
+ITEM_COLUMNS = ["study_day", "time", "kind", "text", "held", "weekly"]
+#: Item kinds: a dose the patient takes (a tick box), a dose staff give at the clinic, a clinic visit.
+HOME, CLINIC, VISIT = "home", "clinic", "visit"
+
+
+@dataclass(frozen=True)
+class Medicine:
+    """One entry of a page's "your medicines" list: name, dose and instructions, and the study days
+    from its first to its last dose (a page lists the medicines taken in its weeks)."""
+
+    text: str
+    first_day: int
+    last_day: int
+
+
+def diary_items(
+    protocol: Protocol, doses: pd.DataFrame, visits: pd.DataFrame, place: str, _: Translate, language: str
+) -> pd.DataFrame:
+    """The patient's items, ordered by study day, time and kind. ``doses`` is the patient's expanded
+    table (changes applied; it may hold the arm and true drug: only blinded texts are taken from it),
+    ``visits`` the patient's planned visits, ``place`` the site's name (blank: "the clinic")."""
+    place = place or _("the clinic")
+    items = pd.concat([_dose_items(protocol, doses, place, _, language), _visit_items(protocol, visits, _, language)])
+    order = items["kind"].map({VISIT: 0, CLINIC: 1, HOME: 2})
+    items = items.assign(_order=order).sort_values(["study_day", "time", "_order", "text"], kind="stable")
+    return items[ITEM_COLUMNS].reset_index(drop=True)
+
+
+def what(protocol: Protocol, doses: pd.DataFrame, language: str) -> pd.Series:
+    """ "Loxoprofen 60 mg": the blinded label (or drug) in ``language`` and the dose as people read it,
+    the blinded dose where the arms' doses differ."""
+    regimens = {r.id: r for r in protocol.regimens}
+    ids = doses["regimen"].astype(str)
+    label = ids.map({rid: r.label_in(language) for rid, r in regimens.items()})
+    dose = pd.Series(dose_texts(doses["dose"], doses["unit"]), index=doses.index, dtype=object)
+    hidden = {rid: r.blinded_dose for rid, r in regimens.items() if _hides_dose(protocol, r)}
+    if hidden:
+        pick = ids.isin(list(hidden)).to_numpy()
+        dose[pick] = ids[pick].map(hidden)
+    return (label + " " + dose.astype(str)).str.strip()
+
+
+def _hides_dose(protocol: Protocol, regimen: Regimen) -> bool:
+    return protocol.study.blinded and regimen.blinded_dose is not None
+
+
+def _dose_items(protocol: Protocol, doses: pd.DataFrame, place: str, _: Translate, language: str) -> pd.DataFrame:
+    text = what(protocol, doses, language)
+    in_clinic = doses["in_clinic"].to_numpy(dtype=bool)
+    clinic_regimens = {r.id for r in protocol.regimens if r.in_clinic}
+    moved_home = doses["regimen"].astype(str).isin(clinic_regimens).to_numpy() & ~in_clinic
+    text = text.where(~moved_home, text + " " + _("(at home: the clinic is closed)"))
+    label = doses["regimen"].astype(str).map({r.id: r.label_in(language) for r in protocol.regimens})
+    at_clinic = _("{what}: at the clinic ({place})")
+    before, after = at_clinic.format(place=place, what="\0").split("\0")
+    text = text.where(~in_clinic, before + label.astype(str) + after)  # staff give it: the name is enough
+    held = doses["held"].to_numpy(dtype=bool)
+    return pd.DataFrame(
+        {
+            "study_day": doses["study_day"].to_numpy(dtype=np.int64),
+            "time": doses["time"].astype(str).to_numpy(),
+            "kind": np.where(in_clinic, CLINIC, HOME),
+            "text": text.to_numpy(dtype=object),
+            "held": held,
+            "weekly": doses["once_weekly"].to_numpy(dtype=bool),
+        }
+    )
+
+
+def _visit_items(protocol: Protocol, visits: pd.DataFrame, _: Translate, language: str) -> pd.DataFrame:
+    shown = visits[visits["study_day"] >= 1] if len(visits) else visits
+    names = {v.id: v.name_in(language) for v in protocol.visits}
+    template = _("Clinic visit: {name}")
+    text = shown["visit"].astype(str).map(lambda visit: template.format(name=names.get(visit, visit)))
+    return pd.DataFrame(
+        {
+            "study_day": shown["study_day"].to_numpy(dtype=np.int64) if len(shown) else np.array([], dtype=np.int64),
+            "time": shown["time"].fillna("").astype(str).to_numpy() if len(shown) else np.array([], dtype=object),
+            "kind": VISIT,
+            "text": text.to_numpy(dtype=object),
+            "held": False,
+            "weekly": False,
+        }
+    )
+
+
+def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: str) -> list[Medicine]:
+    """The patient's medicines with dose and instructions, one line each, in order of first use:
+    "Loxoprofen 60 mg: after meals" (blinded as the items are)."""
+    if doses.empty:
+        return []
+    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": what(protocol, doses, language)})
+    frame["day"] = doses["study_day"].to_numpy()
+    spans = frame.groupby(["regimen", "what"], sort=False)["day"].agg(["min", "max"]).sort_values("min", kind="stable")
+    regimens = {r.id: r for r in protocol.regimens}
+    template = _("{medicine}: {instructions}")
+    lines = []
+    for (regimen_id, text), first, last in zip(spans.index, spans["min"], spans["max"], strict=True):
+        instructions = regimens[str(regimen_id)].instructions_in(language)
+        line = template.format(medicine=text, instructions=instructions) if instructions else str(text)
+        lines.append(Medicine(line, int(first), int(last)))
+    return lines
+
+
+def weekly_warnings(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: str) -> list[str]:
+    """ "Methotrexate: ONCE A WEEK, on Sunday only. Never take it daily." for each once-weekly drug and
+    each weekday it is planned on (a dose moved to another day names that day too)."""
+    weekly = doses[doses["once_weekly"].to_numpy(dtype=bool)]
+    if weekly.empty:
+        return []
+    firsts = weekly.drop_duplicates(subset=["regimen", "weekday"])
+    template = _("{drug}: ONCE A WEEK, on {weekday} only. Never take it daily.")
+    return [
+        template.format(
+            drug=protocol.regimen(str(regimen_id)).label_in(language),
+            weekday=format_date(dt.date.fromisoformat(str(date)), "EEEE", locale=language),
+        )
+        for regimen_id, date in zip(firsts["regimen"], firsts["date"], strict=True)
+    ]

@@ -1,0 +1,129 @@
+"""``dosing diary``: each patient's printable diary (PDF), in the patient's language, always blinded.
+
+Plans as ``generate`` does (expand, the changes, the safety checks, the visits), then writes
+``<out>/<study id>-diaries/<patient id>.pdf`` for each patient, all at once with a ``manifest.json``
+(see :mod:`dosing.io.atomic`). The texts are in the cohort's ``language`` of each patient (see
+:mod:`dosing.io.write.i18n`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import CohortError
+from ..io.atomic import staged_folder
+from ..io.manifest import inputs_record, write_manifest
+from ..io.write.diary_pdf import PAPERS, Diary, diary_pdf
+from ..io.write.diary_rows import diary_items, medicines, weekly_warnings
+from ..io.write.i18n import translator
+from ..plan.apply_changes import apply_changes
+from ..plan.changes import Changes
+from ..plan.clinic_days import home_after_changes
+from ..plan.cohort import Cohort
+from ..plan.expand import expand
+from ..plan.visits import plan_visits
+from ..protocol.model import Protocol
+from ..protocol.safety import check_schedule
+
+
+@dataclass
+class DiaryResult:
+    folder: Path
+    files: list[Path]
+
+    def summary(self) -> str:
+        plural = "" if len(self.files) == 1 else "s"
+        return f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+
+
+def diary_folder(out_dir: Path, protocol: Protocol) -> Path:
+    return Path(out_dir) / f"{protocol.study.id.lower()}-diaries"
+
+
+def diary(
+    protocol: Protocol,
+    cohort: Cohort,
+    out_dir: str | Path = "output",
+    *,
+    changes: Changes | None = None,
+    patients: Sequence[str] | None = None,
+    paper: str = "a4",
+) -> DiaryResult:
+    """Write the printable diaries of ``patients`` (default: all) on ``paper`` ("a4" or "letter")
+    into ``<out_dir>/<study id>-diaries/``, replacing that folder's previous diaries."""
+    if paper not in PAPERS:
+        raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
+    books = build_diaries(protocol, cohort, changes=changes, patients=patients)
+    final = diary_folder(Path(out_dir), protocol)
+    with staged_folder(final) as folder:
+        for pid, book in books.items():
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
+        options = {"paper": paper, "patients": list(books)}
+        write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books])
+
+
+def build_diaries(
+    protocol: Protocol, cohort: Cohort, *, changes: Changes | None = None, patients: Sequence[str] | None = None
+) -> dict[str, Diary]:
+    """Each patient's :class:`Diary` (what the PDF shows), planned as ``generate`` plans: expanded,
+    with the changes, checked by the safety rules, with the visits."""
+    chosen = _chosen(cohort, patients)
+    doses = expand(protocol, chosen)
+    if changes is not None:
+        ids = chosen.patients["patient_id"].astype(str)
+        changes = dataclasses.replace(changes, rows=changes.rows[changes.rows["patient_id"].astype(str).isin(ids)])
+        doses = home_after_changes(apply_changes(doses, changes), protocol)
+    check_schedule(doses, protocol)  # the safety rules stay on for every output
+    visits = plan_visits(protocol, chosen, changes)
+    dose_groups = dict(tuple(doses.groupby("patient_id", observed=True, sort=False)))
+    visit_groups = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
+    return {
+        str(patient.patient_id): patient_diary(
+            protocol,
+            patient,
+            dose_groups.get(str(patient.patient_id), doses.iloc[0:0]),
+            visit_groups.get(str(patient.patient_id), visits.iloc[0:0]),
+        )
+        for patient in chosen.patients.itertuples(index=False)
+    }
+
+
+def _chosen(cohort: Cohort, patients: Sequence[str] | None) -> Cohort:
+    if not patients:
+        return cohort
+    known = set(cohort.patients["patient_id"].astype(str))
+    unknown = [p for p in patients if p not in known]
+    if unknown:
+        raise CohortError(
+            f"no patient {unknown[0]!r} in the cohort",
+            source=cohort.source,
+            hint="give a patient_id of the cohort file",
+        )
+    rows = cohort.patients[cohort.patients["patient_id"].astype(str).isin(list(patients))]
+    return Cohort(rows.reset_index(drop=True), cohort.source)
+
+
+def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visits: pd.DataFrame) -> Diary:
+    """One patient's :class:`Diary` from the patient's cohort row, doses and visits."""
+    language = str(getattr(patient, "language", "en") or "en")
+    _ = translator(language, "diary")
+    items = diary_items(protocol, doses, visits, str(getattr(patient, "site", "") or ""), _, language)
+    last = max(protocol.study.last_day, int(items["study_day"].max()) if len(items) else 1)
+    return Diary(
+        study_id=protocol.study.id,
+        patient_id=str(getattr(patient, "patient_id")),  # noqa: B009 (a namedtuple of the cohort's columns)
+        language=language,
+        start=pd.Timestamp(str(getattr(patient, "start_date"))).date(),  # noqa: B009
+        weeks=-(-last // 7),
+        items=items,
+        medicines=medicines(protocol, doses, _, language),
+        warnings=weekly_warnings(protocol, doses, _, language),
+        contact=protocol.study.contact_in(language),
+        translate=_,
+    )
