@@ -76,7 +76,7 @@ def column_text(series: pd.Series) -> np.ndarray:
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return _categories(series)
-    if dtype == object or pd.api.types.is_string_dtype(dtype):
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         values = series.to_numpy(dtype=object)
         if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
             return safe_texts(np.where(pd.isna(values), "", values).astype(object))
@@ -118,7 +118,7 @@ def _distinct(series: pd.Series) -> np.ndarray:
         codes, bits = pd.factorize(series.to_numpy().view(f"i{dtype.itemsize}"))
         return _by_pandas(pd.Series(bits.view(dtype), name=series.name))[codes]
     alike = (isinstance(dtype, np.dtype) and dtype.kind in "bM") or isinstance(dtype, pd.DatetimeTZDtype)
-    if alike or (dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "boolean"):
+    if alike or (pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(series, skipna=False) == "boolean"):
         codes, distinct = pd.factorize(series, use_na_sentinel=False)
         return _by_pandas(pd.Series(distinct, dtype=dtype, name=series.name))[codes]
     return _by_pandas(series)
