@@ -76,16 +76,19 @@ def column_text(series: pd.Series) -> np.ndarray:
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return _categories(series)
-    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        values = series.to_numpy(dtype=object)
-        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-            return safe_texts(np.where(pd.isna(values), "", values).astype(object))
-    elif pd.api.types.is_integer_dtype(dtype):
-        missing = series.isna().to_numpy()
-        digits = series.to_numpy(dtype=np.int64, na_value=0).astype(str).astype(object)
-        digits[missing] = ""
-        return digits
+    if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_object_dtype(dtype) or _is_str(dtype):
+        # the kinds of the cells, not of the distinct values: 1, 1.0 and True are one distinct value
+        kind = "integer" if pd.api.types.is_integer_dtype(dtype) else pd.api.types.infer_dtype(series, skipna=True)
+        if kind in ("string", "empty", "integer", "boolean"):
+            codes, distinct = pd.factorize(series)  # a missing cell: code -1, written ""
+            if kind in ("string", "empty"):
+                return np.append(safe_texts(np.asarray(distinct, dtype=object)), "")[codes]
+            return np.array([*map(str, distinct.tolist()), ""], dtype=object)[codes]
     return _distinct(series)
+
+
+def _is_str(dtype: object) -> bool:
+    return pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
 
 
 def safe_texts(values: np.ndarray) -> np.ndarray:
