@@ -42,7 +42,7 @@ def blind_judgement(
     out = table.copy()
     nothing_given = table["admin"].to_numpy() < 0
     out["wrong_dose"] = pd.arrays.BooleanArray(wrong & ~skip, skip | nothing_given)
-    out["dose_note"] = pd.Categorical.from_codes(skip.astype(np.int8), categories=["", NOT_JUDGED])
+    out["dose_note"] = pd.Categorical.from_codes(skip.astype(np.int8), categories=pd.Index(["", NOT_JUDGED]))
     return out
 
 

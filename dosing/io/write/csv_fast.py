@@ -24,6 +24,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ def column_text(series: pd.Series) -> np.ndarray:
     return _distinct(series)
 
 
-def _is_str(dtype: object) -> bool:
+def _is_str(dtype: Any) -> bool:
     return pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
 
 
