@@ -42,7 +42,8 @@ def blind_judgement(
     out = table.copy()
     nothing_given = table["admin"].to_numpy() < 0
     out["wrong_dose"] = pd.arrays.BooleanArray(wrong & ~skip, skip | nothing_given)
-    out["dose_note"] = pd.Categorical.from_codes(skip.astype(np.int8), categories=pd.Index(["", NOT_JUDGED]))
+    notes = np.array(["", NOT_JUDGED], dtype=object)  # by reference: not a text array of a million rows
+    out["dose_note"] = pd.Categorical(notes[skip.astype(np.int8)], categories=notes)
     return out
 
 
