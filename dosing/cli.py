@@ -15,24 +15,14 @@ from pathlib import Path
 import click
 
 from .errors import DosingError, ValueParseError
-from .io.manifest import changes_for_show
 from .io.os_errors import describe, user_caused
-from .io.read.changes import load_changes
-from .io.read.files import load_cohort, load_protocol
-from .io.write.ics import STYLES
-from .jobs.adherence import adherence as adherence_outputs
-from .jobs.diary import diary as write_diaries
-from .jobs.export_sdtm import export_sdtm
-from .jobs.generate import generate as generate_outputs
-from .jobs.show import show as show_schedule
-from .jobs.status import describe as describe_study
-from .jobs.status import status as study_status
-from .jobs.validate import validate as validate_protocol
-from .jobs.worklist import worklist as write_worklist
-from .plan.warnings import WarningsRefused
-from .protocol.values import parse_date, parse_offset
-from .serve.feeds import DEFAULT_BASE_URL
-from .serve.feeds import rotate_feed as rotate_patient_feed
+
+#: Only click and the two light modules above load at start-up, so that ``dosing --help`` answers at
+#: once: each command imports what it needs (pandas, pydantic, icalendar, matplotlib) when it runs.
+#: These two mirror :data:`dosing.io.write.ics.STYLES` and :data:`dosing.serve.feeds.DEFAULT_BASE_URL`
+#: (tests/test_startup.py keeps them equal).
+STYLES = ("recurring", "expanded")
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
 EXISTING = click.Path(dir_okay=False, path_type=Path)
 
@@ -73,6 +63,8 @@ class OffsetType(click.ParamType):
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
         if isinstance(value, dt.timedelta):
             return value
+        from .protocol.values import parse_offset
+
         try:
             return parse_offset(str(value))
         except ValueParseError as err:
@@ -120,6 +112,8 @@ class DateType(click.ParamType):
     name = "date"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        from .protocol.values import parse_date
+
         try:
             return parse_date(value)
         except ValueParseError as err:
@@ -147,6 +141,8 @@ def echo_warnings(warnings: Iterable[object]) -> None:
 @contextmanager
 def refused_warnings_shown() -> Iterator[None]:
     """With --strict, print the warnings that made the command refuse before the error."""
+    from .plan.warnings import WarningsRefused
+
     try:
         yield
     except WarningsRefused as err:
@@ -172,6 +168,8 @@ def validate(
     Example:
       dosing validate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv
     """
+    from .jobs.validate import validate as validate_protocol
+
     with refused_warnings_shown():
         result = validate_protocol(protocol, cohort, today=today, strict=strict, out_dir=out_dir)
     echo_warnings(result.warnings)
@@ -256,6 +254,10 @@ def generate(
     """
     if no_remind and (remind or remind_visits):
         raise click.UsageError("--no-remind turns every patient alarm off: give it without --remind/--remind-visits")
+    from .io.read.changes import load_changes
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.generate import generate as generate_outputs
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
@@ -310,6 +312,11 @@ def show(
     Example:
       dosing show protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --patient RA-001
     """
+    from .io.manifest import changes_for_show
+    from .io.read.changes import load_changes
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.show import show as show_schedule
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
@@ -361,6 +368,10 @@ def worklist(
       dosing worklist protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --from 2027-01-04 --to 2027-01-04 --site PKUPH
     """
+    from .io.read.changes import load_changes
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.worklist import worklist as write_worklist
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
@@ -409,6 +420,11 @@ def diary(
     Example:
       dosing diary protocols/nct02467504.toml --cohort protocols/nct02467504-cohort-zh.csv --patient RA-001
     """
+    from .io.manifest import changes_for_show
+    from .io.read.changes import load_changes
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.diary import diary as write_diaries
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     given = load_changes(changes_file, loaded, patients) if changes_file is not None else None
@@ -430,6 +446,9 @@ def rotate_feed(protocol: Path, cohort: Path, patient_id: str, out_dir: Path, ke
     Example:
       dosing rotate-feed protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --patient RA-001
     """
+    from .io.read.files import load_cohort, load_protocol
+    from .serve.feeds import rotate_feed as rotate_patient_feed
+
     loaded = load_protocol(protocol)
     click.echo(rotate_patient_feed(loaded, load_cohort(cohort, loaded), patient_id, out_dir, key_file).summary())
 
@@ -450,6 +469,8 @@ def serve(folder: Path, host: str, port: int) -> None:
     Example:
       dosing serve output/nct02467504 --port 8080
     """
+    from .jobs.status import describe as describe_study
+
     try:
         from .serve.server import serve as serve_feeds
     except ImportError as err:
@@ -503,6 +524,9 @@ def adherence(
       dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --log output/nct02467504/worklist.csv --as-of 2027-09-01
     """
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.adherence import adherence as adherence_outputs
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     if unblinded:
@@ -534,6 +558,8 @@ def status(folder: Path) -> None:
     Example:
       dosing status output/nct02467504
     """
+    from .jobs.status import status as study_status
+
     click.echo(study_status(folder).summary())
 
 
@@ -590,6 +616,9 @@ def sdtm(
       dosing export sdtm protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --log output/nct02467504/worklist.csv --as-of 2027-09-01
     """
+    from .io.read.files import load_cohort, load_protocol
+    from .jobs.export_sdtm import export_sdtm
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     if unblinded:
@@ -610,6 +639,9 @@ def sdtm(
 
 
 def _export_inputs(protocol: Path, cohort: Path, changes_file: Path | None, unblinded: bool) -> tuple:
+    from .io.read.changes import load_changes
+    from .io.read.files import load_cohort, load_protocol
+
     loaded = load_protocol(protocol)
     patients = load_cohort(cohort, loaded)
     changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None

@@ -38,11 +38,12 @@ def blind_judgement(
             true_terms[written] = given["true_terms"].to_numpy(dtype=bool)[admin[written]]
             dose = given["dose_given"].to_numpy(dtype=float)[np.maximum(admin, 0)]
             written &= ~np.isnan(dose)
-        skip = written & true_terms & planned["regimen"].astype(str).isin(hidden_ids).to_numpy()
+        skip = written & true_terms & planned["regimen"].isin(hidden_ids).to_numpy(dtype=bool)
     out = table.copy()
     nothing_given = table["admin"].to_numpy() < 0
     out["wrong_dose"] = pd.arrays.BooleanArray(wrong & ~skip, skip | nothing_given)
-    out["dose_note"] = pd.Categorical(np.where(skip, NOT_JUDGED, ""), categories=["", NOT_JUDGED])
+    notes = np.array(["", NOT_JUDGED], dtype=object)  # by reference: not a text array of a million rows
+    out["dose_note"] = pd.Categorical(notes[skip.astype(np.int8)], categories=notes)
     return out
 
 

@@ -308,7 +308,8 @@ def _expected_amounts(
     planned dose: the planned dose where ``true_terms``, else the blinded dose where the blinded
     worklist hides it."""
     amount = planned["dose"].to_numpy(dtype=float).copy()
-    unit = planned["unit"].astype(str).map(unit_symbol).to_numpy(dtype=object)
+    codes, written = pd.factorize(planned["unit"].astype(str), use_na_sentinel=False)
+    unit = np.array([unit_symbol(str(u)) for u in written], dtype=object)[codes]  # once per distinct unit
     for regimen in protocol.regimens:
         hidden = blinded_dose(regimen, protocol)
         if hidden is not None:

@@ -125,7 +125,8 @@ def _named(level: pd.DataFrame, patients: pd.Index, drugs: pd.Index) -> pd.DataF
 def _level(
     doses: pd.DataFrame, given: pd.DataFrame, keys: list[str], daily: dict[int, bool], band: tuple[float, float]
 ) -> pd.DataFrame:
-    counts = pd.crosstab([doses[k] for k in keys], doses["status"]).reindex(columns=COUNTS, fill_value=0)
+    per_status = doses.groupby([*keys, "status"], observed=True).size()  # crosstab, without its Python loop
+    counts = per_status.unstack("status", fill_value=0).reindex(columns=COUNTS, fill_value=0)
     counts.columns = list(COUNTS)
     out = counts.rename(columns={"taken": "untimed"})
     out["taken"] = counts[list(TAKEN)].sum(axis=1)

@@ -500,6 +500,15 @@ class Visit(Strict):
         return 0 if self.days is not None else self.window.late
 
 
+def _country_codes() -> set[str]:
+    """The country codes the holidays package knows (aliases such as UK too), read from its registry:
+    ``holidays.list_supported_countries()`` would import every country's module (0.2 s) to list
+    subdivisions the check does not need."""
+    from holidays.registry import EntityLoader
+
+    return set(EntityLoader.get_country_codes())
+
+
 def _day_gap(first: int, last: int) -> int:
     """Calendar days from study day ``first`` to ``last`` (there is no day 0)."""
     return last - first - (1 if first < 0 < last else 0)
@@ -537,9 +546,7 @@ class ClinicPolicy(Strict):
     @field_validator("holidays")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        import holidays
-
-        if value is not None and value not in holidays.list_supported_countries():
+        if value is not None and value not in _country_codes():
             raise ValueError(f'country {value!r} is not known to the holidays package; use a code such as "CN"')
         return value
 
@@ -550,7 +557,7 @@ class ClinicPolicy(Strict):
 
             if self.holidays is None:
                 raise ValueError("subdivision needs holidays = <country code>")
-            known = holidays.list_supported_countries()[self.holidays]
+            known = list(getattr(holidays, self.holidays).subdivisions)
             if self.subdivision not in known:
                 raise ValueError(f"{self.holidays} has no subdivision {self.subdivision!r} (known: {', '.join(known)})")
         if (self.on_closed_day == "move") != (self.move_window is not None):

@@ -236,17 +236,22 @@ def _check_row_lengths(data: bytes, columns: int, source: str, sep: str = ",") -
     """Every non-blank row has as many cells as the header: a row with a cell too many or too few
     (a shifted row in a spreadsheet) would put values under the wrong columns, so the file is refused.
 
-    Vectorised over the positions of quotes, separators and line ends only: a separator or line end
-    is inside a quoted cell when an odd number of quotes comes before it (an escaped quote "" counts
-    twice)."""
+    Vectorised over the positions of quotes, separators and line ends: a separator or line end is
+    inside a quoted cell when an odd number of quotes comes before it (an escaped quote "" counts
+    twice). The separators are counted per line as if nothing were quoted, then those inside each
+    quoted span are taken off its line: a few thousand spans, not a search per separator (twenty
+    million in a big log)."""
     array = np.frombuffer(data, dtype=np.uint8)
     quotes = np.flatnonzero(array == ord('"'))
     ends, commas = np.flatnonzero(array == ord("\n")), np.flatnonzero(array == ord(sep))
     if len(quotes):
         ends = ends[np.searchsorted(quotes, ends) % 2 == 0]
-        commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
     starts, stops = np.r_[0, ends + 1], np.r_[ends, len(array)]
     cells = np.diff(np.r_[0, np.searchsorted(commas, stops)]) + 1
+    if len(quotes):
+        opens, closes = quotes[0::2], np.r_[quotes[1::2], len(array)][: len(quotes[0::2])]  # an open quote runs on
+        inside = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
+        cells -= np.bincount(np.searchsorted(stops, opens), weights=inside, minlength=len(cells)).astype(np.int64)
     blank = (stops - starts) <= 1  # an empty line, or one holding only "\r"
     ragged = np.flatnonzero((cells != columns) & ~blank)
     if len(ragged):
