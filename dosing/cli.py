@@ -7,7 +7,6 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from .io.read.files import load_cohort, load_protocol
 from .io.write.ics import STYLES
 from .jobs.adherence import adherence as adherence_outputs
 from .jobs.generate import generate as generate_outputs
+from .jobs.progress import Progress
 from .jobs.show import show as show_schedule
 from .jobs.status import describe as describe_study
 from .jobs.status import status as study_status
@@ -50,6 +50,9 @@ DISCARD_CHANGES = click.option(
     "--discard-changes",
     is_flag=True,
     help="Drop the changes this study's outputs were made with (or use --changes FILE instead); recorded.",
+)
+QUIET = click.option(
+    "--quiet", is_flag=True, help="Show no progress on stderr (it is shown only on a terminal in any case)."
 )
 GROUP = click.option(
     "--group",
@@ -209,6 +212,7 @@ def validate(
 @DISCARD_CHANGES
 @GROUP
 @warning_options
+@QUIET
 def generate(
     protocol: Path,
     cohort: Path,
@@ -225,6 +229,7 @@ def generate(
     group: str | None = None,
     strict: bool = False,
     today: dt.date | None = None,
+    quiet: bool = False,
 ) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
@@ -245,19 +250,20 @@ def generate(
         --changes protocols/nct02467504-changes.csv
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --remind 15m
     """
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
-    changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol, cohort and changes"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
+        changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
-    bar = click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200)
-    with refused_warnings_shown(), bar:
+    with refused_warnings_shown():
         result = generate_outputs(
             loaded,
             patients,
             out_dir,
             unblinded=unblinded,
-            progress=lambda done, total: bar.update(1),
+            progress=progress,
             changes=changes,
             ics_style="expanded" if ics_style == "expanded" else "recurring",
             remind=remind,
@@ -368,6 +374,7 @@ def serve(folder: Path, host: str, port: int) -> None:
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
 @DISCARD_CHANGES
 @GROUP
+@QUIET
 def adherence(
     protocol: Path,
     cohort: Path,
@@ -379,6 +386,7 @@ def adherence(
     unblinded: bool,
     discard_changes: bool = False,
     group: str | None = None,
+    quiet: bool = False,
 ) -> None:
     """Check what was given (LOG) against what was planned; write tables and report.html.
 
@@ -391,8 +399,10 @@ def adherence(
       dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --log output/nct02467504/worklist.csv --as-of 2027-09-01
     """
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol and cohort"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
     result = adherence_outputs(
@@ -407,6 +417,7 @@ def adherence(
         discard_changes=discard_changes,
         group=group,
         on_wait=tell,
+        progress=progress,
     )
     click.echo(result.summary_text())
 

@@ -4,8 +4,15 @@ when stderr is not a terminal or with --quiet; never inside an output file."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+import dosing.jobs.progress as progress_module
+from dosing.cli import main
 from dosing.jobs.progress import Progress, duration_text
+from tests.conftest import FIXTURES, PROTOCOLS
 
 
 class Terminal(io.StringIO):
@@ -120,3 +127,88 @@ def test_duration_text() -> None:
         "1 h 00 min",
         "1 h 02 min",
     ]
+
+
+# ---- the commands ---------------------------------------------------------------------------
+
+SEED = str(PROTOCOLS / "nct02467504.toml")
+ONE = str(FIXTURES / "seed-one-patient.csv")
+
+
+@pytest.fixture
+def on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CliRunner's stderr is not a terminal: make every stream look like one."""
+    monkeypatch.setattr(progress_module, "is_terminal", lambda stream: True)
+
+
+def stages(stderr: str) -> list[str]:
+    """The stage names of the finished lines, in order."""
+    return [line.rsplit("\r", 1)[-1].split(":")[0] for line in stderr.split("\n") if " done in " in line]
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_generate_reports_its_stages_in_order_on_a_terminal(tmp_path: Path, on_a_terminal: None) -> None:
+    result = CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert stages(result.stderr) == [
+        "reading the protocol, cohort and changes",
+        "expanding doses",
+        "planning visits, checking the plan",
+        "preparing the tables",
+        "writing worklist.csv",
+        "writing doses.csv and patients/<id>/",
+        "writing visits.csv, visit-worklist.csv",
+        "writing staff/<site>.ics",
+        "writing feeds/, feeds.csv",
+    ]
+    assert "writing doses.csv and patients/<id>/: 1 done in " in result.stderr  # one patient
+    assert "writing worklist.csv: 693 done in " in result.stderr  # 144 + 504 + 24 + 21 = 693 doses (test_cli)
+    assert result.stdout.startswith("BLINDED outputs in ")  # the summary stays on stdout, untouched
+
+
+def test_quiet_generate_shows_nothing_even_on_a_terminal(tmp_path: Path, on_a_terminal: None) -> None:
+    args = ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path / "out"), "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_progress_never_reaches_an_output_file(tmp_path: Path, on_a_terminal: None) -> None:
+    shown = CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path / "a")])
+    quiet = CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", str(tmp_path / "b"), "--quiet"])
+    assert shown.exit_code == quiet.exit_code == 0
+    assert "expanding doses" in shown.stderr
+    with_progress, without = files(tmp_path / "a"), files(tmp_path / "b")
+    assert with_progress.keys() == without.keys()
+    for name, content in with_progress.items():
+        if not name.endswith("manifest.json"):  # records the output folder's path
+            assert content == without[name], name
+        assert b"expanding doses" not in content and b" done in " not in content, name
+
+
+def test_adherence_reports_its_stages_and_is_quiet_with_quiet(tmp_path: Path, on_a_terminal: None) -> None:
+    out = str(tmp_path / "out")
+    assert CliRunner().invoke(main, ["generate", SEED, "--cohort", ONE, "--out", out, "--quiet"]).exit_code == 0
+    log = str(tmp_path / "out" / "nct02467504" / "worklist.csv")
+    args = ["adherence", SEED, "--cohort", ONE, "--log", log, "--out", out, "--as-of", "2027-01-01"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert stages(result.stderr) == [
+        "reading the protocol and cohort",
+        "reading the log",
+        "matching the log to the plan",
+        "writing adherence/",
+    ]
+    assert "writing adherence/: 5 done in " in result.stderr  # doses, extra, summary, bad_rows, report.html
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == ""
