@@ -15,9 +15,16 @@ from hypothesis import strategies as st
 
 import dosing
 import dosing.jobs.patient_files as patient_files
-from dosing.io.write.csv import csv_header, csv_rows, row_ends, safe_cell, safe_frame, write_csv, write_csv_in_parts
+from dosing.io.write.csv import csv_header, csv_rows, row_ends, safe_cell, safe_frame, write_csv
 from dosing.jobs.generate import _dose_table, worklist
-from dosing.jobs.patient_files import CalendarFiles, CalendarOptions, chunks, patient_tables, write_patient_files
+from dosing.jobs.patient_files import (
+    CalendarFiles,
+    CalendarOptions,
+    chunks,
+    patient_tables,
+    write_patient_files,
+    write_rows_in_pool,
+)
 from dosing.plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, WORKLIST_COLUMNS
 from dosing.plan.visits import VISIT_COLUMNS
 from tests.conftest import PROTOCOLS
@@ -61,14 +68,24 @@ def mixed_frame(rows: int) -> pd.DataFrame:
     )
 
 
-def test_csv_written_in_parts_is_byte_identical(tmp_path: Path) -> None:
+def test_csv_assembled_from_the_rows_of_slices_is_byte_identical(tmp_path: Path) -> None:
     frame = mixed_frame(50)
     write_csv(frame, tmp_path / "whole.csv")
+    parts = b"".join(csv_rows(frame.iloc[start : start + 7]) for start in range(0, 50, 7))
+    assert csv_header(frame) + parts == (tmp_path / "whole.csv").read_bytes()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_study_file_rendered_in_the_pool_is_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    frame = mixed_frame(50)
+    write_csv(frame, tmp_path / "whole.csv")
+    monkeypatch.setattr(patient_files, "PART_ROWS", 7)
     seen: list[int] = []
-    write_csv_in_parts(frame, tmp_path / "parts.csv", rows=7, on_rows=seen.append)
-    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
-    assert seen == [7] * 7 + [1]  # 50 rows in parts of 7: seven full parts and one row
-    assert csv_header(frame) + csv_rows(frame) == (tmp_path / "whole.csv").read_bytes()
+    write_rows_in_pool(frame, tmp_path / "pool.csv", seen.append, workers=workers)
+    assert (tmp_path / "pool.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert seen == [7] * 7 + [1]  # in order, part by part
 
 
 def test_row_ends_are_the_rows_unless_a_cell_holds_a_line_break() -> None:

@@ -25,7 +25,7 @@ from ..io.manifest import (
 )
 from ..io.permissions import restrict
 from ..io.study_lock import DEFAULT_WAIT_S, study_lock
-from ..io.write.csv import write_csv, write_csv_in_parts
+from ..io.write.csv import write_csv
 from ..io.write.ics import Style, staff_calendar
 from ..io.write.ics_visits import calendar_extras, staff_visit_events
 from ..plan.apply_changes import apply_changes, change_effects, describe_effects
@@ -42,7 +42,7 @@ from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
-from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files
+from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
 from .progress import Progress
 
 
@@ -209,7 +209,7 @@ def _generate(
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         with progress.stage("writing worklist.csv", total=len(sheet)):
-            write_csv_in_parts(sheet, folder / "worklist.csv", on_rows=progress.advance)
+            write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
         del sheet
         columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
         mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes

@@ -110,12 +110,47 @@ def chunks(patients: int, workers: int) -> list[tuple[int, int]]:
 
 
 def workers_for(patients: int) -> int:
-    """Processes to use: the cores this process may run on (at most 2 per 8 chunks' worth of work),
-    one for small cohorts, and one where processes cannot be forked."""
+    """Processes to use: the cores this process may run on (at most 8); one for cohorts under two
+    chunks, and one where processes cannot be forked."""
     if patients < 2 * CHUNK_PATIENTS or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 8))
+
+
+#: Rows per part of a study-wide CSV file rendered in the pool (about 35 MB of text).
+PART_ROWS = 200_000
+
+
+def write_rows_in_pool(
+    frame: pd.DataFrame, path: Path, on_rows: Callable[[int], None], workers: int | None = None
+) -> None:
+    """:func:`~dosing.io.write.csv.write_csv`'s bytes for ``frame``, its parts of :data:`PART_ROWS`
+    rows rendered on both cores (in order: the parent writes each part as it comes)."""
+    ranges = [(start, min(start + PART_ROWS, len(frame))) for start in range(0, len(frame), PART_ROWS)]
+    if workers is None:
+        workers = workers_for(CHUNK_PATIENTS * len(ranges))  # two parts or more: the pool
+    with path.open("wb") as out:
+        out.write(csv_header(frame))
+        _SHARED["rows"] = frame
+        try:
+            if workers <= 1 or len(ranges) < 2:
+                parts: Iterator[tuple[int, bytes]] = map(_render_rows, ranges)
+                for count, text in parts:
+                    out.write(text)
+                    on_rows(count)
+            else:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    for count, text in pool.imap(_render_rows, ranges):
+                        out.write(text)
+                        on_rows(count)
+        finally:
+            _SHARED.pop("rows", None)
+
+
+def _render_rows(part: tuple[int, int]) -> tuple[int, bytes]:
+    start, stop = part
+    return stop - start, csv_rows(_SHARED["rows"].iloc[start:stop])
 
 
 _SHARED: dict[str, Any] = {}  # the tables a forked worker inherits

@@ -14,7 +14,6 @@ there, shifting every later column of a nurse's worklist.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +100,6 @@ def row_ends(rows: bytes, count: int) -> np.ndarray | None:
     line break (a quoted line feed), so that lines are not rows."""
     ends = np.flatnonzero(np.frombuffer(rows, dtype=np.uint8) == ord("\n")) + 1
     return ends if len(ends) == count else None
-
-
-def write_csv_in_parts(
-    frame: pd.DataFrame, path: Path, rows: int = 200_000, on_rows: Callable[[int], None] | None = None
-) -> None:
-    """:func:`write_csv`, ``rows`` rows at a time (the same bytes; memory bounded by a part),
-    telling ``on_rows`` how many rows each part wrote."""
-    with path.open("wb") as out:
-        out.write(csv_header(frame))
-        for start in range(0, len(frame), rows):
-            part = frame.iloc[start : start + rows]
-            out.write(csv_rows(part))
-            if on_rows is not None:
-                on_rows(len(part))
 
 
 def _rows_text(frame: pd.DataFrame, header: bool) -> str:
