@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .csv_fast import rows_text
+
 _DANGEROUS = re.compile(r"^[=+\-@\t\r]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -92,7 +94,9 @@ def csv_header(frame: pd.DataFrame) -> bytes:
 def csv_rows(frame: pd.DataFrame) -> bytes:
     """The rows of :func:`write_csv`'s file for ``frame``, without the header: each row's text is the
     same as in the whole file, so files may be assembled from the rows of slices."""
-    return _rows_text(safe_frame(frame), header=False).encode()
+    safe = safe_frame(frame)
+    text = rows_text(safe)
+    return (_rows_text(safe, header=False) if text is None else text).encode()
 
 
 def row_ends(rows: bytes, count: int) -> np.ndarray | None:
