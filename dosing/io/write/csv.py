@@ -66,10 +66,11 @@ def _safe_texts(series: pd.Series) -> pd.Series:
         is_text = np.fromiter((isinstance(v, str) for v in text), dtype=bool, count=len(text))
     if not is_text.any():
         return series
-    cells = text[is_text].astype(str)
-    risky = cells.str.match(_DANGEROUS.pattern).to_numpy(dtype=bool) | cells.str.contains("\r", regex=False).to_numpy(
-        dtype=bool
-    )
+    cells = text.to_numpy()[is_text]
+    first = np.array(cells, dtype="U1")  # each cell's first character ("" for an empty cell)
+    risky = np.isin(first, list("=+-@\t\r"))
+    if "\r" in "".join(cells):
+        risky |= np.array(["\r" in c for c in cells], dtype=bool)
     if not risky.any():
         return series
     fixed = text.copy()

@@ -37,25 +37,34 @@ def _column_texts(column: pd.Series) -> np.ndarray | None:
     """Each cell's CSV text (an object array), or None when the column's type is not covered."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        values = list(dtype.categories)
-        if not all(isinstance(v, str) for v in values):
+        categories = list(dtype.categories)
+        if not all(isinstance(v, str) for v in categories):
             return None
-        return _spread(column.cat.codes.to_numpy(), [_quoted(v) for v in values])
+        return _spread(column.cat.codes.to_numpy(), [_quoted(v) for v in categories])
     if dtype == np.float64:
-        values = column.to_numpy()
-        codes, distinct = pd.factorize(values.view(np.int64))  # by bits: -0.0 stays "-0", apart from 0.0
-        codes[np.isnan(values)] = -1  # NaN is written as the empty text
-        return _spread(codes, ["%.10g" % v for v in distinct.view(np.float64)])  # noqa: UP031 (to_csv's format)
+        numbers = column.to_numpy(dtype=np.float64)
+        bits, distinct_bits = pd.factorize(numbers.view(np.int64))  # by bits: -0.0 stays "-0", apart from 0.0
+        bits[np.isnan(numbers)] = -1  # NaN is written as the empty text
+        floats = np.asarray(distinct_bits, dtype=np.int64).view(np.float64)
+        return _spread(bits, ["%.10g" % v for v in floats])  # noqa: UP031 (to_csv's float_format)
     if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         codes, distinct = pd.factorize(column, use_na_sentinel=True)
         return _spread(codes, [str(int(v)) for v in distinct])
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        codes, distinct = pd.factorize(column, use_na_sentinel=True)
-        values = list(distinct)
-        if not all(isinstance(v, str) for v in values):
-            return None
-        return _spread(codes, [_quoted(v) for v in values])
+        return _text_column(column)
     return None
+
+
+def _text_column(column: pd.Series) -> np.ndarray | None:
+    """A column of text (missing cells allowed) as its cells' CSV texts; None if a cell is not text."""
+    missing = column.isna().to_numpy(dtype=bool)
+    texts = column.to_numpy(dtype=object, copy=True)
+    texts[missing] = ""
+    if pd.api.types.infer_dtype(texts, skipna=False) not in ("string", "empty"):
+        return None
+    if any(c in "\x1f".join(texts) for c in _SPECIAL):  # hardly ever: quote cell by cell
+        texts = np.array([_quoted(t) for t in texts], dtype=object)
+    return texts
 
 
 def _spread(codes: np.ndarray, texts: list[str]) -> np.ndarray:
