@@ -11,7 +11,11 @@ counts against the machine's memory).
 ``dateutil.rrule`` loop that builds the seed dose table alone (no checks, no files), and prints
 generate's wall time over it: the target is a ratio at most 1.
 
+``--stages N`` instead runs generate for N patients in this process and prints the CPU and wall
+seconds of each of its progress stages (see dosing.jobs.progress): where the time goes.
+
 Run: python bench/generate.py [N ...] [--ratio N]     e.g. python bench/generate.py 1000 10000 100000
+     python bench/generate.py --stages 200
 """
 
 from __future__ import annotations
@@ -182,7 +186,39 @@ def ratio(n: int, folder: Path) -> None:
         print(f"         ratio generate / rrule loop at {n:,} patients: {wall / baseline:.2f} (target: at most 1)")
 
 
+def stages(n: int) -> None:
+    """CPU and wall seconds of each stage of generate for N patients, in this process."""
+    import contextlib
+    from collections.abc import Iterator
+
+    sys.path.insert(0, str(ROOT))
+    import dosing
+    from dosing.jobs.progress import Progress
+
+    class Stages(Progress):
+        @contextlib.contextmanager
+        def stage(self, name: str, total: int | None = None) -> Iterator[Progress]:
+            cpu, wall = time.process_time(), time.perf_counter()
+            yield self
+            print(
+                f"  {name:42s} {time.process_time() - cpu:7.2f} s CPU (this process), "
+                f"{time.perf_counter() - wall:7.2f} s wall"
+            )
+
+    protocol = dosing.load_protocol(PROTOCOL)
+    with tempfile.TemporaryDirectory() as tmp:
+        cohort_frame(n).to_csv(Path(tmp) / "cohort.csv", index=False)
+        cohort = dosing.load_cohort(Path(tmp) / "cohort.csv", protocol)
+        print(f"generate, {n:,} patients, stage by stage (load average {os.getloadavg()[0]:.1f}):")
+        started = time.perf_counter()
+        dosing.generate(protocol, cohort, Path(tmp) / "out", key_file=Path(tmp) / "feed.key", progress=Stages(False))
+        print(f"  total {time.perf_counter() - started:.1f} s wall")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--stages"]:
+        stages(int(sys.argv[2]))
+        return
     if sys.argv[1:2] == ["--rrule"]:
         print(f"{len(rrule_table(int(sys.argv[2]))):,} doses")
         return
