@@ -210,17 +210,8 @@ def _generate(
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
         with progress.stage("writing worklist.csv", total=len(sheet)):
             write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
-        del sheet
-        columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
-        mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
-        tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
-        with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
-            write_patient_files(tables, folder, progress.advance)
-        del tables, mine
-        if protocol.visits:
-            with progress.stage("writing visits.csv, visit-worklist.csv"):
-                write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
-                write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
+        del sheet  # the largest table but one: not held while the patients' files are written
+        _write_tables(protocol, cohort, table, (visits, extras), folder, calendar, unblinded, progress)
         if not unblinded:
             _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
         if key is not None:
@@ -249,6 +240,29 @@ def _generate(
         warnings=warnings,
         notes=notes,
     )
+
+
+def _write_tables(
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    visits_extras: tuple[pd.DataFrame, dict[str, list]],
+    folder: Path,
+    calendar: CalendarOptions,
+    unblinded: bool,
+    progress: Progress,
+) -> None:
+    """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
+    visits, extras = visits_extras
+    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
+    tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
+    with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
+        write_patient_files(tables, folder, progress.advance)
+    if protocol.visits:
+        with progress.stage("writing visits.csv, visit-worklist.csv"):
+            write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
+            write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
 
 
 def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.DataFrame:
