@@ -7,7 +7,6 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 
 from .errors import DosingError, ValueParseError
 from .io.os_errors import describe, user_caused
+from .jobs.progress import Progress
 
 #: Only click and the two light modules above load at start-up, so that ``dosing --help`` answers at
 #: once: each command imports what it needs (pandas, pydantic, icalendar, matplotlib) when it runs.
@@ -43,6 +43,9 @@ DISCARD_CHANGES = click.option(
     "--discard-changes",
     is_flag=True,
     help="Drop the changes this study's outputs were made with (or use --changes FILE instead); recorded.",
+)
+QUIET = click.option(
+    "--quiet", is_flag=True, help="Show no progress on stderr (it is shown only on a terminal in any case)."
 )
 GROUP = click.option(
     "--group",
@@ -215,6 +218,7 @@ def validate(
 @DISCARD_CHANGES
 @GROUP
 @warning_options
+@QUIET
 def generate(
     protocol: Path,
     cohort: Path,
@@ -232,6 +236,7 @@ def generate(
     group: str | None = None,
     strict: bool = False,
     today: dt.date | None = None,
+    quiet: bool = False,
 ) -> None:
     """Write every patient's dose table, the nurses' worklist and calendars.
 
@@ -258,19 +263,20 @@ def generate(
     from .io.read.files import load_cohort, load_protocol
     from .jobs.generate import generate as generate_outputs
 
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
-    changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol, cohort and changes"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
+        changes = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
-    bar = click.progressbar(length=len(patients), label="patients", file=sys.stderr, hidden=len(patients) < 200)
-    with refused_warnings_shown(), bar:
+    with refused_warnings_shown():
         result = generate_outputs(
             loaded,
             patients,
             out_dir,
             unblinded=unblinded,
-            progress=lambda done, total: bar.update(1),
+            progress=progress,
             changes=changes,
             ics_style="expanded" if ics_style == "expanded" else "recurring",
             remind=remind,
@@ -501,6 +507,7 @@ def serve(folder: Path, host: str, port: int) -> None:
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
 @DISCARD_CHANGES
 @GROUP
+@QUIET
 def adherence(
     protocol: Path,
     cohort: Path,
@@ -512,6 +519,7 @@ def adherence(
     unblinded: bool,
     discard_changes: bool = False,
     group: str | None = None,
+    quiet: bool = False,
 ) -> None:
     """Check what was given (LOG) against what was planned; write tables and report.html.
 
@@ -527,8 +535,10 @@ def adherence(
     from .io.read.files import load_cohort, load_protocol
     from .jobs.adherence import adherence as adherence_outputs
 
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol and cohort"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
     result = adherence_outputs(
@@ -543,6 +553,7 @@ def adherence(
         discard_changes=discard_changes,
         group=group,
         on_wait=tell,
+        progress=progress,
     )
     click.echo(result.summary_text())
 

@@ -20,6 +20,7 @@ import dosing
 import dosing.io.atomic as atomic
 from dosing.cli import main
 from dosing.errors import OutputError, SafetyError
+from dosing.jobs.progress import Progress
 from tests.conftest import PROTOCOLS
 from tests.seed_variants import (
     LOX_TIMES,
@@ -31,7 +32,7 @@ from tests.seed_variants import (
 ROOT = Path(__file__).resolve().parent.parent
 SEED = PROTOCOLS / "nct02467504.toml"
 FOLDER = "nct02467504"
-generate_module = importlib.import_module("dosing.jobs.generate")  # the module, not dosing.generate()
+patient_files = importlib.import_module("dosing.jobs.patient_files")  # where generate makes calendars
 
 
 def cohort_file(folder: Path, patients: int) -> Path:
@@ -92,7 +93,7 @@ def test_failure_in_calendar_writer_after_some_patients_leaves_previous_outputs(
     protocol, cohort = load(tmp_path)
     seen: list[int] = []
     written_before_failure: list[int] = []
-    real = generate_module.calendars_for_cohort
+    real = patient_files.calendars_for_cohort
 
     def calendars(*args: object, **kwargs: object) -> Iterator[tuple[str, bytes]]:
         for item in real(*args, **kwargs):  # type: ignore[arg-type]
@@ -103,10 +104,10 @@ def test_failure_in_calendar_writer_after_some_patients_leaves_previous_outputs(
                 raise exception
             yield item
 
-    monkeypatch.setattr(generate_module, "calendars_for_cohort", calendars)
+    monkeypatch.setattr(patient_files, "calendars_for_cohort", calendars)
     with pytest.raises(type(exception)):
         dosing.generate(protocol, cohort, out)
-    assert written_before_failure == [2]  # two patients complete, the third's calendar failed
+    assert written_before_failure == [3]  # two patients complete, the third half written
     assert snapshot(out) == before
 
 
@@ -114,12 +115,13 @@ def test_interrupt_from_progress_leaves_previous_outputs(out: Path, tmp_path: Pa
     before = snapshot(out)
     protocol, cohort = load(tmp_path)
 
-    def progress(done: int, total: int) -> None:
-        if done == 2:
-            raise KeyboardInterrupt  # as Ctrl-C would, after two patients
+    class Interrupted(Progress):
+        def advance(self, steps: int = 1) -> None:
+            if self.name.startswith("writing doses.csv"):
+                raise KeyboardInterrupt  # as Ctrl-C would, after the first patients' files
 
     with pytest.raises(KeyboardInterrupt):
-        dosing.generate(protocol, cohort, out, progress=progress)
+        dosing.generate(protocol, cohort, out, progress=Interrupted(False))
     assert snapshot(out) == before
 
 
@@ -147,7 +149,7 @@ def test_failed_first_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mon
     def calendars(*args: object, **kwargs: object) -> Iterator[tuple[str, bytes]]:
         raise RuntimeError("calendar writer broke")
 
-    monkeypatch.setattr(generate_module, "calendars_for_cohort", calendars)
+    monkeypatch.setattr(patient_files, "calendars_for_cohort", calendars)
     with pytest.raises(RuntimeError):
         dosing.generate(protocol, cohort, tmp_path / "fresh")
     assert entries(tmp_path / "fresh") == []

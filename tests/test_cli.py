@@ -165,24 +165,6 @@ def test_generate_defaults_to_the_output_folder(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "output" / "nct02467504" / "doses.csv").is_file()
 
 
-def test_generate_shows_progress_for_large_cohorts(tmp_path: Path) -> None:
-    protocol = tmp_path / "tiny.toml"
-    protocol.write_text(
-        '[study]\nid = "TINY"\ntitle = "one dose each"\nblinding = "open"\ntimezone = "UTC"\n'
-        'allow_fixed_offset_zones = true\nfixed_offset_zones_reason = "the test computes in UTC"\n'
-        "last_day = 1\n"
-        '[[arms]]\nid = "a"\nlabel = "A"\nregimens = ["d"]\n'
-        '[[regimens]]\nid = "d"\ndrug = "Drug"\ndose = { amount = 1, unit = "mg" }\nroute = "oral"\n'
-        'times = ["08:00"]\nschedule = { daily = true }\n'
-    )
-    cohort = tmp_path / "many.csv"
-    cohort.write_text("patient_id,arm,start_date\n" + "".join(f"P{i},a,2027-01-04\n" for i in range(200)))
-    result = run("generate", str(protocol), "--cohort", str(cohort), "--out", str(tmp_path / "out"))
-    assert result.exit_code == 0, result.output
-    assert "patients" in result.stderr  # the progress bar's label, on stderr
-    assert "patients: 200" in result.stdout
-
-
 def test_generate_bad_output_folder_is_a_clean_error(tmp_path: Path) -> None:
     (tmp_path / "nct02467504").write_text("a file where the folder should be")
     result = run("generate", SEED, "--cohort", ONE, "--out", str(tmp_path))

@@ -38,6 +38,7 @@ from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
 from .generate import output_folder
+from .progress import Progress
 
 
 def check_adherence(
@@ -71,26 +72,31 @@ def adherence(
     group: str | None = None,
     on_wait: Callable[[str], None] | None = None,
     wait: float = DEFAULT_WAIT_S,
+    progress: Progress | None = None,
     **options: Any,
 ) -> AdherenceResult:
     """:func:`check_adherence`, then write doses.csv, extra.csv, summary.csv, bad_rows.csv and
     report.html into ``<out>/<study id>/adherence/`` at once (the study's other outputs stay).
     Without ``changes``, the changes the study's outputs were made with are applied;
-    ``discard_changes`` judges without them (or with ``changes`` instead), and is recorded."""
+    ``discard_changes`` judges without them (or with ``changes`` instead), and is recorded.
+    ``progress`` (see :mod:`dosing.jobs.progress`) hears of each stage."""
+    progress = progress or Progress(enabled=False)
     unblinded = bool(options.get("unblinded", False))
     study = output_folder(Path(out_dir), protocol, unblinded)
     if isinstance(changes, (str, Path)):
         changes = load_changes(changes, protocol, cohort, unblinded=unblinded)
-    read = log if isinstance(log, AdministrationLog) else read_log(log, protocol, cohort, **_reading(options))
+    with progress.stage("reading the log"):
+        read = log if isinstance(log, AdministrationLog) else read_log(log, protocol, cohort, **_reading(options))
     with study_lock(study, wait=wait, on_wait=on_wait):
         recover(study)  # a generate killed mid-swap parked the previous outputs: put them back first
         record = study_record(study)
         check_same_plan(record, protocol, cohort, study)
         used = resolve_changes(record, changes, discard_changes, protocol, cohort, study)
-        result = check_adherence(protocol, cohort, read, changes=used, **options)
+        with progress.stage("matching the log to the plan"):
+            result = check_adherence(protocol, cohort, read, changes=used, **options)
         final = study / "adherence"
-        with staged_folder(final) as folder:
-            _write(result, folder)
+        with staged_folder(final) as folder, progress.stage("writing adherence/", total=len(OUTPUTS)):
+            _write(result, folder, progress.advance)
             manifest = _manifest(protocol, cohort, log, used, record, discard_changes, result)
             write_manifest(folder, "adherence", **manifest)
             if unblinded:
@@ -98,7 +104,7 @@ def adherence(
         if unblinded:
             restrict(study, group, recursive=False)
     result.folder = final
-    result.files = [final / name for name in ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")]
+    result.files = [final / name for name in OUTPUTS]
     return result
 
 
@@ -106,12 +112,21 @@ def _reading(options: dict[str, Any]) -> dict[str, bool]:
     return {"strict": bool(options.get("strict", False)), "unblinded": bool(options.get("unblinded", False))}
 
 
-def _write(result: AdherenceResult, folder: Path) -> None:
-    write_csv_fast(result.doses, folder / "doses.csv")  # a row per planned dose: a million in a big study
+OUTPUTS = ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")
+
+
+def _write(result: AdherenceResult, folder: Path, done: Callable[[int], None]) -> None:
+    """The files of :data:`OUTPUTS`, telling ``done`` after each."""
+    write_csv_fast(result.doses, folder / "doses.csv")
+    done(1)
     write_csv_fast(result.extra, folder / "extra.csv")
+    done(1)
     write_csv_fast(result.summary, folder / "summary.csv")
+    done(1)
     write_csv_fast(result.bad_rows, folder / "bad_rows.csv")
+    done(1)
     write_report(result, folder / "report.html")
+    done(1)
 
 
 def _manifest(

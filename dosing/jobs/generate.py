@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -26,9 +27,7 @@ from ..io.permissions import restrict
 from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..io.write.csv import write_csv
 from ..io.write.ics import Style, staff_calendar
-from ..io.write.ics_cohort import calendars_for_cohort
 from ..io.write.ics_visits import staff_visit_events
-from ..io.write.visits import write_visits
 from ..plan.apply_changes import apply_changes, change_effects, describe_effects
 from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
@@ -37,14 +36,14 @@ from ..plan.cohort import Cohort
 from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, WORKLIST_COLUMNS
 from ..plan.expand import expand, utc_text
 from ..plan.file_names import NO_SITE, site_file_names
-from ..plan.visits import plan_visits
+from ..plan.visits import VISIT_COLUMNS, plan_visits, visit_worklist
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
-
-Progress = Callable[[int, int], None]
+from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
+from .progress import Progress
 
 
 @dataclass
@@ -190,37 +189,40 @@ def _generate(
     out_dir: Path,
     warning_options: tuple[dt.date | None, bool],
 ) -> GenerateResult:
+    progress = progress or Progress(enabled=False)
     feeds, key_file, base_url = feed_options
     today, strict = warning_options
     key = load_key(key_file, final.parent) if feeds and not unblinded else None
-    doses = planned = expand(protocol, cohort)
-    if changes is not None:
-        doses = home_after_changes(apply_changes(planned, changes), protocol)
-    visits = plan_visits(protocol, cohort, changes)
-    check_schedule(doses, protocol)
-    published = published_patients(out_dir, protocol)
-    warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
+    with progress.stage("expanding doses"):
+        doses = planned = expand(protocol, cohort)
+        if changes is not None:
+            doses = home_after_changes(apply_changes(planned, changes), protocol)
+    with progress.stage("planning visits, checking the plan"):
+        visits = plan_visits(protocol, cohort, changes)
+        check_schedule(doses, protocol)
+        published = published_patients(out_dir, protocol)
+        warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
     if strict and warnings:
         raise WarningsRefused(warnings)
-    table = unblind(doses) if unblinded else blind(doses, protocol)
-    table["planned_utc"] = utc_text(table["planned_at"])
-    held = table["held"].to_numpy(dtype=bool).astype(np.int8)
-    table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
-    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    with progress.stage("preparing the tables"):
+        table = _dose_table(doses, protocol, unblinded)
+        extras: dict[str, list] = {}  # the patients' calendars plan their own visit events
+        sheet = worklist(table, cohort, unblinded)
     with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
-        write_csv(table[columns], folder / "doses.csv")
-        write_csv(worklist(table, cohort, unblinded), folder / "worklist.csv")
-        mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
-        calendars = _write_patients(protocol, cohort, mine, folder / "patients", progress, calendar, visits)
-        if protocol.visits:
-            write_visits(visits, cohort, folder)
+        with progress.stage("writing worklist.csv", total=len(sheet)):
+            write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
+        del sheet  # the largest table but one: not held while the patients' files are written
+        _write_tables(protocol, cohort, table, (visits, extras), folder, calendar, unblinded, progress)
         if not unblinded:
-            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits)
+            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
         if key is not None:
-            versions = token_versions(key_file, protocol.study.id)
-            write_feeds(folder, protocol.study.id, calendars, key=key, versions=versions, base_url=base_url)
+            with progress.stage("writing feeds/, feeds.csv"):
+                versions = token_versions(key_file, protocol.study.id)
+                calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
+                mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
+                write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
         notes = _keep_adherence(final, folder, manifest["inputs"])
         notes += _keep_exports(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
@@ -242,6 +244,38 @@ def _generate(
         warnings=warnings,
         notes=notes,
     )
+
+
+def _write_tables(
+    protocol: Protocol,
+    cohort: Cohort,
+    table: pd.DataFrame,
+    visits_extras: tuple[pd.DataFrame, dict[str, list]],
+    folder: Path,
+    calendar: CalendarOptions,
+    unblinded: bool,
+    progress: Progress,
+) -> None:
+    """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
+    visits, extras = visits_extras
+    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
+    tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
+    with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
+        write_patient_files(tables, folder, progress.advance)
+    if protocol.visits:
+        with progress.stage("writing visits.csv, visit-worklist.csv"):
+            write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
+            write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
+
+
+def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.DataFrame:
+    """The dose table the outputs show: blinded (or not), with ``planned_utc`` and ``status``."""
+    table = unblind(doses) if unblinded else blind(doses, protocol)
+    table["planned_utc"] = utc_text(table["planned_at"])
+    held = table["held"].to_numpy(dtype=bool).astype(np.int8)
+    table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
+    return table
 
 
 def _restrict(folder: Path, unblinded: bool, group: str | None) -> None:
@@ -295,63 +329,46 @@ def _keep_exports(final: Path, staging: Path, inputs: dict) -> list[str]:
 
 def worklist(table: pd.DataFrame, cohort: Cohort, unblinded: bool = False) -> pd.DataFrame:
     """The nurses' sheet: planned doses by date, time and patient, with columns to fill in."""
-    sites = cohort.patients.set_index("patient_id")["site"]
-    sheet = table.copy()
-    sheet["site"] = sheet["patient_id"].astype(str).map(sites)
+    order = _worklist_order(table)
+    sheet = table[[c for c in WORKLIST_COLUMNS + UNBLINDED_COLUMNS if c in table.columns]].take(order)
+    sites = cohort.patients.set_index("patient_id")["site"].to_dict()
+    sheet["site"] = _per_category(sheet["patient_id"], lambda ids: ids.astype(str).map(sites))
     sheet["dose_text"] = dose_texts(sheet["dose"], sheet["unit"])  # the dose as people read it
-    for column in ("given_at", "given_by", "dose_given", "notes"):
-        sheet[column] = ""
-    sheet["_pid"] = sheet["patient_id"].astype(str)
-    sheet["_drug"] = sheet["drug"].astype(str)
-    sheet.loc[sheet["held"].to_numpy(dtype=bool), "notes"] = "HELD: do not give"
-    sheet = sheet.sort_values(["date", "time", "_pid", "_drug"], kind="stable")
+    blank = pd.Categorical.from_codes(np.zeros(len(sheet), dtype=np.int8), categories=pd.Index([""]))
+    for column in ("given_at", "given_by", "dose_given"):
+        sheet[column] = blank
+    held = table["held"].to_numpy(dtype=bool)[order]
+    sheet["notes"] = pd.Categorical.from_codes(held.astype(np.int8), categories=pd.Index(["", "HELD: do not give"]))
     return sheet[WORKLIST_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])]
 
 
-@dataclass(frozen=True)
-class CalendarOptions:
-    """How calendars are written: style and reminders."""
-
-    style: Style = "recurring"
-    remind: dt.timedelta | None = None
-    remind_visits: dt.timedelta | None = None
-    reminders: bool = True
-
-    def for_patients(self, protocol: Protocol) -> tuple[dt.timedelta | None, dt.timedelta | None]:
-        """The patients' alarms before doses and visits: the options, else the protocol's."""
-        if not (self.reminders and protocol.calendar.reminders):
-            return None, None
-        return self.remind or protocol.calendar.remind, self.remind_visits or protocol.calendar.remind_visits
+def _worklist_order(table: pd.DataFrame) -> np.ndarray:
+    """The rows sorted as ``sort_values(["date", "time", patient id text, drug text], kind="stable")``
+    would sort them (dates and times by their categories' order, ids and drugs as text), computed
+    on the categories' codes: no text column of millions of cells is built."""
+    keys = [_text_rank(table["drug"]), _text_rank(table["patient_id"]), _code(table["time"]), _code(table["date"])]
+    return np.lexsort(keys)
 
 
-def _write_patients(
-    protocol: Protocol,
-    cohort: Cohort,
-    table: pd.DataFrame,
-    folder: Path,
-    progress: Progress | None,
-    options: CalendarOptions,
-    visits: pd.DataFrame,
-) -> dict[str, bytes]:
-    calendars: dict[str, bytes] = {}
-    groups = dict(tuple(table.groupby("patient_id", observed=True, sort=False)))
-    total = len(cohort)
-    remind, remind_visits = options.for_patients(protocol)
-    blinded = "arm" not in table.columns
-    written = calendars_for_cohort(
-        protocol, cohort.patients, table, visits, style=options.style, remind=remind, remind_visits=remind_visits,
-        blinded=blinded,
-    )  # fmt: skip
-    for i, (pid, ics) in enumerate(written, start=1):
-        mine = groups.get(pid, table.iloc[0:0])
-        home = folder / pid
-        home.mkdir(parents=True)
-        write_csv(mine.drop(columns=CALENDAR_ONLY), home / "doses.csv")
-        (home / "calendar.ics").write_bytes(ics)
-        calendars[pid] = ics
-        if progress is not None:
-            progress(i, total)
-    return calendars
+def _code(column: pd.Series) -> np.ndarray:
+    """A categorical column's codes, a missing value (-1) last as pandas sorts it."""
+    codes = column.cat.codes.to_numpy().astype(np.int64)
+    return np.where(codes < 0, np.iinfo(np.int64).max, codes)
+
+
+def _text_rank(column: pd.Series) -> np.ndarray:
+    """Each row's rank of ``str(value)`` among the column's distinct values."""
+    codes, distinct = pd.factorize(column)
+    texts = np.array([str(v) for v in distinct], dtype=object)
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
+    return rank[codes]
+
+
+def _per_category(column: pd.Series, values: Callable[[pd.Index], pd.Index]) -> np.ndarray:
+    """``values`` computed once per distinct value of ``column`` and spread back to its rows."""
+    codes, distinct = pd.factorize(column)
+    return np.asarray(values(pd.Index(distinct)), dtype=object)[codes]
 
 
 def _calendar_files(final: Path, unblinded: bool, feeds: bool) -> list[Path]:
@@ -366,11 +383,12 @@ def _write_staff(
     folder: Path,
     options: CalendarOptions,
     visits: pd.DataFrame,
+    progress: Progress,
 ) -> None:
     """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
     in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    doses = table[table["regimen"].astype(str).isin(in_clinic) & table["in_clinic"].to_numpy(dtype=bool)]
+    doses = table[table["regimen"].isin(in_clinic).to_numpy(dtype=bool) & table["in_clinic"].to_numpy(dtype=bool)]
     site_of = doses["patient_id"].astype(str).map(sites)
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()
@@ -379,21 +397,23 @@ def _write_staff(
     zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
     visit_site = visits["patient_id"].astype(str).map(sites) if len(visits) else None
     file_names = site_file_names(sorted(set(sites)))  # "" (no site) gets "all", distinct from a site "all"
-    for site, file_name in file_names.items():
-        mine = visits[visit_site == site] if visit_site is not None else visits
-        ics = staff_calendar(
-            doses[site_of == site],
-            extra_events=staff_visit_events(mine, zones, stamp),
-            name=f"{protocol.study.id} {site or NO_SITE} clinic",
-            timezone=protocol.study.timezone,
-            stamp=stamp,
-            first=first,
-            last=last,
-            style=options.style,
-            remind=options.remind,
-            remind_visits=options.remind_visits,
-        )
-        (folder / f"{file_name}.ics").write_bytes(ics)
+    with progress.stage("writing staff/<site>.ics", total=len(file_names)):
+        for site, file_name in file_names.items():
+            mine = visits[visit_site == site] if visit_site is not None else visits
+            ics = staff_calendar(
+                doses[site_of == site],
+                extra_events=staff_visit_events(mine, zones, stamp),
+                name=f"{protocol.study.id} {site or NO_SITE} clinic",
+                timezone=protocol.study.timezone,
+                stamp=stamp,
+                first=first,
+                last=last,
+                style=options.style,
+                remind=options.remind,
+                remind_visits=options.remind_visits,
+            )
+            (folder / f"{file_name}.ics").write_bytes(ics)
+            progress.advance()
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from .csv_rows import rows_text
 
 _DANGEROUS = re.compile(r"^[=+\-@\t\r]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -35,7 +38,9 @@ def safe_cell(text: str) -> str:
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy in which every text cell is neutralised (categories are handled once each)."""
+    """A copy in which every text cell is neutralised: categories once each, other text columns
+    checked for a dangerous first character or a carriage return at once, fixed cell by cell only
+    where one is found (a study's table holds millions of cells and hardly ever one of these)."""
     out = frame.copy()
     for column in out.columns:
         series = out[column]
@@ -48,10 +53,60 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
                 else:  # "=1" and "'=1" both become "'=1": categories would repeat
                     out[column] = series.map(dict(zip(categories, safe, strict=True)))
         elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            out[column] = series.map(lambda v: safe_cell(v) if isinstance(v, str) else v)
+            out[column] = _safe_texts(series)
     return out
+
+
+def _safe_texts(series: pd.Series) -> pd.Series:
+    """``series`` with :func:`safe_cell` applied to its text cells (other cells kept as they are)."""
+    text = series.astype(object)
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        is_text = series.notna().to_numpy(dtype=bool)  # a string column: every cell but a missing one
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in text), dtype=bool, count=len(text))
+    if not is_text.any():
+        return series
+    cells = text.to_numpy()[is_text]
+    first = np.array(cells, dtype="U1")  # each cell's first character ("" for an empty cell)
+    risky = np.isin(first, list("=+-@\t\r"))
+    if "\r" in "".join(cells):
+        risky |= np.array(["\r" in c for c in cells], dtype=bool)
+    if not risky.any():
+        return series
+    fixed = text.copy()
+    where = np.flatnonzero(is_text)[risky]
+    fixed.iloc[where] = [safe_cell(v) for v in text.iloc[where]]
+    return fixed.astype(series.dtype) if pd.api.types.is_string_dtype(series.dtype) else fixed
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` for people: neutralised, UTF-8 with BOM, ``\\n`` line ends, no index."""
     safe_frame(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n", float_format="%.10g")
+
+
+BOM = "\ufeff".encode()
+
+
+def csv_header(frame: pd.DataFrame) -> bytes:
+    """The first bytes of :func:`write_csv`'s file for ``frame``: the byte-order mark and the header line."""
+    return BOM + _rows_text(frame.iloc[:0], header=True).encode()
+
+
+def csv_rows(frame: pd.DataFrame) -> bytes:
+    """The rows of :func:`write_csv`'s file for ``frame``, without the header: each row's text is the
+    same as in the whole file, so files may be assembled from the rows of slices."""
+    safe = safe_frame(frame)
+    text = rows_text(safe)
+    return (_rows_text(safe, header=False) if text is None else text).encode()
+
+
+def row_ends(rows: bytes, count: int) -> np.ndarray | None:
+    """Where each of ``count`` rows ends in ``rows`` (:func:`csv_rows`), or None when a cell holds a
+    line break (a quoted line feed), so that lines are not rows."""
+    ends = np.flatnonzero(np.frombuffer(rows, dtype=np.uint8) == ord("\n")) + 1
+    return ends if len(ends) == count else None
+
+
+def _rows_text(frame: pd.DataFrame, header: bool) -> str:
+    text = frame.to_csv(None, index=False, header=header, lineterminator="\n", float_format="%.10g")
+    return text or ""
