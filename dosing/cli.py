@@ -343,7 +343,13 @@ def show(
 @click.option("--to", "end", type=DateType(), help="Last day, included (default: 7 days after --from).")
 @click.option("--site", help="Only this site (as in the cohort's site column); default: one sheet per site.")
 @click.option("--home", is_flag=True, help="Also list the doses patients take at home (default: in-clinic only).")
-@click.option("--paper", type=click.Choice(["A4", "Letter"]), default="A4", show_default=True, help="Landscape.")
+@click.option(
+    "--paper",
+    type=click.Choice(["A4", "Letter"], case_sensitive=False),
+    default="A4",
+    show_default=True,
+    help="Landscape.",
+)
 @click.option("--unblinded", is_flag=True, help="Show the true drugs; writes to OUT/<study id>-UNBLINDED-worklists/.")
 @out_option("Where `dosing generate` writes; sheets go to OUT/<study id>-worklists/<from>_to_<to>[-<site>]/.")
 @click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
@@ -406,7 +412,11 @@ def worklist(
 )
 @click.option("--patient", "patient_ids", multiple=True, help="Only this patient (repeat for more); default: all.")
 @click.option(
-    "--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True, help="Paper size (landscape)."
+    "--paper",
+    type=click.Choice(["A4", "Letter"], case_sensitive=False),
+    default="A4",
+    show_default=True,
+    help="Paper size (landscape).",
 )
 @out_option("Writes OUT/<study id>-diaries/; the changes recorded in OUT/<study id>/ are applied.")
 @click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
@@ -670,7 +680,10 @@ def export_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/."
         ),
-        click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (CSV)."),
+        click.option(
+            "--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one)."
+        ),
+        DISCARD_CHANGES,
         click.option("--log", type=EXISTING, help="Also export what was given: the filled worklist.csv or a log."),
         click.option("--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date."),
         GROUP,
@@ -688,6 +701,7 @@ def export_fhir(
     out_dir: Path,
     unblinded: bool,
     changes_file: Path | None,
+    discard_changes: bool,
     log: Path | None,
     as_of: dt.date | None,
     group: str | None,
@@ -706,7 +720,16 @@ def export_fhir(
 
     loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
     result = export_fhir_files(
-        loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
+        loaded,
+        patients,
+        out_dir,
+        unblinded=unblinded,
+        changes=changes,
+        discard_changes=discard_changes,
+        log=log,
+        as_of=as_of,
+        group=group,
+        on_wait=tell,
     )
     click.echo(result.summary())
 
@@ -719,6 +742,7 @@ def export_redcap(
     out_dir: Path,
     unblinded: bool,
     changes_file: Path | None,
+    discard_changes: bool,
     log: Path | None,
     as_of: dt.date | None,
     group: str | None,
@@ -738,6 +762,15 @@ def export_redcap(
 
     loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
     result = export_redcap_files(
-        loaded, patients, out_dir, unblinded=unblinded, changes=changes, log=log, as_of=as_of, group=group, on_wait=tell
+        loaded,
+        patients,
+        out_dir,
+        unblinded=unblinded,
+        changes=changes,
+        discard_changes=discard_changes,
+        log=log,
+        as_of=as_of,
+        group=group,
+        on_wait=tell,
     )
     click.echo(result.summary())

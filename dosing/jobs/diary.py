@@ -56,6 +56,7 @@ def diary(
 ) -> DiaryResult:
     """Write the printable diaries of ``patients`` (default: all) on ``paper`` ("a4" or "letter")
     into ``<out_dir>/<study id>-diaries/``, replacing that folder's previous diaries."""
+    paper = paper.lower()  # "A4" as the worklist takes it, or "a4"
     if paper not in PAPERS:
         raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
     books = build_diaries(protocol, cohort, changes=changes, patients=patients)

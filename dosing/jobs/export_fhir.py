@@ -16,7 +16,7 @@ from ..io.write.fhir import patient_bundle, plan_definition
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .exports import ExportResult, export_folder, finish, iso_day, planned, write_json
+from .exports import ExportResult, export_folder, finish, iso_day, planned, study_changes, write_json
 from .generate import output_folder
 
 
@@ -27,6 +27,7 @@ def export_fhir(
     *,
     unblinded: bool = False,
     changes: Changes | None = None,
+    discard_changes: bool = False,
     log: str | Path | None = None,
     as_of: dt.date | None = None,
     group: str | None = None,
@@ -37,6 +38,7 @@ def export_fhir(
     (see :func:`dosing.check_adherence`) is a MedicationAdministration: ``completed`` when given,
     ``not-done`` with a ``statusReason`` when missed or held. A blinded export whose log gives a true
     dose that differs between arms is refused (:class:`~dosing.jobs.exports.BlindedExportRefused`)."""
+    changes = study_changes(protocol, cohort, out_dir, unblinded, changes, discard_changes)
     plan = planned(protocol, cohort, unblinded=unblinded, changes=changes, log=log, as_of=as_of)
     definition = plan_definition(protocol, blinded=not unblinded)
     by_patient = dict(tuple(plan.doses.groupby("patient_id", observed=True, sort=False)))
@@ -55,6 +57,7 @@ def export_fhir(
             )
             write_json(bundle, folder / "bundles" / f"{pid}.json")
         options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
+        options["changes_discarded"] = discard_changes
         finish(folder, "export fhir", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "fhir"
     files = [final / "plan-definition.json", final / "bundles" / "<patient id>.json"]

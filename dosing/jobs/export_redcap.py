@@ -18,7 +18,7 @@ from ..io.write.redcap import data_dictionary, import_records, write_redcap_csv
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .exports import ExportResult, Planned, export_folder, finish, iso_day, planned
+from .exports import ExportResult, Planned, export_folder, finish, iso_day, planned, study_changes
 from .generate import output_folder
 
 #: Adherence statuses (see :data:`dosing.adherence.check.STATUSES`) as the instrument's dose_status.
@@ -33,6 +33,7 @@ def export_redcap(
     *,
     unblinded: bool = False,
     changes: Changes | None = None,
+    discard_changes: bool = False,
     log: str | Path | None = None,
     as_of: dt.date | None = None,
     group: str | None = None,
@@ -42,12 +43,14 @@ def export_redcap(
     """Write the REDCap export; all or nothing. With ``log`` the doses judged by ``as_of`` carry
     their status and what was given; a blinded export whose log gives a true dose that differs
     between arms is refused, as for FHIR."""
+    changes = study_changes(protocol, cohort, out_dir, unblinded, changes, discard_changes)
     plan = planned(protocol, cohort, unblinded=unblinded, changes=changes, log=log, as_of=as_of)
     records = import_records(cohort.patients, dose_table(plan), plan.visits)
     with export_folder(protocol, out_dir, "redcap", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_redcap_csv(data_dictionary(), folder / "data-dictionary.csv", neutralise=False)
         write_redcap_csv(records, folder / "import.csv")
         options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
+        options["changes_discarded"] = discard_changes
         finish(folder, "export redcap", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "redcap"
     notes = ["classic project (not longitudinal): import.csv has no redcap_event_name column", *plan.notes()]

@@ -17,7 +17,7 @@ import pandas as pd
 from ..adherence.blind import NOT_JUDGED
 from ..errors import DosingError
 from ..io.atomic import recover, staged_folder
-from ..io.manifest import inputs_record, write_manifest
+from ..io.manifest import check_same_plan, inputs_record, resolve_changes, study_record, write_manifest
 from ..io.permissions import restrict
 from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..plan.apply_changes import apply_changes
@@ -75,6 +75,17 @@ class ExportResult:
         ]
         lines += ["  files:", *(f"    {path}" for path in self.files)]
         return "\n".join(lines + [f"  note: {note}" for note in self.notes])
+
+
+def study_changes(
+    protocol: Protocol, cohort: Cohort, out_dir: str | Path, unblinded: bool, given: Changes | None, discard: bool
+) -> Changes | None:
+    """The changes an export applies, as ``adherence`` and ``export sdtm`` choose them: the given file if
+    it is the one the study's outputs were made with, else the recorded one (``discard``: none)."""
+    study = output_folder(Path(out_dir), protocol, unblinded)
+    record = study_record(study)
+    check_same_plan(record, protocol, cohort, study)
+    return resolve_changes(record, given, discard, protocol, cohort, study)
 
 
 def planned(

@@ -95,6 +95,7 @@ def worklist(
             hint="give --from on or before --to (both days are included)",
         )
     sites = _sites(cohort, site)
+    paper = {name.lower(): name for name in PAPERS}.get(paper.lower(), paper)  # "letter" is Letter
     if paper not in PAPERS:
         raise ValueParseError(f"unknown paper {paper!r}", hint=f"use one of {', '.join(PAPERS)}")
     changes = changes_for_show(Path(out_dir), protocol, cohort, changes, discard_changes, unblinded)
