@@ -143,14 +143,24 @@ def test_a_pipe_is_read_up_to_the_limit_only(tmp_path: Path, monkeypatch: pytest
     pipe = tmp_path / "cohort.fifo"
     os.mkfifo(pipe)
 
+    opened = threading.Event()
+
     def feed() -> None:
         with pipe.open("wb", buffering=0) as out, contextlib.suppress(BrokenPipeError):  # the reader stopped
+            opened.set()
             out.write(b"patient_id,arm,start_date\n" + b"RA-1,active,2027-01-04\n" * 100_000)
 
+    # A pipe no program writes to reads as empty (by design); so that a busy machine cannot start the
+    # reader before the writer, a second read end holds the pipe open until the writer is in.
+    holder = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
     writer = threading.Thread(target=feed)
     writer.start()
-    with pytest.raises(CohortError, match=r"is larger than 0\.0625 MiB"):
-        dosing.load_cohort(pipe, dosing.load_protocol(SEED))
+    try:
+        assert opened.wait(timeout=30)
+        with pytest.raises(CohortError, match=r"is larger than 0\.0625 MiB"):
+            dosing.load_cohort(pipe, dosing.load_protocol(SEED))
+    finally:
+        os.close(holder)  # the writer's last write now fails with a broken pipe and it ends
     writer.join(timeout=10)
 
 
