@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -671,6 +672,14 @@ def _export_inputs(protocol: Path, cohort: Path, changes_file: Path | None, unbl
     return loaded, patients, changes
 
 
+def _run_export(write: Callable[..., Any], inputs: tuple[Path, Path, Path | None, bool], **options: object) -> None:
+    """Read the inputs of an export, write it with ``options``, print its summary."""
+    protocol, cohort, changes_file, unblinded = inputs
+    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
+    result = write(loaded, patients, unblinded=unblinded, changes=changes, on_wait=tell, **options)
+    click.echo(result.summary())
+
+
 def export_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options every export shares."""
     options: list[Callable[[Callable[..., None]], Callable[..., None]]] = [
@@ -718,20 +727,15 @@ def export_fhir(
     """
     from .jobs.export_fhir import export_fhir as export_fhir_files
 
-    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
-    result = export_fhir_files(
-        loaded,
-        patients,
-        out_dir,
-        unblinded=unblinded,
-        changes=changes,
+    _run_export(
+        export_fhir_files,
+        (protocol, cohort, changes_file, unblinded),
+        out_dir=out_dir,
         discard_changes=discard_changes,
         log=log,
         as_of=as_of,
         group=group,
-        on_wait=tell,
     )
-    click.echo(result.summary())
 
 
 @export.command("redcap")
@@ -760,17 +764,12 @@ def export_redcap(
     """
     from .jobs.export_redcap import export_redcap as export_redcap_files
 
-    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
-    result = export_redcap_files(
-        loaded,
-        patients,
-        out_dir,
-        unblinded=unblinded,
-        changes=changes,
+    _run_export(
+        export_redcap_files,
+        (protocol, cohort, changes_file, unblinded),
+        out_dir=out_dir,
         discard_changes=discard_changes,
         log=log,
         as_of=as_of,
         group=group,
-        on_wait=tell,
     )
-    click.echo(result.summary())
