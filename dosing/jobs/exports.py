@@ -149,6 +149,9 @@ def export_folder(
     with study_lock(study, wait=wait, on_wait=on_wait):
         recover(study / name)
         with staged_folder(study / name) as folder:
+            if unblinded:  # owner-only before anything unblinded is written
+                restrict(study, group, recursive=False)
+                restrict(folder, group, recursive=False)
             yield folder
             if unblinded:
                 restrict(folder, group)
