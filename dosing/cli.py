@@ -355,6 +355,7 @@ def show(
 @out_option("Where `dosing generate` writes; sheets go to OUT/<study id>-worklists/<from>_to_<to>[-<site>]/.")
 @click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
 @DISCARD_CHANGES
+@QUIET
 def worklist(
     protocol: Path,
     cohort: Path,
@@ -367,6 +368,7 @@ def worklist(
     out_dir: Path,
     changes_file: Path | None,
     discard_changes: bool,
+    quiet: bool = False,
 ) -> None:
     """Write the nurses' sheet per site and day: CSV and a printable PDF (landscape).
 
@@ -385,24 +387,27 @@ def worklist(
     from .io.read.files import load_cohort, load_protocol
     from .jobs.worklist import worklist as write_worklist
 
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
-    given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file is not None else None
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol, cohort and changes"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
+        given = load_changes(changes_file, loaded, patients, unblinded=unblinded) if changes_file else None
     if unblinded:
         click.echo("UNBLINDED: the sheets show true drugs; keep them from blinded staff.", err=True)
-    result = write_worklist(
-        loaded,
-        patients,
-        out_dir,
-        start=start,
-        end=end,
-        site=site,
-        home=home,
-        unblinded=unblinded,
-        changes=given,
-        discard_changes=discard_changes,
-        paper=paper,
-    )
+    with progress.stage("planning and writing the sheets"):
+        result = write_worklist(
+            loaded,
+            patients,
+            out_dir,
+            start=start,
+            end=end,
+            site=site,
+            home=home,
+            unblinded=unblinded,
+            changes=given,
+            discard_changes=discard_changes,
+            paper=paper,
+        )
     click.echo(result.summary())
 
 
@@ -422,6 +427,7 @@ def worklist(
 @out_option("Writes OUT/<study id>-diaries/; the changes recorded in OUT/<study id>/ are applied.")
 @click.option("--changes", "changes_file", type=EXISTING, help="The study's changes file (default: the recorded one).")
 @DISCARD_CHANGES
+@QUIET
 def diary(
     protocol: Path,
     cohort: Path,
@@ -430,6 +436,7 @@ def diary(
     out_dir: Path,
     changes_file: Path | None,
     discard_changes: bool,
+    quiet: bool = False,
 ) -> None:
     """Write each patient's printable diary (PDF, blinded), in the patient's language.
 
@@ -442,11 +449,14 @@ def diary(
     from .io.read.files import load_cohort, load_protocol
     from .jobs.diary import diary as write_diaries
 
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
-    given = load_changes(changes_file, loaded, patients) if changes_file is not None else None
-    changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, False)
-    result = write_diaries(loaded, patients, out_dir, changes=changes, patients=patient_ids, paper=paper)
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol, cohort and changes"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
+        given = load_changes(changes_file, loaded, patients) if changes_file is not None else None
+        changes = changes_for_show(out_dir, loaded, patients, given, discard_changes, False)
+    with progress.stage("planning and writing the diaries"):
+        result = write_diaries(loaded, patients, out_dir, changes=changes, patients=patient_ids, paper=paper)
     click.echo(result.summary())
 
 
@@ -615,6 +625,7 @@ def export() -> None:
 @click.option("--unblinded", is_flag=True, help="Also EX and TA, true treatments; writes to OUT/<study id>-UNBLINDED/.")
 @DISCARD_CHANGES
 @GROUP
+@QUIET
 def sdtm(
     protocol: Path,
     cohort: Path,
@@ -625,6 +636,7 @@ def sdtm(
     unblinded: bool,
     discard_changes: bool = False,
     group: str | None = None,
+    quiet: bool = False,
 ) -> None:
     """Write CDISC SDTM datasets: EC, TE, TV (and, unblinded, EX and TA).
 
@@ -641,22 +653,25 @@ def sdtm(
     from .io.read.files import load_cohort, load_protocol
     from .jobs.export_sdtm import export_sdtm
 
-    loaded = load_protocol(protocol)
-    patients = load_cohort(cohort, loaded)
+    progress = Progress(not quiet)
+    with progress.stage("reading the protocol and cohort"):
+        loaded = load_protocol(protocol)
+        patients = load_cohort(cohort, loaded)
     if unblinded:
         click.echo("UNBLINDED: outputs show arms and true drugs; keep them from blinded staff.", err=True)
-    result = export_sdtm(
-        loaded,
-        patients,
-        out_dir,
-        log=log,
-        as_of=as_of,
-        changes=changes_file,
-        unblinded=unblinded,
-        discard_changes=discard_changes,
-        group=group,
-        on_wait=tell,
-    )
+    with progress.stage("planning, judging the log, writing the datasets"):
+        result = export_sdtm(
+            loaded,
+            patients,
+            out_dir,
+            log=log,
+            as_of=as_of,
+            changes=changes_file,
+            unblinded=unblinded,
+            discard_changes=discard_changes,
+            group=group,
+            on_wait=tell,
+        )
     click.echo(result.summary())
 
 
@@ -675,8 +690,11 @@ def _export_inputs(protocol: Path, cohort: Path, changes_file: Path | None, unbl
 def _run_export(write: Callable[..., Any], inputs: tuple[Path, Path, Path | None, bool], **options: object) -> None:
     """Read the inputs of an export, write it with ``options``, print its summary."""
     protocol, cohort, changes_file, unblinded = inputs
-    loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
-    result = write(loaded, patients, unblinded=unblinded, changes=changes, on_wait=tell, **options)
+    progress = Progress(not options.pop("quiet", False))
+    with progress.stage("reading the protocol, cohort and changes"):
+        loaded, patients, changes = _export_inputs(protocol, cohort, changes_file, unblinded)
+    with progress.stage("planning, judging the log, writing the export"):
+        result = write(loaded, patients, unblinded=unblinded, changes=changes, on_wait=tell, **options)
     click.echo(result.summary())
 
 
@@ -696,6 +714,7 @@ def export_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--log", type=EXISTING, help="Also export what was given: the filled worklist.csv or a log."),
         click.option("--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date."),
         GROUP,
+        QUIET,
     ]
     for option in reversed(options):
         command = option(command)
@@ -714,6 +733,7 @@ def export_fhir(
     log: Path | None,
     as_of: dt.date | None,
     group: str | None,
+    quiet: bool,
 ) -> None:
     """Write HL7 FHIR R4 JSON: the protocol as a PlanDefinition, one Bundle per patient.
 
@@ -735,6 +755,7 @@ def export_fhir(
         log=log,
         as_of=as_of,
         group=group,
+        quiet=quiet,
     )
 
 
@@ -750,6 +771,7 @@ def export_redcap(
     log: Path | None,
     as_of: dt.date | None,
     group: str | None,
+    quiet: bool,
 ) -> None:
     """Write a REDCap data dictionary and an import file of the planned doses and visits.
 
@@ -772,4 +794,5 @@ def export_redcap(
         log=log,
         as_of=as_of,
         group=group,
+        quiet=quiet,
     )
