@@ -267,3 +267,33 @@ def test_an_unknown_patient_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no patient 'RA-999' in the cohort" in result.output
     assert not (tmp_path / "o").exists()
+
+
+# ---- audit fixes (fixprint) -----------------------------------------------------------------
+
+
+def pdftotext_lines(pdf: bytes, tmp_path: Path) -> list[str]:
+    """Page 1 as pdftotext lays it out (no -layout: one text line per printed line of a cell)."""
+    import subprocess
+
+    path = tmp_path / "d.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdftotext", "-l", "1", str(path), "-"], capture_output=True, text=True, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_chinese_items_break_between_characters_never_inside_a_latin_word_or_a_dose(tmp_path: Path) -> None:
+    """RA-004 (letter paper) has methotrexate 17.5 mg on Wednesdays: "08:00 甲氨蝶呤 17.5 mg" is too wide
+    for the day, and "重组人白介素-2或安慰剂：在门诊（PKUPH）" too. The audit saw "17.5 m" / "g" and
+    "（PKUPH" / "）". Checked: with the old WrapMode.CHAR the assertions on "17.5 m" and "（PKUPH）" fail."""
+    from dosing.io.write.diary_pdf import break_units
+
+    assert break_units("08:00 甲氨蝶呤 17.5 mg") == ["08:00", " ", "甲", "氨", "蝶", "呤", " ", "17.5 mg"]
+    assert break_units("在门诊（PKUPH）") == ["在", "门", "诊", "（PKUPH）"]
+    assert "".join(break_units("白介素-2或安慰剂 1,000,000 IU（在家）")) == "白介素-2或安慰剂 1,000,000 IU（在家）"
+    book = seed_diary(COHORT_ZH, "RA-004", with_changes=True)
+    lines = pdftotext_lines(diary_pdf(book, "letter"), tmp_path)
+    assert not [line for line in lines if line.endswith(("17.5 m", "17.5", "（PKUPH", "（"))]
+    assert not [line for line in lines if line in ("g", "mg", "）", "IU")]
+    assert "17.5 mg" in lines  # the dose went to the next line whole
+    assert "（PKUPH）" in lines or any(line.endswith("（PKUPH）") for line in lines)
