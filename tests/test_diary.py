@@ -297,3 +297,23 @@ def test_chinese_items_break_between_characters_never_inside_a_latin_word_or_a_d
     assert not [line for line in lines if line in ("g", "mg", "）", "IU")]
     assert "17.5 mg" in lines  # the dose went to the next line whole
     assert "（PKUPH）" in lines or any(line.endswith("（PKUPH）") for line in lines)
+
+
+def test_a_diary_says_which_changes_it_applied_or_that_none_were(tmp_path: Path) -> None:
+    """Without a changes file recorded in OUT/nct02467504 none is applied: the summary says so and how to
+    give one, the footer says "no changes applied" (in Chinese: 未应用任何用药变更). With --changes the
+    footer names the file and its sha256's first 8 hex digits. Checked: fails without the fix."""
+    import hashlib
+
+    args = ["diary", str(SEED), "--cohort", str(COHORT_ZH), "--patient", "RA-005", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"no changes file recorded in {tmp_path / 'nct02467504'}; none applied (give --changes FILE)" in result.output
+    pdf = (tmp_path / "nct02467504-diaries" / "RA-005.pdf").read_bytes()
+    assert all("未应用任何用药变更" in page for page in page_texts(pdf))
+    result = CliRunner().invoke(main, [*args, "--changes", str(CHANGES)])
+    assert result.exit_code == 0, result.output
+    sha = hashlib.sha256(CHANGES.read_bytes()).hexdigest()[:8]
+    assert f"changes applied: {CHANGES} (sha256 {sha})" in result.output
+    pdf = (tmp_path / "nct02467504-diaries" / "RA-005.pdf").read_bytes()
+    assert all(squeeze(f"用药变更：nct02467504-changes.csv (sha256 {sha})") in squeeze(p) for p in page_texts(pdf))

@@ -386,3 +386,31 @@ def test_a_day_with_patients_in_two_zones_names_the_zone_of_each_time(tmp_path: 
     (page,) = pages(folder / "PKUPH.pdf")
     assert "times in each patient's own zone, its UTC offset under each time" in page
     assert "ZA-001 09:00 +08:00 hrIL-2" in page and "ZB-001 09:00 +01:00 hrIL-2" in page  # Berlin: CET in January
+
+
+# ---- audit fixes (fixprint) -----------------------------------------------------------------
+
+
+def test_a_sheet_says_which_changes_it_applied_or_that_none_were(tmp_path: Path) -> None:
+    """RA-005 withdrew on 2027-02-15 (protocols/nct02467504-changes.csv). Without a changes file recorded
+    in OUT/nct02467504 none is applied, silently before the fix: now stdout says so and how to apply one,
+    and the footer of every page says "no changes applied". Given --changes, both name the file and the
+    first 8 hex digits of its sha256 (hashlib, computed here). Checked: fails without the fix (no such lines)."""
+    import hashlib
+
+    changes = PROTOCOLS / "nct02467504-changes.csv"
+    args = [str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--from", "2027-02-23", "--to", "2027-02-23"]
+    code, out, err = run(*args, "--home")
+    assert code == 0, err
+    study = tmp_path / "nct02467504"
+    assert f"no changes file recorded in {study}; none applied (give --changes FILE)" in out
+    folder = sheet(tmp_path, "2027-02-23", "2027-02-23")
+    assert any(r["patient_id"] == "RA-005" for r in csv_rows(folder / "PKUPH.csv"))  # not withdrawn: no changes
+    assert all("NCT02467504 worklist, PKUPH, 2027-02-23 to 2027-02-23 · no changes applied · sheet page" in p
+               for p in pages(folder / "PKUPH.pdf"))  # fmt: skip
+    sha = hashlib.sha256(changes.read_bytes()).hexdigest()[:8]
+    code, out, err = run(*args, "--changes", str(changes))
+    assert code == 0, err
+    assert f"changes applied: {changes} (sha256 {sha})" in out
+    assert all(f"changes: nct02467504-changes.csv (sha256 {sha})" in p for p in pages(folder / "PKUPH.pdf"))
+    assert not any(r["patient_id"] == "RA-005" for r in csv_rows(folder / "PKUPH.csv"))  # withdrawn

@@ -27,6 +27,7 @@ from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
 from ..plan.expand import expand
 from ..plan.visits import plan_visits
+from .worklist import ChangesNote, changes_note
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 
@@ -35,10 +36,12 @@ from ..protocol.safety import check_schedule
 class DiaryResult:
     folder: Path
     files: list[Path]
+    changes: ChangesNote | None = None
 
     def summary(self) -> str:
         plural = "" if len(self.files) == 1 else "s"
-        return f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        return line if self.changes is None else f"{line}\n{self.changes.summary}"
 
 
 def diary_folder(out_dir: Path, protocol: Protocol) -> Path:
@@ -59,14 +62,16 @@ def diary(
     paper = paper.lower()  # "A4" as the worklist takes it, or "a4"
     if paper not in PAPERS:
         raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
+    note = changes_note(changes, Path(out_dir) / protocol.study.id.lower())
     books = build_diaries(protocol, cohort, changes=changes, patients=patients)
+    books = {pid: dataclasses.replace(book, changes=note) for pid, book in books.items()}
     final = diary_folder(Path(out_dir), protocol)
     with staged_folder(final) as folder:
         for pid, book in books.items():
             (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
         options = {"paper": paper, "patients": list(books)}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books])
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note)
 
 
 def build_diaries(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from babel.dates import format_date, format_skeleton
@@ -25,6 +25,9 @@ from fpdf.enums import MethodReturnValue, WrapMode
 from .diary_fonts import fonts_for
 from .diary_rows import CLINIC, HOME, Medicine
 from .i18n import Translate
+
+if TYPE_CHECKING:
+    from ...jobs.worklist import ChangesNote
 
 #: Paper sizes (landscape), width x height in mm.
 PAPERS = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}
@@ -78,6 +81,7 @@ class Diary:
     warnings: list[str]  # the once-weekly warnings, one per drug and weekday
     contact: str | None
     translate: Translate
+    changes: ChangesNote | None = None  # which changes file was applied, printed in the footer
 
 
 def diary_pdf(diary: Diary, paper: str) -> bytes:
@@ -129,6 +133,11 @@ class _Sheet(FPDF):
         self.set_text_color(*_GREY)
         self.set_xy(MARGIN, self.h_page - MARGIN + 2)
         self.cell(0, 4, _("Bring this diary to every clinic visit."))
+        note = self.diary.changes
+        if note is not None:  # which changes file the diary applies (the same for every patient)
+            said = _("no changes applied") if note.file is None else _("changes: {file}").format(file=note.file)
+            self.set_xy(MARGIN, self.h_page - MARGIN + 2)
+            self.cell(self.w_page - 2 * MARGIN, 4, said + (f" (sha256 {note.sha256})" if note.sha256 else ""), align="R")
 
     def _title(self, page: int, pages: int) -> None:
         _ = self.diary.translate

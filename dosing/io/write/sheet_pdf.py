@@ -64,6 +64,7 @@ class SheetHeader:
     span: tuple[dt.date, dt.date]
     home: bool
     blinded: bool
+    changes: str = "no changes applied"  # which changes file the rows apply (name and sha256), for the footer
 
 
 @dataclass
@@ -317,7 +318,8 @@ def _footer(pdf: FPDF, header: SheetHeader, number: int, total: int) -> None:
     pdf.set_font("DejaVu", "", 9)
     pdf.set_xy(MARGIN, pdf.h - MARGIN - 12)
     span = f"{header.span[0]} to {header.span[1]}"
-    pdf.cell(pdf.w - 2 * MARGIN, 12, f"{header.study} worklist, {header.site}, {span} · sheet page {number} of {total}")
+    text = f"{header.study} worklist, {header.site}, {span} · {header.changes} · sheet page {number} of {total}"
+    pdf.cell(pdf.w - 2 * MARGIN, 12, text)
 
 
 def _empty_page(pdf: FPDF, header: SheetHeader, total: int) -> None:
