@@ -414,3 +414,30 @@ def test_a_sheet_says_which_changes_it_applied_or_that_none_were(tmp_path: Path)
     assert f"changes applied: {changes} (sha256 {sha})" in out
     assert all(f"changes: nct02467504-changes.csv (sha256 {sha})" in p for p in pages(folder / "PKUPH.pdf"))
     assert not any(r["patient_id"] == "RA-005" for r in csv_rows(folder / "PKUPH.csv"))  # withdrawn
+
+
+def pdftotext_lines(pdf: Path) -> list[str]:
+    """The PDF's text lines as pdftotext reads them (one per printed line of a cell)."""
+    import subprocess
+
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+CAPE = PROTOCOLS / "capecitabine.toml"
+CAPE_COHORT = PROTOCOLS / "capecitabine-cohort.csv"
+
+
+def test_a_patient_id_is_never_broken_in_the_patient_column(tmp_path: Path) -> None:
+    """The audit saw "CAPE-00" / "1" (the Patient column was 70 points whatever the ids). CAPE-001 and a
+    cohort's 30-character id now print whole, each on one line. Checked: fails without the fix."""
+    long_id = "CHARITE-ONCOLOGY-2027-CAPE-0001"
+    cohort = tmp_path / "cohort.csv"
+    text = CAPE_COHORT.read_text(encoding="utf-8").replace("CAPE-002,", f"{long_id},")
+    cohort.write_text(text, encoding="utf-8")
+    code, _, err = run(str(CAPE), "--cohort", str(cohort), "--out", str(tmp_path), "--from", "2027-03-14", "--to",
+                       "2027-03-14", "--home", "--site", "Charite")  # fmt: skip
+    assert code == 0, err
+    lines = pdftotext_lines(sheet(tmp_path, "2027-03-14", "2027-03-14-Charite", study="cape-adj") / "Charite.pdf")
+    assert "CAPE-001" in lines and long_id in lines
+    assert not [line for line in lines if line in ("1", "01", "0001")]

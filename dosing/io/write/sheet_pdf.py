@@ -79,7 +79,7 @@ def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = 
     """Write ``rows`` (worklist rows of one site, sorted by day and patient) to ``path``; the page count."""
     check_sheet_text(rows, header)
     pdf = _document(paper, header)
-    widths = _widths(pdf.w - 2 * MARGIN)
+    widths = _widths(pdf.w - 2 * MARGIN, _patient_width(rows["patient_id"].astype(str).unique().tolist()))
     days = [(str(day), mine) for day, mine in rows.groupby(rows["date"].astype(str), sort=True, observed=True)]
     pages: list[tuple[str, str, list[list[_Row]]]] = []
     for day, mine in days:
@@ -135,9 +135,30 @@ def _add_fonts(pdf: FPDF) -> None:
     pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
 
 
-def _widths(usable: float) -> list[float]:
-    left = usable - sum(width for _, width, _ in COLUMNS)
-    return [width or left * weight for _, width, weight in COLUMNS]
+#: The Patient column is as wide as the longest id (bold), from its 70 points up to this many: an id is
+#: never broken. A longer id (over about 22 characters) is set in a smaller size to fit (see _draw_row).
+PATIENT_MAX = 190.0
+
+
+def _patient_width(ids: list[str]) -> float:
+    pdf = _ruler()
+    pdf.set_font("DejaVu", "B", BODY_PT)
+    longest = max((pdf.get_string_width(pid) for pid in ids), default=0.0)
+    return min(PATIENT_MAX, max(COLUMNS[0][1], longest + 2 * PAD + 1))
+
+
+def _id_size(width: float, pid: str) -> float:
+    """The font size at which ``pid`` (bold) fits one line of the Patient column: BODY_PT unless too long."""
+    pdf = _ruler()
+    pdf.set_font("DejaVu", "B", BODY_PT)
+    room = width - 2 * PAD - 1
+    return min(BODY_PT, BODY_PT * room / max(pdf.get_string_width(pid), 1e-6))
+
+
+def _widths(usable: float, patient: float = COLUMNS[0][1]) -> list[float]:
+    fixed = [patient if title == "Patient" else width for title, width, _ in COLUMNS]
+    left = usable - sum(fixed)
+    return [width or left * weight for width, (_, _, weight) in zip(fixed, COLUMNS, strict=True)]
 
 
 def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
@@ -176,8 +197,8 @@ def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[s
 
 
 def _measure(widths: list[float], row: _Row) -> _Row:
-    lines = max(_lines(width, text, bold=i in (0, 8) and row.held) for i, (width, text) in enumerate(
-        zip(widths, row.cells, strict=True)))  # fmt: skip
+    lines = max(_lines(width, text, bold=(i == 8 and row.held)) for i, (width, text) in enumerate(
+        zip(widths, row.cells, strict=True)) if i != 0)  # fmt: skip (the id: one line, see _id_size)
     row.height = lines * LINE + 2 * PAD
     return row
 
@@ -303,7 +324,8 @@ def _draw_row(pdf: FPDF, widths: list[float], row: _Row, y: float, first: bool) 
             pdf.line(x, y, x + width, y)
             pdf.set_line_width(THIN)
         bold = (i == 0) or (row.held and i in (5, 8))
-        pdf.set_font("DejaVu", "B" if bold else "", BODY_PT if i != 5 or not row.held else 9)
+        size = _id_size(width, text) if i == 0 else BODY_PT if i != 5 or not row.held else 9
+        pdf.set_font("DejaVu", "B" if bold else "", size)
         if i == 5 and not row.held:
             side = 16.0
             pdf.rect(x + (width - side) / 2, y + PAD + 1, side, side)
