@@ -354,15 +354,34 @@ def test_import_dosing_loads_no_pdf_library() -> None:
 
 
 def test_text_the_font_cannot_show_is_refused_not_dropped(tmp_path: Path) -> None:
-    """DejaVu Sans has no Chinese: a reason in Chinese would vanish from the printed sheet, so it is refused."""
+    """Neither DejaVu Sans nor Noto Sans CJK SC has Tibetan: a reason in it would vanish from the printed
+    sheet, so it is refused and nothing is written."""
     changes = tmp_path / "changes.csv"
-    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "发烧 38.5 C"), encoding="utf-8")
+    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "ཚ་བ 38.5 C"), encoding="utf-8")
     out = tmp_path / "out"
     code, stdout, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(out), "--from", "2026-12-15", "--to",
                             "2026-12-15", "--changes", str(changes))  # fmt: skip
     assert code == 2 and stdout == ""
-    assert err.startswith("Error: the sheet's font (DejaVu Sans) cannot show '发烧' in the notes column")
+    assert err.startswith("Error: no font of the sheet (DejaVu Sans, Noto Sans CJK SC) can show '་བཚ' in the notes")
+    assert "Fix: write that text in Latin or Chinese letters" in err
     assert not out.exists()
+
+
+def test_a_chinese_hold_reason_prints_in_the_cjk_font(tmp_path: Path) -> None:
+    """The audit's reason "发热 38.5 度" was refused although the diary ships a CJK font: now the notes
+    print it (Noto Sans CJK SC embedded as the fallback font), whole. Checked: fails without the fix (exit 2)."""
+    import subprocess
+
+    changes = tmp_path / "changes.csv"
+    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "发热 38.5 度"), encoding="utf-8")
+    code, _, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--from", "2026-12-15", "--to",
+                       "2026-12-15", "--changes", str(changes))  # fmt: skip
+    assert code == 0, err
+    pdf = sheet(tmp_path, "2026-12-15", "2026-12-15") / "PKUPH.pdf"
+    (page,) = pages(pdf)
+    assert "HELD 2026-12-15: do not give. Why: 发热 38.5 度" in page.replace("\x00", "")
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "NotoSansCJKSC" in fonts
 
 
 def test_a_day_with_patients_in_two_zones_names_the_zone_of_each_time(tmp_path: Path) -> None:
@@ -441,3 +460,38 @@ def test_a_patient_id_is_never_broken_in_the_patient_column(tmp_path: Path) -> N
     lines = pdftotext_lines(sheet(tmp_path, "2027-03-14", "2027-03-14-Charite", study="cape-adj") / "Charite.pdf")
     assert "CAPE-001" in lines and long_id in lines
     assert not [line for line in lines if line in ("1", "01", "0001")]
+
+
+@pytest.mark.parametrize(
+    ("day", "patient", "offsets"),
+    [
+        ("2027-03-14", "CAPE-004", ("-05:00", "-04:00")),  # spring forward at 02:00: 01:30 is still EST
+        ("2027-11-07", "CAPE-005", ("-04:00", "-05:00")),  # fall back at 02:00: 01:30 (first) is EDT, 20:00 EST
+    ],
+)
+def test_on_a_dst_day_each_time_shows_its_own_utc_offset(
+    tmp_path: Path, day: str, patient: str, offsets: tuple[str, str]
+) -> None:
+    """Capecitabine at 01:30 and 20:00 in New York (CAPE-004 from 2027-03-02, CAPE-005 from 2027-10-25:
+    both dose on these days). The header used the noon offset for the whole day, wrong for 01:30."""
+    protocol = tmp_path / "cape.toml"
+    protocol.write_text(CAPE.read_text(encoding="utf-8").replace('["08:00", "20:00"]', '["01:30", "20:00"]'))
+    code, _, err = run(str(protocol), "--cohort", str(CAPE_COHORT), "--out", str(tmp_path), "--from", day, "--to",
+                       day, "--home", "--site", "MSK")  # fmt: skip
+    assert code == 0, err
+    (page,) = pages(sheet(tmp_path, day, f"{day}-MSK", study="cape-adj") / "MSK.pdf")
+    assert "times in America/New_York; the clocks change this day: the UTC offset under each time" in page
+    assert f"{patient} 01:30 {offsets[0]} Capecitabine" in page and f"20:00 {offsets[1]} Capecitabine" in page
+    assert "(UTC-0" not in page
+
+
+def test_an_open_label_sheet_says_open_label_not_blinded(tmp_path: Path) -> None:
+    """capecitabine.toml is blinding = "open": its sheet and summary must not claim BLINDED; the seed
+    (quadruple blind) still says BLINDED (test above)."""
+    code, out, err = run(str(CAPE), "--cohort", str(CAPE_COHORT), "--out", str(tmp_path), "--from", "2027-03-14",
+                         "--to", "2027-03-14", "--home", "--site", "MSK")  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("Open-label worklists for 2027-03-14")
+    (page,) = pages(sheet(tmp_path, "2027-03-14", "2027-03-14-MSK", study="cape-adj") / "MSK.pdf")
+    assert "in-clinic and home doses · open label · times in America/New_York (UTC-04:00)" in page
+    assert "BLINDED" not in page

@@ -60,9 +60,10 @@ class WorklistResult:
     pages_per_site: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     changes: ChangesNote | None = None
+    open_label: bool = False
 
     def summary(self) -> str:
-        kind = "BLINDED" if self.blinded else "UNBLINDED"
+        kind = "Open-label" if self.open_label else "BLINDED" if self.blinded else "UNBLINDED"
         lines = [f"{kind} worklists for {self.start} .. {self.end} (both days included) in {self.folder}"]
         if self.changes is not None:
             lines.append(self.changes.summary)
@@ -263,10 +264,19 @@ def _write(
 ) -> WorklistResult:
     from ..io.write.sheet_pdf import SheetHeader, check_sheet_text, sheet_pdf
 
-    result = WorklistResult(final, not unblinded, *span)
+    result = WorklistResult(final, not unblinded, *span, open_label=not protocol.study.blinded)
     names = site_file_names(sites)
     headers = {
-        site: SheetHeader(protocol.study.id, site or NO_SITE, span, home, not unblinded, note.footer) for site in sites
+        site: SheetHeader(
+            protocol.study.id,
+            site or NO_SITE,
+            span,
+            home,
+            not unblinded,
+            open_label=not protocol.study.blinded,
+            changes=note.footer,
+        )
+        for site in sites
     }
     for site in sites:  # before anything is created
         check_sheet_text(rows[rows["site"].to_numpy() == site], headers[site])
