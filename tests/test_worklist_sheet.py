@@ -495,3 +495,13 @@ def test_an_open_label_sheet_says_open_label_not_blinded(tmp_path: Path) -> None
     (page,) = pages(sheet(tmp_path, "2027-03-14", "2027-03-14-MSK", study="cape-adj") / "MSK.pdf")
     assert "in-clinic and home doses · open label · times in America/New_York (UTC-04:00)" in page
     assert "BLINDED" not in page
+
+
+def test_to_alone_before_today_names_the_default_from(tmp_path: Path) -> None:
+    """Today is pinned to 2026-12-01 (tests/conftest.py): --to 2026-11-30 alone is before it. The message
+    named "--from 2026-12-01", which the user never gave. Checked: fails without the fix."""
+    code, out, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--to", "2026-11-30")
+    assert code == 2 and out == ""
+    assert err.startswith(f"Error: --from defaults to today ({PINNED_TODAY}), which is after --to 2026-11-30")
+    assert "Fix: give --from on or before --to" in err
+    assert list(tmp_path.iterdir()) == []

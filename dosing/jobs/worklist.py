@@ -120,8 +120,14 @@ def worklist(
 ) -> WorklistResult:
     """Write the sheets (see the module's docstring). ``changes`` default to those the study's
     outputs in ``out_dir`` were made with (as ``dosing show`` finds them), unless ``discard_changes``."""
+    defaulted = start is None
     start = start or today or plan_warnings.today_in(protocol.study.timezone)
     end = end or start + dt.timedelta(days=DEFAULT_DAYS)
+    if start > end and defaulted:  # the user gave --to only: name the default, not a --from never given
+        raise ValueParseError(
+            f"--from defaults to today ({start}), which is after --to {end}: no day to list",
+            hint="give --from on or before --to (both days are included)",
+        )
     if start > end:
         raise ValueParseError(
             f"--from {start} is after --to {end}: no day to list",
