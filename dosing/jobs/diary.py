@@ -27,9 +27,9 @@ from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
 from ..plan.expand import expand
 from ..plan.visits import plan_visits
-from .worklist import ChangesNote, changes_note
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
+from .worklist import ChangesNote, changes_note
 
 
 @dataclass
@@ -119,7 +119,9 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
     """One patient's :class:`Diary` from the patient's cohort row, doses and visits."""
     language = str(getattr(patient, "language", "en") or "en")
     _ = translator(language, "diary")
-    items = diary_items(protocol, doses, visits, str(getattr(patient, "site", "") or ""), _, language)
+    site = str(getattr(patient, "site", "") or "")
+    address = protocol.clinic.address_of(site) if protocol.clinic is not None else None
+    items = diary_items(protocol, doses, visits, site, _, language, address=address)
     last = max(protocol.study.last_day, int(items["study_day"].max()) if len(items) else 1)
     return Diary(
         study_id=protocol.study.id,
@@ -132,4 +134,5 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,
+        address=address,
     )

@@ -99,7 +99,10 @@ def changes_note(changes: Changes | None, study_folder: Path) -> ChangesNote:
         return ChangesNote(f"changes applied: {changes.source} (no file)", "changes given in Python")
     name = Path(changes.source).name
     return ChangesNote(
-        f"changes applied: {changes.source} (sha256 {digest[:8]})", f"changes: {name} (sha256 {digest[:8]})", name, digest[:8]
+        f"changes applied: {changes.source} (sha256 {digest[:8]})",
+        f"changes: {name} (sha256 {digest[:8]})",
+        name,
+        digest[:8],
     )
 
 

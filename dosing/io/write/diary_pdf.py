@@ -43,10 +43,10 @@ _INK = (0, 0, 0)
 _RED = (160, 0, 0)
 #: Where Chinese text may break (see :func:`break_units`): each CJK character is a unit; a run of other
 #: characters (a Latin word, "17.5", "PKUPH") is one unit, and a number keeps its unit ("17.5 mg",
-#: "1,000,000 IU"); closing punctuation stays with the unit before it, opening punctuation with the one after.
+#: "1 × 10⁶ IU"); closing punctuation stays with the unit before it, opening punctuation with the one after.
 _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
 _UNIT = re.compile(
-    rf"\d[\d.,]*(?: (?:mg|g|µg|mcg|IU|ml|mL|U|%|x|×)\b)?|[^\s{_CJK}]+|[{_CJK}]|\s+",
+    rf"\d[\d.,]*(?: × 10[⁰¹²³⁴⁵⁶⁷⁸⁹]+)?(?: (?:mg|g|µg|mcg|IU|MIU|ml|mL|U|%)\b)?|[^\s{_CJK}]+|[{_CJK}]|\s+",
 )
 _CLOSING = set("）】」』》〉，。、；：！？”’)]}.,;:!?%-")
 _OPENING = set("（【「『《〈“‘([{")
@@ -82,6 +82,7 @@ class Diary:
     contact: str | None
     translate: Translate
     changes: ChangesNote | None = None  # which changes file was applied, printed in the footer
+    address: str | None = None  # the clinic's address (the protocol's [clinic]), printed under the contact
 
 
 def diary_pdf(diary: Diary, paper: str) -> bytes:
@@ -113,6 +114,10 @@ class _Sheet(FPDF):
         self.item_size: float | None = None
         if files.bold is not None:
             self.add_font("body", "B", str(files.bold))
+        if diary.language != "en":  # what the CJK font lacks ("1 × 10⁶ IU": the superscript digits) in DejaVu
+            latin = fonts_for("en")
+            self.add_font("latin", "", str(latin.regular))
+            self.set_fallback_fonts(["latin"], exact_match=False)
 
     def use_font(self, size: float, bold: bool = False) -> None:
         self.set_font("body", "B" if bold and self.has_bold else "", size)
@@ -137,7 +142,9 @@ class _Sheet(FPDF):
         if note is not None:  # which changes file the diary applies (the same for every patient)
             said = _("no changes applied") if note.file is None else _("changes: {file}").format(file=note.file)
             self.set_xy(MARGIN, self.h_page - MARGIN + 2)
-            self.cell(self.w_page - 2 * MARGIN, 4, said + (f" (sha256 {note.sha256})" if note.sha256 else ""), align="R")
+            self.cell(
+                self.w_page - 2 * MARGIN, 4, said + (f" (sha256 {note.sha256})" if note.sha256 else ""), align="R"
+            )
 
     def _title(self, page: int, pages: int) -> None:
         _ = self.diary.translate
@@ -158,6 +165,11 @@ class _Sheet(FPDF):
             self.set_xy(MARGIN, y)
             self.use_font(9)
             self.cell(0, 5, self.diary.contact)
+            y += 5.5
+        if self.diary.address:  # the place of the "at the clinic" items
+            self.set_xy(MARGIN, y)
+            self.use_font(9)
+            self.cell(0, 5, _("Your clinic: {address}").format(address=self.diary.address))
             y += 5.5
         if weekly:
             for warning in self.diary.warnings:

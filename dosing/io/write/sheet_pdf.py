@@ -122,7 +122,9 @@ def check_sheet_text(rows: pd.DataFrame, header: SheetHeader) -> bool:
     a reason. Each column is checked once per distinct value. True when the sheet needs the CJK font."""
     texts = {"study": [header.study], "site": [header.site], "footer": [header.changes]}
     texts |= {c: rows[c].astype(str).unique().tolist() for c in SHOWN_COLUMNS if c in rows.columns}
-    others = {column: {ch for text in values for ch in str(text) if not _dejavu_has(ch)} for column, values in texts.items()}
+    others = {
+        column: {ch for text in values for ch in str(text) if not _dejavu_has(ch)} for column, values in texts.items()
+    }
     if not any(others.values()):
         return False
     cjk = _cjk_chars()
@@ -230,8 +232,11 @@ def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[s
 
 
 def _measure(widths: list[float], row: _Row) -> _Row:
-    lines = max(_lines(width, text, bold=(i == 8 and row.held)) for i, (width, text) in enumerate(
-        zip(widths, row.cells, strict=True)) if i != 0)  # fmt: skip (the id: one line, see _id_size)
+    lines = max(
+        _lines(width, text, bold=(i == 8 and row.held))
+        for i, (width, text) in enumerate(zip(widths, row.cells, strict=True))
+        if i != 0
+    )  # fmt: skip (the id: one line, see _id_size)
     row.height = lines * LINE + 2 * PAD
     return row
 
