@@ -76,14 +76,14 @@ def test_week_1_of_ra_001_lists_each_dose_and_visit_by_hand() -> None:
     - the baseline visit on day 1 (no time given)."""
     lox = [f"[{HOME}] {t} Loxoprofen 60 mg" for t in ("08:00", "13:00", "19:00")]
     folic = f"[{HOME}] 08:00 Folic acid 1 mg"
-    clinic = f"[{CLINIC}] 09:00 hrIL-2 or placebo: at the clinic (PKUPH)"
+    clinic = f"[{CLINIC}] 09:00 hrIL-2 or placebo: at the clinic"  # the header gives the clinic's address
     expected = {
         1: [f"[{VISIT}] Clinic visit: Baseline", folic, lox[0], clinic, lox[1], lox[2]],
         2: [folic, *lox],
         3: [
             lox[0],
             f"[{HOME}] 08:00 Methotrexate 20 mg",
-            f"[{HOME}] 09:00 hrIL-2 or placebo 1,000,000 IU (at home: the clinic is closed)",
+            f"[{HOME}] 09:00 hrIL-2 or placebo 1 × 10⁶ IU (at home: the clinic is closed)",
             lox[1],
             lox[2],
         ],
@@ -104,7 +104,7 @@ def test_a_held_dose_is_marked_held() -> None:
     book = seed_diary(COHORT, "RA-004", with_changes=True)
     held = book.items[book.items["held"]]
     assert [(int(r.study_day), r.time, r.text) for r in held.itertuples()] == [
-        (5, "09:00", "hrIL-2 or placebo 1,000,000 IU (at home: the clinic is closed)")
+        (5, "09:00", "hrIL-2 or placebo 1 × 10⁶ IU (at home: the clinic is closed)")
     ]
 
 
@@ -186,6 +186,7 @@ def golden_text(book: Diary, last_day: int) -> str:
     lines = [
         f"{_('Medicine diary')} · {book.patient_id} · {_('Study {study}').format(study=book.study_id)}",
         str(book.contact),
+        *([_("Your clinic: {address}").format(address=book.address)] if book.address else []),
         *book.warnings,
         _("Your medicines: {list}").format(list=_("; ").join(m.text for m in book.medicines)),
     ]
@@ -267,3 +268,84 @@ def test_an_unknown_patient_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no patient 'RA-999' in the cohort" in result.output
     assert not (tmp_path / "o").exists()
+
+
+# ---- audit fixes (fixprint) -----------------------------------------------------------------
+
+
+def pdftotext_lines(pdf: bytes, tmp_path: Path) -> list[str]:
+    """Page 1 as pdftotext lays it out (no -layout: one text line per printed line of a cell)."""
+    import subprocess
+
+    path = tmp_path / "d.pdf"
+    path.write_bytes(pdf)
+    out = subprocess.run(["pdftotext", "-l", "1", str(path), "-"], capture_output=True, text=True, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_chinese_items_break_between_characters_never_inside_a_latin_word_or_a_dose(tmp_path: Path) -> None:
+    """RA-004 (letter paper) has methotrexate 17.5 mg on Wednesdays: "08:00 甲氨蝶呤 17.5 mg" is too wide
+    for the day, and "重组人白介素-2或安慰剂：在门诊（PKUPH）" too. The audit saw "17.5 m" / "g" and
+    "（PKUPH" / "）". Checked: with the old WrapMode.CHAR the assertions on "17.5 m" and "（PKUPH）" fail."""
+    from dosing.io.write.diary_pdf import break_units
+
+    assert break_units("08:00 甲氨蝶呤 17.5 mg") == ["08:00", " ", "甲", "氨", "蝶", "呤", " ", "17.5 mg"]
+    assert break_units("在门诊（PKUPH）") == ["在", "门", "诊", "（PKUPH）"]
+    assert break_units("剂 1 × 10⁶ IU（在家）") == ["剂", " ", "1 × 10⁶ IU", "（在", "家）"]
+    book = seed_diary(COHORT_ZH, "RA-004", with_changes=True)
+    lines = pdftotext_lines(diary_pdf(book, "letter"), tmp_path)
+    assert not [line for line in lines if line.endswith(("17.5 m", "17.5", "（PKUPH", "（"))]
+    assert not [line for line in lines if line in ("g", "mg", "）", "IU")]
+    assert "17.5 mg" in lines  # the dose went to the next line whole
+    assert any(line.endswith("1 × 10⁶ IU") for line in lines)  # Saturday's injection at home, whole
+
+
+def test_a_diary_says_which_changes_it_applied_or_that_none_were(tmp_path: Path) -> None:
+    """Without a changes file recorded in OUT/nct02467504 none is applied: the summary says so and how to
+    give one, the footer says "no changes applied" (in Chinese: 未应用任何用药变更). With --changes the
+    footer names the file and its sha256's first 8 hex digits. Checked: fails without the fix."""
+    import hashlib
+
+    args = ["diary", str(SEED), "--cohort", str(COHORT_ZH), "--patient", "RA-005", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"no changes file recorded in {tmp_path / 'nct02467504'}; none applied (give --changes FILE)" in result.output
+    )
+    pdf = (tmp_path / "nct02467504-diaries" / "RA-005.pdf").read_bytes()
+    assert all("未应用任何用药变更" in page for page in page_texts(pdf))
+    result = CliRunner().invoke(main, [*args, "--changes", str(CHANGES)])
+    assert result.exit_code == 0, result.output
+    sha = hashlib.sha256(CHANGES.read_bytes()).hexdigest()[:8]
+    assert f"changes applied: {CHANGES} (sha256 {sha})" in result.output
+    pdf = (tmp_path / "nct02467504-diaries" / "RA-005.pdf").read_bytes()
+    assert all(squeeze(f"用药变更：nct02467504-changes.csv (sha256 {sha})") in squeeze(p) for p in page_texts(pdf))
+
+
+def test_the_il2_dose_is_written_as_on_the_nurses_sheet() -> None:
+    """1,000,000 IU is "1 × 10⁶ IU" on the sheet (format_dose_written); the diary said "1,000,000 IU".
+    RA-001's injection on Sunday 2026-12-13 (day 3) is at home (clinic closed). Checked: fails without the fix."""
+    book = seed_diary(COHORT, "RA-001")
+    day_3 = day_lines(book, 3, 3)[3]
+    assert "[home] 09:00 hrIL-2 or placebo 1 × 10⁶ IU (at home: the clinic is closed)" in day_3
+    assert not book.items["text"].str.contains("1,000,000").any()
+    assert any(m.text.startswith("hrIL-2 or placebo 1 × 10⁶ IU") for m in book.medicines)
+
+
+def test_the_clinic_is_named_by_its_address_not_the_site_code(tmp_path: Path) -> None:
+    """The seed's [clinic] address is "Peking University People's Hospital, 11 Xizhimen South Street, Xicheng
+    District, Beijing": the header prints it and in-clinic items say "at the clinic" (was "(PKUPH)").
+    A protocol without an address keeps the site code. Checked: fails without the fix."""
+    address = "Peking University People's Hospital, 11 Xizhimen South Street, Xicheng District, Beijing"
+    book = seed_diary(COHORT, "RA-001")
+    assert book.address == address
+    assert "[clinic] 09:00 hrIL-2 or placebo: at the clinic" in day_lines(book, 1, 1)[1]
+    assert not book.items["text"].str.contains("PKUPH").any()
+    page = squeeze(page_texts(diary_pdf(book, "a4"))[0])
+    assert squeeze(f"Your clinic: {address}") in page and "PKUPH" not in page
+    bare = tmp_path / "bare.toml"
+    bare.write_text(SEED.read_text(encoding="utf-8").replace(f'address = "{address}"', ""), encoding="utf-8")
+    protocol = load_protocol(bare)
+    plain = build_diaries(protocol, load_cohort(COHORT, protocol), patients=["RA-001"])["RA-001"]
+    assert plain.address is None
+    assert "[clinic] 09:00 hrIL-2 or placebo: at the clinic (PKUPH)" in day_lines(plain, 1, 1)[1]

@@ -117,7 +117,9 @@ def test_the_chinese_calendar_matches_its_golden_file(tmp_path: Path) -> None:
     assert "SUMMARY:医院访视：基线" in text and "DESCRIPTION:提醒：服用叶酸 1 mg" in text
     assert "DESCRIPTION:提醒：医院访视：基线" in text  # the visit's reminder, translated too
     # Sunday 2026-12-13 (study day 3): the clinic is closed, the injection is at home
-    assert "SUMMARY:09:00 在家注射" in text and "皮下注射\\; 在家：医院当天不开诊（星期日）" in text
+    assert "SUMMARY:09:00 在家注射" in text and "皮下注射；在家：医院当天不开诊（星期日）" in text  # a Chinese "；"
+    assert "\\; 在" not in text  # no ASCII "; " joins Chinese text (audit 9; the fold was "皮下注射\\; 在家")
+    assert "1 × 10⁶ IU" in text and "1,000,000" not in text  # as the nurses' sheet writes it (audit 7)
     assert "Reminder" not in text and "Take" not in text and "Injection" not in text
     if os.environ.get("DOSING_REGOLD"):
         GOLDEN.write_bytes(raw)
@@ -187,4 +189,4 @@ def test_twin_patients_of_both_arms_get_the_same_chinese_calendar(tmp_path: Path
     two = (folder / "patients" / "TW-B" / "calendar.ics").read_bytes().replace(b"TW-B", b"TW-?")
     assert one == two
     text = one.decode("utf-8").replace("\r\n ", "")
-    assert "DESCRIPTION:重组人白介素-2或安慰剂，1\\,000\\,000 IU，皮下" in text and "DESCRIPTION:安慰剂" not in text
+    assert "DESCRIPTION:重组人白介素-2或安慰剂，1 × 10⁶ IU，皮下" in text and "DESCRIPTION:安慰剂" not in text

@@ -354,15 +354,34 @@ def test_import_dosing_loads_no_pdf_library() -> None:
 
 
 def test_text_the_font_cannot_show_is_refused_not_dropped(tmp_path: Path) -> None:
-    """DejaVu Sans has no Chinese: a reason in Chinese would vanish from the printed sheet, so it is refused."""
+    """Neither DejaVu Sans nor Noto Sans CJK SC has Tibetan: a reason in it would vanish from the printed
+    sheet, so it is refused and nothing is written."""
     changes = tmp_path / "changes.csv"
-    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "发烧 38.5 C"), encoding="utf-8")
+    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "ཚ་བ 38.5 C"), encoding="utf-8")
     out = tmp_path / "out"
     code, stdout, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(out), "--from", "2026-12-15", "--to",
                             "2026-12-15", "--changes", str(changes))  # fmt: skip
     assert code == 2 and stdout == ""
-    assert err.startswith("Error: the sheet's font (DejaVu Sans) cannot show '发烧' in the notes column")
+    assert err.startswith("Error: no font of the sheet (DejaVu Sans, Noto Sans CJK SC) can show '་བཚ' in the notes")
+    assert "Fix: write that text in Latin or Chinese letters" in err
     assert not out.exists()
+
+
+def test_a_chinese_hold_reason_prints_in_the_cjk_font(tmp_path: Path) -> None:
+    """The audit's reason "发热 38.5 度" was refused although the diary ships a CJK font: now the notes
+    print it (Noto Sans CJK SC embedded as the fallback font), whole. Checked: fails without the fix (exit 2)."""
+    import subprocess
+
+    changes = tmp_path / "changes.csv"
+    changes.write_text(HOLD.read_text(encoding="utf-8").replace("fever 38.5 C", "发热 38.5 度"), encoding="utf-8")
+    code, _, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--from", "2026-12-15", "--to",
+                       "2026-12-15", "--changes", str(changes))  # fmt: skip
+    assert code == 0, err
+    pdf = sheet(tmp_path, "2026-12-15", "2026-12-15") / "PKUPH.pdf"
+    (page,) = pages(pdf)
+    assert "HELD 2026-12-15: do not give. Why: 发热 38.5 度" in page.replace("\x00", "")
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert "NotoSansCJKSC" in fonts
 
 
 def test_a_day_with_patients_in_two_zones_names_the_zone_of_each_time(tmp_path: Path) -> None:
@@ -386,3 +405,103 @@ def test_a_day_with_patients_in_two_zones_names_the_zone_of_each_time(tmp_path: 
     (page,) = pages(folder / "PKUPH.pdf")
     assert "times in each patient's own zone, its UTC offset under each time" in page
     assert "ZA-001 09:00 +08:00 hrIL-2" in page and "ZB-001 09:00 +01:00 hrIL-2" in page  # Berlin: CET in January
+
+
+# ---- audit fixes (fixprint) -----------------------------------------------------------------
+
+
+def test_a_sheet_says_which_changes_it_applied_or_that_none_were(tmp_path: Path) -> None:
+    """RA-005 withdrew on 2027-02-15 (protocols/nct02467504-changes.csv). Without a changes file recorded
+    in OUT/nct02467504 none is applied, silently before the fix: now stdout says so and how to apply one,
+    and the footer of every page says "no changes applied". Given --changes, both name the file and the
+    first 8 hex digits of its sha256 (hashlib, computed here). Checked: fails without the fix (no such lines)."""
+    import hashlib
+
+    changes = PROTOCOLS / "nct02467504-changes.csv"
+    args = [str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--from", "2027-02-23", "--to", "2027-02-23"]
+    code, out, err = run(*args, "--home")
+    assert code == 0, err
+    study = tmp_path / "nct02467504"
+    assert f"no changes file recorded in {study}; none applied (give --changes FILE)" in out
+    folder = sheet(tmp_path, "2027-02-23", "2027-02-23")
+    assert any(r["patient_id"] == "RA-005" for r in csv_rows(folder / "PKUPH.csv"))  # not withdrawn: no changes
+    assert all("NCT02467504 worklist, PKUPH, 2027-02-23 to 2027-02-23 · no changes applied · sheet page" in p
+               for p in pages(folder / "PKUPH.pdf"))  # fmt: skip
+    sha = hashlib.sha256(changes.read_bytes()).hexdigest()[:8]
+    code, out, err = run(*args, "--changes", str(changes))
+    assert code == 0, err
+    assert f"changes applied: {changes} (sha256 {sha})" in out
+    assert all(f"changes: nct02467504-changes.csv (sha256 {sha})" in p for p in pages(folder / "PKUPH.pdf"))
+    assert not any(r["patient_id"] == "RA-005" for r in csv_rows(folder / "PKUPH.csv"))  # withdrawn
+
+
+def pdftotext_lines(pdf: Path) -> list[str]:
+    """The PDF's text lines as pdftotext reads them (one per printed line of a cell)."""
+    import subprocess
+
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+CAPE = PROTOCOLS / "capecitabine.toml"
+CAPE_COHORT = PROTOCOLS / "capecitabine-cohort.csv"
+
+
+def test_a_patient_id_is_never_broken_in_the_patient_column(tmp_path: Path) -> None:
+    """The audit saw "CAPE-00" / "1" (the Patient column was 70 points whatever the ids). CAPE-001 and a
+    cohort's 30-character id now print whole, each on one line. Checked: fails without the fix."""
+    long_id = "CHARITE-ONCOLOGY-2027-CAPE-0001"
+    cohort = tmp_path / "cohort.csv"
+    text = CAPE_COHORT.read_text(encoding="utf-8").replace("CAPE-002,", f"{long_id},")
+    cohort.write_text(text, encoding="utf-8")
+    code, _, err = run(str(CAPE), "--cohort", str(cohort), "--out", str(tmp_path), "--from", "2027-03-14", "--to",
+                       "2027-03-14", "--home", "--site", "Charite")  # fmt: skip
+    assert code == 0, err
+    lines = pdftotext_lines(sheet(tmp_path, "2027-03-14", "2027-03-14-Charite", study="cape-adj") / "Charite.pdf")
+    assert "CAPE-001" in lines and long_id in lines
+    assert not [line for line in lines if line in ("1", "01", "0001")]
+
+
+@pytest.mark.parametrize(
+    ("day", "patient", "offsets"),
+    [
+        ("2027-03-14", "CAPE-004", ("-05:00", "-04:00")),  # spring forward at 02:00: 01:30 is still EST
+        ("2027-11-07", "CAPE-005", ("-04:00", "-05:00")),  # fall back at 02:00: 01:30 (first) is EDT, 20:00 EST
+    ],
+)
+def test_on_a_dst_day_each_time_shows_its_own_utc_offset(
+    tmp_path: Path, day: str, patient: str, offsets: tuple[str, str]
+) -> None:
+    """Capecitabine at 01:30 and 20:00 in New York (CAPE-004 from 2027-03-02, CAPE-005 from 2027-10-25:
+    both dose on these days). The header used the noon offset for the whole day, wrong for 01:30."""
+    protocol = tmp_path / "cape.toml"
+    protocol.write_text(CAPE.read_text(encoding="utf-8").replace('["08:00", "20:00"]', '["01:30", "20:00"]'))
+    code, _, err = run(str(protocol), "--cohort", str(CAPE_COHORT), "--out", str(tmp_path), "--from", day, "--to",
+                       day, "--home", "--site", "MSK")  # fmt: skip
+    assert code == 0, err
+    (page,) = pages(sheet(tmp_path, day, f"{day}-MSK", study="cape-adj") / "MSK.pdf")
+    assert "times in America/New_York; the clocks change this day: the UTC offset under each time" in page
+    assert f"{patient} 01:30 {offsets[0]} Capecitabine" in page and f"20:00 {offsets[1]} Capecitabine" in page
+    assert "(UTC-0" not in page
+
+
+def test_an_open_label_sheet_says_open_label_not_blinded(tmp_path: Path) -> None:
+    """capecitabine.toml is blinding = "open": its sheet and summary must not claim BLINDED; the seed
+    (quadruple blind) still says BLINDED (test above)."""
+    code, out, err = run(str(CAPE), "--cohort", str(CAPE_COHORT), "--out", str(tmp_path), "--from", "2027-03-14",
+                         "--to", "2027-03-14", "--home", "--site", "MSK")  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("Open-label worklists for 2027-03-14")
+    (page,) = pages(sheet(tmp_path, "2027-03-14", "2027-03-14-MSK", study="cape-adj") / "MSK.pdf")
+    assert "in-clinic and home doses · open label · times in America/New_York (UTC-04:00)" in page
+    assert "BLINDED" not in page
+
+
+def test_to_alone_before_today_names_the_default_from(tmp_path: Path) -> None:
+    """Today is pinned to 2026-12-01 (tests/conftest.py): --to 2026-11-30 alone is before it. The message
+    named "--from 2026-12-01", which the user never gave. Checked: fails without the fix."""
+    code, out, err = run(str(SEED), "--cohort", str(COHORT), "--out", str(tmp_path), "--to", "2026-11-30")
+    assert code == 2 and out == ""
+    assert err.startswith(f"Error: --from defaults to today ({PINNED_TODAY}), which is after --to 2026-11-30")
+    assert "Fix: give --from on or before --to" in err
+    assert list(tmp_path.iterdir()) == []

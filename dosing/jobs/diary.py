@@ -29,16 +29,19 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
+from .worklist import ChangesNote, changes_note
 
 
 @dataclass
 class DiaryResult:
     folder: Path
     files: list[Path]
+    changes: ChangesNote | None = None
 
     def summary(self) -> str:
         plural = "" if len(self.files) == 1 else "s"
-        return f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        return line if self.changes is None else f"{line}\n{self.changes.summary}"
 
 
 def diary_folder(out_dir: Path, protocol: Protocol) -> Path:
@@ -59,14 +62,16 @@ def diary(
     paper = paper.lower()  # "A4" as the worklist takes it, or "a4"
     if paper not in PAPERS:
         raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
+    note = changes_note(changes, Path(out_dir) / protocol.study.id.lower())
     books = build_diaries(protocol, cohort, changes=changes, patients=patients)
+    books = {pid: dataclasses.replace(book, changes=note) for pid, book in books.items()}
     final = diary_folder(Path(out_dir), protocol)
     with staged_folder(final) as folder:
         for pid, book in books.items():
             (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
         options = {"paper": paper, "patients": list(books)}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books])
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note)
 
 
 def build_diaries(
@@ -114,7 +119,9 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
     """One patient's :class:`Diary` from the patient's cohort row, doses and visits."""
     language = str(getattr(patient, "language", "en") or "en")
     _ = translator(language, "diary")
-    items = diary_items(protocol, doses, visits, str(getattr(patient, "site", "") or ""), _, language)
+    site = str(getattr(patient, "site", "") or "")
+    address = protocol.clinic.address_of(site) if protocol.clinic is not None else None
+    items = diary_items(protocol, doses, visits, site, _, language, address=address)
     last = max(protocol.study.last_day, int(items["study_day"].max()) if len(items) else 1)
     return Diary(
         study_id=protocol.study.id,
@@ -127,4 +134,5 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,
+        address=address,
     )

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import ValueParseError
 from ..io.atomic import staged_folder
-from ..io.manifest import changes_for_show, inputs_record, write_manifest
+from ..io.manifest import changes_for_show, file_sha256, inputs_record, recorded_changes, study_record, write_manifest
 from ..io.permissions import restrict
 from ..io.study_lock import study_lock
 from ..io.write.csv import write_csv
@@ -59,15 +59,51 @@ class WorklistResult:
     rows_per_site: dict[str, int] = field(default_factory=dict)
     pages_per_site: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    changes: ChangesNote | None = None
+    open_label: bool = False
 
     def summary(self) -> str:
-        kind = "BLINDED" if self.blinded else "UNBLINDED"
+        kind = "Open-label" if self.open_label else "BLINDED" if self.blinded else "UNBLINDED"
         lines = [f"{kind} worklists for {self.start} .. {self.end} (both days included) in {self.folder}"]
+        if self.changes is not None:
+            lines.append(self.changes.summary)
         for site, rows in self.rows_per_site.items():
             pages = self.pages_per_site[site]
             lines.append(f"  {site or NO_SITE}: {rows} dose{'s' * (rows != 1)}, {pages} page{'s' * (pages != 1)}")
         lines += [f"    {path}" for path in self.files]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ChangesNote:
+    """Which changes an output applied, said to the user (``summary``) and printed on it (``footer``:
+    the file's name and the first 8 characters of its sha256, or "no changes applied")."""
+
+    summary: str
+    footer: str
+    file: str | None = None  # the file's name, None when no file was applied
+    sha256: str | None = None  # its first 8 hex digits
+
+
+def changes_note(changes: Changes | None, study_folder: Path) -> ChangesNote:
+    """The :class:`ChangesNote` of ``changes`` (those a worklist or diary applied; None: none), for the
+    study whose outputs are in ``study_folder`` (``OUT/<study id>``), whose record says what was recorded."""
+    if changes is None:
+        if recorded_changes(study_record(study_folder)) is not None:
+            return ChangesNote("no changes applied (the recorded changes file was discarded)", "no changes applied")
+        return ChangesNote(
+            f"no changes file recorded in {study_folder}; none applied (give --changes FILE)", "no changes applied"
+        )
+    digest = file_sha256(changes.source)
+    if digest is None:  # changes given in Python, no file
+        return ChangesNote(f"changes applied: {changes.source} (no file)", "changes given in Python")
+    name = Path(changes.source).name
+    return ChangesNote(
+        f"changes applied: {changes.source} (sha256 {digest[:8]})",
+        f"changes: {name} (sha256 {digest[:8]})",
+        name,
+        digest[:8],
+    )
 
 
 def worklist(
@@ -87,8 +123,14 @@ def worklist(
 ) -> WorklistResult:
     """Write the sheets (see the module's docstring). ``changes`` default to those the study's
     outputs in ``out_dir`` were made with (as ``dosing show`` finds them), unless ``discard_changes``."""
+    defaulted = start is None
     start = start or today or plan_warnings.today_in(protocol.study.timezone)
     end = end or start + dt.timedelta(days=DEFAULT_DAYS)
+    if start > end and defaulted:  # the user gave --to only: name the default, not a --from never given
+        raise ValueParseError(
+            f"--from defaults to today ({start}), which is after --to {end}: no day to list",
+            hint="give --from on or before --to (both days are included)",
+        )
     if start > end:
         raise ValueParseError(
             f"--from {start} is after --to {end}: no day to list",
@@ -101,7 +143,10 @@ def worklist(
     changes = changes_for_show(Path(out_dir), protocol, cohort, changes, discard_changes, unblinded)
     rows = sheet_rows(protocol, cohort, changes, start, end, home=home, unblinded=unblinded)
     final = sheets_folder(Path(out_dir), protocol, unblinded, start, end, site)
-    return _write(protocol, cohort, changes, rows, final, sites, (start, end), home, unblinded, paper)
+    note = changes_note(changes, Path(out_dir) / (protocol.study.id.lower() + ("-UNBLINDED" if unblinded else "")))
+    result = _write(protocol, cohort, changes, rows, final, sites, (start, end), home, unblinded, paper, note)
+    result.changes = note
+    return result
 
 
 def sheets_folder(
@@ -224,12 +269,24 @@ def _write(
     home: bool,
     unblinded: bool,
     paper: str,
+    note: ChangesNote,
 ) -> WorklistResult:
     from ..io.write.sheet_pdf import SheetHeader, check_sheet_text, sheet_pdf
 
-    result = WorklistResult(final, not unblinded, *span)
+    result = WorklistResult(final, not unblinded, *span, open_label=not protocol.study.blinded)
     names = site_file_names(sites)
-    headers = {site: SheetHeader(protocol.study.id, site or NO_SITE, span, home, not unblinded) for site in sites}
+    headers = {
+        site: SheetHeader(
+            protocol.study.id,
+            site or NO_SITE,
+            span,
+            home,
+            not unblinded,
+            open_label=not protocol.study.blinded,
+            changes=note.footer,
+        )
+        for site in sites
+    }
     for site in sites:  # before anything is created
         check_sheet_text(rows[rows["site"].to_numpy() == site], headers[site])
     with study_lock(final), staged_folder(final) as folder:

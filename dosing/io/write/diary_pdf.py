@@ -13,8 +13,9 @@ bytes, which ``tests/test_diary.py`` checks.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from babel.dates import format_date, format_skeleton
@@ -24,6 +25,9 @@ from fpdf.enums import MethodReturnValue, WrapMode
 from .diary_fonts import fonts_for
 from .diary_rows import CLINIC, HOME, Medicine
 from .i18n import Translate
+
+if TYPE_CHECKING:
+    from ...jobs.worklist import ChangesNote
 
 #: Paper sizes (landscape), width x height in mm.
 PAPERS = {"a4": (297.0, 210.0), "letter": (279.4, 215.9)}
@@ -37,6 +41,30 @@ _BLUE = (214, 232, 250)
 _GREY = (110, 110, 110)
 _INK = (0, 0, 0)
 _RED = (160, 0, 0)
+#: Where Chinese text may break (see :func:`break_units`): each CJK character is a unit; a run of other
+#: characters (a Latin word, "17.5", "PKUPH") is one unit, and a number keeps its unit ("17.5 mg",
+#: "1 × 10⁶ IU"); closing punctuation stays with the unit before it, opening punctuation with the one after.
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f"
+_UNIT = re.compile(
+    rf"\d[\d.,]*(?: × 10[⁰¹²³⁴⁵⁶⁷⁸⁹]+)?(?: (?:mg|g|µg|mcg|IU|MIU|ml|mL|U|%)\b)?|[^\s{_CJK}]+|[{_CJK}]|\s+",
+)
+_CLOSING = set("）】」』》〉，。、；：！？”’)]}.,;:!?%-")
+_OPENING = set("（【「『《〈“‘([{")
+
+
+def break_units(text: str) -> list[str]:
+    """``text`` cut where a line may break: Chinese between characters or at spaces, never inside a Latin
+    word, a number or a number with its unit, never before closing or after opening punctuation.
+    The units joined give ``text`` back."""
+    units: list[str] = []
+    glue = False  # the last unit was opening punctuation: the next one joins it
+    for unit in _UNIT.findall(text):
+        if units and (glue or unit[0] in _CLOSING) and not unit.isspace():
+            units[-1] += unit
+        else:
+            units.append(unit)
+        glue = unit[-1] in _OPENING
+    return units
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,8 @@ class Diary:
     warnings: list[str]  # the once-weekly warnings, one per drug and weekday
     contact: str | None
     translate: Translate
+    changes: ChangesNote | None = None  # which changes file was applied, printed in the footer
+    address: str | None = None  # the clinic's address (the protocol's [clinic]), printed under the contact
 
 
 def diary_pdf(diary: Diary, paper: str) -> bytes:
@@ -84,6 +114,10 @@ class _Sheet(FPDF):
         self.item_size: float | None = None
         if files.bold is not None:
             self.add_font("body", "B", str(files.bold))
+        if diary.language != "en":  # what the CJK font lacks ("1 × 10⁶ IU": the superscript digits) in DejaVu
+            latin = fonts_for("en")
+            self.add_font("latin", "", str(latin.regular))
+            self.set_fallback_fonts(["latin"], exact_match=False)
 
     def use_font(self, size: float, bold: bool = False) -> None:
         self.set_font("body", "B" if bold and self.has_bold else "", size)
@@ -104,6 +138,13 @@ class _Sheet(FPDF):
         self.set_text_color(*_GREY)
         self.set_xy(MARGIN, self.h_page - MARGIN + 2)
         self.cell(0, 4, _("Bring this diary to every clinic visit."))
+        note = self.diary.changes
+        if note is not None:  # which changes file the diary applies (the same for every patient)
+            said = _("no changes applied") if note.file is None else _("changes: {file}").format(file=note.file)
+            self.set_xy(MARGIN, self.h_page - MARGIN + 2)
+            self.cell(
+                self.w_page - 2 * MARGIN, 4, said + (f" (sha256 {note.sha256})" if note.sha256 else ""), align="R"
+            )
 
     def _title(self, page: int, pages: int) -> None:
         _ = self.diary.translate
@@ -125,6 +166,11 @@ class _Sheet(FPDF):
             self.use_font(9)
             self.cell(0, 5, self.diary.contact)
             y += 5.5
+        if self.diary.address:  # the place of the "at the clinic" items
+            self.set_xy(MARGIN, y)
+            self.use_font(9)
+            self.cell(0, 5, _("Your clinic: {address}").format(address=self.diary.address))
+            y += 5.5
         if weekly:
             for warning in self.diary.warnings:
                 self.set_xy(MARGIN, y)
@@ -139,7 +185,12 @@ class _Sheet(FPDF):
         shown = [m.text for m in self.diary.medicines if m.first_day <= days[1] and m.last_day >= days[0]]
         if shown:  # a page of visits only (the last week) lists none
             line = _("Your medicines: {list}").format(list=_("; ").join(shown))
-            self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
+            if self.diary.language == "zh":  # broken as the items are, never inside "17.5 mg"
+                for text in self._lines(line, self.w_page - 2 * MARGIN - 2 * self.c_margin, (8, False)):
+                    self.set_x(MARGIN)
+                    self.cell(self.w_page - 2 * MARGIN, 4, text, new_x="LMARGIN", new_y="NEXT")
+            else:
+                self.multi_cell(self.w_page - 2 * MARGIN, 4, line)
         return self._legend(self.get_y() + 0.8)
 
     def _legend(self, y: float) -> float:
@@ -245,10 +296,25 @@ class _Sheet(FPDF):
         self.use_font(*font)
         if self.get_string_width(text) <= room:
             return [text]
-        mode = WrapMode.CHAR if self.diary.language == "zh" else WrapMode.WORD
+        if self.diary.language == "zh":
+            return self._break(text, room)
         width = room + 2 * self.c_margin  # multi_cell keeps a margin on each side
-        lines = self.multi_cell(width, 3, text, dry_run=True, output=MethodReturnValue.LINES, wrapmode=mode)
+        lines = self.multi_cell(width, 3, text, dry_run=True, output=MethodReturnValue.LINES, wrapmode=WrapMode.WORD)
         return [str(line) for line in cast(list[str], lines)]
+
+    def _break(self, text: str, room: float) -> list[str]:
+        """Chinese text in lines of at most ``room`` mm, broken only between :func:`break_units` (a unit
+        wider than a whole line, which no real text has, is cut by characters rather than overflow)."""
+        lines = [""]
+        for unit in break_units(text):
+            if self.get_string_width(lines[-1] + unit) <= room or not lines[-1].strip():
+                lines[-1] += unit if lines[-1] or not unit.isspace() else ""
+            elif not unit.isspace():
+                lines.append(unit)
+            while self.get_string_width(lines[-1]) > room and len(lines[-1]) > 1:
+                cut = max(n for n in range(1, len(lines[-1])) if self.get_string_width(lines[-1][:n]) <= room)
+                lines[-1:] = [lines[-1][:cut], lines[-1][cut:]]
+        return [line.rstrip() for line in lines if line.strip()] or [text]
 
     def _item(self, entry: _Entry, x: float, y: float, shape: tuple[float, float, float]) -> None:
         """One item at (x, y): ``shape`` is the cell width, the line height and the font size."""

@@ -15,7 +15,7 @@ import pandas as pd
 from babel.dates import format_date
 
 from ...protocol.model import Protocol, Regimen
-from ...protocol.units import dose_texts
+from ...protocol.units import dose_texts, format_dose_written
 from .i18n import Translate
 
 #: Columns of the items table, one row per thing the patient does or attends.
@@ -35,13 +35,24 @@ class Medicine:
 
 
 def diary_items(
-    protocol: Protocol, doses: pd.DataFrame, visits: pd.DataFrame, place: str, _: Translate, language: str
+    protocol: Protocol,
+    doses: pd.DataFrame,
+    visits: pd.DataFrame,
+    place: str,
+    _: Translate,
+    language: str,
+    *,
+    address: str | None = None,
 ) -> pd.DataFrame:
     """The patient's items, ordered by study day, time and kind. ``doses`` is the patient's expanded
     table (changes applied; it may hold the arm and true drug: only blinded texts are taken from it),
-    ``visits`` the patient's planned visits, ``place`` the site's name (blank: "the clinic")."""
+    ``visits`` the patient's planned visits, ``place`` the site's code (blank: "the clinic"). With the
+    clinic's ``address`` (the protocol's [clinic], which the diary's header prints) an in-clinic dose
+    says "at the clinic" only: a site code means nothing to a patient."""
     place = place or _("the clinic")
-    items = pd.concat([_dose_items(protocol, doses, place, _, language), _visit_items(protocol, visits, _, language)])
+    items = pd.concat(
+        [_dose_items(protocol, doses, (place, address), _, language), _visit_items(protocol, visits, _, language)]
+    )
     order = items["kind"].map({VISIT: 0, CLINIC: 1, HOME: 2})
     items = items.assign(_order=order).sort_values(["study_day", "time", "_order", "text"], kind="stable")
     return items[ITEM_COLUMNS].reset_index(drop=True)
@@ -53,7 +64,8 @@ def what(protocol: Protocol, doses: pd.DataFrame, language: str) -> pd.Series:
     regimens = {r.id: r for r in protocol.regimens}
     ids = doses["regimen"].astype(str)
     label = ids.map({rid: r.label_in(language) for rid, r in regimens.items()})
-    dose = pd.Series(dose_texts(doses["dose"], doses["unit"]), index=doses.index, dtype=object)
+    written = dose_texts(doses["dose"], doses["unit"], format_dose_written)  # "1 × 10⁶ IU", as on the sheet
+    dose = pd.Series(written, index=doses.index, dtype=object)
     hidden = {rid: r.blinded_dose for rid, r in regimens.items() if _hides_dose(protocol, r)}
     if hidden:
         pick = ids.isin(list(hidden)).to_numpy()
@@ -65,14 +77,17 @@ def _hides_dose(protocol: Protocol, regimen: Regimen) -> bool:
     return protocol.study.blinded and regimen.blinded_dose is not None
 
 
-def _dose_items(protocol: Protocol, doses: pd.DataFrame, place: str, _: Translate, language: str) -> pd.DataFrame:
+def _dose_items(
+    protocol: Protocol, doses: pd.DataFrame, where: tuple[str, str | None], _: Translate, language: str
+) -> pd.DataFrame:
+    place, address = where
     text = what(protocol, doses, language)
     in_clinic = doses["in_clinic"].to_numpy(dtype=bool)
     clinic_regimens = {r.id for r in protocol.regimens if r.in_clinic}
     moved_home = doses["regimen"].astype(str).isin(clinic_regimens).to_numpy() & ~in_clinic
     text = text.where(~moved_home, text + " " + _("(at home: the clinic is closed)"))
     label = doses["regimen"].astype(str).map({r.id: r.label_in(language) for r in protocol.regimens})
-    at_clinic = _("{what}: at the clinic ({place})")
+    at_clinic = _("{what}: at the clinic") if address else _("{what}: at the clinic ({place})")
     before, after = at_clinic.format(place=place, what="\0").split("\0")
     text = text.where(~in_clinic, before + label.astype(str) + after)  # staff give it: the name is enough
     held = doses["held"].to_numpy(dtype=bool)

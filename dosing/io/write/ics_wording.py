@@ -21,7 +21,7 @@ import pandas as pd
 
 from ...protocol.model import Protocol
 from ...protocol.safety import is_methotrexate
-from ...protocol.units import format_dose
+from ...protocol.units import format_dose, format_dose_written
 from .i18n import Translate, translator
 
 #: Routes a patient reads as an injection.
@@ -179,7 +179,7 @@ class _PatientDoses:
             extra = self.translate("at home: the clinic is closed ({why})").format(why=why)
         else:
             extra = self.translate("moved from {date}: the clinic is closed ({why})").format(date=moved, why=why)
-        return f"{self.instructions.get(base, base)}; {extra}"
+        return f"{self.instructions.get(base, base)}{self.translate('; ')}{extra}"  # Chinese: "；"
 
     def summary(self, row: Mapping[str, Any]) -> str:
         """ "Injection at the clinic, 09:00", "Injection at home, 09:00", "Take Loxoprofen 60 mg",
@@ -192,7 +192,7 @@ class _PatientDoses:
         if bool(row.get("in_clinic")):
             return _("{drug} {place}, {time}").format(drug=self._drug(row), place=place, time=row["time"])
         template = _("Take {drug} {dose}") if route in ORAL else _("Use {drug} {dose}")
-        text = template.format(drug=self._drug(row), dose=format_dose(row["dose"], row["unit"])).strip()
+        text = template.format(drug=self._drug(row), dose=format_dose_written(row["dose"], row["unit"])).strip()
         if _once_weekly(row):
             text = _("{text} (weekly, {weekday})").format(text=text, weekday=self._weekday(row))
         return text
@@ -200,7 +200,7 @@ class _PatientDoses:
     def description(self, row: Mapping[str, Any]) -> str:
         """What, how and where; the weekly warning once, naming the day."""
         _ = self.translate
-        amount = format_dose(row["dose"], row["unit"])
+        amount = format_dose_written(row["dose"], row["unit"])  # as the nurses' sheet writes it: "1 × 10⁶ IU"
         lines = [_("{drug}, {dose}, {route}").format(drug=self._drug(row), dose=amount, route=_(str(row["route"])))]
         weekly = _once_weekly(row)
         instructions = str(row["instructions"] or "")

@@ -2,12 +2,16 @@
 
 Each day starts on a new page; a day's rows are grouped by patient and a patient's rows are kept on
 one page when they fit. Every page has a header (study, site, the day, "page x of y" of that day,
-BLINDED or UNBLINDED, the time zone) and the column titles; the footer counts the file's pages.
+BLINDED, UNBLINDED or open label, the time zone: the UTC offset under each time when a day has several
+zones or the clocks change) and the column titles; the footer counts the file's pages.
 Text wraps inside its cell (row heights are measured before pages are laid out), so nothing is cut at
 the page edge. A held dose is shaded, says HELD in the tick column and has no box to tick.
 
 The font is DejaVu Sans from matplotlib (a dependency already): it has ×, the superscript digits and
-µ, and is embedded (subset), so nothing is downloaded and every printer shows the same glyphs.
+µ, and is embedded (subset), so nothing is downloaded and every printer shows the same glyphs. Text
+DejaVu Sans has no glyph for (Chinese: a hold reason "发热 38.5 度") is set in the diary's Noto Sans CJK
+SC (:mod:`.diary_fonts`, fpdf2's fallback font), loaded only for sheets that need it; text neither font
+can show is refused (nothing is written).
 The PDF's dates are fixed (the sheet's first day), so the same rows give the same bytes.
 """
 
@@ -64,6 +68,8 @@ class SheetHeader:
     span: tuple[dt.date, dt.date]
     home: bool
     blinded: bool
+    open_label: bool = False  # the protocol is open label: nothing to blind, the sheet says so
+    changes: str = "no changes applied"  # which changes file the rows apply (name and sha256), for the footer
 
 
 @dataclass
@@ -76,9 +82,9 @@ class _Row:
 
 def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = "A4") -> int:
     """Write ``rows`` (worklist rows of one site, sorted by day and patient) to ``path``; the page count."""
-    check_sheet_text(rows, header)
-    pdf = _document(paper, header)
-    widths = _widths(pdf.w - 2 * MARGIN)
+    cjk = check_sheet_text(rows, header)
+    pdf = _document(paper, header, cjk)
+    widths = _widths(pdf.w - 2 * MARGIN, _patient_width(rows["patient_id"].astype(str).unique().tolist()))
     days = [(str(day), mine) for day, mine in rows.groupby(rows["date"].astype(str), sort=True, observed=True)]
     pages: list[tuple[str, str, list[list[_Row]]]] = []
     for day, mine in days:
@@ -98,10 +104,10 @@ def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = 
     return total
 
 
-def _document(paper: str, header: SheetHeader) -> FPDF:
+def _document(paper: str, header: SheetHeader, cjk: bool = False) -> FPDF:
     width, height = PAPERS[paper]
     pdf = FPDF(orientation="landscape", unit="pt", format=(height, width))  # fpdf2 turns a portrait size
-    _add_fonts(pdf)
+    _add_fonts(pdf, cjk)
     pdf.set_auto_page_break(False)
     pdf.c_margin = 0  # cells are padded by PAD here
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
@@ -111,32 +117,80 @@ def _document(paper: str, header: SheetHeader) -> FPDF:
     return pdf
 
 
-def check_sheet_text(rows: pd.DataFrame, header: SheetHeader) -> None:
-    """Refuse text the font cannot show (e.g. Chinese): a printed sheet must never silently drop a patient
-    id or a reason. Each column is checked once per distinct value."""
-    both = [set(cast(TTFFont, font).cmap) for font in _ruler().fonts.values()]
-    shown = set.intersection(*both) | {ord("\n")}
-    texts = {"study": [header.study], "site": [header.site]}
+def check_sheet_text(rows: pd.DataFrame, header: SheetHeader) -> bool:
+    """Refuse text no font of the sheet can show: a printed sheet must never silently drop a patient id or
+    a reason. Each column is checked once per distinct value. True when the sheet needs the CJK font."""
+    texts = {"study": [header.study], "site": [header.site], "footer": [header.changes]}
     texts |= {c: rows[c].astype(str).unique().tolist() for c in SHOWN_COLUMNS if c in rows.columns}
-    for column, values in texts.items():
-        missing = sorted({ch for text in values for ch in str(text) if ord(ch) not in shown})
+    others = {
+        column: {ch for text in values for ch in str(text) if not _dejavu_has(ch)} for column, values in texts.items()
+    }
+    if not any(others.values()):
+        return False
+    cjk = _cjk_chars()
+    for column, chars in others.items():
+        missing = sorted(ch for ch in chars if ord(ch) not in cjk)
         if missing:
             raise OutputError(
-                f"the sheet's font (DejaVu Sans) cannot show {''.join(missing)!r} in the {column} column",
-                hint="write that text in Latin letters for now (in the cohort or changes file); a font for "
-                "Chinese, Japanese and Korean is not bundled yet. Nothing was written",
+                f"no font of the sheet (DejaVu Sans, Noto Sans CJK SC) can show {''.join(missing)!r} "
+                f"in the {column} column",
+                hint="write that text in Latin or Chinese letters (in the cohort or changes file). Nothing was written",
             )
+    return True
 
 
-def _add_fonts(pdf: FPDF) -> None:
+@functools.cache
+def _dejavu_chars() -> frozenset[int]:
+    both = [set(cast(TTFFont, font).cmap) for font in _ruler().fonts.values()]
+    return frozenset(set.intersection(*both) | {ord("\n")})
+
+
+def _dejavu_has(ch: str) -> bool:
+    return ord(ch) in _dejavu_chars()
+
+
+@functools.cache
+def _cjk_chars() -> frozenset[int]:
+    return frozenset(cast(TTFFont, _ruler(True).fonts["notocjk"]).cmap)
+
+
+def _add_fonts(pdf: FPDF, cjk: bool = False) -> None:
     fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    if cjk:  # Chinese text: the diary's font, for the characters DejaVu Sans has not (no bold face)
+        from .diary_fonts import fonts_for
+
+        pdf.add_font("NotoCJK", "", str(fonts_for("zh").regular))
+        pdf.set_fallback_fonts(["NotoCJK"], exact_match=False)
 
 
-def _widths(usable: float) -> list[float]:
-    left = usable - sum(width for _, width, _ in COLUMNS)
-    return [width or left * weight for _, width, weight in COLUMNS]
+#: The Patient column is as wide as the longest id (bold), from its 70 points up to this many: an id is
+#: never broken. A longer id (over about 22 characters) is set in a smaller size to fit (see _draw_row).
+PATIENT_MAX = 190.0
+
+
+def _patient_width(ids: list[str]) -> float:
+    longest = max((_width(pid) for pid in ids), default=0.0)
+    return min(PATIENT_MAX, max(COLUMNS[0][1], longest + 2 * PAD + 1))
+
+
+def _id_size(width: float, pid: str) -> float:
+    """The font size at which ``pid`` (bold) fits one line of the Patient column: BODY_PT unless too long."""
+    room = width - 2 * PAD - 1
+    return min(BODY_PT, BODY_PT * room / max(_width(pid), 1e-6))
+
+
+def _width(text: str, bold: bool = True) -> float:
+    pdf = _ruler(not all(map(_dejavu_has, text)))
+    pdf.set_font("DejaVu", "B" if bold else "", BODY_PT)
+    return float(pdf.get_string_width(text))
+
+
+def _widths(usable: float, patient: float = COLUMNS[0][1]) -> list[float]:
+    fixed = [patient if title == "Patient" else width for title, width, _ in COLUMNS]
+    left = usable - sum(fixed)
+    return [width or left * weight for width, (_, _, weight) in zip(fixed, COLUMNS, strict=True)]
 
 
 def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
@@ -144,6 +198,9 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
     zones = sorted(set(rows["timezone"].astype(str)))
     if len(zones) != 1:
         return "times in each patient's own zone, its UTC offset under each time", True
+    offsets = {_offset(str(utc), zones[0]) for utc in rows["planned_utc"]}
+    if len(offsets) > 1:  # the clocks change this day (DST): a 01:30 dose is not at the noon offset
+        return f"times in {zones[0]}; the clocks change this day: the UTC offset under each time", True
     noon = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(12, 0), tzinfo=zoneinfo.ZoneInfo(zones[0]))
     offset = noon.strftime("%z")
     return f"times in {zones[0]} (UTC{offset[:3]}:{offset[3:]})", False
@@ -175,17 +232,21 @@ def _drug_notes(once_weekly: bool, weekday: str, instructions: object) -> list[s
 
 
 def _measure(widths: list[float], row: _Row) -> _Row:
-    lines = max(_lines(width, text, bold=i in (0, 8) and row.held) for i, (width, text) in enumerate(
-        zip(widths, row.cells, strict=True)))  # fmt: skip
+    lines = max(
+        _lines(width, text, bold=(i == 8 and row.held))
+        for i, (width, text) in enumerate(zip(widths, row.cells, strict=True))
+        if i != 0
+    )  # fmt: skip (the id: one line, see _id_size)
     row.height = lines * LINE + 2 * PAD
     return row
 
 
 @functools.cache
-def _ruler() -> FPDF:
-    """A page that is never written, with the fonts loaded once per process, to measure wrapped text on."""
+def _ruler(cjk: bool = False) -> FPDF:
+    """A page that is never written, with the fonts loaded once per process, to measure wrapped text on
+    (``cjk``: with the CJK fallback font, for text DejaVu Sans cannot show)."""
     pdf = FPDF(unit="pt")
-    _add_fonts(pdf)
+    _add_fonts(pdf, cjk)
     pdf.c_margin = 0
     pdf.add_page()
     return pdf
@@ -194,7 +255,7 @@ def _ruler() -> FPDF:
 @functools.lru_cache(maxsize=65536)
 def _lines(width: float, text: str, bold: bool = False, size: float = BODY_PT) -> int:
     """How many lines ``text`` takes in a cell ``width`` wide (depends only on the font: measured once)."""
-    pdf = _ruler()
+    pdf = _ruler(not all(map(_dejavu_has, text)))
     pdf.set_font("DejaVu", "B" if bold else "", size)
     if not text or ("\n" not in text and pdf.get_string_width(text) <= width - 2 * PAD):
         return 1
@@ -267,7 +328,10 @@ def _page(
 
 def _subtitle(header: SheetHeader, zone_text: str | None) -> str:
     kind = "in-clinic and home doses" if header.home else "in-clinic doses"
-    blind = "BLINDED" if header.blinded else "UNBLINDED: shows true drugs; keep from blinded staff"
+    if header.open_label:
+        blind = "open label"
+    else:
+        blind = "BLINDED" if header.blinded else "UNBLINDED: shows true drugs; keep from blinded staff"
     if zone_text is None:
         return f"{kind} · {blind}"
     return f"{kind} · {blind} · {zone_text} · tick the box when given, write the time given and your initials"
@@ -302,7 +366,8 @@ def _draw_row(pdf: FPDF, widths: list[float], row: _Row, y: float, first: bool) 
             pdf.line(x, y, x + width, y)
             pdf.set_line_width(THIN)
         bold = (i == 0) or (row.held and i in (5, 8))
-        pdf.set_font("DejaVu", "B" if bold else "", BODY_PT if i != 5 or not row.held else 9)
+        size = _id_size(width, text) if i == 0 else BODY_PT if i != 5 or not row.held else 9
+        pdf.set_font("DejaVu", "B" if bold else "", size)
         if i == 5 and not row.held:
             side = 16.0
             pdf.rect(x + (width - side) / 2, y + PAD + 1, side, side)
@@ -317,7 +382,8 @@ def _footer(pdf: FPDF, header: SheetHeader, number: int, total: int) -> None:
     pdf.set_font("DejaVu", "", 9)
     pdf.set_xy(MARGIN, pdf.h - MARGIN - 12)
     span = f"{header.span[0]} to {header.span[1]}"
-    pdf.cell(pdf.w - 2 * MARGIN, 12, f"{header.study} worklist, {header.site}, {span} · sheet page {number} of {total}")
+    text = f"{header.study} worklist, {header.site}, {span} · {header.changes} · sheet page {number} of {total}"
+    pdf.cell(pdf.w - 2 * MARGIN, 12, text)
 
 
 def _empty_page(pdf: FPDF, header: SheetHeader, total: int) -> None:
