@@ -267,7 +267,7 @@ def test_every_people_facing_output_uses_the_one_formatter(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["generate", str(seed), "--cohort", str(cohort), "--out", str(out)])
     assert result.exit_code == 0, result.output
     ics = (out / "nct02467504" / "patients" / patient / "calendar.ics").read_text(encoding="utf-8")
-    assert "DESCRIPTION:hrIL-2 or placebo\\, 1 × 10⁶ IU\\, subcutaneous" in ics.replace("\r\n ", "")  # as the nurse writes it
+    assert "DESCRIPTION:hrIL-2 or placebo\\, 1 × 10⁶ IU\\, subcutaneous" in ics.replace("\r\n ", "")
     table = (out / "nct02467504" / "doses.csv").read_text(encoding="utf-8-sig")
     assert ",1000000,IU," in table and "1,000,000" not in table
     sheet = pd.read_csv(out / "nct02467504" / "worklist.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
