@@ -505,3 +505,22 @@ def test_to_alone_before_today_names_the_default_from(tmp_path: Path) -> None:
     assert err.startswith(f"Error: --from defaults to today ({PINNED_TODAY}), which is after --to 2026-11-30")
     assert "Fix: give --from on or before --to" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_note_longer_than_a_page_is_cut_to_fit_never_run_off_the_page(tmp_path: Path) -> None:
+    """Audit of issue 12: a 728-character hold reason made RA-004's row taller than a page; its end ran
+    over the footer and off the paper. The note is cut, by words, to what fits, and says where the rest is."""
+    reason = "fever 38.5 C; " + "investigator contacted, advised paracetamol and fluids; " * 14 + "END"
+    changes = tmp_path / "changes.csv"
+    changes.write_text(
+        "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"
+        f'RA-004,hold,il2,,2026-12-18,,,,,"{reason}"\n',
+        encoding="utf-8",
+    )
+    days = ["--from", "2026-12-18", "--to", "2026-12-18"]
+    code, _, err = run(str(SEED), "--cohort", str(COHORT), "--changes", str(changes), *days, "--out", str(tmp_path))
+    assert code == 0, err
+    (pdf,) = tmp_path.rglob("PKUPH.pdf")
+    text = " ".join(" ".join(page.extract_text().split()) for page in pypdf.PdfReader(pdf).pages)  # lines joined
+    assert "cut to fit the page" in text and "END" not in text
+    assert "fever 38.5 C" in text  # the start of the note is kept

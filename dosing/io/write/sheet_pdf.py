@@ -89,8 +89,8 @@ def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = 
     pages: list[tuple[str, str, list[list[_Row]]]] = []
     for day, mine in days:
         zone_text, multi_zone = _zones(mine, day)
-        laid = [_measure(widths, r) for r in _rows(mine, multi_zone)]
         room = pdf.h - 2 * MARGIN - HEADER_H - FOOTER_H - _title_h(widths)
+        laid = [_fit(widths, _measure(widths, r), room) for r in _rows(mine, multi_zone)]
         pages.append((day, zone_text, _paginate(laid, room)))
     total = sum(len(p[2]) for p in pages) or 1
     if not pages:
@@ -238,6 +238,30 @@ def _measure(widths: list[float], row: _Row) -> _Row:
         if i != 0
     )  # fmt: skip (the id: one line, see _id_size)
     row.height = lines * LINE + 2 * PAD
+    return row
+
+
+#: What a note too long for one page ends with on the sheet (the full text stays in the changes file).
+CUT = " … (cut to fit the page: the full text is in the changes file)"
+
+
+def _fit(widths: list[float], row: _Row, room: float) -> _Row:
+    """``row`` as measured, or, when its notes make it taller than a page, with the notes cut (by words)
+    to the longest start that fits and :data:`CUT` after it: a row is never split over pages, and
+    nothing may run past the page's edge."""
+    if row.height <= room:
+        return row
+    words = row.cells[8].split(" ")
+    fits, too_long = 0, len(words)  # the longest start that fits: between the two, found by halving
+    while too_long - fits > 1:
+        middle = (fits + too_long) // 2
+        row.cells[8] = " ".join(words[:middle]) + CUT
+        if _measure(widths, row).height <= room:
+            fits = middle
+        else:
+            too_long = middle
+    row.cells[8] = " ".join(words[:fits]) + CUT
+    _measure(widths, row)
     return row
 
 
