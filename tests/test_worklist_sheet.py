@@ -524,3 +524,22 @@ def test_a_note_longer_than_a_page_is_cut_to_fit_never_run_off_the_page(tmp_path
     text = " ".join(" ".join(page.extract_text().split()) for page in pypdf.PdfReader(pdf).pages)  # lines joined
     assert "cut to fit the page" in text and "END" not in text
     assert "fever 38.5 C" in text  # the start of the note is kept
+
+
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [
+        (["--from", "9999-12-30"], "--from 9999-12-30 to --to 9999-12-30"),  # not an overflow traceback
+        (["--from", "2027-01-10", "--to", "2037-01-01"], "is 3,645 days; a sheet covers at most 366 days"),
+    ],
+)
+def test_an_absurd_range_is_refused_with_a_clear_error(tmp_path: Path, days: list[str], message: str) -> None:
+    """Audit of issue 12: --from 9999-12-30 crashed with OverflowError (exit 1, a traceback); a ten-year
+    range wrote 114 pages. 2027-01-10 .. 2037-01-10 is 3,653 days (3 leap days), 9 fewer to 01-01 is 3,644
+    days apart: 3,645 days with both ends included."""
+    code, _, err = run(str(SEED), "--cohort", str(COHORT), *days, "--out", str(tmp_path))
+    if days == ["--from", "9999-12-30"]:
+        assert (code, list(tmp_path.iterdir())) == (0, [tmp_path / "nct02467504-worklists"]), err  # one day, none due
+    else:
+        assert code == 2 and message in err and "Traceback" not in err, err
+        assert list(tmp_path.iterdir()) == []

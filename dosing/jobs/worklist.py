@@ -42,6 +42,8 @@ from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts, format_dose_written
 
 #: Days after ``start`` that the default range covers: today and the next 7 days.
+#: The longest range one run prints (a year): more is not a morning's sheet but a typo.
+MAX_DAYS = 366
 DEFAULT_DAYS = 7
 #: The paper sizes of :mod:`dosing.io.write.sheet_pdf` (imported when a sheet is written: fpdf2 and
 #: matplotlib's font are loaded only then, never by ``import dosing``).
@@ -125,7 +127,14 @@ def worklist(
     outputs in ``out_dir`` were made with (as ``dosing show`` finds them), unless ``discard_changes``."""
     defaulted = start is None
     start = start or today or plan_warnings.today_in(protocol.study.timezone)
-    end = end or start + dt.timedelta(days=DEFAULT_DAYS)
+    end = end or (
+        start + dt.timedelta(days=DEFAULT_DAYS) if start < dt.date.max - dt.timedelta(DEFAULT_DAYS) else start
+    )
+    if (end - start).days >= MAX_DAYS:
+        raise ValueParseError(
+            f"--from {start} to --to {end} is {(end - start).days + 1:,} days; a sheet covers at most {MAX_DAYS} days",
+            hint="print the days you need (default: today and the next 7 days); run it again for later days",
+        )
     if start > end and defaulted:  # the user gave --to only: name the default, not a --from never given
         raise ValueParseError(
             f"--from defaults to today ({start}), which is after --to {end}: no day to list",
