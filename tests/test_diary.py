@@ -349,3 +349,37 @@ def test_the_clinic_is_named_by_its_address_not_the_site_code(tmp_path: Path) ->
     plain = build_diaries(protocol, load_cohort(COHORT, protocol), patients=["RA-001"])["RA-001"]
     assert plain.address is None
     assert "[clinic] 09:00 hrIL-2 or placebo: at the clinic (PKUPH)" in day_lines(plain, 1, 1)[1]
+
+
+def _with_contact(tmp_path: Path, contact: str) -> Path:
+    text = SEED.read_text(encoding="utf-8")
+    protocol = tmp_path / "p.toml"
+    protocol.write_text(
+        re.sub(r"(?m)^contact = .*$", f"contact = {contact!r}".replace("'", '"'), text), encoding="utf-8"
+    )
+    return protocol
+
+
+def test_a_long_contact_line_wraps_and_keeps_its_end(tmp_path: Path) -> None:
+    """Audit of issue 12: a one-line cell cut a 175-character contact line at the page's edge, so the
+    patient read "ra-study@pkuph.example" without ".cn"."""
+    contact = (
+        "Questions or side effects? Call the study nurse on +86 10 8832 5555 (weekdays 08:00-17:00) or the "
+        "on-call doctor on +86 10 8832 6666 at night; e-mail ra-study@pkuph.example.cn"
+    )
+    protocol = _with_contact(tmp_path, contact)
+    args = ["diary", str(protocol), "--cohort", str(PROTOCOLS / "nct02467504-cohort.csv"), "--patient", "RA-001"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (pdf,) = (tmp_path / "out").rglob("RA-001.pdf")
+    first = " ".join(PdfReader(pdf).pages[0].extract_text().split())
+    assert "ra-study@pkuph.example.cn" in first.replace(" ", "") or "example.cn" in first
+
+
+def test_text_the_fonts_cannot_show_is_refused_not_dropped(tmp_path: Path) -> None:
+    """Audit of issue 12: an emoji in the contact line was silently left out of the printed diary."""
+    protocol = _with_contact(tmp_path, "Call the study nurse 📞 +86 10 8832 5555")
+    args = ["diary", str(protocol), "--cohort", str(PROTOCOLS / "nct02467504-cohort.csv"), "--patient", "RA-001"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "cannot show: '📞'" in result.stderr, result.output
+    assert not list((tmp_path / "out").rglob("*.pdf"))

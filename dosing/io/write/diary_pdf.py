@@ -22,6 +22,7 @@ from babel.dates import format_date, format_skeleton
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode
 
+from ...errors import OutputError
 from .diary_fonts import fonts_for
 from .diary_rows import CLINIC, HOME, Medicine
 from .i18n import Translate
@@ -93,7 +94,20 @@ def diary_pdf(diary: Diary, paper: str) -> bytes:
     by_day = {int(str(day)): rows for day, rows in diary.items.groupby("study_day", sort=True)}
     for page in range(pages):
         pdf.draw_page(page, pages, by_day)
+    _refuse_missing_glyphs(pdf, diary)
     return bytes(pdf.output())
+
+
+def _refuse_missing_glyphs(pdf: FPDF, diary: Diary) -> None:
+    """A printed diary must never silently drop a letter of a drug name, a place or a contact line
+    (fpdf2 only logs the glyphs a font lacks and leaves a gap): refuse, naming them."""
+    missing = sorted({chr(code) for font in pdf.fonts.values() for code in getattr(font, "missing_glyphs", ())})
+    if missing:
+        raise OutputError(
+            f"the diary of {diary.patient_id} has text its fonts cannot show: {''.join(missing)!r}",
+            hint="write the site, drug names and contact line in letters of the patient's language (the cohort's "
+            "language column: en or zh) and no emoji or control characters; nothing was written",
+        )
 
 
 class _Sheet(FPDF):
@@ -161,11 +175,11 @@ class _Sheet(FPDF):
     def _header(self, weekly: bool, days: tuple[int, int]) -> float:
         _ = self.diary.translate
         y = MARGIN + 8
-        if self.diary.contact:
+        if self.diary.contact:  # wrapped: a phone number or an address cut at the edge would be wrong
             self.set_xy(MARGIN, y)
             self.use_font(9)
-            self.cell(0, 5, self.diary.contact)
-            y += 5.5
+            self.multi_cell(self.w_page - 2 * MARGIN, 4.5, self.diary.contact)
+            y = max(y + 5.5, self.get_y() + 1)
         if self.diary.address:  # the place of the "at the clinic" items
             self.set_xy(MARGIN, y)
             self.use_font(9)
