@@ -194,3 +194,16 @@ def test_an_extra_dose_has_a_lane_of_its_own(tmp_path: Path) -> None:
     assert line[8, 2].tolist() == rgb("#66bb6a")  # 01-04 folic acid at 08:00: on time
     assert line[28, 2].tolist() == rgb("#8e24aa")  # 01-04 the extra dose, lane 1 (y 20-35)
     assert line[28, 5 + 2].tolist() == rgb("#eef1f3")  # 01-05: no extra dose
+
+
+def test_columns_zero_for_every_row_are_left_out_of_every_table(mid_study: str) -> None:
+    """docs/report.md: a column that is 0, "no" or blank throughout is left out. The seed log is given
+    on time or not at all, so no extra, early, late, wrong dose or held dose anywhere: before, only the
+    patients' own tables left those out; the cohort and patients tables showed them as columns of 0."""
+    tables = re.findall(r"<h2>([^<]*)</h2><div class='box'><table[^>]*><thead>(.*?)</thead>", mid_study)
+    heads = {title: re.findall(r"<th[^>]*>([^<]*)</th>", row) for title, row in tables}
+    zero = {"Extra", "Early", "Late", "Wrong dose", "Dose not judged", "Held", "Late or early"}
+    cohort = heads["Cohort, per drug"]
+    assert cohort[:3] == ["Drug", "Flag", "Due"] and not zero & set(cohort)
+    patients = heads["Patients (outside the band first)"]
+    assert patients == ["Patient", "Drugs outside the band", "Lowest taking adherence (%)", "Due", "Missed"]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MEASURES = [
     "drug",
     "cycle",
+    "flag",  # why the row is outside the band: in view on every screen, next to the drug
     "due",
     "taken",
     "missed",
@@ -47,9 +48,19 @@ MEASURES = [
     "drug_holidays",
     "persistence_days",
     "discontinued",
-    "flag",
 ]
-ALWAYS_SHOWN = {"drug", "cycle", "due", "taken", "missed", "taking_adherence", "flag"}
+ALWAYS_SHOWN = {
+    "patient_id",
+    "drug",
+    "cycle",
+    "due",
+    "taken",
+    "missed",
+    "taking_adherence",
+    "flag",
+    "drugs outside the band",
+    "lowest taking adherence (%)",
+}
 SHOW_WAITING = 30  # more patients not started than this: their names are folded away
 CSS = f"""
 html {{ -webkit-text-size-adjust: 100%; }}
@@ -59,8 +70,11 @@ h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.3rem; margin-top: 2rem; }} h3 {{ 
 table {{ border-collapse: collapse; font-size: 0.875rem; }}
 th, td {{ border: 1px solid #cfd8dc; padding: 3px 6px; text-align: left; vertical-align: top; }}
 td {{ white-space: nowrap; }} td.long {{ white-space: normal; min-width: 18rem; }}
-td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
-th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; }} .n {{ text-align: right; }}
+table:not(.measures) td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
+th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; white-space: normal; }} .n {{ text-align: right; }}
+table.measures {{ font-size: 0.8125rem; }} table.measures th {{ max-width: 6.5em; }}
+table.measures th, table.measures td {{ padding: 3px 4px; }}
+td.why {{ white-space: normal; min-width: 7rem; color: #b71c1c; }}
 th[aria-sort=ascending]::after {{ content: " ▲"; }} th[aria-sort=descending]::after {{ content: " ▼"; }}
 .flag {{ color: #b71c1c; font-weight: 600; }} .ok {{ color: #2e7d32; font-weight: 600; }}
 .blind {{ color: #2e7d32; }} .unblind {{ color: #b71c1c; }}
@@ -205,10 +219,10 @@ def _legend(items: Iterable[tuple[str, str]]) -> str:
 def _cohort_tables(result: AdherenceResult, started: pd.DataFrame) -> str:
     cohort = result.summary[result.summary["level"] == "cohort"]
     hide = ("cycle", "longest_gap_days", "drug_holidays", "persistence_days", "discontinued")
-    cohort = cohort[[c for c in MEASURES if c not in hide]]
+    cohort = _informative(cohort[[c for c in MEASURES if c not in hide]])
     return (
         f"<h2>Cohort, per drug</h2>{table(cohort)}"
-        f"<h2>Patients (outside the band first)</h2>{table(started, link='patient_id')}"
+        f"<h2>Patients (outside the band first)</h2>{table(_informative(started), link='patient_id')}"
     )
 
 
@@ -238,10 +252,16 @@ def _rules(result: AdherenceResult) -> str:
 
 
 def _informative(measures: pd.DataFrame) -> pd.DataFrame:
-    """The measures without the columns that say nothing for any patient (0, no or blank throughout:
-    extra, early, held, ... in a clean log), so the table fits the screen; summary.csv keeps them."""
+    """The measures without the columns that say nothing for any row (0, no or blank throughout:
+    extra, early, held, ... in a clean log; "given incl. extra" where it is the taking adherence
+    throughout, as it is without extra doses), so the table fits the screen; summary.csv keeps them."""
     blank = measures.isna() | measures.isin([0, False, ""])
-    return measures[[c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]]
+    keep = [c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]
+    if {"given_ratio", "taking_adherence"} <= set(keep):
+        given, taking = measures["given_ratio"], measures["taking_adherence"]
+        if ((given == taking) | (given.isna() & taking.isna())).all():
+            keep.remove("given_ratio")
+    return measures[keep]
 
 
 def _patients(result: AdherenceResult, order: list[str]) -> str:
@@ -262,7 +282,7 @@ def _patients(result: AdherenceResult, order: list[str]) -> str:
         sections.append(
             f"<section id='{anchor}'><h3>{html.escape(pid)}</h3><div class='plotrow'>"
             f"<div class='names timeline-names'>{names}</div><div class='plot'>{axis}{lines.image(pid)}</div></div>"
-            f"{boxed(table_head, tables.get(pid, ''))}</section>"
+            f"{boxed(table_head, tables.get(pid, ''), 'measures')}</section>"
         )
     return (
         "<h2>Patients</h2><p>Each timeline: one lane per drug (one per dose time where a drug is taken several "
