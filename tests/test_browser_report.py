@@ -85,3 +85,17 @@ def test_a_click_on_a_header_sorts_the_table(seen: tuple[dict, list[str]]) -> No
 def test_screenshots_are_kept(seen: tuple[dict, list[str]]) -> None:
     for page in seen[0].values():
         assert Path(page.screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_phone_opens_each_timeline_at_the_patients_first_dose(boxes: dict[str, Any]) -> None:
+    """At 390 px a timeline box shows ~230 of its 825 px: it used to open at the cohort's first date
+    (Dec 2026), so a late starter looked empty. Now each box is scrolled so the patient's first dose
+    is in view, 24 px from the left edge: RA-033 (first dose 2027-02-17, x = 71 days x 3 px = 213)
+    opens at 189. At 1280 px nothing scrolls (the 825 px fit)."""
+    phone = boxes["390"]["timelines"]
+    assert len(phone) == 33
+    for line in phone:
+        assert line["scrollLeft"] <= line["start"] < line["scrollLeft"] + line["clientWidth"], line
+    ra033 = next(line for line in phone if line["section"] == "p-RA-033")
+    assert (ra033["start"], ra033["scrollLeft"]) == (213, 189)
+    assert {line["scrollLeft"] for line in boxes["1280"]["timelines"]} == {0}

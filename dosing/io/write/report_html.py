@@ -61,6 +61,7 @@ ALWAYS_SHOWN = {
     "drugs outside the band",
     "lowest taking adherence (%)",
 }
+WEEK_LABEL_PX = 24  # room after the last week's cell for its label ("24"), which starts at the cell
 SHOW_WAITING = 30  # more patients not started than this: their names are folded away
 CSS = f"""
 html {{ -webkit-text-size-adjust: 100%; }}
@@ -96,6 +97,7 @@ section {{ border-top: 1px solid #cfd8dc; padding-top: 0.75rem; margin-top: 1rem
 .heat {{ max-height: 36rem; overflow-y: auto; border: 1px solid #eceff1; }}
 .heat-names {{ padding-top: 1.5rem; }}
 .heat-names > * {{ height: {HEAT_CELL + HEAT_GAP}px; line-height: {HEAT_CELL}px; font-size: 0.8rem; }}
+.heat-names a.out {{ color: #b71c1c; font-weight: 600; border-left: 4px solid #b71c1c; padding-left: 3px; }}
 details {{ margin: 1rem 0; }} summary {{ cursor: pointer; }}
 .weeks {{ position: sticky; top: 0; background: #fff; }}
 """
@@ -120,8 +122,14 @@ def render(result: AdherenceResult) -> str:
     return "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>" + "".join(parts) + _script()
 
 
+#: a narrow screen opens each timeline box at the patient's first dose, not at the cohort's first date
+SCROLL_SCRIPT = """
+document.querySelectorAll('.plot[data-start]').forEach(p => { p.scrollLeft = Math.max(0, p.dataset.start - 24); });
+"""
+
+
 def _script() -> str:
-    return f"<script>{SORT_SCRIPT}</script></body></html>\n"
+    return f"<script>{SORT_SCRIPT}{SCROLL_SCRIPT}</script></body></html>\n"
 
 
 def _head(result: AdherenceResult) -> str:
@@ -171,9 +179,13 @@ def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flagged_drugs(rows: pd.DataFrame) -> dict[str, str]:
+    """Per patient, each drug outside the band with its doses taken of those due ("hrIL-2 2 of 3"):
+    a flag on 3 doses due weighs less than one on 300."""
     drugs: dict[str, list[str]] = {}
-    for pid, drug in zip(rows["patient_id"].astype(str), rows["drug"].astype(str), strict=True):
-        drugs.setdefault(pid, []).append(drug)
+    for pid, drug, taken, due in zip(
+        rows["patient_id"].astype(str), rows["drug"].astype(str), rows["taken"], rows["due"], strict=True
+    ):
+        drugs.setdefault(pid, []).append(f"{drug} {int(taken):,} of {int(due):,}")
     return {pid: ", ".join(names) for pid, names in drugs.items()}
 
 
@@ -190,24 +202,32 @@ def _glance(result: AdherenceResult, started: pd.DataFrame, waiting: list[str]) 
         else:  # one line still: the names open on a click
             parts.append(f"<details><summary>{line}</summary><p>{names}.</p></details>")
     if not started.empty:
-        parts.append(_heatmap(result, started["patient_id"].tolist()))
+        parts.append(_heatmap(result, started))
     return "".join(parts)
 
 
-def _heatmap(result: AdherenceResult, order: list[str]) -> str:
+def _heatmap(result: AdherenceResult, started: pd.DataFrame) -> str:
+    order = started["patient_id"].astype(str).tolist()
     image, weeks = heatmap(result.doses, order, result.band[0])
     low = result.band[0]
     classes = [f"below {low / 2:g}%", f"{low / 2:g}% to below {low:g}%", f"{low:g}% to below 100%", "100%"]
     legend = _legend(zip(HEAT_COLOURS[1:], ["nothing due", *classes], strict=True))
     step = HEAT_CELL + HEAT_GAP
     marks = "".join(f"<span style='left:{(w - 1) * step}px'>{w}</span>" for w in [1, *range(4, weeks + 1, 4)])
-    names = "".join(f"<a href='#p-{n}'>{n}</a>" for n in escape(pd.Series(order, dtype=object)))
+    ids = escape(pd.Series(order, dtype=object))
+    why = escape(started["drugs outside the band"].astype(str))
+    names = "".join(
+        f"<a class='out' href='#p-{n}' title='outside the band: {w}'>{n}: {w}</a>" if w else f"<a href='#p-{n}'>{n}</a>"
+        for n, w in zip(ids, why, strict=True)
+    )
     return (
         "<h3>Taking adherence by study week</h3><p>One row per started patient (outside the band first), one "
-        "column per study week (week 1 begins on the patient's day 1): the share of the doses due that week "
-        f"that were taken, all drugs together.</p>{legend}<div class='heat plotrow'>"
+        "column per study week (week 1 begins on the patient's day 1). A cell is the share of the doses due "
+        "that week that were taken, all drugs together; the band applies to each drug, so a patient outside "
+        "it is named in red with the drug and its doses taken of those due, whatever the colour of the "
+        f"cells (a flag on a few doses due weighs little).</p>{legend}<div class='heat plotrow'>"
         f"<div class='names heat-names'>{names}</div><div class='plot'><div class='axis weeks' "
-        f"style='width:{weeks * step}px'>{marks}</div>{image}</div></div>"
+        f"style='width:{weeks * step + WEEK_LABEL_PX}px'>{marks}</div>{image}</div></div>"
     )
 
 
@@ -281,7 +301,8 @@ def _patients(result: AdherenceResult, order: list[str]) -> str:
         names = "".join(f"<span>{html.escape(n)}</span>" for n in lines.labels[pid])
         sections.append(
             f"<section id='{anchor}'><h3>{html.escape(pid)}</h3><div class='plotrow'>"
-            f"<div class='names timeline-names'>{names}</div><div class='plot'>{axis}{lines.image(pid)}</div></div>"
+            f"<div class='names timeline-names'>{names}</div><div class='plot' data-start='{lines.start(pid)}'>"
+            f"{axis}{lines.image(pid)}</div></div>"
             f"{boxed(table_head, tables.get(pid, ''), 'measures')}</section>"
         )
     return (
