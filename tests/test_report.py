@@ -82,7 +82,7 @@ def test_headers_are_words_not_column_names(mid_study: str) -> None:
 def test_the_cohort_at_a_glance_comes_first(mid_study: str) -> None:
     glance = mid_study.index("The cohort at a glance")
     assert glance < mid_study.index("Taking adherence by study week") < mid_study.index("Cohort, per drug")
-    assert "<p class='flag'>1 of 47 patient(s) outside the band.</p>" in mid_study
+    assert "<p class='flag'>Outside the band: 1 of 33 patients started.</p>" in mid_study
     assert "Every row of the log could be read." in mid_study
 
 
@@ -159,7 +159,7 @@ def test_timeline_pixels_follow_plan_and_log(one_patient: str) -> None:
 
 def test_none_outside_the_band_is_not_red(one_patient: str, tmp_path: Path) -> None:
     text = report(tmp_path, ONE, "2027-01-03")  # as of the day before day 1: nothing due
-    assert "<p class='ok'>0 of 1 patient(s) outside the band.</p>" in text
+    assert "<p class='ok'>Outside the band: 0 of 0 patients started.</p>" in text
     assert "Not started yet (1, no dose due by 2027-01-03): RA-900." in text
 
 

@@ -128,6 +128,11 @@ document.querySelectorAll('.plot[data-start]').forEach(p => { p.scrollLeft = Mat
 """
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 patient``, ``2 patients``, ``1,500 patients``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _script() -> str:
     return f"<script>{SORT_SCRIPT}{SCROLL_SCRIPT}</script></body></html>\n"
 
@@ -140,7 +145,7 @@ def _head(result: AdherenceResult) -> str:
         f"<title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1>"
         f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
         "missed; doses planned on or after it and not given are not due yet; "
-        f"{result.after_as_of} administration(s) logged after it are left out. Adherence band: "
+        f"{_n(result.after_as_of, 'administration')} logged after it left out. Adherence band: "
         f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>{_not_judged(result.summary)}"
     )
 
@@ -151,7 +156,7 @@ def _not_judged(summary: pd.DataFrame) -> str:
         return ""
     from ...adherence.blind import NOT_JUDGED
 
-    return f"<p class='flag'>{count} dose(s) written as a true dose: {html.escape(NOT_JUDGED)}.</p>"
+    return f"<p class='flag'>{_n(count, 'dose')} written as a true dose: {html.escape(NOT_JUDGED)}.</p>"
 
 
 def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
@@ -191,12 +196,12 @@ def _flagged_drugs(rows: pd.DataFrame) -> dict[str, str]:
 
 def _glance(result: AdherenceResult, started: pd.DataFrame, waiting: list[str]) -> str:
     flagged = int((started["drugs outside the band"] != "").sum())
-    total = len(started) + len(waiting)
     css = "flag" if flagged else "ok"
-    parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>{flagged} of {total} patient(s) outside the band.</p>"]
+    count = f"{flagged:,} of {_n(len(started), 'patient')} started"
+    parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>Outside the band: {count}.</p>"]
     if waiting:
         names = html.escape(", ".join(waiting))
-        line = f"Not started yet ({len(waiting)}, no dose due by {result.as_of.isoformat()})"
+        line = f"Not started yet ({len(waiting):,}, no dose due by {result.as_of.isoformat()})"
         if len(waiting) <= SHOW_WAITING:
             parts.append(f"<p>{line}: {names}.</p>")
         else:  # one line still: the names open on a click
@@ -250,8 +255,8 @@ def _bad_rows(bad: pd.DataFrame) -> str:
     if bad.empty:
         return "<p>Every row of the log could be read.</p>"
     shown = table(bad.head(50))
-    more = f"<p>... and {len(bad) - 50} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
-    return f"<h2 class='flag'>{len(bad)} bad row(s) in the log (not counted)</h2>{shown}{more}"
+    more = f"<p>... and {len(bad) - 50:,} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
+    return f"<h2 class='flag'>{_n(len(bad), 'bad row')} in the log (not counted)</h2>{shown}{more}"
 
 
 def _rules(result: AdherenceResult) -> str:
