@@ -256,7 +256,7 @@ def _bad_rows(bad: pd.DataFrame) -> str:
         return "<p>Every row of the log could be read.</p>"
     shown = table(bad.head(50))
     more = f"<p>... and {len(bad) - 50:,} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
-    return f"<h2 class='flag'>{_n(len(bad), 'bad row')} in the log (not counted)</h2>{shown}{more}"
+    return f"<h2 class='flag'>{len(bad):,} bad row(s) in the log (not counted)</h2>{shown}{more}"
 
 
 def _rules(result: AdherenceResult) -> str:
