@@ -145,7 +145,7 @@ def _head(result: AdherenceResult) -> str:
         f"<title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1>"
         f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
         "missed; doses planned on or after it and not given are not due yet; "
-        f"{_n(result.after_as_of, 'administration')} logged after it left out. Adherence band: "
+        f"logged after it and left out: {_n(result.after_as_of, 'administration')}. Adherence band: "
         f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>{_not_judged(result.summary)}"
     )
 
