@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from dosing.adherence.check import AdherenceResult
 from dosing.cli import main
 from tests.conftest import FIXTURES, PROTOCOLS
 
@@ -110,7 +111,8 @@ def test_round_trip_counts(round_trip: tuple[Path, pd.DataFrame, str]) -> None:
     assert read(folder / "adherence" / "bad_rows.csv").empty
     flagged = patients[patients["flag"] != ""]
     assert flagged[["patient_id", "drug", "taking_adherence"]].values.tolist() == [["RA-010", "Folic acid", "0"]]
-    assert "patients outside the band (80-120%): 1 of 47" in stdout
+    # every patient has started by 2027-10-01 (none waits); the one outside the band is named
+    assert "patients outside the band (80-120%): 1 of 47 started (RA-010)\n" in stdout
     assert f"missed {sheet['skip'].sum():,}" in stdout
     assert str(folder / "adherence" / "report.html") in stdout
 
@@ -118,7 +120,7 @@ def test_round_trip_counts(round_trip: tuple[Path, pd.DataFrame, str]) -> None:
 def test_round_trip_report(round_trip: tuple[Path, pd.DataFrame, str]) -> None:
     folder, _, _ = round_trip
     text = (folder / "adherence" / "report.html").read_text(encoding="utf-8")
-    assert "1 of 47 patient(s) outside the band" in text
+    assert "Outside the band: 1 of 47 patients started." in text
     overview = text[text.index("Patients (outside the band first)") :]
     assert re.search(r"<td><a href='#p-(RA-\d+)'>", overview).group(1) == "RA-010"  # type: ignore[union-attr]
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
@@ -186,3 +188,33 @@ def test_unblinded_goes_to_its_own_folder(tmp_path: Path) -> None:
     doses = read(tmp_path / "nct02467504-UNBLINDED" / "adherence" / "doses.csv")
     assert set(doses["arm"]) == {"active"}
     assert "hrIL-2" in set(doses["drug"])
+
+
+def test_the_summary_names_who_is_outside_the_band() -> None:
+    """The printed summary names the patients outside the band (the first 10, then how many more), counts
+    only those started (a dose due) against the ones not started, with thousands separators. Built by
+    hand: 1,234 patients P0001-P1234, each 100 doses due, except P1201-P1234 (34, nothing due yet);
+    P0001-P0012 took 50 of 100 (flagged). Due 1,200 x 100 = 120,000; missed 12 x 50 = 600."""
+    ids = [f"P{i:04d}" for i in range(1, 1235)]
+    due = [100] * 1200 + [0] * 34
+    taken = [50] * 12 + [100] * 1188 + [0] * 34
+    summary = pd.DataFrame(
+        {
+            "level": "patient",
+            "patient_id": ids,
+            "drug": "Drug",
+            "due": due,
+            "taken": taken,
+            "missed": [d - t for d, t in zip(due, taken, strict=True)],
+            "dose_not_judged": 0,
+            "flag": ["taking adherence below 80%"] * 12 + [""] * 1222,
+        }
+    )
+    empty = pd.DataFrame()
+    result = AdherenceResult(empty, empty, summary, empty, {}, pd.Timestamp("2027-03-01").date(), True, "S", (80, 120))
+    lines = result.summary_text().splitlines()
+    assert lines[1] == (
+        "  patients outside the band (80-120%): 12 of 1,200 started (P0001, P0002, P0003, P0004, P0005, P0006, "
+        "P0007, P0008, P0009, P0010 and 2 more); 34 not started yet"
+    )
+    assert lines[2] == "  doses due 120,000, taken 119,400, missed 600, extra 0"

@@ -82,7 +82,7 @@ def test_headers_are_words_not_column_names(mid_study: str) -> None:
 def test_the_cohort_at_a_glance_comes_first(mid_study: str) -> None:
     glance = mid_study.index("The cohort at a glance")
     assert glance < mid_study.index("Taking adherence by study week") < mid_study.index("Cohort, per drug")
-    assert "<p class='flag'>1 of 47 patient(s) outside the band.</p>" in mid_study
+    assert "<p class='flag'>Outside the band: 1 of 33 patients started.</p>" in mid_study
     assert "Every row of the log could be read." in mid_study
 
 
@@ -159,7 +159,7 @@ def test_timeline_pixels_follow_plan_and_log(one_patient: str) -> None:
 
 def test_none_outside_the_band_is_not_red(one_patient: str, tmp_path: Path) -> None:
     text = report(tmp_path, ONE, "2027-01-03")  # as of the day before day 1: nothing due
-    assert "<p class='ok'>0 of 1 patient(s) outside the band.</p>" in text
+    assert "<p class='ok'>Outside the band: 0 of 0 patients started.</p>" in text
     assert "Not started yet (1, no dose due by 2027-01-03): RA-900." in text
 
 
@@ -194,3 +194,53 @@ def test_an_extra_dose_has_a_lane_of_its_own(tmp_path: Path) -> None:
     assert line[8, 2].tolist() == rgb("#66bb6a")  # 01-04 folic acid at 08:00: on time
     assert line[28, 2].tolist() == rgb("#8e24aa")  # 01-04 the extra dose, lane 1 (y 20-35)
     assert line[28, 5 + 2].tolist() == rgb("#eef1f3")  # 01-05: no extra dose
+
+
+def test_columns_zero_for_every_row_are_left_out_of_every_table(mid_study: str) -> None:
+    """docs/report.md: a column that is 0, "no" or blank throughout is left out. The seed log is given
+    on time or not at all, so no extra, early, late, wrong dose or held dose anywhere: before, only the
+    patients' own tables left those out; the cohort and patients tables showed them as columns of 0."""
+    tables = re.findall(r"<h2>([^<]*)</h2><div class='box'><table[^>]*><thead>(.*?)</thead>", mid_study)
+    heads = {title: re.findall(r"<th[^>]*>([^<]*)</th>", row) for title, row in tables}
+    zero = {"Extra", "Early", "Late", "Wrong dose", "Dose not judged", "Held", "Late or early"}
+    cohort = heads["Cohort, per drug"]
+    assert cohort[:3] == ["Drug", "Flag", "Due"] and not zero & set(cohort)
+    patients = heads["Patients (outside the band first)"]
+    assert patients == ["Patient", "Drugs outside the band", "Lowest taking adherence (%)", "Due", "Missed"]
+
+
+def test_a_patient_outside_the_band_is_named_in_red_beside_the_heatmap(mid_study: str) -> None:
+    """The heatmap's cells pool every drug but the band is per drug, so a light-green row can hide a
+    flag (RA-035 of the shipped log: hrIL-2 2 of 3). The flagged patient's name beside the heatmap is
+    red and says the drug and its doses taken of those due. RA-010 (starts Wed 2026-12-30, MTX on
+    Mondays) took no folic acid: due daily except Mondays, 2026-12-30 to 2027-02-19 = 52 days less 7
+    Mondays (01-04 ... 02-15) = 45 doses, 0 taken. The next patient is not flagged and is plain."""
+    names = re.search(r"<div class='names heat-names'>(.*?)</div>", mid_study).group(1)  # type: ignore[union-attr]
+    links = re.findall(r"<a[^>]*>[^<]*</a>", names)
+    assert links[0] == (
+        "<a class='out' href='#p-RA-010' title='outside the band: Folic acid 0 of 45'>RA-010: Folic acid 0 of 45</a>"
+    )
+    assert not [link for link in links[1:] if "class='out'" in link]
+    assert "the band applies to each drug" in mid_study  # the legend says what a cell is
+    patients = re.search(r"<a href='#p-RA-010'>RA-010</a></td><td[^>]*>([^<]*)</td>", mid_study)
+    assert patients is not None and patients.group(1) == "Folic acid 0 of 45"  # the patients table too
+
+
+def test_the_last_week_label_has_room(mid_study: str) -> None:
+    """The heatmap's week axis labels weeks 1, 4, 8, ... 24 (168 study days = 24 weeks, the weeks not due
+    yet are pale); a label starts at its week's cell (16 px a week), so "24" at x = 368 needs room after
+    the last cell: before, the axis ended with that cell (384 px) and cut the label."""
+    axis = re.search(r"<div class='axis weeks' style='width:(\d+)px'>(.*?)</div>", mid_study)
+    assert axis is not None
+    lefts = [int(x) for x in re.findall(r"left:(\d+)px", axis.group(2))]
+    weeks = int(re.search(r"<img class='heatmap' alt='[^']*' width='(\d+)'", mid_study).group(1)) // 16 + 1  # type: ignore[union-attr]
+    assert weeks == 24 and lefts[-1] == (24 - 1) * 16
+    assert int(axis.group(1)) == weeks * 16 + 24  # 24 px after the last cell
+
+
+def test_each_timeline_opens_at_the_patients_first_dose(mid_study: str) -> None:
+    """RA-033 starts 2027-02-17, 71 days after the cohort's first dose (2026-12-08), at 3 px a day: its
+    timeline box carries x = 213 for the page's script to scroll to (a phone shows ~230 px of 825)."""
+    section = re.search(r"<section id='p-RA-033'>.*?</section>", mid_study, re.S).group(0)  # type: ignore[union-attr]
+    assert "<div class='plot' data-start='213'>" in section
+    assert "p.scrollLeft = Math.max(0, p.dataset.start - 24)" in mid_study

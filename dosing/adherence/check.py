@@ -57,6 +57,9 @@ STATUS_COLUMNS = [
 ]
 
 
+NAMED = 10  # the summary names this many patients outside the band, then says how many more
+
+
 @dataclass
 class AdherenceResult:
     """The tables of an adherence check (blinded unless ``blinded`` is False)."""
@@ -84,12 +87,23 @@ class AdherenceResult:
         count = int(patients["dose_not_judged"].sum())
         return [f"  doses not judged: {count:,} ({WHY_NOT_JUDGED})"] if count else []
 
+    def _outside(self, patients: pd.DataFrame) -> str:
+        """Who is outside the band, of the patients started (a dose due by the as-of date): "3 of 36
+        started (RA-007, RA-012, RA-035); 11 not started yet"; the first ids, then how many more."""
+        due = patients.groupby("patient_id", sort=False, observed=True)["due"].sum()
+        started, waiting = int((due > 0).sum()), int((due == 0).sum())
+        ids = self.flagged["patient_id"].astype(str).drop_duplicates().tolist()
+        shown = ", ".join(ids[:NAMED])
+        more = f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else ""
+        names = f" ({shown}{more})" if ids else ""
+        later = f"; {waiting:,} not started yet" if waiting else ""
+        return f"{len(ids):,} of {started:,} started{names}{later}"
+
     def summary_text(self) -> str:
         patients = self.summary[self.summary["level"] == "patient"]
         lines = [
             f"{'BLINDED' if self.blinded else 'UNBLINDED'} adherence as of {self.as_of.isoformat()}",
-            f"  patients outside the band ({self.band[0]:g}-{self.band[1]:g}%): "
-            f"{self.flagged['patient_id'].nunique()} of {patients['patient_id'].nunique()}",
+            f"  patients outside the band ({self.band[0]:g}-{self.band[1]:g}%): {self._outside(patients)}",
             f"  doses due {int(patients['due'].sum()):,}, taken {int(patients['taken'].sum()):,}, "
             f"missed {int(patients['missed'].sum()):,}, extra {len(self.extra):,}",
             f"  bad log rows: {len(self.bad_rows):,}",

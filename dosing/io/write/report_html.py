@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MEASURES = [
     "drug",
     "cycle",
+    "flag",  # why the row is outside the band: in view on every screen, next to the drug
     "due",
     "taken",
     "missed",
@@ -47,9 +48,20 @@ MEASURES = [
     "drug_holidays",
     "persistence_days",
     "discontinued",
-    "flag",
 ]
-ALWAYS_SHOWN = {"drug", "cycle", "due", "taken", "missed", "taking_adherence", "flag"}
+ALWAYS_SHOWN = {
+    "patient_id",
+    "drug",
+    "cycle",
+    "due",
+    "taken",
+    "missed",
+    "taking_adherence",
+    "flag",
+    "drugs outside the band",
+    "lowest taking adherence (%)",
+}
+WEEK_LABEL_PX = 24  # room after the last week's cell for its label ("24"), which starts at the cell
 SHOW_WAITING = 30  # more patients not started than this: their names are folded away
 CSS = f"""
 html {{ -webkit-text-size-adjust: 100%; }}
@@ -59,8 +71,11 @@ h1 {{ font-size: 1.6rem; }} h2 {{ font-size: 1.3rem; margin-top: 2rem; }} h3 {{ 
 table {{ border-collapse: collapse; font-size: 0.875rem; }}
 th, td {{ border: 1px solid #cfd8dc; padding: 3px 6px; text-align: left; vertical-align: top; }}
 td {{ white-space: nowrap; }} td.long {{ white-space: normal; min-width: 18rem; }}
-td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
-th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; }} .n {{ text-align: right; }}
+table:not(.measures) td:last-child:not(.n) {{ white-space: normal; min-width: 9rem; }}
+th {{ background: #eceff1; cursor: pointer; vertical-align: bottom; white-space: normal; }} .n {{ text-align: right; }}
+table.measures {{ font-size: 0.8125rem; }} table.measures th {{ max-width: 6.5em; }}
+table.measures th, table.measures td {{ padding: 3px 4px; }}
+td.why {{ white-space: normal; min-width: 7rem; color: #b71c1c; }}
 th[aria-sort=ascending]::after {{ content: " ▲"; }} th[aria-sort=descending]::after {{ content: " ▼"; }}
 .flag {{ color: #b71c1c; font-weight: 600; }} .ok {{ color: #2e7d32; font-weight: 600; }}
 .blind {{ color: #2e7d32; }} .unblind {{ color: #b71c1c; }}
@@ -82,6 +97,7 @@ section {{ border-top: 1px solid #cfd8dc; padding-top: 0.75rem; margin-top: 1rem
 .heat {{ max-height: 36rem; overflow-y: auto; border: 1px solid #eceff1; }}
 .heat-names {{ padding-top: 1.5rem; }}
 .heat-names > * {{ height: {HEAT_CELL + HEAT_GAP}px; line-height: {HEAT_CELL}px; font-size: 0.8rem; }}
+.heat-names a.out {{ color: #b71c1c; font-weight: 600; border-left: 4px solid #b71c1c; padding-left: 3px; }}
 details {{ margin: 1rem 0; }} summary {{ cursor: pointer; }}
 .weeks {{ position: sticky; top: 0; background: #fff; }}
 """
@@ -106,8 +122,19 @@ def render(result: AdherenceResult) -> str:
     return "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>" + "".join(parts) + _script()
 
 
+#: a narrow screen opens each timeline box at the patient's first dose, not at the cohort's first date
+SCROLL_SCRIPT = """
+document.querySelectorAll('.plot[data-start]').forEach(p => { p.scrollLeft = Math.max(0, p.dataset.start - 24); });
+"""
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 patient``, ``2 patients``, ``1,500 patients``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _script() -> str:
-    return f"<script>{SORT_SCRIPT}</script></body></html>\n"
+    return f"<script>{SORT_SCRIPT}{SCROLL_SCRIPT}</script></body></html>\n"
 
 
 def _head(result: AdherenceResult) -> str:
@@ -118,7 +145,7 @@ def _head(result: AdherenceResult) -> str:
         f"<title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1>"
         f"<p>{mode} report, as of {result.as_of.isoformat()}: doses planned before that date and not given are "
         "missed; doses planned on or after it and not given are not due yet; "
-        f"{result.after_as_of} administration(s) logged after it are left out. Adherence band: "
+        f"logged after it and left out: {_n(result.after_as_of, 'administration')}. Adherence band: "
         f"{result.band[0]:g}-{result.band[1]:g}% of doses due.</p>{_not_judged(result.summary)}"
     )
 
@@ -129,7 +156,7 @@ def _not_judged(summary: pd.DataFrame) -> str:
         return ""
     from ...adherence.blind import NOT_JUDGED
 
-    return f"<p class='flag'>{count} dose(s) written as a true dose: {html.escape(NOT_JUDGED)}.</p>"
+    return f"<p class='flag'>{_n(count, 'dose')} written as a true dose: {html.escape(NOT_JUDGED)}.</p>"
 
 
 def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
@@ -157,43 +184,55 @@ def _patient_overview(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flagged_drugs(rows: pd.DataFrame) -> dict[str, str]:
+    """Per patient, each drug outside the band with its doses taken of those due ("hrIL-2 2 of 3"):
+    a flag on 3 doses due weighs less than one on 300."""
     drugs: dict[str, list[str]] = {}
-    for pid, drug in zip(rows["patient_id"].astype(str), rows["drug"].astype(str), strict=True):
-        drugs.setdefault(pid, []).append(drug)
+    for pid, drug, taken, due in zip(
+        rows["patient_id"].astype(str), rows["drug"].astype(str), rows["taken"], rows["due"], strict=True
+    ):
+        drugs.setdefault(pid, []).append(f"{drug} {int(taken):,} of {int(due):,}")
     return {pid: ", ".join(names) for pid, names in drugs.items()}
 
 
 def _glance(result: AdherenceResult, started: pd.DataFrame, waiting: list[str]) -> str:
     flagged = int((started["drugs outside the band"] != "").sum())
-    total = len(started) + len(waiting)
     css = "flag" if flagged else "ok"
-    parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>{flagged} of {total} patient(s) outside the band.</p>"]
+    count = f"{flagged:,} of {_n(len(started), 'patient')} started"
+    parts = [f"<h2>The cohort at a glance</h2><p class='{css}'>Outside the band: {count}.</p>"]
     if waiting:
         names = html.escape(", ".join(waiting))
-        line = f"Not started yet ({len(waiting)}, no dose due by {result.as_of.isoformat()})"
+        line = f"Not started yet ({len(waiting):,}, no dose due by {result.as_of.isoformat()})"
         if len(waiting) <= SHOW_WAITING:
             parts.append(f"<p>{line}: {names}.</p>")
         else:  # one line still: the names open on a click
             parts.append(f"<details><summary>{line}</summary><p>{names}.</p></details>")
     if not started.empty:
-        parts.append(_heatmap(result, started["patient_id"].tolist()))
+        parts.append(_heatmap(result, started))
     return "".join(parts)
 
 
-def _heatmap(result: AdherenceResult, order: list[str]) -> str:
+def _heatmap(result: AdherenceResult, started: pd.DataFrame) -> str:
+    order = started["patient_id"].astype(str).tolist()
     image, weeks = heatmap(result.doses, order, result.band[0])
     low = result.band[0]
     classes = [f"below {low / 2:g}%", f"{low / 2:g}% to below {low:g}%", f"{low:g}% to below 100%", "100%"]
     legend = _legend(zip(HEAT_COLOURS[1:], ["nothing due", *classes], strict=True))
     step = HEAT_CELL + HEAT_GAP
     marks = "".join(f"<span style='left:{(w - 1) * step}px'>{w}</span>" for w in [1, *range(4, weeks + 1, 4)])
-    names = "".join(f"<a href='#p-{n}'>{n}</a>" for n in escape(pd.Series(order, dtype=object)))
+    ids = escape(pd.Series(order, dtype=object))
+    why = escape(started["drugs outside the band"].astype(str))
+    names = "".join(
+        f"<a class='out' href='#p-{n}' title='outside the band: {w}'>{n}: {w}</a>" if w else f"<a href='#p-{n}'>{n}</a>"
+        for n, w in zip(ids, why, strict=True)
+    )
     return (
         "<h3>Taking adherence by study week</h3><p>One row per started patient (outside the band first), one "
-        "column per study week (week 1 begins on the patient's day 1): the share of the doses due that week "
-        f"that were taken, all drugs together.</p>{legend}<div class='heat plotrow'>"
+        "column per study week (week 1 begins on the patient's day 1). A cell is the share of the doses due "
+        "that week that were taken, all drugs together; the band applies to each drug, so a patient outside "
+        "it is named in red with the drug and its doses taken of those due, whatever the colour of the "
+        f"cells (a flag on a few doses due weighs little).</p>{legend}<div class='heat plotrow'>"
         f"<div class='names heat-names'>{names}</div><div class='plot'><div class='axis weeks' "
-        f"style='width:{weeks * step}px'>{marks}</div>{image}</div></div>"
+        f"style='width:{weeks * step + WEEK_LABEL_PX}px'>{marks}</div>{image}</div></div>"
     )
 
 
@@ -205,10 +244,10 @@ def _legend(items: Iterable[tuple[str, str]]) -> str:
 def _cohort_tables(result: AdherenceResult, started: pd.DataFrame) -> str:
     cohort = result.summary[result.summary["level"] == "cohort"]
     hide = ("cycle", "longest_gap_days", "drug_holidays", "persistence_days", "discontinued")
-    cohort = cohort[[c for c in MEASURES if c not in hide]]
+    cohort = _informative(cohort[[c for c in MEASURES if c not in hide]])
     return (
         f"<h2>Cohort, per drug</h2>{table(cohort)}"
-        f"<h2>Patients (outside the band first)</h2>{table(started, link='patient_id')}"
+        f"<h2>Patients (outside the band first)</h2>{table(_informative(started), link='patient_id')}"
     )
 
 
@@ -216,8 +255,8 @@ def _bad_rows(bad: pd.DataFrame) -> str:
     if bad.empty:
         return "<p>Every row of the log could be read.</p>"
     shown = table(bad.head(50))
-    more = f"<p>... and {len(bad) - 50} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
-    return f"<h2 class='flag'>{len(bad)} bad row(s) in the log (not counted)</h2>{shown}{more}"
+    more = f"<p>... and {len(bad) - 50:,} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
+    return f"<h2 class='flag'>{len(bad):,} bad row(s) in the log (not counted)</h2>{shown}{more}"
 
 
 def _rules(result: AdherenceResult) -> str:
@@ -238,10 +277,16 @@ def _rules(result: AdherenceResult) -> str:
 
 
 def _informative(measures: pd.DataFrame) -> pd.DataFrame:
-    """The measures without the columns that say nothing for any patient (0, no or blank throughout:
-    extra, early, held, ... in a clean log), so the table fits the screen; summary.csv keeps them."""
+    """The measures without the columns that say nothing for any row (0, no or blank throughout:
+    extra, early, held, ... in a clean log; "given incl. extra" where it is the taking adherence
+    throughout, as it is without extra doses), so the table fits the screen; summary.csv keeps them."""
     blank = measures.isna() | measures.isin([0, False, ""])
-    return measures[[c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]]
+    keep = [c for c in measures.columns if c in ALWAYS_SHOWN or not blank[c].all()]
+    if {"given_ratio", "taking_adherence"} <= set(keep):
+        given, taking = measures["given_ratio"], measures["taking_adherence"]
+        if ((given == taking) | (given.isna() & taking.isna())).all():
+            keep.remove("given_ratio")
+    return measures[keep]
 
 
 def _patients(result: AdherenceResult, order: list[str]) -> str:
@@ -261,8 +306,9 @@ def _patients(result: AdherenceResult, order: list[str]) -> str:
         names = "".join(f"<span>{html.escape(n)}</span>" for n in lines.labels[pid])
         sections.append(
             f"<section id='{anchor}'><h3>{html.escape(pid)}</h3><div class='plotrow'>"
-            f"<div class='names timeline-names'>{names}</div><div class='plot'>{axis}{lines.image(pid)}</div></div>"
-            f"{boxed(table_head, tables.get(pid, ''))}</section>"
+            f"<div class='names timeline-names'>{names}</div><div class='plot' data-start='{lines.start(pid)}'>"
+            f"{axis}{lines.image(pid)}</div></div>"
+            f"{boxed(table_head, tables.get(pid, ''), 'measures')}</section>"
         )
     return (
         "<h2>Patients</h2><p>Each timeline: one lane per drug (one per dose time where a drug is taken several "

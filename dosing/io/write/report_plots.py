@@ -61,6 +61,13 @@ class Timelines:
         alt = html.escape(f"timeline of planned and given doses: {', '.join(self.labels[patient])}", quote=True)
         return img_tag(pixels.astype(np.uint8), PALETTE, alt, "timeline")
 
+    def start(self, patient: str) -> int:
+        """The x of the patient's first planned dose (0 when none): a timeline box opens there."""
+        first = self.first_row[patient]
+        lanes = self.cells[first : first + len(self.labels[patient])]
+        days = np.flatnonzero((lanes > AS_OF).any(axis=0))
+        return int(days[0] * self.day_px) if len(days) else 0
+
     def width(self) -> int:
         return int(self.cells.shape[1] * self.day_px)
 

@@ -34,7 +34,7 @@ HEADERS = {
     "longest_gap_days": "Longest gap (days)",
     "drug_holidays": "Drug holidays",
     "persistence_days": "Persistence (days)",
-    "discontinued": "Discontinued",
+    "discontinued": "Stopped",  # discontinued (summary.csv); a short word, so the table fits 1280 px
     "flag": "Flag",
     "line": "Line",
     "given_at": "Given at",
@@ -97,7 +97,7 @@ def rows(frame: pd.DataFrame, link: str | None = None) -> pd.Series:
         text = cells(frame[name])
         if name == link:
             text = "<a href='#p-" + text + "'>" + text + "</a>"
-        out = out + _cell_tag(frame[name], text) + text + "</td>"
+        out = out + ("<td class='why'>" if name == "flag" else _cell_tag(frame[name], text)) + text + "</td>"
     return out + "</tr>"
 
 
@@ -118,6 +118,7 @@ def table(frame: pd.DataFrame, link: str | None = None) -> str:
     return boxed(head(frame), "".join(rows(frame, link)))
 
 
-def boxed(head_html: str, body: str) -> str:
+def boxed(head_html: str, body: str, css_class: str = "") -> str:
     """A sortable table of a head and rows made beforehand, in a box that scrolls sideways."""
-    return f"<div class='box'><table class='sortable'>{head_html}<tbody>{body}</tbody></table></div>\n"
+    classes = f"sortable {css_class}".strip()
+    return f"<div class='box'><table class='{classes}'>{head_html}<tbody>{body}</tbody></table></div>\n"
