@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ....errors import DosingError
 from ....plan.blind_view import View
 from ....protocol.model import Protocol, Regimen, Visit
 from ....protocol.visit_checks import CycleAnchor, parse_anchor
@@ -101,11 +102,36 @@ def ta_dataset(protocol: Protocol) -> pd.DataFrame:
     """TA: every arm through the same elements (a blinded protocol has the same schedule in every arm)."""
     trial = elements(protocol)
     rows = [
-        [arm.id.upper()[:20], arm.label, order, e.code, e.name, None, None, e.epoch]
-        for arm in protocol.arms
+        [code, arm.label, order, e.code, e.name, None, None, e.epoch]
+        for arm, code in zip(protocol.arms, arm_codes(protocol), strict=True)
         for order, e in enumerate(trial, start=1)
     ]
     return _keys(pd.DataFrame(rows, columns=[v.name for v in TA[2:]]), protocol, "TA", TA)
+
+
+ARMCD_LENGTH = 20
+
+
+class ArmCodeClash(DosingError):
+    """Two arms would get the same ARMCD."""
+
+
+def arm_codes(protocol: Protocol) -> list[str]:
+    """Each arm's ARMCD (at most 20 characters, unique): its id in capitals; an id longer than 20 is
+    cut to 17 characters and ends in ``_`` and the arm's number in the protocol (``LOWDOSE-INTERLEUK_01``),
+    so that two long ids with the same start never share a code."""
+    codes = []
+    for number, arm in enumerate(protocol.arms, start=1):
+        code = arm.id.upper()
+        codes.append(code if len(code) <= ARMCD_LENGTH else f"{code[: ARMCD_LENGTH - 3]}_{number:02d}")
+    for code in set(codes):
+        clash = [arm.id for arm, other in zip(protocol.arms, codes, strict=True) if other == code]
+        if len(clash) > 1:
+            raise ArmCodeClash(
+                f"arms {', '.join(repr(a) for a in clash)} would share the SDTM arm code {code!r} (ARMCD)",
+                hint="give the arms ids that differ in their first 17 characters (ARMCD holds 20)",
+            )
+    return codes
 
 
 def _days_between(first: int, last: int) -> int:
@@ -151,4 +177,4 @@ def _keys(frame: pd.DataFrame, protocol: Protocol, domain: str, variables: list)
     return frame[[v.name for v in variables]]
 
 
-__all__ = ["add_days", "elements", "ta_dataset", "te_dataset", "tv_dataset"]
+__all__ = ["ArmCodeClash", "add_days", "arm_codes", "elements", "ta_dataset", "te_dataset", "tv_dataset"]

@@ -7,6 +7,8 @@ the planned doses; ``given`` the log's administrations by log line (``given_s``,
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -48,15 +50,18 @@ def performed_records(
     given: pd.DataFrame,
     reasons: np.ndarray,
     hides_true_dose: np.ndarray,
+    as_of: dt.date,
 ) -> pd.DataFrame:
     """One record per judged planned dose: given (Y, with the log's time and dose) or held/missed (N).
     ``hides_true_dose``: per planned dose, a log dose in blinded terms (a syringe) is not the true dose,
-    so the planned dose is kept."""
+    so the planned dose is kept. A dose planned on or after ``as_of`` is not due: it has a record only
+    if the log gives it (a hold recorded for a later date is planned, not performed)."""
     if not (judged["uid"].astype(str).str.split("@").str[0].to_numpy() == planned["LNKID"].to_numpy()).all():
         raise AssertionError("the adherence table is not row for row the planned doses")  # a bug, never the user
     status = judged["status"].astype(str).to_numpy()
     took = np.isin(status, GIVEN)
-    keep = took | np.isin(status, NOT_GIVEN)
+    due = planned["date"].to_numpy(dtype="datetime64[D]") < np.datetime64(as_of, "D")
+    keep = took | (np.isin(status, NOT_GIVEN) & due)
     lines = judged["log_line"].fillna(0).to_numpy(dtype=np.int64)
     admin = given.reindex(lines)
     out = planned.copy()
