@@ -20,6 +20,7 @@ import pyreadstat
 import pytest
 from click.testing import CliRunner
 
+import dosing
 from dosing.cli import main
 from dosing.io.write.sdtm.design import add_days
 from tests.conftest import PROTOCOLS
@@ -167,12 +168,13 @@ def test_sle_golden_files_and_the_hidden_dose(sle: dict[str, Path]) -> None:
     assert {(r["ECDOSE"], r["ECDOSTXT"], r["ECDOSU"]) for r in ec if r["ECOCCUR"] != "N"} == {(None, "1 syringe", None)}
     ex = rows(sle["unblinded"], "ex")
     golden("nct04077684_unblinded_ex.csv", ex)
-    # SLE-901 (0.5 MIU arm) logged "1 syringe": EX gives the arm's true dose; SLE-902 placebo: 0.
+    # SLE-901 (0.5 MIU arm) logged "1 syringe": EX gives the arm's true dose; SLE-902 placebo: 0 in the
+    # active drug's unit (IU; the placebo's own unit, mL, before the audit fix).
     assert [(r["USUBJID"], r["EXTRT"], r["EXDOSE"], r["EXDOSU"], r["EXSTDY"]) for r in ex] == [
         ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 1),
         ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 3),
-        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 1),
-        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 5),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "IU", 1),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "IU", 5),
     ]
 
 
@@ -460,3 +462,36 @@ def test_declared_keys_identify_every_record(tmp_path: Path) -> None:
         assert [c["name"] for c in declared] == keys
     lox = pick(rows(folder, "ex"), USUBJID="NCT02467504-RA-901", EXSTDTC="2027-01-04")
     assert len(lox) == 3
+
+
+def test_blinded_sdtm_refuses_a_true_dose_that_differs_by_arm_as_fhir_and_redcap_do(tmp_path: Path) -> None:
+    # Audit: a blinded sdtm export took a log with "500000 IU" for the blinded hrIL-2 of NCT04077684
+    # (0.5 MIU in one arm, 1 MIU in the other) silently; fhir and redcap refuse it. Now sdtm does too,
+    # exit 2, the amount not repeated, nothing written.
+    from tests.test_export_fhir import cohort_of
+
+    cohort = cohort_of(tmp_path, SLE, {"PX-001": "il2-0.5"})
+    label = next(r.blinded_label for r in dosing.load_protocol(SLE).regimens if r.blinded_label)
+    log = tmp_path / "log.csv"
+    log.write_text(f"patient_id,drug,given_at,dose_given\nPX-001,{label},2027-01-04 09:00,500000 IU\n", "utf-8")
+    args = ["export", "sdtm", str(SLE), "--cohort", str(cohort), "--out", str(tmp_path / "out"), "--log", str(log)]
+    result = CliRunner().invoke(main, [*args, "--as-of", "2027-01-10"])
+    assert result.exit_code == 2 and "would reveal the arm" in result.output and "500000" not in result.output
+    assert "Fix: export with --unblinded" in result.output
+    assert not (tmp_path / "out" / "nct04077684" / "sdtm").exists()
+    unblinded = CliRunner().invoke(main, [*args, "--as-of", "2027-01-10", "--unblinded"])
+    assert unblinded.exit_code == 0, unblinded.output
+
+
+def test_placebo_is_dose_0_in_the_active_drugs_unit_in_ec_and_ex(seed: dict[str, Path], sle: dict[str, Path]) -> None:
+    # Audit: the unblinded EC gave RA-902's placebo as 1000000 IU; the SLE EX gave PLACEBO in mL.
+    # SDTMIG: placebo dose 0 in the active drug's unit (hrIL-2: IU), the same in EC and EX.
+    ec = pick(rows(seed["unblinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT="PLACEBO")
+    given = [r for r in ec if r["ECOCCUR"] != "N"]  # SCHEDULED and PERFORMED Y (N has no dose)
+    assert given and {(r["ECDOSE"], r["ECDOSU"]) for r in given} == {(0, "IU")}
+    for folder, subject in ((seed, "NCT02467504-RA-902"), (sle, "NCT04077684-SLE-902")):
+        ex = pick(rows(folder["unblinded"], "ex"), USUBJID=subject, EXTRT="PLACEBO")
+        assert ex and {(r["EXDOSE"], r["EXDOSU"]) for r in ex} == {(0, "IU")}
+    # blinded EC is unchanged: the dose as the worklist shows it
+    blinded = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT=IL2, ECMOOD="SCHEDULED")
+    assert {(r["ECDOSE"], r["ECDOSU"]) for r in blinded} == {(1000000, "IU")}

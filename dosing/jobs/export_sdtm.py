@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from ..io.atomic import recover, staged_folder
@@ -24,6 +25,7 @@ from ..io.write.sdtm import sdtm_datasets, write_datasets
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
+from .exports import refuse_true_doses
 from .generate import output_folder
 
 #: Said (stdout) by a blinded export: why it has no EX (and no TA).
@@ -81,7 +83,10 @@ def export_sdtm(
         record = study_record(study)
         check_same_plan(record, protocol, cohort, study)
         used = resolve_changes(record, changes, discard_changes, protocol, cohort, study)
-        frames = sdtm_datasets(protocol, cohort, changes=used, log=read, as_of=as_of, unblinded=unblinded)
+        refuse = None if unblinded or read is None else partial(refuse_true_doses, log=read.source)
+        frames = sdtm_datasets(
+            protocol, cohort, changes=used, log=read, as_of=as_of, unblinded=unblinded, on_judged=refuse
+        )
         final = study / "sdtm"
         with staged_folder(final) as folder:
             if unblinded:

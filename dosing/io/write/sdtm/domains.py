@@ -72,7 +72,8 @@ def performed_records(
     out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
     dose = judged["dose_given"].to_numpy(dtype=float)
     trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
-    out["DOSE"] = np.where(took & trusted & ~np.isnan(planned["DOSE"]), dose, np.where(took, planned["DOSE"], np.nan))
+    logged = took & trusted & ~np.isnan(planned["DOSE"]) & ~planned["placebo"].to_numpy(dtype=bool)  # placebo: 0
+    out["DOSE"] = np.where(logged, dose, np.where(took, planned["DOSE"], np.nan))
     for column in ("DOSTXT", "DOSU"):
         out[column] = blank_where(~took, planned[column])
     return out[keep].reset_index(drop=True)
@@ -87,7 +88,8 @@ def _given_dtc(admin: pd.DataFrame, zones: np.ndarray) -> np.ndarray:
 
 
 def ex_dataset(protocol: Protocol, performed: pd.DataFrame) -> pd.DataFrame:
-    """EX (unblinded): the doses actually given, in protocol units; placebo as PLACEBO with dose 0;
+    """EX (unblinded): the doses actually given, in protocol units; placebo as PLACEBO with dose 0 in
+    its active drug's unit (as in the unblinded EC);
     ``EXADJ`` the reason of the dose change in force (the records' ``ADJ``)."""
     given = performed[performed["OCCUR"] == "Y"].copy()
     given["DOSE"] = np.where(given["TRT"] == "PLACEBO", 0.0, given["DOSE"])
