@@ -495,3 +495,16 @@ def test_placebo_is_dose_0_in_the_active_drugs_unit_in_ec_and_ex(seed: dict[str,
     # blinded EC is unchanged: the dose as the worklist shows it
     blinded = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT=IL2, ECMOOD="SCHEDULED")
     assert {(r["ECDOSE"], r["ECDOSU"]) for r in blinded} == {(1000000, "IU")}
+
+
+def test_epoch_follows_the_trial_design(seed: dict[str, Path]) -> None:
+    # Audit: EPOCH was always TREATMENT though TE/TA start FOLLOW-UP on study day 85 (3 cycles of 28
+    # days end on day 84). RA-901's weekly methotrexate (Wednesdays; day 1 = Monday 2027-01-04, so
+    # days 3, 10, ..., 80 then 87, ...) runs to day 168: doses on days 3..80 are TREATMENT, 87.. FOLLOW-UP.
+    te = {r["ETCD"]: r for r in rows(seed["blinded"], "te")}
+    assert te["FU"]["TESTRL"] == "Study day 85"
+    ec = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-901", ECTRT="Methotrexate", ECMOOD="SCHEDULED")
+    epochs = {(int(r["ECSTDY"]), r["EPOCH"]) for r in ec}  # type: ignore[call-overload]
+    assert (80, "TREATMENT") in epochs and (87, "FOLLOW-UP") in epochs
+    assert all((epoch == "FOLLOW-UP") == (day >= 85) for day, epoch in epochs)
+    assert {r["EPOCH"] for r in rows(seed["unblinded"], "ex")} == {"TREATMENT"}  # the log is of days 1-31

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ....errors import DosingError
@@ -69,16 +70,29 @@ def _phase_elements(regimen: Regimen) -> tuple[list[Element], int]:
     return elements, day - 1
 
 
-def elements(protocol: Protocol) -> list[Element]:
-    """The elements of every arm, in order."""
+def _treatment(protocol: Protocol) -> tuple[list[Element], int]:
+    """The treatment elements and the study day the last one ends on."""
     regimen = _main_regimen(protocol)
     if regimen is not None and regimen.schedule.cycles:
-        treatment, last = _cycle_elements(regimen)
-    elif regimen is not None:
-        treatment, last = _phase_elements(regimen)
-    else:
-        last = protocol.study.last_day
-        treatment = [Element("TRT", "Treatment", "Study day 1", f"Study day {last}", last, "TREATMENT")]
+        return _cycle_elements(regimen)
+    if regimen is not None:
+        return _phase_elements(regimen)
+    last = protocol.study.last_day
+    return [Element("TRT", "Treatment", "Study day 1", f"Study day {last}", last, "TREATMENT")], last
+
+
+def epochs(protocol: Protocol, days: np.ndarray) -> np.ndarray:
+    """The EPOCH of each study day, as TE and TA place the elements: SCREENING before day 1,
+    FOLLOW-UP after the last treatment element (when the study goes on), else TREATMENT."""
+    _, last = _treatment(protocol)
+    days = np.asarray(days, dtype=np.int64)
+    follow_up = days > last if protocol.study.last_day > last else np.zeros(len(days), dtype=bool)
+    return np.where(days < 1, "SCREENING", np.where(follow_up, "FOLLOW-UP", "TREATMENT")).astype(object)
+
+
+def elements(protocol: Protocol) -> list[Element]:
+    """The elements of every arm, in order."""
+    treatment, last = _treatment(protocol)
     screening = [v for v in protocol.visits if v.target_day < 1]
     out = []
     if screening:
@@ -177,4 +191,4 @@ def _keys(frame: pd.DataFrame, protocol: Protocol, domain: str, variables: list)
     return frame[[v.name for v in variables]]
 
 
-__all__ = ["ArmCodeClash", "add_days", "arm_codes", "elements", "ta_dataset", "te_dataset", "tv_dataset"]
+__all__ = ["ArmCodeClash", "add_days", "arm_codes", "elements", "epochs", "ta_dataset", "te_dataset", "tv_dataset"]

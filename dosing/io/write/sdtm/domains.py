@@ -15,15 +15,19 @@ import pandas as pd
 from ....plan.cohort import Cohort
 from ....plan.visits import study_day
 from ....protocol.model import Protocol
+from .design import epochs
 from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, local_iso
 from .variables import EC, EX, Variable
 
 SHARED = ["LNKID", "TRT", "MOOD", "OCCUR", "REASOC", "DOSE", "DOSTXT", "DOSU", "DOSFRM", "DOSFRQ", "ROUTE", "ADJ"]
 
 
-def _finish(frame: pd.DataFrame, prefix: str, study_id: str, variables: list[Variable]) -> pd.DataFrame:
-    """Name the columns, number the records per subject (--SEQ) and order the variables."""
+def _finish(frame: pd.DataFrame, prefix: str, protocol: Protocol, variables: list[Variable]) -> pd.DataFrame:
+    """Name the columns, set EPOCH from the study day (as TE/TA define the epochs), number the
+    records per subject (--SEQ) and order the variables."""
+    study_id = protocol.study.id
     frame = frame.rename(columns={name: prefix + name for name in SHARED})
+    frame["EPOCH"] = epochs(protocol, frame["DY"].to_numpy(dtype=np.int64)) if len(frame) else frame["EPOCH"]
     frame[prefix + "STDTC"] = frame[prefix + "ENDTC"] = frame["DTC"]  # a point in time: end = start
     frame[prefix + "STDY"] = frame[prefix + "ENDY"] = frame["DY"]
     frame = frame.sort_values(["USUBJID", "order", "rank", prefix + "TRT"], kind="stable").reset_index(drop=True)
@@ -40,7 +44,7 @@ def ec_dataset(
     """EC: the SCHEDULED records, then (sorted in) the PERFORMED ones."""
     scheduled = planned.assign(MOOD="SCHEDULED", OCCUR=None, REASOC=None, rank=0)
     parts = [scheduled] if performed is None else [scheduled, performed.assign(MOOD="PERFORMED", rank=1)]
-    return _finish(pd.concat(parts, ignore_index=True), "EC", protocol.study.id, EC)
+    return _finish(pd.concat(parts, ignore_index=True), "EC", protocol, EC)
 
 
 def performed_records(
@@ -95,7 +99,7 @@ def ex_dataset(protocol: Protocol, performed: pd.DataFrame) -> pd.DataFrame:
     given["DOSE"] = np.where(given["TRT"] == "PLACEBO", 0.0, given["DOSE"])
     given["rank"] = 0
     given["ADJ"] = given["ADJ"].replace("", None)
-    return _finish(given, "EX", protocol.study.id, EX)
+    return _finish(given, "EX", protocol, EX)
 
 
 __all__ = ["ec_dataset", "ex_dataset", "performed_records"]
