@@ -321,3 +321,20 @@ def test_a_hold_entered_in_redcap_is_a_bad_row_saying_to_record_it(tmp_path: Pat
     result = dosing.check_adherence(protocol, cohort, path, changes=changes, as_of=AS_OF)
     assert list(result.bad_rows["line"].astype(int)) == [lines[6]]
     assert "record the hold with `dosing change`" in str(result.bad_rows["reason"].iloc[0])
+
+
+def test_log_without_as_of_records_today_in_the_manifest_and_says_what_was_left_out(tmp_path: Path) -> None:
+    """Audit: "as_of": null in the manifest. Today (2026-12) is before the whole log (2027-01, 14 rows):
+    the manifest records today, the summary says 14 left out, and no dose is judged (all status 1, or
+    2 for the changes file's hold, which stays a hold)."""
+    today = dt.date.today()
+    assert today < dt.date(2027, 1, 4), "the fixture log must lie after today for this test"
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    changes = dosing.load_changes(HOLD, protocol, cohort)
+    result = dosing.export_redcap(protocol, cohort, tmp_path, changes=changes, log=LOG)
+    manifest = pd.read_json(result.folder / "manifest.json", typ="series")
+    assert manifest["options"]["as_of"] == today.isoformat()
+    assert f"given after {today.isoformat()} (left out): 14" in result.summary()
+    doses = read(result.folder / "import.csv")
+    assert set(doses[doses["redcap_repeat_instrument"] == "dose_administration"]["dose_status"]) == {"1", "2"}
