@@ -400,3 +400,74 @@ def test_generate_keeps_an_export_and_says_when_its_plan_changed(tmp_path: Path)
     assert (folder / "bundles" / "RA-900.json").read_bytes() == before
     plan = "another plan (protocol, cohort or changes)"
     assert f"fhir/ was exported from {plan}: run dosing export fhir again" in changed.notes
+
+
+def _not_done(folder: Path, patient: str) -> list[tuple[str, str]]:
+    given = resources(bundles(folder)[patient], "MedicationAdministration")
+    drug = "hrIL-2 or placebo"
+    il2 = [r for r in given if r["status"] == "not-done" and r["medicationCodeableConcept"]["text"] == drug]
+    return [(r["effectiveDateTime"][:10], r["statusReason"][0]["text"]) for r in il2]
+
+
+def test_a_held_dose_carries_the_changes_files_reason(tmp_path: Path) -> None:
+    """Audit: statusReason said only "held: the study's changes file holds this dose". The changes file
+    holds RA-900's injection of 2027-01-06 "fever on the morning of the injection" (written by blinded
+    staff, so the blinded export shows it too); RA-900's 2027-01-16 injection is not in the log: missed."""
+    folder = export(SEED, TWO, tmp_path, changes=HOLD, log=LOG, as_of=dt.date(2027, 1, 18))
+    assert _not_done(folder, "RA-900") == [
+        ("2027-01-06", "held: fever on the morning of the injection"),
+        ("2027-01-16", "missed: no administration was logged for this planned dose"),
+    ]
+
+
+def test_log_without_as_of_is_judged_as_of_today_and_a_later_hold_is_not_done_yet(tmp_path: Path) -> None:
+    """Audit: without --as-of the manifest said "as_of": null and a hold not yet due was written as a
+    not-done administration. Today (2026-12) is before the whole log (2027-01, 14 rows) and the hold
+    (2027-01-06): the manifest records today, the summary says all 14 rows are left out, no administration."""
+    today = dt.date.today()
+    assert today < dt.date(2027, 1, 4), "the fixture log must lie after today for this test"
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    changes = dosing.load_changes(HOLD, protocol, cohort)
+    result = dosing.export_fhir(protocol, cohort, tmp_path, changes=changes, log=LOG)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["options"]["as_of"] == today.isoformat()
+    rows = sum(1 for _ in LOG.open()) - 1
+    assert f"given after {today.isoformat()} (left out): {rows}" in result.summary()
+    assert all(resources(b, "MedicationAdministration") == [] for b in bundles(result.folder).values())
+    # as of the day after the hold, it is written (not-done, with its reason)
+    later = dosing.export_fhir(protocol, cohort, tmp_path, changes=changes, log=LOG, as_of=dt.date(2027, 1, 7))
+    assert ("2027-01-06", "held: fever on the morning of the injection") in _not_done(later.folder, "RA-900")
+
+
+def _plan(tmp_path: Path, protocol_path: Path, unblinded: bool) -> dict:
+    protocol = dosing.load_protocol(protocol_path)
+    cohort = dosing.load_cohort(cohort_of(tmp_path, protocol_path, {"P-1": protocol.arms[0].id}), protocol)
+    folder = dosing.export_fhir(protocol, cohort, tmp_path / "out", unblinded=unblinded).folder
+    return json.loads((folder / "plan-definition.json").read_text(encoding="utf-8"))
+
+
+def test_plan_definition_orders_phases_groups_arms_and_says_the_first_dose(tmp_path: Path) -> None:
+    """Audit: NCT04077684's phase 2 read "every 7 days; for 84 days; from study day 1", the unblinded
+    PlanDefinition listed the arms' regimens as siblings, and capecitabine's first_dose 20:00 was lost.
+    Phase 1 (every 2 days for 12 weeks) is study days 1-84; phase 2 (every 7 days) days 85-168 and
+    starts after the end of phase 1."""
+    plan = _plan(tmp_path / "sle", PROTOCOLS / "nct04077684.toml", unblinded=True)
+    PlanDefinition.model_validate(plan)
+    assert [a["id"] for a in plan["action"]] == ["arm-il2-0.2", "arm-il2-0.5", "arm-il2-1.0", "arm-placebo"]
+    assert [a["title"] for a in plan["action"]] == ["hrIL-2 0.2 MIU", "hrIL-2 0.5 MIU", "hrIL-2 1 MIU", "Placebo"]
+    low = plan["action"][0]["action"]
+    assert [r["id"] for r in low] == ["il2-0.2-il2-low"]
+    first, second = low[0]["action"]
+    assert first["textEquivalent"] == "every 2 days; for 84 days; from study day 1 to 84"
+    assert second["textEquivalent"] == "every 7 days; for 84 days; from study day 85 to 168"
+    assert second["relatedAction"] == [{"actionId": first["id"], "relationship": "after-end"}]
+    assert "relatedAction" not in first
+    # blinded: one action per label, phases ordered the same way, no arm named
+    blinded = _plan(tmp_path / "sle-blinded", PROTOCOLS / "nct04077684.toml", unblinded=False)
+    phases = blinded["action"][0]["action"]
+    assert phases[1]["relatedAction"][0]["relationship"] == "after-end" and "arm-" not in json.dumps(blinded)
+    cape = _plan(tmp_path / "cape", PROTOCOLS / "capecitabine.toml", unblinded=False)
+    action = cape["action"][0]
+    assert action["description"].endswith("; the first dose at 20:00")
+    assert action["action"][0]["textEquivalent"].endswith("; the first dose at 20:00")

@@ -264,3 +264,77 @@ def test_a_blinded_export_with_a_log_is_the_same_in_every_arm(
         assert code == 0 and files, said
     if case == "bad time" and code == 0:
         assert "1 log row(s) could not be read and are not in the export (line 2)" in said
+
+
+def _edited_export(tmp_path: Path, edit: dict[int, dict[str, str]]) -> tuple[Path, list[int]]:
+    """The export of RA-900/RA-901 with a hold and a log, with cells of RA-900's hrIL-2 rows edited
+    (``edit``: the injection's number in cycle order -> column -> text); the file and those rows' lines."""
+    folder = export(tmp_path, hold=True, log=LOG, as_of=AS_OF)
+    rows = list(csv.reader(io.StringIO((folder / "import.csv").read_text(encoding="utf-8"))))
+    col = {name: i for i, name in enumerate(rows[0])}
+    injections = [i for i, r in enumerate(rows) if r[col["dose_drug"]] == "hrIL-2 or placebo" and r[0] == "RA-900"]
+    for number, cells in edit.items():
+        for name, text in cells.items():
+            rows[injections[number]][col[name]] = text
+    path = tmp_path / "redcap-export.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return path, [i + 1 for i in injections]  # rows[i] is on file line i + 1 (no cell spans lines)
+
+
+def test_a_status_that_contradicts_the_date_is_a_bad_row(tmp_path: Path) -> None:
+    """Audit: a row the site marked 4 (missed) with a date was counted given. RA-900's injection 7
+    (2027-01-16, missed) gets a date; injection 3 (2027-01-08, given at 09:05) gets status 2 (held):
+    both are bad rows naming the status, the other 12 hrIL-2/methotrexate doses read as before."""
+    path, lines = _edited_export(
+        tmp_path, {6: {"dose_given_date": "2027-01-16", "dose_given_time": "09:00"}, 2: {"dose_status": "2"}}
+    )
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    changes = dosing.load_changes(HOLD, protocol, cohort)
+    result = dosing.check_adherence(protocol, cohort, path, changes=changes, as_of=AS_OF)
+    bad = result.bad_rows.set_index(result.bad_rows["line"].astype(int))["reason"]
+    assert sorted(bad.index) == sorted([lines[6], lines[2]])
+    assert "dose_status 4 (missed) but a date given (2027-01-16)" in bad[lines[6]]
+    assert "dose_status 2 (held) but a date given (2027-01-08)" in bad[lines[2]]
+    assert "set dose_status 3 (given) or clear the date" in bad[lines[6]]
+    # neither counts as given: 01-16 stays missed, 01-08 is now missed (its only record is refused)
+    ra900 = result.doses[(result.doses["patient_id"] == "RA-900") & (result.doses["drug"] == "hrIL-2 or placebo")]
+    by_date = dict(zip(ra900["date"].astype(str), ra900["status"].astype(str), strict=True))
+    assert (by_date["2027-01-16"], by_date["2027-01-08"], by_date["2027-01-06"]) == ("missed", "missed", "held")
+
+
+def test_a_hold_entered_in_redcap_is_a_bad_row_saying_to_record_it(tmp_path: Path) -> None:
+    """A site's status 2 (held) without a date is not silently counted missed: the check can only know
+    a hold from the changes file, so the row is bad and says so. The hold the export wrote (injection 2,
+    2027-01-06, from the changes file) carries the file's reason in dose_notes and reads back cleanly."""
+    path, lines = _edited_export(tmp_path, {6: {"dose_status": "2"}})
+    exported = read(path)
+    held = exported[exported["dose_status"] == "2"]
+    assert list(held["dose_notes"]) == [
+        "held by the study's changes file: fever on the morning of the injection",
+        "",  # the row edited to "held" by the site
+    ]
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    changes = dosing.load_changes(HOLD, protocol, cohort)
+    result = dosing.check_adherence(protocol, cohort, path, changes=changes, as_of=AS_OF)
+    assert list(result.bad_rows["line"].astype(int)) == [lines[6]]
+    assert "record the hold with `dosing change`" in str(result.bad_rows["reason"].iloc[0])
+
+
+def test_log_without_as_of_records_today_in_the_manifest_and_says_what_was_left_out(tmp_path: Path) -> None:
+    """Audit: "as_of": null in the manifest. Today (2026-12) is before the whole log (2027-01, 14 rows):
+    the manifest records today, the summary says 14 left out, and no dose is judged (all status 1, or
+    2 for the changes file's hold, which stays a hold)."""
+    today = dt.date.today()
+    assert today < dt.date(2027, 1, 4), "the fixture log must lie after today for this test"
+    protocol = dosing.load_protocol(SEED)
+    cohort = dosing.load_cohort(TWO, protocol)
+    changes = dosing.load_changes(HOLD, protocol, cohort)
+    result = dosing.export_redcap(protocol, cohort, tmp_path, changes=changes, log=LOG)
+    manifest = pd.read_json(result.folder / "manifest.json", typ="series")
+    assert manifest["options"]["as_of"] == today.isoformat()
+    assert f"given after {today.isoformat()} (left out): 14" in result.summary()
+    doses = read(result.folder / "import.csv")
+    assert set(doses[doses["redcap_repeat_instrument"] == "dose_administration"]["dose_status"]) == {"1", "2"}

@@ -20,10 +20,11 @@ import pyreadstat
 import pytest
 from click.testing import CliRunner
 
+import dosing
 from dosing.cli import main
 from dosing.io.write.sdtm.design import add_days
 from tests.conftest import PROTOCOLS
-from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
+from tests.seed_variants import private_config, seed_with, write  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
 from tests.test_blinding import leaks
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -167,12 +168,13 @@ def test_sle_golden_files_and_the_hidden_dose(sle: dict[str, Path]) -> None:
     assert {(r["ECDOSE"], r["ECDOSTXT"], r["ECDOSU"]) for r in ec if r["ECOCCUR"] != "N"} == {(None, "1 syringe", None)}
     ex = rows(sle["unblinded"], "ex")
     golden("nct04077684_unblinded_ex.csv", ex)
-    # SLE-901 (0.5 MIU arm) logged "1 syringe": EX gives the arm's true dose; SLE-902 placebo: 0.
+    # SLE-901 (0.5 MIU arm) logged "1 syringe": EX gives the arm's true dose; SLE-902 placebo: 0 in the
+    # active drug's unit (IU; the placebo's own unit, mL, before the audit fix).
     assert [(r["USUBJID"], r["EXTRT"], r["EXDOSE"], r["EXDOSU"], r["EXSTDY"]) for r in ex] == [
         ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 1),
         ("NCT04077684-SLE-901", "hrIL-2", 500000, "IU", 3),
-        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 1),
-        ("NCT04077684-SLE-902", "PLACEBO", 0, "mL", 5),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "IU", 1),
+        ("NCT04077684-SLE-902", "PLACEBO", 0, "IU", 5),
     ]
 
 
@@ -390,3 +392,119 @@ def test_the_commands_in_docs_exports_work(tmp_path: Path, monkeypatch: pytest.M
         assert result.exit_code == 0, result.output + result.stderr
     assert (tmp_path / "nct02467504" / "sdtm" / "ec.xpt").is_file()
     assert (tmp_path / "nct02467504-UNBLINDED" / "sdtm" / "ex.xpt").is_file()
+
+
+def test_long_arm_ids_get_distinct_arm_codes(tmp_path: Path) -> None:
+    # Audit: "lowdose-interleukin2-a" and "-b" both became ARMCD "LOWDOSE-INTERLEUKIN2" (cut to 20).
+    # Now an id longer than 20 is cut to 17 characters + "_" + the arm's number in the protocol:
+    # "LOWDOSE-INTERLEU" is 16 characters, "LOWDOSE-INTERLEUK" 17, so "LOWDOSE-INTERLEUK_01" / "_02".
+    long_a, long_b = "lowdose-interleukin2-a", "lowdose-interleukin2-b"
+    protocol = write(tmp_path, "nct02467504.toml", seed_with(('id = "active"', f'id = "{long_a}"'),
+                                                          ('id = "placebo"', f'id = "{long_b}"')))  # fmt: skip
+    cohort = SEED_COHORT.read_text().replace(",active,", f",{long_a},").replace(",placebo,", f",{long_b},")
+    folder, _ = export(tmp_path / "out", protocol, write(tmp_path, "cohort.csv", cohort), "--unblinded")
+    ta = rows(folder, "ta")
+    codes = list(dict.fromkeys(str(r["ARMCD"]) for r in ta))
+    assert codes == ["LOWDOSE-INTERLEUK_01", "LOWDOSE-INTERLEUK_02"]
+    assert len({(r["ARMCD"], r["TAETORD"]) for r in ta}) == len(ta)  # the declared keys are unique
+    # short ids are kept as they are
+    assert {r["ARMCD"] for r in rows(export(tmp_path / "short", SEED, SEED_COHORT, "--unblinded")[0], "ta")} == {
+        "ACTIVE",
+        "PLACEBO",
+    }
+
+
+def test_log_without_as_of_is_judged_as_of_today_and_says_so(tmp_path: Path) -> None:
+    # Audit: without --as-of every log row was dropped silently and the manifest said "as_of": null.
+    # The shipped fixture log is all in 2027 (15 rows), after today: all 15 are left out, and said.
+    today = dt.date.today()
+    assert today < dt.date(2027, 1, 4), "the fixture log must lie after today for this test"
+    log = ["--log", str(FIXTURES / "log-sdtm-seed-cycle-1.csv"), "--changes", str(FIXTURES / "sdtm-seed-changes.csv")]
+    folder, said = export(tmp_path, SEED, SEED_COHORT, *log)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["options"]["as_of"] == today.isoformat()
+    assert f"given after {today.isoformat()} (left out): 15" in said
+    # RA-902's hold on 2027-01-09 is not due yet: no PERFORMED record (it was ECOCCUR=N before the fix)
+    assert pick(rows(folder, "ec"), ECMOOD="PERFORMED") == []
+
+
+@pytest.mark.parametrize(("as_of", "records"), [("2027-01-09", 0), ("2027-01-10", 1)])
+def test_a_hold_gets_a_performed_record_only_once_due(tmp_path: Path, as_of: str, records: int) -> None:
+    # The changes file holds RA-902's injection of 2027-01-09 (study day 5). As of 2027-01-09 it is not
+    # yet due (due = planned before the as-of date, as in `dosing adherence`): no PERFORMED record;
+    # as of 2027-01-10 it is: ECOCCUR N with the reason.
+    args = [*SEED_ARGS[:-1], as_of]
+    folder, said = export(tmp_path, SEED, SEED_COHORT, *args)
+    held = pick(rows(folder, "ec"), USUBJID="NCT02467504-RA-902", ECMOOD="PERFORMED", ECSTDY=5, ECTRT=IL2)
+    assert [(r["ECOCCUR"], r["ECREASOC"]) for r in held] == [
+        ("N", "fever 38.5 C on the morning of the injection")
+    ] * records
+    # log rows after the as-of date: 2027-01-09 leaves out 9 rows (RA-901 from 01-12: 4; RA-902 from
+    # 01-10: 5); 2027-01-10 leaves out 8 (the 01-10 methotrexate row of RA-902 is on the day, kept)
+    assert f"given after {as_of} (left out): {9 if records == 0 else 8}" in said
+
+
+def test_declared_keys_identify_every_record(tmp_path: Path) -> None:
+    # Audit: three loxoprofen doses of one day logged as a date alone shared STUDYID, USUBJID, ECTRT,
+    # ECSTDTC (the date) and ECMOOD. RA-901 takes loxoprofen at 08:00, 13:00 and 19:00; the log here
+    # gives 2027-01-04 three times without a time: three PERFORMED records with one ECSTDTC.
+    log = tmp_path / "log.csv"
+    log.write_text("patient_id,drug,given_at\n" + "RA-901,Loxoprofen,2027-01-04\n" * 3, encoding="utf-8")
+    folder, _ = export(tmp_path, SEED, SEED_COHORT, "--log", str(log), "--as-of", "2027-01-05", "--unblinded")
+    define = {d["name"]: d["keys"] for d in json.loads((folder / "define.json").read_text())["datasets"]}
+    assert define["EC"][-1] == "ECLNKID" and define["EX"][-1] == "EXLNKID"
+    for name in ("ec", "ex"):
+        records = rows(folder, name)
+        keys = define[name.upper()]
+        assert len({tuple(r[k] for k in keys) for r in records}) == len(records)
+        columns = json.loads((folder / f"{name}.json").read_text())["columns"]
+        declared = sorted((c for c in columns if "keySequence" in c), key=lambda c: c["keySequence"])
+        assert [c["name"] for c in declared] == keys
+    lox = pick(rows(folder, "ex"), USUBJID="NCT02467504-RA-901", EXSTDTC="2027-01-04")
+    assert len(lox) == 3
+
+
+def test_blinded_sdtm_refuses_a_true_dose_that_differs_by_arm_as_fhir_and_redcap_do(tmp_path: Path) -> None:
+    # Audit: a blinded sdtm export took a log with "500000 IU" for the blinded hrIL-2 of NCT04077684
+    # (0.5 MIU in one arm, 1 MIU in the other) silently; fhir and redcap refuse it. Now sdtm does too,
+    # exit 2, the amount not repeated, nothing written.
+    from tests.test_export_fhir import cohort_of
+
+    cohort = cohort_of(tmp_path, SLE, {"PX-001": "il2-0.5"})
+    label = next(r.blinded_label for r in dosing.load_protocol(SLE).regimens if r.blinded_label)
+    log = tmp_path / "log.csv"
+    log.write_text(f"patient_id,drug,given_at,dose_given\nPX-001,{label},2027-01-04 09:00,500000 IU\n", "utf-8")
+    args = ["export", "sdtm", str(SLE), "--cohort", str(cohort), "--out", str(tmp_path / "out"), "--log", str(log)]
+    result = CliRunner().invoke(main, [*args, "--as-of", "2027-01-10"])
+    assert result.exit_code == 2 and "would reveal the arm" in result.output and "500000" not in result.output
+    assert "Fix: export with --unblinded" in result.output
+    assert not (tmp_path / "out" / "nct04077684" / "sdtm").exists()
+    unblinded = CliRunner().invoke(main, [*args, "--as-of", "2027-01-10", "--unblinded"])
+    assert unblinded.exit_code == 0, unblinded.output
+
+
+def test_placebo_is_dose_0_in_the_active_drugs_unit_in_ec_and_ex(seed: dict[str, Path], sle: dict[str, Path]) -> None:
+    # Audit: the unblinded EC gave RA-902's placebo as 1000000 IU; the SLE EX gave PLACEBO in mL.
+    # SDTMIG: placebo dose 0 in the active drug's unit (hrIL-2: IU), the same in EC and EX.
+    ec = pick(rows(seed["unblinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT="PLACEBO")
+    given = [r for r in ec if r["ECOCCUR"] != "N"]  # SCHEDULED and PERFORMED Y (N has no dose)
+    assert given and {(r["ECDOSE"], r["ECDOSU"]) for r in given} == {(0, "IU")}
+    for folder, subject in ((seed, "NCT02467504-RA-902"), (sle, "NCT04077684-SLE-902")):
+        ex = pick(rows(folder["unblinded"], "ex"), USUBJID=subject, EXTRT="PLACEBO")
+        assert ex and {(r["EXDOSE"], r["EXDOSU"]) for r in ex} == {(0, "IU")}
+    # blinded EC is unchanged: the dose as the worklist shows it
+    blinded = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-902", ECTRT=IL2, ECMOOD="SCHEDULED")
+    assert {(r["ECDOSE"], r["ECDOSU"]) for r in blinded} == {(1000000, "IU")}
+
+
+def test_epoch_follows_the_trial_design(seed: dict[str, Path]) -> None:
+    # Audit: EPOCH was always TREATMENT though TE/TA start FOLLOW-UP on study day 85 (3 cycles of 28
+    # days end on day 84). RA-901's weekly methotrexate (Wednesdays; day 1 = Monday 2027-01-04, so
+    # days 3, 10, ..., 80 then 87, ...) runs to day 168: doses on days 3..80 are TREATMENT, 87.. FOLLOW-UP.
+    te = {r["ETCD"]: r for r in rows(seed["blinded"], "te")}
+    assert te["FU"]["TESTRL"] == "Study day 85"
+    ec = pick(rows(seed["blinded"], "ec"), USUBJID="NCT02467504-RA-901", ECTRT="Methotrexate", ECMOOD="SCHEDULED")
+    epochs = {(int(r["ECSTDY"]), r["EPOCH"]) for r in ec}  # type: ignore[call-overload]
+    assert (80, "TREATMENT") in epochs and (87, "FOLLOW-UP") in epochs
+    assert all((epoch == "FOLLOW-UP") == (day >= 85) for day, epoch in epochs)
+    assert {r["EPOCH"] for r in rows(seed["unblinded"], "ex")} == {"TREATMENT"}  # the log is of days 1-31

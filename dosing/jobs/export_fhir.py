@@ -16,7 +16,7 @@ from ..io.write.fhir import patient_bundle, plan_definition
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .exports import ExportResult, export_folder, finish, iso_day, planned, study_changes, write_json
+from .exports import ExportResult, Planned, export_folder, finish, iso_day, planned, study_changes, write_json
 from .generate import output_folder
 
 
@@ -43,9 +43,7 @@ def export_fhir(
     definition = plan_definition(protocol, blinded=not unblinded)
     by_patient = dict(tuple(plan.doses.groupby("patient_id", observed=True, sort=False)))
     visits = dict(tuple(plan.visits.groupby("patient_id", sort=False))) if len(plan.visits) else {}
-    judged = (
-        dict(tuple(plan.judged.groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
-    )
+    judged = dict(tuple(due(plan).groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
     empty = plan.doses.iloc[0:0]
     with export_folder(protocol, out_dir, "fhir", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_json(definition, folder / "plan-definition.json")
@@ -56,9 +54,18 @@ def export_fhir(
                 protocol, pid, by_patient.get(pid, empty), visits.get(pid, pd.DataFrame()), mine_judged, plan.route_of
             )
             write_json(bundle, folder / "bundles" / f"{pid}.json")
-        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
+        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(plan.as_of)}
         options["changes_discarded"] = discard_changes
         finish(folder, "export fhir", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "fhir"
     files = [final / "plan-definition.json", final / "bundles" / "<patient id>.json"]
     return ExportResult(final, not unblinded, len(cohort), files, plan.notes())
+
+
+def due(plan: Planned) -> pd.DataFrame:
+    """The judged doses that get a MedicationAdministration's status: a hold recorded for a dose planned
+    on or after the as-of date is not yet due (it stays a planned dose, as in SDTM EC)."""
+    judged = plan.judged
+    assert judged is not None and plan.as_of is not None
+    later = pd.to_datetime(judged["date"].astype(str)).dt.date.to_numpy() >= plan.as_of
+    return judged[~(later & (judged["status"].astype(str) == "held").to_numpy())]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io.read.redcap import HELD_NOTE
 from ..io.study_lock import DEFAULT_WAIT_S
 from ..io.write.redcap import data_dictionary, import_records, write_redcap_csv
 from ..plan.changes import Changes
@@ -49,7 +50,7 @@ def export_redcap(
     with export_folder(protocol, out_dir, "redcap", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_redcap_csv(data_dictionary(), folder / "data-dictionary.csv", neutralise=False)
         write_redcap_csv(records, folder / "import.csv")
-        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(as_of)}
+        options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(plan.as_of)}
         options["changes_discarded"] = discard_changes
         finish(folder, "export redcap", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "redcap"
@@ -64,6 +65,7 @@ def dose_table(plan: Planned) -> pd.DataFrame:
     doses["status"] = np.where(held, "held", "planned")
     for column in ("given_date", "given_time", "given_amount", "given_by", "notes"):
         doses[column] = ""
+    doses.loc[held, "notes"] = held_note(doses["hold_reason"].astype(str).to_numpy()[held])
     if plan.judged is None:
         return doses
     judged = plan.judged.set_index(plan.judged["uid"].astype(str))
@@ -78,6 +80,12 @@ def dose_table(plan: Planned) -> pd.DataFrame:
     for column in ("given_by", "notes"):
         doses.loc[given, column] = uid[given].map(judged[column].astype(str)).to_numpy()
     return doses
+
+
+def held_note(reasons: np.ndarray) -> np.ndarray:
+    """dose_notes of a dose the changes file holds: :data:`HELD_NOTE` and the file's reason. Reading
+    the REDCap export back, a held row with this note is a recorded hold; without it, a site's."""
+    return np.array([HELD_NOTE + (f": {r}" if r else "") for r in reasons], dtype=object)
 
 
 def _local_parts(given_at: pd.Series, zone: pd.Series) -> tuple[pd.Series, pd.Series]:

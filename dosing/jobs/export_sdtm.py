@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from ..io.atomic import recover, staged_folder
@@ -24,6 +25,7 @@ from ..io.write.sdtm import sdtm_datasets, write_datasets
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
+from .exports import refuse_true_doses
 from .generate import output_folder
 
 #: Said (stdout) by a blinded export: why it has no EX (and no TA).
@@ -74,12 +76,17 @@ def export_sdtm(
         changes = load_changes(changes, protocol, cohort, unblinded=unblinded)
     read = read_log(log, protocol, cohort, unblinded=unblinded) if isinstance(log, (str, Path)) else log
     created = created or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if read is not None:
+        as_of = as_of or dt.date.today()  # as `dosing adherence` judges; recorded and said below
     with study_lock(study, wait=wait, on_wait=on_wait):
         recover(study)
         record = study_record(study)
         check_same_plan(record, protocol, cohort, study)
         used = resolve_changes(record, changes, discard_changes, protocol, cohort, study)
-        frames = sdtm_datasets(protocol, cohort, changes=used, log=read, as_of=as_of, unblinded=unblinded)
+        refuse = None if unblinded or read is None else partial(refuse_true_doses, log=read.source)
+        frames = sdtm_datasets(
+            protocol, cohort, changes=used, log=read, as_of=as_of, unblinded=unblinded, on_judged=refuse
+        )
         final = study / "sdtm"
         with staged_folder(final) as folder:
             if unblinded:
@@ -93,9 +100,17 @@ def export_sdtm(
         if unblinded:
             restrict(study, group, recursive=False)
     notes = ([] if unblinded else [NO_EX]) + ([] if read is not None else [NO_LOG])
+    if read is not None and as_of is not None:
+        notes.append(after_as_of_note(read, as_of))
     return SdtmResult(
         final, not unblinded, {k: len(v) for k, v in frames.items()}, [final / f.name for f in files], notes
     )
+
+
+def after_as_of_note(log: AdministrationLog, as_of: dt.date) -> str:
+    """What ``dosing adherence`` says of the log rows given after ``as_of``: they are left out."""
+    later = int((log.given["given_day"].to_numpy() > (as_of - dt.date(1970, 1, 1)).days).sum())
+    return f"judged as of {as_of.isoformat()} (--as-of); given after {as_of.isoformat()} (left out): {later:,}"
 
 
 def _manifest(
@@ -116,4 +131,4 @@ def _manifest(
     return {"inputs": inputs, "options": options}
 
 
-__all__ = ["NO_EX", "SdtmResult", "export_sdtm"]
+__all__ = ["NO_EX", "SdtmResult", "after_as_of_note", "export_sdtm"]

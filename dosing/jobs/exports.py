@@ -46,15 +46,22 @@ class Planned:
     judged: pd.DataFrame | None
     route_of: dict[str, str]  # regimen key shown -> a regimen id (for messages naming its route field)
     bad_lines: list[int] = field(default_factory=list)  # log rows that could not be read
+    as_of: dt.date | None = None  # with a log: the date the log was judged by (given, or today)
+    after_as_of: int = 0  # with a log: administrations given after ``as_of``, left out
 
     def notes(self) -> list[str]:
-        """What the summary says about the log's bad rows (never dropped silently)."""
+        """What the summary says about the as-of date and the log's bad rows (never dropped silently)."""
+        out = []
+        if self.as_of is not None:
+            day = self.as_of.isoformat()
+            out.append(f"judged as of {day} (--as-of); given after {day} (left out): {self.after_as_of:,}")
         if not self.bad_lines:
-            return []
+            return out
         shown = ", ".join(map(str, self.bad_lines[:10])) + (", ..." if len(self.bad_lines) > 10 else "")
         return [
+            *out,
             f"{len(self.bad_lines)} log row(s) could not be read and are not in the export (line {shown}); "
-            "`dosing adherence` lists why"
+            "`dosing adherence` lists why",
         ]
 
 
@@ -104,17 +111,48 @@ def planned(
     check_schedule(doses, protocol)
     table = unblind(doses) if unblinded else blind(doses, protocol)
     table["planned_utc"] = utc_text(table["planned_at"])
+    table["hold_reason"] = hold_reasons(doses, changes)  # row for row (blinding keeps the order)
     route_of = dict(zip(table["regimen"].astype(str), doses["regimen"].astype(str), strict=True))
     visits = plan_visits(protocol, cohort, changes)
-    judged, bad_lines = None, []
+    judged, bad_lines, after = None, [], 0
     if log is not None:
+        as_of = as_of or dt.date.today()  # as `dosing adherence` judges; recorded in the manifest
         result = check_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
         judged = result.doses
         bad_lines = sorted(int(line) for line in result.bad_rows["line"])
+        after = result.after_as_of
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
-        judged = judged.assign(regimen=judged["uid"].astype(str).map(keys))
-    return Planned(table, visits, judged, route_of, bad_lines)
+        reasons = pd.Series(table["hold_reason"].to_numpy(), index=keys.index)
+        judged = judged.assign(
+            regimen=judged["uid"].astype(str).map(keys), hold_reason=judged["uid"].astype(str).map(reasons).fillna("")
+        )
+    return Planned(table, visits, judged, route_of, bad_lines, as_of if log is not None else None, after)
+
+
+def hold_reasons(doses: pd.DataFrame, changes: Changes | None) -> np.ndarray:
+    """Per dose: the changes file's reason for holding it ("" where not held or no reason). Written
+    by blinded staff (as SDTM ECREASOC carries it), so a blinded export may show it."""
+    out = np.full(len(doses), "", dtype=object)
+    held = doses["held"].to_numpy(dtype=bool)
+    if changes is None or not held.any():
+        return out
+    clock = doses["time"].astype(str).str.split(":", expand=True).astype(int)
+    keys = pd.DataFrame(
+        {
+            "patient_id": doses["patient_id"].astype(str).to_numpy(),
+            "regimen": doses["regimen"].astype(str).to_numpy(),
+            "date": pd.to_datetime(doses["date"].astype(str)).to_numpy(dtype="datetime64[ns]"),
+            "minutes": (clock[0] * 60 + clock[1]).to_numpy(),
+            "row": np.arange(len(doses)),
+        }
+    )[held]
+    holds = changes.of("hold")[["patient_id", "regimen", "date", "time", "reason"]]
+    holds = holds.astype({"patient_id": str, "regimen": str, "date": "datetime64[ns]"})
+    found = keys.merge(holds, on=["patient_id", "regimen", "date"])
+    found = found[found["time"].isna() | (found["time"].astype("Float64") == found["minutes"])]
+    out[found["row"].to_numpy()] = found["reason"].fillna("").astype(str).to_numpy()
+    return out
 
 
 def refuse_true_doses(judged: pd.DataFrame, log: str | Path) -> None:

@@ -18,10 +18,19 @@ log column                    from
 ============================  ==============================================================
 
 Only ``dose_administration`` rows are read (the patient and visit rows of the same export are not
-administrations); a row whose ``dose_status`` is not "given" (3) and has no date given is a dose not
-given and is skipped, as a blank row of the worklist is. A "given" row without a date is kept with
-``given_at`` "given, no date" so that the log's checks list it as a bad row, with its line number in
-the REDCap file (a cell spanning lines is counted exactly).
+administrations). The status the site entered (``dose_status``) must agree with the date given:
+
+* "given" (3), or "planned" (1) or no status, with a date: an administration;
+* "planned" (1), "missed" (4) or no status without a date: not given, skipped as a blank row of the
+  worklist is (the check counts the dose missed once due);
+* "held" (2) without a date: skipped when ``dose_notes`` starts with :data:`HELD_NOTE` (the export
+  wrote it: the hold is in the study's changes file, which the check applies); otherwise a site's
+  hold that only the changes file can record, a bad row saying so (it would count as missed);
+* "given" (3) without a date, or "missed" (4) or "held" (2) with a date: contradictory, a bad row.
+
+A bad row is kept with a ``given_at`` that says why (and that no date reader accepts), so that the
+log's checks list it with its line number in the REDCap file (a cell spanning lines is counted
+exactly) and the reason.
 """
 
 from __future__ import annotations
@@ -36,7 +45,13 @@ import pandas as pd
 MARKS = ("record_id", "redcap_repeat_instrument", "dose_uid")
 INSTRUMENT = "dose_administration"
 GIVEN_STATUS = ("3", "given")
+HELD_STATUS = ("2", "held")
+MISSED_STATUS = ("4", "missed")
 NO_DATE = "given, no date"
+#: The start of dose_notes on a dose the export wrote as held by the study's changes file.
+HELD_NOTE = "held by the study's changes file"
+#: given_at of a held row the changes file does not know (a bad row: the reason the check shows).
+SITE_HOLD = "dose_status 2 (held) entered in REDCap: record the hold with `dosing change` (the changes file)"
 
 
 def is_redcap_export(header: list[str]) -> bool:
@@ -56,8 +71,16 @@ def redcap_log(data: bytes, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
     frame, lines = frame[mine], lines[mine]
 
     date, time = column("dose_given_date"), column("dose_given_time")
-    given = column("dose_status").str.lower().isin(GIVEN_STATUS).to_numpy()
-    given_at = (date + np.where(time != "", " " + time, "")).where(date != "", np.where(given, NO_DATE, ""))
+    status = column("dose_status").str.lower()
+    given = status.isin(GIVEN_STATUS).to_numpy()
+    held, missed = status.isin(HELD_STATUS).to_numpy(), status.isin(MISSED_STATUS).to_numpy()
+    dated = (date != "").to_numpy()
+    recorded_hold = column("dose_notes").str.startswith(HELD_NOTE).to_numpy()
+    undated = np.where(given, NO_DATE, np.where(held & ~recorded_hold, SITE_HOLD, ""))
+    given_at = (date + np.where(time != "", " " + time, "")).where(dated, undated)
+    contradiction = "dose_status " + status.map({"2": "2 (held)", "held": "2 (held)"}).fillna("4 (missed)")
+    contradiction += " but a date given (" + date + "): set dose_status 3 (given) or clear the date"
+    given_at = given_at.where(~(dated & (held | missed)), contradiction)
     amount, unit = column("dose_given_amount"), column("dose_planned_unit")
     log = pd.DataFrame(
         {

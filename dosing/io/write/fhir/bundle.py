@@ -124,7 +124,9 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
             if amount is not None and not isinstance(row.dose, str):  # a blinded dose text: no amount shown
                 resource["dosage"] = {"dose": dose_quantity(amount, str(row.unit))}
         else:
-            resource["statusReason"] = [{"text": NOT_DONE_REASON[str(row.status)]}]
+            reason = str(getattr(row, "hold_reason", "") or "")  # the changes file's, written by blinded staff
+            text = f"held: {reason}" if str(row.status) == "held" and reason else NOT_DONE_REASON[str(row.status)]
+            resource["statusReason"] = [{"text": text}]
             resource["effectiveDateTime"] = _planned_instant(str(row.planned_utc), str(row.timezone))
         entries.append({"fullUrl": full_url, "resource": resource})
     return entries

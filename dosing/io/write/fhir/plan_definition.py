@@ -10,8 +10,11 @@ patient's bundle (:mod:`.bundle`).
 
 Blinded (the default), a blinded label is one action (regimens sharing it have the same schedule,
 times and route, :func:`dosing.protocol.safety.check_blinding`), named by the label and showing the
-blinded dose where the dose differs between arms; arms are not listed. Unblinded, each regimen is an
-action of its own, named by its drug, and the arms are listed in the description.
+blinded dose where the dose differs between arms; arms are not listed. Unblinded, each arm is a
+parent action (titled by the arm's label) with an action per regimen, named by its drug, and the arms
+are listed in the description. Phases are ordered: each phase action after the first starts at the end
+of the previous one (``relatedAction`` after-end) and names its study days. A regimen's
+``first_dose`` time is said in its description and in each timed action's text.
 """
 
 from __future__ import annotations
@@ -35,9 +38,22 @@ def plan_definition(protocol: Protocol, blinded: bool) -> dict:
         key = regimen.display_key if blinded else regimen.id
         shown.setdefault(key, regimen)
     description = f"{study.title} ({study.registry or study.id}); study days 1 to {study.last_day}"
-    if not blinded:
+    if blinded:
+        actions = [_action(protocol, key, regimen, blinded) for key, regimen in shown.items()]
+    else:  # one parent action per arm with its regimens (ids prefixed by the arm: a regimen may be in two)
         arms = "; ".join(f"{a.id}: {', '.join(a.regimens)}" for a in protocol.arms)
         description += f". Arms: {arms}"
+        actions = [
+            {
+                "id": f"arm-{arm.id}",
+                "title": arm.label,
+                "description": f"Arm {arm.id}: its regimens, given together",
+                "action": [
+                    _action(protocol, f"{arm.id}-{rid}", protocol.regimen(rid), blinded) for rid in arm.regimens
+                ],
+            }
+            for arm in protocol.arms
+        ]
     return {
         "resourceType": "PlanDefinition",
         "id": study.id.lower().replace("_", "-")[:64],
@@ -48,7 +64,7 @@ def plan_definition(protocol: Protocol, blinded: bool) -> dict:
         "type": {"coding": [{"system": PLAN_TYPE, "code": "clinical-protocol", "display": "Clinical Protocol"}]},
         "status": "active",
         "description": description,
-        "action": [_action(protocol, key, regimen, blinded) for key, regimen in shown.items()],
+        "action": actions,
     }
 
 
@@ -73,17 +89,35 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
         "title": title,
         "description": f"{dose} {route['text']}" + (f", {regimen.instructions}" if regimen.instructions else ""),
     }
+    if regimen.first_dose is not None:
+        base["description"] += f"; the first dose at {regimen.first_dose.strftime('%H:%M')}"
     schedule = regimen.schedule
     if schedule.phases is not None:
-        phases = enumerate(schedule.phases, 1)
-        return base | {"action": [_scheduled(regimen, phase, f"{key}-phase-{i}", name) for i, phase in phases]}
+        return base | {"action": _phases(regimen, key, name)}
     timed = _scheduled(regimen, schedule, f"{key}-schedule", name)
     return base | ({"action": [timed]} if schedule.is_cyclic else timed)
 
 
-def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer) -> dict:
-    """A timed action, or a cycle action with its dosing days as a child."""
-    words = _words(schedule, name)
+def _phases(regimen: Regimen, key: str, name: Namer) -> list[dict]:
+    """One action per phase, in order: each starts when the previous ends (``relatedAction``
+    after-end) and says its study days (the first phase starts on the schedule's start day)."""
+    actions: list[dict] = []
+    day = regimen.schedule.start_day
+    for number, phase in enumerate(regimen.schedule.phases or [], start=1):
+        action = _scheduled(regimen, phase, f"{key}-phase-{number}", name, start=day)
+        if actions:
+            action["relatedAction"] = [{"actionId": actions[-1]["id"], "relationship": "after-end"}]
+        actions.append(action)
+        day += int(phase.for_ or 0)
+    return actions
+
+
+def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer, start: int | None = None) -> dict:
+    """A timed action, or a cycle action with its dosing days as a child. ``start``: a phase's first
+    study day (a phase has none of its own)."""
+    words = _words(schedule, name, start)
+    if regimen.first_dose is not None:
+        words += f"; the first dose at {regimen.first_dose.strftime('%H:%M')}"
     if not schedule.is_cyclic:
         return {"id": action_id, "textEquivalent": words, "timingTiming": _timing(regimen, schedule)}
     assert schedule.cycle_period is not None
@@ -140,7 +174,7 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
     return {"repeat": repeat} if repeat else {}
 
 
-def _words(s: Schedule, name: Namer) -> str:
+def _words(s: Schedule, name: Namer, start: int | None = None) -> str:
     """The schedule in words, for what Timing cannot say (study days, relations, own weekday)."""
     parts = []
     if s.every is not None:
@@ -161,6 +195,9 @@ def _words(s: Schedule, name: Namer) -> str:
         parts.append(f"for {s.for_} days" + (f" then {s.rest} days rest" if s.rest else ""))
     if s.except_days_of:
         parts.append("not on the days of " + ", ".join(map(name, s.except_days_of)))
-    if s.phases is None:
+    if start is not None:  # a phase: its own study days
+        end = f" to {start + int(s.for_) - 1}" if s.for_ is not None else ""
+        parts.append(f"from study day {start}{end}")
+    elif s.phases is None:
         parts.append(f"from study day {s.start_day}" + (f" to {s.end_day}" if s.end_day else ""))
     return "; ".join(parts)

@@ -8,6 +8,7 @@ table (:mod:`.terminology`); variables, labels and origins from :mod:`.variables
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,11 @@ def sdtm_datasets(
     log: AdministrationLog | None = None,
     as_of: dt.date | None = None,
     unblinded: bool = False,
+    on_judged: Callable[[pd.DataFrame], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The datasets by name: EC, EX (unblinded, with a log), TA (unblinded), TE, TV (with visits)."""
+    """The datasets by name: EC, EX (unblinded, with a log), TA (unblinded), TE, TV (with visits).
+    ``as_of`` (default: today) as in ``dosing adherence``: log rows given after it are left out;
+    ``on_judged`` sees the adherence dose table first (it may refuse it, as a blinded export does)."""
     doses = expand(protocol, cohort)
     if changes is not None:
         doses = apply_changes(doses, changes)
@@ -45,10 +49,15 @@ def sdtm_datasets(
     planned["ADJ"] = dose_adjustments(planned, changes)
     performed = None
     if log is not None:
+        as_of = as_of or dt.date.today()
         judged = judge_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
+        if on_judged is not None:
+            on_judged(judged.doses)
         given = log.given.set_index("line")[["given_s", "timed", "given_day", "true_terms"]]
         reasons = hold_reasons(planned, doses, changes)
-        performed = performed_records(cohort, planned, judged.doses, given, reasons, _true_dose_hidden(protocol, doses))
+        performed = performed_records(
+            cohort, planned, judged.doses, given, reasons, _true_dose_hidden(protocol, doses), as_of
+        )
     frames = {"EC": ec_dataset(protocol, planned, performed)}
     if unblinded and performed is not None:
         frames["EX"] = ex_dataset(protocol, performed)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from ....errors import DosingError
 from ....plan.blind_view import View
 from ....protocol.model import Protocol, Regimen, Visit
 from ....protocol.visit_checks import CycleAnchor, parse_anchor
@@ -68,16 +70,29 @@ def _phase_elements(regimen: Regimen) -> tuple[list[Element], int]:
     return elements, day - 1
 
 
-def elements(protocol: Protocol) -> list[Element]:
-    """The elements of every arm, in order."""
+def _treatment(protocol: Protocol) -> tuple[list[Element], int]:
+    """The treatment elements and the study day the last one ends on."""
     regimen = _main_regimen(protocol)
     if regimen is not None and regimen.schedule.cycles:
-        treatment, last = _cycle_elements(regimen)
-    elif regimen is not None:
-        treatment, last = _phase_elements(regimen)
-    else:
-        last = protocol.study.last_day
-        treatment = [Element("TRT", "Treatment", "Study day 1", f"Study day {last}", last, "TREATMENT")]
+        return _cycle_elements(regimen)
+    if regimen is not None:
+        return _phase_elements(regimen)
+    last = protocol.study.last_day
+    return [Element("TRT", "Treatment", "Study day 1", f"Study day {last}", last, "TREATMENT")], last
+
+
+def epochs(protocol: Protocol, days: np.ndarray) -> np.ndarray:
+    """The EPOCH of each study day, as TE and TA place the elements: SCREENING before day 1,
+    FOLLOW-UP after the last treatment element (when the study goes on), else TREATMENT."""
+    _, last = _treatment(protocol)
+    days = np.asarray(days, dtype=np.int64)
+    follow_up = days > last if protocol.study.last_day > last else np.zeros(len(days), dtype=bool)
+    return np.where(days < 1, "SCREENING", np.where(follow_up, "FOLLOW-UP", "TREATMENT")).astype(object)
+
+
+def elements(protocol: Protocol) -> list[Element]:
+    """The elements of every arm, in order."""
+    treatment, last = _treatment(protocol)
     screening = [v for v in protocol.visits if v.target_day < 1]
     out = []
     if screening:
@@ -101,11 +116,36 @@ def ta_dataset(protocol: Protocol) -> pd.DataFrame:
     """TA: every arm through the same elements (a blinded protocol has the same schedule in every arm)."""
     trial = elements(protocol)
     rows = [
-        [arm.id.upper()[:20], arm.label, order, e.code, e.name, None, None, e.epoch]
-        for arm in protocol.arms
+        [code, arm.label, order, e.code, e.name, None, None, e.epoch]
+        for arm, code in zip(protocol.arms, arm_codes(protocol), strict=True)
         for order, e in enumerate(trial, start=1)
     ]
     return _keys(pd.DataFrame(rows, columns=[v.name for v in TA[2:]]), protocol, "TA", TA)
+
+
+ARMCD_LENGTH = 20
+
+
+class ArmCodeClash(DosingError):
+    """Two arms would get the same ARMCD."""
+
+
+def arm_codes(protocol: Protocol) -> list[str]:
+    """Each arm's ARMCD (at most 20 characters, unique): its id in capitals; an id longer than 20 is
+    cut to 17 characters and ends in ``_`` and the arm's number in the protocol (``LOWDOSE-INTERLEUK_01``),
+    so that two long ids with the same start never share a code."""
+    codes = []
+    for number, arm in enumerate(protocol.arms, start=1):
+        code = arm.id.upper()
+        codes.append(code if len(code) <= ARMCD_LENGTH else f"{code[: ARMCD_LENGTH - 3]}_{number:02d}")
+    for code in set(codes):
+        clash = [arm.id for arm, other in zip(protocol.arms, codes, strict=True) if other == code]
+        if len(clash) > 1:
+            raise ArmCodeClash(
+                f"arms {', '.join(repr(a) for a in clash)} would share the SDTM arm code {code!r} (ARMCD)",
+                hint="give the arms ids that differ in their first 17 characters (ARMCD holds 20)",
+            )
+    return codes
 
 
 def _days_between(first: int, last: int) -> int:
@@ -151,4 +191,4 @@ def _keys(frame: pd.DataFrame, protocol: Protocol, domain: str, variables: list)
     return frame[[v.name for v in variables]]
 
 
-__all__ = ["add_days", "elements", "ta_dataset", "te_dataset", "tv_dataset"]
+__all__ = ["ArmCodeClash", "add_days", "arm_codes", "elements", "epochs", "ta_dataset", "te_dataset", "tv_dataset"]

@@ -7,21 +7,27 @@ the planned doses; ``given`` the log's administrations by log line (``given_s``,
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
 from ....plan.cohort import Cohort
 from ....plan.visits import study_day
 from ....protocol.model import Protocol
+from .design import epochs
 from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, local_iso
 from .variables import EC, EX, Variable
 
 SHARED = ["LNKID", "TRT", "MOOD", "OCCUR", "REASOC", "DOSE", "DOSTXT", "DOSU", "DOSFRM", "DOSFRQ", "ROUTE", "ADJ"]
 
 
-def _finish(frame: pd.DataFrame, prefix: str, study_id: str, variables: list[Variable]) -> pd.DataFrame:
-    """Name the columns, number the records per subject (--SEQ) and order the variables."""
+def _finish(frame: pd.DataFrame, prefix: str, protocol: Protocol, variables: list[Variable]) -> pd.DataFrame:
+    """Name the columns, set EPOCH from the study day (as TE/TA define the epochs), number the
+    records per subject (--SEQ) and order the variables."""
+    study_id = protocol.study.id
     frame = frame.rename(columns={name: prefix + name for name in SHARED})
+    frame["EPOCH"] = epochs(protocol, frame["DY"].to_numpy(dtype=np.int64)) if len(frame) else frame["EPOCH"]
     frame[prefix + "STDTC"] = frame[prefix + "ENDTC"] = frame["DTC"]  # a point in time: end = start
     frame[prefix + "STDY"] = frame[prefix + "ENDY"] = frame["DY"]
     frame = frame.sort_values(["USUBJID", "order", "rank", prefix + "TRT"], kind="stable").reset_index(drop=True)
@@ -38,7 +44,7 @@ def ec_dataset(
     """EC: the SCHEDULED records, then (sorted in) the PERFORMED ones."""
     scheduled = planned.assign(MOOD="SCHEDULED", OCCUR=None, REASOC=None, rank=0)
     parts = [scheduled] if performed is None else [scheduled, performed.assign(MOOD="PERFORMED", rank=1)]
-    return _finish(pd.concat(parts, ignore_index=True), "EC", protocol.study.id, EC)
+    return _finish(pd.concat(parts, ignore_index=True), "EC", protocol, EC)
 
 
 def performed_records(
@@ -48,15 +54,18 @@ def performed_records(
     given: pd.DataFrame,
     reasons: np.ndarray,
     hides_true_dose: np.ndarray,
+    as_of: dt.date,
 ) -> pd.DataFrame:
     """One record per judged planned dose: given (Y, with the log's time and dose) or held/missed (N).
     ``hides_true_dose``: per planned dose, a log dose in blinded terms (a syringe) is not the true dose,
-    so the planned dose is kept."""
+    so the planned dose is kept. A dose planned on or after ``as_of`` is not due: it has a record only
+    if the log gives it (a hold recorded for a later date is planned, not performed)."""
     if not (judged["uid"].astype(str).str.split("@").str[0].to_numpy() == planned["LNKID"].to_numpy()).all():
         raise AssertionError("the adherence table is not row for row the planned doses")  # a bug, never the user
     status = judged["status"].astype(str).to_numpy()
     took = np.isin(status, GIVEN)
-    keep = took | np.isin(status, NOT_GIVEN)
+    due = planned["date"].to_numpy(dtype="datetime64[D]") < np.datetime64(as_of, "D")
+    keep = took | (np.isin(status, NOT_GIVEN) & due)
     lines = judged["log_line"].fillna(0).to_numpy(dtype=np.int64)
     admin = given.reindex(lines)
     out = planned.copy()
@@ -67,7 +76,8 @@ def performed_records(
     out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
     dose = judged["dose_given"].to_numpy(dtype=float)
     trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
-    out["DOSE"] = np.where(took & trusted & ~np.isnan(planned["DOSE"]), dose, np.where(took, planned["DOSE"], np.nan))
+    logged = took & trusted & ~np.isnan(planned["DOSE"]) & ~planned["placebo"].to_numpy(dtype=bool)  # placebo: 0
+    out["DOSE"] = np.where(logged, dose, np.where(took, planned["DOSE"], np.nan))
     for column in ("DOSTXT", "DOSU"):
         out[column] = blank_where(~took, planned[column])
     return out[keep].reset_index(drop=True)
@@ -82,13 +92,14 @@ def _given_dtc(admin: pd.DataFrame, zones: np.ndarray) -> np.ndarray:
 
 
 def ex_dataset(protocol: Protocol, performed: pd.DataFrame) -> pd.DataFrame:
-    """EX (unblinded): the doses actually given, in protocol units; placebo as PLACEBO with dose 0;
+    """EX (unblinded): the doses actually given, in protocol units; placebo as PLACEBO with dose 0 in
+    its active drug's unit (as in the unblinded EC);
     ``EXADJ`` the reason of the dose change in force (the records' ``ADJ``)."""
     given = performed[performed["OCCUR"] == "Y"].copy()
     given["DOSE"] = np.where(given["TRT"] == "PLACEBO", 0.0, given["DOSE"])
     given["rank"] = 0
     given["ADJ"] = given["ADJ"].replace("", None)
-    return _finish(given, "EX", protocol.study.id, EX)
+    return _finish(given, "EX", protocol, EX)
 
 
 __all__ = ["ec_dataset", "ex_dataset", "performed_records"]

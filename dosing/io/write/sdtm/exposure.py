@@ -91,6 +91,12 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
         treatment = doses["label"].astype(str).to_numpy(dtype=object)
         forms = np.full(len(doses), None, dtype=object)  # a dose form may differ between arms
     units = {rid: unit_term(protocol, r) for rid, r in regimens.items() if not view.hides_dose(rid)}
+    # unblinded, a placebo's dose is 0 in its active drug's unit (SDTMIG), in EC as in EX
+    placebo = {rid: bool(unblinded and r.placebo_for) for rid, r in regimens.items()}
+    for rid, r in regimens.items():
+        if placebo[rid] and r.placebo_for in regimens and rid in units:
+            units[rid] = unit_term(protocol, regimens[str(r.placebo_for)])
+    is_placebo = _per_regimen(doses, placebo).astype(bool)
     return pd.DataFrame(
         {
             "patient_id": doses["patient_id"].astype(str).to_numpy(),
@@ -98,7 +104,9 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
             "USUBJID": protocol.study.id + "-" + doses["patient_id"].astype(str).to_numpy(dtype=object),
             "LNKID": doses["uid"].astype(str).str.split("@").str[0].to_numpy(dtype=object),
             "TRT": treatment,
-            "DOSE": np.where(hidden, np.nan, doses["dose"].to_numpy(dtype=float, na_value=np.nan)),
+            "DOSE": np.where(
+                is_placebo, 0.0, np.where(hidden, np.nan, doses["dose"].to_numpy(dtype=float, na_value=np.nan))
+            ),
             "DOSTXT": _per_regimen(doses, blinded_text),
             "DOSU": blank_where(hidden, _per_regimen(doses, units)),
             "DOSFRM": forms,
@@ -110,6 +118,7 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
             "zone": zones,
             "date": dates,
             "held": doses["held"].to_numpy(dtype=bool),
+            "placebo": is_placebo,
             "order": pd.DatetimeIndex(doses["planned_at"]).asi8,
         }
     )

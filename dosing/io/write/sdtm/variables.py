@@ -105,8 +105,9 @@ TV = [
 ]
 #: Dataset name -> (label, variables, key variables in order).
 DATASETS: dict[str, tuple[str, list[Variable], list[str]]] = {
-    "EC": ("Exposure as Collected", EC, ["STUDYID", "USUBJID", "ECTRT", "ECSTDTC", "ECMOOD"]),
-    "EX": ("Exposure", EX, ["STUDYID", "USUBJID", "EXTRT", "EXSTDTC"]),
+    # --LNKID ends the keys: a log may give several doses of a day as a date alone (same --STDTC)
+    "EC": ("Exposure as Collected", EC, ["STUDYID", "USUBJID", "ECTRT", "ECSTDTC", "ECMOOD", "ECLNKID"]),
+    "EX": ("Exposure", EX, ["STUDYID", "USUBJID", "EXTRT", "EXSTDTC", "EXLNKID"]),
     "TA": ("Trial Arms", TA, ["STUDYID", "ARMCD", "TAETORD"]),
     "TE": ("Trial Elements", TE, ["STUDYID", "ETCD"]),
     "TV": ("Trial Visits", TV, ["STUDYID", "VISITNUM"]),
