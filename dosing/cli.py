@@ -712,7 +712,13 @@ def export_options(command: Callable[..., None]) -> Callable[..., None]:
         ),
         DISCARD_CHANGES,
         click.option("--log", type=EXISTING, help="Also export what was given: the filled worklist.csv or a log."),
-        click.option("--as-of", "as_of", type=DateType(), help="With --log: judge doses planned before this date."),
+        click.option(
+            "--as-of",
+            "as_of",
+            type=DateType(),
+            help="With --log: judge doses planned before this date; log rows given after it are left out "
+            "(default: today; the date used is printed and recorded in manifest.json).",
+        ),
         GROUP,
         QUIET,
     ]
