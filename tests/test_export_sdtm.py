@@ -508,3 +508,32 @@ def test_epoch_follows_the_trial_design(seed: dict[str, Path]) -> None:
     assert (80, "TREATMENT") in epochs and (87, "FOLLOW-UP") in epochs
     assert all((epoch == "FOLLOW-UP") == (day >= 85) for day, epoch in epochs)
     assert {r["EPOCH"] for r in rows(seed["unblinded"], "ex")} == {"TREATMENT"}  # the log is of days 1-31
+
+
+def test_a_part_dose_in_blinded_terms_is_refused_not_written_as_the_whole_dose(tmp_path: Path) -> None:
+    """Audit of issue 14: "0.5 syringe" of a blinded "1 syringe" was exported as the whole planned dose
+    (ECDOSTXT "1 syringe"; unblinded EXDOSE 200,000 IU). SDTM records doses as collected, and the true
+    amount of half a blinded syringe is not known: the export is refused, naming the log line."""
+
+    protocol_path = PROTOCOLS / "nct04077684.toml"
+    cohort = tmp_path / "c.csv"
+    cohort.write_text(
+        "".join((PROTOCOLS / "nct04077684-cohort.csv").read_text(encoding="utf-8").splitlines(keepends=True)[:3]),
+        encoding="utf-8",
+    )
+    out = tmp_path / "o"
+    made = CliRunner().invoke(main, ["generate", str(protocol_path), "--cohort", str(cohort), "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    rows = list(csv.DictReader((out / "nct04077684" / "worklist.csv").open(encoding="utf-8-sig")))
+    filled = [r | {"given_at": f"{r['date']} {r['time']}", "dose_given": "1 syringe"} for r in rows[:4]]
+    filled[0]["dose_given"] = "0.5 syringe"  # log line 2: half the blinded dose
+    log = tmp_path / "log.csv"
+    with log.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(filled)
+    args = ["export", "sdtm", str(protocol_path), "--cohort", str(cohort), "--log", str(log), "--as-of", "2027-01-20"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "(log line(s) 2): SDTM cannot record the amount given" in result.stderr
+    assert not (out / "nct04077684" / "sdtm").exists()

@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ....errors import LogError
 from ....plan.cohort import Cohort
 from ....plan.visits import study_day
 from ....protocol.model import Protocol
@@ -76,11 +77,28 @@ def performed_records(
     out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
     dose = judged["dose_given"].to_numpy(dtype=float)
     trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
+    _refuse_partial_blinded_doses(judged, took & ~np.isnan(dose) & ~trusted, lines)
     logged = took & trusted & ~np.isnan(planned["DOSE"]) & ~planned["placebo"].to_numpy(dtype=bool)  # placebo: 0
     out["DOSE"] = np.where(logged, dose, np.where(took, planned["DOSE"], np.nan))
     for column in ("DOSTXT", "DOSU"):
         out[column] = blank_where(~took, planned[column])
     return out[keep].reset_index(drop=True)
+
+
+def _refuse_partial_blinded_doses(judged: pd.DataFrame, blinded_terms: np.ndarray, lines: np.ndarray) -> None:
+    """A dose logged in blinded terms that is not the blinded dose ("0.5 syringe" of "1 syringe") has no
+    true amount SDTM could record as collected: writing the planned dose would turn half a dose into a
+    whole one. Refuse, naming the log lines (the same in every arm: the text is in blinded terms)."""
+    wrong = judged["wrong_dose"].to_numpy(dtype=object)
+    partial = blinded_terms & np.array([value is True for value in wrong], dtype=bool)
+    if partial.any():
+        shown = ", ".join(str(line) for line in lines[partial][:10]) + (" ..." if partial.sum() > 10 else "")
+        raise LogError(
+            f"{int(partial.sum()):,} dose(s) logged in blinded terms are not the blinded dose (log line(s) {shown}): "
+            "SDTM cannot record the amount given",
+            hint="correct the log if the whole dose was given; otherwise export unblinded with the true amount "
+            "written in the log (e.g. 100,000 IU). Nothing was written",
+        )
 
 
 def _given_dtc(admin: pd.DataFrame, zones: np.ndarray) -> np.ndarray:
