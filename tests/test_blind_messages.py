@@ -222,6 +222,19 @@ LOG_CASES = [
             "{P},dose_administration,7,,aspirin,3,2027-01-14,09:00,,,RN,",
         ),
     ),
+    Case(  # REDCap's export with labels instead of raw data: the instrument is "Dose Administration"
+        "REDCap export with the instrument's label",
+        log=rows(
+            "record_id,redcap_repeat_instrument,redcap_repeat_instance,dose_uid,dose_drug,dose_status,dose_given_date",
+            "{P},Dose Administration,1,,{DRUG},3,2027-01-04",
+        ),
+    ),
+    Case(
+        "REDCap export without the given date",
+        log=rows(
+            "record_id,redcap_repeat_instrument,dose_uid,dose_drug,dose_status", "{P},dose_administration,,{DRUG},3"
+        ),
+    ),
 ]
 CASES = CHANGE_CASES + LOG_CASES
 assert len({case.name for case in CASES}) == len(CASES), "each case runs in a folder named after it"

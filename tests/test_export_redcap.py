@@ -338,3 +338,29 @@ def test_log_without_as_of_records_today_in_the_manifest_and_says_what_was_left_
     assert f"given after {today.isoformat()} (left out): 14" in result.summary()
     doses = read(result.folder / "import.csv")
     assert set(doses[doses["redcap_repeat_instrument"] == "dose_administration"]["dose_status"]) == {"1", "2"}
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        (  # a labels export names the instrument "Dose Administration": it used to read as 0 rows, all missed
+            "record_id,redcap_repeat_instrument,dose_uid,dose_drug,dose_status,dose_given_date",
+            "RA-900,Dose Administration,,hrIL-2 or placebo,3,2027-01-04",
+            "no dose_administration rows in this REDCap export (redcap_repeat_instrument holds: Dose Administration)",
+        ),
+        (  # without the date column every row was a bad row, and the command still exited 0
+            "record_id,redcap_repeat_instrument,dose_uid,dose_drug,dose_status",
+            "RA-900,dose_administration,,hrIL-2 or placebo,3",
+            "a REDCap export without the column(s) dose_given_date",
+        ),
+    ],
+)
+def test_a_redcap_export_that_cannot_be_read_as_a_log_is_refused(
+    tmp_path: Path, header: str, row: str, message: str
+) -> None:
+    log = tmp_path / "export.csv"
+    log.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    args = ["adherence", str(SEED), "--cohort", str(TWO), "--log", str(log), "--as-of", "2027-01-18"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert not (tmp_path / "out").exists()

@@ -216,7 +216,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, np.ndarray | None, str]:
     try:
         header = pd.read_csv(io.BytesIO(data), nrows=0, sep=sep).columns
         if is_redcap_export([str(c) for c in header]):  # REDCap's export of dose_administration
-            return (*redcap_log(data, sep), sep)
+            return (*redcap_log(data, sep, source), sep)
         _misspelt_columns([str(c).strip() for c in header], source)
         wanted = {str(c).strip() for c in (*REQUIRED, *OPTIONAL, *RECORDED)}
         used = [c for c in header if str(c).strip() in wanted]

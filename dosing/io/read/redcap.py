@@ -41,6 +41,8 @@ import io
 import numpy as np
 import pandas as pd
 
+from ...errors import LogError
+
 #: The header cells that mark a REDCap export of the instrument.
 MARKS = ("record_id", "redcap_repeat_instrument", "dose_uid")
 INSTRUMENT = "dose_administration"
@@ -60,14 +62,32 @@ def is_redcap_export(header: list[str]) -> bool:
     return all(mark in names for mark in MARKS)
 
 
-def redcap_log(data: bytes, sep: str) -> tuple[pd.DataFrame, np.ndarray]:
+#: The fields of the instrument a REDCap export read as a log must have (the others may be left out).
+NEEDED = ("record_id", "redcap_repeat_instrument", "dose_drug", "dose_status", "dose_given_date")
+
+
+def redcap_log(data: bytes, sep: str, source: str = "<log>") -> tuple[pd.DataFrame, np.ndarray]:
     """The log's columns (all text) and each row's line number in the file."""
     frame, lines = _cells(data, sep)
 
     def column(name: str) -> pd.Series:
         return frame[name].str.strip() if name in frame.columns else pd.Series("", index=frame.index)
 
+    missing = [name for name in NEEDED if name not in frame.columns]
+    if missing:
+        raise LogError(
+            f"a REDCap export without the column(s) {', '.join(missing)}",
+            source=source,
+            hint=f"export the {INSTRUMENT} instrument with all its fields (raw data) from REDCap's Data Exports",
+        )
     mine = (column("redcap_repeat_instrument") == INSTRUMENT).to_numpy(dtype=bool)
+    if len(frame) and not mine.any():
+        found = ", ".join(sorted(set(column("redcap_repeat_instrument")) - {""})[:3]) or "nothing"
+        raise LogError(
+            f"no {INSTRUMENT} rows in this REDCap export (redcap_repeat_instrument holds: {found})",
+            source=source,
+            hint=f"export raw data, not labels: REDCap names the instrument {INSTRUMENT}",
+        )
     frame, lines = frame[mine], lines[mine]
 
     date, time = column("dose_given_date"), column("dose_given_time")
