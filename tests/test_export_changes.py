@@ -48,3 +48,19 @@ def test_an_export_applies_the_recorded_changes_file(tmp_path: Path, fmt: str) -
     assert HOLD.name not in (folder / "manifest.json").read_text(encoding="utf-8")
     if fmt == "redcap":
         assert cycle_1_status(folder) == ["3", "4", "3", "3", "3", "3", "4"]  # without it: missed
+
+
+@pytest.mark.parametrize("fmt", ["sdtm", "fhir", "redcap"])
+def test_a_log_with_no_readable_row_is_refused_not_exported_as_all_missed(tmp_path: Path, fmt: str) -> None:
+    """Audit of issue 14: a log whose every date was impossible (2027-13-45) exported 16 PERFORMED
+    "missed" records with exit 0. Every row is bad here (RA-900's two rows, lines 2 and 3)."""
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at\nRA-900,hrIL-2 or placebo,2027-13-45 09:00\nRA-900,Loxoprofen,yesterday\n",
+        encoding="utf-8",
+    )
+    args = ["export", fmt, str(SEED), "--cohort", str(TWO), "--log", str(log), "--as-of", AS_OF.isoformat()]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "none of the log's 2 row(s) could be read (lines 2, 3)" in result.stderr
+    assert not (tmp_path / "out" / "nct02467504" / fmt).exists()

@@ -227,9 +227,9 @@ def run_in_arm(
     label = next(r.blinded_label for r in protocol.regimens if r.blinded_label)
     cohort = cohort_of(tmp_path, protocol_path, {"PX-001": arm})
     log = tmp_path / "log.csv"
-    log.write_text(
-        "patient_id,drug,given_at,dose_given\n" + log_row.format(P="PX-001", DRUG=label) + "\n", encoding="utf-8"
-    )
+    readable = "{P},{DRUG},2027-01-06 09:00,"  # one row that reads, after the case's: a log of only bad rows is refused
+    rows = [row.format(P="PX-001", DRUG=label) for row in (log_row, readable)]
+    log.write_text("patient_id,drug,given_at,dose_given\n" + "\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     args = ["export", fmt, str(protocol_path), "--cohort", str(cohort), "--out", str(out), "--log", str(log)]
     result = CliRunner().invoke(main, [*args, "--as-of", "2027-01-20"])

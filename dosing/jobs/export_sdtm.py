@@ -25,7 +25,7 @@ from ..io.write.sdtm import sdtm_datasets, write_datasets
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
-from .exports import refuse_true_doses
+from .exports import refuse_true_doses, refuse_unreadable_log
 from .generate import output_folder
 
 #: Said (stdout) by a blinded export: why it has no EX (and no TA).
@@ -75,6 +75,8 @@ def export_sdtm(
     if isinstance(changes, (str, Path)):
         changes = load_changes(changes, protocol, cohort, unblinded=unblinded)
     read = read_log(log, protocol, cohort, unblinded=unblinded) if isinstance(log, (str, Path)) else log
+    if read is not None:
+        refuse_unreadable_log(len(read.given), sorted(int(line) for line in read.bad["line"]), read.source)
     created = created or dt.datetime.now(dt.UTC).replace(microsecond=0)
     if read is not None:
         as_of = as_of or dt.date.today()  # as `dosing adherence` judges; recorded and said below

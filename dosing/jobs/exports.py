@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..adherence.blind import NOT_JUDGED
-from ..errors import DosingError
+from ..errors import DosingError, LogError
 from ..io.atomic import recover, staged_folder
 from ..io.manifest import check_same_plan, inputs_record, resolve_changes, study_record, write_manifest
 from ..io.permissions import restrict
@@ -121,6 +121,7 @@ def planned(
         judged = result.doses
         bad_lines = sorted(int(line) for line in result.bad_rows["line"])
         after = result.after_as_of
+        refuse_unreadable_log(int(judged["log_line"].notna().sum()) + len(result.extra), bad_lines, log)
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
         reasons = pd.Series(table["hold_reason"].to_numpy(), index=keys.index)
@@ -128,6 +129,21 @@ def planned(
             regimen=judged["uid"].astype(str).map(keys), hold_reason=judged["uid"].astype(str).map(reasons).fillna("")
         )
     return Planned(table, visits, judged, route_of, bad_lines, as_of if log is not None else None, after)
+
+
+def refuse_unreadable_log(readable: int, bad_lines: list[int], source: object) -> None:
+    """A log none of whose rows could be read says nothing about what was given: exporting it would
+    record every due dose as missed. Refuse, naming the first bad lines (``dosing adherence`` lists
+    them all in bad_rows.csv)."""
+    if readable == 0 and bad_lines:
+        shown = ", ".join(map(str, bad_lines[:5])) + (" ..." if len(bad_lines) > 5 else "")
+        raise LogError(
+            f"none of the log's {len(bad_lines):,} row(s) could be read (lines {shown}): an export would "
+            "record every due dose as missed",
+            source=str(source),
+            hint="run `dosing adherence` with this log to see each row's reason in bad_rows.csv, correct the "
+            "log and export again. Nothing was written",
+        )
 
 
 def hold_reasons(doses: pd.DataFrame, changes: Changes | None) -> np.ndarray:
