@@ -33,7 +33,7 @@ from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
 from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
-from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, WORKLIST_COLUMNS
+from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, UNBLINDED_DOSE_COLUMNS, WORKLIST_COLUMNS
 from ..plan.expand import expand, utc_text
 from ..plan.file_names import NO_SITE, site_file_names
 from ..plan.visits import VISIT_COLUMNS, plan_visits, visit_worklist
@@ -258,7 +258,7 @@ def _write_tables(
 ) -> None:
     """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
     visits, extras = visits_extras
-    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    columns = DOSE_COLUMNS + (UNBLINDED_DOSE_COLUMNS if unblinded else [])
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
     with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):

@@ -12,6 +12,7 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.daily_limits import describe_limit
+from ..protocol.formulas import describe_dose
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import check_schedule, is_methotrexate
 from ..protocol.units import format_dose
@@ -51,6 +52,8 @@ def describe_regimen(regimen: Regimen) -> str:
     dose = regimen.dose
     if dose.patient_value:
         amount = f"patient's own {dose.patient_value} {dose.unit}"
+    elif dose.formula or dose.bsa or dose.cap or dose.round_:
+        amount = describe_dose(dose)
     elif dose.per:
         rounding = f", rounded to {format_dose(dose.round_to, dose.absolute_unit)}" if dose.round_to else ""
         amount = f"{format_dose(dose.amount, dose.unit)} ({dose.absolute_unit} from {dose.per}{rounding})"

@@ -49,6 +49,7 @@ class _Work:
         self.dose = sub["dose"].to_numpy().copy()
         self.keep = np.ones(len(sub), dtype=bool)
         self.dates = sub["date"].astype(str).to_numpy()
+        self.basis = sub["dose_basis"].astype(str).to_numpy(dtype=object) if "dose_basis" in sub.columns else None
 
     def touch(self, mask: np.ndarray, when: np.datetime64) -> None:
         self.sequence[mask] += 1
@@ -75,7 +76,10 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     rest = doses[~picked].assign(changed_on=pd.Series(pd.NaT, index=doses.index[~picked], dtype="datetime64[ns]"))
     keep = work.keep
     _check_daily_limits(sub[keep], changes)
-    return _combine(doses, rest, sub[keep], {"date": work.dates[keep], "time": work.time[keep]})
+    texts = {"date": work.dates[keep], "time": work.time[keep]}
+    if work.basis is not None:
+        texts["dose_basis"] = work.basis[keep]
+    return _combine(doses, rest, sub[keep], texts)
 
 
 def _check_daily_limits(sub: pd.DataFrame, changes: Changes) -> None:
@@ -153,6 +157,11 @@ def _change_dose(work: _Work, changes: Changes) -> None:
         mask = _of(work, row) & (work.dates >= _iso(row.date))
         work.dose[mask] = row.dose
         work.touch(mask, row.date.to_datetime64())
+        if work.basis is not None:  # a computed dose says it was replaced, and what had been planned
+            computed = mask & (work.basis != "")
+            parts = np.char.partition(work.basis[computed].astype(str), "; planned ")  # a second change: once
+            planned = np.where(parts[:, 1] != "", parts[:, 2], parts[:, 0]).astype(object)
+            work.basis[computed] = f"set by the changes file, line {row.line}; planned " + planned
 
 
 def _end(sub: pd.DataFrame, work: _Work, changes: Changes) -> None:

@@ -21,6 +21,9 @@ DOSE_COLUMNS = [
     "status",
 ]
 UNBLINDED_COLUMNS = ["arm", "regimen", "blinded_label"]
+#: doses.csv (and each patient's doses.csv) when unblinded: also how each computed dose was computed
+#: ("1000 mg/m² × 1.87 m² (Mosteller, 170 cm, 74 kg) = 1870 mg"; "" for a fixed dose). Never blinded.
+UNBLINDED_DOSE_COLUMNS = [*UNBLINDED_COLUMNS, "dose_basis"]
 WORKLIST_COLUMNS = [
     "date",
     "time",

@@ -21,9 +21,9 @@ import pandas as pd
 
 from ..errors import CohortError, ProtocolError
 from ..protocol.checks import dependency_order
+from ..protocol.formulas import absolute_doses, values_needed
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import once_weekly_regimens
-from ..protocol.units import per_size_doses
 from ..protocol.values import WEEKDAYS
 from .cohort import Cohort
 from .schedule import DayPlan, Patients, day_plan
@@ -65,6 +65,7 @@ COLUMNS = [
     "sequence",
     "once_weekly",
     "in_clinic",
+    "dose_basis",
 ]
 
 
@@ -82,6 +83,7 @@ class _Rows:
     regimen: np.ndarray
     planned_day: np.ndarray  # the day before a closed-clinic move (names the dose in its uid)
     home: np.ndarray  # an in-clinic dose given at home: the clinic is closed that day
+    basis: np.ndarray  # code of the dose's dose_basis text (see :class:`_Bases`)
 
 
 def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
@@ -98,7 +100,8 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     event (0 here; raised when a change moves or alters the dose). ``in_clinic`` is the
     regimen's ``in_clinic``, false for a dose the clinic's ``on_closed_day = "home"`` sends home;
     ``"move"`` moves a dose off a closed day (see :mod:`dosing.plan.clinic_days`) and says so in its
-    ``instructions``.
+    ``instructions``. ``dose_basis`` (unblinded only) is how a computed dose was computed (see
+    :mod:`dosing.protocol.formulas`), "" for a fixed dose.
     """
     _check_values(protocol, cohort)
     frame = cohort.patients
@@ -115,17 +118,18 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     masks: dict[str, np.ndarray] = {}
     parts: list[_Rows] = []
     calendar = _clinic_calendar(protocol, frame)
+    bases = _Bases(cohort.source)
     for regimen_id in dependency_order(protocol):
         regimen = protocol.regimen(regimen_id)
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
-        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame))
+        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame, bases))
         if regimen.in_clinic and calendar is not None:
             _closed_days(protocol, calendar, parts[-1], frame)
         _check_size(parts, cohort)
         masks[regimen_id] = _dose_days(parts[-1], mask.shape)
-    return _table(protocol, frame, parts, calendar)
+    return _table(protocol, frame, parts, calendar, bases.texts)
 
 
 def _clinic_calendar(protocol: Protocol, frame: pd.DataFrame) -> ClinicCalendar | None:
@@ -200,7 +204,7 @@ def _check_values(protocol: Protocol, cohort: Cohort) -> None:
 
 def _values_used(regimen: Regimen) -> list[str]:
     phases = regimen.schedule.phases or [regimen.schedule]
-    names = [regimen.dose.patient_value, regimen.dose.per, regimen.times_from, *(s.weekday_from for s in phases)]
+    names = [*values_needed(regimen.dose), regimen.times_from, *(s.weekday_from for s in phases)]
     return [name for name in names if name is not None]
 
 
@@ -209,7 +213,13 @@ def _receives(protocol: Protocol, regimen_id: str, arms: np.ndarray) -> np.ndarr
 
 
 def _regimen_rows(
-    protocol: Protocol, regimen: Regimen, index: int, plan: DayPlan, mask: np.ndarray, frame: pd.DataFrame
+    protocol: Protocol,
+    regimen: Regimen,
+    index: int,
+    plan: DayPlan,
+    mask: np.ndarray,
+    frame: pd.DataFrame,
+    bases: _Bases,
 ) -> _Rows:
     patient, day_index = np.nonzero(mask)
     cycle = np.broadcast_to(plan.cycle, mask.shape)[patient, day_index]
@@ -225,17 +235,19 @@ def _regimen_rows(
     minutes = (
         clock[slot] if clock is not None else frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)[patient]
     )
+    dose, basis = bases.doses(protocol, regimen, frame, patient)
     rows = _Rows(
         patient,
         day_index + 1,
         slot,
         minutes,
-        _doses(regimen, frame, patient),
+        dose,
         cycle,
         cycle_day,
         np.full(len(patient), index, dtype=np.int16),
         (day_index + 1).astype(np.int16),
         np.zeros(len(patient), dtype=bool),
+        basis,
     )
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
@@ -262,15 +274,32 @@ def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -
         )
 
 
-def _doses(regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray) -> np.ndarray:
-    dose = regimen.dose
-    if dose.patient_value is not None:
-        return frame[dose.patient_value].to_numpy(dtype=float)[patient]
-    assert dose.amount is not None
-    if dose.per is None:
-        return np.full(len(patient), dose.amount, dtype=float)
-    per_patient = per_size_doses(dose.amount, frame[dose.per].to_numpy(dtype=float), dose.round_to)
-    return per_patient[patient]
+class _Bases:
+    """The doses of each regimen's rows (:func:`dosing.protocol.formulas.absolute_doses`, computed once per
+    patient who receives the regimen, then spread over the patient's rows), and their ``dose_basis`` texts,
+    each kept once: rows carry codes into :attr:`texts` ("" is code 0)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.texts: dict[str, int] = {"": 0}
+
+    def doses(
+        self, protocol: Protocol, regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's dose and basis code (rows of ``patient``, indexes into ``frame``)."""
+        who, position = np.unique(patient, return_inverse=True)
+        blinds = protocol.study.blinded and regimen.blinded_label is not None
+        doses, basis = absolute_doses(
+            regimen.dose,
+            frame.iloc[who],
+            values=protocol.patient_values,
+            name=repr(regimen.blinded_label if blinds else regimen.id),
+            source=self.source,
+            hide=protocol.study.blinded and regimen.blinded_dose is not None,
+        )
+        texts, codes = np.unique(basis.astype(str), return_inverse=True)
+        lookup = np.array([self.texts.setdefault(str(t), len(self.texts)) for t in texts], dtype=np.int32)
+        return doses[position], lookup[codes.reshape(-1)][position]
 
 
 def _limit_count(rows: _Rows, count: int) -> _Rows:
@@ -345,7 +374,11 @@ def _to_utc(wall: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _table(
-    protocol: Protocol, frame: pd.DataFrame, parts: list[_Rows], calendar: ClinicCalendar | None = None
+    protocol: Protocol,
+    frame: pd.DataFrame,
+    parts: list[_Rows],
+    calendar: ClinicCalendar | None = None,
+    bases: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     rows, utc, local, zone_index = _in_order(protocol, frame, parts)
     out = _what_columns(protocol, frame, rows)
@@ -359,6 +392,7 @@ def _table(
     weekly = once_weekly_regimens(protocol)
     out["once_weekly"] = np.array([r.id in weekly for r in protocol.regimens], dtype=bool)[rows.regimen]
     out["in_clinic"] = np.array([r.in_clinic for r in protocol.regimens], dtype=bool)[rows.regimen] & ~rows.home
+    out["dose_basis"] = pd.Categorical.from_codes(rows.basis, categories=pd.Index(list(bases or {"": 0})))
     return out[COLUMNS]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ProtocolError
 from ..protocol.checks import dependency_order
+from ..protocol.formulas import largest_dose, values_needed
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import (
     daily_limits,
@@ -34,7 +35,7 @@ from ..protocol.safety import (
     is_methotrexate,
     limit_factors,
 )
-from ..protocol.units import format_dose, per_size_dose
+from ..protocol.units import format_dose
 from ..protocol.values import WEEKDAYS
 from .schedule import Patients, day_plan
 
@@ -123,7 +124,7 @@ def _daily_limit_fail(
     protocol: Protocol, arm: str, regimens: list[Regimen], drug: str, amounts: tuple[float, float, str], day: int
 ) -> None:
     total, limit, unit = amounts
-    own = [name for r in regimens for name in (r.dose.patient_value, r.dose.per) if name is not None]
+    own = [name for r in regimens for name in values_needed(r.dose)]
     largest = f" with the largest {', '.join(sorted(set(own)))} the protocol allows" if own else ""
     index = protocol.regimen_ids.index(regimens[0].id)
     raise ProtocolError(
@@ -137,14 +138,7 @@ def _daily_limit_fail(
 
 def _largest_daily(protocol: Protocol, regimen: Regimen) -> float | None:
     """The most one day of this regimen can give one patient (None: no declared maximum)."""
-    dose = regimen.dose
-    if dose.patient_value is not None:
-        amount = protocol.patient_values[dose.patient_value].max
-    elif dose.per is not None:
-        per = protocol.patient_values[dose.per].max
-        amount = None if per is None or dose.amount is None else float(per_size_dose(dose.amount, per, dose.round_to))
-    else:
-        amount = dose.amount
+    amount = largest_dose(regimen.dose, protocol.patient_values)  # a formula's too (Calvert: at the GFR cap)
     if amount is None:
         return None
     return amount * (len(regimen.times) if regimen.times is not None else 1)

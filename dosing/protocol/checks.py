@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..errors import ProtocolError
+from .formulas import check_formula_values
 
 if TYPE_CHECKING:
     from .model import Protocol, Regimen, Schedule
@@ -122,7 +123,7 @@ def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
     dose = regimen.dose
     unit = lookup(dose.unit)
     for name, key, needed in ((dose.patient_value, "patient_value", unit.symbol), (dose.per, "per", unit.per)):
-        if name is None:
+        if name is None or (key == "per" and dose.bsa is not None):  # bsa = { ... }: computed, not a value
             continue
         spec = protocol.patient_values[name]
         if spec.unit is None or ALIASES.get(spec.unit.strip(), spec.unit.strip()) != needed:
@@ -138,8 +139,9 @@ def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
 def _patient_refs(protocol: Protocol, regimen: Regimen, where: str, ids: set[str]) -> None:
     if regimen.dose.patient_value is not None:
         _value_ref(protocol, regimen.dose.patient_value, "number", f"{where}.dose.patient_value")
-    if regimen.dose.per is not None:
+    if regimen.dose.per is not None and regimen.dose.bsa is None:
         _value_ref(protocol, regimen.dose.per, "number", f"{where}.dose.per")
+    check_formula_values(protocol, regimen, where)
     _dose_value_units(protocol, regimen, f"{where}.dose")
     if regimen.times_from is not None:
         _value_ref(protocol, regimen.times_from, "time", f"{where}.times_from")

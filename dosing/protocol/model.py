@@ -23,6 +23,8 @@ from pydantic import (
 )
 
 from ..errors import ValueParseError
+from .banding import MAX_STRENGTHS, parse_percent
+from .formulas import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
 from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
@@ -149,24 +151,63 @@ class PatientValue(Strict):
         return self
 
 
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class BsaFormula(Strict):
+    """How a dose per m2 computes the body-surface area from height (cm) and weight (kg): ``dose.bsa``."""
+
+    formula: Annotated[str, _wrap(bsa_formula_name)] = Field("mosteller", description="mosteller, dubois, haycock")
+    cap: float | None = Field(None, gt=0, le=4, allow_inf_nan=False, description="at most this many m2")
+
+
+class Rounding(Strict):
+    """Dose banding: ``round = { to = 50 }`` or ``{ tablets = [150, 500] }``, a direction and ``within``."""
+
+    to: float | None = Field(None, gt=0, allow_inf_nan=False, description="to a multiple of this (absolute unit)")
+    tablets: list[_Positive] | None = Field(None, min_length=1, max_length=MAX_STRENGTHS)
+    direction: Literal["nearest", "down", "up"] = "nearest"
+    within: Annotated[float, _wrap(parse_percent)] = Field(10.0, description='e.g. "10%" of the computed dose')
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Rounding:
+        if (self.to is None) == (self.tablets is None):
+            raise ValueError("give to = <step> or tablets = [<strengths>] (exactly one)")
+        if self.tablets is not None and len(set(self.tablets)) != len(self.tablets):
+            raise ValueError("tablets must list each strength once")
+        return self
+
+
 class Dose(Strict):
-    """A fixed amount, an amount from the cohort file, or an amount per patient value."""
+    """A fixed amount, an amount from the cohort file, an amount per patient value (with a BSA
+    formula), or a dose formula (Calvert); optionally capped and rounded. See
+    :mod:`dosing.protocol.formulas`."""
 
     amount: float | None = Field(None, gt=0)
     unit: UnitSymbol
     patient_value: str | None = Field(None, description="take the amount from this cohort column")
     per: str | None = Field(None, description="amount is per unit of this patient value (e.g. bsa)")
     round_to: float | None = Field(None, gt=0)
+    bsa: BsaFormula | None = Field(None, description="compute the BSA from height and weight")
+    cap: DoseCap | None = Field(None, description="the most one computed dose may be")
+    formula: Annotated[str | None, _wrap(dose_formula_name)] = Field(None, description='"calvert"')
+    auc: float | None = Field(None, gt=0, le=10, allow_inf_nan=False, description="Calvert: target AUC, mg/mL·min")
+    gfr: Annotated[str | None, _wrap(gfr_formula_name)] = Field(None, description='"cockcroft-gault" (the default)')
+    gfr_cap: float | None = Field(None, gt=0, le=250, allow_inf_nan=False, description="mL/min; default 125")
+    round_: Rounding | None = Field(None, alias="round")
 
     @model_validator(mode="after")
     def _one_source(self) -> Dose:
         if self.patient_value is not None:
             if self.amount is not None or self.per is not None:
                 raise ValueError("give either patient_value or amount (optionally with per), not both")
-        elif self.amount is None:
+        elif self.amount is None and self.formula is None:
             raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
-        if self.round_to is not None and self.per is None:
-            raise ValueError("round_to applies only to a computed dose (amount with per)")
+        if self.formula == "calvert" and self.auc is None:
+            raise ValueError('formula = "calvert" needs auc = <target AUC in mg/mL·min> (e.g. auc = 5)')
+        problem = dose_shape_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         _check_per_unit(self)
         return self
 
@@ -204,6 +245,10 @@ class DailyLimit(Strict):
         if lookup(value).per is not None:
             raise ValueError(f"a daily limit is an absolute amount: use {lookup(value).absolute!r}, not {value!r}")
         return value
+
+
+class DoseCap(DailyLimit):
+    """The most one computed dose may be, with its unit: ``cap = { amount = 1000, unit = "mg" }``."""
 
 
 def _limit_needs_unit(value: Any) -> Any:

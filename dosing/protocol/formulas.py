@@ -1,0 +1,516 @@
+"""Dose formulas: the absolute dose each patient receives, and the sum that gave it (``dose_basis``).
+
+The contract (used by expansion, and by steps, titrations and dose levels, whose amounts go through
+the same formula and rounding per patient)::
+
+    doses, basis = absolute_doses(dose, frame, amount, values, name=..., source=..., hide=...)
+
+* ``dose``: the regimen's :class:`~dosing.protocol.model.Dose` (its unit, ``per``, ``bsa``, ``formula``,
+  ``cap``, ``round``/``round_to``).
+* ``frame``: one row per patient to compute for, with ``patient_id`` and the patient values as cohort
+  columns (:attr:`dosing.plan.cohort.Cohort.patients`, or some of its rows). Give only patients who
+  receive the dose: a blank value or a sex other than F/M is an error naming the patient.
+* ``amount``: the amount in the dose's own unit (mg/m2, mg/kg, mg; the target AUC for Calvert), a number
+  or an array with one amount per row of ``frame`` (a step or dose level); None means the dose's own
+  ``amount`` (or ``auc``).
+* ``values``: the protocol's ``[patient_values]`` (the unit of ``creatinine``, mg/dL or umol/L).
+* ``name``/``hide``: how errors name the regimen, and whether they may show amounts (not where a
+  blinded run hides the dose); ``source`` names the cohort file in errors.
+* Returns two arrays aligned with ``frame``: the absolute doses (float, in ``dose.absolute_unit``) and
+  the basis texts ("" for a fixed dose or a patient's own dose). Raises CohortError when a rounded dose
+  is further from the computed dose than ``round.within`` allows, cannot be made of whole tablets, or
+  rounds to nothing.
+
+How a dose is computed, in this order (each number shown in ``dose_basis`` is the one used next):
+
+1. the size: BSA (m2) by the named formula (Mosteller, DuBois, Haycock) from height (cm) and weight
+   (kg), rounded to 2 decimal places, then capped at ``bsa.cap``; or the patient value ``per``; for
+   Calvert, the GFR (mL/min) by Cockcroft-Gault, rounded to 1 decimal place, capped at ``gfr_cap``;
+2. the dose, exactly in decimal: amount x size, or AUC x (GFR + 25);
+3. capped at ``cap``; 4. rounded by ``round`` (a rounded dose never goes above ``cap``: it rounds down
+   instead); 5. the ``within`` check against the dose of step 3.
+
+Formulas are evaluated with numpy over all patients; the decimal steps run once per distinct set of
+inputs (a cohort has far fewer distinct heights and weights than doses). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..errors import CohortError, ProtocolError, ValueParseError
+from .banding import MAX_TABLETS, deviation, plain, tablet_text, to_step, to_tablets
+from .units import convert, exact, lookup
+
+if TYPE_CHECKING:
+    from .model import Dose, PatientValue, Protocol, Regimen
+
+#: BSA formulas by name: (name shown, m2 from height in cm and weight in kg).
+BSA_FORMULAS = {
+    "mosteller": "Mosteller",
+    "dubois": "DuBois",
+    "haycock": "Haycock",
+}
+DOSE_FORMULAS = ("calvert",)
+GFR_FORMULAS = ("cockcroft-gault",)
+#: FDA labelling advice for carboplatin: GFR capped at 125 mL/min (at most AUC x 150 mg).
+DEFAULT_GFR_CAP = 125.0
+UMOL_PER_MG_DL = Decimal("88.4")
+_TWO = Decimal("0.01")
+_ONE = Decimal("0.1")
+_PLACES = Decimal("0.000001")
+
+#: Patient values the formulas read: type, accepted units (the first is the one to write).
+INPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "height": ("number", ("cm",)),
+    "weight": ("number", ("kg",)),
+    "age": ("number", ("years",)),
+    "sex": ("text", ()),
+    "creatinine": ("number", ("mg/dL", "umol/L", "µmol/L", "μmol/L")),
+}
+
+
+def bsa(formula: str, height: npt.ArrayLike, weight: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Body-surface area in m2 from height (cm) and weight (kg), unrounded."""
+    h, w = np.asarray(height, dtype=float), np.asarray(weight, dtype=float)
+    if formula == "mosteller":
+        return np.asarray(np.sqrt(h * w / 3600.0))
+    if formula == "dubois":
+        return np.asarray(0.007184 * w**0.425 * h**0.725)
+    if formula == "haycock":
+        return np.asarray(0.024265 * w**0.5378 * h**0.3964)
+    raise ValueError(formula)
+
+
+def cockcroft_gault(
+    age: npt.ArrayLike, weight: npt.ArrayLike, female: npt.ArrayLike, creatinine_mg_dl: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Creatinine clearance (mL/min), unrounded: (140 - age) x weight / (72 x creatinine), x 0.85 for women."""
+    crcl = (140.0 - np.asarray(age, dtype=float)) * np.asarray(weight, dtype=float)
+    crcl = crcl / (72.0 * np.asarray(creatinine_mg_dl, dtype=float))
+    return np.asarray(np.where(np.asarray(female, dtype=bool), crcl * 0.85, crcl))
+
+
+# ---- names in the protocol ------------------------------------------------------------------
+
+
+def _name(value: object, known: tuple[str, ...], what: str, elsewhere: str = "") -> str:
+    if not isinstance(value, str):
+        raise ValueParseError(f"expected the name of a {what} ({', '.join(known)}), got {value!r}")
+    name = value.strip().lower()
+    if name in known:
+        return name
+    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    raise ValueParseError(f"unknown {what} {value!r}{hint} (known: {', '.join(known)}){elsewhere}")
+
+
+def bsa_formula_name(value: object) -> str:
+    return _name(value, tuple(BSA_FORMULAS), "BSA formula")
+
+
+def dose_formula_name(value: object) -> str:
+    if isinstance(value, str) and value.strip().lower() in BSA_FORMULAS:
+        raise ValueParseError(
+            f'{value!r} is a BSA formula: write per = "bsa", bsa = {{ formula = "{value.strip().lower()}" }}'
+        )
+    return _name(value, DOSE_FORMULAS, "dose formula")
+
+
+def gfr_formula_name(value: object) -> str:
+    return _name(value, GFR_FORMULAS, "GFR formula")
+
+
+# ---- the shape of a dose --------------------------------------------------------------------
+
+
+def is_computed(dose: Dose) -> bool:
+    """A dose computed per patient (per a size, or by a formula), as opposed to fixed or the patient's own."""
+    return dose.per is not None or dose.formula is not None
+
+
+def dose_shape_problem(dose: Dose) -> str | None:
+    """What is wrong with the combination of a dose's formula keys, or None."""
+    calvert = dose.formula == "calvert"
+    if not calvert:
+        for key in ("auc", "gfr", "gfr_cap"):
+            if getattr(dose, key) is not None:
+                return f'{key} applies only to formula = "calvert" (carboplatin by target AUC)'
+    else:
+        taken = [k for k in ("amount", "per", "patient_value", "bsa") if getattr(dose, k) is not None]
+        if taken:
+            return f'formula = "calvert" computes the dose from auc: leave out {", ".join(taken)}'
+        if lookup(dose.unit).symbol != "mg":
+            return f'the Calvert formula gives the dose in mg: write unit = "mg", not {dose.unit!r}'
+    if dose.bsa is not None and (dose.per != "bsa" or lookup(dose.unit).per != "m2"):
+        return 'bsa = { ... } computes the body-surface area: use it with per = "bsa" and a unit per m2 (e.g. "mg/m2")'
+    if not is_computed(dose):
+        for key, shown in (("cap", "cap"), ("round_", "round"), ("round_to", "round_to")):
+            if getattr(dose, key) is not None:
+                return f"{shown} applies only to a computed dose (amount with per, or a formula)"
+    if dose.round_ is not None and dose.round_to is not None:
+        return "give round_to or round, not both (round_to = 150 is round = { to = 150 })"
+    if dose.cap is not None and convert(1, dose.cap.unit, dose.absolute_unit) is None:
+        return f"cap is in {dose.cap.unit!r}, which cannot be compared with the dose's {dose.absolute_unit!r}"
+    return None
+
+
+def values_needed(dose: Dose) -> list[str]:
+    """The patient values a dose is computed from (each must be filled in for a patient who receives it)."""
+    if dose.patient_value is not None:
+        return [dose.patient_value]
+    if dose.formula == "calvert":
+        return ["age", "sex", "weight", "creatinine"]
+    if dose.bsa is not None:
+        return ["height", "weight"]
+    return [dose.per] if dose.per is not None else []
+
+
+def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> None:
+    """Every patient value a formula reads is declared, with its type and unit (a unit typo is an error);
+    a declared ``bsa`` beside ``bsa = { ... }`` is refused (which one would the dose use?)."""
+    dose = regimen.dose
+    if dose.formula is None and dose.bsa is None:
+        return
+    declared = protocol.patient_values
+    what = "the Calvert formula" if dose.formula == "calvert" else f"the {BSA_FORMULAS[dose.bsa.formula]} BSA formula"  # type: ignore[union-attr]
+    if dose.bsa is not None and "bsa" in declared:
+        _fail(
+            protocol,
+            f"{where}.dose.bsa",
+            "the body-surface area is both a patient value (patient_values.bsa) and computed (bsa = { ... })",
+            "remove patient_values.bsa (and the cohort's bsa column), or remove bsa = { ... } from the dose",
+        )
+    for name in values_needed(dose):
+        kind, units = INPUTS[name]
+        example = f'{name} = {{ type = "{kind}"' + (f', unit = "{units[0]}"' if units else "") + " }"
+        spec = declared.get(name)
+        if spec is None:
+            _fail(
+                protocol,
+                f"{where}.dose",
+                f"{what} needs patient value {name!r}, which [patient_values] does not declare",
+                f"declare it under [patient_values]: {example}",
+            )
+        elif spec.type != kind:
+            _fail(protocol, f"patient_values.{name}", f"{what} needs {name!r} of type {kind!r}, not {spec.type!r}")
+        elif units and (spec.unit is None or spec.unit.strip() not in units):
+            given = "no unit" if spec.unit is None else f"unit {spec.unit!r}"
+            guess = difflib.get_close_matches((spec.unit or "").strip(), units, n=1, cutoff=0.5)
+            _fail(
+                protocol,
+                f"patient_values.{name}.unit",
+                f"{what} needs {name} in {' or '.join(dict.fromkeys(u.replace('µ', 'u') for u in units))}; "
+                f"it has {given}" + (f" (did you mean {guess[0]!r}?)" if guess else ""),
+                f"write {example}",
+            )
+
+
+def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
+    raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
+
+
+# ---- computing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rounding:
+    to: float | None
+    tablets: tuple[float, ...] | None
+    direction: str
+    within: float
+
+
+def _rounding(dose: Dose) -> _Rounding | None:
+    if dose.round_ is not None:
+        r = dose.round_
+        return _Rounding(r.to, tuple(r.tablets) if r.tablets else None, r.direction, r.within)
+    if dose.round_to is not None:
+        return _Rounding(dose.round_to, None, "nearest", 10.0)
+    return None
+
+
+def absolute_doses(
+    dose: Dose,
+    frame: pd.DataFrame,
+    amount: float | npt.NDArray[np.float64] | None = None,
+    values: Mapping[str, PatientValue] | None = None,
+    *,
+    name: str = "the regimen",
+    source: str = "<cohort>",
+    hide: bool = False,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.object_]]:
+    """Each row's absolute dose and its basis text (see the module docstring for the contract)."""
+    n = len(frame)
+    blank = np.full(n, "", dtype=object)
+    if dose.patient_value is not None:
+        return frame[dose.patient_value].to_numpy(dtype=float), blank
+    own = dose.auc if dose.formula == "calvert" else dose.amount
+    amounts = np.broadcast_to(np.asarray(own if amount is None else amount, dtype=float), (n,))
+    if not is_computed(dose) or n == 0:
+        return np.array(amounts, dtype=float), blank
+    columns = _inputs(dose, frame, values or {}, source)
+    matrix = np.column_stack([amounts, *columns])
+    distinct, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    results = [_one(dose, row, values or {}) for row in distinct]
+    problems = [r.problem for r in results]
+    if any(problems):
+        first = int(np.flatnonzero(np.array([bool(p) for p in problems])[inverse])[0])
+        _refuse(frame, first, results[inverse[first]], dose, (name, source, hide))
+    doses = np.array([float(r.dose) for r in results], dtype=float)[inverse]
+    texts = np.array([r.basis for r in results], dtype=object)[inverse]
+    return doses, texts
+
+
+def _inputs(dose: Dose, frame: pd.DataFrame, values: Mapping[str, PatientValue], source: str) -> list[np.ndarray]:
+    """The numbers each row's dose depends on (after the amount), evaluated over all rows with numpy."""
+    if dose.formula == "calvert":
+        female = _female(frame, source)
+        age, weight, creatinine = (frame[k].to_numpy(dtype=float) for k in ("age", "weight", "creatinine"))
+        mg_dl = creatinine / float(UMOL_PER_MG_DL) if _in_umol(values) else creatinine
+        return [age, female, weight, creatinine, cockcroft_gault(age, weight, female, mg_dl)]
+    if dose.bsa is not None:
+        height, weight = frame["height"].to_numpy(dtype=float), frame["weight"].to_numpy(dtype=float)
+        return [height, weight, bsa(dose.bsa.formula, height, weight)]
+    assert dose.per is not None
+    return [frame[dose.per].to_numpy(dtype=float)]
+
+
+def _in_umol(values: Mapping[str, PatientValue]) -> bool:
+    spec = values.get("creatinine")
+    return spec is not None and spec.unit is not None and "mol" in spec.unit
+
+
+def _female(frame: pd.DataFrame, source: str) -> np.ndarray:
+    sex = frame["sex"].astype(object).map(lambda v: str(v).strip().upper() if isinstance(v, str) else v)
+    bad = ~sex.isin(["F", "M"]).to_numpy()
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise CohortError(
+            f"patient {frame['patient_id'].iloc[first]!r} has sex {frame['sex'].iloc[first]!r}; the Calvert "
+            "formula (Cockcroft-Gault) needs F or M",
+            source=source,
+            where="column 'sex'",
+            hint="write F or M in the sex column",
+        )
+    return (sex == "F").to_numpy()
+
+
+@dataclass(frozen=True)
+class _Result:
+    dose: Decimal
+    basis: str
+    computed: Decimal  # the dose before rounding (after cap)
+    problem: str = ""
+
+
+def _one(dose: Dose, row: np.ndarray, values: Mapping[str, PatientValue]) -> _Result:
+    """One distinct set of inputs: the dose, exactly, and the sum that gave it."""
+    unit = dose.absolute_unit
+    amount = exact(float(row[0]))
+    after = ""
+    if dose.formula == "calvert":
+        product, text, after = _calvert(dose, amount, row, values)
+    elif dose.bsa is not None:
+        product, text = _by_bsa(dose, amount, row)
+    else:
+        size = exact(float(row[1]))
+        size_unit = lookup(dose.unit).per or ""
+        product = amount * size
+        text = f"{plain(amount)} {_shown(dose.unit)} × {plain(size)} {_shown(size_unit)} ({dose.per})"
+    product = product.quantize(_PLACES, rounding=ROUND_HALF_UP)
+    text += f" = {plain(product)} {unit}{after}"
+    ceiling = None
+    if dose.cap is not None:
+        ceiling = convert(dose.cap.amount, dose.cap.unit, unit)
+        assert ceiling is not None
+        if product > ceiling:
+            product = ceiling
+            text += f", capped at {plain(ceiling)} {unit}"
+    return _round(dose, product, ceiling, text)
+
+
+def _by_bsa(dose: Dose, amount: Decimal, row: np.ndarray) -> tuple[Decimal, str]:
+    assert dose.bsa is not None
+    height, weight, raw = (float(v) for v in row[1:4])
+    area = exact(raw).quantize(_TWO, rounding=ROUND_HALF_UP)
+    inputs = f"{BSA_FORMULAS[dose.bsa.formula]}, {plain(exact(height))} cm, {plain(exact(weight))} kg"
+    if dose.bsa.cap is not None and area > exact(dose.bsa.cap):
+        cap = exact(dose.bsa.cap).quantize(_TWO)
+        inputs += f": {area} m², capped at {cap} m²"
+        area = cap
+    return amount * area, f"{plain(amount)} {_shown(dose.unit)} × {area} m² ({inputs})"
+
+
+def _calvert(dose: Dose, auc: Decimal, row: np.ndarray, values: Mapping[str, PatientValue]) -> tuple[Decimal, str, str]:
+    """AUC x (GFR + 25), the sum, and its inputs (shown after the result)."""
+    age, female, weight, creatinine, crcl = (float(v) for v in row[1:6])
+    gfr = exact(crcl).quantize(_ONE, rounding=ROUND_HALF_UP)
+    spec = values.get("creatinine")
+    shown_unit = (spec.unit or "mg/dL").strip().replace("umol", "µmol").replace("μmol", "µmol") if spec else "mg/dL"
+    inputs = (
+        f"Calvert; Cockcroft-Gault: {plain(exact(age))} y, {'F' if female else 'M'}, {plain(exact(weight))} kg, "
+        f"creatinine {plain(exact(creatinine))} {shown_unit}"
+    )
+    cap = exact(dose.gfr_cap if dose.gfr_cap is not None else DEFAULT_GFR_CAP)
+    if gfr > cap:
+        inputs += f": GFR {gfr} mL/min, capped at {plain(cap)} mL/min"
+        gfr = cap
+    return auc * (gfr + 25), f"AUC {plain(auc)} × (GFR {plain(gfr)} + 25)", f" ({inputs})"
+
+
+def _round(dose: Dose, computed: Decimal, ceiling: Decimal | None, text: str) -> _Result:
+    rule = _rounding(dose)
+    if rule is None:
+        return _Result(computed, text, computed)
+    unit = dose.absolute_unit
+    direction = rule.direction
+    rounded, made = _rounded(rule, computed, direction, unit)
+    if rounded is not None and ceiling is not None and rounded > ceiling:
+        direction = "down"  # never above the cap
+        rounded, made = _rounded(rule, computed, direction, unit)
+    way = "" if direction == "nearest" else f"{direction} "
+    if rounded is None:
+        strengths = " and ".join(plain(s) for s in rule.tablets or ())
+        problem = f"no dose of 1 to {MAX_TABLETS} tablets of {strengths} {unit} lies {_WAY[direction]} it"
+        return _Result(computed, text, computed, problem)
+    if made is not None:
+        text += f", rounded {way}to {plain(rounded)} {unit}: {made}"
+    else:
+        step = "the nearest " if direction == "nearest" else ""
+        text += f", rounded {way}to {plain(rounded)} {unit} (to {step}{plain(exact(rule.to))} {unit})"
+    if rounded <= 0:
+        return _Result(rounded, text, computed, f"it rounds to {plain(rounded)} {unit}")
+    off = deviation(computed, rounded)
+    if off > exact(rule.within):
+        problem = f"rounded to {plain(rounded)} {unit} it is {off:.1f}% away, more than within = {plain(rule.within)}%"
+        return _Result(rounded, text, computed, problem)
+    return _Result(rounded, text, computed)
+
+
+_WAY = {"nearest": "near", "down": "at or below", "up": "at or above"}
+
+
+def _rounded(rule: _Rounding, value: Decimal, direction: str, unit: str) -> tuple[Decimal | None, str | None]:
+    if rule.tablets is None:
+        assert rule.to is not None
+        return to_step(value, rule.to, direction), None
+    found = to_tablets(value, rule.tablets, direction)
+    if found is None:
+        return None, None
+    total, counts = found
+    return total, tablet_text(rule.tablets, counts, unit)
+
+
+def _refuse(frame: pd.DataFrame, row: int, result: _Result, dose: Dose, naming: tuple[str, str, bool]) -> None:
+    """A patient whose dose cannot be rounded as the protocol says: named, with the computed and rounded
+    dose and the sum (unless the run hides the dose: a blinded run where the dose differs by arm)."""
+    name, source, hide = naming
+    pid = frame["patient_id"].iloc[row]
+    if hide:
+        message = f"patient {pid!r}: the dose of {name} cannot be rounded as its round = {{ ... }} says"
+        message += " (the amounts are hidden in a blinded run)"
+    else:
+        message = (
+            f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
+            f"{result.problem} ({result.basis})"
+        )
+    raise CohortError(
+        message,
+        source=source,
+        hint="check the patient's values; or round to a finer step, add a tablet strength, or allow more with "
+        'round.within (e.g. within = "10%")',
+    )
+
+
+def _shown(unit: str) -> str:
+    return unit.replace("m2", "m²")
+
+
+# ---- what the protocol allows at most, and how validate describes a dose --------------------------
+
+
+def largest_dose(dose: Dose, values: Mapping[str, PatientValue]) -> float | None:
+    """The most one dose can be for any patient the declared ranges allow (None: no declared maximum):
+    the largest size (or the GFR cap, for Calvert), then the dose's cap and rounding."""
+    if dose.patient_value is not None:
+        return _max(values, dose.patient_value)
+    if not is_computed(dose):
+        return dose.amount
+    if dose.formula == "calvert":
+        assert dose.auc is not None
+        cap = exact(dose.gfr_cap if dose.gfr_cap is not None else DEFAULT_GFR_CAP)
+        product = exact(dose.auc) * (cap + 25)
+    elif dose.bsa is not None:
+        height, weight = _max(values, "height"), _max(values, "weight")
+        if height is None or weight is None or dose.amount is None:
+            return None
+        area = exact(float(bsa(dose.bsa.formula, height, weight))).quantize(_TWO, rounding=ROUND_HALF_UP)
+        if dose.bsa.cap is not None:
+            area = min(area, exact(dose.bsa.cap))
+        product = exact(dose.amount) * area
+    else:
+        size = _max(values, str(dose.per))
+        if size is None or dose.amount is None:
+            return None
+        product = exact(dose.amount) * exact(size)
+    ceiling = None if dose.cap is None else convert(dose.cap.amount, dose.cap.unit, dose.absolute_unit)
+    if ceiling is not None:
+        product = min(product, ceiling)
+    return float(_round(dose, product.quantize(_PLACES, rounding=ROUND_HALF_UP), ceiling, "").dose)
+
+
+def _max(values: Mapping[str, PatientValue], name: str) -> float | None:
+    spec = values.get(name)
+    return None if spec is None else spec.max
+
+
+def describe_dose(dose: Dose) -> str:
+    """How ``dosing validate`` states a computed dose: "1000 mg/m2 (mg from BSA by Mosteller, BSA capped
+    at 2.0 m2; rounded to 50 mg)"."""
+    unit = dose.absolute_unit
+    if dose.formula == "calvert":
+        cap = plain(exact(dose.gfr_cap if dose.gfr_cap is not None else DEFAULT_GFR_CAP))
+        head = f"AUC {plain(exact(dose.auc))} (mg by Calvert, GFR by Cockcroft-Gault capped at {cap} mL/min"
+    elif dose.bsa is not None:
+        capped = f" capped at {plain(exact(dose.bsa.cap))} m2" if dose.bsa.cap is not None else " not capped"
+        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from BSA by {BSA_FORMULAS[dose.bsa.formula]},{capped}"
+    else:
+        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from {dose.per}"
+    parts = [head]
+    if dose.cap is not None:
+        parts.append(f"dose capped at {plain(exact(dose.cap.amount))} {dose.cap.unit}")
+    rule = _rounding(dose)
+    if rule is not None:
+        how = "" if rule.direction == "nearest" else f"{rule.direction} "
+        to = (
+            f"{plain(exact(rule.to))} {unit}"
+            if rule.to is not None
+            else "tablets of " + "/".join(plain(exact(s)) for s in rule.tablets or ()) + f" {unit}"
+        )
+        parts.append(f"rounded {how}to {to} within {plain(exact(rule.within))}%")
+    return "; ".join(parts) + ")"
+
+
+__all__ = [
+    "BSA_FORMULAS",
+    "DEFAULT_GFR_CAP",
+    "absolute_doses",
+    "bsa",
+    "check_formula_values",
+    "cockcroft_gault",
+    "describe_dose",
+    "dose_shape_problem",
+    "is_computed",
+    "largest_dose",
+    "values_needed",
+]

@@ -1,0 +1,353 @@
+"""Dose formulas (BSA by Mosteller, DuBois or Haycock, weight-based doses with a cap, carboplatin by
+Calvert with Cockcroft-Gault) and dose banding (to a step, to tablets, within a percentage), each
+checked against values computed by hand in the comments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dosing
+from dosing.errors import CohortError, ProtocolError, SafetyError
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
+from dosing.protocol.banding import to_step, to_tablets
+from dosing.protocol.formulas import absolute_doses, bsa, cockcroft_gault
+from dosing.protocol.safety import check_max_daily
+from tests.builders import UTC_ALLOWED
+
+VALUES: dict[str, dict[str, Any]] = {
+    "height": {"type": "number", "unit": "cm", "min": 40, "max": 230},
+    "weight": {"type": "number", "unit": "kg", "min": 2, "max": 300},
+    "age": {"type": "number", "unit": "years", "min": 0, "max": 120},
+    "sex": {"type": "text"},
+    "creatinine": {"type": "number", "unit": "mg/dL", "min": 0.1, "max": 15},
+}
+
+
+def study(dose: dict[str, Any], values: dict[str, Any] | None = None, **regimen: Any) -> dosing.Protocol:
+    """An open study of one regimen "x" ("Oncodrug", day 1 of one 21-day cycle at 09:00) with ``dose``."""
+    return protocol_from_dict(
+        {
+            "study": {
+                "id": "F",
+                "title": "formulas",
+                "blinding": "open",
+                "timezone": "UTC",
+                **UTC_ALLOWED,
+                "last_day": 21,
+            },
+            "patient_values": VALUES if values is None else values,
+            "arms": [{"id": "a", "label": "A", "regimens": ["x"]}],
+            "regimens": [
+                {
+                    "id": "x",
+                    "drug": "Oncodrug",
+                    "dose": dose,
+                    "route": "intravenous",
+                    "times": ["09:00"],
+                    "schedule": {"cycle_days": [1], "cycle_length": "21 days", "cycles": 1},
+                    **regimen,
+                }
+            ],
+        },
+        source="test.toml",
+    )
+
+
+def patients(proto: dosing.Protocol, *rows: dict[str, str]) -> dosing.Cohort:
+    names = list(proto.patient_values)
+    header = ["patient_id", "arm", "start_date", *names]
+    cells = [(i + 2, [f"P{i + 1}", "a", "2027-01-04", *(row.get(n, "") for n in names)]) for i, row in enumerate(rows)]
+    return cohort_from_rows(header, cells, proto, source="cohort.csv")
+
+
+def first_doses(proto: dosing.Protocol, *rows: dict[str, str]) -> pd.DataFrame:
+    doses = dosing.expand(proto, patients(proto, *rows))
+    return doses.drop_duplicates("patient_id").set_index("patient_id")[["dose", "dose_basis"]]
+
+
+ADULT = {"height": "170", "weight": "74", "age": "64", "sex": "F", "creatinine": "0.9"}
+CHILD = {"height": "110", "weight": "18", "age": "5", "sex": "M", "creatinine": "0.4"}
+YOUNG_MAN = {"height": "180", "weight": "80", "age": "30", "sex": "M", "creatinine": "0.6"}
+BIG = {"height": "190", "weight": "110", "age": "50", "sex": "M", "creatinine": "1.0"}
+
+
+# ---- the formulas themselves ------------------------------------------------------------------
+
+
+def test_bsa_formulas_by_hand() -> None:
+    # Mosteller sqrt(h*w/3600): sqrt(170*74/3600) = sqrt(3.49444) = 1.8693; child sqrt(110*18/3600) = 0.7416
+    # DuBois 0.007184 * w^0.425 * h^0.725: 0.007184 * 74^0.425 (6.229) * 170^0.725 (41.41) = 1.8530; child 0.7411
+    # Haycock 0.024265 * w^0.5378 * h^0.3964: 0.024265 * 74^0.5378 (10.12) * 170^0.3964 (7.658) = 1.8811; child 0.7401
+    h, w = np.array([170.0, 110.0]), np.array([74.0, 18.0])
+    assert bsa("mosteller", h, w) == pytest.approx([1.8693, 0.7416], abs=5e-5)
+    assert bsa("dubois", h, w) == pytest.approx([1.8530, 0.7411], abs=5e-5)
+    assert bsa("haycock", h, w) == pytest.approx([1.8811, 0.7401], abs=5e-5)
+
+
+def test_cockcroft_gault_by_hand() -> None:
+    # (140 - 64) * 70 / (72 * 0.9) = 5320 / 64.8 = 82.10, x 0.85 for a woman = 69.78 mL/min
+    # (140 - 30) * 80 / (72 * 0.6) = 8800 / 43.2 = 203.70 mL/min for a man
+    got = cockcroft_gault([64, 30], [70, 80], [True, False], [0.9, 0.6])
+    assert got == pytest.approx([69.784, 203.704], abs=1e-3)
+
+
+def test_steps_and_tablets_round_in_each_direction() -> None:
+    # 1912 mg to 50 mg: nearest 1900 (38.24 steps), down 1900, up 1950; a half (1925 = 38.5 steps) rounds up
+    assert [to_step(Decimal(1912), 50, d) for d in ("nearest", "down", "up")] == [1900, 1900, 1950]
+    assert to_step(Decimal(1925), 50, "nearest") == 1950
+    # 2337.5 mg of 150 and 500 mg tablets: totals are 500a + 150b; 2300 (4 x 500 + 2 x 150) and 2350
+    # (2 x 500 + 9 x 150: 10a + 3b = 47 has only a = 2, b = 9) lie either side; 2350 is nearer (12.5 vs 37.5)
+    assert to_tablets(Decimal("2337.5"), (150, 500), "nearest") == (Decimal(2350), (9, 2))
+    assert to_tablets(Decimal("2337.5"), (150, 500), "down") == (Decimal(2300), (2, 4))
+    assert to_tablets(Decimal("2337.5"), (150, 500), "up") == (Decimal(2350), (9, 2))
+    assert to_tablets(Decimal(100), (150, 500), "down") is None  # no whole tablet is 100 mg or less
+
+
+# ---- doses in the expanded table, with their basis --------------------------------------------
+
+
+def test_mosteller_dose_and_its_basis() -> None:
+    # BSA 1.8693 -> 1.87 m2 (2 places); 1000 mg/m2 x 1.87 m2 = 1870 mg
+    proto = study({"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}})
+    got = first_doses(proto, ADULT)
+    assert got.loc["P1", "dose"] == 1870.0
+    assert got.loc["P1", "dose_basis"] == "1000 mg/m² × 1.87 m² (Mosteller, 170 cm, 74 kg) = 1870 mg"
+
+
+@pytest.mark.parametrize(
+    ("formula", "shown", "adult", "child"),
+    [("mosteller", "Mosteller", 1870, 740), ("dubois", "DuBois", 1850, 740), ("haycock", "Haycock", 1880, 740)],
+)  # 1.8693 -> 1.87, 1.8530 -> 1.85, 1.8811 -> 1.88 m2; the child 0.7416, 0.7411, 0.7401 -> 0.74 m2
+def test_each_bsa_formula_for_an_adult_and_a_child(formula: str, shown: str, adult: int, child: int) -> None:
+    proto = study({"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": formula}})
+    got = first_doses(proto, ADULT, CHILD)
+    assert got["dose"].tolist() == [adult, child]
+    assert got.loc["P2", "dose_basis"] == f"1000 mg/m² × 0.74 m² ({shown}, 110 cm, 18 kg) = 740 mg"
+
+
+def test_bsa_is_mosteller_by_default_and_capped_when_the_protocol_says() -> None:
+    # 190 cm, 110 kg: sqrt(190*110/3600) = sqrt(5.8056) = 2.4095 -> 2.41 m2, capped at 2.0 m2: 1000 x 2.00 = 2000 mg
+    capped = study({"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"cap": 2.0}})
+    got = first_doses(capped, BIG, ADULT)
+    assert got["dose"].tolist() == [2000.0, 1870.0]
+    assert got.loc["P1", "dose_basis"] == (
+        "1000 mg/m² × 2.00 m² (Mosteller, 190 cm, 110 kg: 2.41 m², capped at 2.00 m²) = 2000 mg"
+    )
+    uncapped = study({"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {}})
+    assert first_doses(uncapped, BIG).loc["P1", "dose"] == 2410.0
+
+
+def test_carboplatin_by_calvert_with_cockcroft_gault() -> None:
+    # GFR (140 - 64) * 70 / (72 * 0.9) * 0.85 = 69.78 -> 69.8 mL/min; AUC 5 x (69.8 + 25) = 5 x 94.8 = 474 mg
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"})
+    patient = {**ADULT, "weight": "70"}
+    got = first_doses(proto, patient)
+    assert got.loc["P1", "dose"] == 474.0
+    assert got.loc["P1", "dose_basis"] == (
+        "AUC 5 × (GFR 69.8 + 25) = 474 mg (Calvert; Cockcroft-Gault: 64 y, F, 70 kg, creatinine 0.9 mg/dL)"
+    )
+
+
+def test_the_gfr_is_capped_at_125_ml_per_minute() -> None:
+    # a young man with low creatinine: (140 - 30) * 80 / (72 * 0.6) = 203.7 mL/min, capped at 125:
+    # AUC 5 x (125 + 25) = 750 mg, the most AUC 5 can give
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg", "gfr": "cockcroft-gault"})
+    got = first_doses(proto, YOUNG_MAN)
+    assert got.loc["P1", "dose"] == 750.0
+    assert "GFR 203.7 mL/min, capped at 125 mL/min" in got.loc["P1", "dose_basis"]
+    own_cap = study({"formula": "calvert", "auc": 5, "unit": "mg", "gfr_cap": 100})
+    assert first_doses(own_cap, YOUNG_MAN)["dose"].iloc[0] == 625
+
+
+def test_creatinine_in_micromoles_per_litre() -> None:
+    # 80 umol/L / 88.4 = 0.905 mg/dL; (140 - 64) * 70 / (72 * 0.905) * 0.85 = 69.40 -> 69.4; 5 x 94.4 = 472 mg
+    values = {**VALUES, "creatinine": {"type": "number", "unit": "umol/L", "min": 10, "max": 1300}}
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    got = first_doses(proto, {**ADULT, "weight": "70", "creatinine": "80"})
+    assert got.loc["P1", "dose"] == 472.0
+    assert got.loc["P1", "dose_basis"].endswith("creatinine 80 µmol/L)")
+
+
+def test_capecitabine_rounded_to_tablets() -> None:
+    # 1250 mg/m2 x 1.87 m2 = 2337.5 mg -> 2350 mg = 2 x 500 mg + 9 x 150 mg (0.53% above); down: 2300 mg
+    dose = {"amount": 1250, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}
+    nearest = study({**dose, "round": {"tablets": [150, 500], "within": "10%"}})
+    got = first_doses(nearest, ADULT)
+    assert got.loc["P1", "dose"] == 2350.0
+    assert got.loc["P1", "dose_basis"] == (
+        "1250 mg/m² × 1.87 m² (Mosteller, 170 cm, 74 kg) = 2337.5 mg, rounded to 2350 mg: 2 × 500 mg + 9 × 150 mg"
+    )
+    down = study({**dose, "round": {"tablets": [150, 500], "direction": "down"}})
+    assert first_doses(down, ADULT)["dose_basis"].iloc[0].endswith("rounded down to 2300 mg: 4 × 500 mg + 2 × 150 mg")
+
+
+def test_rounding_to_a_step_says_so() -> None:
+    # 1000 x 1.87 = 1870 mg: to 50 mg nearest 1850 (37.4 steps), up 1900
+    dose = {"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {}}
+    got = first_doses(study({**dose, "round": {"to": 50}}), ADULT)
+    assert got.loc["P1", "dose"] == 1850.0
+    assert got.loc["P1", "dose_basis"].endswith("= 1870 mg, rounded to 1850 mg (to the nearest 50 mg)")
+    up = first_doses(study({**dose, "round": {"to": 50, "direction": "up"}}), ADULT)
+    assert up.loc["P1", "dose"] == 1900.0
+    assert up.loc["P1", "dose_basis"].endswith(", rounded up to 1900 mg (to 50 mg)")
+
+
+def test_round_to_stays_as_it_was() -> None:
+    # the shipped capecitabine protocol: 1250 mg/m2 x 1.82 m2 = 2275 mg -> 2250 mg (to 150 mg), halves up:
+    # 1250 x 1.14 = 1425 = 9.5 steps -> 1500 mg
+    values = {"bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 3.0}}
+    proto = study({"amount": 1250, "unit": "mg/m2", "per": "bsa", "round_to": 150}, values)
+    got = first_doses(proto, {"bsa": "1.82"}, {"bsa": "1.14"})
+    assert got["dose"].tolist() == [2250.0, 1500.0]
+    assert (
+        got.loc["P1", "dose_basis"]
+        == "1250 mg/m² × 1.82 m² (bsa) = 2275 mg, rounded to 2250 mg (to the nearest 150 mg)"
+    )
+
+
+def test_a_weight_based_paediatric_dose_with_a_cap() -> None:
+    # 15 mg/kg: 18 kg -> 270 mg; 80 kg -> 1200 mg, capped at 1 g = 1000 mg
+    values = {"weight": VALUES["weight"]}
+    proto = study({"amount": 15, "unit": "mg/kg", "per": "weight", "cap": {"amount": 1, "unit": "g"}}, values)
+    got = first_doses(proto, {"weight": "18"}, {"weight": "80"})
+    assert got["dose"].tolist() == [270.0, 1000.0]
+    assert got.loc["P1", "dose_basis"] == "15 mg/kg × 18 kg (weight) = 270 mg"
+    assert got.loc["P2", "dose_basis"] == "15 mg/kg × 80 kg (weight) = 1200 mg, capped at 1000 mg"
+
+
+def test_a_rounded_dose_never_goes_above_the_cap() -> None:
+    # 15 mg/kg x 70 kg = 1050 mg, capped at 1000; to 300 mg nearest would be 900 (3.33 steps) - fine;
+    # with direction up it would be 1200, above the cap, so it rounds down to 900 (10% below: within 10%)
+    values = {"weight": VALUES["weight"]}
+    dose = {"amount": 15, "unit": "mg/kg", "per": "weight", "cap": {"amount": 1000, "unit": "mg"}}
+    got = first_doses(study({**dose, "round": {"to": 300, "direction": "up"}}, values), {"weight": "70"})
+    assert got.loc["P1", "dose"] == 900.0
+
+
+def test_a_dose_rounded_further_than_within_is_refused_naming_the_patient() -> None:
+    # 15 mg/kg x 18 kg = 270 mg; to 500 mg it becomes 500 mg, (500 - 270) / 270 = 85.2% away
+    values = {"weight": VALUES["weight"]}
+    proto = study({"amount": 15, "unit": "mg/kg", "per": "weight", "round": {"to": 500}}, values)
+    with pytest.raises(CohortError) as caught:
+        first_doses(proto, {"weight": "70"}, {"weight": "18"})  # 1050 mg -> 1000 mg, 4.8% away: fine
+    message = str(caught.value)
+    assert "patient 'P2': the computed dose of 'x' is 270 mg; rounded to 500 mg it is 85.2% away" in message
+    assert "more than within = 10%" in message
+
+
+def test_the_same_dose_gives_the_same_numbers_as_absolute_doses_for_many_amounts() -> None:
+    """The function steps and dose levels use: one amount per row (e.g. 1250 and 950 mg/m2)."""
+    proto = study({"amount": 1250, "unit": "mg/m2", "per": "bsa", "bsa": {}, "round": {"to": 50}})
+    frame = patients(proto, ADULT, ADULT).patients
+    doses, basis = absolute_doses(proto.regimens[0].dose, frame, np.array([1250.0, 950.0]), proto.patient_values)
+    # 1250 x 1.87 = 2337.5 -> 2350 (46.75 steps); 950 x 1.87 = 1776.5 -> 1800 (35.53 steps)
+    assert doses.tolist() == [2350.0, 1800.0]
+    assert basis[1].startswith("950 mg/m² × 1.87 m²")
+
+
+def test_fixed_doses_have_a_blank_basis() -> None:
+    proto = study({"amount": 60, "unit": "mg"}, {})
+    got = first_doses(proto, {})
+    assert got.loc["P1", "dose_basis"] == ""
+
+
+# ---- validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dose", "values", "message"),
+    [
+        (
+            {"formula": "calvert", "auc": 5, "unit": "mg"},
+            {k: v for k, v in VALUES.items() if k != "creatinine"},
+            "the Calvert formula needs patient value 'creatinine', which [patient_values] does not declare",
+        ),
+        (
+            {"amount": 1, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mostellar"}},
+            VALUES,
+            "unknown BSA formula 'mostellar'; did you mean 'mosteller'?",
+        ),
+        ({"formula": "calvret", "auc": 5, "unit": "mg"}, VALUES, "did you mean 'calvert'?"),
+        (
+            {"amount": 1, "unit": "mg/m2", "per": "bsa", "bsa": {}},
+            {**VALUES, "height": {"type": "number", "unit": "cn"}},
+            "needs height in cm; it has unit 'cn' (did you mean 'cm'?)",
+        ),
+        (
+            {"amount": 1, "unit": "mg/m2", "per": "bsa", "bsa": {}},
+            {**VALUES, "bsa": {"type": "number", "unit": "m2"}},
+            "the body-surface area is both a patient value (patient_values.bsa) and computed",
+        ),
+        ({"formula": "calvert", "unit": "mg"}, VALUES, 'formula = "calvert" needs auc'),
+        ({"formula": "calvert", "auc": 5, "unit": "g"}, VALUES, 'write unit = "mg"'),
+        ({"amount": 5, "unit": "mg", "auc": 5}, VALUES, 'auc applies only to formula = "calvert"'),
+        ({"amount": 5, "unit": "mg", "cap": {"amount": 1, "unit": "mg"}}, VALUES, "cap applies only to a computed"),
+        (
+            {"amount": 1, "unit": "mg/kg", "per": "weight", "round": {"to": 5}, "round_to": 5},
+            VALUES,
+            "give round_to or round, not both",
+        ),
+        ({"amount": 1, "unit": "mg/kg", "per": "weight", "round": {"to": 5, "within": 10}}, VALUES, 'within = "10%"'),
+        ({"amount": 1, "unit": "mg/kg", "per": "weight", "round": {}}, VALUES, "give to = <step> or tablets"),
+        (
+            {"amount": 1, "unit": "mg/kg", "per": "weight", "cap": {"amount": 1, "unit": "IU"}},
+            VALUES,
+            "cannot be compared",
+        ),
+    ],
+)
+def test_formula_mistakes_are_refused(dose: dict[str, Any], values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        study(dose, values)
+    assert message in str(caught.value)
+
+
+def test_a_blank_value_of_a_patient_who_receives_the_formula_is_refused() -> None:
+    values = {**VALUES, "creatinine": {**VALUES["creatinine"], "required": False}}
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    with pytest.raises(CohortError, match="patient 'P1' has no creatinine, which regimen 'x' needs"):
+        first_doses(proto, {**ADULT, "creatinine": ""})
+
+
+def test_sex_must_be_f_or_m() -> None:
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"})
+    with pytest.raises(CohortError, match=r"patient 'P1' has sex 'female'; .* needs F or M"):
+        first_doses(proto, {**ADULT, "sex": "female"})
+
+
+# ---- safety checks see the computed dose -----------------------------------------------------
+
+
+def test_the_maximum_daily_dose_sees_the_computed_dose() -> None:
+    # validation: the largest Calvert dose at AUC 5 is 5 x (125 + 25) = 750 mg, above a 700 mg limit
+    dose = {"formula": "calvert", "auc": 5, "unit": "mg"}
+    with pytest.raises(ProtocolError, match=r"would receive 750 mg of oncodrug .* above the maximum daily dose"):
+        study(dose, max_daily_dose={"amount": 700, "unit": "mg"})
+    # on the expanded table: 474 mg for the patient of the hand example, against a 400 mg limit
+    proto = study(dose, max_daily_dose={"amount": 800, "unit": "mg"})
+    doses = dosing.expand(proto, patients(proto, {**ADULT, "weight": "70"}))
+    strict = proto.model_copy(
+        update={"regimens": [proto.regimens[0].model_copy(update={"max_daily_dose": _limit(400)})]}
+    )
+    with pytest.raises(SafetyError, match="would receive 474 mg of oncodrug"):
+        check_max_daily(doses, strict)
+
+
+def test_the_largest_bsa_dose_is_checked_at_validation() -> None:
+    # height 230 cm and weight 300 kg at most: sqrt(230*300/3600) = 4.378 -> capped at 2.0 m2: 1000 x 2 = 2000 mg
+    dose = {"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"cap": 2.0}}
+    study(dose, max_daily_dose={"amount": 2000, "unit": "mg"})
+    with pytest.raises(ProtocolError, match="would receive 2,000 mg"):
+        study(dose, max_daily_dose={"amount": 1999, "unit": "mg"})
+
+
+def _limit(amount: float) -> Any:
+    from dosing.protocol.model import DailyLimit
+
+    return DailyLimit(amount=amount, unit="mg")
