@@ -154,7 +154,7 @@ def test_generate_unblinded_writes_beside_the_blinded_folder_and_warns(tmp_path:
     assert "or placebo" not in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["nct02467504", "nct02467504-UNBLINDED"]
     header = (tmp_path / "nct02467504-UNBLINDED" / "doses.csv").read_text(encoding="utf-8-sig").splitlines()[0]
-    assert header.endswith(",uid,status,arm,regimen,blinded_label")
+    assert header.endswith(",uid,status,arm,regimen,blinded_label,dose_basis")
     blinded = (tmp_path / "nct02467504" / "doses.csv").read_text(encoding="utf-8-sig")
     assert "active" not in blinded and "hrIL-2 or placebo" in blinded
 

@@ -351,3 +351,110 @@ def _limit(amount: float) -> Any:
     from dosing.protocol.model import DailyLimit
 
     return DailyLimit(amount=amount, unit="mg")
+
+
+# ---- the examples of docs/protocol-format.md ---------------------------------------------------
+
+
+def _docs_block(start: str) -> str:
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "protocol-format.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```toml\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    return next(b for b in blocks if start in b)
+
+
+def test_the_documented_gemcitabine_carboplatin_example_computes_by_hand() -> None:
+    import tomllib
+
+    proto = protocol_from_dict(tomllib.loads(_docs_block('id = "GEMCARBO-DOC"')), source="docs")
+    header = ["patient_id", "arm", "start_date", "height", "weight", "age", "sex", "creatinine"]
+    rows = [(2, ["P1", "gemcarbo", "2027-01-04", "170", "70", "64", "F", "0.9"])]
+    doses = dosing.expand(proto, cohort_from_rows(header, rows, proto))
+    first = doses.drop_duplicates("regimen").set_index("regimen")
+    # gemcitabine: sqrt(170*70/3600) = sqrt(3.3056) = 1.8181 -> 1.82 m2 (below the 2.0 cap): 1820 mg
+    assert first.loc["gemcitabine", "dose"] == 1820.0
+    assert first.loc["gemcitabine", "dose_basis"] == "1000 mg/m² × 1.82 m² (Mosteller, 170 cm, 70 kg) = 1820 mg"
+    # carboplatin: GFR 69.8 (see above): 5 x 94.8 = 474 mg
+    assert first.loc["carboplatin", "dose"] == 474.0
+
+
+def test_the_documented_rounding_fragment_gives_the_doses_it_says() -> None:
+    import tomllib
+
+    regimens = tomllib.loads(_docs_block('id = "capecitabine-50"'))["regimens"]
+    values = {"bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 3.0}}
+    proto = protocol_from_dict(
+        {
+            "study": {"id": "D", "title": "d", "blinding": "open", "timezone": "UTC", **UTC_ALLOWED, "last_day": 168},
+            "patient_values": values,
+            "arms": [{"id": "a", "label": "A", "regimens": [r["id"] for r in regimens]}],
+            "regimens": regimens,
+        }
+    )
+    doses = dosing.expand(proto, patients(proto, {"bsa": "1.82"}))
+    first = doses.drop_duplicates("regimen").set_index("regimen")["dose"]
+    # 1250 x 1.82 = 2275 mg: to 50 nearest 2300 (45.5 steps, halves up), down 2250; tablets 2250 and 2300
+    # are both 25 mg away, a tie rounds up: 2300 = 4 x 500 + 2 x 150
+    assert first.to_dict() == {"capecitabine-50": 2300.0, "capecitabine-down": 2250.0, "capecitabine-tablets": 2300.0}
+
+
+# ---- dose_basis is unblinded-only ----------------------------------------------------------------
+
+
+def _blinded_study() -> dosing.Protocol:
+    """Double blind: BSA-dosed active drug or a placebo infusion behind one label, and a BSA-dosed drug
+    that every arm receives."""
+    values = {k: VALUES[k] for k in ("height", "weight")}
+    shared = {
+        "route": "intravenous",
+        "times": ["09:00"],
+        "schedule": {"cycle_days": [1], "cycle_length": "21 days", "cycles": 2},
+    }
+    label = {"blinded_label": "Study infusion", "blinded_dose": "1 infusion"}
+    return protocol_from_dict(
+        {
+            "study": {"id": "BLINDBSA", "title": "b", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED, "last_day": 42},
+            "patient_values": values,
+            "arms": [
+                {"id": "active", "label": "Active", "regimens": ["active", "gem"]},
+                {"id": "placebo", "label": "Placebo", "regimens": ["placebo", "gem"]},
+            ],
+            "regimens": [
+                {"id": "active", "drug": "Activedrug", **shared, **label,
+                 "dose": {"amount": 100, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0}}},
+                {"id": "placebo", "drug": "Placebo", **shared, **label, "placebo_for": "active",
+                 "dose": {"amount": 100, "unit": "mL"}},
+                {"id": "gem", "drug": "Gemcitabine", **shared,
+                 "dose": {"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}},
+            ],
+        },
+        source="blind.toml",
+    )  # fmt: skip
+
+
+def test_a_blinded_run_never_writes_the_dose_basis(tmp_path: Any) -> None:
+    proto = _blinded_study()
+    header = ["patient_id", "arm", "start_date", "height", "weight"]
+    rows = [(2, ["B1", "active", "2027-01-04", "170", "74"]), (3, ["B2", "placebo", "2027-01-04", "110", "18"])]
+    cohort = cohort_from_rows(header, rows, proto)
+    dosing.generate(proto, cohort, tmp_path / "blinded")
+    written = [p for p in (tmp_path / "blinded").rglob("*") if p.is_file()]
+    assert any(p.name == "doses.csv" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        for secret in (b"dose_basis", b"DuBois", b"Mosteller", "m²".encode(), b"1.87"):
+            assert secret not in data, f"{secret!r} in {path}"
+    dosing.generate(proto, cohort, tmp_path / "unblinded", unblinded=True)
+    (table,) = [
+        p for p in (tmp_path / "unblinded").rglob("doses.csv") if p.parent.name != "B1" and p.parent.name != "B2"
+    ]
+    doses = pd.read_csv(table, keep_default_na=False)
+    assert "dose_basis" in doses.columns
+    first = doses.drop_duplicates(["patient_id", "regimen"]).set_index(["patient_id", "regimen"])["dose_basis"]
+    # DuBois 1.8530 -> 1.85 m2: 100 x 1.85 = 185 mg; Mosteller 1.87 m2 and, for the child, 0.74 m2
+    assert first[("B1", "active")] == "100 mg/m² × 1.85 m² (DuBois, 170 cm, 74 kg) = 185 mg"
+    assert first[("B2", "placebo")] == ""
+    assert first[("B2", "gem")] == "1000 mg/m² × 0.74 m² (Mosteller, 110 cm, 18 kg) = 740 mg"

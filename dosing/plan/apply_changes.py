@@ -157,8 +157,8 @@ def _change_dose(work: _Work, changes: Changes) -> None:
         mask = _of(work, row) & (work.dates >= _iso(row.date))
         work.dose[mask] = row.dose
         work.touch(mask, row.date.to_datetime64())
-        if work.basis is not None:  # a computed dose says it was replaced, and what had been planned
-            computed = mask & (work.basis != "")
+        computed = mask & (work.basis != "") if work.basis is not None else mask & False
+        if work.basis is not None and computed.any():  # a computed dose says it was replaced, and what was planned
             parts = np.char.partition(work.basis[computed].astype(str), "; planned ")  # a second change: once
             planned = np.where(parts[:, 1] != "", parts[:, 2], parts[:, 0]).astype(object)
             work.basis[computed] = f"set by the changes file, line {row.line}; planned " + planned
