@@ -21,6 +21,7 @@ ACCEPTED = FIXTURES / "accepted"
 SEED = PROTOCOLS / "nct02467504.toml"
 SEED_PATIENT = FIXTURES / "seed-one-patient.csv"
 ENDS_2027 = ACCEPTED / "seed-enrolment-ends-2027-12-31.toml"
+FORMULAS = ACCEPTED / "paediatric-and-carboplatin.toml"
 
 #: fixture name -> (fragments the message must contain: where, then what), protocol for cohort cases.
 BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
@@ -90,6 +91,24 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-only-comments.toml": (("study: required field is missing",), None),
     "protocol-binary.toml": (("is a binary file",), None),
     "protocol-not-utf8.toml": (("line 1:", "is not UTF-8 text", "save the file as UTF-8"), None),
+    "protocol-formula-missing-patient-value.toml": (
+        (
+            "regimens[0] (id 'carboplatin').dose:",
+            "the Calvert formula needs patient value 'creatinine', which [patient_values] does not declare",
+        ),
+        None,
+    ),
+    "protocol-unknown-bsa-formula.toml": (
+        (
+            "regimens[0] (id 'gemcitabine').dose.bsa.formula:",
+            "unknown BSA formula 'mostellar'; did you mean 'mosteller'?",
+        ),
+        None,
+    ),
+    "protocol-height-unit-typo.toml": (
+        ("patient_values.height.unit:", "needs height in cm; it has unit 'cn' (did you mean 'cm'?)"),
+        None,
+    ),
     # cohorts (against the seed protocol unless said otherwise)
     "cohort-duplicate-patient-id.csv": (("line 3, column 'patient_id':", "'RA-1' already appears on line 2"), SEED),
     "cohort-patient-ids-differ-only-in-case.csv": (
@@ -139,6 +158,14 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-starts-after-study-end.csv": (
         ("line 3, column 'start_date':", "patient starts on 2028-01-03, after the study ends on 2027-12-31"),
         ENDS_2027,
+    ),
+    "cohort-dose-rounded-beyond-within.csv": (
+        ("patient 'K-2': the computed dose of 'paediatric' is 180 mg; rounded to 200 mg it is 11.1% away",),
+        FORMULAS,
+    ),
+    "cohort-formula-value-blank.csv": (
+        ("column 'creatinine':", "patient 'A-1' has no creatinine, which regimen 'carboplatin' needs"),
+        FORMULAS,
     ),
 }
 

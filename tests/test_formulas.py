@@ -416,7 +416,8 @@ def _blinded_study() -> dosing.Protocol:
     label = {"blinded_label": "Study infusion", "blinded_dose": "1 infusion"}
     return protocol_from_dict(
         {
-            "study": {"id": "BLINDBSA", "title": "b", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED, "last_day": 42},
+            "study": {"id": "BLINDBSA", "title": "b", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED,
+                      "last_day": 42},
             "patient_values": values,
             "arms": [
                 {"id": "active", "label": "Active", "regimens": ["active", "gem"]},

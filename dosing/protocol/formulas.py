@@ -198,7 +198,7 @@ def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> No
                 protocol,
                 f"{where}.dose",
                 f"{what} needs patient value {name!r}, which [patient_values] does not declare",
-                f"declare it under [patient_values]: {example}",
+                f"declare it under [patient_values]: {example}" + (' (or unit = "umol/L")' if len(units) > 1 else ""),
             )
         elif spec.type != kind:
             _fail(protocol, f"patient_values.{name}", f"{what} needs {name!r} of type {kind!r}, not {spec.type!r}")
@@ -392,7 +392,9 @@ def _round(dose: Dose, computed: Decimal, ceiling: Decimal | None, text: str) ->
         return _Result(rounded, text, computed, f"it rounds to {plain(rounded)} {unit}")
     off = deviation(computed, rounded)
     if off > exact(rule.within):
-        problem = f"rounded to {plain(rounded)} {unit} it is {off:.1f}% away, more than within = {plain(rule.within)}%"
+        problem = (
+            f"rounded to {plain(rounded)} {unit} it is {off:.1f}% away, more than within = {plain(rule.within)}% allows"
+        )
         return _Result(rounded, text, computed, problem)
     return _Result(rounded, text, computed)
 
