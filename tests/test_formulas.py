@@ -404,7 +404,7 @@ def test_the_documented_rounding_fragment_gives_the_doses_it_says() -> None:
 # ---- dose_basis is unblinded-only ----------------------------------------------------------------
 
 
-def _blinded_study() -> dosing.Protocol:
+def _blinded_study(**active: Any) -> dosing.Protocol:
     """Double blind: BSA-dosed active drug or a placebo infusion behind one label, and a BSA-dosed drug
     that every arm receives."""
     values = {k: VALUES[k] for k in ("height", "weight")}
@@ -425,7 +425,8 @@ def _blinded_study() -> dosing.Protocol:
             ],
             "regimens": [
                 {"id": "active", "drug": "Activedrug", **shared, **label,
-                 "dose": {"amount": 100, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0}}},
+                 "dose": {"amount": 100, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0},
+                          **active}},
                 {"id": "placebo", "drug": "Placebo", **shared, **label, "placebo_for": "active",
                  "dose": {"amount": 100, "unit": "mL"}},
                 {"id": "gem", "drug": "Gemcitabine", **shared,
@@ -459,3 +460,42 @@ def test_a_blinded_run_never_writes_the_dose_basis(tmp_path: Any) -> None:
     assert first[("B1", "active")] == "100 mg/m² × 1.85 m² (DuBois, 170 cm, 74 kg) = 185 mg"
     assert first[("B2", "placebo")] == ""
     assert first[("B2", "gem")] == "1000 mg/m² × 0.74 m² (Mosteller, 110 cm, 18 kg) = 740 mg"
+
+
+def test_the_changes_file_knows_the_planned_dose_of_a_formula() -> None:
+    """A changed dose may be at most 10 times the planned dose: the planned dose of a BSA formula is 1870 mg."""
+    from dosing.plan.changes import _planned_dose
+
+    proto = study({"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {}})
+    row = patients(proto, ADULT).patients.iloc[0]
+    assert _planned_dose(proto.regimens[0], row, proto) == Decimal(1870)
+
+
+def test_validate_and_fhir_describe_a_formula() -> None:
+    from dosing.protocol.formulas import describe_dose
+
+    calvert = study({"formula": "calvert", "auc": 5, "unit": "mg"}).regimens[0].dose
+    assert describe_dose(calvert) == "AUC 5 (mg by Calvert, GFR by Cockcroft-Gault capped at 125 mL/min)"
+    capped = {
+        "amount": 1000,
+        "unit": "mg/m2",
+        "per": "bsa",
+        "bsa": {"cap": 2},
+        "round": {"to": 50, "direction": "down"},
+    }
+    assert describe_dose(study(capped).regimens[0].dose) == (
+        "1000 mg/m2 (mg from BSA by Mosteller, capped at 2 m2; rounded down to 50 mg within 10%)"
+    )
+
+
+def test_a_blinded_rounding_error_names_the_label_and_hides_the_amounts() -> None:
+    # the child on the active drug: DuBois 0.7411 -> 0.74 m2, 100 x 0.74 = 74 mg; to 50 mg: 50 mg, 32% away
+    proto = _blinded_study(round={"to": 50})
+    header = ["patient_id", "arm", "start_date", "height", "weight"]
+    rows = [(2, ["B1", "active", "2027-01-04", "110", "18"])]
+    with pytest.raises(CohortError) as caught:
+        dosing.expand(proto, cohort_from_rows(header, rows, proto))
+    message = str(caught.value)
+    assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in message
+    for secret in ("74", "50 mg", "active", "Activedrug", "DuBois", "m²"):
+        assert secret not in message

@@ -35,7 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ChangesError, ValueParseError
+from ..errors import ChangesError, CohortError, ValueParseError
+from ..protocol.formulas import absolute_doses, is_computed, values_needed
 from ..protocol.model import Protocol, Regimen
 from ..protocol.units import exact, factor, format_dose, lookup
 from ..protocol.values import decimal_comma, parse_date, parse_time
@@ -322,7 +323,7 @@ def _dose(view: View, regimen: Regimen, text: str, patient: pd.Series) -> float:
             bounds = "-".join("" if bound is None else f"{bound:g}" for bound in (spec.min, spec.max))
             raise ValueParseError(f"column 'dose': {format_dose(amount, unit)} is outside {bounds}")
         return float(amount)
-    planned = _planned_dose(regimen, patient)
+    planned = _planned_dose(regimen, patient, view.protocol)
     if planned is not None and amount > MAX_DOSE_CHANGE * planned:
         raise ValueParseError(
             f"column 'dose': {format_dose(amount, unit)} is more than {MAX_DOSE_CHANGE} times the planned "
@@ -358,15 +359,19 @@ def _dose_amount(view: View, regimen: Regimen, text: str) -> Decimal:
     return number * ratio
 
 
-def _planned_dose(regimen: Regimen, patient: pd.Series) -> Decimal | None:
-    """The regimen's planned dose for the patient (a per-size dose times the patient's size)."""
+def _planned_dose(regimen: Regimen, patient: pd.Series, protocol: Protocol) -> Decimal | None:
+    """The regimen's planned dose for the patient (a computed dose as expansion computes it: per size, by a
+    formula, capped and rounded); None where the patient's values do not give one."""
     dose = regimen.dose
-    if dose.amount is None:
+    if not is_computed(dose):
+        return None if dose.amount is None else exact(dose.amount)
+    if any(pd.isna(patient.get(name)) for name in values_needed(dose)):
         return None
-    if dose.per is None:
-        return exact(dose.amount)
-    size = patient.get(dose.per)
-    return None if size is None or pd.isna(size) else exact(dose.amount) * exact(float(size))
+    try:
+        doses, _ = absolute_doses(dose, patient.to_frame().T, values=protocol.patient_values)
+    except CohortError:  # the patient's dose cannot be rounded as the protocol says: the plan refuses it
+        return None
+    return exact(float(doses[0]))
 
 
 def _before_day1(protocol: Protocol, visit_id: object) -> bool:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import CohortError, ProtocolError
 from ..protocol.checks import dependency_order
-from ..protocol.formulas import absolute_doses, values_needed
+from ..protocol.formulas import absolute_doses, is_computed, values_needed
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import once_weekly_regimens
 from ..protocol.values import WEEKDAYS
@@ -287,10 +287,13 @@ class _Bases:
         self, protocol: Protocol, regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's dose and basis code (rows of ``patient``, indexes into ``frame``)."""
-        who, position = np.unique(patient, return_inverse=True)
+        dose = regimen.dose
+        if dose.patient_value is None and not is_computed(dose):  # a fixed dose: no basis
+            return np.full(len(patient), dose.amount, dtype=float), np.zeros(len(patient), dtype=np.int32)
+        who, position = _distinct(patient, len(frame))
         blinds = protocol.study.blinded and regimen.blinded_label is not None
         doses, basis = absolute_doses(
-            regimen.dose,
+            dose,
             frame.iloc[who],
             values=protocol.patient_values,
             name=repr(regimen.blinded_label if blinds else regimen.id),

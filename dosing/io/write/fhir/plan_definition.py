@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ....plan.blind_view import View
+from ....protocol.formulas import describe_dose
 from ....protocol.model import Protocol, Regimen, Schedule
 from ....protocol.units import format_dose
 from .bundle import plan_url
@@ -80,6 +81,8 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
         dose = regimen.blinded_dose
     elif regimen.dose.patient_value is not None:
         dose = f"the patient's own dose ({regimen.dose.patient_value}, {regimen.dose.unit})"
+    elif regimen.dose.formula or regimen.dose.bsa or regimen.dose.cap or regimen.dose.round_:
+        dose = describe_dose(regimen.dose)  # "AUC 5 (mg by Calvert, ...)", "1000 mg/m2 (mg from BSA by ...)"
     else:
         per = f" per {regimen.dose.per}" if regimen.dose.per else ""
         dose = format_dose(regimen.dose.amount, regimen.dose.unit) + per
