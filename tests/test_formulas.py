@@ -499,3 +499,12 @@ def test_a_blinded_rounding_error_names_the_label_and_hides_the_amounts() -> Non
     assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in message
     for secret in ("74", "50 mg", "active", "Activedrug", "DuBois", "m²"):
         assert secret not in message
+
+
+def test_absolute_doses_refuses_a_blank_value_naming_the_patient() -> None:
+    """The contract for callers other than expansion (steps, dose levels): a blank value is an error."""
+    values = {**VALUES, "weight": {**VALUES["weight"], "required": False}}
+    proto = study({"amount": 15, "unit": "mg/kg", "per": "weight"}, values)
+    frame = patients(proto, ADULT, {**ADULT, "weight": ""}).patients
+    with pytest.raises(CohortError, match="patient 'P2' has no weight, which 'x' needs"):
+        absolute_doses(proto.regimens[0].dose, frame, values=proto.patient_values, name="'x'")

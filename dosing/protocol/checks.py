@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..errors import ProtocolError
-from .formulas import check_formula_values
+from .formula_rules import check_formula_values
 
 if TYPE_CHECKING:
     from .model import Protocol, Regimen, Schedule

@@ -31,12 +31,13 @@ How a dose is computed, in this order (each number shown in ``dose_basis`` is th
    instead); 5. the ``within`` check against the dose of step 3.
 
 Formulas are evaluated with numpy over all patients; the decimal steps run once per distinct set of
-inputs (a cohort has far fewer distinct heights and weights than doses). Pure: no I/O.
+inputs (a cohort has far fewer distinct heights and weights than doses). What a protocol may say (formula
+names, which keys go together, the patient values each formula reads) is
+:mod:`dosing.protocol.formula_rules`; rounding is :mod:`dosing.protocol.banding`. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -46,36 +47,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..errors import CohortError, ProtocolError, ValueParseError
+from ..errors import CohortError
 from .banding import MAX_TABLETS, deviation, plain, tablet_text, to_step, to_tablets
+from .formula_rules import BSA_FORMULAS, is_computed, values_needed
 from .units import convert, exact, lookup
 
 if TYPE_CHECKING:
-    from .model import Dose, PatientValue, Protocol, Regimen
+    from .model import Dose, PatientValue
 
-#: BSA formulas by name: (name shown, m2 from height in cm and weight in kg).
-BSA_FORMULAS = {
-    "mosteller": "Mosteller",
-    "dubois": "DuBois",
-    "haycock": "Haycock",
-}
-DOSE_FORMULAS = ("calvert",)
-GFR_FORMULAS = ("cockcroft-gault",)
-#: FDA labelling advice for carboplatin: GFR capped at 125 mL/min (at most AUC x 150 mg).
 DEFAULT_GFR_CAP = 125.0
 UMOL_PER_MG_DL = Decimal("88.4")
 _TWO = Decimal("0.01")
 _ONE = Decimal("0.1")
 _PLACES = Decimal("0.000001")
-
-#: Patient values the formulas read: type, accepted units (the first is the one to write).
-INPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "height": ("number", ("cm",)),
-    "weight": ("number", ("kg",)),
-    "age": ("number", ("years",)),
-    "sex": ("text", ()),
-    "creatinine": ("number", ("mg/dL", "umol/L", "µmol/L", "μmol/L")),
-}
 
 
 def bsa(formula: str, height: npt.ArrayLike, weight: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -97,125 +81,6 @@ def cockcroft_gault(
     crcl = (140.0 - np.asarray(age, dtype=float)) * np.asarray(weight, dtype=float)
     crcl = crcl / (72.0 * np.asarray(creatinine_mg_dl, dtype=float))
     return np.asarray(np.where(np.asarray(female, dtype=bool), crcl * 0.85, crcl))
-
-
-# ---- names in the protocol ------------------------------------------------------------------
-
-
-def _name(value: object, known: tuple[str, ...], what: str, elsewhere: str = "") -> str:
-    if not isinstance(value, str):
-        raise ValueParseError(f"expected the name of a {what} ({', '.join(known)}), got {value!r}")
-    name = value.strip().lower()
-    if name in known:
-        return name
-    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {guess[0]!r}?" if guess else ""
-    raise ValueParseError(f"unknown {what} {value!r}{hint} (known: {', '.join(known)}){elsewhere}")
-
-
-def bsa_formula_name(value: object) -> str:
-    return _name(value, tuple(BSA_FORMULAS), "BSA formula")
-
-
-def dose_formula_name(value: object) -> str:
-    if isinstance(value, str) and value.strip().lower() in BSA_FORMULAS:
-        raise ValueParseError(
-            f'{value!r} is a BSA formula: write per = "bsa", bsa = {{ formula = "{value.strip().lower()}" }}'
-        )
-    return _name(value, DOSE_FORMULAS, "dose formula")
-
-
-def gfr_formula_name(value: object) -> str:
-    return _name(value, GFR_FORMULAS, "GFR formula")
-
-
-# ---- the shape of a dose --------------------------------------------------------------------
-
-
-def is_computed(dose: Dose) -> bool:
-    """A dose computed per patient (per a size, or by a formula), as opposed to fixed or the patient's own."""
-    return dose.per is not None or dose.formula is not None
-
-
-def dose_shape_problem(dose: Dose) -> str | None:
-    """What is wrong with the combination of a dose's formula keys, or None."""
-    calvert = dose.formula == "calvert"
-    if not calvert:
-        for key in ("auc", "gfr", "gfr_cap"):
-            if getattr(dose, key) is not None:
-                return f'{key} applies only to formula = "calvert" (carboplatin by target AUC)'
-    else:
-        taken = [k for k in ("amount", "per", "patient_value", "bsa") if getattr(dose, k) is not None]
-        if taken:
-            return f'formula = "calvert" computes the dose from auc: leave out {", ".join(taken)}'
-        if lookup(dose.unit).symbol != "mg":
-            return f'the Calvert formula gives the dose in mg: write unit = "mg", not {dose.unit!r}'
-    if dose.bsa is not None and (dose.per != "bsa" or lookup(dose.unit).per != "m2"):
-        return 'bsa = { ... } computes the body-surface area: use it with per = "bsa" and a unit per m2 (e.g. "mg/m2")'
-    if not is_computed(dose):
-        for key, shown in (("cap", "cap"), ("round_", "round"), ("round_to", "round_to")):
-            if getattr(dose, key) is not None:
-                return f"{shown} applies only to a computed dose (amount with per, or a formula)"
-    if dose.round_ is not None and dose.round_to is not None:
-        return "give round_to or round, not both (round_to = 150 is round = { to = 150 })"
-    if dose.cap is not None and convert(1, dose.cap.unit, dose.absolute_unit) is None:
-        return f"cap is in {dose.cap.unit!r}, which cannot be compared with the dose's {dose.absolute_unit!r}"
-    return None
-
-
-def values_needed(dose: Dose) -> list[str]:
-    """The patient values a dose is computed from (each must be filled in for a patient who receives it)."""
-    if dose.patient_value is not None:
-        return [dose.patient_value]
-    if dose.formula == "calvert":
-        return ["age", "sex", "weight", "creatinine"]
-    if dose.bsa is not None:
-        return ["height", "weight"]
-    return [dose.per] if dose.per is not None else []
-
-
-def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> None:
-    """Every patient value a formula reads is declared, with its type and unit (a unit typo is an error);
-    a declared ``bsa`` beside ``bsa = { ... }`` is refused (which one would the dose use?)."""
-    dose = regimen.dose
-    if dose.formula is None and dose.bsa is None:
-        return
-    declared = protocol.patient_values
-    what = "the Calvert formula" if dose.formula == "calvert" else f"the {BSA_FORMULAS[dose.bsa.formula]} BSA formula"  # type: ignore[union-attr]
-    if dose.bsa is not None and "bsa" in declared:
-        _fail(
-            protocol,
-            f"{where}.dose.bsa",
-            "the body-surface area is both a patient value (patient_values.bsa) and computed (bsa = { ... })",
-            "remove patient_values.bsa (and the cohort's bsa column), or remove bsa = { ... } from the dose",
-        )
-    for name in values_needed(dose):
-        kind, units = INPUTS[name]
-        example = f'{name} = {{ type = "{kind}"' + (f', unit = "{units[0]}"' if units else "") + " }"
-        spec = declared.get(name)
-        if spec is None:
-            _fail(
-                protocol,
-                f"{where}.dose",
-                f"{what} needs patient value {name!r}, which [patient_values] does not declare",
-                f"declare it under [patient_values]: {example}" + (' (or unit = "umol/L")' if len(units) > 1 else ""),
-            )
-        elif spec.type != kind:
-            _fail(protocol, f"patient_values.{name}", f"{what} needs {name!r} of type {kind!r}, not {spec.type!r}")
-        elif units and (spec.unit is None or spec.unit.strip() not in units):
-            given = "no unit" if spec.unit is None else f"unit {spec.unit!r}"
-            guess = difflib.get_close_matches((spec.unit or "").strip(), units, n=1, cutoff=0.5)
-            _fail(
-                protocol,
-                f"patient_values.{name}.unit",
-                f"{what} needs {name} in {' or '.join(dict.fromkeys(u.replace('µ', 'u') for u in units))}; "
-                f"it has {given}" + (f" (did you mean {guess[0]!r}?)" if guess else ""),
-                f"write {example}",
-            )
-
-
-def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
-    raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
 
 
 # ---- computing ------------------------------------------------------------------------------
@@ -257,6 +122,7 @@ def absolute_doses(
     amounts = np.broadcast_to(np.asarray(own if amount is None else amount, dtype=float), (n,))
     if not is_computed(dose) or n == 0:
         return np.array(amounts, dtype=float), blank
+    _check_filled(dose, frame, (name, source))
     columns = _inputs(dose, frame, values or {}, source)
     matrix = np.column_stack([amounts, *columns])
     distinct, inverse = np.unique(matrix, axis=0, return_inverse=True)
@@ -285,14 +151,28 @@ def _inputs(dose: Dose, frame: pd.DataFrame, values: Mapping[str, PatientValue],
     return [frame[dose.per].to_numpy(dtype=float)]
 
 
+def _check_filled(dose: Dose, frame: pd.DataFrame, naming: tuple[str, str]) -> None:
+    """Every value the dose is computed from is filled in (expansion checks this first, for every regimen)."""
+    for value in values_needed(dose):
+        blank = frame[value].isna().to_numpy()
+        if blank.any():
+            raise CohortError(
+                f"patient {frame['patient_id'].iloc[int(np.flatnonzero(blank)[0])]!r} has no {value}, "
+                f"which {naming[0]} needs",
+                source=naming[1],
+                where=f"column {value!r}",
+                hint=f"fill in {value} for every patient who receives {naming[0]}",
+            )
+
+
 def _in_umol(values: Mapping[str, PatientValue]) -> bool:
     spec = values.get("creatinine")
     return spec is not None and spec.unit is not None and "mol" in spec.unit
 
 
 def _female(frame: pd.DataFrame, source: str) -> np.ndarray:
-    sex = frame["sex"].astype(object).map(lambda v: str(v).strip().upper() if isinstance(v, str) else v)
-    bad = ~sex.isin(["F", "M"]).to_numpy()
+    sex = frame["sex"].astype("string").str.strip().str.upper()
+    bad = ~sex.isin(["F", "M"]).to_numpy(dtype=bool, na_value=False)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise CohortError(
@@ -302,7 +182,7 @@ def _female(frame: pd.DataFrame, source: str) -> np.ndarray:
             where="column 'sex'",
             hint="write F or M in the sex column",
         )
-    return (sex == "F").to_numpy()
+    return (sex == "F").to_numpy(dtype=bool, na_value=False)
 
 
 @dataclass(frozen=True)
@@ -508,10 +388,8 @@ __all__ = [
     "DEFAULT_GFR_CAP",
     "absolute_doses",
     "bsa",
-    "check_formula_values",
     "cockcroft_gault",
     "describe_dose",
-    "dose_shape_problem",
     "is_computed",
     "largest_dose",
     "values_needed",

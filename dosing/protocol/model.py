@@ -24,7 +24,7 @@ from pydantic import (
 
 from ..errors import ValueParseError
 from .banding import MAX_STRENGTHS, parse_percent
-from .formulas import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
+from .formula_rules import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
 from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
