@@ -327,7 +327,9 @@ def test_sex_must_be_f_or_m() -> None:
 def test_the_maximum_daily_dose_sees_the_computed_dose() -> None:
     # validation: the largest Calvert dose at AUC 5 is 5 x (125 + 25) = 750 mg, above a 700 mg limit
     dose = {"formula": "calvert", "auc": 5, "unit": "mg"}
-    with pytest.raises(ProtocolError, match=r"would receive 750 mg of oncodrug .* above the maximum daily dose"):
+    with pytest.raises(
+        ProtocolError, match=r"would receive 750 mg of oncodrug .* its formula allows \(Calvert at the GFR cap\), above"
+    ):
         study(dose, max_daily_dose={"amount": 700, "unit": "mg"})
     # on the expanded table: 474 mg for the patient of the hand example, against a 400 mg limit
     proto = study(dose, max_daily_dose={"amount": 800, "unit": "mg"})
@@ -508,3 +510,9 @@ def test_absolute_doses_refuses_a_blank_value_naming_the_patient() -> None:
     frame = patients(proto, ADULT, {**ADULT, "weight": ""}).patients
     with pytest.raises(CohortError, match="patient 'P2' has no weight, which 'x' needs"):
         absolute_doses(proto.regimens[0].dose, frame, values=proto.patient_values, name="'x'")
+
+
+def test_per_bsa_without_a_value_or_a_formula_says_how_to_compute_it() -> None:
+    with pytest.raises(ProtocolError, match=r"neither a patient value bsa nor a BSA formula") as caught:
+        study({"amount": 1000, "unit": "mg/m2", "per": "bsa"})
+    assert 'bsa = { formula = "mosteller" }' in str(caught.value)

@@ -126,6 +126,8 @@ def _daily_limit_fail(
     total, limit, unit = amounts
     own = [name for r in regimens for name in values_needed(r.dose)]
     largest = f" with the largest {', '.join(sorted(set(own)))} the protocol allows" if own else ""
+    if any(r.dose.formula == "calvert" for r in regimens):  # the largest Calvert dose is at the GFR cap
+        largest = " with the largest dose its formula allows (Calvert at the GFR cap)"
     index = protocol.regimen_ids.index(regimens[0].id)
     raise ProtocolError(
         f"patients of arm {arm!r} would receive {format_dose(total, unit)} of {drug} on study day {day + 1}"

@@ -139,9 +139,9 @@ def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
 def _patient_refs(protocol: Protocol, regimen: Regimen, where: str, ids: set[str]) -> None:
     if regimen.dose.patient_value is not None:
         _value_ref(protocol, regimen.dose.patient_value, "number", f"{where}.dose.patient_value")
+    check_formula_values(protocol, regimen, where)
     if regimen.dose.per is not None and regimen.dose.bsa is None:
         _value_ref(protocol, regimen.dose.per, "number", f"{where}.dose.per")
-    check_formula_values(protocol, regimen, where)
     _dose_value_units(protocol, regimen, f"{where}.dose")
     if regimen.times_from is not None:
         _value_ref(protocol, regimen.times_from, "time", f"{where}.times_from")

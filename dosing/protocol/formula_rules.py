@@ -103,6 +103,14 @@ def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> No
     """Every patient value a formula reads is declared, with its type and unit (a unit typo is an error);
     a declared ``bsa`` beside ``bsa = { ... }`` is refused (which one would the dose use?)."""
     dose = regimen.dose
+    if dose.per == "bsa" and dose.bsa is None and "bsa" not in protocol.patient_values:
+        _fail(
+            protocol,
+            f"{where}.dose.per",
+            "the dose is per bsa, but there is neither a patient value bsa nor a BSA formula",
+            'compute it from height and weight: bsa = { formula = "mosteller" } (say cap = 2.0 if the protocol '
+            'caps it), or declare bsa = { type = "number", unit = "m2" } under [patient_values]',
+        )
     if dose.formula is None and dose.bsa is None:
         return
     declared = protocol.patient_values
