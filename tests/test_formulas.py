@@ -516,3 +516,17 @@ def test_per_bsa_without_a_value_or_a_formula_says_how_to_compute_it() -> None:
     with pytest.raises(ProtocolError, match=r"neither a patient value bsa nor a BSA formula") as caught:
         study({"amount": 1000, "unit": "mg/m2", "per": "bsa"})
     assert 'bsa = { formula = "mosteller" }' in str(caught.value)
+
+
+def test_an_open_label_study_shows_the_dose_basis_in_its_doses_csv(tmp_path: Any) -> None:
+    from tests.conftest import PROTOCOLS
+
+    proto = dosing.load_protocol(PROTOCOLS / "capecitabine.toml")
+    cohort = dosing.load_cohort(PROTOCOLS / "capecitabine-cohort.csv", proto)
+    dosing.generate(proto, cohort, tmp_path)
+    doses = pd.read_csv(tmp_path / "cape-adj" / "doses.csv", keep_default_na=False, encoding="utf-8-sig")
+    assert list(doses.columns[-2:]) == ["status", "dose_basis"]
+    # CAPE-001 has bsa 1.82: 1250 x 1.82 = 2275 mg -> 2250 mg (15.17 steps of 150 mg)
+    assert (
+        doses.loc[0, "dose_basis"] == "1250 mg/m² × 1.82 m² (bsa) = 2275 mg, rounded to 2250 mg (to the nearest 150 mg)"
+    )

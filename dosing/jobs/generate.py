@@ -258,7 +258,8 @@ def _write_tables(
 ) -> None:
     """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
     visits, extras = visits_extras
-    columns = DOSE_COLUMNS + (UNBLINDED_DOSE_COLUMNS if unblinded else [])
+    open_basis = [] if unblinded or protocol.study.blinded else ["dose_basis"]  # an open study hides nothing
+    columns = DOSE_COLUMNS + (UNBLINDED_DOSE_COLUMNS if unblinded else open_basis)
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
     with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):

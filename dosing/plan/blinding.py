@@ -20,11 +20,12 @@ UNBLINDED_ONLY = ("arm", "regimen", "drug", "dose_basis")
 def blind(doses: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """A copy of an expanded table fit for blinded users.
 
-    ``drug`` becomes the blinded label, ``regimen`` the arm-independent regimen key, ``arm`` and
-    ``dose_basis`` (how a computed dose was computed) are dropped, and ``dose``/``unit`` of groups
+    ``drug`` becomes the blinded label, ``regimen`` the arm-independent regimen key, ``arm`` and (in a
+    blinded study) ``dose_basis`` (how a computed dose was computed) are dropped, and ``dose``/``unit`` of groups
     whose blinded dose is set become that text and an empty unit.
     """
-    out = doses.drop(columns=["arm", "drug", *(["dose_basis"] if "dose_basis" in doses.columns else [])]).copy()
+    secret = ["dose_basis"] if "dose_basis" in doses.columns and protocol.study.blinded else []  # open: nothing hidden
+    out = doses.drop(columns=["arm", "drug", *secret]).copy()
     out.insert(list(out.columns).index("label"), "drug", out.pop("label"))
     keys = {r.id: r.display_key for r in protocol.regimens}
     out["regimen"] = out["regimen"].astype(str).map(keys).astype("category")

@@ -22,7 +22,8 @@ DOSE_COLUMNS = [
 ]
 UNBLINDED_COLUMNS = ["arm", "regimen", "blinded_label"]
 #: doses.csv (and each patient's doses.csv) when unblinded: also how each computed dose was computed
-#: ("1000 mg/m² × 1.87 m² (Mosteller, 170 cm, 74 kg) = 1870 mg"; "" for a fixed dose). Never blinded.
+#: ("1000 mg/m² × 1.87 m² (Mosteller, 170 cm, 74 kg) = 1870 mg"; "" for a fixed dose). Never in the
+#: outputs of a blinded study's blinded run; an open-label study's doses.csv has it after ``status``.
 UNBLINDED_DOSE_COLUMNS = [*UNBLINDED_COLUMNS, "dose_basis"]
 WORKLIST_COLUMNS = [
     "date",
