@@ -530,3 +530,29 @@ def test_an_open_label_study_shows_the_dose_basis_in_its_doses_csv(tmp_path: Any
     assert (
         doses.loc[0, "dose_basis"] == "1250 mg/m² × 1.82 m² (bsa) = 2275 mg, rounded to 2250 mg (to the nearest 150 mg)"
     )
+
+
+def test_a_dose_change_says_so_in_the_basis_and_keeps_what_was_planned(tmp_path: Any) -> None:
+    from dosing.io.read.changes import load_changes
+    from dosing.plan.apply_changes import apply_changes
+    from tests.conftest import PROTOCOLS
+
+    proto = dosing.load_protocol(PROTOCOLS / "capecitabine.toml")
+    cohort = dosing.load_cohort(PROTOCOLS / "capecitabine-cohort.csv", proto)
+    path = tmp_path / "changes.csv"
+    path.write_text(
+        "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"
+        "CAPE-001,dose,capecitabine,,2027-03-22,,,1800,,toxicity\n"
+        "CAPE-001,dose,capecitabine,,2027-04-12,,,1500,,toxicity\n",
+        encoding="utf-8",
+    )
+    doses = apply_changes(dosing.expand(proto, cohort), load_changes(path, proto, cohort))
+    mine = doses[doses["patient_id"] == "CAPE-001"]
+    on = {day: mine[mine["date"].astype(str) == day].iloc[0] for day in ("2027-03-01", "2027-03-22", "2027-04-12")}
+    planned = "1250 mg/m² × 1.82 m² (bsa) = 2275 mg, rounded to 2250 mg (to the nearest 150 mg)"
+    assert on["2027-03-01"]["dose_basis"] == planned
+    assert on["2027-03-22"]["dose"] == 1800
+    assert on["2027-03-22"]["dose_basis"] == f"set by the changes file, line 2; planned {planned}"
+    assert on["2027-04-12"]["dose_basis"] == f"set by the changes file, line 3; planned {planned}"
+    other = doses[doses["patient_id"] == "CAPE-002"]["dose_basis"].iloc[0]
+    assert other.startswith("1250 mg/m² × 1.65 m² (bsa)")  # 1250 x 1.65 = 2062.5 -> 2100 mg
