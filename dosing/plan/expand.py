@@ -27,6 +27,7 @@ from ..protocol.units import per_size_doses
 from ..protocol.values import WEEKDAYS
 from .cohort import Cohort
 from .schedule import DayPlan, Patients, day_plan
+from .steps import check_covered, patient_doses, planned_amounts
 
 if TYPE_CHECKING:
     from .visits import ClinicCalendar
@@ -230,7 +231,7 @@ def _regimen_rows(
         day_index + 1,
         slot,
         minutes,
-        _doses(regimen, frame, patient),
+        _doses(regimen, frame, patient, (protocol, day_index + 1, cycle)),
         cycle,
         cycle_day,
         np.full(len(patient), index, dtype=np.int16),
@@ -262,8 +263,14 @@ def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -
         )
 
 
-def _doses(regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray) -> np.ndarray:
+def _doses(
+    regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray, when: tuple[Protocol, np.ndarray, np.ndarray]
+) -> np.ndarray:
     dose = regimen.dose
+    varying = planned_amounts(regimen, patient, when[1], when[2])  # steps or titrate (dosing.plan.steps)
+    if varying is not None:
+        check_covered(when[0], regimen, varying, when[1], when[2])
+        return patient_doses(dose, varying, frame, patient)
     if dose.patient_value is not None:
         return frame[dose.patient_value].to_numpy(dtype=float)[patient]
     assert dose.amount is not None

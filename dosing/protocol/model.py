@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..errors import ValueParseError
+from .dose_steps import Step, Titrate, check_regimen, with_level_zero
 from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
@@ -160,11 +161,10 @@ class Dose(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Dose:
-        if self.patient_value is not None:
-            if self.amount is not None or self.per is not None:
-                raise ValueError("give either patient_value or amount (optionally with per), not both")
-        elif self.amount is None:
-            raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
+        if self.patient_value is not None and (self.amount is not None or self.per is not None):
+            raise ValueError("give either patient_value or amount (optionally with per), not both")
+        # a missing amount is checked with the regimen, which may give it in steps or titrate
+        # (dosing.protocol.dose_steps.check_regimen)
         if self.round_to is not None and self.per is None:
             raise ValueError("round_to applies only to a computed dose (amount with per)")
         _check_per_unit(self)
@@ -367,6 +367,21 @@ class Regimen(Strict):
     names: Names = Field({}, description='the drug in the patients\' languages, e.g. { zh = "甲氨蝶呤" }')
     blinded_names: Names = Field({}, description="the blinded label in the patients' languages")
     translated_instructions: Names = Field({}, description="the instructions in the patients' languages")
+    steps: list[Step] | None = Field(None, description="amounts by study day or cycle (dose.amount left out)")
+    titrate: Titrate | None = Field(None, description="a titration or taper (dose.amount left out)")
+    levels: dict[str, float] | None = Field(None, description='dose levels, { "0" = 1250, "-1" = 950 }')
+    lowest_level: int | None = Field(None, description="the floor of the dose levels (default: the lowest)")
+    reescalation: bool = Field(False, strict=True, description="a dose_level change may raise the level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_zero(cls, data: Any) -> Any:
+        return with_level_zero(data)
+
+    @model_validator(mode="after")
+    def _steps(self) -> Regimen:
+        check_regimen(self)
+        return self
 
     @model_validator(mode="after")
     def _translations(self) -> Regimen:
