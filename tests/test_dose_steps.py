@@ -5,6 +5,7 @@ Every patient here starts on Monday 2027-01-04 (study day 1) in UTC unless a tes
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -196,3 +197,74 @@ def test_bad_titrations_are_refused(titrate: dict[str, Any], message: str) -> No
 
 def test_a_dose_without_amount_and_without_steps_is_refused() -> None:
     assert "dose: give amount (e.g. amount = 60) or patient_value" in refused(stepped("x", {"daily": True}))
+
+
+# ---- end to end: the summary of `dosing validate`, the patient's calendar -------------------------------
+
+TAPER_TOML = """
+[study]
+id = "TAPER"
+title = "A prednisone taper"
+blinding = "open"
+timezone = "Europe/Berlin"
+last_day = 56
+
+[[arms]]
+id = "a"
+label = "A"
+regimens = ["prednisone"]
+
+[[regimens]]
+id = "prednisone"
+drug = "Prednisone"
+dose = { unit = "mg" }
+titrate = { start = 60, by = -10, every = "7 days", down_to = 10 }
+route = "oral"
+times = ["08:00"]
+schedule = { daily = true, for = "49 days" }
+"""
+
+
+def test_validate_describes_a_taper_and_steps() -> None:
+    from dosing.jobs.validate import describe_regimen
+
+    taper = dosing_protocol_from(TAPER_TOML).regimens[0]
+    assert describe_regimen(taper) == "Prednisone 60 mg, -10 mg every 7 days down to 10 mg oral at 08:00"
+    proto = protocol([stepped("x", {"daily": True}, steps=[{"days": "1", "amount": 2}, {"days": "2-28", "amount": 1}])])
+    assert describe_regimen(proto.regimens[0]) == "x 2 mg (day 1), 1 mg (days 2-28) oral at 08:00"
+
+
+def dosing_protocol_from(text: str) -> Any:
+    import tomllib
+
+    from dosing.plan.load import protocol_from_dict
+
+    return protocol_from_dict(tomllib.loads(text), source="taper.toml")
+
+
+def test_the_patients_calendar_shows_each_step_of_the_taper(tmp_path: Path) -> None:
+    import icalendar
+    import recurring_ical_events
+    from click.testing import CliRunner
+
+    from dosing.cli import main
+
+    (tmp_path / "taper.toml").write_text(TAPER_TOML, encoding="utf-8")
+    (tmp_path / "cohort.csv").write_text(
+        "patient_id,arm,start_date,timezone,site\nT-1,a,2027-01-04,Europe/Berlin,S\n", encoding="utf-8"
+    )
+    args = ["generate", str(tmp_path / "taper.toml"), "--cohort", str(tmp_path / "cohort.csv")]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    calendar = icalendar.Calendar.from_ical(
+        (tmp_path / "out" / "taper" / "patients" / "T-1" / "calendar.ics").read_bytes()
+    )
+    events = recurring_ical_events.of(calendar).between((2027, 1, 1), (2027, 3, 31))
+    by_date = {event["DTSTART"].dt.date().isoformat(): str(event["SUMMARY"]) for event in events}
+    assert len(by_date) == 49
+    amounts = {
+        date: next(w for w in ("60 mg", "50 mg", "40 mg", "30 mg", "20 mg", "10 mg") if w in s)
+        for date, s in by_date.items()
+    }
+    assert (amounts["2027-01-04"], amounts["2027-01-10"], amounts["2027-01-11"]) == ("60 mg", "60 mg", "50 mg")
+    assert (amounts["2027-02-07"], amounts["2027-02-08"], amounts["2027-02-21"]) == ("20 mg", "10 mg", "10 mg")

@@ -163,3 +163,19 @@ def changed_by_levels(after: pd.DataFrame, changes: Changes) -> int:
         reach = dates >= row.date.strftime("%Y-%m-%d") if pd.isna(row.cycle) else cycle >= row.cycle
         hit |= (regimen == row.regimen) & reach
     return int(hit.sum())
+
+
+def level_reasons(doses: pd.DataFrame, changes: Changes | None, reasons: np.ndarray) -> np.ndarray:
+    """``reasons`` (one per dose of ``doses``, e.g. SDTM's EXADJ) with the reason of the latest
+    dose_level row in force on each dose it reaches (a later row winning, as when applied)."""
+    if changes is None or changes.of(KIND).empty or doses.empty:
+        return reasons
+    out = reasons.copy()
+    patient, regimen = doses["patient_id"].astype(str).to_numpy(), doses["regimen"].astype(str).to_numpy()
+    dates = doses["date"].astype(str).to_numpy()
+    cycle = doses["cycle"].to_numpy(dtype=float, na_value=np.nan)
+    ordered: Iterable[Any] = changes.of(KIND).sort_values(["date", "line"], kind="stable").itertuples(index=False)
+    for row in ordered:
+        reach = dates >= row.date.strftime("%Y-%m-%d") if pd.isna(row.cycle) else cycle >= row.cycle
+        out[(patient == row.patient_id) & (regimen == row.regimen) & reach] = row.reason
+    return out

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..errors import ValueParseError
+from .units import format_amount, format_dose
 from .values import MAX_DAY, parse_days
 
 if TYPE_CHECKING:
@@ -84,8 +85,10 @@ class Step(BaseModel):
         return span
 
     def describe(self) -> str:
+        """ "days 2-28", "day 1", "cycles 2-17", "cycle 1"."""
         low, high = self.span
-        return f"{'days' if self.days is not None else 'cycles'} {low}" + (f"-{high}" if high != low else "")
+        what = "day" if self.days is not None else "cycle"
+        return f"{what} {low}" if high == low else f"{what}s {low}-{high}"
 
 
 class Titrate(BaseModel):
@@ -269,3 +272,24 @@ def same_in_blinded_group(first: Regimen, other: Regimen) -> str | None:
 def amounts_differ(first: Regimen, other: Regimen) -> bool:
     """True when the two regimens' step, titration or level amounts differ."""
     return (first.steps, first.titrate, first.levels) != (other.steps, other.titrate, other.levels)
+
+
+def describe_amounts(regimen: Regimen) -> str | None:
+    """The amounts of a regimen with steps, a titration or levels, for people (``dosing validate``, the
+    FHIR plan): "2 mg (day 1), 1 mg (days 2-28)"; "7.5 mg, +2.5 mg every 14 days up to 25 mg";
+    "1,250 mg/m2 (dose levels 0, -1, -2)". None for any other dose."""
+    unit = regimen.dose.unit
+    if regimen.steps is not None:
+        return ", ".join(f"{format_dose(step.amount, unit)} ({step.describe()})" for step in regimen.steps)
+    if regimen.titrate is not None:
+        t = regimen.titrate
+        sign = "+" if t.by > 0 else "-"
+        bound = "up to" if t.up_to is not None else "down to"
+        return (
+            f"{format_dose(t.start, unit)}, {sign}{format_amount(abs(t.by))} {unit} every {t.every} days "
+            f"{bound} {format_dose(t.bound, unit)}"
+        )
+    if regimen.levels is not None:
+        names = ", ".join(str(n) for n in sorted((int(k) for k in regimen.levels), reverse=True))
+        return f"{format_dose(regimen.dose.amount, unit)} (dose levels {names})"
+    return None

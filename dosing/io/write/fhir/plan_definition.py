@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ....plan.blind_view import View
+from ....protocol.dose_steps import describe_amounts
 from ....protocol.model import Protocol, Regimen, Schedule
 from ....protocol.units import format_dose
 from .bundle import plan_url
@@ -82,7 +83,7 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
         dose = f"the patient's own dose ({regimen.dose.patient_value}, {regimen.dose.unit})"
     else:
         per = f" per {regimen.dose.per}" if regimen.dose.per else ""
-        dose = format_dose(regimen.dose.amount, regimen.dose.unit) + per
+        dose = (describe_amounts(regimen) or format_dose(regimen.dose.amount, regimen.dose.unit)) + per
     route = route_coding(regimen.route, protocol, regimen.id)
     base = {
         "id": key,
