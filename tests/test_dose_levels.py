@@ -244,3 +244,24 @@ def test_the_reason_of_a_dose_level_is_each_reached_doses_adjustment() -> None:
     after = apply_changes(dosing.expand(proto, people), rows)
     reasons = level_reasons(after, rows, np.full(len(after), "", dtype=object))
     assert reasons.tolist() == [""] * 56 + ["neutropenia grade 2"] * 168
+
+
+def test_one_blinded_dose_level_row_means_each_arms_own_amount() -> None:
+    # tests/fixtures/blinded-levels.toml: the study drug's level -1 is 15 mg in arm x20 and 7.5 mg in arm x10;
+    # the changes file names the blinded label and the level only
+    from dosing.io.read.files import load_cohort, load_protocol
+    from tests.conftest import FIXTURES
+
+    proto = load_protocol(FIXTURES / "blinded-levels.toml")
+    people = load_cohort(FIXTURES / "blinded-levels-cohort.csv", proto)
+    rows = ("LV-001,dose_level,Study drug,,2027-01-20,,,,,x,-1", "LV-002,dose_level,Study drug,,2027-01-20,,,,,x,-1")
+    after = apply_changes(dosing.expand(proto, people), changes(proto, people, *rows))
+    drug = after[after["label"] == "Study drug"]
+    before_change = drug["date"].astype(str) < "2027-01-20"
+    by_patient = drug.groupby([drug["patient_id"].astype(str), before_change])["dose"].unique()
+    assert {key: value.tolist() for key, value in by_patient.items()} == {
+        ("LV-001", True): [20.0],
+        ("LV-001", False): [15.0],
+        ("LV-002", True): [10.0],
+        ("LV-002", False): [7.5],
+    }
