@@ -5,6 +5,7 @@ Every patient here starts on Monday 2027-01-04 (study day 1) in UTC unless a tes
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,27 @@ def test_the_patients_calendar_shows_each_step_of_the_taper(tmp_path: Path) -> N
     }
     assert (amounts["2027-01-04"], amounts["2027-01-10"], amounts["2027-01-11"]) == ("60 mg", "60 mg", "50 mg")
     assert (amounts["2027-02-07"], amounts["2027-02-08"], amounts["2027-02-21"]) == ("20 mg", "10 mg", "10 mg")
+
+
+def test_adherence_judges_each_dose_of_a_taper_against_its_own_step() -> None:
+    # the taper of TAPER_TOML: 60 mg on days 1-7, 50 mg on days 8-14; the log gives 60 mg on days 7 and 8
+    from dosing.adherence.check import judge_adherence
+    from dosing.io.read.log import log_from_frame
+    from dosing.plan.cohort import cohort_from_rows
+
+    proto = dosing_protocol_from(TAPER_TOML)
+    people = cohort_from_rows(
+        ["patient_id", "arm", "start_date", "timezone"], [(2, ["T-1", "a", "2027-01-04", "Europe/Berlin"])], proto
+    )
+    sheet = pd.DataFrame(
+        {
+            "patient_id": ["T-1", "T-1"],
+            "drug": ["Prednisone", "Prednisone"],
+            "given_at": ["2027-01-10 08:00", "2027-01-11 08:00"],
+            "dose_given": ["60 mg", "60 mg"],
+        }
+    )
+    judged = judge_adherence(proto, people, log_from_frame(sheet, proto, people), as_of=dt.date(2027, 1, 11)).doses
+    taken = judged[judged["study_day"].isin([7, 8])]
+    assert taken["dose"].tolist() == [60.0, 50.0]
+    assert taken["wrong_dose"].tolist() == [False, True]
