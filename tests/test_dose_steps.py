@@ -293,3 +293,17 @@ def test_adherence_judges_each_dose_of_a_taper_against_its_own_step() -> None:
     taken = judged[judged["study_day"].isin([7, 8])]
     assert taken["dose"].tolist() == [60.0, 50.0]
     assert taken["wrong_dose"].tolist() == [False, True]
+
+
+def test_steps_by_day_see_the_doses_first_dose_moves_to_the_next_day() -> None:
+    # twice daily on days 1-14 with the first dose the evening of day 1: the last dose is the morning of day 15
+    cape = {
+        **stepped("c", {"cycle_days": "1-14", "cycle_length": "21 days", "cycles": 2}),
+        "times": ["08:00", "20:00"],
+        "first_dose": "20:00",
+    }
+    steps = [{"days": "1-14", "amount": 1000}, {"days": "22-35", "amount": 800}]
+    assert "scheduled on study day 15 for a patient" in refused({**cape, "steps": steps}, last_day=42)
+    steps = [{"days": "1-15", "amount": 1000}, {"days": "22-36", "amount": 800}]
+    by_day = doses_by_day(expand_for(protocol([{**cape, "steps": steps}], last_day=42)), "c")
+    assert (by_day[15], by_day[22], by_day[36]) == (1000.0, 800.0, 800.0)

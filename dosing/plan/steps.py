@@ -83,6 +83,7 @@ def uncovered(regimen: Regimen, mask: np.ndarray, cycle: np.ndarray) -> tuple[in
     """(patient, study day index) of the first dosing day (patients x days ``mask``) in no step."""
     if regimen.steps is None:
         return None
+    mask, cycle = _after_first_dose(regimen, mask, np.broadcast_to(cycle, mask.shape))
     by_cycles = regimen.steps[0].cycles is not None
     days = np.broadcast_to(np.arange(1, mask.shape[1] + 1)[None, :], mask.shape)
     numbers = np.broadcast_to(cycle, mask.shape) if by_cycles else days
@@ -92,6 +93,20 @@ def uncovered(regimen: Regimen, mask: np.ndarray, cycle: np.ndarray) -> tuple[in
         return None
     patient, index = np.unravel_index(int(np.argmax(holes)), holes.shape)
     return int(patient), int(index)
+
+
+def _after_first_dose(regimen: Regimen, mask: np.ndarray, cycle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """With ``first_dose`` after the first time of day, the last doses of each dosing day move to the
+    next day (keeping their cycle, see :mod:`dosing.plan.expand`): the days that may carry a dose are
+    the dosing days and the days after them."""
+    times = regimen.times
+    if regimen.first_dose is None or not times or regimen.first_dose == times[0]:
+        return mask, cycle
+    later = np.zeros_like(mask)
+    later[:, 1:] = mask[:, :-1]
+    carried = np.zeros_like(cycle)
+    carried[:, 1:] = cycle[:, :-1]
+    return mask | later, np.where(mask, cycle, carried)
 
 
 def raise_uncovered(protocol: Protocol, regimen: Regimen, day: int, cycle: int, who: str) -> None:
