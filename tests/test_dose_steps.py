@@ -307,3 +307,19 @@ def test_steps_by_day_see_the_doses_first_dose_moves_to_the_next_day() -> None:
     steps = [{"days": "1-15", "amount": 1000}, {"days": "22-36", "amount": 800}]
     by_day = doses_by_day(expand_for(protocol([{**cape, "steps": steps}], last_day=42)), "c")
     assert (by_day[15], by_day[22], by_day[36]) == (1000.0, 800.0, 800.0)
+
+
+def test_steps_need_cover_only_the_doses_count_keeps() -> None:
+    # daily, count = 10: days 1-10 (2 mg on days 1-3, then 1 mg); nothing after day 10 needs a step
+    proto = protocol(
+        [
+            stepped(
+                "x", {"daily": True, "count": 10}, steps=[{"days": "1-3", "amount": 2}, {"days": "4-10", "amount": 1}]
+            )
+        ]
+    )
+    assert doses_by_day(expand_for(proto), "x") == {**{d: 2.0 for d in (1, 2, 3)}, **{d: 1.0 for d in range(4, 11)}}
+    short = protocol([stepped("x", {"daily": True, "count": 12}, steps=[{"days": "1-10", "amount": 1}])])
+    with pytest.raises(ProtocolError) as caught:
+        expand_for(short)
+    assert "a dose of 'x' is scheduled on study day 11, which no step covers" in str(caught.value)

@@ -231,7 +231,7 @@ def _regimen_rows(
         day_index + 1,
         slot,
         minutes,
-        _doses(regimen, frame, patient, (protocol, day_index + 1, cycle)),
+        _doses(regimen, frame, patient, (day_index + 1, cycle)),
         cycle,
         cycle_day,
         np.full(len(patient), index, dtype=np.int16),
@@ -240,6 +240,7 @@ def _regimen_rows(
     )
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
+    check_covered(protocol, regimen, rows.dose, rows.day, rows.cycle)
     return rows
 
 
@@ -264,12 +265,11 @@ def _check_inside(protocol: Protocol, regimen: Regimen, day_index: np.ndarray) -
 
 
 def _doses(
-    regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray, when: tuple[Protocol, np.ndarray, np.ndarray]
+    regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray, when: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     dose = regimen.dose
-    varying = planned_amounts(regimen, patient, when[1], when[2])  # steps or titrate (dosing.plan.steps)
-    if varying is not None:
-        check_covered(when[0], regimen, varying, when[1], when[2])
+    varying = planned_amounts(regimen, patient, *when)  # steps or titrate (dosing.plan.steps)
+    if varying is not None:  # NaN where no step covers the dose: refused after `count` (check_covered)
         return patient_doses(dose, varying, frame, patient)
     if dose.patient_value is not None:
         return frame[dose.patient_value].to_numpy(dtype=float)[patient]

@@ -72,16 +72,19 @@ def titrated(titrate: Titrate, days_since_first: npt.NDArray[np.int64]) -> npt.N
 def check_covered(
     protocol: Protocol, regimen: Regimen, amounts: np.ndarray, day: np.ndarray, cycle: np.ndarray
 ) -> None:
-    """Every scheduled dose falls in a step (the expanded schedule's check; the simulated cohort's
-    is :func:`uncovered`)."""
+    """Every scheduled dose falls in a step (the expanded schedule's check, on each dose's amount, NaN
+    where no step covers it; the simulated cohort's is :func:`uncovered`)."""
+    if regimen.steps is None:
+        return
     missing = np.flatnonzero(np.isnan(amounts))
     if len(missing):
         raise_uncovered(protocol, regimen, int(day[missing[0]]), int(cycle[missing[0]]), "")
 
 
 def uncovered(regimen: Regimen, mask: np.ndarray, cycle: np.ndarray) -> tuple[int, int] | None:
-    """(patient, study day index) of the first dosing day (patients x days ``mask``) in no step."""
-    if regimen.steps is None:
+    """(patient, study day index) of the first dosing day (patients x days ``mask``) in no step. Not
+    for a schedule with ``count`` (the mask does not know which doses it keeps: expansion checks)."""
+    if regimen.steps is None or regimen.schedule.count is not None:
         return None
     mask, cycle = _after_first_dose(regimen, mask, np.broadcast_to(cycle, mask.shape))
     by_cycles = regimen.steps[0].cycles is not None
