@@ -236,13 +236,13 @@ def test_a_changes_file_without_the_dose_level_column_still_reads() -> None:
 
 def test_the_reason_of_a_dose_level_is_each_reached_doses_adjustment() -> None:
     # SDTM EXADJ: the reason of the dose_level row in force, per dose (from cycle 3: the 57th dose on)
-    from dosing.plan.dose_levels import level_reasons
+    from dosing.plan.dose_levels import level_adjustments
 
     proto = study()
     people = cohort(proto)
     rows = changes(proto, people, "P1,dose_level,cape,3,2027-02-10,,,,,neutropenia grade 2,-1")
     after = apply_changes(dosing.expand(proto, people), rows)
-    reasons = level_reasons(after, rows, np.full(len(after), "", dtype=object))
+    reasons = level_adjustments(after, rows, np.full(len(after), "", dtype=object))
     assert reasons.tolist() == [""] * 56 + ["neutropenia grade 2"] * 168
 
 

@@ -165,7 +165,7 @@ def changed_by_levels(after: pd.DataFrame, changes: Changes) -> int:
     return int(hit.sum())
 
 
-def level_reasons(doses: pd.DataFrame, changes: Changes | None, reasons: np.ndarray) -> np.ndarray:
+def level_adjustments(doses: pd.DataFrame, changes: Changes | None, reasons: np.ndarray) -> np.ndarray:
     """``reasons`` (one per dose of ``doses``, e.g. SDTM's EXADJ) with the reason of the latest
     dose_level row in force on each dose it reaches (a later row winning, as when applied)."""
     if changes is None or changes.of(KIND).empty or doses.empty:
