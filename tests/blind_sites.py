@@ -33,6 +33,7 @@ MODULES = sorted(
     [
         ROOT / "dosing" / "plan" / "changes.py",
         ROOT / "dosing" / "plan" / "apply_changes.py",
+        ROOT / "dosing" / "plan" / "dose_levels.py",
         ROOT / "dosing" / "io" / "read" / "changes.py",
         ROOT / "dosing" / "io" / "read" / "log.py",
         ROOT / "dosing" / "io" / "read" / "redcap.py",

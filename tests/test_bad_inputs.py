@@ -68,6 +68,27 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-end-day-after-study.toml": (("schedule.end_day:", "day 40 is after the study's last day 28"), None),
     "protocol-unknown-regimen-in-arm.toml": (("arms[0] (id 'a').regimens:", "unknown regimen 'y'"), None),
     "protocol-no-arms.toml": (("arms: required field is missing",), None),
+    # steps, titrations and dose levels (issue 13)
+    "protocol-overlapping-steps.toml": (
+        ("regimens[0] (id 'x'):", "steps[0] (days 1-7) and steps[1] (days 7-28) overlap"),
+        None,
+    ),
+    "protocol-step-day-uncovered.toml": (
+        ("regimens[0] (id 'x').steps:", "scheduled on study day 8", "which no step covers", "Fix: give every"),
+        None,
+    ),
+    "protocol-titrate-up-and-down.toml": (("regimens[0] (id 'x').titrate:", "give up_to", "exactly one"), None),
+    "protocol-taper-rising.toml": (("regimens[0] (id 'x').titrate:", "a taper down to 10 needs by < 0 (got 10)"), None),
+    "protocol-steps-with-dose-amount.toml": (("regimens[0] (id 'x'):", "with steps, leave out dose.amount"), None),
+    "protocol-levels-without-level-0.toml": (("regimens[0] (id 'x'):", 'levels must list level "0"'), None),
+    "protocol-level-0-not-the-dose.toml": (
+        ("regimens[0] (id 'x'):", "level 0 (25) differs from dose.amount (20)"),
+        None,
+    ),
+    "protocol-lowest-level-not-listed.toml": (
+        ("regimens[0] (id 'x'):", "lowest_level = -2 is not one of the levels"),
+        None,
+    ),
     "protocol-two-patterns.toml": (("regimens[0] (id 'x').schedule:", "give exactly one pattern"), None),
     "protocol-bad-id.toml": (("regimens[0] (id 'x/../y z').id:",), None),
     "protocol-circular-relation.toml": (("regimens:", "circular relation between regimens: x -> y -> x"), None),

@@ -61,6 +61,9 @@ CHANGES: dict[str, tuple[str, ...]] = {
     ),
     "changes-decimal-comma-dose.csv": ("line 2: column 'dose':", "got '12,5' (use a dot for decimals: '12.5')"),
     "changes-impossible-date.csv": ("line 2: '2027-02-30' is not a real calendar date",),
+    "changes-dose-level-without-levels.csv": (
+        "line 2: 'hrIL-2 or placebo' has no dose levels in the protocol; record a dose change",
+    ),
 }
 
 

@@ -32,10 +32,13 @@ from dosing.cli import main
 from dosing.errors import DosingError
 from dosing.io.read.files import load_protocol
 from tests.blind_sites import Site, message_sites, pattern
-from tests.conftest import PROTOCOLS
+from tests.conftest import FIXTURES, PROTOCOLS
 from tests.test_blinding import leaks
 
 BLINDED = [p for p in sorted(PROTOCOLS.glob("*.toml")) if load_protocol(p).study.blinded]
+#: A blinded study whose study drug has dose levels that differ in amount by arm, beside open-label
+#: capecitabine with levels: the dose_level cases run on it (and only they).
+LEVELS = FIXTURES / "blinded-levels.toml"
 PATIENT = "PX-001"
 START = "2027-01-04"  # a Monday: study drug on 01-04, 01-06, ..., 01-16 (day 13); cycle 2 from 02-01
 AS_OF = "2027-03-15"
@@ -75,6 +78,7 @@ class Case:
     strict: bool = False
     folder_log: bool = False  # the log path is a folder (checked through the Python API: click refuses it)
     missing_log: bool = False
+    levels: bool = False  # runs on LEVELS only (and not on the shipped protocols)
 
 
 def rows(*lines: str) -> str:
@@ -86,7 +90,49 @@ def study_drug_log(*entries: str) -> str:
 
 
 ELEVEN_BAD = LOG + rows(*(f"ZZ-{i:03d},{{DRUG}},2027-01-04 09:00," for i in range(11)))
+LEVEL_CHANGES = CHANGES.replace("reason\n", "reason,dose_level\n")
+LEVEL_CASES = [
+    Case("dose level", LEVEL_CHANGES + rows("{P},dose_level,{DRUG},,2027-01-20,,,,,toxicity,-1"), levels=True),
+    Case(
+        "dose level from a cycle",
+        LEVEL_CHANGES + rows("{P},dose_level,capecitabine,3,2027-02-10,,,,,neutropenia,-2"),
+        levels=True,
+    ),
+    Case("dose level not listed", LEVEL_CHANGES + rows("{P},dose_level,{DRUG},,2027-01-20,,,,,x,1"), levels=True),
+    Case("dose level below the floor", LEVEL_CHANGES + rows("{P},dose_level,{DRUG},,2027-01-20,,,,,x,-3"), levels=True),
+    Case("dose level not a number", LEVEL_CHANGES + rows("{P},dose_level,{DRUG},,2027-01-20,,,,,x,low"), levels=True),
+    Case(
+        "dose level re-escalated",
+        LEVEL_CHANGES + rows("{P},dose_level,{DRUG},,2027-01-20,,,,,x,-1", "{P},dose_level,{DRUG},,2027-02-01,,,,,y,0"),
+        levels=True,
+    ),
+    Case(
+        "dose level from a cycle of a drug without cycles",
+        LEVEL_CHANGES + rows("{P},dose_level,{DRUG},2,2027-01-20,,,,,x,-1"),
+        levels=True,
+    ),
+    Case(
+        "dose level from a cycle out of range",
+        LEVEL_CHANGES + rows("{P},dose_level,capecitabine,9,2027-01-20,,,,,x,-1"),
+        levels=True,
+    ),
+    Case(
+        "dose level from a cycle already begun",
+        LEVEL_CHANGES + rows("{P},dose_level,capecitabine,2,2027-01-30,,,,,x,-1"),
+        levels=True,
+    ),
+    Case(
+        "dose change beside dose levels",
+        LEVEL_CHANGES
+        + rows("{P},dose_level,capecitabine,,2027-01-20,,,,,x,-1", "{P},dose,capecitabine,,2027-02-01,,,1000,,y,"),
+        levels=True,
+    ),
+]
 CHANGE_CASES = [
+    Case(
+        "dose level of a drug without levels",
+        CHANGES.replace("reason\n", "reason,dose_level\n") + rows("{P},dose_level,{DRUG},,2027-01-10,,,,,x,-1"),
+    ),
     Case("hold on a day without a dose", CHANGES + rows("{P},hold,{DRUG},,2027-01-05,,,,,fever")),
     Case("hold at a time without a dose", CHANGES + rows("{P},hold,{DRUG},,2027-01-06,10:00,,,,fever")),
     Case("hold", CHANGES + rows("{P},hold,{DRUG},,2027-01-06,,,,,fever")),
@@ -236,7 +282,7 @@ LOG_CASES = [
         ),
     ),
 ]
-CASES = CHANGE_CASES + LOG_CASES
+CASES = CHANGE_CASES + LOG_CASES + LEVEL_CASES
 assert len({case.name for case in CASES}) == len(CASES), "each case runs in a folder named after it"
 
 
@@ -341,6 +387,8 @@ def _masker(folder: Path) -> Callable[[str], str]:
 
 @cache
 def outcomes(protocol_path: Path, case: Case, base: Path) -> dict[str, Outcome] | None:
+    if case.levels != (protocol_path == LEVELS):
+        return None
     protocol = load_protocol(protocol_path)
     found = {}
     for i, arm in enumerate(protocol.arms):
@@ -356,12 +404,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("blind")
 
 
-@pytest.mark.parametrize("protocol_path", BLINDED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("protocol_path", [*BLINDED, LEVELS], ids=lambda p: p.stem)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_every_arm_sees_the_same_bytes(base: Path, protocol_path: Path, case: Case) -> None:
     found = outcomes(protocol_path, case, base)
     if found is None:
-        pytest.skip(f"{case.name}: nothing to fill in for {protocol_path.stem}")
+        pytest.skip(f"{case.name}: nothing to fill in for {protocol_path.stem}, or a case for another protocol")
     (first_arm, first), *others = found.items()
     for arm, outcome in others:
         assert outcome.exit_code == first.exit_code, f"exit status: {arm} vs {first_arm}"
@@ -378,7 +426,7 @@ def test_every_arm_sees_the_same_bytes(base: Path, protocol_path: Path, case: Ca
 
 def _produced(base: Path) -> str:
     texts = []
-    for protocol_path in BLINDED:
+    for protocol_path in [*BLINDED, LEVELS]:
         for case in CASES:
             found = outcomes(protocol_path, case, base)
             texts += [outcome.text() for outcome in (found or {}).values()]
@@ -404,7 +452,7 @@ def test_every_message_site_is_run(base: Path) -> None:
     assert not missing, "message sites that no blinded twin case produces:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("protocol_path", BLINDED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("protocol_path", [*BLINDED, LEVELS], ids=lambda p: p.stem)
 def test_why_some_texts_are_unreachable(protocol_path: Path) -> None:
     protocol = load_protocol(protocol_path)
     keys = {r.display_key for r in protocol.regimens}

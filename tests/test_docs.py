@@ -20,6 +20,7 @@ import dosing
 from dosing.cli import main
 from dosing.plan.cohort import OPTIONAL, REQUIRED, cohort_from_rows
 from dosing.plan.load import protocol_from_dict
+from dosing.protocol.dose_steps import Step, Titrate
 from dosing.protocol.model import (
     AdherenceBand,
     AdherenceRule,
@@ -84,8 +85,9 @@ PATIENT_VALUES = {
     "mtx_weekday": {"type": "weekday"},
     "bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 3.0},
     "injection_time": {"type": "time"},
+    "weight": {"type": "number", "unit": "kg", "min": 2, "max": 150},
 }
-PATIENT = {"mtx_dose": "15", "mtx_weekday": "Wednesday", "bsa": "1.82", "injection_time": "08:00"}
+PATIENT = {"mtx_dose": "15", "mtx_weekday": "Wednesday", "bsa": "1.82", "injection_time": "08:00", "weight": "70"}
 METHOTREXATE = {
     "id": "methotrexate",
     "drug": "Methotrexate",
@@ -213,7 +215,9 @@ def test_error_examples_are_what_the_command_prints(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.parametrize(
-    "model", [Study, PatientValue, Arm, Regimen, Dose, Schedule, AdherenceBand, AdherenceRule], ids=lambda m: m.__name__
+    "model",
+    [Study, PatientValue, Arm, Regimen, Dose, Schedule, AdherenceBand, AdherenceRule, Step, Titrate],
+    ids=lambda m: m.__name__,
 )
 def test_the_reference_names_every_key_of_the_model(model: type[BaseModel]) -> None:
     """A key added to dosing/protocol/model.py must be documented in docs/protocol-format.md."""

@@ -12,6 +12,7 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.daily_limits import describe_limit
+from ..protocol.dose_steps import describe_amounts
 from ..protocol.formulas import describe_dose
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import check_schedule, is_methotrexate
@@ -50,7 +51,10 @@ class Validation:
 
 def describe_regimen(regimen: Regimen) -> str:
     dose = regimen.dose
-    if dose.patient_value:
+    varying = describe_amounts(regimen)  # steps, titrate, levels
+    if varying is not None:
+        amount = varying + (f" ({dose.absolute_unit} from {dose.per})" if dose.per else "")
+    elif dose.patient_value:
         amount = f"patient's own {dose.patient_value} {dose.unit}"
     elif dose.formula or dose.bsa or dose.cap or dose.round_:
         amount = describe_dose(dose)

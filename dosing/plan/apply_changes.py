@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import ChangesError, SafetyError
 from ..protocol.values import WEEKDAYS
+from .dose_levels import apply_levels, changed_by_levels
 from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     work = _Work(sub)
     _delay(sub, work, changes)
     _change_dose(work, changes)
+    apply_levels(work, changes)  # dose_level rows (dosing.plan.dose_levels)
     for row in changes.each("hold"):
         _hold(work, row, changes)
     _end(sub, work, changes)
@@ -87,7 +89,7 @@ def _check_daily_limits(sub: pd.DataFrame, changes: Changes) -> None:
     the patient's dose-change lines (the schedule-wide check would name neither)."""
     from ..protocol.safety import check_max_daily
 
-    dose_rows = changes.of("dose")
+    dose_rows = changes.rows[changes.rows["change"].isin(["dose", "dose_level"])]
     if changes.view is None or dose_rows.empty:
         return
     patients = sub["patient_id"].astype(str).to_numpy()
@@ -289,7 +291,7 @@ def change_effects(
                 "patient_id": pid,
                 "doses_moved": _differ(before, after, both, "planned_at"),
                 "doses_held": int(after["held"].sum()) if len(after) else 0,
-                "doses_changed": _set_by_dose_changes(after, changes.of("dose")),
+                "doses_changed": _set_by_dose_changes(after, changes.of("dose")) + changed_by_levels(after, changes),
                 "doses_stopped": len(before.index.difference(after.index)),
                 "visits_moved": _differ(v_before, v_after, v_both, "scheduled_date"),
                 "visits_cancelled": len(v_before.index.difference(v_after.index)),

@@ -15,6 +15,8 @@ One row per event, each with a ``date`` and a ``reason``. Kinds (column ``change
                 at most :data:`MAX_DOSE_CHANGE` times the planned dose (a bigger one is a probable
                 typo); refused for a blinded group whose true dose differs by arm (see
                 :func:`_refuse_hidden_dose`)
+``dose_level``  ``regimen`` is given at level ``dose_level`` (a level the protocol lists) from ``date``
+                on, or from cycle ``cycle`` on when given (see :mod:`dosing.plan.dose_levels`)
 ``reschedule``  ``visit`` takes place on ``date`` (a warning when outside its window)
 ``withdraw``    the patient is withdrawn from ``date``: no doses or visits on or after it, except
                 visits the protocol marks ``follow_up_after_withdrawal``
@@ -42,12 +44,13 @@ from ..protocol.units import exact, factor, format_dose, lookup
 from ..protocol.values import decimal_comma, parse_date, parse_time
 from .blind_view import View
 from .cohort import Cohort
+from .dose_levels import level_problems, level_values
 
 __all__ = ["Changes", "changes_from_rows", "resolve_regimen"]
 
-KINDS = ("delay", "hold", "stop", "dose", "reschedule", "withdraw")
+KINDS = ("delay", "hold", "stop", "dose", "reschedule", "withdraw", "dose_level")
 REQUIRED = ("patient_id", "change", "date", "reason")
-OPTIONAL = ("regimen", "cycle", "time", "days", "dose", "visit")
+OPTIONAL = ("regimen", "cycle", "time", "days", "dose", "visit", "dose_level")
 #: Which optional columns each kind needs (first tuple) and allows (second).
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "delay": (("regimen", "cycle", "days"), ()),
@@ -56,13 +59,27 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dose": (("regimen", "dose"), ()),
     "reschedule": (("visit",), ()),
     "withdraw": ((), ()),
+    "dose_level": (("regimen", "dose_level"), ("cycle",)),
 }
 #: A changed dose may be at most this many times the planned dose of its regimen.
 MAX_DOSE_CHANGE = 10
 #: A changes-file dose: a plain decimal number (no exponent, inf or nan), optionally followed by a unit
 #: (which starts with a letter: "12,5" is a decimal comma, not a unit).
 DOSE_TEXT = re.compile(r"([-+]?\d+(?:\.\d+)?)\s*([^\W\d_].*)?")
-ROW_COLUMNS = ["line", "patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason"]
+ROW_COLUMNS = [
+    "line",
+    "patient_id",
+    "change",
+    "regimen",
+    "cycle",
+    "date",
+    "time",
+    "days",
+    "dose",
+    "visit",
+    "reason",
+    "dose_level",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,7 @@ def changes_from_rows(
         problems.append("the file lists no changes")
     if not problems:
         _contradictions(records, protocol, problems)
+        problems += level_problems(records, view)
     if problems:
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
         raise ChangesError(
@@ -154,7 +172,7 @@ def changes_from_rows(
         )
     frame = pd.DataFrame.from_records(records, columns=ROW_COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"])
-    for column in ("cycle", "time", "days"):
+    for column in ("cycle", "time", "days", "dose_level"):
         frame[column] = frame[column].astype("Int64")
     frame["dose"] = frame["dose"].astype(float)
     return Changes(frame, source, protocol.study.last_day, view)
@@ -181,7 +199,7 @@ def _check_header(header: list[str], source: str) -> list[str]:
             f"missing column(s): {', '.join(missing)}",
             source=source,
             where="line 1 (header)",
-            hint=f"the columns are {', '.join(valid)} (the last six as needed)",
+            hint=f"the columns are {', '.join(valid)} (the last seven as needed)",
         )
     if len(set(header)) != len(header):
         raise ChangesError("a column name appears twice", source=source, where="line 1 (header)")
@@ -238,6 +256,7 @@ def _values(kind: str, cells: dict[str, str], view: View, patient: pd.Series) ->
     protocol = view.protocol
     arm = str(patient["arm"])
     out: dict[str, object] = {"regimen": None, "cycle": None, "time": None, "days": None, "dose": None, "visit": None}
+    out["dose_level"] = None
     if cells.get("regimen"):
         out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm, view)
     if cells.get("time"):
@@ -249,6 +268,8 @@ def _values(kind: str, cells: dict[str, str], view: View, patient: pd.Series) ->
     if kind == "dose":
         regimen = protocol.regimen(str(out["regimen"]))
         out["dose"] = None if _hides_dose(protocol, regimen) else _dose(view, regimen, cells["dose"], patient)
+    if kind == "dose_level":
+        out.update(level_values(view, str(out["regimen"]), cells, patient))
     if kind == "reschedule":
         ids = [v.id for v in protocol.visits]
         if cells["visit"] not in ids:
@@ -387,6 +408,7 @@ def _contradictions(records: list[dict], protocol: Protocol, problems: list[str]
         "reschedule": ("patient_id", "visit"),
         "dose": ("patient_id", "regimen", "date"),
         "hold": ("patient_id", "regimen", "date", "time"),
+        "dose_level": ("patient_id", "regimen", "date", "cycle"),
     }
     seen: dict[tuple[object, ...], int] = {}
     for r in records:

@@ -27,6 +27,7 @@ from ..protocol.safety import once_weekly_regimens
 from ..protocol.values import WEEKDAYS
 from .cohort import Cohort
 from .schedule import DayPlan, Patients, day_plan
+from .steps import check_covered, planned_amounts
 
 if TYPE_CHECKING:
     from .visits import ClinicCalendar
@@ -235,7 +236,7 @@ def _regimen_rows(
     minutes = (
         clock[slot] if clock is not None else frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)[patient]
     )
-    dose, basis = bases.doses(protocol, regimen, frame, patient)
+    dose, basis = bases.doses(protocol, regimen, frame, patient, (day_index + 1, cycle))
     rows = _Rows(
         patient,
         day_index + 1,
@@ -251,6 +252,7 @@ def _regimen_rows(
     )
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
+    check_covered(protocol, regimen, rows.dose, rows.day, rows.cycle)
     return rows
 
 
@@ -284,22 +286,42 @@ class _Bases:
         self.texts: dict[str, int] = {"": 0}
 
     def doses(
-        self, protocol: Protocol, regimen: Regimen, frame: pd.DataFrame, patient: np.ndarray
+        self,
+        protocol: Protocol,
+        regimen: Regimen,
+        frame: pd.DataFrame,
+        patient: np.ndarray,
+        when: tuple[np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's dose and basis code (rows of ``patient``, indexes into ``frame``)."""
+        """Each row's dose and basis code (rows of ``patient``, indexes into ``frame``; ``when``: each
+        row's study day and cycle, for the amounts of steps and titrations)."""
         dose = regimen.dose
-        if dose.patient_value is None and not is_computed(dose):  # a fixed dose: no basis
+        varying = planned_amounts(regimen, patient, *when)  # NaN where no step covers: see check_covered
+        if varying is None and dose.patient_value is None and not is_computed(dose):  # a fixed dose: no basis
             return np.full(len(patient), dose.amount, dtype=float), np.zeros(len(patient), dtype=np.int32)
-        who, position = _distinct(patient, len(frame))
+        if varying is None:
+            who, position = _distinct(patient, len(frame))
+            rows, amount = frame.iloc[who], None
+        else:  # one computation per distinct (patient, amount)
+            amounts, code = np.unique(np.nan_to_num(varying, nan=-1.0), return_inverse=True)
+            code = code.reshape(-1)
+            pairs, position = _distinct(patient.astype(np.int64) * len(amounts) + code, len(frame) * len(amounts))
+            rows, amount = frame.iloc[pairs // len(amounts)], amounts[pairs % len(amounts)]
         blinds = protocol.study.blinded and regimen.blinded_label is not None
-        doses, basis = absolute_doses(
-            dose,
-            frame.iloc[who],
-            values=protocol.patient_values,
-            name=repr(regimen.blinded_label if blinds else regimen.id),
-            source=self.source,
-            hide=protocol.study.blinded and regimen.blinded_dose is not None,
-        )
+        covered = amount is None or amount >= 0
+        doses = np.full(len(rows), np.nan)
+        basis = np.full(len(rows), "", dtype=object)
+        if np.any(covered):
+            pick = np.flatnonzero(np.broadcast_to(covered, (len(rows),)))
+            doses[pick], basis[pick] = absolute_doses(
+                dose,
+                rows.iloc[pick],
+                None if amount is None else amount[pick],
+                values=protocol.patient_values,
+                name=repr(regimen.blinded_label if blinds else regimen.id),
+                source=self.source,
+                hide=protocol.study.blinded and regimen.blinded_dose is not None,
+            )
         texts, codes = np.unique(basis.astype(str), return_inverse=True)
         lookup = np.array([self.texts.setdefault(str(t), len(self.texts)) for t in texts], dtype=np.int32)
         return doses[position], lookup[codes.reshape(-1)][position]

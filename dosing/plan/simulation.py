@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ProtocolError
 from ..protocol.checks import dependency_order
+from ..protocol.dose_steps import largest_amount
 from ..protocol.formulas import largest_dose, values_needed
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import (
@@ -38,6 +39,7 @@ from ..protocol.safety import (
 from ..protocol.units import format_dose
 from ..protocol.values import WEEKDAYS
 from .schedule import Patients, day_plan
+from .steps import daily_amounts, raise_uncovered, uncovered, varies
 
 
 @dataclass(frozen=True)
@@ -47,22 +49,37 @@ class Simulation:
     patients: Patients
     masks: dict[str, np.ndarray]
     describe: Callable[[int], str]  # "whose study day 1 is a Monday, mtx_weekday Friday"
+    cycles: dict[str, np.ndarray] = field(default_factory=dict)  # cycle numbers (0: none), as masks
 
 
 def check_simulated(protocol: Protocol) -> None:
     """Run every check of this module (see the module docstring)."""
     simulation = simulate(protocol)
     check_methotrexate_weeks(protocol, simulation)
+    check_steps_cover(protocol, simulation)
     check_daily_limits(protocol, simulation)
 
 
 def simulate(protocol: Protocol) -> Simulation:
     patients, describe = _synthetic_patients(protocol)
     masks: dict[str, np.ndarray] = {}
+    cycles: dict[str, np.ndarray] = {}
     for regimen_id in dependency_order(protocol):
         plan = day_plan(protocol.regimen(regimen_id).schedule, patients, masks)
         masks[regimen_id] = np.broadcast_to(plan.mask, (patients.n, patients.last_day))
-    return Simulation(patients, masks, describe)
+        cycles[regimen_id] = np.broadcast_to(plan.cycle, (patients.n, patients.last_day))
+    return Simulation(patients, masks, describe, cycles)
+
+
+def check_steps_cover(protocol: Protocol, simulation: Simulation) -> None:
+    """Every dose a synthetic patient is scheduled falls in one of its regimen's steps."""
+    for regimen in protocol.regimens:
+        mask, cycle = simulation.masks[regimen.id], simulation.cycles[regimen.id]
+        hole = uncovered(regimen, mask, cycle)
+        if hole is not None:
+            patient, index = hole
+            number = int(np.broadcast_to(cycle, mask.shape)[patient, index])
+            raise_uncovered(protocol, regimen, index + 1, number, f" for a patient {simulation.describe(patient)}")
 
 
 def _synthetic_patients(protocol: Protocol) -> tuple[Patients, Callable[[int], str]]:
@@ -112,8 +129,7 @@ def check_daily_limits(protocol: Protocol, simulation: Simulation) -> None:
         for drug, regimens in by_drug.items():
             total = np.zeros((simulation.patients.n, simulation.patients.last_day))
             for regimen in regimens:
-                largest = (_largest_daily(protocol, regimen) or 0.0) * factors[regimen.id]
-                total += simulation.masks[regimen.id] * largest
+                total += _daily(protocol, regimen, simulation) * factors[regimen.id]
             limit, unit = limits[drug]
             if float(total.max(initial=0.0)) > limit + 1e-9:
                 patient, day = np.unravel_index(int(np.argmax(total)), total.shape)
@@ -138,9 +154,27 @@ def _daily_limit_fail(
     )
 
 
-def _largest_daily(protocol: Protocol, regimen: Regimen) -> float | None:
-    """The most one day of this regimen can give one patient (None: no declared maximum)."""
-    amount = largest_dose(regimen.dose, protocol.patient_values)  # a formula's too (Calvert: at the GFR cap)
+def _daily(protocol: Protocol, regimen: Regimen, simulation: Simulation) -> np.ndarray:
+    """Patients x days: the most this regimen can give a synthetic patient on each day; for steps and
+    titrations each day's own amount (a loading day counts at its loading dose)."""
+    mask = simulation.masks[regimen.id]
+    if not varies(regimen):
+        return mask * (_largest_daily(protocol, regimen) or 0.0)
+    amounts = daily_amounts(regimen, mask, simulation.cycles[regimen.id])
+    distinct = np.unique(amounts)
+    largest = np.array([_largest_daily(protocol, regimen, float(a)) or 0.0 for a in distinct])
+    return largest[np.searchsorted(distinct, amounts)]
+
+
+def _largest_daily(protocol: Protocol, regimen: Regimen, amount_in_unit: float | None = None) -> float | None:
+    """The most one day of this regimen can give one patient (None: no declared maximum), for its
+    largest amount (a step, titration bound or dose level above 0 included) or the given
+    ``amount_in_unit``, through the dose's formula, cap and rounding (Calvert: at the GFR cap)."""
+    dose = regimen.dose
+    unit_amount = largest_amount(regimen) if amount_in_unit is None else amount_in_unit
+    if unit_amount is not None and dose.patient_value is None:
+        dose = dose.model_copy(update={"auc" if dose.formula == "calvert" else "amount": unit_amount})
+    amount = largest_dose(dose, protocol.patient_values)
     if amount is None:
         return None
     return amount * (len(regimen.times) if regimen.times is not None else 1)

@@ -24,6 +24,7 @@ from pydantic import (
 
 from ..errors import ValueParseError
 from .banding import MAX_STRENGTHS, parse_percent
+from .dose_steps import Step, Titrate, check_regimen, with_level_zero
 from .formula_rules import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
 from .languages import check_names
 from .units import canonical, lookup
@@ -198,11 +199,10 @@ class Dose(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> Dose:
-        if self.patient_value is not None:
-            if self.amount is not None or self.per is not None:
-                raise ValueError("give either patient_value or amount (optionally with per), not both")
-        elif self.amount is None and self.formula is None:
-            raise ValueError("give amount (e.g. amount = 60) or patient_value (a cohort column)")
+        if self.patient_value is not None and (self.amount is not None or self.per is not None):
+            raise ValueError("give either patient_value or amount (optionally with per), not both")
+        # a missing amount is checked with the regimen, which may give it in steps, titrate or levels
+        # (dosing.protocol.dose_steps.check_regimen); a Calvert dose gives auc instead
         if self.formula == "calvert" and self.auc is None:
             raise ValueError('formula = "calvert" needs auc = <target AUC in mg/mL·min> (e.g. auc = 5)')
         problem = dose_shape_problem(self)
@@ -412,6 +412,21 @@ class Regimen(Strict):
     names: Names = Field({}, description='the drug in the patients\' languages, e.g. { zh = "甲氨蝶呤" }')
     blinded_names: Names = Field({}, description="the blinded label in the patients' languages")
     translated_instructions: Names = Field({}, description="the instructions in the patients' languages")
+    steps: list[Step] | None = Field(None, description="amounts by study day or cycle (dose.amount left out)")
+    titrate: Titrate | None = Field(None, description="a titration or taper (dose.amount left out)")
+    levels: dict[str, float] | None = Field(None, description='dose levels, { "0" = 1250, "-1" = 950 }')
+    lowest_level: int | None = Field(None, description="the floor of the dose levels (default: the lowest)")
+    reescalation: bool = Field(False, strict=True, description="a dose_level change may raise the level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _level_zero(cls, data: Any) -> Any:
+        return with_level_zero(data)
+
+    @model_validator(mode="after")
+    def _steps(self) -> Regimen:
+        check_regimen(self)
+        return self
 
     @model_validator(mode="after")
     def _translations(self) -> Regimen:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import ProtocolError, SafetyError
 from .daily_limits import KNOWN_DAILY_LIMITS, METHOTREXATE_NON_ONCOLOGY_MAX, daily_limits
+from .dose_steps import amounts_differ, same_in_blinded_group
 from .drugs import drug_key, is_methotrexate
 from .units import factor, format_dose
 
@@ -354,7 +355,16 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], members
                     f"differs from {first.id!r} in {name}, so blinded outputs would reveal the arm",
                     f"make {name} identical within blinded label {label!r}",
                 )
-        if first.dose != other.dose and (other.blinded_dose is None or first.blinded_dose != other.blinded_dose):
+        fixed = same_in_blinded_group(first, other)  # steps and levels (dosing.protocol.dose_steps)
+        if fixed is not None:
+            _blind_fail(
+                protocol,
+                other,
+                f"differs from {first.id!r} in {fixed}, so blinded outputs or changes files would reveal the arm",
+                f"make {fixed} identical within blinded label {label!r} (amounts may differ, with a blinded_dose)",
+            )
+        differs = first.dose != other.dose or amounts_differ(first, other)
+        if differs and (other.blinded_dose is None or first.blinded_dose != other.blinded_dose):
             _blind_fail(
                 protocol,
                 other,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ....plan.blind_view import View
+from ....protocol.dose_steps import describe_amounts
 from ....protocol.formulas import describe_dose
 from ....protocol.model import Protocol, Regimen, Schedule
 from ....protocol.units import format_dose
@@ -85,7 +86,7 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
         dose = describe_dose(regimen.dose)  # "AUC 5 (mg by Calvert, ...)", "1000 mg/m2 (mg from BSA by ...)"
     else:
         per = f" per {regimen.dose.per}" if regimen.dose.per else ""
-        dose = format_dose(regimen.dose.amount, regimen.dose.unit) + per
+        dose = (describe_amounts(regimen) or format_dose(regimen.dose.amount, regimen.dose.unit)) + per
     route = route_coding(regimen.route, protocol, regimen.id)
     base = {
         "id": key,

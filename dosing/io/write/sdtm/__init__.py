@@ -20,6 +20,7 @@ from ....plan.apply_changes import apply_changes
 from ....plan.blind_view import View
 from ....plan.changes import Changes
 from ....plan.cohort import Cohort
+from ....plan.dose_levels import level_adjustments
 from ....plan.expand import expand
 from ....protocol.model import Protocol
 from .design import ta_dataset, te_dataset, tv_dataset
@@ -46,7 +47,7 @@ def sdtm_datasets(
         doses = apply_changes(doses, changes)
     doses = doses.reset_index(drop=True)
     planned = planned_records(protocol, cohort, doses, unblinded)
-    planned["ADJ"] = dose_adjustments(planned, changes)
+    planned["ADJ"] = level_adjustments(doses, changes, dose_adjustments(planned, changes))  # dose and dose_level rows
     performed = None
     if log is not None:
         as_of = as_of or dt.date.today()
