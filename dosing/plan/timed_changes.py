@@ -3,8 +3,8 @@
 :mod:`dosing.plan.apply_changes` moves a delayed dose to its planned wall-clock time on its new day.
 Two kinds of doses are timed otherwise, and are re-timed here after the other changes:
 
-* a dose of an interval in hours on the elapsed clock moves by whole days of 24 real hours, so that
-  its doses stay exactly N hours apart (across a clock change the wall-clock times shift an hour);
+* a delayed cycle of an interval in hours on the elapsed clock starts again at its first dose's local
+  time on its new first day, and its doses stay exactly N hours apart from there (as if expanded there);
 * a dose scheduled relative to another regimen (``relative_to``) follows its anchor dose: at the
   anchor's (possibly moved) instant + offset, held when the anchor is held, removed when the anchor
   is stopped or withdrawn; its SEQUENCE rises with the anchor's.
@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..protocol.checks import dependency_order
 from ..protocol.values import WEEKDAYS
-from .hourly import NS_PER_DAY, NS_PER_MINUTE, utc_to_local
+from .expand import wall_clock_to_utc
+from .hourly import NS_PER_DAY, NS_PER_MINUTE, utc_to_local, wall_to_utc
 from .relative import anchor_links, anchors_of
 
 if TYPE_CHECKING:
@@ -60,12 +61,30 @@ def retime(sub: pd.DataFrame, work: Any, timed: Timed | None) -> None:
     utc = sub["planned_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64).copy()
     regimen = work.regimen
     elapsed = np.isin(regimen, [r.id for r in timed.protocol.regimens if _elapsed(r)]) & (work.shift != 0)
-    utc[elapsed] = timed.utc[elapsed] + work.shift[elapsed] * NS_PER_DAY
+    utc[elapsed] = _delayed_cycles(sub, work, timed, np.flatnonzero(elapsed))
     retimed = elapsed.copy()
     for mine, of, offset in _relative_rows(work, timed):
         utc[mine] = utc[of] + offset
         retimed[mine] = True
     _set_instants(sub, work, timed, utc, retimed)
+
+
+def _delayed_cycles(sub: pd.DataFrame, work: Any, timed: Timed, rows: np.ndarray) -> np.ndarray:
+    """New instants of delayed elapsed-clock doses: each cycle's first dose at its local time on the
+    new day, the others at their planned distance (in real hours) from it."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    old = timed.utc[rows]
+    codes = pd.factorize(pd.MultiIndex.from_arrays([work.patient[rows], work.regimen[rows], work.cycle[rows]]))[0]
+    order = np.lexsort((old, codes))
+    heads = order[np.r_[True, codes[order][1:] != codes[order][:-1]]]  # the first dose of each cycle
+    zones = sub["timezone"].astype(str).to_numpy()[rows]
+    first_wall = utc_to_local(old[heads], zones[heads]) + work.shift[rows][heads] * NS_PER_DAY
+    first = np.empty(len(heads), dtype=np.int64)
+    first[codes[heads]] = wall_to_utc(first_wall, zones[heads], wall_clock_to_utc)
+    old_first = np.empty(len(heads), dtype=np.int64)
+    old_first[codes[heads]] = old[heads]
+    return first[codes] + (old - old_first[codes])
 
 
 def _relative_rows(work: Any, timed: Timed) -> list[tuple[np.ndarray, np.ndarray, int]]:
