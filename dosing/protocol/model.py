@@ -374,7 +374,8 @@ def _check_timing(s: Schedule) -> None:
             raise ValueError('relative_to needs offset, e.g. offset = "-30 minutes" (before) or "24 hours" (after)')
         if isinstance(s.offset, int):
             raise ValueError(
-                f'with relative_to, offset is a duration with its unit, e.g. offset = "{s.offset} days" '
+                f'with relative_to, offset is a duration with its unit, e.g. offset = "{s.offset} day'
+                f'{"" if s.offset == 1 else "s"}" '
                 'or "-30 minutes"'
             )
         if abs(s.offset) > MAX_RELATIVE_OFFSET:
