@@ -213,3 +213,28 @@ def test_methotrexate_every_8_hours_is_refused_as_not_weekly() -> None:
     mtx = {**regimen("mtx", {"every": "8 hours"}, ["06:00"]), "drug": "Methotrexate"}
     with pytest.raises(dosing.DosingError, match="every 8 hours"):
         study([mtx])
+
+
+def limited(schedule: dict[str, Any], first: str, limit: float) -> dosing.Protocol:
+    reg = regimen("para", schedule, [first], max_daily_dose={"amount": limit, "unit": "mg"})
+    return study([{**reg, "drug": "Paracetamol", "dose": {"amount": 1000, "unit": "mg"}}])
+
+
+def test_the_simulated_daily_total_counts_24_over_n_doses_a_day() -> None:
+    with pytest.raises(ProtocolError, match="4,000 mg of paracetamol"):
+        limited({"every": "6 hours"}, "06:00", 3000)
+    assert limited({"every": "8 hours"}, "06:00", 3000) is not None
+
+
+def test_the_25_hour_fall_back_date_can_hold_an_extra_dose_and_the_table_check_sees_it() -> None:
+    """Every 6 hours from 00:30 on the elapsed clock: on 2027-10-31 00:30 CEST, then 05:30, 11:30,
+    17:30 and 23:30 CET: five doses (5,000 mg) on one local date, above a 4,000 mg maximum."""
+    from dosing.errors import SafetyError
+    from dosing.protocol.safety import check_schedule
+
+    proto = limited({"every": "6 hours", "for": "3 days"}, "00:30", 4000)
+    doses = expand_for(proto, "2027-10-30", "Europe/Berlin")
+    on_31 = doses[doses["date"].astype(str) == "2027-10-31"]
+    assert on_31["time"].astype(str).tolist() == ["00:30", "05:30", "11:30", "17:30", "23:30"]
+    with pytest.raises(SafetyError, match="2027-10-31"):
+        check_schedule(doses, proto)

@@ -216,3 +216,9 @@ def test_a_delayed_elapsed_cycle_starts_again_at_its_local_time_after_spring_for
     ]
     assert cycle2["study_day"].tolist() == [22, 23, 23, 23]
     assert set(cycle2["planned_at"].diff().dropna()) == {pd.Timedelta(hours=8)}
+
+
+def test_the_simulated_daily_total_sees_a_relative_regimen() -> None:
+    onda = relative("ondansetron", "oxaliplatin", "-30 minutes", max_daily_dose={"amount": 0.5, "unit": "mg"})
+    with pytest.raises(ProtocolError, match="above the maximum daily dose of 0.5 mg"):
+        study([OXALIPLATIN, onda])

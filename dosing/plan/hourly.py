@@ -23,9 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from ..protocol.model import Protocol, Regimen
 
 NS_PER_MINUTE = 60_000_000_000
 NS_PER_HOUR = 60 * NS_PER_MINUTE
@@ -159,3 +163,17 @@ def _distinct_slots(doses: TimedDoses) -> TimedDoses:
 
 def _pick(doses: TimedDoses, keep: np.ndarray) -> TimedDoses:
     return TimedDoses(**{name: getattr(doses, name)[keep] for name in TimedDoses.__dataclass_fields__})
+
+
+def most_doses_a_day(protocol: Protocol, regimen: Regimen) -> int:
+    """The doses of ``regimen`` on a usual local date, for the checks of a simulated cohort: its
+    times, 24 / N rounded up, or a relative regimen's anchor's. (The expanded table is checked date by
+    date too: there a 25-hour fall-back date, or an offset bringing two anchor days' doses onto one
+    date, counts every dose.)"""
+    s = regimen.schedule
+    if s.relative_to is not None:
+        return most_doses_a_day(protocol, protocol.regimen(s.relative_to))
+    hours = max((p.every_hours or 0 for p in s.phases or [s]), default=0)
+    if hours:
+        return -(-24 // hours)
+    return len(regimen.times) if regimen.times is not None else 1

@@ -13,6 +13,7 @@ with it (a stop or withdrawal).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,4 +102,25 @@ def anchors_of(protocol: Protocol) -> dict[str, tuple[str, int]]:
         s = regimen.schedule
         if s.relative_to is not None:
             out[regimen.id] = (s.relative_to, int(s.relative_offset.total_seconds()) * 1_000_000_000)
+    return out
+
+
+def relative_days(anchor: np.ndarray, offset: dt.timedelta) -> np.ndarray:
+    """The (n, D) days that may carry a relative dose, from its anchor's dosing days: shifted by the
+    whole days of ``offset`` and, when it is not whole days, by one day more too (for the checks of
+    a simulated cohort, which know days but not times)."""
+    days = offset // dt.timedelta(days=1)
+    out = _shift(anchor, days)
+    if offset % dt.timedelta(days=1):
+        out |= _shift(anchor, days + 1)
+    return out
+
+
+def _shift(mask: np.ndarray, days: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    width = mask.shape[1]
+    if days >= 0:
+        out[:, days:] = mask[:, : max(width - days, 0)]
+    else:
+        out[:, : width + days] = mask[:, -days:]
     return out
