@@ -220,5 +220,5 @@ def test_a_delayed_elapsed_cycle_starts_again_at_its_local_time_after_spring_for
 
 def test_the_simulated_daily_total_sees_a_relative_regimen() -> None:
     onda = relative("ondansetron", "oxaliplatin", "-30 minutes", max_daily_dose={"amount": 0.5, "unit": "mg"})
-    with pytest.raises(ProtocolError, match="above the maximum daily dose of 0.5 mg"):
+    with pytest.raises(ProtocolError, match=r"above the maximum daily dose of 0\.5 mg"):
         study([OXALIPLATIN, onda])

@@ -143,7 +143,7 @@ def _cycle_days(schedule: Schedule) -> list[int]:
         return [d for d in schedule.cycle_days if d <= active]
     if schedule.every_days is not None:
         return list(range(1, active + 1, schedule.every_days))
-    if schedule.daily or schedule.on is not None:
+    if schedule.daily or schedule.on is not None or schedule.every_hours is not None:
         return list(range(1, active + 1))
     return []
 
@@ -153,16 +153,16 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
     count = len(regimen.times) if regimen.times else 1
     if schedule.every_days is not None and not schedule.is_cyclic:
         repeat = {"frequency": count, "period": schedule.every_days, "periodUnit": "d"}
-    elif schedule.every_hours is not None and not schedule.is_cyclic:
+    elif schedule.every_hours is not None:
         repeat = {"frequency": 1, "period": schedule.every_hours, "periodUnit": "h"}
     elif schedule.weekdays is not None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
         repeat["dayOfWeek"] = [WEEKDAY_CODES[d] for d in sorted(schedule.weekdays)]
     elif schedule.weekday_from is not None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "wk"}
-    elif schedule.after is None:
+    elif schedule.after is None and schedule.relative_to is None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
-    if regimen.times:
+    if regimen.times and schedule.every_hours is None:  # every N hours from a first time: no fixed times of day
         repeat["timeOfDay"] = [t.strftime("%H:%M:%S") for t in regimen.times]
     if schedule.count is not None:
         repeat["count"] = schedule.count
