@@ -238,3 +238,20 @@ def test_the_25_hour_fall_back_date_can_hold_an_extra_dose_and_the_table_check_s
     assert on_31["time"].astype(str).tolist() == ["00:30", "05:30", "11:30", "17:30", "23:30"]
     with pytest.raises(SafetyError, match="2027-10-31"):
         check_schedule(doses, proto)
+
+
+def test_sdtm_frequency_of_every_8_hours_is_q8h() -> None:
+    from dosing.io.write.sdtm.terminology import frequency_terms
+
+    proto = q8h("06:00", **{"for": "3 days"})
+    assert frequency_terms(proto, proto.regimen("vanco")) == [(1, "Q8H")]
+
+
+def test_fhir_plan_definition_says_every_8_hours_without_fixed_times_of_day() -> None:
+    import json
+
+    from dosing.io.write.fhir.plan_definition import plan_definition
+
+    text = json.dumps(plan_definition(q8h("06:00", **{"for": "3 days"}), blinded=False))
+    assert '"period": 8, "periodUnit": "h"' in text
+    assert "timeOfDay" not in text

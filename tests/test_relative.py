@@ -222,3 +222,27 @@ def test_the_simulated_daily_total_sees_a_relative_regimen() -> None:
     onda = relative("ondansetron", "oxaliplatin", "-30 minutes", max_daily_dose={"amount": 0.5, "unit": "mg"})
     with pytest.raises(ProtocolError, match=r"above the maximum daily dose of 0\.5 mg"):
         study([OXALIPLATIN, onda])
+
+
+def test_ondansetron_follows_oxaliplatin_moved_off_a_closed_clinic_day() -> None:
+    """The clinic is closed on Mondays and moves in-clinic doses up to a day later: oxaliplatin of
+    Monday 03-15 is given on Tuesday 03-16 at 10:00, and ondansetron at 09:30 that day."""
+    proto = protocol_from_dict(
+        {
+            "study": {"id": "T", "title": "t", "blinding": "open", "timezone": "Europe/Berlin", "last_day": 60},
+            "arms": [{"id": "a", "label": "A", "regimens": ["oxaliplatin", "ondansetron"]}],
+            "regimens": [{**OXALIPLATIN, "in_clinic": True}, relative("ondansetron", "oxaliplatin", "-30 minutes")],
+            "clinic": {"closed_weekdays": ["Monday"], "on_closed_day": "move", "move_window": {"early": 0, "late": 1}},
+        }
+    )
+    doses = dosing.expand(proto, cohort(proto))
+    assert when(of(doses, "oxaliplatin"))[0] == ("2027-03-16", "10:00")
+    assert when(of(doses, "ondansetron"))[0] == ("2027-03-16", "09:30")
+    assert of(doses, "ondansetron")["study_day"].tolist()[0] == 2
+
+
+def test_sdtm_frequency_of_a_relative_regimen_is_its_anchors() -> None:
+    from dosing.io.write.sdtm.terminology import frequency_terms
+
+    proto = study([METHOTREXATE, relative("folic", "mtx", "24 hours")])
+    assert frequency_terms(proto, proto.regimen("folic")) == [(1, "QW")]
