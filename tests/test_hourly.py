@@ -255,3 +255,35 @@ def test_fhir_plan_definition_says_every_8_hours_without_fixed_times_of_day() ->
     text = json.dumps(plan_definition(q8h("06:00", **{"for": "3 days"}), blinded=False))
     assert '"period": 8, "periodUnit": "h"' in text
     assert "timeOfDay" not in text
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Asia/Shanghai"])
+def test_properties_over_both_changes_of_the_year(zone: str) -> None:
+    """For every interval that divides a day and some that do not, from several first times, over
+    a year: doses of one block are exactly N hours apart, uids are unique, and the study day is the
+    local date - start date + 1 (elapsed clock); on the wall clock every dose is at one of the times."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        st.sampled_from([1, 2, 3, 5, 6, 8, 12, 24, 36]),
+        st.sampled_from(["00:00", "00:30", "01:30", "02:30", "06:00", "22:00", "23:45"]),
+        st.sampled_from(["2027-03-10", "2027-10-27", "2027-11-03", "2027-06-01"]),
+    )
+    def check(hours: int, first: str, start: str) -> None:
+        proto = study([regimen("d", {"every": f"{hours} hours", "for": "7 days", "start_day": 2}, [first])], 9, zone)
+        doses = expand_for(proto, start, zone)
+        assert doses["uid"].is_unique
+        assert set(doses["planned_at"].diff().dropna().dt.total_seconds() / 3600) <= {float(hours)}
+        local_day = pd.to_datetime(doses["date"].astype(str)) - pd.Timestamp(start)
+        assert (local_day.dt.days + 1).tolist() == doses["study_day"].tolist()
+        assert doses["study_day"].between(2, 8).all()
+        if 24 % hours == 0:
+            wall = study([regimen("d", {"every": f"{hours} hours", "clock": "wall", "end_day": 4}, [first])], 9, zone)
+            minutes = int(first[:2]) * 60 + int(first[3:])
+            times = {f"{(minutes + k * hours * 60) // 60 % 24:02d}:{minutes % 60:02d}" for k in range(24 // hours)}
+            shown = set(expand_for(wall, start, zone)["uid"].str.extract(r"\.(\d\d)(\d\d)@")[0])
+            assert shown <= {t[:2] for t in times}
+
+    check()
