@@ -350,13 +350,15 @@ def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray,
     utc = np.empty_like(wall)
     local = np.empty_like(wall)
     fixed = rows.instant != NO_INSTANT
+    timed = bool(fixed.any())
     for z, zone in enumerate(zones):
-        pick = (zone_index == z) & ~fixed
+        pick = zone_index == z
         utc[pick], local[pick] = _to_utc(wall[pick], str(zone))
-        pick = (zone_index == z) & fixed  # fixed in elapsed time: the local time follows from the instant
-        utc[pick] = rows.instant[pick]
-        index = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC")
-        local[pick] = index.tz_convert(str(zone)).tz_localize(None).asi8
+        if timed:  # fixed in elapsed time (plan/hourly.py, relative.py): the local time follows from the instant
+            pick &= fixed
+            utc[pick] = rows.instant[pick]
+            index = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC")
+            local[pick] = index.tz_convert(str(zone)).tz_localize(None).asi8
     return utc, local, zone_index
 
 
