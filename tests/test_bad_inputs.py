@@ -39,6 +39,20 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-zero-interval.toml": (("schedule.every:", "at least 1 day, got '0 days'"), None),
     "protocol-negative-interval.toml": (("schedule.every:", "got '-2 days'"), None),
     "protocol-bare-number-interval.toml": (("schedule.every:", 'with a unit such as "2 days"'), None),
+    "protocol-hours-with-two-times.toml": (("regimens[0] (id 'x'):", "times gives the first dose's time only"), None),
+    "protocol-wall-clock-hours-not-dividing-24.toml": (("schedule:", "the interval must divide 24 hours"), None),
+    "protocol-clock-without-hours.toml": (("schedule:", "clock applies only to an interval in hours"), None),
+    "protocol-relative-to-unknown-regimen.toml": (
+        ("regimens[1] (id 'x').schedule.relative_to: unknown regimen 'chemmo'", "use one of: chemo, x"),
+        None,
+    ),
+    "protocol-relative-to-circle.toml": (("circular relation between regimens: chemo -> x -> chemo",), None),
+    "protocol-relative-with-times.toml": (("regimens[1] (id 'x'):", "relative_to", "leave out times"), None),
+    "protocol-relative-offset-over-7-days.toml": (("schedule:", "at most 7 days before or after"), None),
+    "protocol-relative-offset-a-number.toml": (
+        ("schedule:", 'offset is a duration with its unit, e.g. offset = "1 day"'),
+        None,
+    ),
     "protocol-impossible-end-date.toml": (
         (
             "not valid TOML at line 8, column 12: invalid date or datetime: end_date = 2026-02-30",

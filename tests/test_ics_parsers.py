@@ -236,6 +236,10 @@ def hard_cases() -> dict[str, pd.DataFrame]:
     twice = table(daily(["07:30"], 56, weekdays=["Monday", "Thursday"]), [("TWICE", "2027-03-01", "Europe/Berlin")])
     twice.loc[twice["date"].astype(str) == "2027-03-25", "held"] = True
     cases["TWICE"] = twice
+    # every 8 hours on the elapsed clock across both changes: the wall-clock times shift an hour
+    q8h = table(daily(["22:00"], 6, every="8 hours"), [("Q8H-SPRING", "2027-03-26", "Europe/Berlin")])
+    cases["Q8H-SPRING"] = q8h
+    cases["Q8H-FALL"] = table(daily(["22:00"], 6, every="8 hours"), [("Q8H-FALL", "2027-11-05", "America/New_York")])
     text = "Nach dem Frühstück, mit Wasser; nicht mit Milch \\ 牛奶 — " * 4
     cases["TEXT"] = table(daily(["08:00"], 10, text), [("TEXT", "2027-05-01", "Asia/Shanghai")])
     return cases
@@ -280,6 +284,31 @@ def test_icaljs_expands_the_hard_cases_to_our_doses(tmp_path: Path) -> None:
     cases = hard_cases()
     for name, got in with_icaljs(hard_calendars(), tmp_path).items():
         assert_same(name, "ical.js", got["dose"], expected(cases[name.split("/")[0]]))
+
+
+def test_every_hour_through_a_fall_back_writes_both_0230_doses_in_utc() -> None:
+    """Every hour on the elapsed clock has two doses at 02:30 local on 2027-10-31 in Berlin (00:30Z and
+    01:30Z): both are written in UTC, and the parsers that keep the instant (ical, vobject) read every
+    dose back. recurring-ical-events shows a UTC time in X-WR-TIMEZONE and loses Python's ``fold``
+    there (it reads the second 02:30 back as the first), so it is left out of this case."""
+    doses = table(daily(["18:30"], 2, every="1 hour"), [("Q1H", "2027-10-30", "Europe/Berlin")])
+    at_0230 = doses[(doses["date"].astype(str) == "2027-10-31") & (doses["time"].astype(str) == "02:30")]
+    assert at_0230["planned_at"].dt.strftime("%H:%M").tolist() == ["00:30", "01:30"]
+    assert doses["uid"].is_unique
+    first = dt.date(2027, 10, 30)
+    for style in STYLES:
+        ics = calendar_for_patient(
+            doses,
+            name="Q1H",
+            timezone="Europe/Berlin",
+            stamp=STAMP,
+            first=first,
+            last=first + dt.timedelta(days=3),
+            style=style,
+        ).decode("utf-8")
+        assert "DTSTART:20271031T003000Z" in ics and "DTSTART:20271031T013000Z" in ics
+        for parser in ("ical", "vobject"):
+            assert_same(f"Q1H/{style}", parser, PYTHON_PARSERS[parser](ics)["dose"], expected(doses))
 
 
 def test_a_held_dose_inside_a_run_is_an_exdate_not_a_gap_in_the_rule() -> None:

@@ -63,14 +63,26 @@ def describe_regimen(regimen: Regimen) -> str:
         amount = f"{format_dose(dose.amount, dose.unit)} ({dose.absolute_unit} from {dose.per}{rounding})"
     else:
         amount = format_dose(dose.amount, dose.unit)
-    if regimen.times:
+    s = regimen.schedule
+    if s.relative_to is not None:
+        times = f"{_signed(s.relative_offset)} each dose of {s.relative_to}"
+    elif regimen.times:
         times = ", ".join(t.strftime("%H:%M") for t in regimen.times)
     else:
         times = f"the patient's own {regimen.times_from}"
+    if regimen.hourly:
+        times = f"{times}, then every {s.every_hours or 'N'} hours ({s.clock or 'elapsed'} clock)"
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"
     return text
+
+
+def _signed(offset: dt.timedelta) -> str:
+    """ "30 min before" / "24 h after" for an offset of relative timing."""
+    minutes = abs(int(offset.total_seconds())) // 60
+    size = f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+    return f"{size} {'before' if offset < dt.timedelta(0) else 'after'}"
 
 
 def validate(

@@ -15,7 +15,8 @@ everyone else's rows are kept as they are. Stateless and reproducible:
   as :func:`dosing.plan.expand` localises: inside a spring-forward gap 02:30 shows 03:30.
 
 Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are not
-re-derived from the moved doses.
+re-derived from the moved doses; doses fixed in elapsed time (intervals in hours on the elapsed
+clock, ``relative_to``) are re-timed by :mod:`dosing.plan.timed_changes`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..errors import ChangesError, SafetyError
 from ..protocol.values import WEEKDAYS
 from .dose_levels import apply_levels, changed_by_levels
 from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
+from .timed_changes import follow, retime, timed_before
 
 if TYPE_CHECKING:
     from .changes import Changes
@@ -65,12 +67,15 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
         return doses.assign(changed_on=pd.Series(pd.NaT, index=doses.index, dtype="datetime64[ns]"))
     sub = doses[picked].copy()
     work = _Work(sub)
+    timed = timed_before(sub, None if changes.view is None else changes.view.protocol)
     _delay(sub, work, changes)
+    retime(sub, work, timed)  # intervals in hours and relative timing: plan/timed_changes.py
     _change_dose(work, changes)
     apply_levels(work, changes)  # dose_level rows (dosing.plan.dose_levels)
     for row in changes.each("hold"):
         _hold(work, row, changes)
     _end(sub, work, changes)
+    follow(work, timed)
     _check_inside_study(sub, work, changes)
     sub["dose"], sub["held"] = work.dose, work.held
     sub["sequence"] = work.sequence.astype(doses["sequence"].to_numpy().dtype)

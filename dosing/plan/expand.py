@@ -26,6 +26,8 @@ from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import once_weekly_regimens
 from ..protocol.values import WEEKDAYS
 from .cohort import Cohort
+from .hourly import NO_INSTANT, PatientClock, TimedDoses, hourly_doses
+from .relative import relative_doses
 from .schedule import DayPlan, Patients, day_plan
 from .steps import check_covered, planned_amounts
 
@@ -85,6 +87,7 @@ class _Rows:
     planned_day: np.ndarray  # the day before a closed-clinic move (names the dose in its uid)
     home: np.ndarray  # an in-clinic dose given at home: the clinic is closed that day
     basis: np.ndarray  # code of the dose's dose_basis text (see :class:`_Bases`)
+    instant: np.ndarray  # UTC ns of a dose fixed in elapsed time (plan/hourly.py, relative.py), else NO_INSTANT
 
 
 def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
@@ -118,6 +121,7 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     order = {rid: i for i, rid in enumerate(protocol.regimen_ids)}
     masks: dict[str, np.ndarray] = {}
     parts: list[_Rows] = []
+    by_id: dict[str, _Rows] = {}
     calendar = _clinic_calendar(protocol, frame)
     bases = _Bases(cohort.source)
     for regimen_id in dependency_order(protocol):
@@ -125,9 +129,13 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]
-        parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame, bases))
-        if regimen.in_clinic and calendar is not None:
+        if regimen.hourly or regimen.schedule.relative_to is not None:
+            parts.append(_timed_rows(protocol, regimen, order[regimen_id], (plan, mask, receives), frame, by_id, bases))
+        else:
+            parts.append(_regimen_rows(protocol, regimen, order[regimen_id], plan, mask, frame, bases))
+        if regimen.in_clinic and calendar is not None and regimen.schedule.relative_to is None:
             _closed_days(protocol, calendar, parts[-1], frame)
+        by_id[regimen_id] = parts[-1]
         _check_size(parts, cohort)
         masks[regimen_id] = _dose_days(parts[-1], mask.shape)
     return _table(protocol, frame, parts, calendar, bases.texts)
@@ -161,6 +169,7 @@ def _closed_days(protocol: Protocol, calendar: ClinicCalendar, rows: _Rows, fram
     new, home = closed_day_plan(protocol.clinic, calendar, days, last_day)
     shift = (new - day)[inverse]
     rows.day = rows.day + shift
+    rows.instant = np.where(rows.instant != NO_INSTANT, rows.instant + shift * NS_PER_DAY, rows.instant)
     rows.cycle_day = np.where(rows.cycle > 0, rows.cycle_day + shift, rows.cycle_day)
     rows.home = home[inverse]
 
@@ -249,9 +258,61 @@ def _regimen_rows(
         (day_index + 1).astype(np.int16),
         np.zeros(len(patient), dtype=bool),
         basis,
+        np.full(len(patient), NO_INSTANT, dtype=np.int64),
     )
     if regimen.schedule.count is not None:
         rows = _limit_count(rows, regimen.schedule.count)
+    check_covered(protocol, regimen, rows.dose, rows.day, rows.cycle)
+    return rows
+
+
+def _timed_rows(
+    protocol: Protocol,
+    regimen: Regimen,
+    index: int,
+    days: tuple[DayPlan, np.ndarray, np.ndarray],
+    frame: pd.DataFrame,
+    by_id: dict[str, _Rows],
+    bases: _Bases,
+) -> _Rows:
+    """The doses of a regimen given every N hours (:mod:`dosing.plan.hourly`) or relative to another
+    regimen's doses (:mod:`dosing.plan.relative`)."""
+    plan, mask, receives = days
+    who = PatientClock(
+        frame["start_date"].to_numpy().astype("datetime64[ns]").astype(np.int64),
+        frame["timezone"].to_numpy(dtype=str),
+    )
+    s = regimen.schedule
+    if s.relative_to is not None:
+        anchor = by_id[s.relative_to]
+        anchor_doses = TimedDoses(*(getattr(anchor, k) for k in TimedDoses.__dataclass_fields__))
+        timed = relative_doses(regimen, anchor_doses, _localise(frame, anchor)[0], receives, who, protocol)
+    else:
+        if regimen.times is not None:
+            first = np.full(len(frame), regimen.times[0].hour * 60 + regimen.times[0].minute, dtype=np.int64)
+        else:
+            first = frame[regimen.times_from].fillna(0).to_numpy(dtype=np.int64)
+        assert s.every_hours is not None
+        cells = (mask, plan.cycle, plan.cycle_day)
+        timed = hourly_doses(s.every_hours, s.clock or "elapsed", cells, first, who, wall_clock_to_utc)
+    n = len(timed.patient)
+    dose, basis = bases.doses(protocol, regimen, frame, timed.patient, (timed.day, timed.cycle))
+    rows = _Rows(
+        timed.patient,
+        timed.day,
+        timed.slot,
+        timed.minutes,
+        dose,
+        timed.cycle,
+        timed.cycle_day,
+        np.full(n, index, dtype=np.int16),
+        timed.planned_day.astype(np.int16),
+        np.zeros(n, dtype=bool),
+        basis,
+        timed.instant,
+    )
+    if s.count is not None:
+        rows = _limit_count(rows, s.count)
     check_covered(protocol, regimen, rows.dose, rows.day, rows.cycle)
     return rows
 
@@ -346,9 +407,16 @@ def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray,
     zone_index = zone_of_patient[rows.patient]
     utc = np.empty_like(wall)
     local = np.empty_like(wall)
+    fixed = rows.instant != NO_INSTANT
+    timed = bool(fixed.any())
     for z, zone in enumerate(zones):
         pick = zone_index == z
         utc[pick], local[pick] = _to_utc(wall[pick], str(zone))
+        if timed:  # fixed in elapsed time (plan/hourly.py, relative.py): the local time follows from the instant
+            pick &= fixed
+            utc[pick] = rows.instant[pick]
+            index = pd.DatetimeIndex(utc[pick].astype("datetime64[ns]")).tz_localize("UTC")
+            local[pick] = index.tz_convert(str(zone)).tz_localize(None).asi8
     return utc, local, zone_index
 
 

@@ -119,8 +119,8 @@ def _single(s: Schedule, start: int, patients: Patients, others: dict[str, np.nd
 
 
 def _pattern(s: Schedule, position: np.ndarray, patients: Patients, others: dict[str, np.ndarray]) -> np.ndarray:
-    if s.every is not None:
-        return position % s.every == 0
+    if s.every_days is not None:
+        return position % s.every_days == 0
     if s.weekdays is not None:
         return np.isin(_weekday(patients), s.weekdays)
     if s.weekday_from is not None:
@@ -128,8 +128,10 @@ def _pattern(s: Schedule, position: np.ndarray, patients: Patients, others: dict
     if s.cycle_days is not None:
         return np.isin(position + 1, s.cycle_days)
     if s.after is not None:
-        return _shift(others[s.after], s.offset)
-    return np.ones_like(position, dtype=bool)  # daily, or "on" days
+        return _shift(others[s.after], s.after_days)
+    if s.relative_to is not None:
+        return np.zeros_like(position, dtype=bool)  # its doses follow the other regimen's (plan/relative.py)
+    return np.ones_like(position, dtype=bool)  # daily, "on" days, or the days of an interval in hours
 
 
 def _weekday(patients: Patients) -> np.ndarray:

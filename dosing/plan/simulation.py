@@ -38,6 +38,8 @@ from ..protocol.safety import (
 )
 from ..protocol.units import format_dose
 from ..protocol.values import WEEKDAYS
+from .hourly import most_doses_a_day
+from .relative import relative_days
 from .schedule import Patients, day_plan
 from .steps import daily_amounts, raise_uncovered, uncovered, varies
 
@@ -65,8 +67,11 @@ def simulate(protocol: Protocol) -> Simulation:
     masks: dict[str, np.ndarray] = {}
     cycles: dict[str, np.ndarray] = {}
     for regimen_id in dependency_order(protocol):
-        plan = day_plan(protocol.regimen(regimen_id).schedule, patients, masks)
+        schedule = protocol.regimen(regimen_id).schedule
+        plan = day_plan(schedule, patients, masks)
         masks[regimen_id] = np.broadcast_to(plan.mask, (patients.n, patients.last_day))
+        if schedule.relative_to is not None:  # on (about) the days of the other regimen's doses
+            masks[regimen_id] = relative_days(masks[schedule.relative_to], schedule.relative_offset)
         cycles[regimen_id] = np.broadcast_to(plan.cycle, (patients.n, patients.last_day))
     return Simulation(patients, masks, describe, cycles)
 
@@ -177,4 +182,4 @@ def _largest_daily(protocol: Protocol, regimen: Regimen, amount_in_unit: float |
     amount = largest_dose(dose, protocol.patient_values)
     if amount is None:
         return None
-    return amount * (len(regimen.times) if regimen.times is not None else 1)
+    return amount * most_doses_a_day(protocol, regimen)

@@ -169,6 +169,7 @@ def _regimen_refs(
         _value_ref(protocol, schedule.weekday_from, "weekday", f"{path}.weekday_from")
     for key, targets in (
         ("after", [schedule.after] if schedule.after else []),
+        ("relative_to", [schedule.relative_to] if schedule.relative_to else []),
         ("except_days_of", schedule.except_days_of or []),
     ):
         for target in targets:
@@ -237,10 +238,10 @@ def _finite(protocol: Protocol) -> None:
 
 def _fits_study(protocol: Protocol, schedule: Schedule, path: str) -> None:
     last = protocol.study.last_day
-    for key in ("every", "for_", "rest", "on", "off", "cycle_length"):
+    for key in ("every_days", "for_", "rest", "on", "off", "cycle_length"):
         value = getattr(schedule, key)
         if value is not None and value > MAX_DAYS:
-            name = key.rstrip("_")
+            name = key.rstrip("_").removesuffix("_days")
             _fail(protocol, f"{path}.{name}", f"{value} days is longer than any study (at most {MAX_DAYS} days)")
     if schedule.count is not None and schedule.count > MAX_DAYS * 1440:
         _fail(protocol, f"{path}.count", f"{schedule.count} doses cannot fit in any study")
@@ -304,5 +305,7 @@ def _dependencies(schedule: Schedule) -> set[str]:
     for phase in schedule.phases or [schedule]:
         if phase.after:
             found.add(phase.after)
+        if phase.relative_to:
+            found.add(phase.relative_to)
         found.update(phase.except_days_of or [])
     return found

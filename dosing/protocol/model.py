@@ -28,7 +28,15 @@ from .dose_steps import Step, Titrate, check_regimen, with_level_zero
 from .formula_rules import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
 from .languages import check_names
 from .units import canonical, lookup
-from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
+from .values import (
+    parse_day_list,
+    parse_days,
+    parse_every,
+    parse_offset,
+    parse_signed_duration,
+    parse_time,
+    parse_weekday,
+)
 from .zones import zone_problem
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -60,6 +68,8 @@ def _check_zone(value: Any) -> str:
 
 
 Days = Annotated[int, _wrap(parse_days)]
+#: ``every``: whole days (an int, "2 days") or whole hours (a timedelta, "8 hours").
+Every = Annotated[int | dt.timedelta, _wrap(parse_every)]
 TimeOfDay = Annotated[dt.time, _wrap(parse_time)]
 Weekday = Annotated[int, _wrap(parse_weekday)]
 DayList = Annotated[list[int], _wrap(parse_day_list)]
@@ -79,6 +89,24 @@ def _offset(value: Any) -> dt.timedelta:
 
 
 Offset = Annotated[dt.timedelta, _wrap(_offset)]
+
+
+def _schedule_offset(value: Any) -> int | dt.timedelta:
+    """``offset``: a whole number of days (with ``after``) or a signed duration string (with
+    ``relative_to``); which one fits the pattern is checked by the schedule."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueParseError(
+            f'expected a number of days (with after, e.g. offset = 1) or a duration such as "-30 minutes" '
+            f"(with relative_to), got {value!r}"
+        )
+    if isinstance(value, int):
+        if not 0 <= value <= 366:
+            raise ValueParseError(f"with after, offset is 0 to 366 days, got {value}")
+        return value
+    return parse_signed_duration(value)
+
+
+ScheduleOffset = Annotated[int | dt.timedelta, _wrap(_schedule_offset)]
 #: A text in the patients' languages, ``{ zh = "甲氨蝶呤" }``: shipped language codes only, non-empty texts.
 Names = Annotated[dict[str, str], BeforeValidator(check_names)]
 
@@ -266,12 +294,18 @@ class Schedule(Strict):
     """When a regimen is given, in study days. See docs/protocol-format.md."""
 
     daily: bool | None = None
-    every: Days | None = None
+    every: Every | None = None
+    clock: Literal["elapsed", "wall"] | None = Field(
+        None, description='with every = "N hours": "elapsed" (default, N real hours apart) or "wall"'
+    )
     weekdays: list[Weekday] | None = None
     weekday_from: str | None = None
     cycle_days: DayList | None = None
     after: str | None = None
-    offset: int = Field(1, ge=0, le=366, description="with `after`: days after the other regimen's dose")
+    relative_to: str | None = Field(None, description="one dose per dose of this regimen, at its instant + offset")
+    offset: ScheduleOffset | None = Field(
+        None, description='with after: days after (default 1); with relative_to: "-30 minutes", "24 hours"'
+    )
     for_: Days | None = Field(None, alias="for")
     rest: Days | None = None
     on: Days | None = None
@@ -300,17 +334,19 @@ class Schedule(Strict):
             return self
         patterns = [
             name
-            for name in ("daily", "every", "weekdays", "weekday_from", "cycle_days", "after", "on")
+            for name in ("daily", "every", "weekdays", "weekday_from", "cycle_days", "after", "relative_to", "on")
             if getattr(self, name) not in (None, False)
         ]
         if len(patterns) != 1:
             raise ValueError(
                 'give exactly one pattern: daily = true, every = "2 days", weekdays = ["Monday"], '
                 'weekday_from = "<cohort column>", cycle_days = [1, 8], after = "<regimen id>", '
-                f'on = "14 days" (with off), or phases = [...]; got {patterns or "none"}'
+                'relative_to = "<regimen id>", on = "14 days" (with off), or phases = [...]; '
+                f"got {patterns or 'none'}"
             )
         if self.daily is False:
             raise ValueError("daily = false means nothing; leave it out and give another pattern")
+        _check_timing(self)
         _check_cycles(self)
         if self.end_day is not None and self.end_day < self.start_day:
             raise ValueError(f"end_day ({self.end_day}) is before start_day ({self.start_day})")
@@ -321,6 +357,26 @@ class Schedule(Strict):
     @property
     def is_cyclic(self) -> bool:
         return self.cycles is not None
+
+    @property
+    def every_days(self) -> int | None:
+        """``every`` in whole days (None when it is in hours or absent)."""
+        return self.every if isinstance(self.every, int) else None
+
+    @property
+    def every_hours(self) -> int | None:
+        """``every`` in whole hours (None when it is in days or absent)."""
+        return None if not isinstance(self.every, dt.timedelta) else int(self.every.total_seconds()) // 3600
+
+    @property
+    def after_days(self) -> int:
+        """With ``after``: days after the other regimen's dose (default 1)."""
+        return self.offset if isinstance(self.offset, int) else 1
+
+    @property
+    def relative_offset(self) -> dt.timedelta:
+        """With ``relative_to``: the signed time from the other regimen's dose."""
+        return self.offset if isinstance(self.offset, dt.timedelta) else dt.timedelta(0)
 
     @property
     def cycle_period(self) -> int | None:
@@ -341,6 +397,46 @@ class Schedule(Strict):
         if self.cycles is not None and self.for_ is not None:
             return self.for_
         return None
+
+
+#: The largest ``offset`` of a ``relative_to`` schedule, before or after.
+MAX_RELATIVE_OFFSET = dt.timedelta(days=7)
+
+
+def _check_timing(s: Schedule) -> None:
+    """``clock`` only with hours (and a wall clock only with hours that divide a day); ``offset`` a
+    number of days with ``after``, a signed duration of at most 7 days with ``relative_to``."""
+    hours = s.every_hours
+    if s.clock is not None and hours is None:
+        raise ValueError('clock applies only to an interval in hours (every = "8 hours"); leave it out')
+    if s.clock == "wall" and hours is not None and 24 % hours:
+        raise ValueError(
+            f'clock = "wall" repeats the same times every day, so the interval must divide 24 hours '
+            f'(1, 2, 3, 4, 6, 8, 12 or 24); {hours} hours does not: use clock = "elapsed"'
+        )
+    if s.relative_to is not None:
+        if s.offset is None:
+            raise ValueError('relative_to needs offset, e.g. offset = "-30 minutes" (before) or "24 hours" (after)')
+        if isinstance(s.offset, int):
+            raise ValueError(
+                f'with relative_to, offset is a duration with its unit, e.g. offset = "{s.offset} day'
+                f'{"" if s.offset == 1 else "s"}" '
+                'or "-30 minutes"'
+            )
+        if abs(s.offset) > MAX_RELATIVE_OFFSET:
+            raise ValueError("offset of relative_to may be at most 7 days before or after the other regimen's dose")
+        bad = [
+            k
+            for k in ("for_", "rest", "cycle_length", "cycles", "start_day", "end_day", "count", "except_days_of")
+            if k in s.model_fields_set
+        ]
+        if bad:
+            names = ", ".join(k.rstrip("_") for k in bad)
+            raise ValueError(f"relative_to follows every dose of the other regimen: leave out {names}")
+    elif isinstance(s.offset, dt.timedelta):
+        raise ValueError(
+            'a duration offset belongs with relative_to = "<regimen id>"; with after, offset is a number of days'
+        )
 
 
 def _check_cycles(s: Schedule) -> None:
@@ -378,6 +474,10 @@ def _check_phases(s: Schedule) -> None:
     for phase in s.phases:
         if phase.phases is not None:
             raise ValueError("phases cannot be nested")
+        if phase.relative_to is not None:
+            raise ValueError("relative_to is a whole schedule: it cannot be one phase of several")
+        if phase.every_hours is not None:
+            raise ValueError('an interval in hours (every = "8 hours") cannot be one phase of several')
         if "start_day" in phase.model_fields_set or phase.count is not None:
             raise ValueError("a phase starts where the previous one ends: leave out start_day and count")
 
@@ -450,6 +550,13 @@ class Regimen(Strict):
 
     @model_validator(mode="after")
     def _times(self) -> Regimen:
+        if self.schedule.relative_to is not None:
+            if self.times is not None or self.times_from is not None or self.first_dose is not None:
+                raise ValueError(
+                    "a regimen with relative_to takes its times from the other regimen's doses: leave out times"
+                )
+            return self
+        _check_hourly_times(self)
         if (self.times is None) == (self.times_from is None):
             raise ValueError('give times = ["08:00", ...] or times_from = "<cohort column>" (exactly one)')
         if self.times is not None:
@@ -464,11 +571,29 @@ class Regimen(Strict):
         return self
 
     @property
+    def hourly(self) -> bool:
+        """Whether any part of the schedule is an interval in hours."""
+        return any(p.every_hours is not None for p in self.schedule.phases or [self.schedule])
+
+    @property
     def display_key(self) -> str:
         """The key used in UIDs and blinded outputs: the same for every arm of a blinded group."""
         if self.blinded_label is not None:
             return "b-" + _slug(self.blinded_label)
         return self.id
+
+
+def _check_hourly_times(regimen: Regimen) -> None:
+    """With ``every = "N hours"`` the regimen gives the first dose's time: one time (or times_from)."""
+    if not regimen.hourly:
+        return
+    if regimen.times is not None and len(regimen.times) != 1:
+        raise ValueError(
+            f'with every = "{regimen.schedule.every_hours or "N"} hours", times gives the first dose\'s time only: '
+            f'list exactly one time, e.g. times = ["06:00"] (got {len(regimen.times)})'
+        )
+    if regimen.first_dose is not None:
+        raise ValueError('with every = "N hours", times gives the first dose: leave out first_dose')
 
 
 def _slug(text: str) -> str:

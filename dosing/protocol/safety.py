@@ -77,8 +77,12 @@ def _weekly_problem(regimen: Regimen) -> str | None:
 def _phase_problem(s: Schedule) -> str | None:
     if s.daily or s.on is not None:
         return "daily"
-    if s.every is not None and s.every < 7:
-        return f"every {s.every} day(s)"
+    if s.every_hours is not None:
+        return f"every {s.every_hours} hours"
+    if s.every_days is not None and s.every_days < 7:
+        return f"every {s.every_days} day(s)"
+    if s.relative_to is not None:
+        return f"with each dose of another regimen ({s.relative_to!r}), which is not a weekly rule"
     if s.weekdays is not None and len(s.weekdays) > 1:
         return f"on {len(s.weekdays)} days of each week"
     if s.cycle_days is not None:
@@ -98,8 +102,8 @@ def _cycle_wrap_problem(s: Schedule) -> str | None:
         return None
     if s.cycle_days is not None:
         days = list(s.cycle_days)
-    elif s.every is not None:
-        days = list(range(1, (s.active_days or period) + 1, s.every))
+    elif s.every_days is not None:
+        days = list(range(1, (s.active_days or period) + 1, s.every_days))
     else:
         return None
     gap = period - days[-1] + days[0]

@@ -46,6 +46,42 @@ def parse_days(text: object) -> int:
     return days
 
 
+_HOURS = re.compile(r"^\s*(\d+)\s*(h|hr|hrs|hour|hours)\s*$", re.IGNORECASE)
+_SIGNED = re.compile(
+    r"^\s*([+-]?)\s*(\d+)\s*(m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days)\s*$", re.IGNORECASE
+)
+#: The longest interval in hours ``every`` may give (a week).
+MAX_EVERY_HOURS = 168
+
+
+def parse_every(text: object) -> int | dt.timedelta:
+    """An interval: whole days ("2 days", "1 week": an int, as :func:`parse_days`) or whole hours
+    ("8 hours", "6h": a timedelta of 1 to 168 hours).
+
+    >>> parse_every("8 hours")
+    datetime.timedelta(seconds=28800)
+    """
+    if isinstance(text, str) and _HOURS.match(text):
+        hours = int(_HOURS.match(text).group(1))  # type: ignore[union-attr]
+        if not 1 <= hours <= MAX_EVERY_HOURS:
+            raise ValueParseError(f"an interval in hours must be 1 to {MAX_EVERY_HOURS} hours, got {text!r}")
+        return dt.timedelta(hours=hours)
+    if isinstance(text, str) and not _DURATION.match(text):
+        raise ValueParseError(f'expected an interval such as "2 days", "1 week" or "8 hours", got {text!r}')
+    return parse_days(text)  # the bare-number message stays that of every duration in days
+
+
+def parse_signed_duration(text: object) -> dt.timedelta:
+    """A signed time offset: "-30 minutes" (before), "24 hours", "+2h", "1 day" (after)."""
+    match = _SIGNED.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueParseError(f'expected a duration such as "-30 minutes" (before) or "24 hours" (after), got {text!r}')
+    sign = -1 if match.group(1) == "-" else 1
+    number, unit = int(match.group(2)), match.group(3).lower()
+    minutes = number * (1 if unit.startswith("m") else 60 if unit.startswith("h") else 1440)
+    return dt.timedelta(minutes=sign * minutes)
+
+
 def parse_offset(text: str) -> dt.timedelta:
     """A reminder offset: "15m", "2 h", "1d", "1 week" (must be positive)."""
     match = _SHORT_DURATION.match(text)

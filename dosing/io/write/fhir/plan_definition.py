@@ -145,9 +145,9 @@ def _cycle_days(schedule: Schedule) -> list[int]:
     active = schedule.active_days or schedule.cycle_period
     if schedule.cycle_days is not None:
         return [d for d in schedule.cycle_days if d <= active]
-    if schedule.every is not None:
-        return list(range(1, active + 1, schedule.every))
-    if schedule.daily or schedule.on is not None:
+    if schedule.every_days is not None:
+        return list(range(1, active + 1, schedule.every_days))
+    if schedule.daily or schedule.on is not None or schedule.every_hours is not None:
         return list(range(1, active + 1))
     return []
 
@@ -155,16 +155,18 @@ def _cycle_days(schedule: Schedule) -> list[int]:
 def _timing(regimen: Regimen, schedule: Schedule) -> dict:
     repeat: dict = {}
     count = len(regimen.times) if regimen.times else 1
-    if schedule.every is not None and not schedule.is_cyclic:
-        repeat = {"frequency": count, "period": schedule.every, "periodUnit": "d"}
+    if schedule.every_days is not None and not schedule.is_cyclic:
+        repeat = {"frequency": count, "period": schedule.every_days, "periodUnit": "d"}
+    elif schedule.every_hours is not None:
+        repeat = {"frequency": 1, "period": schedule.every_hours, "periodUnit": "h"}
     elif schedule.weekdays is not None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
         repeat["dayOfWeek"] = [WEEKDAY_CODES[d] for d in sorted(schedule.weekdays)]
     elif schedule.weekday_from is not None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "wk"}
-    elif schedule.after is None:
+    elif schedule.after is None and schedule.relative_to is None:
         repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
-    if regimen.times:
+    if regimen.times and schedule.every_hours is None:  # every N hours from a first time: no fixed times of day
         repeat["timeOfDay"] = [t.strftime("%H:%M:%S") for t in regimen.times]
     if schedule.count is not None:
         repeat["count"] = schedule.count
@@ -181,8 +183,12 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
 def _words(s: Schedule, name: Namer, start: int | None = None) -> str:
     """The schedule in words, for what Timing cannot say (study days, relations, own weekday)."""
     parts = []
-    if s.every is not None:
-        parts.append(f"every {s.every} days")
+    if s.every_days is not None:
+        parts.append(f"every {s.every_days} days")
+    if s.every_hours is not None:
+        parts.append(f"every {s.every_hours} hours ({s.clock or 'elapsed'} clock)")
+    if s.relative_to is not None:
+        parts.append(f"{s.relative_offset} from each dose of {name(s.relative_to)}")
     if s.daily:
         parts.append("daily")
     if s.weekdays is not None:
@@ -192,7 +198,7 @@ def _words(s: Schedule, name: Namer, start: int | None = None) -> str:
     if s.cycle_days is not None:
         parts.append("on cycle days " + ", ".join(map(str, s.cycle_days)))
     if s.after is not None:
-        parts.append(f"{s.offset} day(s) after each dose of {name(s.after)}")
+        parts.append(f"{s.after_days} day(s) after each dose of {name(s.after)}")
     if s.on is not None:
         parts.append(f"{s.on} days on, {s.off} days off")
     if s.for_ is not None:

@@ -69,6 +69,8 @@ UNITS = {
 PER_DAY = {1: "QD", 2: "BID", 3: "TID", 4: "QID"}
 #: Days between doses (one dose a day) -> FREQ term.
 EVERY_N_DAYS = {1: "QD", 2: "QOD", 7: "QW", 14: "Q2W", 21: "Q3W", 28: "Q4W"}
+#: Hours between doses (an interval in hours) -> FREQ term (CDISC codelist FREQ, C71113).
+EVERY_N_HOURS = {4: "Q4H", 6: "Q6H", 8: "Q8H", 12: "Q12H", 24: "Q24H"}
 #: Named weekdays per week (one dose a day) -> FREQ term.
 PER_WEEK = {1: "QW", 2: "BIW", 3: "TIW"}
 FREQUENCY_HINT = "SDTM has terms for QD, BID, TID, QID, QOD, QW, BIW, TIW, Q2W, Q3W and Q4W schedules only"
@@ -132,12 +134,16 @@ def frequency_terms(protocol: Protocol, regimen: Regimen) -> list[tuple[int, str
 def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule, name: str) -> str:
     if schedule.after is not None:
         return frequency_terms(protocol, protocol.regimen(schedule.after))[0][1]
+    if schedule.relative_to is not None:  # one dose per dose of the other regimen
+        return frequency_terms(protocol, protocol.regimen(schedule.relative_to))[0][1]
     per_day = len(regimen.times) if regimen.times else 1
     term: str | None = None
-    if schedule.daily or schedule.on is not None or _consecutive(schedule.cycle_days):
+    if schedule.every_hours is not None:
+        term = EVERY_N_HOURS.get(schedule.every_hours)
+    elif schedule.daily or schedule.on is not None or _consecutive(schedule.cycle_days):
         term = PER_DAY.get(per_day)
-    elif per_day == 1 and schedule.every is not None:
-        term = EVERY_N_DAYS.get(int(schedule.every))
+    elif per_day == 1 and schedule.every_days is not None:
+        term = EVERY_N_DAYS.get(schedule.every_days)
     elif per_day == 1 and schedule.weekday_from is not None:
         term = "QW"
     elif per_day == 1 and schedule.weekdays:
