@@ -268,3 +268,16 @@ def test_a_blinded_prn_regimen_is_named_by_its_label() -> None:
     assert "Rescue A" in text and "Drug X" not in text and "Placebo" not in text
     # both arms read the same: one dose each, nothing flagged
     assert result.prn.summary.drop(columns="patient_id").drop_duplicates().shape[0] == 1
+
+
+def test_the_fhir_plan_says_as_needed_and_at_most(tmp_path: Any) -> None:
+    """The PlanDefinition's action of a PRN regimen: "up to 3 a day" (frequencyMax), never "once a day"."""
+    from fhir.resources.R4B.plandefinition import PlanDefinition
+
+    from dosing.io.write.fhir.plan_definition import plan_definition
+
+    plan = plan_definition(load(FOLIC, LOXOPROFEN), blinded=True)
+    PlanDefinition.model_validate(plan)
+    action = next(a for a in plan["action"] if a["title"] == "Loxoprofen")
+    assert action["description"] == "60 mg oral; as needed, at most 3 in 24 hours, at least 4 h apart"
+    assert action["timingTiming"] == {"repeat": {"frequencyMax": 3, "period": 1, "periodUnit": "d"}}

@@ -209,6 +209,11 @@ def _outside(
     return why > 0, why
 
 
+#: The flag per patient and PRN drug: over-use (more than max_per_24h in 24 hours, or too close), and
+#: doses outside the PRN period (days the schedule does not allow, after a stop or withdrawal).
+_FLAGS = np.array(
+    ["", "over-use", "doses outside the PRN period", "over-use; doses outside the PRN period"], dtype=object
+)
 _OUTSIDE = np.array(
     ["", "after the patient withdrew", "after the drug was stopped", "outside the PRN period"], dtype=object
 )
@@ -267,9 +272,8 @@ def _summary(
     receives = np.stack([np.isin(arms, [a.id for a in protocol.arms if r.id in a.regimens]) for r in regimens], 1)
     pick = np.flatnonzero(receives.reshape(-1)) if len(regimens) else np.zeros(0, np.int64)
     patient, reg = pick // max(len(regimens), 1), pick % max(len(regimens), 1)
-    flag = np.where((episodes[pick] > 0) | (near[pick] > 0), "over-use", "").astype(object)
-    outside_flag = np.where(flag == "", "", flag + "; ") + "doses outside the PRN period"
-    flag = np.where(out[pick] > 0, outside_flag, flag)
+    code = ((episodes[pick] > 0) | (near[pick] > 0)).astype(np.int64) + 2 * (out[pick] > 0)
+    flag = _FLAGS[code]
     ids = cohort.patients["patient_id"].astype(str).to_numpy()
     return pd.DataFrame(
         {
