@@ -259,6 +259,15 @@ PRN_CASES = [
         log=study_drug_log("Loxoprofen,2027-01-19 08:00,", "Loxoprofen,2027-01-21 08:00,", "Loxoprofen,2027-03-02,"),
     ),
     Case("as-needed doses, none logged", log=study_drug_log("{DRUG},2027-01-04 09:00,{BDOSE}")),
+    Case(
+        "a hold, delay or dose change of an as-needed regimen",
+        CHANGES
+        + rows(
+            "{P},hold,loxoprofen,,2027-01-06,,,,,x",
+            "{P},delay,Loxoprofen,1,2027-01-06,,7,,,x",
+            "{P},dose,loxoprofen,,2027-01-06,,,30,,x",
+        ),
+    ),
 ]
 RUNS = [(p, c) for p in BLINDED for c in CASES] + [(PRN_PROTOCOL, c) for c in PRN_CASES]
 

@@ -281,3 +281,36 @@ def test_the_fhir_plan_says_as_needed_and_at_most(tmp_path: Any) -> None:
     action = next(a for a in plan["action"] if a["title"] == "Loxoprofen")
     assert action["description"] == "60 mg oral; as needed, at most 3 in 24 hours, at least 4 h apart"
     assert action["timingTiming"] == {"repeat": {"frequencyMax": 3, "period": 1, "periodUnit": "d"}}
+
+
+@pytest.mark.parametrize(
+    "row",
+    ["hold,loxoprofen-prn,,2027-01-06,,,", "dose,Loxoprofen,,2027-01-06,,,30", "delay,loxoprofen-prn,1,2027-01-06,,7,"],
+)
+def test_a_hold_delay_or_dose_change_of_a_prn_regimen_is_refused(tmp_path: Any, row: str) -> None:
+    """Such a change would do nothing (there are no planned doses): refused rather than ignored."""
+    from dosing.errors import ChangesError
+    from dosing.io.read.changes import load_changes
+
+    protocol = load(FOLIC, LOXOPROFEN)
+    path = tmp_path / "changes.csv"
+    path.write_text(f"patient_id,change,regimen,cycle,date,time,days,dose,reason\nP1,{row},x\n", encoding="utf-8")
+    with pytest.raises(ChangesError, match="is taken as needed \\(no planned doses\\)"):
+        load_changes(path, protocol, cohort(protocol))
+    path.write_text("patient_id,change,regimen,date,reason\nP1,stop,loxoprofen-prn,2027-01-10,x\n", encoding="utf-8")
+    assert len(load_changes(path, protocol, cohort(protocol)).stops) == 1
+
+
+def test_the_diary_lists_a_prn_medicine_with_its_limits() -> None:
+    from dosing.jobs.diary import patient_diary
+
+    protocol = load(FOLIC, {**LOXOPROFEN, "instructions": "for pain"})
+    group = cohort(protocol)
+    doses = dosing.expand(protocol, group)
+    patient = next(group.patients.itertuples(index=False))
+    book = patient_diary(protocol, patient, doses, pd.DataFrame(columns=["visit", "study_day", "time"]))
+    prn = [m for m in book.medicines if m.text.startswith("Loxoprofen")]
+    assert [(m.text, m.first_day, m.last_day) for m in prn] == [
+        ("Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least 4 hours apart; for pain", 1, 28)
+    ]
+    assert not (book.items["text"].str.contains("Loxoprofen")).any()  # nothing to tick: nothing is planned
