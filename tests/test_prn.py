@@ -314,3 +314,24 @@ def test_the_diary_lists_a_prn_medicine_with_its_limits() -> None:
         ("Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least 4 hours apart; for pain", 1, 28)
     ]
     assert not (book.items["text"].str.contains("Loxoprofen")).any()  # nothing to tick: nothing is planned
+
+
+def test_an_export_reads_a_log_of_prn_doses_as_read(tmp_path: Any) -> None:
+    """A log whose readable rows are all PRN doses, beside a bad row, is not "a log of which no row can be
+    read" (which an export refuses)."""
+    from click.testing import CliRunner
+
+    from dosing.cli import main
+    from tests.conftest import FIXTURES
+
+    protocol, group = FIXTURES / "prn-loxoprofen.toml", FIXTURES / "prn-loxoprofen-cohort.csv"
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at,dose_given\nP-1,Loxoprofen,2027-01-04 08:00,60 mg\nP-1,Aspirin,2027-01-04 08:00,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    common = [str(protocol), "--cohort", str(group), "--out", str(out)]
+    assert CliRunner().invoke(main, ["generate", *common]).exit_code == 0
+    result = CliRunner().invoke(main, ["export", "redcap", *common, "--log", str(log), "--as-of", "2027-01-10"])
+    assert result.exit_code == 0, result.output
