@@ -335,3 +335,11 @@ def test_an_export_reads_a_log_of_prn_doses_as_read(tmp_path: Any) -> None:
     assert CliRunner().invoke(main, ["generate", *common]).exit_code == 0
     result = CliRunner().invoke(main, ["export", "redcap", *common, "--log", str(log), "--as-of", "2027-01-10"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_sdtm_frequency_of_a_prn_regimen_is_prn() -> None:
+    from dosing.io.write.sdtm.terminology import frequency_terms
+
+    protocol = load(FOLIC, LOXOPROFEN)
+    assert frequency_terms(protocol, protocol.regimen("loxoprofen-prn")) == [(1, "PRN")]
+    assert frequency_terms(protocol, protocol.regimen("folic-acid")) == [(1, "QD")]
