@@ -19,6 +19,7 @@ tables name it: the blinded label where there is one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -103,7 +104,7 @@ def judge_prn(
     gap, close = _too_close(regimens, group, seconds, rows["timed"].to_numpy(dtype=bool), reg)
     day = rows["given_day"].to_numpy(np.int64) - _start_days(cohort)[patient] + 1
     outside, why = _outside(protocol, cohort, regimens, (rows, reg, patient, day), changes)
-    doses = _dose_table(rows, day, (in_24h, gap, over, close, outside), _findings(in_24h, most, gap, close, why, reg))
+    doses = _dose_table(rows, day, (in_24h, gap, over, close, outside), _findings(in_24h, most, gap, close, why))
     episode = over & ~_after_previous(over, group)
     return PrnJudgement(doses, _summary(protocol, cohort, regimens, group, (over, episode, close, outside)))
 
@@ -219,35 +220,44 @@ _OUTSIDE = np.array(
 )
 
 
-def _findings(
-    in_24h: np.ndarray, most: np.ndarray, gap: np.ndarray, close: np.ndarray, why: np.ndarray, reg: np.ndarray
-) -> np.ndarray:
-    """Per dose, what is wrong with it ("" when nothing), the parts joined by "; "."""
-    count = pd.Series(in_24h, dtype=np.int64).astype(str)
-    over = "over-use: dose " + count + " within 24 hours (at most " + pd.Series(most, dtype=np.int64).astype(str) + ")"
-    hours = pd.Series(np.round(gap / HOUR_S, 2), dtype=float).astype(str).str.replace(r"\.0$", "", regex=True)
-    near = "only " + hours + " h after the previous dose (closer than the minimum interval)"
-    outside = pd.Series(_OUTSIDE[why], dtype=object)
-    joined = over.where(in_24h > most, "") + "; " + near.where(close, "") + "; " + outside
-    return joined.str.replace(r"(?:; )+", "; ", regex=True).str.strip("; ").to_numpy(dtype=object)
+def _findings(in_24h: np.ndarray, most: np.ndarray, gap: np.ndarray, close: np.ndarray, why: np.ndarray) -> np.ndarray:
+    """Per dose, what is wrong with it ("" when nothing), the parts joined by "; ". Each distinct finding
+    is written once (a million doses have a few thousand distinct ones) and spread back with numpy."""
+    over = np.where(in_24h > most, in_24h * 100 + most, 0)  # max_per_24h is at most 48
+    centi = np.where(close, np.round(gap / 36).astype(np.int64), -1)  # hundredths of an hour, under 7 days
+    key = (over * 10_000_000 + centi + 1) * len(_OUTSIDE) + why
+    unique, inverse = np.unique(key, return_inverse=True)
+    texts = np.array([_finding(int(k)) for k in unique], dtype=object)
+    return texts[inverse.reshape(-1)] if len(key) else np.zeros(0, dtype=object)
+
+
+def _finding(key: int) -> str:
+    rest, why = divmod(key, len(_OUTSIDE))
+    over, centi = divmod(rest, 10_000_000)
+    parts = [f"over-use: dose {over // 100} within 24 hours (at most {over % 100})"] if over else []
+    if centi:
+        parts.append(f"only {(centi - 1) / 100:g} h after the previous dose (closer than the minimum interval)")
+    return "; ".join([*parts, *([str(_OUTSIDE[why])] if why else [])])
 
 
 def _dose_table(
     rows: pd.DataFrame, day: np.ndarray, judged: tuple[np.ndarray, ...], finding: np.ndarray
 ) -> pd.DataFrame:
     in_24h, gap, over, close, outside = judged
-    date = np.datetime_as_string(rows["given_day"].to_numpy(np.int64).astype("datetime64[D]"), unit="D")
+    days, inverse = np.unique(rows["given_day"].to_numpy(np.int64), return_inverse=True)
+    text = pd.Index(np.datetime_as_string(days.astype("datetime64[D]"), unit="D"))
+    date = pd.Categorical.from_codes(inverse.reshape(-1), categories=text)  # one text per distinct day
     return pd.DataFrame(
         {
             "line": rows["line"].to_numpy(),
-            "patient_id": rows["patient_id"].astype(str).to_numpy(),
-            "drug": rows["label"].astype(str).to_numpy(),
-            "given_at": rows["given_at"].astype(str).to_numpy(),
+            "patient_id": _as_written(rows["patient_id"]),
+            "drug": _as_written(rows["label"]),
+            "given_at": _as_written(rows["given_at"]),
             "given_date": date,
             "study_day": day,
             "dose_given": rows["dose_given"].to_numpy(dtype=float),
-            "given_by": rows["given_by"].astype(str).to_numpy(),
-            "notes": rows["notes"].astype(str).to_numpy(),
+            "given_by": _as_written(rows["given_by"]),
+            "notes": _as_written(rows["notes"]),
             "doses_in_24h": in_24h,
             "hours_since_previous": np.where(gap >= 0, np.round(gap / HOUR_S, 2), np.nan),
             "over_use": over,
@@ -257,6 +267,11 @@ def _dose_table(
         },
         columns=DOSE_COLUMNS,
     )
+
+
+def _as_written(column: pd.Series) -> pd.Categorical:
+    """A text column of the log, kept categorical (each distinct text once), without unused texts."""
+    return cast(pd.Categorical, column.astype("category").cat.remove_unused_categories().array)
 
 
 def _summary(
