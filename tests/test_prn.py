@@ -343,3 +343,12 @@ def test_the_sdtm_frequency_of_a_prn_regimen_is_prn() -> None:
     protocol = load(FOLIC, LOXOPROFEN)
     assert frequency_terms(protocol, protocol.regimen("loxoprofen-prn")) == [(1, "PRN")]
     assert frequency_terms(protocol, protocol.regimen("folic-acid")) == [(1, "QD")]
+
+
+def test_show_lists_the_prn_regimen_with_its_limits() -> None:
+    from dosing.jobs.show import show
+
+    protocol = load(FOLIC, LOXOPROFEN)
+    text = show(protocol, cohort(protocol), "P1")
+    assert "as needed: Loxoprofen 60 mg, at most 3 in 24 hours, at least 4 h apart (study days 1-28)\n" in text
+    assert text.count("Loxoprofen") == 1  # no planned dose of it
