@@ -201,6 +201,24 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-formula-value-blank.csv": (
         ("column 'creatinine':", "patient 'A-1' has no creatinine, which regimen 'carboplatin' needs"),
         FORMULAS,
+    # as-needed (PRN) regimens
+    "protocol-prn-without-maximum.toml": (
+        ("regimens[0] (id 'x').as_needed.max_per_24h: required field is missing",),
+        None,
+    ),
+    "protocol-prn-with-times.toml": (("regimens[0] (id 'x'):", "an as-needed regimen has no planned times"), None),
+    "protocol-prn-in-clinic.toml": (("regimens[0] (id 'x'):", "an as-needed regimen cannot be in_clinic"), None),
+    "protocol-prn-interval-cannot-fit.toml": (
+        ("regimens[0] (id 'x'):", "3 doses at least 12 h apart cannot fit in 24 hours", "lower max_per_24h to 2"),
+        None,
+    ),
+    "protocol-prn-above-daily-limit.toml": (
+        ("regimens[0] (id 'x'):", "would receive 240 mg of loxoprofen", "as_needed.max_per_24h"),
+        None,
+    ),
+    "protocol-after-prn-regimen.toml": (
+        ("regimens[1] (id 'y').schedule.after:", "'x', an as-needed regimen, which has no planned dose days"),
+        None,
     ),
 }
 

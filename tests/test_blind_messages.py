@@ -284,6 +284,38 @@ LOG_CASES = [
 ]
 CASES = CHANGE_CASES + LOG_CASES + LEVEL_CASES
 assert len({case.name for case in CASES}) == len(CASES), "each case runs in a folder named after it"
+#: The seed protocol with loxoprofen as needed (days 1-56; a test fixture): the PRN cases run on it alone.
+PRN_PROTOCOL = Path(__file__).parent / "fixtures" / "blind-prn" / "nct02467504-prn.toml"
+PRN_CASES = [
+    Case(
+        "as-needed doses: over-use, too close, outside the days",
+        log=study_drug_log(
+            "Loxoprofen,2027-01-04 08:00,60 mg",
+            "Loxoprofen,2027-01-04 13:00,60 mg",
+            "Loxoprofen,2027-01-04 18:00,60 mg",
+            "Loxoprofen,2027-01-05 07:00,60 mg",
+            "Loxoprofen,2027-01-05 09:00,60",
+            "loxoprofen,2027-03-05 09:00,",
+            "{DRUG},2027-01-04 09:00,{BDOSE}",
+        ),
+    ),
+    Case(
+        "as-needed doses after a stop and after withdrawal",
+        changes=CHANGES + rows("{P},stop,loxoprofen,,2027-01-20,,,,,x", "{P},withdraw,,,2027-03-01,,,,,y"),
+        log=study_drug_log("Loxoprofen,2027-01-19 08:00,", "Loxoprofen,2027-01-21 08:00,", "Loxoprofen,2027-03-02,"),
+    ),
+    Case("as-needed doses, none logged", log=study_drug_log("{DRUG},2027-01-04 09:00,{BDOSE}")),
+    Case(
+        "a hold, delay or dose change of an as-needed regimen",
+        CHANGES
+        + rows(
+            "{P},hold,loxoprofen,,2027-01-06,,,,,x",
+            "{P},delay,Loxoprofen,1,2027-01-06,,7,,,x",
+            "{P},dose,loxoprofen,,2027-01-06,,,30,,x",
+        ),
+    ),
+]
+RUNS = [(p, c) for p in [*BLINDED, LEVELS] for c in CASES] + [(PRN_PROTOCOL, c) for c in PRN_CASES]
 
 
 @cache
@@ -404,8 +436,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("blind")
 
 
-@pytest.mark.parametrize("protocol_path", [*BLINDED, LEVELS], ids=lambda p: p.stem)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize(("protocol_path", "case"), RUNS, ids=[f"{c.name}-{p.stem}" for p, c in RUNS])
 def test_every_arm_sees_the_same_bytes(base: Path, protocol_path: Path, case: Case) -> None:
     found = outcomes(protocol_path, case, base)
     if found is None:
@@ -426,10 +457,9 @@ def test_every_arm_sees_the_same_bytes(base: Path, protocol_path: Path, case: Ca
 
 def _produced(base: Path) -> str:
     texts = []
-    for protocol_path in [*BLINDED, LEVELS]:
-        for case in CASES:
-            found = outcomes(protocol_path, case, base)
-            texts += [outcome.text() for outcome in (found or {}).values()]
+    for protocol_path, case in RUNS:
+        found = outcomes(protocol_path, case, base)
+        texts += [outcome.text() for outcome in (found or {}).values()]
     return "\n".join(texts)
 
 

@@ -29,6 +29,7 @@ from .extra import ChangesLike, extra_reasons, nearest_cycle
 from .log import AdministrationLog, blinded_dose, unit_symbol
 from .match import Pool, match
 from .measures import summarise
+from .prn import PrnJudgement, empty_judgement, judge_prn, prn_regimens, split_prn
 from .rules import DAY_S, HOUR_S, Rule, daily_drugs, dose_windows, label_rules, regimen_rules, utc_seconds
 
 EXTRA_COLUMNS = [
@@ -76,6 +77,7 @@ class AdherenceResult:
     after_as_of: int = 0  # administrations given after the as-of date: left out
     folder: Path | None = None
     files: list[Path] = field(default_factory=list)
+    prn: PrnJudgement = field(default_factory=empty_judgement)  # as-needed doses (dosing.adherence.prn)
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -99,6 +101,19 @@ class AdherenceResult:
         later = f"; {waiting:,} not started yet" if waiting else ""
         return f"{len(ids):,} of {started:,} started{names}{later}"
 
+    def _as_needed(self) -> list[str]:
+        """The as-needed (PRN) doses: never due, missed or extra; who over-used them."""
+        summary = self.prn.summary
+        if summary.empty:
+            return []
+        ids = self.prn.flagged["patient_id"].astype(str).drop_duplicates().tolist()
+        more = f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else ""
+        names = f" ({', '.join(ids[:NAMED])}{more})" if ids else ""
+        return [
+            f"  as-needed (PRN) doses taken: {int(summary['doses_taken'].sum()):,}; "
+            f"patients with over-use or doses outside the PRN period: {len(ids):,}{names}"
+        ]
+
     def summary_text(self) -> str:
         patients = self.summary[self.summary["level"] == "patient"]
         lines = [
@@ -109,6 +124,7 @@ class AdherenceResult:
             f"  bad log rows: {len(self.bad_rows):,}",
             *self._not_judged(patients),
             f"  given after {self.as_of.isoformat()} (left out): {self.after_as_of:,}",
+            *self._as_needed(),
         ]
         if self.folder is not None:
             lines.append(f"  report: {self.folder / 'report.html'}")
@@ -136,24 +152,38 @@ def judge_adherence(
     as_of = as_of or dt.date.today()
     rules = regimen_rules(protocol, planned)
     known = log.given["given_day"].to_numpy() <= (as_of - dt.date(1970, 1, 1)).days
-    table, given, extra = _judge(protocol, planned, log.given[known], rules, as_of, stops_and_withdrawals)
-    table = blind_judgement(protocol, planned, table, log.given[known], unblinded)
+    scheduled, prn = _as_needed(protocol, cohort, log.given[known], stops_and_withdrawals)
+    table, given, extra = _judge(protocol, planned, scheduled, rules, as_of, stops_and_withdrawals)
+    table = blind_judgement(protocol, planned, table, scheduled, unblinded)
     daily = daily_drugs(protocol, label_rules(protocol, rules))
     summary = summarise(table, given, daily, (protocol.study.adherence_band.low, protocol.study.adherence_band.high))
     shown = unblind(planned) if unblinded else blind(planned, protocol)
     dose_table = _dose_table(shown, table, unblinded)
+    as_needed = {r.blinded_label or r.drug for r in prn_regimens(protocol)}
     return AdherenceResult(
         dose_table,
         extra,
         summary,
         log.bad,
-        label_rules(protocol, rules),
+        {label: rule for label, rule in label_rules(protocol, rules).items() if label not in as_needed},
         as_of,
         not unblinded,
         protocol.study.id,
         (protocol.study.adherence_band.low, protocol.study.adherence_band.high),
         int((~known).sum()),
+        prn=prn,
     )
+
+
+def _as_needed(
+    protocol: Protocol, cohort: Cohort, given: pd.DataFrame, changes: ChangesLike | None
+) -> tuple[pd.DataFrame, PrnJudgement]:
+    """The log rows to match to planned doses, and the judgement of the as-needed (PRN) doses: these
+    are never matched, extra or missed (:mod:`dosing.adherence.prn`)."""
+    if not prn_regimens(protocol):
+        return given, empty_judgement()
+    scheduled, which = split_prn(protocol, cohort, given)
+    return scheduled, judge_prn(protocol, cohort, given, which, changes)
 
 
 def _groups(planned: pd.DataFrame, given: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Index]:

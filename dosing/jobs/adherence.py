@@ -104,7 +104,7 @@ def adherence(
         if unblinded:
             restrict(study, group, recursive=False)
     result.folder = final
-    result.files = [final / name for name in OUTPUTS]
+    result.files = [final / name for name in _outputs(result)]
     return result
 
 
@@ -113,6 +113,16 @@ def _reading(options: dict[str, Any]) -> dict[str, bool]:
 
 
 OUTPUTS = ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")
+#: Written only when the protocol has an as-needed (PRN) regimen (dosing.adherence.prn).
+PRN_OUTPUTS = ("prn.csv", "prn_summary.csv")
+
+
+def _outputs(result: AdherenceResult) -> tuple[str, ...]:
+    return OUTPUTS + (PRN_OUTPUTS if _has_prn(result) else ())
+
+
+def _has_prn(result: AdherenceResult) -> bool:
+    return not result.prn.summary.empty or not result.prn.doses.empty
 
 
 def _work(result: AdherenceResult) -> int:
@@ -130,6 +140,9 @@ def _write(result: AdherenceResult, folder: Path, done: Callable[[int], None]) -
         done(len(table))
     write_report(result, folder / "report.html")
     done(len(result.doses))
+    if _has_prn(result):
+        for table, name in zip((result.prn.doses, result.prn.summary), PRN_OUTPUTS, strict=True):
+            write_csv_fast(table, folder / name)
 
 
 def _manifest(

@@ -19,7 +19,7 @@ from ..errors import CohortError
 from ..io.atomic import staged_folder
 from ..io.manifest import inputs_record, write_manifest
 from ..io.write.diary_pdf import PAPERS, Diary, diary_pdf
-from ..io.write.diary_rows import diary_items, medicines, weekly_warnings
+from ..io.write.diary_rows import diary_items, medicines, prn_medicines, weekly_warnings
 from ..io.write.i18n import translator
 from ..plan.apply_changes import apply_changes
 from ..plan.changes import Changes
@@ -130,7 +130,8 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         start=pd.Timestamp(str(getattr(patient, "start_date"))).date(),  # noqa: B009
         weeks=-(-last // 7),
         items=items,
-        medicines=medicines(protocol, doses, _, language),
+        medicines=medicines(protocol, doses, _, language)
+        + prn_medicines(protocol, str(getattr(patient, "arm")), _, language),  # noqa: B009
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,

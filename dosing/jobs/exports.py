@@ -121,7 +121,8 @@ def planned(
         judged = result.doses
         bad_lines = sorted(int(line) for line in result.bad_rows["line"])
         after = result.after_as_of
-        refuse_unreadable_log(int(judged["log_line"].notna().sum()) + len(result.extra), bad_lines, log)
+        readable = int(judged["log_line"].notna().sum()) + len(result.extra) + len(result.prn.doses)  # PRN: read
+        refuse_unreadable_log(readable, bad_lines, log)
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
         reasons = pd.Series(table["hold_reason"].to_numpy(), index=keys.index)

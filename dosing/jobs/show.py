@@ -13,6 +13,7 @@ from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..plan.expand import expand
 from ..protocol.model import Protocol
+from ..protocol.prn import describe_as_needed
 from ..protocol.safety import check_schedule
 from ..protocol.units import format_dose
 
@@ -34,6 +35,7 @@ def show(
     head = [
         f"{protocol.study.id}  patient {patient_id}  ({mode})",
         f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",
+        *_as_needed(protocol, str(patient["arm"]), unblinded),
         "",
     ]
     if table.empty:
@@ -49,6 +51,24 @@ def show(
             lines.append(f"  {date} {str(weekday)[:3]}  day {day:>3}  {time}  {'; '.join(slot['what'])}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _as_needed(protocol: Protocol, arm: str, unblinded: bool) -> list[str]:
+    """The arm's as-needed (PRN) regimens, which have no planned doses: "as needed: Loxoprofen 60 mg, at
+    most 3 in 24 hours, at least 4 h apart (study days 1-28)" (named as blinded users see them)."""
+    lines = []
+    for regimen in protocol.regimens:
+        if regimen.as_needed is None or regimen.id not in protocol.arm(arm).regimens:
+            continue
+        hides = protocol.study.blinded and not unblinded
+        name = regimen.blinded_label if hides and regimen.blinded_label else regimen.drug
+        dose = regimen.dose
+        amount = "" if dose.amount is None or dose.per is not None else format_dose(dose.amount, dose.unit)
+        shown = regimen.blinded_dose if hides and regimen.blinded_dose else amount
+        limits = describe_as_needed(regimen).removeprefix("as needed, ")
+        last = regimen.schedule.end_day or protocol.study.last_day
+        lines.append(f"as needed: {name} {shown}, {limits} (study days {regimen.schedule.start_day}-{last})")
+    return lines
 
 
 def _what(table: pd.DataFrame) -> pd.Series:

@@ -15,6 +15,7 @@ from ..protocol.daily_limits import describe_limit
 from ..protocol.dose_steps import describe_amounts
 from ..protocol.formulas import describe_dose
 from ..protocol.model import Protocol, Regimen
+from ..protocol.prn import describe_as_needed
 from ..protocol.safety import check_schedule, is_methotrexate
 from ..protocol.units import format_dose
 
@@ -73,6 +74,8 @@ def describe_regimen(regimen: Regimen) -> str:
     if regimen.hourly:
         times = f"{times}, then every {s.every_hours or 'N'} hours ({s.clock or 'elapsed'} clock)"
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
+    if regimen.as_needed is not None:
+        text = f"{regimen.drug} {amount} {regimen.route}, {describe_as_needed(regimen)} (no planned doses)"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"
     return text

@@ -259,6 +259,11 @@ def _values(kind: str, cells: dict[str, str], view: View, patient: pd.Series) ->
     out["dose_level"] = None
     if cells.get("regimen"):
         out["regimen"] = resolve_regimen(protocol, cells["regimen"], arm, view)
+        if kind in ("hold", "delay", "dose") and protocol.regimen(str(out["regimen"])).prn:
+            raise ValueParseError(
+                f"regimen {view.regimen(str(out['regimen']))} is taken as needed (no planned doses): a {kind} "
+                "does not apply to it; a stop does (a new dose needs a new protocol version)"
+            )
     if cells.get("time"):
         moment = parse_time(cells["time"])
         out["time"] = moment.hour * 60 + moment.minute

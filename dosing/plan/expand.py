@@ -126,6 +126,8 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     bases = _Bases(cohort.source)
     for regimen_id in dependency_order(protocol):
         regimen = protocol.regimen(regimen_id)
+        if regimen.prn:  # as needed: no planned doses (dosing.protocol.prn; judged by dosing.adherence.prn)
+            continue
         plan = day_plan(regimen.schedule, patients, masks)
         receives = _receives(protocol, regimen_id, frame["arm"].to_numpy())
         mask = np.broadcast_to(plan.mask, (patients.n, patients.last_day)) & receives[:, None]

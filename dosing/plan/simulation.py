@@ -155,7 +155,8 @@ def _daily_limit_fail(
         f"{largest}, above the maximum daily dose of {format_dose(limit, unit)}",
         source=protocol.source,
         where=f"regimens[{index}] (id {regimens[0].id!r})",
-        hint="lower the dose or the number of times a day, lower the patient value's max, or correct max_daily_dose",
+        hint="lower the dose or the number of times a day (as_needed.max_per_24h for an as-needed regimen), lower "
+        "the patient value's max, or correct max_daily_dose",
     )
 
 
@@ -182,4 +183,6 @@ def _largest_daily(protocol: Protocol, regimen: Regimen, amount_in_unit: float |
     amount = largest_dose(dose, protocol.patient_values)
     if amount is None:
         return None
+    if regimen.as_needed is not None:  # the most an as-needed regimen allows in a day
+        return amount * regimen.as_needed.max_per_24h
     return amount * most_doses_a_day(protocol, regimen)

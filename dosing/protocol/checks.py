@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def check_references(protocol: Protocol) -> None:
+    from .prn import check_prn_relations
     from .safety import check_blinding, check_methotrexate_protocol
 
     _unique(protocol)
@@ -31,6 +32,7 @@ def check_references(protocol: Protocol) -> None:
             _regimen_refs(protocol, regimen, schedule, path, (ids, arms))
             _fits_study(protocol, schedule, path)
     _unique_keys(protocol)
+    check_prn_relations(protocol)
     dependency_order(protocol)
     check_blinding(protocol)
     _translated_labels(protocol)

@@ -487,6 +487,14 @@ class AdherenceRule(Strict):
     on_time_hours: float | None = Field(default=None, ge=0, description="default: 2 hours")
 
 
+class AsNeeded(Strict):
+    """An as-needed (PRN) regimen's limits: ``{ max_per_24h = 3, min_interval = "4 hours" }``.
+    Checked across fields by :func:`dosing.protocol.prn.check_as_needed`."""
+
+    max_per_24h: int = Field(ge=1, le=48, strict=True, description="doses at most in any rolling 24 hours")
+    min_interval: Offset | None = Field(None, description="at least this long between two doses")
+
+
 class Regimen(Strict):
     id: Ident
     drug: str = Field(min_length=1)
@@ -528,6 +536,13 @@ class Regimen(Strict):
         check_regimen(self)
         return self
 
+    as_needed: AsNeeded | None = Field(None, description="an as-needed (PRN) regimen: no planned doses, limits")
+
+    @property
+    def prn(self) -> bool:
+        """An as-needed regimen: taken when needed within its limits, never planned, never missed."""
+        return self.as_needed is not None
+
     @model_validator(mode="after")
     def _translations(self) -> Regimen:
         if self.translated_instructions and not self.instructions:
@@ -557,6 +572,11 @@ class Regimen(Strict):
                 )
             return self
         _check_hourly_times(self)
+        if self.as_needed is not None:
+            from .prn import check_as_needed
+
+            check_as_needed(self)
+            return self
         if (self.times is None) == (self.times_from is None):
             raise ValueError('give times = ["08:00", ...] or times_from = "<cohort column>" (exactly one)')
         if self.times is not None:

@@ -349,6 +349,7 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], members
             "in_clinic",
             "adherence",
             "blinded_dose",
+            "as_needed",
             "blinded_names",
             "translated_instructions",
         ):

@@ -138,6 +138,41 @@ def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: s
     return lines
 
 
+def prn_medicines(protocol: Protocol, arm: str, _: Translate, language: str) -> list[Medicine]:
+    """The as-needed (PRN) medicines of ``arm``, with their limits, from the first to the last day they
+    may be taken: "Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least 4 hours apart; after
+    food" (blinded as the items are). They have no dose items: nothing is planned."""
+    lines = []
+    for regimen in protocol.regimens:
+        if regimen.as_needed is None or regimen.id not in protocol.arm(arm).regimens:
+            continue
+        dose = regimen.blinded_dose if _hides_dose(protocol, regimen) else _prn_dose(regimen)
+        medicine = f"{regimen.label_in(language)} {dose}".strip()
+        interval = regimen.as_needed.min_interval
+        if interval is None:
+            line = _("{medicine}: as needed, at most {count} in 24 hours").format(
+                medicine=medicine, count=regimen.as_needed.max_per_24h
+            )
+        else:
+            line = _("{medicine}: as needed, at most {count} in 24 hours, at least {hours} hours apart").format(
+                medicine=medicine, count=regimen.as_needed.max_per_24h, hours=f"{interval.total_seconds() / 3600:g}"
+            )
+        instructions = regimen.instructions_in(language)
+        line += _("; ") + instructions if instructions else ""
+        schedule = regimen.schedule
+        last = (schedule.phases[-1] if schedule.phases else schedule).end_day or protocol.study.last_day
+        lines.append(Medicine(line, schedule.start_day, last))
+    return lines
+
+
+def _prn_dose(regimen: Regimen) -> str:
+    """A PRN regimen's dose as the diary writes doses ("60 mg"); the patient's own dose by its value."""
+    dose = regimen.dose
+    if dose.amount is None or dose.per is not None:
+        return ""  # the patient's own or a computed dose: the name and limits only
+    return format_dose_written(dose.amount, dose.absolute_unit)
+
+
 def weekly_warnings(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: str) -> list[str]:
     """ "Methotrexate: ONCE A WEEK, on Sunday only. Never take it daily." for each once-weekly drug and
     each weekday it is planned on (a dose moved to another day names that day too)."""

@@ -116,6 +116,7 @@ def render(result: AdherenceResult) -> str:
         _glance(result, started, waiting),
         _cohort_tables(result, started),
         _bad_rows(result.bad_rows),
+        _as_needed(result),
         _rules(result),
         _patients(result, started["patient_id"].tolist()),
     ]
@@ -257,6 +258,25 @@ def _bad_rows(bad: pd.DataFrame) -> str:
     shown = table(bad.head(50))
     more = f"<p>... and {len(bad) - 50:,} more (bad_rows.csv).</p>" if len(bad) > 50 else ""
     return f"<h2 class='flag'>{len(bad):,} bad row(s) in the log (not counted)</h2>{shown}{more}"
+
+
+def _as_needed(result: AdherenceResult) -> str:
+    """As-needed (PRN) doses: judged for over-use, never due, missed or extra (dosing.adherence.prn)."""
+    summary = result.prn.summary
+    if summary.empty:
+        return ""
+    flagged = summary[summary["flag"] != ""]
+    css = "flag" if len(flagged) else "ok"
+    findings = result.prn.doses[result.prn.doses["finding"] != ""]
+    more = f"<p>... and {len(findings) - 50:,} more (prn.csv).</p>" if len(findings) > 50 else ""
+    return (
+        f"<h2>As-needed (PRN) doses</h2><p class='{css}'>{_n(len(flagged), 'patient')} with over-use or doses "
+        "outside the PRN period, of "
+        f"{_n(len(summary), 'patient')} who may take them; {_n(int(summary['doses_taken'].sum()), 'dose')} taken. "
+        "They are never due, missed or extra, and not in the adherence percentages.</p>"
+        f"{table(flagged if len(flagged) else summary.head(0))}{table(findings.head(50)) if len(findings) else ''}"
+        f"{more}"
+    )
 
 
 def _rules(result: AdherenceResult) -> str:

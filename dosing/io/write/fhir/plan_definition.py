@@ -25,6 +25,7 @@ from ....plan.blind_view import View
 from ....protocol.dose_steps import describe_amounts
 from ....protocol.formulas import describe_dose
 from ....protocol.model import Protocol, Regimen, Schedule
+from ....protocol.prn import describe_as_needed
 from ....protocol.units import format_dose
 from .bundle import plan_url
 from .codes import DAYS_OF_CYCLE, PLAN_TYPE, WEEKDAY_CODES, route_coding
@@ -95,6 +96,8 @@ def _action(protocol: Protocol, key: str, regimen: Regimen, blinded: bool) -> di
     }
     if regimen.first_dose is not None:
         base["description"] += f"; the first dose at {regimen.first_dose.strftime('%H:%M')}"
+    if regimen.as_needed is not None:  # no planned doses: "up to N a day" on the days the schedule allows
+        base["description"] += f"; {describe_as_needed(regimen)}"
     schedule = regimen.schedule
     if schedule.phases is not None:
         return base | {"action": _phases(regimen, key, name)}
@@ -168,6 +171,9 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
         repeat = {"frequency": count, "period": 1, "periodUnit": "d"}
     if regimen.times and schedule.every_hours is None:  # every N hours from a first time: no fixed times of day
         repeat["timeOfDay"] = [t.strftime("%H:%M:%S") for t in regimen.times]
+    if regimen.as_needed is not None and "frequency" in repeat:  # as needed: at most, not every day
+        del repeat["frequency"]
+        repeat = {"frequencyMax": regimen.as_needed.max_per_24h, **repeat}
     if schedule.count is not None:
         repeat["count"] = schedule.count
     if schedule.for_ is not None and not schedule.is_cyclic:

@@ -132,6 +132,8 @@ def frequency_terms(protocol: Protocol, regimen: Regimen) -> list[tuple[int, str
 
 
 def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule, name: str) -> str:
+    if regimen.as_needed is not None:
+        return "PRN"  # CDISC FREQ (C71113): as needed
     if schedule.after is not None:
         return frequency_terms(protocol, protocol.regimen(schedule.after))[0][1]
     if schedule.relative_to is not None:  # one dose per dose of the other regimen
