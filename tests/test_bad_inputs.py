@@ -201,6 +201,7 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "cohort-formula-value-blank.csv": (
         ("column 'creatinine':", "patient 'A-1' has no creatinine, which regimen 'carboplatin' needs"),
         FORMULAS,
+    ),
     # as-needed (PRN) regimens
     "protocol-prn-without-maximum.toml": (
         ("regimens[0] (id 'x').as_needed.max_per_24h: required field is missing",),
