@@ -57,6 +57,8 @@ RELAYS = {
     ): "the texts of adherence_extra.extra_reasons (enumerated)",
     ("dosing/adherence/check.py", "summary_text", 'f"  report: '): "the report's path",
     ("dosing/plan/changes.py", "_check_header", "f'{hint}columns: "): "a did-you-mean and the changes file's columns",
+    ("dosing/plan/dose_levels.py", "level_values", "err.message"): "dosing.protocol.formulas._refuse, naming the "
+    "regimen as the view does and hiding the amounts where the view hides the dose",
 }
 #: Texts no blinded run can produce, and why (each reason is checked by a test below).
 UNREACHABLE = {

@@ -61,13 +61,15 @@ def level_values(view: View, regimen_id: str, cells: dict[str, str], patient: pd
     frame = pd.DataFrame([patient])
     try:
         doses, _ = absolute_doses(
-            regimen.dose, frame, level_amount(regimen, level), values=view.protocol.patient_values, hide=True
+            regimen.dose,
+            frame,
+            level_amount(regimen, level),
+            values=view.protocol.patient_values,
+            name=view.regimen(regimen_id),
+            hide=view.hides_dose(regimen_id),
         )
-    except CohortError:  # the level's dose cannot be rounded as the protocol says (amounts never shown)
-        raise ValueParseError(
-            f"dose level {level} of {view.regimen(regimen_id)} cannot be rounded for this patient as the protocol's "
-            "round says (outside within); choose another level, or change round in the protocol"
-        ) from None
+    except CohortError as err:  # the level's dose cannot be rounded as the protocol says
+        raise ValueParseError(err.message) from None
     dose = float(doses[0])
     return {COLUMN: level, "cycle": cycle, "dose": dose}
 
