@@ -30,10 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..protocol.model import ClinicPolicy, Protocol, Visit
+from ..protocol.model import Protocol, Visit
 from ..protocol.values import WEEKDAYS
 from ..protocol.visit_checks import DAY1, CycleAnchor, LastDoseAnchor, blinded_group, parse_anchor, visit_order
 from .changes import Changes, each_row
+from .clinic_calendar import ClinicCalendar
 from .cohort import Cohort
 from .visit_anchors import DoseTables, change_rows_of, last_dose_dates
 
@@ -70,31 +71,6 @@ def study_day(dates: np.ndarray, start: np.ndarray) -> np.ndarray:
     """The study day of ``dates`` (datetime64[D]) for patients starting on ``start``."""
     gap = (dates - start).astype(np.int64)
     return np.where(gap >= 0, gap + 1, gap)
-
-
-class ClinicCalendar:
-    """Which days the clinic is closed, and why: closed weekdays and public holidays."""
-
-    def __init__(self, policy: ClinicPolicy | None, years: range) -> None:
-        self.closed_weekdays = set(policy.closed_weekdays) if policy else set()
-        self.holidays: dict[np.datetime64, str] = {}
-        if policy is not None and policy.holidays is not None:
-            import holidays
-
-            found = holidays.country_holidays(policy.holidays, subdiv=policy.subdivision, years=list(years))
-            self.holidays = {np.datetime64(day, "D"): str(name) for day, name in found.items()}
-        self._holiday_days = np.array(sorted(self.holidays), dtype="datetime64[D]")
-
-    def closed(self, days: np.ndarray) -> np.ndarray:
-        """For each day (datetime64[D]): "" when open, else why it is closed."""
-        days = days.astype("datetime64[D]")
-        why = np.full(len(days), "", dtype=object)
-        weekday = (days.astype(np.int64) + 3) % 7
-        for closed in self.closed_weekdays:
-            why[weekday == closed] = WEEKDAYS[closed]
-        holiday = np.isin(days, self._holiday_days)
-        why[holiday] = [self.holidays[d] for d in days[holiday]]
-        return why
 
 
 def nearest_open(target: np.ndarray, early: int, late: int, calendar: ClinicCalendar) -> tuple[np.ndarray, np.ndarray]:
