@@ -126,7 +126,7 @@ def check_visits(protocol: Protocol) -> None:
 
 
 def _anchor_hint(ids: list[str]) -> str:
-    return ANCHOR_FORMS.replace("a visit id", f"a visit id ({', '.join(ids)})")
+    return "use " + ANCHOR_FORMS.replace("a visit id", f"a visit id ({', '.join(ids)})")
 
 
 def _check_chain(protocol: Protocol, anchor: str, where: str) -> None:
