@@ -87,6 +87,7 @@ def build_diaries(
         doses = home_after_changes(apply_changes(doses, changes), protocol)
     check_schedule(doses, protocol)  # the safety rules stay on for every output
     visits = plan_visits(protocol, chosen, changes, doses=doses, planned=before)
+    del before
     dose_groups = dict(tuple(doses.groupby("patient_id", observed=True, sort=False)))
     visit_groups = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
     return {
