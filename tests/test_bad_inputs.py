@@ -37,6 +37,35 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
     "protocol-wrong-type-study-array.toml": (("study:", "expected a table, e.g. study = { id = "), None),
     "protocol-wrong-type-amount.toml": (("regimens[0] (id 'x').dose.amount:", "valid number"), None),
     "protocol-zero-interval.toml": (("schedule.every:", "at least 1 day, got '0 days'"), None),
+    "protocol-cycles-until-progression.toml": (
+        ("regimens[0] (id 'x').schedule.cycles:", 'give a number of cycles (cycles = 6) or cycles = "until stopped"'),
+        None,
+    ),
+    "protocol-visit-anchor-unknown-regimen.toml": (
+        ("visits[0] (id 'v').anchor:", "unknown regimen 'y' in anchor 'last dose of y'", "use one of: x"),
+        None,
+    ),
+    "protocol-visit-anchor-cycle-beyond.toml": (("visits[0] (id 'v').anchor:", "has cycles 1-6, not 7"), None),
+    "protocol-visit-anchor-cycle-day-beyond.toml": (
+        ("visits[0] (id 'v').anchor:", "a 21-day cycle: it has no day 30", "use a cycle day from 1 to 21"),
+        None,
+    ),
+    "protocol-visit-anchor-malformed.toml": (
+        ("visits[0] (id 'v').anchor:", "unknown anchor 'last dose x'", '"last dose of <regimen id>"'),
+        None,
+    ),
+    "protocol-visit-dose-anchor-with-week.toml": (
+        ("visits[0] (id 'v'):", "is a dose date: give day = <days after it>", "not week"),
+        None,
+    ),
+    "protocol-visit-before-the-last-dose-it-follows.toml": (
+        (
+            "visits[0] (id 'v').day:",
+            "day = -2 plans the visit before the last dose of 'x'",
+            "leave out after_last_dose_of",
+        ),
+        None,
+    ),
     "protocol-negative-interval.toml": (("schedule.every:", "got '-2 days'"), None),
     "protocol-bare-number-interval.toml": (("schedule.every:", 'with a unit such as "2 days"'), None),
     "protocol-hours-with-two-times.toml": (("regimens[0] (id 'x'):", "times gives the first dose's time only"), None),

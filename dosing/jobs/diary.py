@@ -80,13 +80,14 @@ def build_diaries(
     """Each patient's :class:`Diary` (what the PDF shows), planned as ``generate`` plans: expanded,
     with the changes, checked by the safety rules, with the visits."""
     chosen = _chosen(cohort, patients)
-    doses = expand(protocol, chosen)
+    doses = before = expand(protocol, chosen)
     if changes is not None:
         ids = chosen.patients["patient_id"].astype(str)
         changes = dataclasses.replace(changes, rows=changes.rows[changes.rows["patient_id"].astype(str).isin(ids)])
         doses = home_after_changes(apply_changes(doses, changes), protocol)
     check_schedule(doses, protocol)  # the safety rules stay on for every output
-    visits = plan_visits(protocol, chosen, changes)
+    visits = plan_visits(protocol, chosen, changes, doses=doses, planned=before)
+    del before
     dose_groups = dict(tuple(doses.groupby("patient_id", observed=True, sort=False)))
     visit_groups = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
     return {

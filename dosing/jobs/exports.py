@@ -105,15 +105,16 @@ def planned(
     as_of: dt.date | None,
 ) -> Planned:
     """Plan as ``generate`` does (changes applied, safety checked), then judge the log if one is given."""
-    doses = expand(protocol, cohort)
+    doses = before = expand(protocol, cohort)
     if changes is not None:
         doses = home_after_changes(apply_changes(doses, changes), protocol)
     check_schedule(doses, protocol)
+    visits = plan_visits(protocol, cohort, changes, doses=doses, planned=before)
+    del before  # the plan before the changes is not held while the rest is made
     table = unblind(doses) if unblinded else blind(doses, protocol)
     table["planned_utc"] = utc_text(table["planned_at"])
     table["hold_reason"] = hold_reasons(doses, changes)  # row for row (blinding keeps the order)
     route_of = dict(zip(table["regimen"].astype(str), doses["regimen"].astype(str), strict=True))
-    visits = plan_visits(protocol, cohort, changes)
     judged, bad_lines, after = None, [], 0
     if log is not None:
         as_of = as_of or dt.date.today()  # as `dosing adherence` judges; recorded in the manifest

@@ -198,7 +198,7 @@ def _generate(
         if changes is not None:
             doses = home_after_changes(apply_changes(planned, changes), protocol)
     with progress.stage("planning visits, checking the plan"):
-        visits = plan_visits(protocol, cohort, changes)
+        visits = plan_visits(protocol, cohort, changes, doses=doses, planned=planned)
         check_schedule(doses, protocol)
         published = published_patients(out_dir, protocol)
         warnings = plan_warnings(protocol, cohort, doses, visits, today=today, published=published)
@@ -228,7 +228,11 @@ def _generate(
         write_manifest(folder, "generate", **manifest)
         _restrict(folder, unblinded, group)
     effects = (
-        None if changes is None else change_effects(planned, doses, plan_visits(protocol, cohort), visits, changes)
+        None
+        if changes is None
+        else change_effects(
+            planned, doses, plan_visits(protocol, cohort, doses=planned, planned=planned), visits, changes
+        )
     )
     return GenerateResult(
         final,

@@ -111,7 +111,9 @@ def validate(
     from .generate import published_patients
 
     published = published_patients(Path(out_dir), protocol) if out_dir is not None else set()
-    warnings = plan_warnings(protocol, cohort, doses, plan_visits(protocol, cohort), today=today, published=published)
+    warnings = plan_warnings(
+        protocol, cohort, doses, plan_visits(protocol, cohort, doses=doses), today=today, published=published
+    )
     if strict and warnings:
         raise WarningsRefused(warnings)
     return Validation(protocol, cohort, len(doses), warnings)

@@ -14,9 +14,10 @@ everyone else's rows are kept as they are. Stateless and reproducible:
 * a delayed dose keeps its planned wall-clock time (named by its uid) on its new day, localised
   as :func:`dosing.plan.expand` localises: inside a spring-forward gap 02:30 shows 03:30.
 
-Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are not
-re-derived from the moved doses; doses fixed in elapsed time (intervals in hours on the elapsed
-clock, ``relative_to``) are re-timed by :mod:`dosing.plan.timed_changes`.
+Regimens scheduled relative to a delayed regimen (``after``, ``except_days_of``) are re-derived
+from its moved doses first (:mod:`dosing.plan.dependents`).
+Doses fixed in elapsed time (intervals in hours on the elapsed clock, ``relative_to``) are
+re-timed by :mod:`dosing.plan.timed_changes`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pandas as pd
 
 from ..errors import ChangesError, SafetyError
 from ..protocol.values import WEEKDAYS
+from .dependents import rederive_dependents
 from .dose_levels import apply_levels, changed_by_levels
 from .expand import NS_PER_DAY, NS_PER_MINUTE, clock_text, planned_minutes, wall_clock_to_utc
 from .timed_changes import follow, retime, timed_before
@@ -65,8 +67,12 @@ def apply_changes(doses: pd.DataFrame, changes: Changes) -> pd.DataFrame:
     picked = doses["patient_id"].isin(changes.patients).to_numpy(dtype=bool)
     if not picked.any():
         return doses.assign(changed_on=pd.Series(pd.NaT, index=doses.index, dtype="datetime64[ns]"))
-    sub = doses[picked].copy()
+    sub, moves = rederive_dependents(doses[picked].copy(), changes)  # `after` / `except_days_of` a delayed one
     work = _Work(sub)
+    if moves is not None:
+        work.shift += moves.shift
+        work.sequence += moves.touches
+        work.stamp = np.where(np.isnat(moves.stamp), work.stamp, moves.stamp)
     timed = timed_before(sub, None if changes.view is None else changes.view.protocol)
     _delay(sub, work, changes)
     retime(sub, work, timed)  # intervals in hours and relative timing: plan/timed_changes.py

@@ -302,7 +302,9 @@ def _cycle(view: View, regimen_id: str, text: str) -> int:
     schedule = view.protocol.regimen(regimen_id).schedule
     if schedule.phases is not None or schedule.cycles is None:
         raise ValueParseError(f"regimen {view.regimen(regimen_id)} has no cycles to delay")
-    return _whole(text, "cycle", 1, schedule.cycles)
+    count = schedule.cycle_count(view.protocol.study.last_day)  # "until stopped": the cycles that begin in the study
+    assert count is not None
+    return _whole(text, "cycle", 1, count)
 
 
 def _whole(text: str, column: str, low: int, high: int) -> int:
@@ -401,7 +403,7 @@ def _planned_dose(regimen: Regimen, patient: pd.Series, protocol: Protocol) -> D
 
 
 def _before_day1(protocol: Protocol, visit_id: object) -> bool:
-    return any(v.id == visit_id and v.target_day - v.early < 1 for v in protocol.visits)
+    return any(v.id == visit_id and not v.dose_anchored and v.target_day - v.early < 1 for v in protocol.visits)
 
 
 def _contradictions(records: list[dict], protocol: Protocol, problems: list[str]) -> None:

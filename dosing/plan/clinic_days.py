@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..protocol.model import ClinicPolicy, Protocol
-from .visits import ClinicCalendar
+from .clinic_calendar import ClinicCalendar
 
 _FAR = 10**6
 

@@ -85,7 +85,8 @@ def _from_cycle(view: View, regimen: Regimen, text: str) -> int | None:
     if not text:
         return None
     schedule = regimen.schedule
-    total = sum(p.cycles or 0 for p in schedule.phases or [schedule])
+    last_day = view.protocol.study.last_day  # "until stopped": the cycles that begin in the study
+    total = sum(p.cycle_count(last_day) or 0 for p in schedule.phases or [schedule])
     if not total:
         raise ValueParseError(
             f"{view.regimen(regimen.id)} has no cycles: give the dose level from a date (leave 'cycle' empty)"

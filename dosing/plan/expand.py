@@ -32,7 +32,7 @@ from .schedule import DayPlan, Patients, day_plan
 from .steps import check_covered, planned_amounts
 
 if TYPE_CHECKING:
-    from .visits import ClinicCalendar
+    from .clinic_calendar import ClinicCalendar
 
 NS_PER_MINUTE = 60_000_000_000
 NS_PER_DAY = 1440 * NS_PER_MINUTE
@@ -145,7 +145,7 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
 
 def _clinic_calendar(protocol: Protocol, frame: pd.DataFrame) -> ClinicCalendar | None:
     """The clinic's closed days over the study's dates, when a policy may move or send doses home."""
-    from .visits import ClinicCalendar
+    from .clinic_calendar import ClinicCalendar
 
     policy = protocol.clinic
     if policy is None or policy.on_closed_day == "warn" or not any(r.in_clinic for r in protocol.regimens):

@@ -11,7 +11,8 @@ Conventions (tested, and stated in docs/protocol-format.md):
   days of the cycle.
 * In a phased schedule cycles are numbered on across phases: after a phase of 2 cycles the
   next phase's first cycle is cycle 3 (``cycle_day`` still counts from each cycle's first day).
-* Nothing is scheduled after ``study.last_day``.
+* Nothing is scheduled after ``study.last_day``; ``cycles = "until stopped"`` repeats cycles up to it
+  (a stop or withdrawal in the changes file ends them).
 
 Everything here is vectorised with numpy over all patients at once.
 """
@@ -60,7 +61,7 @@ def day_plan(schedule: Schedule, patients: Patients, others: dict[str, np.ndarra
     start, cycles_before = schedule.start_day, 0
     for index, phase in enumerate(schedule.phases):
         plans.append(_numbered_from(_single(phase, start, patients, others), cycles_before))
-        cycles_before += phase.cycles or 0
+        cycles_before += phase.cycle_count(patients.last_day, start) or 0
         if index < len(schedule.phases) - 1:  # the last phase may run open-ended to the study's end
             start += _length(phase)
     mask = np.logical_or.reduce(np.broadcast_arrays(*[p.mask for p in plans]))
@@ -78,7 +79,7 @@ def _numbered_from(plan: DayPlan, cycles_before: int) -> DayPlan:
 
 
 def _length(phase: Schedule) -> int:
-    if phase.cycles is not None:
+    if isinstance(phase.cycles, int):  # only the last phase may repeat "until stopped"
         assert phase.cycle_period is not None
         return phase.cycles * phase.cycle_period
     assert phase.for_ is not None
@@ -90,7 +91,7 @@ def window(schedule: Schedule, start: int, last_day: int) -> tuple[int, int]:
     stop = last_day + 1
     if schedule.end_day is not None:
         stop = min(stop, schedule.end_day + 1)
-    if schedule.cycles is not None:
+    if isinstance(schedule.cycles, int):  # "until stopped": to the study's last day
         assert schedule.cycle_period is not None
         stop = min(stop, start + schedule.cycles * schedule.cycle_period)
     elif schedule.for_ is not None:

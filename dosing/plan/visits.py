@@ -13,7 +13,9 @@ Rules (stated in docs/visits-and-changes.md and tested):
 * Anchors: "day1" fixes the target to the patient's study day 1; a visit id keeps the planned
   distance from that visit's *scheduled* date (a chained visit follows its anchor when it is
   moved or rescheduled); "<regimen> cycle <n>" keeps the planned distance from that cycle's
-  first day, which a ``delay`` in the changes moves.
+  first day, which a ``delay`` in the changes moves. Dose anchors ("<regimen> cycle <n> day <m>",
+  "last dose of <regimen>", see :mod:`dosing.plan.visit_anchors`) give a date after the changes, and
+  the visit's ``day`` counts days after it (0 = on it).
 * Visits may fall after ``study.last_day`` (e.g. week 24 = day 169 when doses end on day 168).
 * Changes: a ``reschedule`` puts the visit on its date (warning "rescheduled outside window"
   when outside); a ``withdraw`` removes visits on or after its date except those marked
@@ -28,11 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..protocol.model import ClinicPolicy, Protocol, Visit
+from ..protocol.model import Protocol, Visit
 from ..protocol.values import WEEKDAYS
-from ..protocol.visit_checks import DAY1, CycleAnchor, blinded_group, parse_anchor, visit_order
+from ..protocol.visit_checks import DAY1, CycleAnchor, LastDoseAnchor, blinded_group, parse_anchor, visit_order
 from .changes import Changes, each_row
+from .clinic_calendar import ClinicCalendar
 from .cohort import Cohort
+from .visit_anchors import DoseTables, change_rows_of, last_dose_dates
 
 #: Columns users see, in order (visits.csv, patients/<id>/visits.csv).
 VISIT_COLUMNS = [
@@ -69,31 +73,6 @@ def study_day(dates: np.ndarray, start: np.ndarray) -> np.ndarray:
     return np.where(gap >= 0, gap + 1, gap)
 
 
-class ClinicCalendar:
-    """Which days the clinic is closed, and why: closed weekdays and public holidays."""
-
-    def __init__(self, policy: ClinicPolicy | None, years: range) -> None:
-        self.closed_weekdays = set(policy.closed_weekdays) if policy else set()
-        self.holidays: dict[np.datetime64, str] = {}
-        if policy is not None and policy.holidays is not None:
-            import holidays
-
-            found = holidays.country_holidays(policy.holidays, subdiv=policy.subdivision, years=list(years))
-            self.holidays = {np.datetime64(day, "D"): str(name) for day, name in found.items()}
-        self._holiday_days = np.array(sorted(self.holidays), dtype="datetime64[D]")
-
-    def closed(self, days: np.ndarray) -> np.ndarray:
-        """For each day (datetime64[D]): "" when open, else why it is closed."""
-        days = days.astype("datetime64[D]")
-        why = np.full(len(days), "", dtype=object)
-        weekday = (days.astype(np.int64) + 3) % 7
-        for closed in self.closed_weekdays:
-            why[weekday == closed] = WEEKDAYS[closed]
-        holiday = np.isin(days, self._holiday_days)
-        why[holiday] = [self.holidays[d] for d in days[holiday]]
-        return why
-
-
 def nearest_open(target: np.ndarray, early: int, late: int, calendar: ClinicCalendar) -> tuple[np.ndarray, np.ndarray]:
     """The open day nearest each target inside its window (ties earlier), and whether one was found."""
     chosen = target.astype("datetime64[D]").copy()
@@ -120,21 +99,34 @@ class _Planned:
     warning: np.ndarray
     sequence: np.ndarray
     stamp: np.ndarray
+    keep: np.ndarray  # False: no visit for the patient (a last-dose anchor with no dose left)
 
 
-def plan_visits(protocol: Protocol, cohort: Cohort, changes: Changes | None = None) -> pd.DataFrame:
+def plan_visits(
+    protocol: Protocol,
+    cohort: Cohort,
+    changes: Changes | None = None,
+    *,
+    doses: pd.DataFrame | None = None,
+    planned: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Every patient's visits (columns :data:`VISIT_COLUMNS` + :data:`CALENDAR_COLUMNS`), sorted by
-    patient (cohort order) and scheduled date. Empty when the protocol plans no visits."""
+    patient (cohort order) and scheduled date. Empty when the protocol plans no visits.
+
+    Visits anchored to "last dose of <regimen>" read the dose tables: ``doses`` is the table after
+    ``changes`` (:func:`dosing.apply_changes`), ``planned`` the table before them (:func:`dosing.expand`)
+    for this cohort. Pass them when you have them; they are computed when a visit needs them."""
     frame = cohort.patients
     if not protocol.visits:
         return pd.DataFrame(columns=[*VISIT_COLUMNS, *CALENDAR_COLUMNS])
     start = frame["start_date"].to_numpy().astype("datetime64[D]")
     calendar = ClinicCalendar(protocol.clinic, _years(protocol, start))
-    planned: dict[str, _Planned] = {}
+    plans: dict[str, _Planned] = {}
     parts = []
+    tables = DoseTables(protocol, cohort, changes, doses, planned)
     for visit in visit_order(protocol):
-        planned[visit.id] = _plan_one(protocol, visit, frame, start, calendar, planned, changes)
-        parts.append(_rows(protocol, visit, frame, start, planned[visit.id]))
+        plans[visit.id] = _plan_one(protocol, visit, frame, start, calendar, plans, changes, tables)
+        parts.append(_rows(protocol, visit, frame, start, plans[visit.id])[plans[visit.id].keep])
     table = pd.concat(parts, ignore_index=True)
     if changes is not None:
         table = _withdraw(table, changes)
@@ -148,6 +140,8 @@ def plan_visits(protocol: Protocol, cohort: Cohort, changes: Changes | None = No
 def _years(protocol: Protocol, start: np.ndarray) -> range:
     first = pd.Timestamp(start.min()).year - 1
     reach = max(abs(v.target_day) + v.early + v.late for v in protocol.visits)
+    if any(v.dose_anchored for v in protocol.visits):  # after a dose: up to study.last_day, then ``day``
+        reach += protocol.study.last_day
     return range(first, pd.Timestamp(start.max()).year + reach // 365 + 3)
 
 
@@ -159,12 +153,30 @@ def _plan_one(
     calendar: ClinicCalendar,
     planned: dict[str, _Planned],
     changes: Changes | None,
+    tables: DoseTables,
 ) -> _Planned:
     sequence = np.zeros(len(frame), dtype=np.int64)
     stamp = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
     reasons: list[np.ndarray] = []
+    keep = np.ones(len(frame), dtype=bool)
     anchor = parse_anchor(visit.anchor)
-    if isinstance(anchor, str) and anchor != DAY1:
+    if isinstance(anchor, LastDoseAnchor):
+        dates = last_dose_dates(protocol, anchor, frame, tables)
+        keep = ~np.isnat(dates.date)
+        target = np.where(keep, dates.date, start.astype("datetime64[D]")) + np.timedelta64(visit.target_day, "D")
+        if changes is not None:
+            _count_moves(protocol, anchor.regimen, frame, changes, dates.moved, sequence, stamp)
+        reasons.append(dates.reason)
+    elif isinstance(anchor, CycleAnchor) and anchor.day is not None:
+        schedule = protocol.regimen(anchor.regimen).schedule
+        assert schedule.cycle_period is not None
+        first = schedule.start_day - 1 + (anchor.cycle - 1) * schedule.cycle_period
+        target = start + (first + anchor.day - 1 + visit.target_day)
+        if changes is not None:
+            shift, reason = _cycle_delays(protocol, anchor, frame, changes, sequence, stamp)
+            target = target + shift
+            reasons.append(reason)
+    elif isinstance(anchor, str) and anchor != DAY1:
         other = protocol.visits[[v.id for v in protocol.visits].index(anchor)]
         target = planned[anchor].scheduled + int(day_offset(visit.target_day) - day_offset(other.target_day))
         sequence += planned[anchor].sequence
@@ -183,8 +195,8 @@ def _plan_one(
     reasons.append(_closed_reason(target, scheduled, found, calendar))
     warning = np.where(found, "", NO_OPEN_DAY).astype(object)
     if changes is not None:
-        _reschedule(visit, frame, target, scheduled, warning, reasons, sequence, stamp, changes)
-    return _Planned(target, scheduled, _join(reasons), warning, sequence, stamp)
+        keep |= _reschedule(visit, frame, target, scheduled, warning, reasons, sequence, stamp, changes)
+    return _Planned(target, scheduled, _join(reasons), warning, sequence, stamp, keep)
 
 
 def _closed_reason(
@@ -227,6 +239,28 @@ def _cycle_delays(
     return shift.astype("timedelta64[D]"), reason
 
 
+def _count_moves(
+    protocol: Protocol,
+    regimen_id: str,
+    frame: pd.DataFrame,
+    changes: Changes,
+    moved: np.ndarray,
+    sequence: np.ndarray,
+    stamp: np.ndarray,
+) -> None:
+    """A visit whose dose anchor the changes moved counts the patient's change rows that can move it
+    (delays, holds and stops of the regimen, withdrawals) in its SEQUENCE; its DTSTAMP is the latest."""
+    rows = change_rows_of(changes, protocol, regimen_id)
+    if rows.empty or not moved.any():
+        return
+    pids = frame["patient_id"].astype(str)
+    by_patient = rows.groupby(rows["patient_id"].astype(str))
+    count = pids.map(by_patient.size()).fillna(0).to_numpy(dtype=np.int64)
+    latest = pd.to_datetime(pids.map(by_patient["date"].max())).to_numpy(dtype="datetime64[ns]")
+    sequence += np.where(moved, count, 0)
+    stamp[moved] = latest[moved]
+
+
 def _reschedule(
     visit: Visit,
     frame: pd.DataFrame,
@@ -237,12 +271,15 @@ def _reschedule(
     sequence: np.ndarray,
     stamp: np.ndarray,
     changes: Changes,
-) -> None:
+) -> np.ndarray:
+    """Put rescheduled visits on their dates; returns which patients have one."""
     rows = changes.of("reschedule")
     where = _patient_index(frame)
     text = np.full(len(frame), "", dtype=object)
+    found = np.zeros(len(frame), dtype=bool)
     for row in each_row(rows[rows["visit"] == visit.id]):
         i = where[row.patient_id]
+        found[i] = True
         day = np.datetime64(row.date.date(), "D")
         scheduled[i] = day
         sequence[i] += 1
@@ -253,6 +290,7 @@ def _reschedule(
         for earlier in reasons:
             earlier[i] = ""
     reasons.append(text)
+    return found
 
 
 def _withdraw(table: pd.DataFrame, changes: Changes) -> pd.DataFrame:

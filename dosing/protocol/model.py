@@ -70,6 +70,8 @@ def _check_zone(value: Any) -> str:
 Days = Annotated[int, _wrap(parse_days)]
 #: ``every``: whole days (an int, "2 days") or whole hours (a timedelta, "8 hours").
 Every = Annotated[int | dt.timedelta, _wrap(parse_every)]
+#: ``cycles = "until stopped"``: cycles repeat to study.last_day (ended by a stop in the changes file).
+UNTIL_STOPPED = "until stopped"
 TimeOfDay = Annotated[dt.time, _wrap(parse_time)]
 Weekday = Annotated[int, _wrap(parse_weekday)]
 DayList = Annotated[list[int], _wrap(parse_day_list)]
@@ -311,12 +313,25 @@ class Schedule(Strict):
     on: Days | None = None
     off: Days | None = None
     cycle_length: Days | None = None
-    cycles: int | None = Field(None, ge=1, le=1000)
+    cycles: Annotated[int, Field(ge=1, le=1000)] | Literal["until stopped"] | None = None
     start_day: int = Field(1, ge=1)
     end_day: int | None = Field(None, ge=1)
     count: int | None = Field(None, ge=1)
     except_days_of: list[str] | None = None
     phases: list[Schedule] | None = None
+
+    @field_validator("cycles", mode="before")
+    @classmethod
+    def _until_stopped(cls, value: Any) -> Any:
+        """``cycles = "until stopped"``: cycles repeat to study.last_day, ended by a stop in the changes."""
+        if isinstance(value, str):
+            if " ".join(value.lower().split()) != UNTIL_STOPPED:
+                raise ValueError(
+                    f'cycles = {value!r}: give a number of cycles (cycles = 6) or cycles = "{UNTIL_STOPPED}" '
+                    "(cycles repeat to study.last_day, ended by a stop or withdrawal in the changes file)"
+                )
+            return UNTIL_STOPPED
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +392,20 @@ class Schedule(Strict):
     def relative_offset(self) -> dt.timedelta:
         """With ``relative_to``: the signed time from the other regimen's dose."""
         return self.offset if isinstance(self.offset, dt.timedelta) else dt.timedelta(0)
+
+    @property
+    def until_stopped(self) -> bool:
+        """``cycles = "until stopped"``: open-ended cycles, to study.last_day."""
+        return self.cycles == UNTIL_STOPPED
+
+    def cycle_count(self, last_day: int, start_day: int | None = None) -> int | None:
+        """The number of cycles: ``cycles``, or with "until stopped" the cycles that begin on or
+        before ``last_day`` (from ``start_day``, default the schedule's own). None when not cyclic."""
+        if self.cycles is None or isinstance(self.cycles, int):
+            return self.cycles
+        assert self.cycle_period is not None
+        first = self.start_day if start_day is None else start_day
+        return max(0, -(-(last_day - first + 1) // self.cycle_period))
 
     @property
     def cycle_period(self) -> int | None:
@@ -467,6 +496,10 @@ def _check_phases(s: Schedule) -> None:
     if not s.phases:
         raise ValueError("phases must list at least one phase")
     for i, phase in enumerate(s.phases[:-1]):
+        if phase.until_stopped:
+            raise ValueError(
+                f'phase {i + 1} repeats "until stopped": only the last phase may, as no phase can follow it'
+            )
         if phase.for_ is None and phase.cycles is None:
             raise ValueError(
                 f'phase {i + 1} needs a length (for = "12 weeks" or cycles) so the next phase knows where to start'
@@ -647,6 +680,8 @@ class Visit(Strict):
     target is the last day and the window reaches back to the first). ``anchor`` is "day1",
     another visit's id (the visit keeps its planned distance from that visit's scheduled
     date), or "<regimen id> cycle <n>" (it keeps its distance from that cycle's first day).
+    With a dose anchor, "last dose of <regimen id>" or "<regimen id> cycle <n> day <m>", ``day``
+    is the days after the anchor's date (0 = on it, negative = before it) and is the only target.
     """
 
     id: Ident
@@ -671,6 +706,15 @@ class Visit(Strict):
     @model_validator(mode="after")
     def _target(self) -> Visit:
         given = [k for k in ("day", "week", "days") if getattr(self, k) is not None]
+        if self.dose_anchored:
+            if given != ["day"]:
+                raise ValueError(
+                    f"anchor = {self.anchor!r} is a dose date: give day = <days after it> (0 = on that date, "
+                    f"negative = before it), not {' and '.join(given) or 'no day'}"
+                )
+            if self.duration is not None and self.time is None:
+                raise ValueError('duration needs a start time, e.g. time = "09:00"')
+            return self
         if len(given) != 1:
             raise ValueError(f"give exactly one target: day = 15, week = 2 or days = [-28, -1]; got {given or 'none'}")
         if self.day == 0 or (self.days is not None and 0 in self.days):
@@ -685,8 +729,16 @@ class Visit(Strict):
         return self
 
     @property
+    def dose_anchored(self) -> bool:
+        """Anchored to a dose date ("last dose of X", "X cycle N day M"): ``day`` counts days after it."""
+        from .visit_checks import is_dose_anchor
+
+        return is_dose_anchor(self.anchor)
+
+    @property
     def target_day(self) -> int:
-        """The planned study day (for a range, its last day)."""
+        """The planned study day (for a range, its last day); for a dose-anchored visit, the days
+        after its anchor's date (see :attr:`dose_anchored`)."""
         if self.week is not None:
             return 7 * self.week + 1
         if self.days is not None:

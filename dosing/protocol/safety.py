@@ -97,7 +97,7 @@ def _phase_problem(s: Schedule) -> str | None:
 def _cycle_wrap_problem(s: Schedule) -> str | None:
     """The last dose of one cycle and the first of the next may be less than 7 days apart
     (e.g. every 10 days in a 14-day cycle: days 1, 11, then 15)."""
-    period = s.cycle_period if s.cycles is not None and s.cycles > 1 else None
+    period = s.cycle_period if s.until_stopped or (isinstance(s.cycles, int) and s.cycles > 1) else None
     if period is None:
         return None
     if s.cycle_days is not None:

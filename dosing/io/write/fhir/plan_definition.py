@@ -137,8 +137,13 @@ def _scheduled(regimen: Regimen, schedule: Schedule, action_id: str, name: Namer
     if days:
         extension = [{"url": "day", "valueInteger": d} for d in days]
         child["timingTiming"]["extension"] = [{"url": DAYS_OF_CYCLE, "extension": extension}]
-    cycle = {"repeat": {"count": schedule.cycles, "duration": schedule.cycle_period, "durationUnit": "d"}}
-    title = f"{schedule.cycle_period}-day cycle for {schedule.cycles} cycle{'s' if schedule.cycles != 1 else ''}"
+    if schedule.until_stopped:  # no count: Timing repeats until the request is stopped
+        cycle = {"repeat": {"duration": schedule.cycle_period, "durationUnit": "d"}}
+        title = f"{schedule.cycle_period}-day cycle until stopped"
+        words += "; cycles repeat until stopped"
+    else:
+        cycle = {"repeat": {"count": schedule.cycles, "duration": schedule.cycle_period, "durationUnit": "d"}}
+        title = f"{schedule.cycle_period}-day cycle for {schedule.cycles} cycle{'s' if schedule.cycles != 1 else ''}"
     return {"id": action_id, "title": title, "textEquivalent": words, "timingTiming": cycle, "action": [child]}
 
 

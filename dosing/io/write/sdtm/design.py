@@ -17,7 +17,7 @@ import pandas as pd
 from ....errors import DosingError
 from ....plan.blind_view import View
 from ....protocol.model import Protocol, Regimen, Visit
-from ....protocol.visit_checks import CycleAnchor, parse_anchor
+from ....protocol.visit_checks import CycleAnchor, LastDoseAnchor, parse_anchor
 from .variables import TA, TE, TV
 
 
@@ -46,8 +46,11 @@ def _main_regimen(protocol: Protocol) -> Regimen | None:
     return None
 
 
-def _cycle_elements(regimen: Regimen) -> tuple[list[Element], int]:
+def _cycle_elements(regimen: Regimen, last_day: int) -> tuple[list[Element], int]:
+    """A treatment (and rest) element per cycle; with ``cycles = "until stopped"`` per cycle that begins
+    by ``study.last_day`` (the planned cycles), the last one ending on the study's last day."""
     s = regimen.schedule
+    count = int(s.cycle_count(last_day) or 1)
     length = int(s.cycle_length or 0) or int(s.for_ or 0) + int(s.rest or 0) or int(s.on or 0) + int(s.off or 0)
     dosing = int(s.for_ or s.on or 0) or (max(s.cycle_days) if s.cycle_days else length)
     treat = Element("TRT", f"Treatment (cycle days 1-{dosing})", "First day of a cycle", f"{dosing} days later",
@@ -57,7 +60,9 @@ def _cycle_elements(regimen: Regimen) -> tuple[list[Element], int]:
         rest = Element("REST", f"Rest (cycle days {dosing + 1}-{length})", f"Cycle day {dosing + 1}",
                        f"{length - dosing} days later", length - dosing, "TREATMENT")  # fmt: skip
         elements.append(rest)
-    return elements * int(s.cycles or 1), s.start_day - 1 + length * int(s.cycles or 1)
+    return elements * count, min(s.start_day - 1 + length * count, last_day) if s.until_stopped else (
+        s.start_day - 1 + length * count
+    )
 
 
 def _phase_elements(regimen: Regimen) -> tuple[list[Element], int]:
@@ -74,7 +79,7 @@ def _treatment(protocol: Protocol) -> tuple[list[Element], int]:
     """The treatment elements and the study day the last one ends on."""
     regimen = _main_regimen(protocol)
     if regimen is not None and regimen.schedule.cycles:
-        return _cycle_elements(regimen)
+        return _cycle_elements(regimen, protocol.study.last_day)
     if regimen is not None:
         return _phase_elements(regimen)
     last = protocol.study.last_day
@@ -93,7 +98,7 @@ def epochs(protocol: Protocol, days: np.ndarray) -> np.ndarray:
 def elements(protocol: Protocol) -> list[Element]:
     """The elements of every arm, in order."""
     treatment, last = _treatment(protocol)
-    screening = [v for v in protocol.visits if v.target_day < 1]
+    screening = [v for v in protocol.visits if not v.dose_anchored and v.target_day < 1]
     out = []
     if screening:
         out.append(Element("SCRN", "Screening", "Informed consent", "Day before the first dose", None, "SCREENING"))
@@ -156,6 +161,8 @@ def _days_between(first: int, last: int) -> int:
 def _rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
     """TVSTRL and TVENRL: the first and last day of the visit's window, as the protocol anchors it."""
     anchor = parse_anchor(visit.anchor)
+    if visit.dose_anchored:
+        return _dose_rules(protocol, visit, view)
     if anchor == "day1":
         return (
             f"study day {add_days(visit.target_day, -visit.early)}",
@@ -172,6 +179,36 @@ def _rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
     return _relative(after - visit.early, where) + planned, _relative(after + visit.late, where) + ending
 
 
+def planned_day(protocol: Protocol, visit: Visit) -> int | None:
+    """The visit's planned study day (VISITDY): a dose-anchored visit's from its cycle day, None for
+    one after the last dose of a regimen (it differs from patient to patient)."""
+    anchor = parse_anchor(visit.anchor)
+    if isinstance(anchor, LastDoseAnchor):
+        return None
+    if isinstance(anchor, CycleAnchor) and anchor.day is not None:
+        schedule = protocol.regimen(anchor.regimen).schedule
+        assert schedule.cycle_period is not None
+        return add_days(
+            schedule.start_day + (anchor.cycle - 1) * schedule.cycle_period + anchor.day - 1, visit.day or 0
+        )
+    return visit.target_day
+
+
+def _dose_rules(protocol: Protocol, visit: Visit, view: View) -> tuple[str, str]:
+    anchor = parse_anchor(visit.anchor)
+    assert visit.day is not None
+    if isinstance(anchor, LastDoseAnchor):
+        where = f"the last dose of {view.regimen(anchor.regimen)}"
+        return _relative(visit.day - visit.early, where), _relative(visit.day + visit.late, where)
+    assert isinstance(anchor, CycleAnchor)
+    where = f"day {anchor.day} of cycle {anchor.cycle} of {view.regimen(anchor.regimen)}"
+    day = planned_day(protocol, visit)
+    assert day is not None
+    planned = f" (planned study day {add_days(day, -visit.early)})"
+    ending = f" (planned study day {add_days(day, visit.late)})"
+    return _relative(visit.day - visit.early, where) + planned, _relative(visit.day + visit.late, where) + ending
+
+
 def _relative(days: int, where: str) -> str:
     if days == 0:
         return where[0].upper() + where[1:]
@@ -180,8 +217,17 @@ def _relative(days: int, where: str) -> str:
 
 def tv_dataset(protocol: Protocol, unblinded: bool) -> pd.DataFrame:
     view = View(protocol, unblinded)
-    ordered = sorted(protocol.visits, key=lambda v: (add_days(v.target_day, 0), v.id))
-    rows = [[float(number), v.name, v.target_day, *_rules(protocol, v, view)] for number, v in enumerate(ordered, 1)]
+    last = protocol.study.last_day  # a visit after a last dose sorts after the doses
+
+    def day(v: Visit) -> int:
+        found = planned_day(protocol, v)
+        return found if found is not None else last + (v.day or 0)
+
+    ordered = sorted(protocol.visits, key=lambda v: (day(v), v.id))
+    rows = [
+        [float(number), v.name, planned_day(protocol, v), *_rules(protocol, v, view)]
+        for number, v in enumerate(ordered, 1)
+    ]
     return _keys(pd.DataFrame(rows, columns=[v.name for v in TV[2:]]), protocol, "TV", TV)
 
 
