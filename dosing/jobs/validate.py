@@ -12,6 +12,7 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.daily_limits import describe_limit
+from ..protocol.durations import duration_text
 from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import check_schedule, is_methotrexate
 from ..protocol.units import format_dose
@@ -61,6 +62,8 @@ def describe_regimen(regimen: Regimen) -> str:
     else:
         times = f"the patient's own {regimen.times_from}"
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
+    if regimen.duration is not None:
+        text += f" over {duration_text(int(regimen.duration.total_seconds()) // 60)}"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"
     return text

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..errors import ValueParseError
+from .durations import parse_duration
 from .languages import check_names
 from .units import canonical, lookup
 from .values import parse_day_list, parse_days, parse_offset, parse_time, parse_weekday
@@ -351,6 +352,9 @@ class Regimen(Strict):
     times: list[TimeOfDay] | None = None
     times_from: str | None = None
     first_dose: TimeOfDay | None = None
+    duration: Annotated[dt.timedelta | None, _wrap(parse_duration)] = Field(
+        None, description='how long each dose lasts (an infusion): "46 hours", "30 minutes"; see durations.py'
+    )
     instructions: str = ""
     schedule: Schedule
     blinded_label: str | None = None
