@@ -116,16 +116,18 @@ def check_infusion_intervals(protocol: Protocol, simulation: Simulation) -> None
 
 def _shortest_gap(regimen: Regimen, mask: np.ndarray) -> tuple[int | None, tuple[int, int, int] | None]:
     """The shortest planned gap (minutes) between two doses of ``regimen`` on the dosing days of
-    ``mask`` (patients x days), and where it is (patient, study day, next study day)."""
+    ``mask`` (patients x days), and where it is (patient, study day, next study day). With ``count``
+    only each patient's first ``count`` doses are given."""
     times = [t.hour * 60 + t.minute for t in regimen.times] if regimen.times else [0]
-    best: tuple[int | None, tuple[int, int, int] | None] = (None, None)
-    if len(times) > 1:
-        within = int(np.diff(times).min())
-        patient, day = np.nonzero(mask)
-        if len(day):
-            best = (within, (int(patient[0]), int(day[0]) + 1, int(day[0]) + 1))
+    count = regimen.schedule.count
     patient, day = np.nonzero(mask)
+    best: tuple[int | None, tuple[int, int, int] | None] = (None, None)
+    if len(times) > 1 and len(day) and (count is None or count > 1):
+        best = (int(np.diff(times).min()), (int(patient[0]), int(day[0]) + 1, int(day[0]) + 1))
+    rank = np.arange(len(patient)) - np.searchsorted(patient, patient, side="left")  # each patient's n-th day
     close = np.flatnonzero(np.diff(patient) == 0)
+    if count is not None:
+        close = close[(rank[close] + 1) * len(times) < count]  # the next day's first dose is still given
     if len(close):
         gaps = (day[close + 1] - day[close]) * 1440 - (times[-1] - times[0])
         i = int(np.argmin(gaps))

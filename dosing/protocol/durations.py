@@ -55,10 +55,11 @@ def _bounded(duration: dt.timedelta, text: str) -> dt.timedelta:
 
 
 def duration_text(minutes: int) -> str:
-    """A duration for people: "46 hours", "30 minutes", "1 hour 30 minutes", "2 days"."""
+    """A duration for people: "46 hours", "30 minutes", "1 hour 30 minutes", "24 hours", "14 days"
+    (whole days from 2 days up)."""
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    if days and not (hours or mins):
+    if days >= 2 and not (hours or mins):
         return f"{days} day{'s' * (days != 1)}"
     hours += 24 * days
     parts = [f"{hours} hour{'s' * (hours != 1)}"] if hours else []
