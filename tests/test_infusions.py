@@ -290,3 +290,13 @@ def test_a_logged_infusion_is_judged_on_its_start(fox: tuple[dosing.Protocol, do
     assert (first["status"], first["deviation_hours"]) == ("late", 46.0)
     second = mine.loc[f"FOX-001.{INFUSION}.d015.1100@fox-inf.dosing"]
     assert (second["status"], second["deviation_hours"]) == ("on_time", 0.17)
+
+
+def test_show_says_when_an_infusion_ends(fox: tuple[dosing.Protocol, dosing.Cohort]) -> None:
+    from dosing.jobs.show import show
+
+    text = show(*fox, "FOX-002")
+    assert "  2027-03-27 Sat  day  15  09:00  Oxaliplatin 170 mg until 11:00; Leucovorin 800 mg until 11:00\n" in text
+    assert (
+        "  2027-03-27 Sat  day  15  11:00  Fluorouracil 800 mg; Fluorouracil 4,800 mg until 2027-03-29 10:00\n" in text
+    )

@@ -46,8 +46,10 @@ def end_instants(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Which rows last (``duration_minutes`` > 0) and their end instants (UTC, int64 ns; 0 elsewhere)."""
     if "duration_minutes" not in table.columns or not len(table):
         return np.zeros(len(table), dtype=bool), np.zeros(len(table), dtype=np.int64)
-    minutes = table["duration_minutes"].to_numpy(dtype=np.int64)
+    minutes = table["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)  # NaN: a table reindexed without it
     lasts = minutes > 0
+    if not lasts.any():  # most studies: no instant is converted
+        return lasts, np.zeros(len(table), dtype=np.int64)
     start = table["planned_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     return lasts, np.where(lasts, start.astype(np.int64) + minutes * NS_PER_MINUTE, 0)
 
