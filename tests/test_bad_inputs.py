@@ -82,6 +82,15 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
         ("schedule:", 'offset is a duration with its unit, e.g. offset = "1 day"'),
         None,
     ),
+    # durations (infusions)
+    "protocol-infusion-longer-than-interval.toml": (
+        ("regimens[0] (id 'x').duration:", "an infusion longer than its interval", "at most 24 hours"),
+        None,
+    ),
+    "protocol-duration-bare-number.toml": (("regimens[0] (id 'x').duration:", 'write duration = "46 hours"'), None),
+    "protocol-duration-unit-typo.toml": (("regimens[0] (id 'x').duration:", "got '46 hourz'"), None),
+    "protocol-duration-key-typo.toml": (("durration: unknown key", "did you mean 'duration'"), None),
+    "protocol-duration-too-long.toml": (("regimens[0] (id 'x').duration:", "longer than 14 days"), None),
     "protocol-impossible-end-date.toml": (
         (
             "not valid TOML at line 8, column 12: invalid date or datetime: end_date = 2026-02-30",

@@ -324,11 +324,12 @@ def test_invariants_of_every_expansion(case: Case, people: list[tuple[dt.date, s
 
 @settings(max_examples=100, deadline=None)
 @given(first=cases(), second=cases(), same_drug=st.booleans(), people=patients)
-def test_two_regimens_number_each_drug_from_1_in_time_order(
+def test_two_regimens_number_each_regimen_from_1_in_time_order(
     first: Case, second: Case, same_drug: bool, people: list[tuple[dt.date, str, int]]
 ) -> None:
-    """dose_number counts a patient's doses of one drug (two regimens of the same drug count
-    together) from 1 in time order; each regimen keeps the doses it has alone; uids are unique."""
+    """dose_number counts a patient's doses of one regimen (two regimens of the same drug, a bolus and
+    an infusion, are numbered apart) from 1 in time order; each regimen keeps the doses it has alone;
+    uids are unique."""
     protocol = build(first, ("two", "Drug" if same_drug else "Other", second))
     cohort = cohort_of(protocol, people)
     try:
@@ -337,9 +338,9 @@ def test_two_regimens_number_each_drug_from_1_in_time_order(
         assert first.first_dose or second.first_dose
         return
     assert table["uid"].is_unique
-    for (_, drug), mine in table.groupby(["patient_id", "drug"], observed=True):
+    for (_, regimen_id), mine in table.groupby(["patient_id", "regimen"], observed=True):
         assert mine["planned_at"].is_monotonic_increasing
-        assert mine["dose_number"].tolist() == list(range(1, len(mine) + 1)), drug
+        assert mine["dose_number"].tolist() == list(range(1, len(mine) + 1)), regimen_id
     for _, mine in table.groupby("patient_id", observed=True):
         assert mine["planned_at"].is_monotonic_increasing
     alone = build(dataclasses.replace(second, last_day=protocol.study.last_day))

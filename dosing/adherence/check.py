@@ -22,6 +22,7 @@ from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..plan.columns import DOSE_COLUMNS, UNBLINDED_COLUMNS
+from ..plan.durations import add_end_columns
 from ..plan.expand import expand, utc_text
 from ..protocol.model import Protocol
 from .blind import WHY_NOT_JUDGED, blind_judgement
@@ -387,7 +388,7 @@ def _dose_table(shown: pd.DataFrame, table: pd.DataFrame, unblinded: bool) -> pd
     columns = [c for c in DOSE_COLUMNS if c not in ("instructions", "status")] + (
         UNBLINDED_COLUMNS if unblinded else []
     )
-    out = shown.assign(planned_utc=utc_text(shown["planned_at"]))[columns].reset_index(drop=True)
+    out = add_end_columns(shown.assign(planned_utc=utc_text(shown["planned_at"])))[columns].reset_index(drop=True)
     for column in STATUS_COLUMNS:
         out[column] = table[column].to_numpy() if column != "log_line" else table[column].array
     return out

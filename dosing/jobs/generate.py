@@ -34,6 +34,7 @@ from ..plan.changes import Changes
 from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
 from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, UNBLINDED_DOSE_COLUMNS, WORKLIST_COLUMNS
+from ..plan.durations import add_end_columns
 from ..plan.expand import expand, utc_text
 from ..plan.file_names import NO_SITE, site_file_names
 from ..plan.visits import VISIT_COLUMNS, plan_visits, visit_worklist
@@ -278,6 +279,7 @@ def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.
     """The dose table the outputs show: blinded (or not), with ``planned_utc`` and ``status``."""
     table = unblind(doses) if unblinded else blind(doses, protocol)
     table["planned_utc"] = utc_text(table["planned_at"])
+    add_end_columns(table)
     held = table["held"].to_numpy(dtype=bool).astype(np.int8)
     table["status"] = pd.Categorical.from_codes(held, dtype=pd.CategoricalDtype(["planned", "held"]))
     return table

@@ -11,6 +11,7 @@ from ..plan.apply_changes import apply_changes
 from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
+from ..plan.durations import add_end_columns
 from ..plan.expand import expand
 from ..protocol.model import Protocol
 from ..protocol.prn import describe_as_needed
@@ -30,7 +31,7 @@ def show(
         mine = changes.rows[changes.rows["patient_id"] == patient_id]
         doses = apply_changes(doses, dataclasses.replace(changes, rows=mine))
     check_schedule(doses, protocol)
-    table = unblind(doses) if unblinded else blind(doses, protocol)
+    table = add_end_columns(unblind(doses) if unblinded else blind(doses, protocol))
     mode = f"UNBLINDED, arm {patient['arm']}" if unblinded else "blinded" if protocol.study.blinded else "open label"
     head = [
         f"{protocol.study.id}  patient {patient_id}  ({mode})",
@@ -72,12 +73,17 @@ def _as_needed(protocol: Protocol, arm: str, unblinded: bool) -> list[str]:
 
 
 def _what(table: pd.DataFrame) -> pd.Series:
-    """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)"."""
+    """ "Loxoprofen 60 mg"; methotrexate names its weekday in full: "Methotrexate 15 mg (once weekly, Wednesday)";
+    an infusion its end: "Oxaliplatin 153 mg until 11:00", "Fluorouracil 4,320 mg until 2027-01-06 09:00"."""
     dose = pd.Series(
         [format_dose(amount, unit) for amount, unit in zip(table["dose"], table["unit"], strict=True)],
         index=table.index,
     )
     what = (table["drug"].astype(str) + " " + dose).str.rstrip()
+    ends = table["end_time"].astype(str) != ""  # an infusion: "... until 11:00", "... until 2027-01-06 09:00"
+    day = table["end_date"].astype(str).where(table["end_date"].astype(str) != table["date"].astype(str), "")
+    until = " until " + (day + " ").str.lstrip() + table["end_time"].astype(str)
+    what = what.where(~ends, what + until)
     weekly = table["once_weekly"].astype(bool)
     what = what.where(~weekly, what + " (once weekly, " + table["weekday"].astype(str) + ")")
     return what.where(~table["held"].astype(bool), what + " [HELD: do not give]")

@@ -13,6 +13,7 @@ from ..plan.visits import plan_visits
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.daily_limits import describe_limit
 from ..protocol.dose_steps import describe_amounts
+from ..protocol.durations import duration_text
 from ..protocol.formulas import describe_dose
 from ..protocol.model import Protocol, Regimen
 from ..protocol.prn import describe_as_needed
@@ -76,6 +77,8 @@ def describe_regimen(regimen: Regimen) -> str:
     text = f"{regimen.drug} {amount} {regimen.route} at {times}"
     if regimen.as_needed is not None:
         text = f"{regimen.drug} {amount} {regimen.route}, {describe_as_needed(regimen)} (no planned doses)"
+    if regimen.duration is not None:
+        text += f" over {duration_text(int(regimen.duration.total_seconds()) // 60)}"
     if is_methotrexate(regimen.drug):
         text += " [methotrexate: once weekly checked]"
     return text

@@ -35,6 +35,7 @@ from ..plan.changes import Changes
 from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
 from ..plan.columns import UNBLINDED_COLUMNS, WORKLIST_COLUMNS
+from ..plan.durations import add_end_columns
 from ..plan.expand import expand, utc_text
 from ..plan.file_names import NO_SITE, site_file_names
 from ..protocol.model import Protocol
@@ -256,6 +257,7 @@ def change_notes(doses: pd.DataFrame, changes: Changes | None) -> np.ndarray:
 def _as_sheet(table: pd.DataFrame, cohort: Cohort, notes: np.ndarray, unblinded: bool) -> pd.DataFrame:
     sheet = table.copy()
     sheet["planned_utc"] = utc_text(sheet["planned_at"]) if len(sheet) else pd.Series(dtype=object)
+    add_end_columns(sheet)
     sheet["site"] = sheet["patient_id"].astype(str).map(_site_of(cohort))
     sheet["dose_text"] = dose_texts(sheet["dose"], sheet["unit"], format_dose_written) if len(sheet) else ""
     for column in ("given_at", "given_by", "dose_given"):

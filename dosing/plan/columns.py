@@ -7,6 +7,9 @@ DOSE_COLUMNS = [
     "time",
     "timezone",
     "planned_utc",
+    "end_date",  # the end of a dose with a duration (an infusion; blank for others: plan/durations.py)
+    "end_time",
+    "planned_end_utc",
     "weekday",
     "study_day",
     "drug",
@@ -30,6 +33,8 @@ WORKLIST_COLUMNS = [
     "time",
     "timezone",
     "planned_utc",
+    "end_date",
+    "end_time",
     "patient_id",
     "site",
     "drug",
@@ -50,4 +55,4 @@ WORKLIST_COLUMNS = [
 ]
 
 #: Columns the calendar writer needs that the CSV files do not show.
-CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly", "in_clinic"]
+CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly", "in_clinic", "duration_minutes"]

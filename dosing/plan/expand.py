@@ -26,6 +26,7 @@ from ..protocol.model import Protocol, Regimen
 from ..protocol.safety import once_weekly_regimens
 from ..protocol.values import WEEKDAYS
 from .cohort import Cohort
+from .durations import duration_minutes
 from .hourly import NO_INSTANT, PatientClock, TimedDoses, hourly_doses
 from .relative import relative_doses
 from .schedule import DayPlan, Patients, day_plan
@@ -60,6 +61,7 @@ COLUMNS = [
     "weekday",
     "study_day",
     "planned_at",
+    "duration_minutes",
     "cycle",
     "cycle_day",
     "dose_number",
@@ -96,9 +98,11 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
 
     Columns (see :data:`COLUMNS`): ``date`` (YYYY-MM-DD) and ``time`` (HH:MM) are local to
     the patient's ``timezone``; ``planned_at`` is the same instant, zone-aware in UTC;
-    ``study_day`` counts from 1 on the patient's start date; ``cycle`` and ``cycle_day``
-    are <NA> for regimens without cycles; ``dose_number`` counts each patient's doses of one
-    drug (as shown, i.e. per blinded label) from 1; ``uid`` is stable across runs and does
+    ``study_day`` counts from 1 on the patient's start date; ``duration_minutes`` is the regimen's
+    ``duration`` (an infusion; 0: none, see :mod:`dosing.plan.durations` for its end); ``cycle`` and
+    ``cycle_day`` are <NA> for regimens without cycles; ``dose_number`` counts each patient's doses of
+    one regimen as shown (per blinded label; two regimens of one drug, a bolus and an infusion, are
+    counted apart) from 1; ``uid`` is stable across runs and does
     not depend on the arm; ``held`` marks doses a changes file holds (never given, not
     made up; always False here) and ``sequence`` is the iCalendar SEQUENCE of the dose's
     event (0 here; raised when a change moves or alters the dose). ``in_clinic`` is the
@@ -480,7 +484,9 @@ def _table(
     if calendar is not None:
         _closed_day_notes(out, frame, rows, calendar)
     _when_columns(out, frame, rows, utc, local, zone_index)
-    out["dose_number"] = out.groupby(["patient_id", "label"], observed=True, sort=False).cumcount().to_numpy() + 1
+    out["duration_minutes"] = duration_minutes(protocol)[rows.regimen]
+    shown = _categorical(rows.regimen, [r.display_key for r in protocol.regimens])  # one count per regimen as shown
+    out["dose_number"] = out.groupby([out["patient_id"], shown], observed=True, sort=False).cumcount().to_numpy() + 1
     out["uid"] = _uids(protocol, frame, rows)
     out["held"] = False
     out["sequence"] = np.zeros(len(out), dtype=np.int16)

@@ -7,7 +7,9 @@ of up to two weekday columns (7 each), with the largest dose each per-patient va
 
 * all methotrexate regimens together must never give two doses less than 7 days apart
   (phase changes, cycle ends and a second methotrexate regimen included);
-* no arm may give more of a drug in one day than its maximum daily dose.
+* no arm may give more of a drug in one day than its maximum daily dose;
+* no infusion (a regimen with ``duration``) lasts past the regimen's next dose
+  (:func:`dosing.plan.durations.check_infusion_intervals`).
 
 (Two regimens of one drug on the same day are checked on real schedules only: property tests
 build such protocols on purpose and expand them directly.)
@@ -56,10 +58,13 @@ class Simulation:
 
 def check_simulated(protocol: Protocol) -> None:
     """Run every check of this module (see the module docstring)."""
+    from .durations import check_infusion_intervals
+
     simulation = simulate(protocol)
     check_methotrexate_weeks(protocol, simulation)
     check_steps_cover(protocol, simulation)
     check_daily_limits(protocol, simulation)
+    check_infusion_intervals(protocol, simulation)
 
 
 def simulate(protocol: Protocol) -> Simulation:

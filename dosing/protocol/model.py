@@ -25,6 +25,7 @@ from pydantic import (
 from ..errors import ValueParseError
 from .banding import MAX_STRENGTHS, parse_percent
 from .dose_steps import Step, Titrate, check_regimen, with_level_zero
+from .durations import parse_duration
 from .formula_rules import bsa_formula_name, dose_formula_name, dose_shape_problem, gfr_formula_name
 from .languages import check_names
 from .units import canonical, lookup
@@ -537,6 +538,9 @@ class Regimen(Strict):
     times: list[TimeOfDay] | None = None
     times_from: str | None = None
     first_dose: TimeOfDay | None = None
+    duration: Annotated[dt.timedelta | None, _wrap(parse_duration)] = Field(
+        None, description='how long each dose lasts (an infusion): "46 hours", "30 minutes"; see durations.py'
+    )
     instructions: str = ""
     schedule: Schedule
     blinded_label: str | None = None

@@ -344,6 +344,7 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], members
             "times",
             "times_from",
             "first_dose",
+            "duration",
             "route",
             "instructions",
             "in_clinic",

@@ -4,7 +4,8 @@ Two styles give the same doses. ``recurring`` (the default) writes one recurring
 regular run of doses (:mod:`dosing.io.write.ics_runs`), with held doses as ``EXDATE``; ``expanded``
 writes one ``VEVENT`` per dose. Every dose event carries ``CATEGORIES:dose``, a ``DTSTART``
 with the patient's ``TZID`` (and a matching ``VTIMEZONE`` from :mod:`dosing.io.write.vtimezone`),
-and ``DURATION`` rather than ``DTEND`` (an end time could fall into a daylight-saving gap).
+and ``DURATION`` rather than ``DTEND`` (an end time could fall into a daylight-saving gap), except
+for a dose with a duration (an infusion): its event ends with the dose (``DTEND``, see :mod:`.ics_ends`).
 UIDs come from the dose table (stable across runs, independent of the arm); a recurring
 event's UID is its first dose's UID with ``.run`` before the ``@``. ``DTSTAMP`` is
 deterministic (passed in by the caller) so that regenerating an unchanged schedule gives

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .ics_ends import SHORT, end_lines
 from .ics_runs import find_runs
 from .ics_text import CRLF, alarm_block, escape_all, escape_text, fold, fold_all, text_line, zone_tzid
 from .ics_wording import Wording
@@ -27,7 +28,7 @@ from .ics_wording import Wording
 Texts = npt.NDArray[Any]  # of str (dtype object)
 #: The columns the summary and the first lines of the description depend on.
 WORDING = ("drug", "dose", "unit", "route", "instructions", "once_weekly", "weekday")
-DURATION = f"DURATION:PT15M{CRLF}"
+DURATION = SHORT  # a dose without duration; an infusion's event has DTEND (see .ics_ends)
 
 
 class DoseEvents(NamedTuple):
@@ -113,7 +114,8 @@ def _events(
         summary = rows["patient_id"].astype(str).to_numpy(dtype=object) + ": " + summary
     lines = _distinct_lines(summary, remind, wording.reminder)
     parts: list[Texts | str] = [
-        "BEGIN:VEVENT" + CRLF, lines[0], starts[0], DURATION + "DTSTAMP:", _stamps(stamps, sequence, changed),
+        "BEGIN:VEVENT" + CRLF, lines[0], starts[0], end_lines(rows, starts[1]), "DTSTAMP:",
+        _stamps(stamps, sequence, changed),
         CRLF, fold_all("UID:" + escape_all(uid)), CRLF + "SEQUENCE:", sequence.astype(str).astype(object), CRLF,
         recurrence, TAIL,
         fold_all("DESCRIPTION:" + np.where(per_dose, description + _where(rows, wording.per_dose), description)),

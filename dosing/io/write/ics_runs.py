@@ -13,7 +13,9 @@ wall-clock time does not exist on that date (inside a spring-forward gap) or exi
 (inside the repeated hour of a fall-back): such a date ends the run, and a dose at a
 repeated local time is a run of its own, so that no calendar ever asks a client to resolve
 an ambiguous or non-existent local time (clients differ there: ical.js takes the second of
-two equal wall-clock times, RFC 5545 and the Python parsers the first).
+two equal wall-clock times, RFC 5545 and the Python parsers the first). Likewise an infusion
+(a dose with a duration) across a daylight-saving change is an event of its own, so that every
+occurrence of a run lasts the same wall-clock time as elapsed time (see :mod:`.ics_ends`).
 
 The detection is vectorised: one sort, a few ``groupby`` reductions, no loop per dose.
 """
@@ -25,10 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .ics_ends import irregular_ends
+
 #: At most this many missing steps between two doses are bridged with EXDATEs.
 MAX_BRIDGED = 1
 #: Doses in one run share all of these columns (those present in the table).
-RUN_KEY = ("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions", "in_clinic")
+RUN_KEY = (
+    *("patient_id", "regimen", "drug", "time", "timezone", "dose", "unit", "route", "instructions", "in_clinic"),
+    "duration_minutes",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def find_runs(doses: pd.DataFrame) -> Runs:
     bridged_day = day - step
     bridgeable = (gap > 0) & (gap % np.maximum(step, 1) == 0) & (missing <= MAX_BRIDGED)
     bridgeable &= ~((missing == 1) & ~_unique_time(frame, bridged_day))
-    alone = ~_unique_time(frame, day)
+    alone = ~_unique_time(frame, day) | irregular_ends(frame)  # an infusion across a clock change: see .ics_ends
     starts = new_group | ~bridgeable | alone | np.r_[False, alone[:-1]]
     bits = _weekly_pattern(day, group, new_group, starts, alone)
     starts = np.where(bits > 0, new_group, starts)

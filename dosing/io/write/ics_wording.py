@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...protocol.durations import duration_text
 from ...protocol.model import Protocol
 from ...protocol.safety import is_methotrexate
 from ...protocol.units import format_dose, format_dose_written
@@ -44,10 +45,19 @@ def _once_weekly(row: Any) -> bool:
     return bool(flag) if flag is not None else is_methotrexate(str(row["drug"]))
 
 
+def _lasts(row: Any) -> int:
+    """The dose's duration in minutes (an infusion; 0: none, or a table without the column)."""
+    minutes = row.get("duration_minutes")
+    return 0 if minutes is None or pd.isna(minutes) else int(minutes)
+
+
 def dose_summary(row: Any) -> str:
-    """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)"."""
+    """Short text for a phone: "Loxoprofen 60 mg", "Methotrexate 20 mg (weekly, Sunday)",
+    "Fluorouracil 4,320 mg over 46 hours"."""
     amount = format_dose(row["dose"], row["unit"])
     text = f"{row['drug']} {amount}".strip()
+    if _lasts(row):
+        text += f" over {duration_text(_lasts(row))}"
     if _once_weekly(row):
         text += f" (weekly, {row['weekday']})"
     return text
@@ -57,6 +67,8 @@ def dose_description(row: Any, *, per_dose: bool = True) -> str:
     """What to take, how, and (for methotrexate) the named weekday written in full."""
     amount = format_dose(row["dose"], row["unit"])
     lines = [f"Take: {row['drug']}, {amount}", f"Route: {row['route']}"]
+    if _lasts(row):
+        lines.append(f"Duration: {duration_text(_lasts(row))} (the event ends when the dose does)")
     if row["instructions"]:
         lines.append(f"Instructions: {row['instructions']}")
     if _once_weekly(row):
@@ -84,7 +96,7 @@ class Wording:
 
 
 STAFF = Wording(
-    keys=("drug", "dose", "unit", "route", "instructions", "once_weekly", "weekday"),
+    keys=("drug", "dose", "unit", "route", "instructions", "once_weekly", "weekday", "duration_minutes"),
     summary=dose_summary,
     description=lambda row: dose_description(row, per_dose=False),
 )
@@ -182,13 +194,15 @@ class _PatientDoses:
         return f"{self.instructions.get(base, base)}{self.translate('; ')}{extra}"  # Chinese: "；"
 
     def summary(self, row: Mapping[str, Any]) -> str:
-        """ "Injection at the clinic, 09:00", "Injection at home, 09:00", "Take Loxoprofen 60 mg",
+        """ "Injection at the clinic, 09:00", "Injection at home, 09:00", "Infusion at the clinic, 11:00" (a
+        dose with a duration), "Take Loxoprofen 60 mg",
         "Take Methotrexate 20 mg (weekly, Sunday)"."""
         _ = self.translate
         route = str(row["route"]).lower()
         place = _("at the clinic") if bool(row.get("in_clinic")) else _("at home")
         if route in INJECTED:
-            return _("Injection {place}, {time}").format(place=place, time=row["time"])
+            kind = _("Infusion {place}, {time}") if _lasts(row) else _("Injection {place}, {time}")
+            return kind.format(place=place, time=row["time"])
         if bool(row.get("in_clinic")):
             return _("{drug} {place}, {time}").format(drug=self._drug(row), place=place, time=row["time"])
         template = _("Take {drug} {dose}") if route in ORAL else _("Use {drug} {dose}")

@@ -5,7 +5,9 @@ one page when they fit. Every page has a header (study, site, the day, "page x o
 BLINDED, UNBLINDED or open label, the time zone: the UTC offset under each time when a day has several
 zones or the clocks change) and the column titles; the footer counts the file's pages.
 Text wraps inside its cell (row heights are measured before pages are laid out), so nothing is cut at
-the page edge. A held dose is shaded, says HELD in the tick column and has no box to tick.
+the page edge. A held dose is shaded, says HELD in the tick column and has no box to tick. A dose with
+a duration (an infusion) shows its start and end in the Time column ("11:00 → 09:00" and the end's
+day when it ends on another day: see :mod:`.sheet_times`).
 
 The font is DejaVu Sans from matplotlib (a dependency already): it has ×, the superscript digits and
 µ, and is embedded (subset), so nothing is downloaded and every printer shows the same glyphs. Text
@@ -32,6 +34,7 @@ from fpdf.fonts import TTFFont
 
 from ...errors import OutputError
 from ...protocol.values import WEEKDAYS
+from .sheet_times import time_cell, with_time_width
 
 #: Landscape page sizes in points (1/72 inch).
 PAPERS: dict[str, tuple[float, float]] = {"A4": (841.89, 595.28), "Letter": (792.0, 612.0)}
@@ -85,6 +88,7 @@ def sheet_pdf(rows: pd.DataFrame, header: SheetHeader, path: Path, paper: str = 
     cjk = check_sheet_text(rows, header)
     pdf = _document(paper, header, cjk)
     widths = _widths(pdf.w - 2 * MARGIN, _patient_width(rows["patient_id"].astype(str).unique().tolist()))
+    widths = with_time_width(widths, rows, [i for i, (_, width, _) in enumerate(COLUMNS) if width == 0])
     days = [(str(day), mine) for day, mine in rows.groupby(rows["date"].astype(str), sort=True, observed=True)]
     pages: list[tuple[str, str, list[list[_Row]]]] = []
     for day, mine in days:
@@ -209,7 +213,8 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
 def _rows(rows: pd.DataFrame, multi_zone: bool) -> Iterator[_Row]:
     for row in rows.itertuples(index=False):  # one day of one site: tens of rows, not the hot path
         drug = "\n".join([str(row.drug), *_drug_notes(bool(row.once_weekly), str(row.weekday), row.instructions)])
-        time = f"{row.time}\n{_offset(str(row.planned_utc), str(row.timezone))}" if multi_zone else str(row.time)
+        time = time_cell(row)
+        time = f"{time}\n{_offset(str(row.planned_utc), str(row.timezone))}" if multi_zone else time
         notes = str(row.notes)
         held = notes.startswith("HELD")
         cells = [str(row.patient_id), time, drug, str(row.dose_text), str(row.route), "", "", "", notes]
