@@ -223,7 +223,8 @@ def test_generate_writes_the_ends(fox: tuple[dosing.Protocol, dosing.Cohort], tm
 
     study = read(folder / "doses.csv")
     patient = read(folder / "patients" / "FOX-002" / "doses.csv")
-    assert list(study.columns) == DOSE_COLUMNS and list(patient.columns) == DOSE_COLUMNS
+    open_label = [*DOSE_COLUMNS, "dose_basis"]  # an open study's dose tables show how each dose was computed
+    assert list(study.columns) == open_label and list(patient.columns) == open_label
     uid = f"FOX-002.{INFUSION}.d015.1100@fox-inf.dosing"
     for rows in (study, patient):
         row = rows[rows["uid"] == uid].iloc[0]
