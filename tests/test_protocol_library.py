@@ -30,7 +30,15 @@ import dosing
 from dosing.io.write.ics import STYLES
 from tests.conftest import PROTOCOLS, shipped
 
-LIBRARY = ["mfolfox6", "gemcarbo", "rchop21", "paclitaxel-weekly", "prednisone-pmr", "amoxicillin-paeds"]
+LIBRARY = [
+    "mfolfox6",
+    "gemcarbo",
+    "rchop21",
+    "paclitaxel-weekly",
+    "prednisone-pmr",
+    "amoxicillin-paeds",
+    "pemetrexed-maintenance",
+]
 UTC_MINUTE = "%Y-%m-%dT%H:%M"
 
 Row = tuple[int, str, str, str]  # study day, local date, local time, UTC minute
@@ -573,3 +581,111 @@ def test_library_calendars_expand_to_doses_csv_in_every_parser(
     assert set(written.texts) == set(cohort.patients["patient_id"].astype(str))
     assert all(n.total() > 0 for n in written.doses.values())
     each_parser(written.texts, tmp_path, written.check)
+
+
+# ---- maintenance pemetrexed until progression ---------------------------------------------------
+# Day 1 is the first folic acid dose; pemetrexed on day 8 of the study, then every 21 days until the
+# study's last day (364): days 8, 29, ..., 344 (8 + 21 x 16), 17 cycles.
+PEM_DAYS = [8 + 21 * k for k in range(17)]
+
+
+@pytest.mark.parametrize(("patient", "dose"), [("PEM-001", 860), ("PEM-002", 975), ("PEM-003", 790)])
+def test_pemetrexed_runs_until_the_study_ends(patient: str, dose: float) -> None:
+    # 500 x 1.72 = 860; 500 x 1.95 = 975; 500 x 1.58 = 790
+    mine = doses_of("pemetrexed-maintenance", patient, "pemetrexed")
+    assert one_dose(mine) == dose
+    assert mine["study_day"].tolist() == PEM_DAYS and mine["cycle"].tolist() == list(range(1, 18))
+    # folic acid every day of the study; vitamin B12 on day 1, then every 9 weeks from day 71 (cycle 4)
+    assert doses_of("pemetrexed-maintenance", patient, "folic-acid")["study_day"].tolist() == list(range(1, 365))
+    b12 = doses_of("pemetrexed-maintenance", patient, "vitamin-b12")["study_day"].tolist()
+    assert b12 == [1, 71, 134, 197, 260, 323] and all(d in PEM_DAYS for d in b12[1:])
+    # dexamethasone twice on the day before (days 7, 28, ...), the day of and the day after
+    for regimen, shift in (("dexamethasone-eve-morning", -1), ("dexamethasone-eve-evening", -1)):
+        days = doses_of("pemetrexed-maintenance", patient, regimen)["study_day"].tolist()
+        assert days == [d + shift for d in PEM_DAYS], regimen
+    for regimen, shift in (("dexamethasone-day-of", 0), ("dexamethasone-day-after", 1)):
+        days = doses_of("pemetrexed-maintenance", patient, regimen)["study_day"].tolist()
+        assert days == [d + shift for d in PEM_DAYS for _ in (1, 2)], regimen
+
+
+def test_pemetrexed_prn_antiemetic_has_no_planned_doses() -> None:
+    doses = expanded("pemetrexed-maintenance")
+    assert "metoclopramide-prn" not in set(doses["regimen"].astype(str))
+
+
+def test_pemetrexed_madrid_patient_dexamethasone_the_day_before_on_the_night_clocks_change() -> None:
+    # Monday 2027-03-22, Madrid. Pemetrexed day 8 = 03-29, 10:00 CEST = 08:00Z. The day before is
+    # 03-28, the night clocks go forward (01:00Z): 08:00Z - 26 h = 03-28 06:00Z = 08:00 CEST, and
+    # 08:00Z - 14 h = 03-28 18:00Z = 20:00 CEST.
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "pemetrexed"))[:2] == [
+        (8, "2027-03-29", "10:00", "2027-03-29T08:00"),
+        (29, "2027-04-19", "10:00", "2027-04-19T08:00"),
+    ]
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "dexamethasone-eve-morning"))[0] == (
+        7, "2027-03-28", "08:00", "2027-03-28T06:00",
+    )  # fmt: skip
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "dexamethasone-eve-evening"))[0] == (
+        7, "2027-03-28", "20:00", "2027-03-28T18:00",
+    )  # fmt: skip
+    # cycle 17: day 344 = 2028-02-28, CET: 10:00 = 09:00Z; the day before 2028-02-27 08:00 CET = 07:00Z
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "pemetrexed"))[-1] == (
+        344, "2028-02-28", "10:00", "2028-02-28T09:00",
+    )  # fmt: skip
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "dexamethasone-eve-morning"))[-1] == (
+        343, "2028-02-27", "08:00", "2028-02-27T07:00",
+    )  # fmt: skip
+    # vitamin B12 on day 1 (2027-03-22, CET, 09:30 = 08:30Z) and day 71 (05-31, CEST, 07:30Z)
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-001", "vitamin-b12"))[:2] == [
+        (1, "2027-03-22", "09:30", "2027-03-22T08:30"),
+        (71, "2027-05-31", "09:30", "2027-05-31T07:30"),
+    ]
+
+
+def test_pemetrexed_new_york_patient_across_fall_back() -> None:
+    # Monday 2027-10-25. Day 8 = 11-01, EDT: 10:00 = 14:00Z; the day before 10-31 08:00 EDT = 12:00Z
+    # and 20:00 EDT = 11-01 00:00Z. Cycle 2, day 29 = 11-22, EST: 10:00 = 15:00Z; the day before,
+    # 11-21, 08:00 EST = 13:00Z and 20:00 EST = 11-22 01:00Z.
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-002", "pemetrexed"))[:2] == [
+        (8, "2027-11-01", "10:00", "2027-11-01T14:00"),
+        (29, "2027-11-22", "10:00", "2027-11-22T15:00"),
+    ]
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-002", "dexamethasone-eve-morning"))[:2] == [
+        (7, "2027-10-31", "08:00", "2027-10-31T12:00"),
+        (28, "2027-11-21", "08:00", "2027-11-21T13:00"),
+    ]
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-002", "dexamethasone-eve-evening"))[:2] == [
+        (7, "2027-10-31", "20:00", "2027-11-01T00:00"),
+        (28, "2027-11-21", "20:00", "2027-11-22T01:00"),
+    ]
+    assert rows(doses_of("pemetrexed-maintenance", "PEM-002", "dexamethasone-day-after"))[:2] == [
+        (9, "2027-11-02", "08:00", "2027-11-02T12:00"),
+        (9, "2027-11-02", "20:00", "2027-11-03T00:00"),
+    ]
+
+
+def test_pemetrexed_stop_at_progression_ends_the_open_cycles_and_their_premedication(tmp_path: Path) -> None:
+    protocol, cohort = shipped("pemetrexed-maintenance")
+    path = tmp_path / "changes.csv"
+    path.write_text(
+        "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"
+        "PEM-001,stop,pemetrexed,,2027-08-01,,,,,progression on the cycle 7 scan\n",
+        encoding="utf-8",
+    )
+    doses = dosing.apply_changes(dosing.expand(protocol, cohort), dosing.load_changes(path, protocol, cohort))
+    mine = doses[doses["patient_id"] == "PEM-001"]
+    kept = mine[mine["regimen"].astype(str) == "pemetrexed"]
+    # cycles 1-6 (days 8 .. 113, up to 2027-07-12) are kept; cycle 7 (day 134 = 2027-08-02) and later are not
+    assert kept["study_day"].tolist() == PEM_DAYS[:6] and str(kept["date"].iloc[-1]) == "2027-07-12"
+    # the dexamethasone of the day before follows its pemetrexed dose: 6 left (days 7 .. 112)
+    before = mine[mine["regimen"].astype(str) == "dexamethasone-eve-morning"]
+    assert before["study_day"].tolist() == [d - 1 for d in PEM_DAYS[:6]]
+    # the other patients keep all 17 cycles
+    other = doses[(doses["patient_id"] == "PEM-002") & (doses["regimen"].astype(str) == "pemetrexed")]
+    assert len(other) == 17
+
+
+def test_pemetrexed_ten_minute_infusion(generated: Callable[..., Path]) -> None:
+    folder = generated("pemetrexed-maintenance")
+    assert ends(folder, "pemetrexed-maintenance", "PEM-001", "pemetrexed")[0] == (
+        "2027-03-29", "10:10", "2027-03-29T08:10",
+    )  # fmt: skip
