@@ -689,3 +689,15 @@ def test_pemetrexed_ten_minute_infusion(generated: Callable[..., Path]) -> None:
     assert ends(folder, "pemetrexed-maintenance", "PEM-001", "pemetrexed")[0] == (
         "2027-03-29", "10:10", "2027-03-29T08:10",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("route", ["intramuscular", "i.m.", "IM"])
+def test_the_fhir_export_codes_the_intramuscular_route_of_vitamin_b12(
+    route: str, seed_protocol: dosing.Protocol
+) -> None:
+    # SNOMED CT 78421000 |Intramuscular route| (the FHIR R4 "SNOMED CT Route Codes" value set); every
+    # shipped protocol is exported to FHIR in tests/test_export_fhir.py, the pemetrexed one included
+    from dosing.io.write.fhir.codes import route_coding
+
+    coded = route_coding(route, seed_protocol, "il2")
+    assert coded["coding"][0]["code"] == "78421000" and coded["text"] == "intramuscular"
