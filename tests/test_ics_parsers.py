@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
+import re
 import shutil
 import subprocess
 import zoneinfo
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dateutil.tz
 import icalendar
 import pandas as pd
 import pytest
@@ -94,8 +97,23 @@ def with_ical(text: str) -> ByCategory:
     return by_category((e.categories or [], _aware(e.dtstart)) for e in calendar.timeline)
 
 
+def _register_own_zones(text: str) -> None:
+    """Make vobject use the calendar's own VTIMEZONEs.
+
+    vobject registers a VTIMEZONE only if its offsets from 2000 to 2020 differ from UTC's. Ours start
+    in the year of the first dose, so a zone whose standard offset is 0 (Europe/London, Europe/Lisbon)
+    looks like UTC there and is skipped; vobject then falls back to pytz, whose zones keep the offset of
+    DTSTART in every occurrence of a rule (a run from GMT into BST comes out an hour late). vobject
+    also keeps the first definition of a TZID it ever saw; each calendar here brings its own."""
+    for block in re.findall(r"BEGIN:VTIMEZONE\r?\n.*?END:VTIMEZONE", text.replace("\r\n ", ""), re.S):
+        zones = dateutil.tz.tzical(io.StringIO(block))
+        for key in zones.keys():  # noqa: SIM118 (a dateutil tzical, not a dict: it cannot be iterated)
+            vobject.icalendar.registerTzid(key, zones.get(key))
+
+
 def with_vobject(text: str) -> ByCategory:
     found = []
+    _register_own_zones(text)
     calendar = vobject.readOne(text, validate=True)
     for event in calendar.contents.get("vevent", []):
         start = event.dtstart.value
@@ -240,6 +258,8 @@ def hard_cases() -> dict[str, pd.DataFrame]:
     q8h = table(daily(["22:00"], 6, every="8 hours"), [("Q8H-SPRING", "2027-03-26", "Europe/Berlin")])
     cases["Q8H-SPRING"] = q8h
     cases["Q8H-FALL"] = table(daily(["22:00"], 6, every="8 hours"), [("Q8H-FALL", "2027-11-05", "America/New_York")])
+    # a weekly run from GMT into BST: a zone whose standard offset is 0 (vobject used to skip its VTIMEZONE)
+    cases["LONDON"] = table(daily(["10:00"], 21, every="7 days"), [("LONDON", "2027-03-15", "Europe/London")])
     text = "Nach dem Frühstück, mit Wasser; nicht mit Milch \\ 牛奶 — " * 4
     cases["TEXT"] = table(daily(["08:00"], 10, text), [("TEXT", "2027-05-01", "Asia/Shanghai")])
     return cases

@@ -24,6 +24,7 @@ _ROUTES = {
     "subcutaneous": ("34206005", "Subcutaneous route"),
     "oral": ("26643006", "Oral route"),
     "intravenous": ("47625008", "Intravenous route"),
+    "intramuscular": ("78421000", "Intramuscular route"),
 }
 _ROUTE_SPELLINGS = {
     "subcutaneous": "subcutaneous",
@@ -36,6 +37,9 @@ _ROUTE_SPELLINGS = {
     "intravenous": "intravenous",
     "i.v.": "intravenous",
     "iv": "intravenous",
+    "intramuscular": "intramuscular",
+    "i.m.": "intramuscular",
+    "im": "intramuscular",
 }
 
 
@@ -48,7 +52,7 @@ def route_coding(route: str, protocol: Protocol, regimen_id: str) -> dict:
             f"route {route!r} has no SNOMED CT code in the FHIR export (known: {', '.join(sorted(_ROUTES))})",
             source=protocol.source,
             where=f"regimens[{index}].route",
-            hint='write the route as "subcutaneous", "oral" or "intravenous"',
+            hint='write the route as "subcutaneous", "oral", "intravenous" or "intramuscular"',
         )
     code, display = _ROUTES[key]
     return {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": key}
