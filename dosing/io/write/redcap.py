@@ -148,7 +148,7 @@ def import_records(patients: pd.DataFrame, doses: pd.DataFrame, visits: pd.DataF
     order = {pid: i for i, pid in enumerate(patient_rows["record_id"])}
     table["_patient"] = table["record_id"].map(order)
     table = table.sort_values(["_patient", "_order", "_n"], kind="stable")
-    return table.reindex(columns=IMPORT_COLUMNS).fillna("")
+    return table.reindex(columns=IMPORT_COLUMNS).astype(object).fillna("")
 
 
 def _instances(patient: pd.Series) -> np.ndarray:
