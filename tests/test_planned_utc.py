@@ -78,8 +78,9 @@ def test_planned_utc_stands_beside_the_local_date_time_and_zone(tmp_path: Path) 
     tables = generated(tmp_path, ["08:00"], "Europe/Berlin", "2027-03-27")
     assert DOSE_COLUMNS[1:5] == ["date", "time", "timezone", "planned_utc"]
     assert WORKLIST_COLUMNS[:4] == ["date", "time", "timezone", "planned_utc"]
-    assert list(tables["doses"].columns) == DOSE_COLUMNS
-    assert list(tables["patient"].columns) == DOSE_COLUMNS
+    open_label = [*DOSE_COLUMNS, "dose_basis"]  # an open study's dose tables end with how each dose was computed
+    assert list(tables["doses"].columns) == open_label
+    assert list(tables["patient"].columns) == open_label
     assert list(tables["worklist"].columns) == WORKLIST_COLUMNS
 
 
