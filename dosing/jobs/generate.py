@@ -12,6 +12,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from ..errors import OutputError
 from ..io.atomic import EXPORT_FOLDERS, recover, staged_folder
 from ..io.manifest import (
     STALE_ADHERENCE,
@@ -28,6 +29,7 @@ from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..io.write.csv import write_csv
 from ..io.write.ics import Style, staff_calendar
 from ..io.write.ics_visits import staff_visit_events
+from ..io.write.parquet import FORMATS, require_pyarrow, write_parquet
 from ..plan.apply_changes import apply_changes, change_effects, describe_effects
 from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
@@ -62,6 +64,7 @@ class GenerateResult:
     change_effects: pd.DataFrame | None = None
     warnings: list[PlanWarning] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table_format: str = "csv"
 
     def summary(self) -> str:
         lines = [
@@ -73,15 +76,16 @@ class GenerateResult:
         width = max((len(d) for d in self.doses_per_drug), default=0)
         lines += [f"    {drug:<{width}}  {count:>9,}" for drug, count in self.doses_per_drug.items()]
         plural = "" if self.patients == 1 else "s"
+        ext = self.table_format
         lines += [
             "  files:",
-            f"    {self.folder / 'doses.csv'}",
-            f"    {self.folder / 'worklist.csv'}",
+            f"    {self.folder / f'doses.{ext}'}",
+            f"    {self.folder / f'worklist.{ext}'}",
             f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patient{plural})",
         ]
         if self.visits:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
-            lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
+            lines.append(f"    {self.folder / f'visits.{ext}'}, visit-worklist.{ext}, patients/<patient id>/visits.csv")
         lines += [f"    {path}" for path in self.files]
         warned = f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else "")
         lines.insert(4 if self.visits else 3, warned)
@@ -118,6 +122,7 @@ def generate(
     wait: float = DEFAULT_WAIT_S,
     today: dt.date | None = None,
     strict: bool = False,
+    table_format: str = "csv",
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
@@ -138,17 +143,24 @@ def generate(
     study's time zone; patients already in ``OUT/<study id>/patients/`` are not warned about a past
     first day) are in the result's ``warnings``; with ``strict`` any warning raises
     :class:`~dosing.plan.warnings.WarningsRefused` and nothing is written.
+    With ``table_format="parquet"`` the study tables (doses, worklist, visits, visit-worklist) are
+    Parquet files instead of CSV (see :mod:`dosing.io.write.parquet`); the patients' files stay CSV.
     """
+    if table_format not in FORMATS:
+        raise OutputError(f"unknown table format {table_format!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if table_format == "parquet":
+        require_pyarrow()  # before anything is planned or written
     final = output_folder(Path(out_dir), protocol, unblinded)
     check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
     options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
     options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
     options |= {} if reminders else {"reminders": False}
+    options |= {} if table_format == "csv" else {"format": table_format}
     record = inputs_record(protocol, cohort, changes, not unblinded)
     guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
     return _generate(
         protocol, cohort, final, unblinded, progress, changes,
-        CalendarOptions(ics_style, remind, remind_visits, reminders),
+        CalendarOptions(ics_style, remind, remind_visits, reminders, table_format),
         (feeds, key_file, base_url), guard, group, Path(out_dir), (today, strict),
     )  # fmt: skip
 
@@ -211,8 +223,12 @@ def _generate(
     with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
-        with progress.stage("writing worklist.csv", total=len(sheet)):
-            write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
+        with progress.stage(f"writing worklist.{calendar.table_format}", total=len(sheet)):
+            if calendar.table_format == "parquet":
+                write_parquet(sheet, folder / "worklist.parquet")
+                progress.advance(len(sheet))
+            else:
+                write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
         del sheet  # the largest table but one: not held while the patients' files are written
         _write_tables(protocol, cohort, table, (visits, extras), folder, calendar, unblinded, progress)
         if not unblinded:
@@ -243,6 +259,7 @@ def _generate(
         files=_calendar_files(final, unblinded, key is not None),
         warnings=warnings,
         notes=notes,
+        table_format=calendar.table_format,
     )
 
 
@@ -261,12 +278,17 @@ def _write_tables(
     columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
+    parquet = calendar.table_format == "parquet"
     with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
-        write_patient_files(tables, folder, progress.advance)
+        write_patient_files(tables, folder, progress.advance, study_csv=not parquet)
+    if parquet:
+        with progress.stage("writing doses.parquet"):
+            write_parquet(mine[columns], folder / "doses.parquet")
+    write = write_parquet if parquet else write_csv
     if protocol.visits:
-        with progress.stage("writing visits.csv, visit-worklist.csv"):
-            write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
-            write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
+        with progress.stage(f"writing visits.{calendar.table_format}, visit-worklist.{calendar.table_format}"):
+            write(visits[VISIT_COLUMNS], folder / f"visits.{calendar.table_format}")
+            write(visit_worklist(visits, cohort), folder / f"visit-worklist.{calendar.table_format}")
 
 
 def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.DataFrame:

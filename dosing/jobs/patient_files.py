@@ -46,6 +46,7 @@ class CalendarOptions:
     remind: dt.timedelta | None = None
     remind_visits: dt.timedelta | None = None
     reminders: bool = True
+    table_format: str = "csv"  # of the study tables: "csv" or "parquet"
 
     def for_patients(self, protocol: Protocol) -> tuple[dt.timedelta | None, dt.timedelta | None]:
         """The patients' alarms before doses and visits: the options, else the protocol's."""
@@ -164,16 +165,20 @@ _SHARED: dict[str, Any] = {}  # the tables a forked worker inherits
 
 
 def write_patient_files(
-    tables: PatientTables, folder: Path, on_patients: Callable[[int], None], workers: int | None = None
+    tables: PatientTables,
+    folder: Path,
+    on_patients: Callable[[int], None],
+    workers: int | None = None,
+    study_csv: bool = True,
 ) -> None:
-    """``folder/patients/<id>/`` for every patient and ``folder/doses.csv``; ``on_patients`` hears
-    how many patients each finished chunk held."""
+    """``folder/patients/<id>/`` for every patient and (if ``study_csv``) ``folder/doses.csv``;
+    ``on_patients`` hears how many patients each finished chunk held."""
     count = len(tables.ids)
     workers = workers_for(count) if workers is None else workers
     ranges = chunks(count, workers)
     parts = folder / ".doses-parts"
     parts.mkdir()
-    _SHARED.update(tables=tables, folder=folder, parts=parts)
+    _SHARED.update(tables=tables, folder=folder, parts=parts if study_csv else None)
     try:
         if workers <= 1:
             for chunk in ranges:
@@ -184,7 +189,10 @@ def write_patient_files(
                     on_patients(done)
     finally:
         _SHARED.clear()
-    _join_doses(tables, folder / "doses.csv", parts, ranges)
+    if study_csv:
+        _join_doses(tables, folder / "doses.csv", parts, ranges)
+    else:
+        parts.rmdir()
 
 
 def _join_doses(tables: PatientTables, path: Path, parts: Path, ranges: list[tuple[int, int]]) -> None:
@@ -214,7 +222,8 @@ def _write_chunk(chunk: tuple[int, int]) -> int:
     doses = tables.doses.iloc[lo:hi]
     shown = doses[tables.csv_columns]
     rows = csv_rows(shown)
-    (_SHARED["parts"] / f"{first:09d}.csv").write_bytes(rows)
+    if _SHARED["parts"] is not None:
+        (_SHARED["parts"] / f"{first:09d}.csv").write_bytes(rows)
     ends = row_ends(rows, len(shown))
     header = csv_header(shown)
     visit_rows = _visit_rows(tables, first, stop)
