@@ -44,6 +44,7 @@ from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
+from . import study_chunks
 from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
 from .progress import Progress
 
@@ -205,6 +206,11 @@ def _generate(
     feeds, key_file, base_url = feed_options
     today, strict = warning_options
     key = load_key(key_file, final.parent) if feeds and not unblinded else None
+    if changes is None and len(cohort) > study_chunks.STUDY_CHUNK_PATIENTS:
+        return _generate_in_chunks(
+            protocol, cohort, final, unblinded, progress, calendar, (key, key_file, base_url), guard, group,
+            (today, strict, published_patients(out_dir, protocol)),
+        )  # fmt: skip
     with progress.stage("expanding doses"):
         doses = planned = expand(protocol, cohort)
         if changes is not None:
@@ -234,11 +240,7 @@ def _generate(
         if not unblinded:
             _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
         if key is not None:
-            with progress.stage("writing feeds/, feeds.csv"):
-                versions = token_versions(key_file, protocol.study.id)
-                calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
-                mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
-                write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
+            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
         notes = _keep_adherence(final, folder, manifest["inputs"])
         notes += _keep_exports(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
@@ -263,6 +265,76 @@ def _generate(
     )
 
 
+def _generate_in_chunks(
+    protocol: Protocol,
+    cohort: Cohort,
+    final: Path,
+    unblinded: bool,
+    progress: Progress,
+    calendar: CalendarOptions,
+    feed_options: tuple[bytes | None, str | Path | None, str],
+    guard: contextlib.AbstractContextManager[dict],
+    group: str | None,
+    warning_options: tuple[dt.date | None, bool, set[str]],
+) -> GenerateResult:
+    """:func:`_generate` for a cohort of more than one chunk of patients (see :mod:`dosing.jobs.study_chunks`)."""
+    key, key_file, base_url = feed_options
+    visits = plan_visits(protocol, cohort)
+    steps = study_chunks.ChunkSteps(
+        lambda doses: _dose_table(doses, protocol, unblinded),
+        lambda table, part: worklist(table, part, unblinded),
+        lambda table: _in_clinic(protocol, table),
+    )
+    with guard as manifest, staged_folder(final) as folder:
+        if unblinded:
+            restrict(folder, group, recursive=False)
+        totals = study_chunks.write_in_chunks(
+            protocol, cohort, folder, steps, visits, (unblinded, calendar), warning_options, progress
+        )
+        _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, progress)
+        if not unblinded:
+            table = study_chunks.joined(totals.in_clinic)
+            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
+        totals.in_clinic.clear()
+        if key is not None:
+            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
+        notes = _keep_adherence(final, folder, manifest["inputs"])
+        notes += _keep_exports(final, folder, manifest["inputs"])
+        write_manifest(folder, "generate", **manifest)
+        _restrict(folder, unblinded, group)
+    first, last = totals.date_range()
+    return GenerateResult(
+        final,
+        not unblinded,
+        len(cohort),
+        dict(totals.per_drug),  # in the first chunk's order of drugs, as the one-table count
+        first,
+        last,
+        visits=len(visits),
+        visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
+        files=_calendar_files(final, unblinded, key is not None),
+        warnings=totals.warnings,
+        notes=notes,
+        table_format=calendar.table_format,
+    )
+
+
+def _write_feeds(
+    folder: Path,
+    protocol: Protocol,
+    cohort: Cohort,
+    key: bytes,
+    key_file: str | Path | None,
+    base_url: str,
+    progress: Progress,
+) -> None:
+    with progress.stage("writing feeds/, feeds.csv"):
+        versions = token_versions(key_file, protocol.study.id)
+        calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
+        mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
+        write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
+
+
 def _write_tables(
     protocol: Protocol,
     cohort: Cohort,
@@ -284,11 +356,18 @@ def _write_tables(
     if parquet:
         with progress.stage("writing doses.parquet"):
             write_parquet(mine[columns], folder / "doses.parquet")
-    write = write_parquet if parquet else write_csv
+    _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, progress)
+
+
+def _write_visit_tables(
+    protocol: Protocol, cohort: Cohort, visits: pd.DataFrame, folder: Path, table_format: str, progress: Progress
+) -> None:
+    """visits and visit-worklist (CSV or Parquet), when the protocol plans visits."""
+    write = write_parquet if table_format == "parquet" else write_csv
     if protocol.visits:
-        with progress.stage(f"writing visits.{calendar.table_format}, visit-worklist.{calendar.table_format}"):
-            write(visits[VISIT_COLUMNS], folder / f"visits.{calendar.table_format}")
-            write(visit_worklist(visits, cohort), folder / f"visit-worklist.{calendar.table_format}")
+        with progress.stage(f"writing visits.{table_format}, visit-worklist.{table_format}"):
+            write(visits[VISIT_COLUMNS], folder / f"visits.{table_format}")
+            write(visit_worklist(visits, cohort), folder / f"visit-worklist.{table_format}")
 
 
 def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.DataFrame:
@@ -408,9 +487,8 @@ def _write_staff(
     progress: Progress,
 ) -> None:
     """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
-    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    doses = table[table["regimen"].isin(in_clinic).to_numpy(dtype=bool) & table["in_clinic"].to_numpy(dtype=bool)]
+    doses = _in_clinic(protocol, table)
     site_of = doses["patient_id"].astype(str).map(sites)
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()
@@ -436,6 +514,12 @@ def _write_staff(
             )
             (folder / f"{file_name}.ics").write_bytes(ics)
             progress.advance()
+
+
+def _in_clinic(protocol: Protocol, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the staff calendars: doses of in-clinic regimens given in the clinic."""
+    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
+    return table[table["regimen"].isin(in_clinic).to_numpy(dtype=bool) & table["in_clinic"].to_numpy(dtype=bool)]
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

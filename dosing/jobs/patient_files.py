@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -170,8 +170,10 @@ def write_patient_files(
     on_patients: Callable[[int], None],
     workers: int | None = None,
     study_csv: bool = True,
+    doses_out: BinaryIO | None = None,
 ) -> None:
-    """``folder/patients/<id>/`` for every patient and (if ``study_csv``) ``folder/doses.csv``;
+    """``folder/patients/<id>/`` for every patient and (if ``study_csv``) ``folder/doses.csv``, or
+    only its rows appended to ``doses_out`` (a study written in chunks of patients);
     ``on_patients`` hears how many patients each finished chunk held."""
     count = len(tables.ids)
     workers = workers_for(count) if workers is None else workers
@@ -189,28 +191,28 @@ def write_patient_files(
                     on_patients(done)
     finally:
         _SHARED.clear()
-    if study_csv:
-        _join_doses(tables, folder / "doses.csv", parts, ranges)
-    else:
-        parts.rmdir()
-
-
-def _join_doses(tables: PatientTables, path: Path, parts: Path, ranges: list[tuple[int, int]]) -> None:
-    """doses.csv: the header, then each chunk's rows in order (or, for a table that was not sorted by
-    patient, the table in its own order)."""
-    if tables.unsorted is not None:
-        write_csv(tables.unsorted[tables.csv_columns], path)
-    else:
-        with path.open("wb") as out:
+    if doses_out is not None:
+        _join_doses(tables, doses_out, parts, ranges)
+    elif study_csv:
+        with (folder / "doses.csv").open("wb") as out:
             out.write(csv_header(tables.doses[tables.csv_columns]))
-            for start, _ in ranges:
-                part = parts / f"{start:09d}.csv"
-                with part.open("rb") as rows:
-                    while block := rows.read(1 << 22):
-                        out.write(block)
+            _join_doses(tables, out, parts, ranges)
+    parts.rmdir()
+
+
+def _join_doses(tables: PatientTables, out: BinaryIO, parts: Path, ranges: list[tuple[int, int]]) -> None:
+    """doses.csv's rows: each chunk's rows in order (or, for a table that was not sorted by patient,
+    the table in its own order); the chunks' parts removed."""
+    if tables.unsorted is not None:
+        out.write(csv_rows(tables.unsorted[tables.csv_columns]))
+    else:
+        for start, _ in ranges:
+            part = parts / f"{start:09d}.csv"
+            with part.open("rb") as rows:
+                while block := rows.read(1 << 22):
+                    out.write(block)
     for part in parts.iterdir():
         part.unlink()
-    parts.rmdir()
 
 
 def _write_chunk(chunk: tuple[int, int]) -> int:

@@ -1,0 +1,105 @@
+"""worklist.csv of a study written chunk by chunk (cohorts too large for one table).
+
+Each chunk of patients gives its worklist already sorted (date, time, patient id as text, drug as
+text: :func:`dosing.jobs.generate.worklist`). Its rows are rendered as CSV once and cut by date:
+each date's rows are appended to that date's file, with four small integers a row (the ids of the
+row's time, patient and drug texts, and its length in bytes). At the end the dates are written in
+order; a date that more than one chunk wrote to is sorted by (time, patient id, drug) as text,
+stably, so rows that tie keep their chunk's order. Patients are in one chunk each, so the result
+is the bytes of the worklist sorted as one table. Memory: one date's rows at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from ..io.write.csv import csv_header, csv_rows, row_ends
+
+_MISSING = "\uffff"  # sorts after every text, as pandas sorts a missing value last
+_KEYS = ("time", "patient_id", "drug")
+
+
+class WorklistRuns:
+    """Sorted chunks of a worklist in, one sorted CSV out (see the module's text)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir()
+        self.ids: dict[str, dict[str, int]] = {key: {} for key in _KEYS}
+        self.dates: dict[str, int] = {}  # date text -> its file number
+        self.header: bytes | None = None
+
+    def add(self, sheet: pd.DataFrame) -> None:
+        """Append a chunk's worklist (sorted by date, time, patient id and drug text) to the date files."""
+        if self.header is None:
+            self.header = csv_header(sheet)
+        if not len(sheet):
+            return
+        rows = csv_rows(sheet)
+        ends = row_ends(rows, len(sheet))
+        if ends is None:  # a cell holds a line break: rows rendered one by one to know their lengths
+            lengths = np.array([len(csv_rows(sheet.iloc[i : i + 1])) for i in range(len(sheet))], dtype=np.int64)
+            ends = np.cumsum(lengths)
+        starts = np.concatenate([[0], ends[:-1]])
+        keys = np.column_stack([*(self._ids(sheet[key], key) for key in _KEYS), ends - starts]).astype(np.int64)
+        dates = _texts(sheet["date"])
+        cuts = np.flatnonzero(dates[1:] != dates[:-1]) + 1
+        for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(sheet)]]), strict=True):
+            number = self.dates.setdefault(str(dates[a]), len(self.dates))
+            with (self.folder / f"{number}.csv").open("ab") as out:
+                out.write(rows[int(starts[a]) : int(ends[b - 1])])
+            with (self.folder / f"{number}.keys").open("ab") as out:
+                out.write(keys[a:b].tobytes())
+
+    def _ids(self, column: pd.Series, key: str) -> np.ndarray:
+        """Each row's text as a number, the same number for the same text in every chunk."""
+        codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=False)
+        known = self.ids[key]
+        table = np.array([known.setdefault(_text(v), len(known)) for v in distinct], dtype=np.int64)
+        return table[codes]
+
+    def write(self, out: BinaryIO) -> None:
+        """The header and every date's rows, dates in order, each date sorted; the date files removed."""
+        assert self.header is not None, "no chunk was added"
+        out.write(self.header)
+        ranks = {key: _ranks(ids) for key, ids in self.ids.items()}
+        for date in sorted(self.dates):
+            number = self.dates[date]
+            blob = (self.folder / f"{number}.csv").read_bytes()
+            keys = np.fromfile(self.folder / f"{number}.keys", dtype=np.int64).reshape(-1, 4)
+            order = np.lexsort([ranks[key][keys[:, i]] for i, key in reversed(list(enumerate(_KEYS)))])
+            out.write(blob if np.all(order[1:] > order[:-1]) else _gathered(blob, keys[:, 3], order))
+            (self.folder / f"{number}.csv").unlink()
+            (self.folder / f"{number}.keys").unlink()
+        self.folder.rmdir()
+
+
+def _text(value: object) -> str:
+    return _MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=False)
+    return np.array([_text(v) for v in distinct], dtype=object)[codes]
+
+
+def _ranks(ids: dict[str, int]) -> np.ndarray:
+    """Each id's rank among the texts, in Python's order of str (as the one-table sort)."""
+    texts = np.empty(len(ids), dtype=object)
+    for text, number in ids.items():
+        texts[number] = text
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(texts, kind="stable")] = np.arange(len(ids))
+    return rank
+
+
+def _gathered(blob: bytes, lengths: np.ndarray, order: np.ndarray) -> bytes:
+    """The rows of ``blob`` (of these ``lengths``) in ``order``."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    size = lengths[order]
+    first = np.repeat(starts[order] - np.concatenate([[0], np.cumsum(size)[:-1]]), size)
+    return np.frombuffer(blob, dtype=np.uint8)[first + np.arange(int(size.sum()))].tobytes()
