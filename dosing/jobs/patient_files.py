@@ -27,7 +27,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from ..io.write.csv import csv_header, csv_rows, row_ends, write_csv
+from ..io.write.csv import csv_header, row_ends, write_csv
+from ..io.write.csv_fast import csv_rows
 from ..io.write.ics import Style
 from ..io.write.ics_cohort import calendars_for_cohort
 from ..plan.cohort import Cohort

@@ -17,7 +17,8 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from ..io.write.csv import csv_header, csv_rows, row_ends
+from ..io.write.csv import csv_header, row_ends
+from ..io.write.csv_fast import csv_rows
 
 _MISSING = "\uffff"  # sorts after every text, as pandas sorts a missing value last
 _KEYS = ("time", "patient_id", "drug")
