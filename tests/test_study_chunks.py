@@ -80,6 +80,7 @@ def test_chunks_write_the_bytes_of_one_table(
 
 
 def test_unblinded_chunks_write_the_bytes_of_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study_chunks, "workers_for", lambda _: 2)  # the chunks in the pool, as for large cohorts
     _, whole = run(tmp_path, "whole", 130, None, monkeypatch, unblinded=True)
     _, parts = run(tmp_path, "parts", 130, 64, monkeypatch, unblinded=True)
     assert {k: v for k, v in snapshot(parts).items() if k != "manifest.json"} == {
@@ -87,7 +88,11 @@ def test_unblinded_chunks_write_the_bytes_of_one_table(tmp_path: Path, monkeypat
     }
 
 
-def test_parquet_chunks_hold_the_rows_of_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_parquet_chunks_hold_the_rows_of_one_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(study_chunks, "workers_for", lambda _: workers)
     _, whole = run(tmp_path, "whole", 130, None, monkeypatch, table_format="parquet")
     _, parts = run(tmp_path, "parts", 130, 64, monkeypatch, table_format="parquet")
     for name in ("doses", "worklist", "visits", "visit-worklist"):

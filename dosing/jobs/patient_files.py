@@ -179,7 +179,7 @@ def write_patient_files(
     count = len(tables.ids)
     workers = workers_for(count) if workers is None else workers
     ranges = chunks(count, workers)
-    parts = folder / ".doses-parts"
+    parts = folder / f".doses-parts-{os.getpid()}"  # one per process: chunks of a study run side by side
     parts.mkdir()
     _SHARED.update(tables=tables, folder=folder, parts=parts if study_csv else None)
     try:

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import multiprocessing
+import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -32,13 +35,13 @@ from ..plan.expand import expand
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
-from .patient_files import CalendarOptions, patient_tables, write_patient_files
+from .patient_files import CalendarOptions, patient_tables, workers_for, write_patient_files
 from .progress import Progress
-from .worklist_runs import WorklistRuns
+from .worklist_runs import WorklistRuns, write_merged
 
-#: Patients per chunk of a study (about 700 seed doses each: 2.9 M doses, under 1 GB at the peak).
-#: A cohort of at most this many is written as one table.
-STUDY_CHUNK_PATIENTS = 4096
+#: Patients per chunk of a study (about 700 seed doses each: 1.4 M doses, about 0.5 GB at the peak
+#: of a worker). A cohort of at most this many is written as one table.
+STUDY_CHUNK_PATIENTS = 2048
 
 
 @dataclass
@@ -79,62 +82,139 @@ def write_in_chunks(
     options: tuple[bool, CalendarOptions],
     warning_options: tuple[dt.date | None, bool, set[str]],
     progress: Progress,
+    workers: int | None = None,
 ) -> ChunkedTotals:
-    """doses, worklist (CSV or Parquet) and patients/<id>/ of every chunk; the totals for the rest."""
-    unblinded, calendar = options
-    today, strict, published = warning_options
+    """doses, worklist (CSV or Parquet) and patients/<id>/ of every chunk, the chunks planned and
+    written in a pool of forked processes (one chunk each at a time); the totals for the rest."""
+    _, calendar = options
     parquet = calendar.table_format == "parquet"
-    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    parts = chunked(cohort)
+    workers = workers_for(len(cohort)) if workers is None else workers
+    scratch = folder / ".chunks"
+    scratch.mkdir()
+    _SHARED.update(
+        protocol=protocol, parts=parts, folder=folder, scratch=scratch, steps=steps, visits=visits,
+        options=options, warnings=warning_options,
+    )  # fmt: skip
     totals = ChunkedTotals()
-    runs = None if parquet else WorklistRuns(folder / ".worklist-runs")
-    sheets = _SheetParts(folder / ".worklist-parts") if parquet else None
+    runs: list[WorklistRuns] = []
+    sheets = _SheetParts(scratch / "worklist")
     doses_parquet = ParquetParts(folder / "doses.parquet") if parquet else None
-    with (
-        progress.stage("planning and writing chunks of patients", total=len(cohort)),
-        contextlib.nullcontext(None) if parquet else (folder / "doses.csv").open("wb") as doses_out,
-    ):
-        for number, part in enumerate(chunked(cohort)):
-            ids = part.patients["patient_id"].astype(str)
-            mine = visits[visits["patient_id"].astype(str).isin(ids)] if len(visits) else visits
-            doses = expand(protocol, part)
-            check_schedule(doses, protocol)
-            found = plan_warnings(protocol, part, doses, mine, today=today, published=published)
-            totals.warnings += found
-            if strict and totals.warnings:
-                raise WarningsRefused(totals.warnings)
-            table = steps.dose_table(doses)
-            del doses
-            sheet = steps.worklist(table, part)
-            if sheets is not None:
-                sheets.add(sheet)
-            elif runs is not None:
-                runs.add(sheet)
-            del sheet
-            shown = table.reindex(columns=[*columns, *CALENDAR_ONLY])
-            if number == 0 and doses_out is not None:
-                doses_out.write(csv_header(shown[columns]))
-            tables = patient_tables(protocol, part, shown, columns, calendar, {}, mine if protocol.visits else None)
-            write_patient_files(tables, folder, progress.advance, study_csv=not parquet, doses_out=doses_out)
-            if doses_parquet is not None:
-                doses_parquet.write(shown[columns])
-            _count(totals, table, steps)
+    try:
+        with (
+            progress.stage("planning and writing chunks of patients", total=len(cohort)),
+            contextlib.nullcontext(None) if parquet else (folder / "doses.csv").open("wb") as doses_out,
+            contextlib.ExitStack() as stack,
+        ):
+            done: Iterator[_ChunkDone]
+            if workers > 1 and len(parts) > 1:
+                pool = stack.enter_context(multiprocessing.get_context("fork").Pool(min(workers, len(parts))))
+                done = pool.imap(_plan_and_write, range(len(parts)))
+            else:
+                done = map(_plan_and_write, range(len(parts)))
+            for number, chunk in enumerate(done):  # in chunk order
+                totals.warnings += chunk.warnings
+                if warning_options[1] and totals.warnings:
+                    raise WarningsRefused(totals.warnings)
+                _append(doses_out, doses_parquet, chunk.doses, first=number == 0)
+                runs += [chunk.runs] if chunk.runs is not None else []
+                sheets.files += chunk.sheets
+                totals.per_drug.update(chunk.per_drug)
+                totals.dates += chunk.dates
+                totals.in_clinic.append(chunk.in_clinic)
+                progress.advance(chunk.patients)
+    finally:
+        _SHARED.clear()
     if doses_parquet is not None:
         doses_parquet.close()
     with progress.stage(f"writing worklist.{calendar.table_format}"):
-        if sheets is not None:
+        if parquet:
             sheets.write(folder / "worklist.parquet")
-        elif runs is not None:
+        else:
             with (folder / "worklist.csv").open("wb") as out:
-                runs.write(out)
+                write_merged(runs, out)
+    shutil.rmtree(scratch)
     return totals
 
 
-def _count(totals: ChunkedTotals, table: pd.DataFrame, steps: ChunkSteps) -> None:
+_SHARED: dict[str, Any] = {}  # what a forked worker inherits
+
+
+@dataclass
+class _ChunkDone:
+    """What a chunk's worker hands back: small things, and where it left its rows."""
+
+    patients: int
+    doses: Path  # its rows of doses.csv (the header first), or its doses.parquet
+    runs: WorklistRuns | None
+    sheets: list[tuple[Path, dict[str, int]]]
+    per_drug: Counter
+    dates: list[str]
+    warnings: list[PlanWarning]
+    in_clinic: pd.DataFrame
+
+
+def _plan_and_write(number: int) -> _ChunkDone:
+    """Expand, check, blind and write chunk ``number``: its patients' files, its rows of doses.csv
+    and of the worklist (to files of its own); the rest of what the study needs, handed back."""
+    protocol: Protocol = _SHARED["protocol"]
+    part: Cohort = _SHARED["parts"][number]
+    steps: ChunkSteps = _SHARED["steps"]
+    scratch: Path = _SHARED["scratch"]
+    unblinded, calendar = _SHARED["options"]
+    today, _, published = _SHARED["warnings"]
+    parquet = calendar.table_format == "parquet"
+    visits = _SHARED["visits"]
+    ids = part.patients["patient_id"].astype(str)
+    mine = visits[visits["patient_id"].astype(str).isin(ids)] if len(visits) else visits
+    doses = expand(protocol, part)
+    check_schedule(doses, protocol)
+    warnings = plan_warnings(protocol, part, doses, mine, today=today, published=published)
+    table = steps.dose_table(doses)
+    del doses
+    sheet = steps.worklist(table, part)
+    runs, sheets = None, _SheetParts(scratch / f"worklist-{number}")
+    if parquet:
+        sheets.add(sheet)
+    else:
+        runs = WorklistRuns(scratch / f"runs-{number}")
+        runs.add(sheet)
+    del sheet
+    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    shown = table.reindex(columns=[*columns, *CALENDAR_ONLY])
+    path = scratch / f"doses-{number}.{'parquet' if parquet else 'csv'}"
+    tables = patient_tables(protocol, part, shown, columns, calendar, {}, mine if protocol.visits else None)
+    if parquet:
+        write_patient_files(tables, _SHARED["folder"], _ignore, workers=1, study_csv=False)
+        ParquetParts(path).write_all(shown[columns])
+    else:
+        with path.open("wb") as out:
+            out.write(csv_header(shown[columns]))
+            write_patient_files(tables, _SHARED["folder"], _ignore, workers=1, doses_out=out)
     counts = table.groupby("drug", observed=True).size()
-    totals.per_drug.update({str(k): int(v) for k, v in counts.items()})
-    if len(table):
-        totals.dates += [str(table["date"].min()), str(table["date"].max())]
-    totals.in_clinic.append(steps.in_clinic(table))
+    dates = [str(table["date"].min()), str(table["date"].max())] if len(table) else []
+    return _ChunkDone(
+        len(part), path, runs, sheets.files, Counter({str(k): int(v) for k, v in counts.items()}), dates,
+        warnings, steps.in_clinic(table),
+    )  # fmt: skip
+
+
+def _ignore(_: int) -> None:
+    pass
+
+
+def _append(doses_csv: BinaryIO | None, doses_parquet: ParquetParts | None, path: Path, first: bool) -> None:
+    """A chunk's rows onto doses.csv (its header only from the first chunk) or doses.parquet."""
+    if doses_parquet is not None:
+        doses_parquet.append_file(path)
+    elif doses_csv is not None:
+        with path.open("rb") as rows:
+            header = rows.readline()
+            if first:
+                doses_csv.write(header)
+            while block := rows.read(1 << 22):
+                doses_csv.write(block)
+    path.unlink()
 
 
 def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -161,13 +241,13 @@ class _SheetParts:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir()
         self.files: list[tuple[Path, dict[str, int]]] = []
 
     def add(self, sheet: pd.DataFrame) -> None:
         from ..io.write.parquet import parquet_table, require_pyarrow
 
         pq = require_pyarrow()
+        self.folder.mkdir(exist_ok=True)
         path = self.folder / f"{len(self.files)}.parquet"
         dates = sheet["date"].astype(str).to_numpy()
         cuts = np.flatnonzero(dates[1:] != dates[:-1]) + 1 if len(sheet) else np.zeros(0, dtype=np.int64)
@@ -197,4 +277,3 @@ class _SheetParts:
                 writer.write_table(table.take(order) if len(parts) > 1 else table)
         for file, _ in self.files:
             file.unlink()
-        self.folder.rmdir()

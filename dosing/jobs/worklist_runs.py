@@ -3,10 +3,12 @@
 Each chunk of patients gives its worklist already sorted (date, time, patient id as text, drug as
 text: :func:`dosing.jobs.generate.worklist`). Its rows are rendered as CSV once and cut by date:
 each date's rows are appended to that date's file, with four small integers a row (the ids of the
-row's time, patient and drug texts, and its length in bytes). At the end the dates are written in
-order; a date that more than one chunk wrote to is sorted by (time, patient id, drug) as text,
-stably, so rows that tie keep their chunk's order. Patients are in one chunk each, so the result
-is the bytes of the worklist sorted as one table. Memory: one date's rows at a time.
+row's time, patient and drug texts, and its length in bytes). A :class:`WorklistRuns` may take
+several chunks, or each chunk its own (in a worker process: :func:`write_merged` then reads them
+all, in chunk order). At the end the dates are written in order; a date that more than one chunk
+wrote to is sorted by (time, patient id, drug) as text, stably, so rows that tie keep their chunk's
+order. Patients are in one chunk each, so the result is the bytes of the worklist sorted as one
+table. Memory: one date's rows at a time.
 """
 
 from __future__ import annotations
@@ -65,18 +67,38 @@ class WorklistRuns:
 
     def write(self, out: BinaryIO) -> None:
         """The header and every date's rows, dates in order, each date sorted; the date files removed."""
-        assert self.header is not None, "no chunk was added"
-        out.write(self.header)
-        ranks = {key: _ranks(ids) for key, ids in self.ids.items()}
-        for date in sorted(self.dates):
-            number = self.dates[date]
-            blob = (self.folder / f"{number}.csv").read_bytes()
-            keys = np.fromfile(self.folder / f"{number}.keys", dtype=np.int64).reshape(-1, 4)
-            order = np.lexsort([ranks[key][keys[:, i]] for i, key in reversed(list(enumerate(_KEYS)))])
-            out.write(blob if np.all(order[1:] > order[:-1]) else _gathered(blob, keys[:, 3], order))
-            (self.folder / f"{number}.csv").unlink()
-            (self.folder / f"{number}.keys").unlink()
-        self.folder.rmdir()
+        write_merged([self], out)
+
+
+def write_merged(runs: list[WorklistRuns], out: BinaryIO) -> None:
+    """The header and every date's rows of ``runs`` (in this order), dates in order, each date
+    sorted; the runs' files removed."""
+    header = next((run.header for run in runs if run.header is not None), None)
+    assert header is not None, "no chunk was added"
+    out.write(header)
+    texts: dict[str, set[str]] = {key: set() for key in _KEYS}
+    for run in runs:
+        for key in _KEYS:
+            texts[key] |= run.ids[key].keys()
+    ranks = []  # per run: each key's id -> the text's rank among every run's texts
+    for run in runs:
+        rank_of = {key: {text: i for i, text in enumerate(sorted(texts[key]))} for key in _KEYS}
+        ranks.append({key: _ranks(run.ids[key], rank_of[key]) for key in _KEYS})
+    for date in sorted({date for run in runs for date in run.dates}):
+        blobs, keys = [], []
+        for run, rank in zip(runs, ranks, strict=True):
+            if date in run.dates:
+                path = run.folder / f"{run.dates[date]}"
+                blobs.append(path.with_suffix(".csv").read_bytes())
+                mine = np.fromfile(path.with_suffix(".keys"), dtype=np.int64).reshape(-1, 4)
+                keys.append(np.column_stack([*(rank[key][mine[:, i]] for i, key in enumerate(_KEYS)), mine[:, 3]]))
+                path.with_suffix(".csv").unlink()
+                path.with_suffix(".keys").unlink()
+        blob, table = b"".join(blobs), np.concatenate(keys)
+        order = np.lexsort([table[:, 2], table[:, 1], table[:, 0]])
+        out.write(blob if np.all(order[1:] > order[:-1]) else _gathered(blob, table[:, 3], order))
+    for run in runs:
+        run.folder.rmdir()
 
 
 def _text(value: object) -> str:
@@ -88,13 +110,11 @@ def _texts(column: pd.Series) -> np.ndarray:
     return np.array([_text(v) for v in distinct], dtype=object)[codes]
 
 
-def _ranks(ids: dict[str, int]) -> np.ndarray:
-    """Each id's rank among the texts, in Python's order of str (as the one-table sort)."""
-    texts = np.empty(len(ids), dtype=object)
-    for text, number in ids.items():
-        texts[number] = text
+def _ranks(ids: dict[str, int], rank_of: dict[str, int]) -> np.ndarray:
+    """Each id's rank among every run's texts (Python's order of str, as the one-table sort)."""
     rank = np.empty(len(ids), dtype=np.int64)
-    rank[np.argsort(texts, kind="stable")] = np.arange(len(ids))
+    for text, number in ids.items():
+        rank[number] = rank_of[text]
     return rank
 
 

@@ -76,6 +76,22 @@ class ParquetParts:
             table = table.cast(self.writer.schema)
         self.writer.write_table(table)
 
+    def write_all(self, frame: pd.DataFrame) -> None:
+        """``frame`` as the whole file."""
+        self.write(frame)
+        self.close()
+
+    def append_file(self, path: Path) -> None:
+        """Every row group of the Parquet file ``path`` (written by :meth:`write_all`), as parts."""
+        pq = require_pyarrow()
+        source = pq.ParquetFile(path)
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            self.writer.write_table(table.cast(self.writer.schema))
+        source.close()
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
