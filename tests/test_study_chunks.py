@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import dosing.jobs.study_chunks as study_chunks
+import dosing.jobs.worklist_runs as worklist_runs
 import dosing.plan.expand as expand_module
 from dosing.errors import CohortError
 from dosing.io.read.files import load_cohort, load_protocol
@@ -111,8 +112,13 @@ def test_the_planned_dose_limit_applies_to_a_chunk(tmp_path: Path, monkeypatch: 
     assert sum(1 for _ in (folder / "doses.csv").open("rb")) - 1 == 20 * 693
 
 
-def test_worklist_runs_interleave_chunks_by_time_patient_and_drug(tmp_path: Path) -> None:
-    """Two chunks' rows of one date are merged as one sort would order them; ties keep chunk order."""
+@pytest.mark.parametrize("part_rows", [200_000, 3, 1])
+def test_worklist_runs_interleave_chunks_by_time_patient_and_drug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part_rows: int
+) -> None:
+    """Two chunks' rows of one date are merged as one sort would order them; ties keep chunk order
+    (also when a chunk is rendered a few rows at a time)."""
+    monkeypatch.setattr(worklist_runs, "PART_ROWS", part_rows)
 
     def sheet(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
         frame = pd.DataFrame(rows, columns=["date", "time", "patient_id", "drug", "note"])

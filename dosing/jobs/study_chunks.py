@@ -39,9 +39,9 @@ from .patient_files import CalendarOptions, patient_tables, workers_for, write_p
 from .progress import Progress
 from .worklist_runs import WorklistRuns, write_merged
 
-#: Patients per chunk of a study (about 700 seed doses each: 1.4 M doses, about 0.5 GB at the peak
+#: Patients per chunk of a study (about 700 seed doses each: 0.7 M doses, about 0.3 GB at the peak
 #: of a worker). A cohort of at most this many is written as one table.
-STUDY_CHUNK_PATIENTS = 2048
+STUDY_CHUNK_PATIENTS = 1024
 
 
 @dataclass

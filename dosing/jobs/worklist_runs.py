@@ -22,6 +22,8 @@ import pandas as pd
 from ..io.write.csv import csv_header, row_ends
 from ..io.write.csv_fast import csv_rows
 
+#: Rows rendered at once: about 35 MB of text, and ten times that of cells while it is made.
+PART_ROWS = 200_000
 _MISSING = "\uffff"  # sorts after every text, as pandas sorts a missing value last
 _KEYS = ("time", "patient_id", "drug")
 
@@ -37,11 +39,14 @@ class WorklistRuns:
         self.header: bytes | None = None
 
     def add(self, sheet: pd.DataFrame) -> None:
-        """Append a chunk's worklist (sorted by date, time, patient id and drug text) to the date files."""
+        """Append a chunk's worklist (sorted by date, time, patient id and drug text) to the date
+        files, :data:`PART_ROWS` rows at a time (the text of every cell of a part is held at once)."""
         if self.header is None:
             self.header = csv_header(sheet)
-        if not len(sheet):
-            return
+        for start in range(0, len(sheet), PART_ROWS):
+            self._add(sheet.iloc[start : start + PART_ROWS])
+
+    def _add(self, sheet: pd.DataFrame) -> None:
         rows = csv_rows(sheet)
         ends = row_ends(rows, len(sheet))
         if ends is None:  # a cell holds a line break: rows rendered one by one to know their lengths
