@@ -2,8 +2,9 @@
 
 Each chunk of patients gives its worklist already sorted (date, time, patient id as text, drug as
 text: :func:`dosing.jobs.generate.worklist`). Its rows are rendered as CSV once and cut by date:
-each date's rows are appended to that date's file, with four small integers a row (the ids of the
-row's time, patient and drug texts, and its length in bytes). A :class:`WorklistRuns` may take
+the rows are appended to one file, with four small integers a row to another (the ids of the row's
+time, patient and drug texts, and its length in bytes), and where each date's rows begin and end is
+kept. A :class:`WorklistRuns` may take
 several chunks, or each chunk its own (in a worker process: :func:`write_merged` then reads them
 all, in chunk order). At the end the dates are written in order; a date that more than one chunk
 wrote to is sorted by (time, patient id, drug) as text, stably, so rows that tie keep their chunk's
@@ -13,6 +14,8 @@ table. Memory: one date's rows at a time.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,11 +38,12 @@ class WorklistRuns:
         self.folder = folder
         folder.mkdir()
         self.ids: dict[str, dict[str, int]] = {key: {} for key in _KEYS}
-        self.dates: dict[str, int] = {}  # date text -> its file number
+        self.dates: dict[str, list[tuple[int, int, int, int]]] = {}  # date -> spans: bytes and rows, from and to
         self.header: bytes | None = None
+        self.size = self.count = 0  # bytes and rows written so far
 
     def add(self, sheet: pd.DataFrame) -> None:
-        """Append a chunk's worklist (sorted by date, time, patient id and drug text) to the date
+        """Append a chunk's worklist (sorted by date, time, patient id and drug text) to the run's
         files, :data:`PART_ROWS` rows at a time (the text of every cell of a part is held at once)."""
         if self.header is None:
             self.header = csv_header(sheet)
@@ -57,11 +61,13 @@ class WorklistRuns:
         dates = _texts(sheet["date"])
         cuts = np.flatnonzero(dates[1:] != dates[:-1]) + 1
         for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(sheet)]]), strict=True):
-            number = self.dates.setdefault(str(dates[a]), len(self.dates))
-            with (self.folder / f"{number}.csv").open("ab") as out:
-                out.write(rows[int(starts[a]) : int(ends[b - 1])])
-            with (self.folder / f"{number}.keys").open("ab") as out:
-                out.write(keys[a:b].tobytes())
+            span = (self.size + int(starts[a]), self.size + int(ends[b - 1]), self.count + int(a), self.count + int(b))
+            self.dates.setdefault(str(dates[a]), []).append(span)
+        with (self.folder / "rows.csv").open("ab") as out:
+            out.write(rows[: int(ends[-1])])
+        with (self.folder / "rows.keys").open("ab") as out:
+            out.write(keys.tobytes())
+        self.size, self.count = self.size + int(ends[-1]), self.count + len(sheet)
 
     def _ids(self, column: pd.Series, key: str) -> np.ndarray:
         """Each row's text as a number, the same number for the same text in every chunk."""
@@ -71,7 +77,7 @@ class WorklistRuns:
         return table[codes]
 
     def write(self, out: BinaryIO) -> None:
-        """The header and every date's rows, dates in order, each date sorted; the date files removed."""
+        """The header and every date's rows, dates in order, each date sorted; the run's files removed."""
         write_merged([self], out)
 
 
@@ -87,23 +93,33 @@ def write_merged(runs: list[WorklistRuns], out: BinaryIO) -> None:
             texts[key] |= run.ids[key].keys()
     ranks = []  # per run: each key's id -> the text's rank among every run's texts
     for run in runs:
+        if not run.count:
+            continue
         rank_of = {key: {text: i for i, text in enumerate(sorted(texts[key]))} for key in _KEYS}
         ranks.append({key: _ranks(run.ids[key], rank_of[key]) for key in _KEYS})
-    for date in sorted({date for run in runs for date in run.dates}):
-        blobs, keys = [], []
-        for run, rank in zip(runs, ranks, strict=True):
-            if date in run.dates:
-                path = run.folder / f"{run.dates[date]}"
-                blobs.append(path.with_suffix(".csv").read_bytes())
-                mine = np.fromfile(path.with_suffix(".keys"), dtype=np.int64).reshape(-1, 4)
-                keys.append(np.column_stack([*(rank[key][mine[:, i]] for i, key in enumerate(_KEYS)), mine[:, 3]]))
-                path.with_suffix(".csv").unlink()
-                path.with_suffix(".keys").unlink()
-        blob, table = b"".join(blobs), np.concatenate(keys)
-        order = np.lexsort([table[:, 2], table[:, 1], table[:, 0]])
-        out.write(blob if np.all(order[1:] > order[:-1]) else _gathered(blob, table[:, 3], order))
+    with contextlib.ExitStack() as stack:
+        files = [
+            (
+                stack.enter_context((run.folder / "rows.csv").open("rb")),
+                stack.enter_context((run.folder / "rows.keys").open("rb")),
+            )
+            for run in runs
+            if run.count
+        ]
+        for date in sorted({date for run in runs for date in run.dates}):
+            blobs, keys = [], []
+            for run, rank, (rows, row_keys) in zip([r for r in runs if r.count], ranks, files, strict=True):
+                for first, last, row, stop in run.dates.get(date, []):
+                    rows.seek(first)
+                    blobs.append(rows.read(last - first))
+                    row_keys.seek(row * 32)
+                    mine = np.frombuffer(row_keys.read((stop - row) * 32), dtype=np.int64).reshape(-1, 4)
+                    keys.append(np.column_stack([*(rank[key][mine[:, i]] for i, key in enumerate(_KEYS)), mine[:, 3]]))
+            blob, table = b"".join(blobs), np.concatenate(keys)
+            order = np.lexsort([table[:, 2], table[:, 1], table[:, 0]])
+            out.write(blob if np.all(order[1:] > order[:-1]) else _gathered(blob, table[:, 3], order))
     for run in runs:
-        run.folder.rmdir()
+        shutil.rmtree(run.folder)
 
 
 def _text(value: object) -> str:
