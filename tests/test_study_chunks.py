@@ -58,7 +58,8 @@ def run(tmp_path: Path, name: str, n: int, chunk: int | None, monkeypatch: pytes
     cohort = load_cohort(seed_cohort(n, tmp_path), protocol)
     monkeypatch.setattr(study_chunks, "STUDY_CHUNK_PATIENTS", 10**9 if chunk is None else chunk)
     key = tmp_path / "feed.key"
-    result = generate(protocol, cohort, tmp_path / name, key_file=key, today=dt.date(2026, 12, 1), **options)  # type: ignore[arg-type]
+    options = {"today": dt.date(2026, 12, 1), **options}
+    result = generate(protocol, cohort, tmp_path / name, key_file=key, **options)  # type: ignore[arg-type]
     return result, result.folder
 
 
@@ -135,3 +136,18 @@ def test_worklist_runs_interleave_chunks_by_time_patient_and_drug(
     notes = [line.split(",")[-1] for line in out.read_text(encoding="utf-8-sig").splitlines()[1:]]
     assert notes == ["5", "1", "2", "6", "3", "4", "7"]
     assert not (tmp_path / "runs").exists()
+
+
+def test_chunks_give_the_warnings_of_one_table_and_strict_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dosing.plan.warnings import WarningsRefused
+
+    late = {"today": dt.date(2027, 6, 1)}  # most of the 40 patients started before: a warning each
+    whole, _ = run(tmp_path, "whole", 40, None, monkeypatch, **late)  # type: ignore[arg-type]
+    parts, _ = run(tmp_path, "parts", 40, 16, monkeypatch, **late)  # type: ignore[arg-type]
+    assert len(whole.warnings) > 2
+    assert parts.warnings == whole.warnings
+    with pytest.raises(WarningsRefused):
+        run(tmp_path, "strict", 40, 16, monkeypatch, strict=True, **late)  # type: ignore[arg-type]
+    assert not (tmp_path / "strict" / "nct02467504").exists()
