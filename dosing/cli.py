@@ -216,6 +216,15 @@ def validate(
 )
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Where OUT/<study id>/feeds/ is served.")
 @click.option("--no-feeds", is_flag=True, help="Do not write feeds/ and feeds.csv.")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(("csv", "parquet")),
+    default="csv",
+    show_default=True,
+    help="The study tables (doses, worklist, visits, visit-worklist): CSV, or Parquet for data people "
+    "(needs pyarrow: pip install 'dosing[parquet]'). Patients' files stay CSV.",
+)
 @DISCARD_CHANGES
 @GROUP
 @warning_options
@@ -233,6 +242,7 @@ def generate(
     key_file: Path | None = None,
     base_url: str = DEFAULT_BASE_URL,
     no_feeds: bool = False,
+    table_format: str = "csv",
     discard_changes: bool = False,
     group: str | None = None,
     strict: bool = False,
@@ -257,6 +267,7 @@ def generate(
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --changes protocols/nct02467504-changes.csv
       dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --remind 15m
+      dosing generate protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv --format parquet
     """
     if no_remind and (remind or remind_visits):
         raise click.UsageError("--no-remind turns every patient alarm off: give it without --remind/--remind-visits")
@@ -291,6 +302,7 @@ def generate(
             on_wait=tell,
             today=today,
             strict=strict,
+            table_format=table_format,
         )
     echo_warnings(result.warnings)
     click.echo(result.summary())

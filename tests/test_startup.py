@@ -45,7 +45,8 @@ def test_a_command_that_runs_still_imports_what_it_needs() -> None:
         f"from dosing.cli import main\ntry:\n    main(['validate', {seed!r}])\n"
         "except SystemExit as end:\n    assert not end.code  # validate succeeded"
     )
-    assert imported_after(code) == ["holidays", "numpy", "pandas", "pydantic"]
+    # pandas itself imports pyarrow when it is installed (its string storage): that is not ours to avoid
+    assert [m for m in imported_after(code) if m != "pyarrow"] == ["holidays", "numpy", "pandas", "pydantic"]
 
 
 def test_the_public_api_is_whole_though_imported_lazily() -> None:

@@ -12,6 +12,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from ..errors import OutputError
 from ..io.atomic import EXPORT_FOLDERS, recover, staged_folder
 from ..io.manifest import (
     STALE_ADHERENCE,
@@ -28,6 +29,7 @@ from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..io.write.csv import write_csv
 from ..io.write.ics import Style, staff_calendar
 from ..io.write.ics_visits import staff_visit_events
+from ..io.write.parquet import FORMATS, require_pyarrow, write_parquet
 from ..plan.apply_changes import apply_changes, change_effects, describe_effects
 from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
@@ -43,6 +45,7 @@ from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts
 from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
+from . import study_chunks
 from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
 from .progress import Progress
 
@@ -63,6 +66,7 @@ class GenerateResult:
     change_effects: pd.DataFrame | None = None
     warnings: list[PlanWarning] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table_format: str = "csv"
 
     def summary(self) -> str:
         lines = [
@@ -74,15 +78,16 @@ class GenerateResult:
         width = max((len(d) for d in self.doses_per_drug), default=0)
         lines += [f"    {drug:<{width}}  {count:>9,}" for drug, count in self.doses_per_drug.items()]
         plural = "" if self.patients == 1 else "s"
+        ext = self.table_format
         lines += [
             "  files:",
-            f"    {self.folder / 'doses.csv'}",
-            f"    {self.folder / 'worklist.csv'}",
+            f"    {self.folder / f'doses.{ext}'}",
+            f"    {self.folder / f'worklist.{ext}'}",
             f"    {self.folder / 'patients'}/<patient id>/doses.csv, calendar.ics ({self.patients} patient{plural})",
         ]
         if self.visits:
             lines.insert(3, f"  visits:   {self.visits:,} ({self.visit_warnings} with a warning, see visits.csv)")
-            lines.append(f"    {self.folder / 'visits.csv'}, visit-worklist.csv, patients/<patient id>/visits.csv")
+            lines.append(f"    {self.folder / f'visits.{ext}'}, visit-worklist.{ext}, patients/<patient id>/visits.csv")
         lines += [f"    {path}" for path in self.files]
         warned = f"  warnings: {len(self.warnings)}" + (" (printed above)" if self.warnings else "")
         lines.insert(4 if self.visits else 3, warned)
@@ -119,6 +124,7 @@ def generate(
     wait: float = DEFAULT_WAIT_S,
     today: dt.date | None = None,
     strict: bool = False,
+    table_format: str = "csv",
 ) -> GenerateResult:
     """Expand, check and write every output; all or nothing (see :mod:`dosing.io.atomic`).
 
@@ -139,17 +145,24 @@ def generate(
     study's time zone; patients already in ``OUT/<study id>/patients/`` are not warned about a past
     first day) are in the result's ``warnings``; with ``strict`` any warning raises
     :class:`~dosing.plan.warnings.WarningsRefused` and nothing is written.
+    With ``table_format="parquet"`` the study tables (doses, worklist, visits, visit-worklist) are
+    Parquet files instead of CSV (see :mod:`dosing.io.write.parquet`); the patients' files stay CSV.
     """
+    if table_format not in FORMATS:
+        raise OutputError(f"unknown table format {table_format!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if table_format == "parquet":
+        require_pyarrow()  # before anything is planned or written
     final = output_folder(Path(out_dir), protocol, unblinded)
     check_changes(study_record(final), changes, discard_changes, final)  # at once; again under the lock
     options = {"unblinded": unblinded, "ics_style": ics_style, "remind": _iso(remind)}
     options |= {"remind_visits": _iso(remind_visits), "feeds": feeds, "base_url": base_url, "group": group}
     options |= {} if reminders else {"reminders": False}
+    options |= {} if table_format == "csv" else {"format": table_format}
     record = inputs_record(protocol, cohort, changes, not unblinded)
     guard = _guarded(final, changes, discard_changes, {"inputs": record, "options": options}, wait, on_wait)
     return _generate(
         protocol, cohort, final, unblinded, progress, changes,
-        CalendarOptions(ics_style, remind, remind_visits, reminders),
+        CalendarOptions(ics_style, remind, remind_visits, reminders, table_format),
         (feeds, key_file, base_url), guard, group, Path(out_dir), (today, strict),
     )  # fmt: skip
 
@@ -194,6 +207,11 @@ def _generate(
     feeds, key_file, base_url = feed_options
     today, strict = warning_options
     key = load_key(key_file, final.parent) if feeds and not unblinded else None
+    if changes is None and len(cohort) > study_chunks.STUDY_CHUNK_PATIENTS:
+        return _generate_in_chunks(
+            protocol, cohort, final, unblinded, progress, calendar, (key, key_file, base_url), guard, group,
+            (today, strict, published_patients(out_dir, protocol)),
+        )  # fmt: skip
     with progress.stage("expanding doses"):
         doses = planned = expand(protocol, cohort)
         if changes is not None:
@@ -212,18 +230,18 @@ def _generate(
     with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)  # owner-only before anything unblinded is written
-        with progress.stage("writing worklist.csv", total=len(sheet)):
-            write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
+        with progress.stage(f"writing worklist.{calendar.table_format}", total=len(sheet)):
+            if calendar.table_format == "parquet":
+                write_parquet(sheet, folder / "worklist.parquet")
+                progress.advance(len(sheet))
+            else:
+                write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
         del sheet  # the largest table but one: not held while the patients' files are written
         _write_tables(protocol, cohort, table, (visits, extras), folder, calendar, unblinded, progress)
         if not unblinded:
             _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
         if key is not None:
-            with progress.stage("writing feeds/, feeds.csv"):
-                versions = token_versions(key_file, protocol.study.id)
-                calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
-                mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
-                write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
+            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
         notes = _keep_adherence(final, folder, manifest["inputs"])
         notes += _keep_exports(final, folder, manifest["inputs"])
         write_manifest(folder, "generate", **manifest)
@@ -248,7 +266,78 @@ def _generate(
         files=_calendar_files(final, unblinded, key is not None),
         warnings=warnings,
         notes=notes,
+        table_format=calendar.table_format,
     )
+
+
+def _generate_in_chunks(
+    protocol: Protocol,
+    cohort: Cohort,
+    final: Path,
+    unblinded: bool,
+    progress: Progress,
+    calendar: CalendarOptions,
+    feed_options: tuple[bytes | None, str | Path | None, str],
+    guard: contextlib.AbstractContextManager[dict],
+    group: str | None,
+    warning_options: tuple[dt.date | None, bool, set[str]],
+) -> GenerateResult:
+    """:func:`_generate` for a cohort of more than one chunk of patients (see :mod:`dosing.jobs.study_chunks`)."""
+    key, key_file, base_url = feed_options
+    visits = plan_visits(protocol, cohort)
+    steps = study_chunks.ChunkSteps(
+        lambda doses: _dose_table(doses, protocol, unblinded),
+        lambda table, part: worklist(table, part, unblinded),
+        lambda table: _in_clinic(protocol, table),
+    )
+    with guard as manifest, staged_folder(final) as folder:
+        if unblinded:
+            restrict(folder, group, recursive=False)
+        totals = study_chunks.write_in_chunks(
+            protocol, cohort, folder, steps, visits, (unblinded, calendar), warning_options, progress
+        )
+        _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, progress)
+        if not unblinded:
+            table = study_chunks.joined(totals.in_clinic)
+            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
+        totals.in_clinic.clear()
+        if key is not None:
+            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
+        notes = _keep_adherence(final, folder, manifest["inputs"])
+        notes += _keep_exports(final, folder, manifest["inputs"])
+        write_manifest(folder, "generate", **manifest)
+        _restrict(folder, unblinded, group)
+    first, last = totals.date_range()
+    return GenerateResult(
+        final,
+        not unblinded,
+        len(cohort),
+        dict(totals.per_drug),  # in the first chunk's order of drugs, as the one-table count
+        first,
+        last,
+        visits=len(visits),
+        visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
+        files=_calendar_files(final, unblinded, key is not None),
+        warnings=totals.warnings,
+        notes=notes,
+        table_format=calendar.table_format,
+    )
+
+
+def _write_feeds(
+    folder: Path,
+    protocol: Protocol,
+    cohort: Cohort,
+    key: bytes,
+    key_file: str | Path | None,
+    base_url: str,
+    progress: Progress,
+) -> None:
+    with progress.stage("writing feeds/, feeds.csv"):
+        versions = token_versions(key_file, protocol.study.id)
+        calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
+        mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
+        write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
 
 
 def _write_tables(
@@ -267,12 +356,24 @@ def _write_tables(
     columns = DOSE_COLUMNS + (UNBLINDED_DOSE_COLUMNS if unblinded else open_basis)
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
+    parquet = calendar.table_format == "parquet"
     with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
-        write_patient_files(tables, folder, progress.advance)
+        write_patient_files(tables, folder, progress.advance, study_csv=not parquet)
+    if parquet:
+        with progress.stage("writing doses.parquet"):
+            write_parquet(mine[columns], folder / "doses.parquet")
+    _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, progress)
+
+
+def _write_visit_tables(
+    protocol: Protocol, cohort: Cohort, visits: pd.DataFrame, folder: Path, table_format: str, progress: Progress
+) -> None:
+    """visits and visit-worklist (CSV or Parquet), when the protocol plans visits."""
+    write = write_parquet if table_format == "parquet" else write_csv
     if protocol.visits:
-        with progress.stage("writing visits.csv, visit-worklist.csv"):
-            write_csv(visits[VISIT_COLUMNS], folder / "visits.csv")
-            write_csv(visit_worklist(visits, cohort), folder / "visit-worklist.csv")
+        with progress.stage(f"writing visits.{table_format}, visit-worklist.{table_format}"):
+            write(visits[VISIT_COLUMNS], folder / f"visits.{table_format}")
+            write(visit_worklist(visits, cohort), folder / f"visit-worklist.{table_format}")
 
 
 def _dose_table(doses: pd.DataFrame, protocol: Protocol, unblinded: bool) -> pd.DataFrame:
@@ -393,9 +494,8 @@ def _write_staff(
     progress: Progress,
 ) -> None:
     """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
-    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
     sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    doses = table[table["regimen"].isin(in_clinic).to_numpy(dtype=bool) & table["in_clinic"].to_numpy(dtype=bool)]
+    doses = _in_clinic(protocol, table)
     site_of = doses["patient_id"].astype(str).map(sites)
     folder.mkdir()
     first = cohort.patients["start_date"].min().date()
@@ -421,6 +521,12 @@ def _write_staff(
             )
             (folder / f"{file_name}.ics").write_bytes(ics)
             progress.advance()
+
+
+def _in_clinic(protocol: Protocol, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the staff calendars: doses of in-clinic regimens given in the clinic."""
+    in_clinic = {key for r in protocol.regimens if r.in_clinic for key in (r.id, r.display_key)}
+    return table[table["regimen"].isin(in_clinic).to_numpy(dtype=bool) & table["in_clinic"].to_numpy(dtype=bool)]
 
 
 def _per_drug(table: pd.DataFrame) -> dict[str, int]:

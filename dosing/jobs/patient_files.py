@@ -22,12 +22,13 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from ..io.write.csv import csv_header, csv_rows, row_ends, write_csv
+from ..io.write.csv import csv_header, row_ends, write_csv
+from ..io.write.csv_fast import csv_rows
 from ..io.write.ics import Style
 from ..io.write.ics_cohort import calendars_for_cohort
 from ..plan.cohort import Cohort
@@ -46,6 +47,7 @@ class CalendarOptions:
     remind: dt.timedelta | None = None
     remind_visits: dt.timedelta | None = None
     reminders: bool = True
+    table_format: str = "csv"  # of the study tables: "csv" or "parquet"
 
     def for_patients(self, protocol: Protocol) -> tuple[dt.timedelta | None, dt.timedelta | None]:
         """The patients' alarms before doses and visits: the options, else the protocol's."""
@@ -164,16 +166,22 @@ _SHARED: dict[str, Any] = {}  # the tables a forked worker inherits
 
 
 def write_patient_files(
-    tables: PatientTables, folder: Path, on_patients: Callable[[int], None], workers: int | None = None
+    tables: PatientTables,
+    folder: Path,
+    on_patients: Callable[[int], None],
+    workers: int | None = None,
+    study_csv: bool = True,
+    doses_out: BinaryIO | None = None,
 ) -> None:
-    """``folder/patients/<id>/`` for every patient and ``folder/doses.csv``; ``on_patients`` hears
-    how many patients each finished chunk held."""
+    """``folder/patients/<id>/`` for every patient and (if ``study_csv``) ``folder/doses.csv``, or
+    only its rows appended to ``doses_out`` (a study written in chunks of patients);
+    ``on_patients`` hears how many patients each finished chunk held."""
     count = len(tables.ids)
     workers = workers_for(count) if workers is None else workers
     ranges = chunks(count, workers)
-    parts = folder / ".doses-parts"
+    parts = folder / f".doses-parts-{os.getpid()}"  # one per process: chunks of a study run side by side
     parts.mkdir()
-    _SHARED.update(tables=tables, folder=folder, parts=parts)
+    _SHARED.update(tables=tables, folder=folder, parts=parts if study_csv else None)
     try:
         if workers <= 1:
             for chunk in ranges:
@@ -184,25 +192,28 @@ def write_patient_files(
                     on_patients(done)
     finally:
         _SHARED.clear()
-    _join_doses(tables, folder / "doses.csv", parts, ranges)
-
-
-def _join_doses(tables: PatientTables, path: Path, parts: Path, ranges: list[tuple[int, int]]) -> None:
-    """doses.csv: the header, then each chunk's rows in order (or, for a table that was not sorted by
-    patient, the table in its own order)."""
-    if tables.unsorted is not None:
-        write_csv(tables.unsorted[tables.csv_columns], path)
-    else:
-        with path.open("wb") as out:
+    if doses_out is not None:
+        _join_doses(tables, doses_out, parts, ranges)
+    elif study_csv:
+        with (folder / "doses.csv").open("wb") as out:
             out.write(csv_header(tables.doses[tables.csv_columns]))
-            for start, _ in ranges:
-                part = parts / f"{start:09d}.csv"
-                with part.open("rb") as rows:
-                    while block := rows.read(1 << 22):
-                        out.write(block)
+            _join_doses(tables, out, parts, ranges)
+    parts.rmdir()
+
+
+def _join_doses(tables: PatientTables, out: BinaryIO, parts: Path, ranges: list[tuple[int, int]]) -> None:
+    """doses.csv's rows: each chunk's rows in order (or, for a table that was not sorted by patient,
+    the table in its own order); the chunks' parts removed."""
+    if tables.unsorted is not None:
+        out.write(csv_rows(tables.unsorted[tables.csv_columns]))
+    else:
+        for start, _ in ranges:
+            part = parts / f"{start:09d}.csv"
+            with part.open("rb") as rows:
+                while block := rows.read(1 << 22):
+                    out.write(block)
     for part in parts.iterdir():
         part.unlink()
-    parts.rmdir()
 
 
 def _write_chunk(chunk: tuple[int, int]) -> int:
@@ -214,7 +225,8 @@ def _write_chunk(chunk: tuple[int, int]) -> int:
     doses = tables.doses.iloc[lo:hi]
     shown = doses[tables.csv_columns]
     rows = csv_rows(shown)
-    (_SHARED["parts"] / f"{first:09d}.csv").write_bytes(rows)
+    if _SHARED["parts"] is not None:
+        (_SHARED["parts"] / f"{first:09d}.csv").write_bytes(rows)
     ends = row_ends(rows, len(shown))
     header = csv_header(shown)
     visit_rows = _visit_rows(tables, first, stop)

@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csv_rows import rows_text
-
 _DANGEROUS = re.compile(r"^[=+\-@\t\r]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -92,17 +90,9 @@ def csv_header(frame: pd.DataFrame) -> bytes:
     return BOM + _rows_text(frame.iloc[:0], header=True).encode()
 
 
-def csv_rows(frame: pd.DataFrame) -> bytes:
-    """The rows of :func:`write_csv`'s file for ``frame``, without the header: each row's text is the
-    same as in the whole file, so files may be assembled from the rows of slices."""
-    safe = safe_frame(frame)
-    text = rows_text(safe)
-    return (_rows_text(safe, header=False) if text is None else text).encode()
-
-
 def row_ends(rows: bytes, count: int) -> np.ndarray | None:
-    """Where each of ``count`` rows ends in ``rows`` (:func:`csv_rows`), or None when a cell holds a
-    line break (a quoted line feed), so that lines are not rows."""
+    """Where each of ``count`` rows ends in ``rows`` (:func:`~dosing.io.write.csv_fast.csv_rows`), or
+    None when a cell holds a line break (a quoted line feed), so that lines are not rows."""
     ends = np.flatnonzero(np.frombuffer(rows, dtype=np.uint8) == ord("\n")) + 1
     return ends if len(ends) == count else None
 

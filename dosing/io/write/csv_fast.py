@@ -1,4 +1,6 @@
-"""The same bytes as :func:`dosing.io.write.csv.write_csv`, for tables of a million rows.
+"""The same bytes as :func:`dosing.io.write.csv.write_csv`, for tables of a million rows: the one
+fast CSV writer (the adherence tables through :func:`write_csv_fast`; ``dosing generate``'s study
+and per-patient files through :func:`csv_rows`, whose rows are the same in a slice as in the whole).
 
 ``write_csv`` neutralises every text cell in Python and lets pandas format every number in
 Python: about 10 s for the adherence ``doses.csv`` of a million planned doses. Here each column
@@ -46,14 +48,34 @@ def write_csv_fast(frame: pd.DataFrame, path: Path) -> None:
         return
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow([str(name) for name in frame.columns])
-    cells = [quoted(column_text(frame.iloc[:, i])) for i in range(frame.shape[1])]
+    cells = _cells(frame)
     with open(path, "wb") as handle:
         handle.write(buffer.getvalue().encode("utf-8-sig"))
-        if frame.shape[1] == 1:  # the csv module writes a row of one empty cell as ""
-            cells = [np.where(cells[0] == "", '""', cells[0])]
         for start in range(0, len(frame), _BLOCK_ROWS):
-            rows = zip(*(column[start : start + _BLOCK_ROWS] for column in cells), strict=True)
-            handle.write(("\n".join(map(",".join, rows)) + "\n").encode("utf-8"))
+            handle.write(_joined([column[start : start + _BLOCK_ROWS] for column in cells]))
+
+
+def csv_rows(frame: pd.DataFrame) -> bytes:
+    """The rows of :func:`~dosing.io.write.csv.write_csv`'s file for ``frame``, without the header:
+    each row's text is the same as in the whole file, so files may be assembled from the rows of
+    slices (see :func:`~dosing.io.write.csv.csv_header`)."""
+    if frame.shape[1] == 0:  # as pandas writes rows of no column
+        return frame.to_csv(None, index=False, header=False, lineterminator="\n").encode()
+    return _joined(_cells(frame)) if len(frame) else b""
+
+
+def _cells(frame: pd.DataFrame) -> list[np.ndarray]:
+    """Each column's cells as written (neutralised, formatted, quoted)."""
+    cells = [quoted(column_text(frame.iloc[:, i])) for i in range(frame.shape[1])]
+    if frame.shape[1] == 1:  # the csv module writes a row of one empty cell as ""
+        cells = [np.where(cells[0] == "", '""', cells[0])]
+    return cells
+
+
+def _joined(cells: list[np.ndarray]) -> bytes:
+    if not len(cells[0]):
+        return b""
+    return ("\n".join(map(",".join, zip(*cells, strict=True))) + "\n").encode("utf-8")
 
 
 def quoted(cells: np.ndarray) -> np.ndarray:
@@ -80,10 +102,12 @@ def column_text(series: pd.Series) -> np.ndarray:
     if pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_object_dtype(dtype) or _is_str(dtype):
         # the kinds of the cells, not of the distinct values: 1, 1.0 and True are one distinct value
         kind = "integer" if pd.api.types.is_integer_dtype(dtype) else pd.api.types.infer_dtype(series, skipna=True)
-        if kind in ("string", "empty", "integer", "boolean"):
+        if kind in ("string", "empty"):  # often one distinct text per cell (uids): no factorize
+            texts = series.to_numpy(dtype=object, copy=True)
+            texts[series.isna().to_numpy(dtype=bool)] = ""
+            return safe_texts(texts)
+        if kind in ("integer", "boolean"):
             codes, distinct = pd.factorize(series)  # a missing cell: code -1, written ""
-            if kind in ("string", "empty"):
-                return np.append(safe_texts(np.asarray(distinct, dtype=object)), "")[codes]
             return np.array([*map(str, distinct.tolist()), ""], dtype=object)[codes]
     return _distinct(series)
 

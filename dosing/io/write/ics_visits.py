@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import icalendar
+import numpy as np
 import pandas as pd
 
 from ...plan.changes import each_row
@@ -96,10 +97,15 @@ def staff_visit_events(visits: pd.DataFrame, zones: Mapping[Any, str], stamp: dt
     """Visit events for the clinic's shared calendar: the patient id leads each summary, and a
     timed visit is at its time in the patient's zone (``zones``: patient id -> TZID), as in the
     patient's own calendar."""
-    events: list[EventText] = []
-    for pid, mine in visits.groupby(visits["patient_id"].astype(str), sort=False) if len(visits) else ():
-        events += visit_event_texts(mine, zones[str(pid)], stamp, staff=True)
-    return events
+    if not len(visits):
+        return []
+    pids = visits["patient_id"].astype(str).to_numpy(dtype=object)
+    order = np.argsort(pd.factorize(pids, sort=False)[0], kind="stable")  # by patient, as first seen
+    rows = visits.iloc[order].to_dict("records")  # once: a call per patient cost 3 ms
+    return [
+        visit_event_text(row, zoneinfo.ZoneInfo(zones[pid]), stamp, staff=True)
+        for row, pid in zip(rows, pids[order], strict=True)
+    ]
 
 
 def changed_dose_events(
