@@ -35,7 +35,7 @@ from ..plan.blinding import blind, unblind
 from ..plan.changes import Changes
 from ..plan.clinic_days import home_after_changes
 from ..plan.cohort import Cohort
-from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS, UNBLINDED_DOSE_COLUMNS, WORKLIST_COLUMNS
+from ..plan.columns import CALENDAR_ONLY, UNBLINDED_COLUMNS, WORKLIST_COLUMNS, dose_table_columns
 from ..plan.durations import add_end_columns
 from ..plan.expand import expand, utc_text
 from ..plan.file_names import NO_SITE, site_file_names
@@ -352,8 +352,7 @@ def _write_tables(
 ) -> None:
     """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
     visits, extras = visits_extras
-    open_basis = [] if unblinded or protocol.study.blinded else ["dose_basis"]  # an open study hides nothing
-    columns = DOSE_COLUMNS + (UNBLINDED_DOSE_COLUMNS if unblinded else open_basis)
+    columns = dose_table_columns(protocol.study.blinded, unblinded)
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
     parquet = calendar.table_format == "parquet"

@@ -30,7 +30,7 @@ import pandas as pd
 from ..io.write.csv import csv_header
 from ..io.write.parquet import ParquetParts
 from ..plan.cohort import Cohort
-from ..plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, UNBLINDED_COLUMNS
+from ..plan.columns import CALENDAR_ONLY, dose_table_columns
 from ..plan.expand import expand
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.model import Protocol
@@ -180,7 +180,7 @@ def _plan_and_write(number: int) -> _ChunkDone:
         runs = WorklistRuns(scratch / f"runs-{number}")
         runs.add(sheet)
     del sheet
-    columns = DOSE_COLUMNS + (UNBLINDED_COLUMNS if unblinded else [])
+    columns = dose_table_columns(protocol.study.blinded, unblinded)
     shown = table.reindex(columns=[*columns, *CALENDAR_ONLY])
     path = scratch / f"doses-{number}.{'parquet' if parquet else 'csv'}"
     tables = patient_tables(protocol, part, shown, columns, calendar, {}, mine if protocol.visits else None)

@@ -56,3 +56,12 @@ WORKLIST_COLUMNS = [
 
 #: Columns the calendar writer needs that the CSV files do not show.
 CALENDAR_ONLY = ["planned_at", "held", "sequence", "changed_on", "once_weekly", "in_clinic", "duration_minutes"]
+
+
+def dose_table_columns(study_blinded: bool, unblinded: bool) -> list[str]:
+    """The columns of doses.csv and each patient's doses.csv: an unblinded run adds the arm, the regimen and
+    how each dose was computed; an open study's run adds ``dose_basis`` (it hides nothing); a blinded one
+    neither."""
+    if unblinded:
+        return DOSE_COLUMNS + UNBLINDED_DOSE_COLUMNS
+    return DOSE_COLUMNS + ([] if study_blinded else ["dose_basis"])
