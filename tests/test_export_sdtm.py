@@ -146,8 +146,8 @@ def test_seed_ex_by_hand(seed: dict[str, Path]) -> None:
     # given 2027-02-03 = 30 days after day 1 = study day 31.
     mtx = pick(ex, USUBJID="NCT02467504-RA-901", EXTRT="Methotrexate")
     assert [(r["EXSTDY"], r["EXDOSE"], r["EXADJ"], r["EXDOSFRQ"], r["EXROUTE"]) for r in mtx] == [
-        (3, 15, None, "QW", "ORAL"),
-        (31, 12.5, "disease still active", "QW", "ORAL"),
+        (3, 15, None, "EVERY WEEK", "ORAL"),  # CDISC FREQ C67069 (there is no QW)
+        (31, 12.5, "disease still active", "EVERY WEEK", "ORAL"),
     ]
     ec_links = {r["ECLNKID"] for r in rows(seed["unblinded"], "ec") if r["ECOCCUR"] == "Y"}
     assert {r["EXLNKID"] for r in ex} == ec_links  # every EX record links to its EC record, and back
@@ -537,3 +537,49 @@ def test_a_part_dose_in_blinded_terms_is_refused_not_written_as_the_whole_dose(t
     assert result.exit_code == 2, result.output
     assert "(log line(s) 2): SDTM cannot record the amount given" in result.stderr
     assert not (out / "nct04077684" / "sdtm").exists()
+
+
+def _codelist() -> dict[str, str]:
+    """CDISC FREQ (C71113), CT 2025-03-25: submission value -> NCI code."""
+    lines = (FIXTURES / "cdisc-freq-c71113.tsv").read_text(encoding="utf-8").splitlines()
+    return {line.split("\t")[1]: line.split("\t")[0] for line in lines if not line.startswith("#")}
+
+
+def test_every_frequency_term_is_in_the_cdisc_freq_codelist() -> None:
+    # Audit: the table held QW, BIW, TIW, Q2W, Q3W and Q4W, none of which is a CDISC submission value
+    # (CDISC says EVERY WEEK, 2 TIMES PER WEEK, 3 TIMES PER WEEK, EVERY 2/3/4 WEEKS).
+    from dosing.io.write.sdtm.terminology import FREQUENCY_TERMS
+
+    codelist = _codelist()
+    assert sorted(FREQUENCY_TERMS - codelist.keys()) == []
+    assert {t: codelist[t] for t in ("EVERY WEEK", "EVERY 3 WEEKS", "2 TIMES PER CYCLE", "Q8H", "ONCE", "PRN")} == {
+        "EVERY WEEK": "C67069",
+        "EVERY 3 WEEKS": "C64535",
+        "2 TIMES PER CYCLE": "C176288",
+        "Q8H": "C64523",
+        "ONCE": "C64576",
+        "PRN": "C64499",
+    }
+    assert not {"QW", "BIW", "TIW", "Q2W", "Q3W", "Q4W"} & codelist.keys()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "regimen", "terms"),
+    [
+        ("gemcarbo", "gemcitabine", [(1, "2 TIMES PER CYCLE")]),  # days 1 and 8 of a 21-day cycle
+        ("gemcarbo", "carboplatin", [(1, "EVERY 3 WEEKS")]),  # day 1 of a 21-day cycle (was QD)
+        ("mfolfox6", "oxaliplatin", [(1, "EVERY 2 WEEKS")]),  # day 1 of a 14-day cycle
+        ("mfolfox6", "ondansetron-pre", [(1, "EVERY 2 WEEKS")]),  # relative to oxaliplatin: its term
+        ("capecitabine", "capecitabine", [(1, "BID")]),  # days 1-14 twice a day
+        # day 1, then from day 71 every 9 weeks: FREQ has EVERY 8 and EVERY 10 WEEKS, not 9 -> ONCE
+        ("pemetrexed-maintenance", "vitamin-b12", [(1, "EVERY 10 WEEKS"), (71, "ONCE")]),
+        ("pemetrexed-maintenance", "dexamethasone-day-of", [(1, "EVERY 3 WEEKS")]),  # after pemetrexed: its term
+        ("pemetrexed-maintenance", "metoclopramide-prn", [(8, "PRN")]),
+        ("prednisone-pmr", "prednisone-taper", [(43, "QD")]),
+    ],
+)
+def test_frequency_terms_of_the_library_by_hand(protocol: str, regimen: str, terms: list[tuple[int, str]]) -> None:
+    from dosing.io.write.sdtm.terminology import frequency_terms
+
+    loaded = dosing.load_protocol(PROTOCOLS / f"{protocol}.toml")
+    assert frequency_terms(loaded, loaded.regimen(regimen)) == terms
