@@ -583,3 +583,61 @@ def test_frequency_terms_of_the_library_by_hand(protocol: str, regimen: str, ter
 
     loaded = dosing.load_protocol(PROTOCOLS / f"{protocol}.toml")
     assert frequency_terms(loaded, loaded.regimen(regimen)) == terms
+
+
+def test_an_infusions_end_is_its_start_plus_its_duration_by_hand(tmp_path: Path) -> None:
+    # mFOLFOX6: fluorouracil 2400 mg/m2 over 46 hours from 11:00 on cycle day 1, a bolus of 400 mg/m2 at
+    # 11:00 (a point in time), oxaliplatin 85 mg/m2 over 2 hours from 09:00. 180 cm, 80 kg: Mosteller
+    # sqrt(180 x 80 / 3600) = 2.0 m2, so 4800 mg, 800 mg and 170 mg. FOX-901 starts Monday 2027-01-04 in
+    # Berlin (+01:00): the pump runs 2027-01-04 11:00 to 2027-01-06 09:00 (study days 1 to 3). FOX-902
+    # starts 2027-03-12: cycle 2 starts 2027-03-26 11:00 +01:00 = 10:00 UTC; 46 hours later is
+    # 2027-03-28 08:00 UTC, after the clocks went forward that night: 10:00 +02:00, study day 17.
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        "patient_id,arm,start_date,timezone,site,height,weight\n"
+        "FOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n"
+        "FOX-902,mfolfox6,2027-03-12,Europe/Berlin,Charite,180,80\n",
+    )
+    # the log: FOX-901's oxaliplatin started at 09:10: it ends 2 hours later (the log records starts only)
+    log = write(tmp_path, "log.csv", "patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04 09:10\n")
+    args = ["--log", str(log), "--as-of", "2027-01-05", "--unblinded"]
+    folder, _ = export(tmp_path / "out", PROTOCOLS / "mfolfox6.toml", cohort, *args)
+    ec = rows(folder, "ec")
+    fu = pick(ec, USUBJID="MFOLFOX6-FOX-901", ECTRT="Fluorouracil", ECMOOD="SCHEDULED")
+    pump = [(r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECENDY"]) for r in fu if r["ECDOSE"] == 4800]
+    assert pump[0] == ("2027-01-04T11:00+01:00", "2027-01-06T09:00+01:00", 1, 3)
+    bolus = [(r["ECSTDTC"], r["ECENDTC"], r["ECENDY"]) for r in fu if r["ECDOSE"] == 800]
+    assert bolus[0] == ("2027-01-04T11:00+01:00", "2027-01-04T11:00+01:00", 1)  # a point in time: end = start
+    spring = pick(ec, USUBJID="MFOLFOX6-FOX-902", ECTRT="Fluorouracil", ECMOOD="SCHEDULED", ECDOSE=4800)
+    assert (spring[1]["ECSTDTC"], spring[1]["ECENDTC"], spring[1]["ECENDY"]) == (
+        "2027-03-26T11:00+01:00",
+        "2027-03-28T10:00+02:00",
+        17,
+    )
+    given = pick(ec, USUBJID="MFOLFOX6-FOX-901", ECTRT="Oxaliplatin", ECMOOD="PERFORMED")
+    assert [(r["ECOCCUR"], r["ECSTDTC"], r["ECENDTC"], r["ECDOSE"]) for r in given] == [
+        ("Y", "2027-01-04T09:10+01:00", "2027-01-04T11:10+01:00", 170)
+    ]
+    ex = pick(rows(folder, "ex"), USUBJID="MFOLFOX6-FOX-901", EXTRT="Oxaliplatin")
+    assert [(r["EXSTDTC"], r["EXENDTC"], r["EXENDY"], r["EXDOSE"], r["EXDOSU"]) for r in ex] == [
+        ("2027-01-04T09:10+01:00", "2027-01-04T11:10+01:00", 1, 170, "mg")
+    ]
+
+
+def test_an_infusion_logged_as_a_date_alone_has_no_end(tmp_path: Path) -> None:
+    # The log gives FOX-901's oxaliplatin as 2027-01-04 without a time: the start is that date, and when
+    # a 2-hour infusion ended is not known: ECENDTC and ECENDY are empty (never the start's date).
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        "patient_id,arm,start_date,timezone,site,height,weight\nFOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n",
+    )
+    log = write(tmp_path, "log.csv", "patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04\n")
+    folder, _ = export(
+        tmp_path / "out", PROTOCOLS / "mfolfox6.toml", cohort, "--log", str(log), "--as-of", "2027-01-05"
+    )
+    given = pick(rows(folder, "ec"), ECTRT="Oxaliplatin", ECMOOD="PERFORMED")
+    assert [(r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECENDY"]) for r in given] == [("2027-01-04", None, 1, None)]
+    frame, _ = pyreadstat.read_xport(str(folder / "ec.xpt"))
+    assert frame["ECENDY"].isna().sum() == 1
