@@ -85,16 +85,23 @@ def rebuild(request: dict) -> set[tuple[str, str, str]]:
     return doses
 
 
-def planned(doses_csv: Path) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
-    """doses.csv as {(patient, drug): {(date, time, dose)}}, held doses left out."""
+def planned(doses_csv: Path) -> dict[tuple[str, str, str], set[tuple[str, str, str]]]:
+    """doses.csv as {(patient, drug, regimen key): {(date, time, dose)}}, held doses left out. The key
+    (the uid's middle: "RA-901.b-hril-2-or-placebo.d001.0900@...") tells apart two regimens of one drug
+    (a bolus and an infusion of fluorouracil; a loading dose and a taper of prednisone)."""
     table = pd.read_csv(doses_csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     table = table[table["status"] != "held"]
     dose = table["dose"].map(lambda v: f"{float(v):g}" if v.replace(".", "").isdigit() else v)
-    out: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
-    rows = zip(table["patient_id"], table["drug"], table["date"], table["time"], dose, strict=True)
-    for patient, drug, date, time, amount in rows:
-        out.setdefault((patient, drug), set()).add((date, time, amount))
+    keys = [u.split("@")[0][len(p) + 1 :].rsplit(".", 2)[0] for p, u in zip(table["patient_id"], table["uid"])]
+    out: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}
+    rows = zip(table["patient_id"], table["drug"], keys, table["date"], table["time"], dose, strict=True)
+    for patient, drug, key, date, time, amount in rows:
+        out.setdefault((patient, drug, key), set()).add((date, time, amount))
     return out
+
+
+def request_key(pid: str, request: dict) -> tuple[str, str, str]:
+    return (pid, request["medicationCodeableConcept"]["text"], request["identifier"][0]["value"])
 
 
 @pytest.mark.parametrize("protocol_path", SHIPPED, ids=lambda p: p.stem)
@@ -108,7 +115,7 @@ def test_timing_gives_back_doses_csv_dose_for_dose(tmp_path: Path, protocol_path
     rebuilt = {}
     for pid, bundle in bundles(folder).items():
         for request in resources(bundle, "MedicationRequest"):
-            rebuilt[(pid, request["medicationCodeableConcept"]["text"])] = rebuild(request)
+            rebuilt[request_key(pid, request)] = rebuild(request)
     assert rebuilt.keys() == expected.keys()
     for key in expected:
         assert rebuilt[key] == expected[key], key
@@ -123,7 +130,7 @@ def test_round_trip_with_changes_leaves_out_held_doses_and_splits_at_a_delay(tmp
     expected = planned(tmp_path / "gen" / "nct02467504" / "doses.csv")
     for pid, bundle in bundles(folder).items():
         for request in resources(bundle, "MedicationRequest"):
-            assert rebuild(request) == expected[(pid, request["medicationCodeableConcept"]["text"])], pid
+            assert rebuild(request) == expected[request_key(pid, request)], pid
 
 
 def test_seed_timing_by_hand(tmp_path: Path) -> None:
