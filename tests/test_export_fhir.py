@@ -58,14 +58,25 @@ def resources(bundle: dict, kind: str) -> list[dict]:
 # ---- the Timing round trip ---------------------------------------------------------------------
 
 
-def rebuild(request: dict) -> set[tuple[str, str, str]]:
-    """(date, time, dose) of every dose a MedicationRequest's Timing describes: each date from the
+def end_of(day: dt.date, time: str, repeat: dict, zone: str) -> str:
+    """An infusion's end ("2027-01-06 09:00", local): its start plus Timing.repeat.duration, elapsed
+    time in the Timing's zone (its timezone extension); "" for a dose without duration."""
+    if "duration" not in repeat:
+        return ""
+    hours = {"h": 1.0, "min": 1 / 60}[repeat["durationUnit"]] * repeat["duration"]
+    start = pd.Timestamp(f"{day.isoformat()} {time[:5]}").tz_localize(zone)
+    return (start + pd.Timedelta(hours=hours)).tz_convert(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def rebuild(request: dict) -> set[tuple[str, str, str, str]]:
+    """(date, time, dose, end) of every dose a MedicationRequest's Timing describes: each date from the
     bounds' start date in steps of the period (or each date on dayOfWeek for a daily run on weekdays),
     at each timeOfDay, kept when inside the bounds (both ends included; local times, as the bounds carry
-    the patient's offset)."""
+    the patient's offset); an infusion ends its Timing's duration after its start."""
     doses = set()
     for dosage in request["dosageInstruction"]:
         repeat = dosage["timing"]["repeat"]
+        zone = dosage["timing"]["extension"][0]["valueCode"]
         start, end = (repeat["boundsPeriod"][k][:16] for k in ("start", "end"))
         first, last = dt.date.fromisoformat(start[:10]), dt.date.fromisoformat(end[:10])
         step = repeat["period"] * (7 if repeat["periodUnit"] == "wk" else 1)
@@ -81,22 +92,25 @@ def rebuild(request: dict) -> set[tuple[str, str, str]]:
             for time in repeat["timeOfDay"]:
                 stamp = f"{day.isoformat()}T{time[:5]}"
                 if start <= stamp <= end:
-                    doses.add((day.isoformat(), time[:5], dose))
+                    doses.add((day.isoformat(), time[:5], dose, end_of(day, time, repeat, zone)))
     return doses
 
 
-def planned(doses_csv: Path) -> dict[tuple[str, str, str], set[tuple[str, str, str]]]:
-    """doses.csv as {(patient, drug, regimen key): {(date, time, dose)}}, held doses left out. The key
+def planned(doses_csv: Path) -> dict[tuple[str, str, str], set[tuple[str, str, str, str]]]:
+    """doses.csv as {(patient, drug, regimen key): {(date, time, dose, end)}}, held doses left out; the
+    end ("2027-01-06 09:00") of an infusion, "" for a dose without duration. The key
     (the uid's middle: "RA-901.b-hril-2-or-placebo.d001.0900@...") tells apart two regimens of one drug
     (a bolus and an infusion of fluorouracil; a loading dose and a taper of prednisone)."""
     table = pd.read_csv(doses_csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     table = table[table["status"] != "held"]
     dose = table["dose"].map(lambda v: f"{float(v):g}" if v.replace(".", "").isdigit() else v)
-    keys = [u.split("@")[0][len(p) + 1 :].rsplit(".", 2)[0] for p, u in zip(table["patient_id"], table["uid"])]
-    out: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}
-    rows = zip(table["patient_id"], table["drug"], keys, table["date"], table["time"], dose, strict=True)
-    for patient, drug, key, date, time, amount in rows:
-        out.setdefault((patient, drug, key), set()).add((date, time, amount))
+    uids = zip(table["patient_id"], table["uid"], strict=True)
+    keys = [uid.split("@")[0][len(patient) + 1 :].rsplit(".", 2)[0] for patient, uid in uids]
+    ends = (table["end_date"] + " " + table["end_time"]).str.strip()
+    out: dict[tuple[str, str, str], set[tuple[str, str, str, str]]] = {}
+    rows = zip(table["patient_id"], table["drug"], keys, table["date"], table["time"], dose, ends, strict=True)
+    for patient, drug, key, date, time, amount, end in rows:
+        out.setdefault((patient, drug, key), set()).add((date, time, amount, end))
     return out
 
 
@@ -478,3 +492,38 @@ def test_plan_definition_orders_phases_groups_arms_and_says_the_first_dose(tmp_p
     action = cape["action"][0]
     assert action["description"].endswith("; the first dose at 20:00")
     assert action["action"][0]["textEquivalent"].endswith("; the first dose at 20:00")
+
+
+def test_an_infusion_carries_its_duration_and_its_end_by_hand(tmp_path: Path) -> None:
+    """mFOLFOX6, FOX-901 from Monday 2027-01-04 in Berlin (+01:00): fluorouracil over 46 hours from 11:00
+    (Timing.repeat duration 46 h), oxaliplatin over 2 hours from 09:00 (duration 2 h), the bolus at 11:00
+    (no duration). The log gives oxaliplatin started at 09:10: its administration runs 09:10 to 11:10
+    (a log records starts only). As of 2027-01-05 the pump of day 1 is due and not logged: not-done, for
+    the planned period 2027-01-04 11:00 to 2027-01-06 09:00."""
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(
+        "patient_id,arm,start_date,timezone,site,height,weight\n"
+        "FOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "log.csv"
+    log.write_text("patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04 09:10\n", encoding="utf-8")
+    folder = export(PROTOCOLS / "mfolfox6.toml", cohort, tmp_path / "out", log=log, as_of=dt.date(2027, 1, 5))
+    bundle = bundles(folder)["FOX-901"]
+    Bundle.model_validate(bundle)
+    requests = {r["identifier"][0]["value"]: r for r in resources(bundle, "MedicationRequest")}
+    (pump,) = requests["fluorouracil-infusion"]["dosageInstruction"]
+    assert (pump["timing"]["repeat"]["duration"], pump["timing"]["repeat"]["durationUnit"]) == (46, "h")
+    assert pump["timing"]["repeat"]["boundsPeriod"]["start"] == "2027-01-04T11:00:00+01:00"
+    assert requests["oxaliplatin"]["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 2
+    assert "duration" not in requests["fluorouracil-bolus"]["dosageInstruction"][0]["timing"]["repeat"]
+    given = {r["request"]["reference"]: r for r in resources(bundle, "MedicationAdministration")}
+    urls = {e["resource"]["id"]: e["fullUrl"] for e in bundle["entry"]}
+    oxaliplatin = given[urls[requests["oxaliplatin"]["id"]]]
+    assert oxaliplatin["status"] == "completed" and "effectiveDateTime" not in oxaliplatin
+    assert oxaliplatin["effectivePeriod"] == {"start": "2027-01-04T09:10:00+01:00", "end": "2027-01-04T11:10:00+01:00"}
+    missed = given[urls[requests["fluorouracil-infusion"]["id"]]]
+    assert missed["status"] == "not-done"
+    assert missed["effectivePeriod"] == {"start": "2027-01-04T11:00:00+01:00", "end": "2027-01-06T09:00:00+01:00"}
+    bolus = given[urls[requests["fluorouracil-bolus"]["id"]]]
+    assert bolus["effectiveDateTime"] == "2027-01-04T11:00:00+01:00" and "effectivePeriod" not in bolus

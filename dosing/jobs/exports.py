@@ -127,8 +127,12 @@ def planned(
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
         reasons = pd.Series(table["hold_reason"].to_numpy(), index=keys.index)
+        minutes = pd.Series(table["duration_minutes"].to_numpy(dtype=np.int64), index=keys.index)
+        uids = judged["uid"].astype(str)
         judged = judged.assign(
-            regimen=judged["uid"].astype(str).map(keys), hold_reason=judged["uid"].astype(str).map(reasons).fillna("")
+            regimen=uids.map(keys),
+            hold_reason=uids.map(reasons).fillna(""),
+            duration_minutes=uids.map(minutes).fillna(0).astype(np.int64),  # an infusion's, for its end
         )
     return Planned(table, visits, judged, route_of, bad_lines, as_of if log is not None else None, after)
 

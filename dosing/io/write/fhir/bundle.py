@@ -118,8 +118,9 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
             "subject": patient_identifier(protocol.study.id, patient_id),
             "request": {"reference": requests[str(row.regimen)]},
         }
+        minutes = int(getattr(row, "duration_minutes", 0) or 0)
         if done:
-            resource["effectiveDateTime"] = _given_instant(str(row.given_at), str(row.timezone))
+            resource |= _effective(_given_instant(str(row.given_at), str(row.timezone)), minutes, str(row.timezone))
             amount = _amount(row.dose_given)
             if amount is not None and not isinstance(row.dose, str):  # a blinded dose text: no amount shown
                 resource["dosage"] = {"dose": dose_quantity(amount, str(row.unit))}
@@ -127,9 +128,20 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
             reason = str(getattr(row, "hold_reason", "") or "")  # the changes file's, written by blinded staff
             text = f"held: {reason}" if str(row.status) == "held" and reason else NOT_DONE_REASON[str(row.status)]
             resource["statusReason"] = [{"text": text}]
-            resource["effectiveDateTime"] = _planned_instant(str(row.planned_utc), str(row.timezone))
+            resource |= _effective(
+                _planned_instant(str(row.planned_utc), str(row.timezone)), minutes, str(row.timezone)
+            )
         entries.append({"fullUrl": full_url, "resource": resource})
     return entries
+
+
+def _effective(start: str, minutes: int, zone: str) -> dict:
+    """``effectiveDateTime``, or for an infusion ``effectivePeriod`` from its start to its start plus its
+    duration (a log records starts only; a log giving a date alone says nothing of the end)."""
+    if minutes <= 0 or len(start) <= 10:
+        return {"effectiveDateTime": start}
+    end = (pd.Timestamp(start) + pd.Timedelta(minutes=minutes)).tz_convert(zone)
+    return {"effectivePeriod": {"start": start, "end": end.isoformat()}}
 
 
 def _amount(value: object) -> float | None:
