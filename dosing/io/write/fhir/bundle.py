@@ -17,6 +17,7 @@ import pandas as pd
 
 from ....protocol.model import Protocol
 from ....protocol.units import format_dose
+from .as_needed import prn_request_dosages
 from .codes import TIMEZONE, dose_quantity, patient_identifier, route_coding
 from .timing import Run, runs
 
@@ -40,9 +41,11 @@ def patient_bundle(
     visits: pd.DataFrame,
     judged: pd.DataFrame | None,
     route_of: dict[str, str],
+    prn: tuple[pd.DataFrame, str, bool] | None = None,
 ) -> dict:
     """The bundle of one patient: ``doses`` (the dose table's rows of this patient, ``regimen`` the
-    key shown), ``visits`` (plan_visits rows), ``judged`` (adherence rows with a ``regimen`` key)."""
+    key shown), ``visits`` (plan_visits rows), ``judged`` (adherence rows with a ``regimen`` key),
+    ``prn``: this patient's as-needed windows (:func:`.as_needed.prn_windows`), zone and whether blinded."""
     study = protocol.study.id
     entries = []
     requests: dict[str, str] = {}
@@ -50,6 +53,8 @@ def patient_bundle(
         full_url = urn(study, patient_id, str(key))
         requests[str(key)] = full_url
         entries.append({"fullUrl": full_url, "resource": _request(protocol, patient_id, mine, route_of[str(key)])})
+    if prn is not None and len(prn[0]):
+        entries += _prn_requests(protocol, patient_id, *prn)
     if judged is not None:
         entries += _administrations(protocol, patient_id, judged, requests)
     if len(visits):
@@ -81,6 +86,31 @@ def _request(protocol: Protocol, patient_id: str, doses: pd.DataFrame, route_reg
         "instantiatesCanonical": [plan_url(protocol)],
         "dosageInstruction": instructions,
     }
+
+
+def _prn_requests(protocol: Protocol, patient_id: str, windows: pd.DataFrame, zone: str, blinded: bool) -> list:
+    """A MedicationRequest per as-needed regimen (no planned doses: see :mod:`.as_needed`)."""
+    entries = []
+    for regimen_id, mine in windows.groupby("regimen", sort=False):
+        regimen = protocol.regimen(str(regimen_id))
+        hides = blinded and protocol.study.blinded and regimen.blinded_label is not None
+        key = regimen.display_key if blinded else regimen.id
+        route = route_coding(regimen.route, protocol, regimen.id)
+        full_url = urn(protocol.study.id, patient_id, key)
+        hidden = hides and regimen.blinded_dose is not None
+        resource = {
+            "resourceType": "MedicationRequest",
+            "id": _id(full_url),
+            "identifier": [{"system": f"urn:dosing:{protocol.study.id.lower()}:regimen", "value": key}],
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": str(regimen.blinded_label) if hides else regimen.drug},
+            "subject": patient_identifier(protocol.study.id, patient_id),
+            "instantiatesCanonical": [plan_url(protocol)],
+            "dosageInstruction": prn_request_dosages(protocol, regimen, mine, zone, route, hidden),
+        }
+        entries.append({"fullUrl": full_url, "resource": resource})
+    return entries
 
 
 def plan_url(protocol: Protocol) -> str:
