@@ -569,3 +569,16 @@ def test_an_as_needed_regimen_is_a_request_with_its_limits_and_allowed_days_by_h
     )
     assert first["maxDosePerPeriod"]["denominator"]["code"] == "h"
     assert first["text"].startswith("10 mg oral, as needed, at most 3 in 24 hours, at least 6 h apart")
+
+
+def test_plan_definition_says_an_infusions_duration(tmp_path: Path) -> None:
+    """mFOLFOX6: fluorouracil over 46 hours on day 1 of each 14-day cycle: the cycle action lasts 14 days
+    (its own duration), each dose in its dosing-days child 46 hours; the bolus has no duration."""
+    plan = _plan(tmp_path, PROTOCOLS / "mfolfox6.toml", unblinded=False)
+    PlanDefinition.model_validate(plan)
+    actions = {a["id"]: a for a in plan["action"]}
+    (cycle,) = actions["fluorouracil-infusion"]["action"]
+    assert (cycle["timingTiming"]["repeat"]["duration"], cycle["timingTiming"]["repeat"]["durationUnit"]) == (14, "d")
+    (days,) = cycle["action"]
+    assert (days["timingTiming"]["repeat"]["duration"], days["timingTiming"]["repeat"]["durationUnit"]) == (46, "h")
+    assert "duration" not in actions["fluorouracil-bolus"]["action"][0]["action"][0]["timingTiming"]["repeat"]
