@@ -37,6 +37,9 @@ SLE_COHORT = FIXTURES / "sdtm-sle-two-patients.csv"
 SEED_ARGS = ["--changes", str(FIXTURES / "sdtm-seed-changes.csv")]
 SEED_ARGS += ["--log", str(FIXTURES / "log-sdtm-seed-cycle-1.csv"), "--as-of", "2027-02-04"]
 SLE_ARGS = ["--log", str(FIXTURES / "log-sdtm-sle-week-1.csv"), "--as-of", "2027-01-10"]
+PRN = FIXTURES / "blind-prn" / "nct02467504-prn.toml"  # the seed with loxoprofen as needed
+PRN_COHORT = FIXTURES / "sdtm-prn-two-patients.csv"
+PRN_ARGS = ["--log", str(FIXTURES / "log-sdtm-prn.csv"), "--as-of", "2027-01-07"]
 IL2 = "hrIL-2 or placebo"
 
 
@@ -45,7 +48,7 @@ def export(out: Path, protocol: Path, cohort: Path, *more: str) -> tuple[Path, s
         main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(out), *more]
     )
     assert result.exit_code == 0, result.output + result.stderr
-    name = protocol.stem + ("-UNBLINDED" if "--unblinded" in more else "")
+    name = dosing.load_protocol(protocol).study.id.lower() + ("-UNBLINDED" if "--unblinded" in more else "")
     return out / name / "sdtm", result.stdout
 
 
@@ -286,8 +289,9 @@ def _snapshot(folder: Path, out: Path) -> dict[str, bytes]:
         (SEED, SEED_COHORT, SEED_ARGS, ("active", "placebo")),
         (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.5", "placebo")),
         (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.2", "il2-1.0")),
+        (PRN, PRN_COHORT, PRN_ARGS, ("active", "placebo")),  # logged as-needed doses: PERFORMED records
     ],
-    ids=["seed", "sle-0.5-vs-placebo", "sle-0.2-vs-1.0"],
+    ids=["seed", "sle-0.5-vs-placebo", "sle-0.2-vs-1.0", "seed-prn"],
 )
 def test_swapping_arms_changes_no_byte_of_the_blinded_export(
     tmp_path: Path, protocol: Path, cohort: Path, args: list[str], arms: tuple[str, str]
@@ -310,7 +314,10 @@ def test_swapping_arms_changes_no_byte_of_the_blinded_export(
         assert first[name] == second[name], f"{name} reveals which patient is in which arm"
 
 
-@pytest.mark.parametrize(("protocol", "cohort", "args"), [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS)])
+@pytest.mark.parametrize(
+    ("protocol", "cohort", "args"),
+    [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS), (PRN, PRN_COHORT, PRN_ARGS)],
+)
 def test_no_arm_or_true_drug_in_the_blinded_export(
     tmp_path: Path, protocol: Path, cohort: Path, args: list[str]
 ) -> None:
@@ -641,3 +648,36 @@ def test_an_infusion_logged_as_a_date_alone_has_no_end(tmp_path: Path) -> None:
     assert [(r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECENDY"]) for r in given] == [("2027-01-04", None, 1, None)]
     frame, _ = pyreadstat.read_xport(str(folder / "ec.xpt"))
     assert frame["ECENDY"].isna().sum() == 1
+
+
+def test_a_logged_as_needed_dose_is_a_performed_record_and_an_ex_record_by_hand(tmp_path: Path) -> None:
+    # Pemetrexed maintenance: metoclopramide 10 mg as needed (no planned dose). PEM-001 starts Monday
+    # 2027-03-22 in Madrid; the log gives it on 2027-03-30 (study day 9, +02:00 since 03-28) at 08:00
+    # and 14:30, the second with "10 mg". Each is a PERFORMED record (ECOCCUR Y, ECDOSFRQ PRN) with no
+    # SCHEDULED one, linked to its EX record by patient, regimen and log line.
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort = write(tmp_path, "cohort.csv", "\n".join(lines[:2]) + "\n")
+    log = write(
+        tmp_path,
+        "log.csv",
+        "patient_id,drug,given_at,dose_given\n"
+        "PEM-001,Metoclopramide,2027-03-30 08:00,\n"
+        "PEM-001,Metoclopramide,2027-03-30 14:30,10 mg\n",
+    )
+    args = ["--log", str(log), "--as-of", "2027-03-31", "--unblinded"]
+    folder, _ = export(tmp_path / "out", PROTOCOLS / "pemetrexed-maintenance.toml", cohort, *args)
+    ec = pick(rows(folder, "ec"), ECTRT="Metoclopramide")
+    assert [(r["ECMOOD"], r["ECOCCUR"], r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECDOSE"], r["ECDOSU"],
+             r["ECDOSFRQ"], r["ECLNKID"]) for r in ec] == [
+        ("PERFORMED", "Y", "2027-03-30T08:00+02:00", "2027-03-30T08:00+02:00", 9, 10, "mg", "PRN",
+         "PEM-001.metoclopramide-prn.prn-line-2"),
+        ("PERFORMED", "Y", "2027-03-30T14:30+02:00", "2027-03-30T14:30+02:00", 9, 10, "mg", "PRN",
+         "PEM-001.metoclopramide-prn.prn-line-3"),
+    ]  # fmt: skip
+    ex = pick(rows(folder, "ex"), EXTRT="Metoclopramide")
+    assert [(r["EXSTDTC"], r["EXDOSE"], r["EXDOSFRQ"], r["EXROUTE"], r["EXLNKID"]) for r in ex] == [
+        ("2027-03-30T08:00+02:00", 10, "PRN", "ORAL", "PEM-001.metoclopramide-prn.prn-line-2"),
+        ("2027-03-30T14:30+02:00", 10, "PRN", "ORAL", "PEM-001.metoclopramide-prn.prn-line-3"),
+    ]
+    records = rows(folder, "ec")
+    assert [r["ECSEQ"] for r in records] == list(range(1, len(records) + 1))
