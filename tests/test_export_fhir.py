@@ -25,6 +25,7 @@ from fhir.resources.R4B.plandefinition import PlanDefinition
 import dosing
 from dosing.cli import main
 from dosing.errors import ProtocolError
+from dosing.io.write.fhir.codes import UCUM
 from dosing.jobs.exports import BlindedExportRefused
 from tests.conftest import FIXTURES, PROTOCOLS
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
@@ -582,3 +583,54 @@ def test_plan_definition_says_an_infusions_duration(tmp_path: Path) -> None:
     (days,) = cycle["action"]
     assert (days["timingTiming"]["repeat"]["duration"], days["timingTiming"]["repeat"]["durationUnit"]) == (46, "h")
     assert "duration" not in actions["fluorouracil-bolus"]["action"][0]["action"][0]["timingTiming"]["repeat"]
+
+
+def test_a_logged_as_needed_dose_is_a_completed_administration_of_its_request(tmp_path: Path) -> None:
+    """PEM-001 (from 2027-03-22, Madrid) takes metoclopramide on 2027-03-30 at 08:00 and 14:30 ("10 mg"):
+    two completed administrations at those times (+02:00), referencing the as-needed request."""
+    cohort = tmp_path / "cohort.csv"
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at,dose_given\n"
+        "PEM-001,Metoclopramide,2027-03-30 08:00,\nPEM-001,Metoclopramide,2027-03-30 14:30,10 mg\n",
+        encoding="utf-8",
+    )
+    protocol = PROTOCOLS / "pemetrexed-maintenance.toml"
+    folder = export(protocol, cohort, tmp_path / "out", log=log, as_of=dt.date(2027, 3, 31))
+    bundle = bundles(folder)["PEM-001"]
+    Bundle.model_validate(bundle)
+    (request,) = [e for e in bundle["entry"] if e["resource"]["identifier"][0]["value"] == "metoclopramide-prn"]
+    given = [
+        r for r in resources(bundle, "MedicationAdministration") if r["request"]["reference"] == request["fullUrl"]
+    ]
+    assert [(r["status"], r["effectiveDateTime"], r.get("dosage")) for r in given] == [
+        ("completed", "2027-03-30T08:00:00+02:00", None),
+        ("completed", "2027-03-30T14:30:00+02:00", {"dose": {"value": 10, "unit": "mg", "system": UCUM, "code": "mg"}}),
+    ]
+    assert given[0]["identifier"][0]["value"] == "PEM-001.metoclopramide-prn.prn-line-2"
+
+
+def test_swapping_arms_with_as_needed_doses_changes_no_byte_of_the_blinded_export(tmp_path: Path) -> None:
+    """The seed with loxoprofen as needed: both patients' PRN requests and logged PRN doses are the same
+    bytes whichever arm each patient is in."""
+    protocol = FIXTURES / "blind-prn" / "nct02467504-prn.toml"
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at\nPX-001,Loxoprofen,2027-01-05 08:00\nPX-002,Loxoprofen,2027-01-05 09:00\n",
+        encoding="utf-8",
+    )
+    runs = []
+    for number, arms in enumerate((("active", "placebo"), ("placebo", "active"))):
+        cohort = cohort_of(tmp_path / str(number), protocol, {"PX-001": arms[0], "PX-002": arms[1]})
+        loaded = dosing.load_protocol(protocol)
+        patients = dosing.load_cohort(cohort, loaded)
+        folder = dosing.export_fhir(
+            loaded, patients, tmp_path / str(number) / "out", log=log, as_of=dt.date(2027, 1, 7)
+        ).folder
+        runs.append({p.name: p.read_bytes() for p in sorted((folder / "bundles").glob("*.json"))})
+    assert runs[0] == runs[1]
+    bundle = json.loads(runs[0]["PX-001.json"])
+    assert any(d.get("asNeededBoolean") for r in resources(bundle, "MedicationRequest") for d in r["dosageInstruction"])
+    assert "2027-01-05T08:00:00+08:00" in runs[0]["PX-001.json"].decode()

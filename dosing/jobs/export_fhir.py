@@ -46,13 +46,15 @@ def export_fhir(
     judged = dict(tuple(due(plan).groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
     empty = plan.doses.iloc[0:0]
     prn = dict(tuple(prn_windows(protocol, cohort, changes, blinded=not unblinded).groupby("patient_id", sort=False)))
+    taken = plan.as_needed if plan.as_needed is not None else pd.DataFrame(columns=["patient_id"])
+    prn_taken = dict(tuple(taken.groupby(taken["patient_id"].astype(str), sort=False)))
     zones = dict(zip(cohort.patients["patient_id"].astype(str), cohort.patients["timezone"].astype(str), strict=True))
     with export_folder(protocol, out_dir, "fhir", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_json(definition, folder / "plan-definition.json")
         (folder / "bundles").mkdir()
         for pid in cohort.patients["patient_id"].astype(str):
             mine_judged = judged.get(pid, empty) if plan.judged is not None else None
-            mine_prn = (prn[pid], zones[pid], not unblinded) if pid in prn else None
+            mine_prn = (prn[pid], zones[pid], not unblinded, prn_taken.get(pid)) if pid in prn else None
             bundle = patient_bundle(
                 protocol,
                 pid,

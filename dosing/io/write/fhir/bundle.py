@@ -41,11 +41,12 @@ def patient_bundle(
     visits: pd.DataFrame,
     judged: pd.DataFrame | None,
     route_of: dict[str, str],
-    prn: tuple[pd.DataFrame, str, bool] | None = None,
+    prn: tuple[pd.DataFrame, str, bool, pd.DataFrame | None] | None = None,
 ) -> dict:
     """The bundle of one patient: ``doses`` (the dose table's rows of this patient, ``regimen`` the
     key shown), ``visits`` (plan_visits rows), ``judged`` (adherence rows with a ``regimen`` key),
-    ``prn``: this patient's as-needed windows (:func:`.as_needed.prn_windows`), zone and whether blinded."""
+    ``prn``: this patient's as-needed windows (:func:`.as_needed.prn_windows`), zone, whether blinded and
+    the log's as-needed doses of this patient (the PRN judgement's table; None without a log)."""
     study = protocol.study.id
     entries = []
     requests: dict[str, str] = {}
@@ -88,8 +89,11 @@ def _request(protocol: Protocol, patient_id: str, doses: pd.DataFrame, route_reg
     }
 
 
-def _prn_requests(protocol: Protocol, patient_id: str, windows: pd.DataFrame, zone: str, blinded: bool) -> list:
-    """A MedicationRequest per as-needed regimen (no planned doses: see :mod:`.as_needed`)."""
+def _prn_requests(
+    protocol: Protocol, patient_id: str, windows: pd.DataFrame, zone: str, blinded: bool, taken: pd.DataFrame | None
+) -> list:
+    """A MedicationRequest per as-needed regimen (no planned doses: see :mod:`.as_needed`), and a
+    completed MedicationAdministration per logged dose of it."""
     entries = []
     for regimen_id, mine in windows.groupby("regimen", sort=False):
         regimen = protocol.regimen(str(regimen_id))
@@ -110,6 +114,44 @@ def _prn_requests(protocol: Protocol, patient_id: str, windows: pd.DataFrame, zo
             "dosageInstruction": prn_request_dosages(protocol, regimen, mine, zone, route, hidden),
         }
         entries.append({"fullUrl": full_url, "resource": resource})
+        if taken is not None and len(taken):
+            shown = regimen.blinded_label or regimen.drug
+            mine_taken = taken[taken["drug"].astype(str) == shown]
+            unit = regimen.dose.absolute_unit
+            entries += _prn_given(protocol, patient_id, (key, full_url, resource), mine_taken, zone, (hidden, unit))
+    return entries
+
+
+def _prn_given(
+    protocol: Protocol,
+    patient_id: str,
+    request: tuple[str, str, dict],
+    taken: pd.DataFrame,
+    zone: str,
+    dose: tuple[bool, str],
+) -> list:
+    """A completed MedicationAdministration per logged as-needed dose: the log's time and (unless the
+    blinded view hides the dose) amount, in the regimen's unit."""
+    key, request_url, resource = request
+    hidden, unit = dose
+    entries = []
+    for row in taken.itertuples(index=False):
+        dose_id = f"{patient_id}.{key}.prn-line-{int(str(row.line))}"
+        full_url = urn(protocol.study.id, dose_id, "given")
+        given: dict = {
+            "resourceType": "MedicationAdministration",
+            "id": _id(full_url),
+            "identifier": [{"system": f"urn:dosing:{protocol.study.id.lower()}:dose", "value": dose_id}],
+            "status": "completed",
+            "medicationCodeableConcept": resource["medicationCodeableConcept"],
+            "subject": patient_identifier(protocol.study.id, patient_id),
+            "request": {"reference": request_url},
+            "effectiveDateTime": _given_instant(str(row.given_at), zone),
+        }
+        amount = _amount(row.dose_given)
+        if amount is not None and not hidden:
+            given["dosage"] = {"dose": dose_quantity(amount, unit)}
+        entries.append({"fullUrl": full_url, "resource": given})
     return entries
 
 
