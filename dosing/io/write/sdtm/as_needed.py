@@ -10,6 +10,8 @@ the dose (it differs between arms) there is no amount, only the blinded dose as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -30,48 +32,44 @@ def prn_records(
     regimens = prn_regimens(protocol)
     if doses.empty or not regimens:
         return pd.DataFrame()
-    pids = doses["patient_id"].astype(str).to_numpy()
-    arm_of = dict(zip(cohort.patients["patient_id"].astype(str), cohort.patients["arm"].astype(str), strict=True))
-    which = _regimen_of(protocol, regimens, [arm_of.get(p, "") for p in pids], doses["drug"].astype(str).to_numpy())
+    patients = cohort.patients.set_index(cohort.patients["patient_id"].astype(str))
+    pids = doses["patient_id"].astype(str)
+    which = _regimen_of(protocol, regimens, pids.map(patients["arm"].astype(str)), doses["drug"].astype(str))
     known = which >= 0  # a PRN judgement names a PRN regimen of the patient's arm: all known
     doses, pids, which = doses[known], pids[known], which[known]
-    chosen = [regimens[i] for i in which]
-    view = View(protocol, unblinded)
-    zones = pd.Series(pids).map(
-        dict(zip(cohort.patients["patient_id"].astype(str), cohort.patients["timezone"].astype(str), strict=True))
-    )
+    per = _per_regimen(protocol, regimens, unblinded)  # one value per regimen, picked per dose below
+    zones = pids.map(patients["timezone"].astype(str)).to_numpy()
     admin = given.reindex(doses["line"].to_numpy(dtype=np.int64))
     timed = admin["timed"].fillna(False).to_numpy(dtype=bool)
     seconds = admin["given_s"].fillna(0).to_numpy(dtype=np.int64)
     days = admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]")
-    texts = local_iso(pd.to_datetime(seconds, unit="s", utc=True), zones.to_numpy())
+    texts = local_iso(pd.to_datetime(seconds, unit="s", utc=True), zones)
     dtc = np.where(timed, texts, np.datetime_as_string(days).astype(object))
-    hidden = np.array([view.hides_dose(r.id) for r in chosen], dtype=bool)
-    placebo = np.array([bool(unblinded and r.placebo_for) for r in chosen], dtype=bool)
-    amount = np.where(np.isnan(doses["dose_given"].to_numpy(dtype=float)), _fixed(chosen), doses["dose_given"])
-    keys = [r.id if unblinded else r.display_key for r in chosen]
-    lines = doses["line"].astype(int).astype(str).to_numpy()
-    dy = study_day(days, _start_days(cohort, pd.Series(pids)))
+    hidden, placebo = per["hidden"][which], per["placebo"][which]
+    logged = doses["dose_given"].to_numpy(dtype=float)
+    amount = np.where(np.isnan(logged), per["fixed"][which], logged)
+    lines = doses["line"].astype(np.int64).astype(str).to_numpy(dtype=object)
+    dy = study_day(days, _start_days(cohort, pids))
     return pd.DataFrame(
         {
-            "patient_id": pids,
-            "regimen": [r.id for r in chosen],
-            "USUBJID": protocol.study.id + "-" + pids.astype(object),
-            "LNKID": [f"{p}.{k}.prn-line-{line}" for p, k, line in zip(pids, keys, lines, strict=True)],
-            "TRT": [_treatment(r, unblinded) for r in chosen],
-            "DOSE": np.where(placebo, 0.0, np.where(hidden, np.nan, amount.astype(float))),
-            "DOSTXT": [r.blinded_dose if h else None for r, h in zip(chosen, hidden, strict=True)],
-            "DOSU": [None if h else _unit(protocol, r, unblinded) for r, h in zip(chosen, hidden, strict=True)],
-            "DOSFRM": [dose_form_term(protocol, r) if unblinded else None for r in chosen],
+            "patient_id": pids.to_numpy(),
+            "regimen": per["id"][which],
+            "USUBJID": protocol.study.id + "-" + pids.to_numpy(dtype=object),
+            "LNKID": pids.to_numpy(dtype=object) + "." + per["key"][which] + ".prn-line-" + lines,
+            "TRT": per["treatment"][which],
+            "DOSE": np.where(placebo, 0.0, np.where(hidden, np.nan, amount)),
+            "DOSTXT": per["text"][which],
+            "DOSU": per["unit"][which],
+            "DOSFRM": per["form"][which],
             "DOSFRQ": AS_NEEDED,
-            "ROUTE": [route_term(protocol, r) for r in chosen],
+            "ROUTE": per["route"][which],
             "EPOCH": TREATMENT,
             "DTC": dtc,
             "DY": dy,
             "ENDTC": dtc,  # a dose at a point in time
             "ENDY": dy,
             "minutes": 0,
-            "zone": zones.to_numpy(),
+            "zone": zones,
             "date": days,
             "held": False,
             "placebo": placebo,
@@ -83,13 +81,40 @@ def prn_records(
     )
 
 
-def _regimen_of(protocol: Protocol, regimens: list[Regimen], arms: list[str], shown: np.ndarray) -> np.ndarray:
-    """Per dose, the index of the PRN regimen of the patient's arm logged under that drug name (-1: none)."""
-    members = {a.id: set(a.regimens) for a in protocol.arms}
-    lookup = {
-        (arm, r.blinded_label or r.drug): i for i, r in enumerate(regimens) for arm in members if r.id in members[arm]
+def _per_regimen(protocol: Protocol, regimens: list[Regimen], unblinded: bool) -> dict[str, np.ndarray]:
+    """What a record shows of each PRN regimen, as arrays indexed like ``regimens``."""
+    view = View(protocol, unblinded)
+    hidden = [view.hides_dose(r.id) for r in regimens]
+
+    def column(values: Sequence[object], dtype: type = object) -> np.ndarray:
+        return np.array(list(values), dtype=dtype)
+
+    return {
+        "id": column([r.id for r in regimens]),
+        "key": column([r.id if unblinded else r.display_key for r in regimens]),
+        "treatment": column([_treatment(r, unblinded) for r in regimens]),
+        "hidden": column(hidden, bool),
+        "placebo": column([bool(unblinded and r.placebo_for) for r in regimens], bool),
+        "fixed": _fixed(regimens),
+        "text": column([r.blinded_dose if h else None for r, h in zip(regimens, hidden, strict=True)]),
+        "unit": column([None if h else _unit(protocol, r, unblinded) for r, h in zip(regimens, hidden, strict=True)]),
+        "form": column([dose_form_term(protocol, r) if unblinded else None for r in regimens]),
+        "route": column([route_term(protocol, r) for r in regimens]),
     }
-    return np.array([lookup.get((arm, str(name)), -1) for arm, name in zip(arms, shown, strict=True)], dtype=int)
+
+
+def _regimen_of(protocol: Protocol, regimens: list[Regimen], arms: pd.Series, shown: pd.Series) -> np.ndarray:
+    """Per dose, the index of the PRN regimen of the patient's arm logged under that drug name (-1: none)."""
+    pairs = [
+        (a.id, r.blinded_label or r.drug, i)
+        for i, r in enumerate(regimens)
+        for a in protocol.arms
+        if r.id in a.regimens
+    ]
+    index = pd.MultiIndex.from_tuples([(arm, name) for arm, name, _ in pairs])
+    found = index.get_indexer(pd.MultiIndex.from_arrays([arms.fillna("").astype(str), shown.astype(str)]))
+    numbers = np.array([i for _, _, i in pairs] + [-1], dtype=np.int64)
+    return numbers[found]  # found -1 picks the appended -1
 
 
 def _treatment(regimen: Regimen, unblinded: bool) -> str:

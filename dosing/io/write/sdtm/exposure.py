@@ -67,7 +67,7 @@ def end_iso(starts: pd.DatetimeIndex, minutes: np.ndarray, zones: np.ndarray, st
 
 def iso_dates(texts: np.ndarray) -> np.ndarray:
     """The dates (day numbers) of ISO 8601 texts ("2027-01-06T09:00+01:00" -> 2027-01-06)."""
-    return np.array([str(t)[:10] for t in texts], dtype="datetime64[D]")
+    return np.asarray(texts, dtype=object).astype("U10").astype("datetime64[D]")  # vectorised: the first 10 characters
 
 
 def _start_days(cohort: Cohort, patients: pd.Series) -> np.ndarray:
