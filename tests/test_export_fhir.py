@@ -25,6 +25,7 @@ from fhir.resources.R4B.plandefinition import PlanDefinition
 import dosing
 from dosing.cli import main
 from dosing.errors import ProtocolError
+from dosing.io.write.fhir.codes import UCUM
 from dosing.jobs.exports import BlindedExportRefused
 from tests.conftest import FIXTURES, PROTOCOLS
 from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
@@ -58,14 +59,25 @@ def resources(bundle: dict, kind: str) -> list[dict]:
 # ---- the Timing round trip ---------------------------------------------------------------------
 
 
-def rebuild(request: dict) -> set[tuple[str, str, str]]:
-    """(date, time, dose) of every dose a MedicationRequest's Timing describes: each date from the
+def end_of(day: dt.date, time: str, repeat: dict, zone: str) -> str:
+    """An infusion's end ("2027-01-06 09:00", local): its start plus Timing.repeat.duration, elapsed
+    time in the Timing's zone (its timezone extension); "" for a dose without duration."""
+    if "duration" not in repeat:
+        return ""
+    hours = {"h": 1.0, "min": 1 / 60}[repeat["durationUnit"]] * repeat["duration"]
+    start = pd.Timestamp(f"{day.isoformat()} {time[:5]}").tz_localize(zone)
+    return (start + pd.Timedelta(hours=hours)).tz_convert(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def rebuild(request: dict) -> set[tuple[str, str, str, str]]:
+    """(date, time, dose, end) of every dose a MedicationRequest's Timing describes: each date from the
     bounds' start date in steps of the period (or each date on dayOfWeek for a daily run on weekdays),
     at each timeOfDay, kept when inside the bounds (both ends included; local times, as the bounds carry
-    the patient's offset)."""
+    the patient's offset); an infusion ends its Timing's duration after its start."""
     doses = set()
     for dosage in request["dosageInstruction"]:
         repeat = dosage["timing"]["repeat"]
+        zone = dosage["timing"]["extension"][0]["valueCode"]
         start, end = (repeat["boundsPeriod"][k][:16] for k in ("start", "end"))
         first, last = dt.date.fromisoformat(start[:10]), dt.date.fromisoformat(end[:10])
         step = repeat["period"] * (7 if repeat["periodUnit"] == "wk" else 1)
@@ -81,20 +93,34 @@ def rebuild(request: dict) -> set[tuple[str, str, str]]:
             for time in repeat["timeOfDay"]:
                 stamp = f"{day.isoformat()}T{time[:5]}"
                 if start <= stamp <= end:
-                    doses.add((day.isoformat(), time[:5], dose))
+                    doses.add((day.isoformat(), time[:5], dose, end_of(day, time, repeat, zone)))
     return doses
 
 
-def planned(doses_csv: Path) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
-    """doses.csv as {(patient, drug): {(date, time, dose)}}, held doses left out."""
+def planned(doses_csv: Path) -> dict[tuple[str, str, str], set[tuple[str, str, str, str]]]:
+    """doses.csv as {(patient, drug, regimen key): {(date, time, dose, end)}}, held doses left out; the
+    end ("2027-01-06 09:00") of an infusion, "" for a dose without duration. The key
+    (the uid's middle: "RA-901.b-hril-2-or-placebo.d001.0900@...") tells apart two regimens of one drug
+    (a bolus and an infusion of fluorouracil; a loading dose and a taper of prednisone)."""
     table = pd.read_csv(doses_csv, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     table = table[table["status"] != "held"]
     dose = table["dose"].map(lambda v: f"{float(v):g}" if v.replace(".", "").isdigit() else v)
-    out: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
-    rows = zip(table["patient_id"], table["drug"], table["date"], table["time"], dose, strict=True)
-    for patient, drug, date, time, amount in rows:
-        out.setdefault((patient, drug), set()).add((date, time, amount))
+    uids = zip(table["patient_id"], table["uid"], strict=True)
+    keys = [uid.split("@")[0][len(patient) + 1 :].rsplit(".", 2)[0] for patient, uid in uids]
+    ends = (table["end_date"] + " " + table["end_time"]).str.strip()
+    out: dict[tuple[str, str, str], set[tuple[str, str, str, str]]] = {}
+    rows = zip(table["patient_id"], table["drug"], keys, table["date"], table["time"], dose, ends, strict=True)
+    for patient, drug, key, date, time, amount, end in rows:
+        out.setdefault((patient, drug, key), set()).add((date, time, amount, end))
     return out
+
+
+def as_needed(request: dict) -> bool:
+    return all(d.get("asNeededBoolean") for d in request["dosageInstruction"])
+
+
+def request_key(pid: str, request: dict) -> tuple[str, str, str]:
+    return (pid, request["medicationCodeableConcept"]["text"], request["identifier"][0]["value"])
 
 
 @pytest.mark.parametrize("protocol_path", SHIPPED, ids=lambda p: p.stem)
@@ -108,7 +134,8 @@ def test_timing_gives_back_doses_csv_dose_for_dose(tmp_path: Path, protocol_path
     rebuilt = {}
     for pid, bundle in bundles(folder).items():
         for request in resources(bundle, "MedicationRequest"):
-            rebuilt[(pid, request["medicationCodeableConcept"]["text"])] = rebuild(request)
+            if not as_needed(request):  # an as-needed request plans no dose (doses.csv has none)
+                rebuilt[request_key(pid, request)] = rebuild(request)
     assert rebuilt.keys() == expected.keys()
     for key in expected:
         assert rebuilt[key] == expected[key], key
@@ -123,7 +150,8 @@ def test_round_trip_with_changes_leaves_out_held_doses_and_splits_at_a_delay(tmp
     expected = planned(tmp_path / "gen" / "nct02467504" / "doses.csv")
     for pid, bundle in bundles(folder).items():
         for request in resources(bundle, "MedicationRequest"):
-            assert rebuild(request) == expected[(pid, request["medicationCodeableConcept"]["text"])], pid
+            if not as_needed(request):
+                assert rebuild(request) == expected[request_key(pid, request)], pid
 
 
 def test_seed_timing_by_hand(tmp_path: Path) -> None:
@@ -471,3 +499,138 @@ def test_plan_definition_orders_phases_groups_arms_and_says_the_first_dose(tmp_p
     action = cape["action"][0]
     assert action["description"].endswith("; the first dose at 20:00")
     assert action["action"][0]["textEquivalent"].endswith("; the first dose at 20:00")
+
+
+def test_an_infusion_carries_its_duration_and_its_end_by_hand(tmp_path: Path) -> None:
+    """mFOLFOX6, FOX-901 from Monday 2027-01-04 in Berlin (+01:00): fluorouracil over 46 hours from 11:00
+    (Timing.repeat duration 46 h), oxaliplatin over 2 hours from 09:00 (duration 2 h), the bolus at 11:00
+    (no duration). The log gives oxaliplatin started at 09:10: its administration runs 09:10 to 11:10
+    (a log records starts only). As of 2027-01-05 the pump of day 1 is due and not logged: not-done, for
+    the planned period 2027-01-04 11:00 to 2027-01-06 09:00."""
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(
+        "patient_id,arm,start_date,timezone,site,height,weight\n"
+        "FOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "log.csv"
+    log.write_text("patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04 09:10\n", encoding="utf-8")
+    folder = export(PROTOCOLS / "mfolfox6.toml", cohort, tmp_path / "out", log=log, as_of=dt.date(2027, 1, 5))
+    bundle = bundles(folder)["FOX-901"]
+    Bundle.model_validate(bundle)
+    requests = {r["identifier"][0]["value"]: r for r in resources(bundle, "MedicationRequest")}
+    (pump,) = requests["fluorouracil-infusion"]["dosageInstruction"]
+    assert (pump["timing"]["repeat"]["duration"], pump["timing"]["repeat"]["durationUnit"]) == (46, "h")
+    assert pump["timing"]["repeat"]["boundsPeriod"]["start"] == "2027-01-04T11:00:00+01:00"
+    assert requests["oxaliplatin"]["dosageInstruction"][0]["timing"]["repeat"]["duration"] == 2
+    assert "duration" not in requests["fluorouracil-bolus"]["dosageInstruction"][0]["timing"]["repeat"]
+    given = {r["request"]["reference"]: r for r in resources(bundle, "MedicationAdministration")}
+    urls = {e["resource"]["id"]: e["fullUrl"] for e in bundle["entry"]}
+    oxaliplatin = given[urls[requests["oxaliplatin"]["id"]]]
+    assert oxaliplatin["status"] == "completed" and "effectiveDateTime" not in oxaliplatin
+    assert oxaliplatin["effectivePeriod"] == {"start": "2027-01-04T09:10:00+01:00", "end": "2027-01-04T11:10:00+01:00"}
+    missed = given[urls[requests["fluorouracil-infusion"]["id"]]]
+    assert missed["status"] == "not-done"
+    assert missed["effectivePeriod"] == {"start": "2027-01-04T11:00:00+01:00", "end": "2027-01-06T09:00:00+01:00"}
+    bolus = given[urls[requests["fluorouracil-bolus"]["id"]]]
+    assert bolus["effectiveDateTime"] == "2027-01-04T11:00:00+01:00" and "effectivePeriod" not in bolus
+
+
+def test_an_as_needed_regimen_is_a_request_with_its_limits_and_allowed_days_by_hand(tmp_path: Path) -> None:
+    """Pemetrexed maintenance: metoclopramide 10 mg as needed, at most 3 in 24 hours, on cycle days 1-5
+    of the 21-day cycles from study day 8. PEM-001 starts 2027-03-22 (Madrid, +02:00 from 03-28): days
+    8-12 = 2027-03-29..04-02, days 29-33 = 2027-04-19..04-23. The changes file stops metoclopramide from
+    2027-04-21: the second run ends 2027-04-20 and there is no later one."""
+    cohort = tmp_path / "cohort.csv"
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    changes = tmp_path / "changes.csv"
+    changes.write_text(
+        "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"
+        "PEM-001,stop,metoclopramide-prn,,2027-04-21,,,,,no longer needed\n",
+        encoding="utf-8",
+    )
+    folder = export(PROTOCOLS / "pemetrexed-maintenance.toml", cohort, tmp_path / "out", changes=changes)
+    bundle = bundles(folder)["PEM-001"]
+    Bundle.model_validate(bundle)
+    (request,) = [
+        r for r in resources(bundle, "MedicationRequest") if r["identifier"][0]["value"] == "metoclopramide-prn"
+    ]
+    assert request["medicationCodeableConcept"]["text"] == "Metoclopramide"
+    dosages = request["dosageInstruction"]
+    assert [d["timing"]["repeat"]["boundsPeriod"] for d in dosages] == [
+        {"start": "2027-03-29T00:00:00+02:00", "end": "2027-04-02T23:59:59+02:00"},
+        {"start": "2027-04-19T00:00:00+02:00", "end": "2027-04-20T23:59:59+02:00"},
+    ]
+    first = dosages[0]
+    assert first["asNeededBoolean"] is True and first["doseAndRate"][0]["doseQuantity"]["value"] == 10
+    assert (first["maxDosePerPeriod"]["numerator"]["value"], first["maxDosePerPeriod"]["denominator"]["value"]) == (
+        30,
+        24,
+    )
+    assert first["maxDosePerPeriod"]["denominator"]["code"] == "h"
+    assert first["text"].startswith("10 mg oral, as needed, at most 3 in 24 hours, at least 6 h apart")
+
+
+def test_plan_definition_says_an_infusions_duration(tmp_path: Path) -> None:
+    """mFOLFOX6: fluorouracil over 46 hours on day 1 of each 14-day cycle: the cycle action lasts 14 days
+    (its own duration), each dose in its dosing-days child 46 hours; the bolus has no duration."""
+    plan = _plan(tmp_path, PROTOCOLS / "mfolfox6.toml", unblinded=False)
+    PlanDefinition.model_validate(plan)
+    actions = {a["id"]: a for a in plan["action"]}
+    (cycle,) = actions["fluorouracil-infusion"]["action"]
+    assert (cycle["timingTiming"]["repeat"]["duration"], cycle["timingTiming"]["repeat"]["durationUnit"]) == (14, "d")
+    (days,) = cycle["action"]
+    assert (days["timingTiming"]["repeat"]["duration"], days["timingTiming"]["repeat"]["durationUnit"]) == (46, "h")
+    assert "duration" not in actions["fluorouracil-bolus"]["action"][0]["action"][0]["timingTiming"]["repeat"]
+
+
+def test_a_logged_as_needed_dose_is_a_completed_administration_of_its_request(tmp_path: Path) -> None:
+    """PEM-001 (from 2027-03-22, Madrid) takes metoclopramide on 2027-03-30 at 08:00 and 14:30 ("10 mg"):
+    two completed administrations at those times (+02:00), referencing the as-needed request."""
+    cohort = tmp_path / "cohort.csv"
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at,dose_given\n"
+        "PEM-001,Metoclopramide,2027-03-30 08:00,\nPEM-001,Metoclopramide,2027-03-30 14:30,10 mg\n",
+        encoding="utf-8",
+    )
+    protocol = PROTOCOLS / "pemetrexed-maintenance.toml"
+    folder = export(protocol, cohort, tmp_path / "out", log=log, as_of=dt.date(2027, 3, 31))
+    bundle = bundles(folder)["PEM-001"]
+    Bundle.model_validate(bundle)
+    (request,) = [e for e in bundle["entry"] if e["resource"]["identifier"][0]["value"] == "metoclopramide-prn"]
+    given = [
+        r for r in resources(bundle, "MedicationAdministration") if r["request"]["reference"] == request["fullUrl"]
+    ]
+    assert [(r["status"], r["effectiveDateTime"], r.get("dosage")) for r in given] == [
+        ("completed", "2027-03-30T08:00:00+02:00", None),
+        ("completed", "2027-03-30T14:30:00+02:00", {"dose": {"value": 10, "unit": "mg", "system": UCUM, "code": "mg"}}),
+    ]
+    assert given[0]["identifier"][0]["value"] == "PEM-001.metoclopramide-prn.prn-line-2"
+
+
+def test_swapping_arms_with_as_needed_doses_changes_no_byte_of_the_blinded_export(tmp_path: Path) -> None:
+    """The seed with loxoprofen as needed: both patients' PRN requests and logged PRN doses are the same
+    bytes whichever arm each patient is in."""
+    protocol = FIXTURES / "blind-prn" / "nct02467504-prn.toml"
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "patient_id,drug,given_at\nPX-001,Loxoprofen,2027-01-05 08:00\nPX-002,Loxoprofen,2027-01-05 09:00\n",
+        encoding="utf-8",
+    )
+    runs = []
+    for number, arms in enumerate((("active", "placebo"), ("placebo", "active"))):
+        cohort = cohort_of(tmp_path / str(number), protocol, {"PX-001": arms[0], "PX-002": arms[1]})
+        loaded = dosing.load_protocol(protocol)
+        patients = dosing.load_cohort(cohort, loaded)
+        folder = dosing.export_fhir(
+            loaded, patients, tmp_path / str(number) / "out", log=log, as_of=dt.date(2027, 1, 7)
+        ).folder
+        runs.append({p.name: p.read_bytes() for p in sorted((folder / "bundles").glob("*.json"))})
+    assert runs[0] == runs[1]
+    bundle = json.loads(runs[0]["PX-001.json"])
+    assert any(d.get("asNeededBoolean") for r in resources(bundle, "MedicationRequest") for d in r["dosageInstruction"])
+    assert "2027-01-05T08:00:00+08:00" in runs[0]["PX-001.json"].decode()

@@ -37,6 +37,9 @@ SLE_COHORT = FIXTURES / "sdtm-sle-two-patients.csv"
 SEED_ARGS = ["--changes", str(FIXTURES / "sdtm-seed-changes.csv")]
 SEED_ARGS += ["--log", str(FIXTURES / "log-sdtm-seed-cycle-1.csv"), "--as-of", "2027-02-04"]
 SLE_ARGS = ["--log", str(FIXTURES / "log-sdtm-sle-week-1.csv"), "--as-of", "2027-01-10"]
+PRN = FIXTURES / "blind-prn" / "nct02467504-prn.toml"  # the seed with loxoprofen as needed
+PRN_COHORT = FIXTURES / "sdtm-prn-two-patients.csv"
+PRN_ARGS = ["--log", str(FIXTURES / "log-sdtm-prn.csv"), "--as-of", "2027-01-07"]
 IL2 = "hrIL-2 or placebo"
 
 
@@ -45,7 +48,7 @@ def export(out: Path, protocol: Path, cohort: Path, *more: str) -> tuple[Path, s
         main, ["export", "sdtm", str(protocol), "--cohort", str(cohort), "--out", str(out), *more]
     )
     assert result.exit_code == 0, result.output + result.stderr
-    name = protocol.stem + ("-UNBLINDED" if "--unblinded" in more else "")
+    name = dosing.load_protocol(protocol).study.id.lower() + ("-UNBLINDED" if "--unblinded" in more else "")
     return out / name / "sdtm", result.stdout
 
 
@@ -146,8 +149,8 @@ def test_seed_ex_by_hand(seed: dict[str, Path]) -> None:
     # given 2027-02-03 = 30 days after day 1 = study day 31.
     mtx = pick(ex, USUBJID="NCT02467504-RA-901", EXTRT="Methotrexate")
     assert [(r["EXSTDY"], r["EXDOSE"], r["EXADJ"], r["EXDOSFRQ"], r["EXROUTE"]) for r in mtx] == [
-        (3, 15, None, "QW", "ORAL"),
-        (31, 12.5, "disease still active", "QW", "ORAL"),
+        (3, 15, None, "EVERY WEEK", "ORAL"),  # CDISC FREQ C67069 (there is no QW)
+        (31, 12.5, "disease still active", "EVERY WEEK", "ORAL"),
     ]
     ec_links = {r["ECLNKID"] for r in rows(seed["unblinded"], "ec") if r["ECOCCUR"] == "Y"}
     assert {r["EXLNKID"] for r in ex} == ec_links  # every EX record links to its EC record, and back
@@ -286,8 +289,9 @@ def _snapshot(folder: Path, out: Path) -> dict[str, bytes]:
         (SEED, SEED_COHORT, SEED_ARGS, ("active", "placebo")),
         (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.5", "placebo")),
         (SLE, SLE_COHORT, SLE_ARGS, ("il2-0.2", "il2-1.0")),
+        (PRN, PRN_COHORT, PRN_ARGS, ("active", "placebo")),  # logged as-needed doses: PERFORMED records
     ],
-    ids=["seed", "sle-0.5-vs-placebo", "sle-0.2-vs-1.0"],
+    ids=["seed", "sle-0.5-vs-placebo", "sle-0.2-vs-1.0", "seed-prn"],
 )
 def test_swapping_arms_changes_no_byte_of_the_blinded_export(
     tmp_path: Path, protocol: Path, cohort: Path, args: list[str], arms: tuple[str, str]
@@ -310,7 +314,10 @@ def test_swapping_arms_changes_no_byte_of_the_blinded_export(
         assert first[name] == second[name], f"{name} reveals which patient is in which arm"
 
 
-@pytest.mark.parametrize(("protocol", "cohort", "args"), [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS)])
+@pytest.mark.parametrize(
+    ("protocol", "cohort", "args"),
+    [(SEED, SEED_COHORT, SEED_ARGS), (SLE, SLE_COHORT, SLE_ARGS), (PRN, PRN_COHORT, PRN_ARGS)],
+)
 def test_no_arm_or_true_drug_in_the_blinded_export(
     tmp_path: Path, protocol: Path, cohort: Path, args: list[str]
 ) -> None:
@@ -537,3 +544,140 @@ def test_a_part_dose_in_blinded_terms_is_refused_not_written_as_the_whole_dose(t
     assert result.exit_code == 2, result.output
     assert "(log line(s) 2): SDTM cannot record the amount given" in result.stderr
     assert not (out / "nct04077684" / "sdtm").exists()
+
+
+def _codelist() -> dict[str, str]:
+    """CDISC FREQ (C71113), CT 2025-03-25: submission value -> NCI code."""
+    lines = (FIXTURES / "cdisc-freq-c71113.tsv").read_text(encoding="utf-8").splitlines()
+    return {line.split("\t")[1]: line.split("\t")[0] for line in lines if not line.startswith("#")}
+
+
+def test_every_frequency_term_is_in_the_cdisc_freq_codelist() -> None:
+    # Audit: the table held QW, BIW, TIW, Q2W, Q3W and Q4W, none of which is a CDISC submission value
+    # (CDISC says EVERY WEEK, 2 TIMES PER WEEK, 3 TIMES PER WEEK, EVERY 2/3/4 WEEKS).
+    from dosing.io.write.sdtm.terminology import FREQUENCY_TERMS
+
+    codelist = _codelist()
+    assert sorted(FREQUENCY_TERMS - codelist.keys()) == []
+    assert {t: codelist[t] for t in ("EVERY WEEK", "EVERY 3 WEEKS", "2 TIMES PER CYCLE", "Q8H", "ONCE", "PRN")} == {
+        "EVERY WEEK": "C67069",
+        "EVERY 3 WEEKS": "C64535",
+        "2 TIMES PER CYCLE": "C176288",
+        "Q8H": "C64523",
+        "ONCE": "C64576",
+        "PRN": "C64499",
+    }
+    assert not {"QW", "BIW", "TIW", "Q2W", "Q3W", "Q4W"} & codelist.keys()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "regimen", "terms"),
+    [
+        ("gemcarbo", "gemcitabine", [(1, "2 TIMES PER CYCLE")]),  # days 1 and 8 of a 21-day cycle
+        ("gemcarbo", "carboplatin", [(1, "EVERY 3 WEEKS")]),  # day 1 of a 21-day cycle (was QD)
+        ("mfolfox6", "oxaliplatin", [(1, "EVERY 2 WEEKS")]),  # day 1 of a 14-day cycle
+        ("mfolfox6", "ondansetron-pre", [(1, "EVERY 2 WEEKS")]),  # relative to oxaliplatin: its term
+        ("capecitabine", "capecitabine", [(1, "BID")]),  # days 1-14 twice a day
+        # day 1, then from day 71 every 9 weeks: FREQ has EVERY 8 and EVERY 10 WEEKS, not 9 -> ONCE
+        ("pemetrexed-maintenance", "vitamin-b12", [(1, "EVERY 10 WEEKS"), (71, "ONCE")]),
+        ("pemetrexed-maintenance", "dexamethasone-day-of", [(1, "EVERY 3 WEEKS")]),  # after pemetrexed: its term
+        ("pemetrexed-maintenance", "metoclopramide-prn", [(8, "PRN")]),
+        ("prednisone-pmr", "prednisone-taper", [(43, "QD")]),
+    ],
+)
+def test_frequency_terms_of_the_library_by_hand(protocol: str, regimen: str, terms: list[tuple[int, str]]) -> None:
+    from dosing.io.write.sdtm.terminology import frequency_terms
+
+    loaded = dosing.load_protocol(PROTOCOLS / f"{protocol}.toml")
+    assert frequency_terms(loaded, loaded.regimen(regimen)) == terms
+
+
+def test_an_infusions_end_is_its_start_plus_its_duration_by_hand(tmp_path: Path) -> None:
+    # mFOLFOX6: fluorouracil 2400 mg/m2 over 46 hours from 11:00 on cycle day 1, a bolus of 400 mg/m2 at
+    # 11:00 (a point in time), oxaliplatin 85 mg/m2 over 2 hours from 09:00. 180 cm, 80 kg: Mosteller
+    # sqrt(180 x 80 / 3600) = 2.0 m2, so 4800 mg, 800 mg and 170 mg. FOX-901 starts Monday 2027-01-04 in
+    # Berlin (+01:00): the pump runs 2027-01-04 11:00 to 2027-01-06 09:00 (study days 1 to 3). FOX-902
+    # starts 2027-03-12: cycle 2 starts 2027-03-26 11:00 +01:00 = 10:00 UTC; 46 hours later is
+    # 2027-03-28 08:00 UTC, after the clocks went forward that night: 10:00 +02:00, study day 17.
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        "patient_id,arm,start_date,timezone,site,height,weight\n"
+        "FOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n"
+        "FOX-902,mfolfox6,2027-03-12,Europe/Berlin,Charite,180,80\n",
+    )
+    # the log: FOX-901's oxaliplatin started at 09:10: it ends 2 hours later (the log records starts only)
+    log = write(tmp_path, "log.csv", "patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04 09:10\n")
+    args = ["--log", str(log), "--as-of", "2027-01-05", "--unblinded"]
+    folder, _ = export(tmp_path / "out", PROTOCOLS / "mfolfox6.toml", cohort, *args)
+    ec = rows(folder, "ec")
+    fu = pick(ec, USUBJID="MFOLFOX6-FOX-901", ECTRT="Fluorouracil", ECMOOD="SCHEDULED")
+    pump = [(r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECENDY"]) for r in fu if r["ECDOSE"] == 4800]
+    assert pump[0] == ("2027-01-04T11:00+01:00", "2027-01-06T09:00+01:00", 1, 3)
+    bolus = [(r["ECSTDTC"], r["ECENDTC"], r["ECENDY"]) for r in fu if r["ECDOSE"] == 800]
+    assert bolus[0] == ("2027-01-04T11:00+01:00", "2027-01-04T11:00+01:00", 1)  # a point in time: end = start
+    spring = pick(ec, USUBJID="MFOLFOX6-FOX-902", ECTRT="Fluorouracil", ECMOOD="SCHEDULED", ECDOSE=4800)
+    assert (spring[1]["ECSTDTC"], spring[1]["ECENDTC"], spring[1]["ECENDY"]) == (
+        "2027-03-26T11:00+01:00",
+        "2027-03-28T10:00+02:00",
+        17,
+    )
+    given = pick(ec, USUBJID="MFOLFOX6-FOX-901", ECTRT="Oxaliplatin", ECMOOD="PERFORMED")
+    assert [(r["ECOCCUR"], r["ECSTDTC"], r["ECENDTC"], r["ECDOSE"]) for r in given] == [
+        ("Y", "2027-01-04T09:10+01:00", "2027-01-04T11:10+01:00", 170)
+    ]
+    ex = pick(rows(folder, "ex"), USUBJID="MFOLFOX6-FOX-901", EXTRT="Oxaliplatin")
+    assert [(r["EXSTDTC"], r["EXENDTC"], r["EXENDY"], r["EXDOSE"], r["EXDOSU"]) for r in ex] == [
+        ("2027-01-04T09:10+01:00", "2027-01-04T11:10+01:00", 1, 170, "mg")
+    ]
+
+
+def test_an_infusion_logged_as_a_date_alone_has_no_end(tmp_path: Path) -> None:
+    # The log gives FOX-901's oxaliplatin as 2027-01-04 without a time: the start is that date, and when
+    # a 2-hour infusion ended is not known: ECENDTC and ECENDY are empty (never the start's date).
+    cohort = write(
+        tmp_path,
+        "cohort.csv",
+        "patient_id,arm,start_date,timezone,site,height,weight\nFOX-901,mfolfox6,2027-01-04,Europe/Berlin,Charite,180,80\n",
+    )
+    log = write(tmp_path, "log.csv", "patient_id,drug,given_at\nFOX-901,Oxaliplatin,2027-01-04\n")
+    folder, _ = export(
+        tmp_path / "out", PROTOCOLS / "mfolfox6.toml", cohort, "--log", str(log), "--as-of", "2027-01-05"
+    )
+    given = pick(rows(folder, "ec"), ECTRT="Oxaliplatin", ECMOOD="PERFORMED")
+    assert [(r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECENDY"]) for r in given] == [("2027-01-04", None, 1, None)]
+    frame, _ = pyreadstat.read_xport(str(folder / "ec.xpt"))
+    assert frame["ECENDY"].isna().sum() == 1
+
+
+def test_a_logged_as_needed_dose_is_a_performed_record_and_an_ex_record_by_hand(tmp_path: Path) -> None:
+    # Pemetrexed maintenance: metoclopramide 10 mg as needed (no planned dose). PEM-001 starts Monday
+    # 2027-03-22 in Madrid; the log gives it on 2027-03-30 (study day 9, +02:00 since 03-28) at 08:00
+    # and 14:30, the second with "10 mg". Each is a PERFORMED record (ECOCCUR Y, ECDOSFRQ PRN) with no
+    # SCHEDULED one, linked to its EX record by patient, regimen and log line.
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort = write(tmp_path, "cohort.csv", "\n".join(lines[:2]) + "\n")
+    log = write(
+        tmp_path,
+        "log.csv",
+        "patient_id,drug,given_at,dose_given\n"
+        "PEM-001,Metoclopramide,2027-03-30 08:00,\n"
+        "PEM-001,Metoclopramide,2027-03-30 14:30,10 mg\n",
+    )
+    args = ["--log", str(log), "--as-of", "2027-03-31", "--unblinded"]
+    folder, _ = export(tmp_path / "out", PROTOCOLS / "pemetrexed-maintenance.toml", cohort, *args)
+    ec = pick(rows(folder, "ec"), ECTRT="Metoclopramide")
+    assert [(r["ECMOOD"], r["ECOCCUR"], r["ECSTDTC"], r["ECENDTC"], r["ECSTDY"], r["ECDOSE"], r["ECDOSU"],
+             r["ECDOSFRQ"], r["ECLNKID"]) for r in ec] == [
+        ("PERFORMED", "Y", "2027-03-30T08:00+02:00", "2027-03-30T08:00+02:00", 9, 10, "mg", "PRN",
+         "PEM-001.metoclopramide-prn.prn-line-2"),
+        ("PERFORMED", "Y", "2027-03-30T14:30+02:00", "2027-03-30T14:30+02:00", 9, 10, "mg", "PRN",
+         "PEM-001.metoclopramide-prn.prn-line-3"),
+    ]  # fmt: skip
+    ex = pick(rows(folder, "ex"), EXTRT="Metoclopramide")
+    assert [(r["EXSTDTC"], r["EXDOSE"], r["EXDOSFRQ"], r["EXROUTE"], r["EXLNKID"]) for r in ex] == [
+        ("2027-03-30T08:00+02:00", 10, "PRN", "ORAL", "PEM-001.metoclopramide-prn.prn-line-2"),
+        ("2027-03-30T14:30+02:00", 10, "PRN", "ORAL", "PEM-001.metoclopramide-prn.prn-line-3"),
+    ]
+    records = rows(folder, "ec")
+    assert [r["ECSEQ"] for r in records] == list(range(1, len(records) + 1))

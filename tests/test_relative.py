@@ -245,4 +245,4 @@ def test_sdtm_frequency_of_a_relative_regimen_is_its_anchors() -> None:
     from dosing.io.write.sdtm.terminology import frequency_terms
 
     proto = study([METHOTREXATE, relative("folic", "mtx", "24 hours")])
-    assert frequency_terms(proto, proto.regimen("folic")) == [(1, "QW")]
+    assert frequency_terms(proto, proto.regimen("folic")) == [(1, "EVERY WEEK")]  # CDISC FREQ has no QW

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.study_lock import DEFAULT_WAIT_S
-from ..io.write.fhir import patient_bundle, plan_definition
+from ..io.write.fhir import patient_bundle, plan_definition, prn_windows
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..protocol.model import Protocol
@@ -45,13 +45,24 @@ def export_fhir(
     visits = dict(tuple(plan.visits.groupby("patient_id", sort=False))) if len(plan.visits) else {}
     judged = dict(tuple(due(plan).groupby("patient_id", observed=True, sort=False))) if plan.judged is not None else {}
     empty = plan.doses.iloc[0:0]
+    prn = dict(tuple(prn_windows(protocol, cohort, changes, blinded=not unblinded).groupby("patient_id", sort=False)))
+    taken = plan.as_needed if plan.as_needed is not None else pd.DataFrame(columns=["patient_id"])
+    prn_taken = dict(tuple(taken.groupby(taken["patient_id"].astype(str), sort=False)))
+    zones = dict(zip(cohort.patients["patient_id"].astype(str), cohort.patients["timezone"].astype(str), strict=True))
     with export_folder(protocol, out_dir, "fhir", unblinded, group=group, wait=wait, on_wait=on_wait) as folder:
         write_json(definition, folder / "plan-definition.json")
         (folder / "bundles").mkdir()
         for pid in cohort.patients["patient_id"].astype(str):
             mine_judged = judged.get(pid, empty) if plan.judged is not None else None
+            mine_prn = (prn[pid], zones[pid], not unblinded, prn_taken.get(pid)) if pid in prn else None
             bundle = patient_bundle(
-                protocol, pid, by_patient.get(pid, empty), visits.get(pid, pd.DataFrame()), mine_judged, plan.route_of
+                protocol,
+                pid,
+                by_patient.get(pid, empty),
+                visits.get(pid, pd.DataFrame()),
+                mine_judged,
+                plan.route_of,
+                mine_prn,
             )
             write_json(bundle, folder / "bundles" / f"{pid}.json")
         options = {"unblinded": unblinded, "log": None if log is None else str(log), "as_of": iso_day(plan.as_of)}

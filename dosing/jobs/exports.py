@@ -48,6 +48,7 @@ class Planned:
     bad_lines: list[int] = field(default_factory=list)  # log rows that could not be read
     as_of: dt.date | None = None  # with a log: the date the log was judged by (given, or today)
     after_as_of: int = 0  # with a log: administrations given after ``as_of``, left out
+    as_needed: pd.DataFrame | None = None  # with a log: its as-needed doses (dosing.adherence.prn table)
 
     def notes(self) -> list[str]:
         """What the summary says about the as-of date and the log's bad rows (never dropped silently)."""
@@ -115,22 +116,28 @@ def planned(
     table["planned_utc"] = utc_text(table["planned_at"])
     table["hold_reason"] = hold_reasons(doses, changes)  # row for row (blinding keeps the order)
     route_of = dict(zip(table["regimen"].astype(str), doses["regimen"].astype(str), strict=True))
-    judged, bad_lines, after = None, [], 0
+    judged, bad_lines, after, as_needed = None, [], 0, None
     if log is not None:
         as_of = as_of or dt.date.today()  # as `dosing adherence` judges; recorded in the manifest
         result = check_adherence(protocol, cohort, log, changes=changes, as_of=as_of, unblinded=unblinded, doses=doses)
         judged = result.doses
         bad_lines = sorted(int(line) for line in result.bad_rows["line"])
         after = result.after_as_of
+        as_needed = result.prn.doses
         readable = int(judged["log_line"].notna().sum()) + len(result.extra) + len(result.prn.doses)  # PRN: read
         refuse_unreadable_log(readable, bad_lines, log)
         refuse_true_doses(judged, log)
         keys = pd.Series(table["regimen"].astype(str).to_numpy(), index=table["uid"].astype(str).to_numpy())
         reasons = pd.Series(table["hold_reason"].to_numpy(), index=keys.index)
+        minutes = pd.Series(table["duration_minutes"].to_numpy(dtype=np.int64), index=keys.index)
+        uids = judged["uid"].astype(str)
         judged = judged.assign(
-            regimen=judged["uid"].astype(str).map(keys), hold_reason=judged["uid"].astype(str).map(reasons).fillna("")
+            regimen=uids.map(keys),
+            hold_reason=uids.map(reasons).fillna(""),
+            duration_minutes=uids.map(minutes).fillna(0).astype(np.int64),  # an infusion's, for its end
         )
-    return Planned(table, visits, judged, route_of, bad_lines, as_of if log is not None else None, after)
+    when = as_of if log is not None else None
+    return Planned(table, visits, judged, route_of, bad_lines, when, after, as_needed)
 
 
 def refuse_unreadable_log(readable: int, bad_lines: list[int], source: object) -> None:

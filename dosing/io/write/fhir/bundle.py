@@ -17,6 +17,7 @@ import pandas as pd
 
 from ....protocol.model import Protocol
 from ....protocol.units import format_dose
+from .as_needed import prn_request_dosages
 from .codes import TIMEZONE, dose_quantity, patient_identifier, route_coding
 from .timing import Run, runs
 
@@ -40,9 +41,12 @@ def patient_bundle(
     visits: pd.DataFrame,
     judged: pd.DataFrame | None,
     route_of: dict[str, str],
+    prn: tuple[pd.DataFrame, str, bool, pd.DataFrame | None] | None = None,
 ) -> dict:
     """The bundle of one patient: ``doses`` (the dose table's rows of this patient, ``regimen`` the
-    key shown), ``visits`` (plan_visits rows), ``judged`` (adherence rows with a ``regimen`` key)."""
+    key shown), ``visits`` (plan_visits rows), ``judged`` (adherence rows with a ``regimen`` key),
+    ``prn``: this patient's as-needed windows (:func:`.as_needed.prn_windows`), zone, whether blinded and
+    the log's as-needed doses of this patient (the PRN judgement's table; None without a log)."""
     study = protocol.study.id
     entries = []
     requests: dict[str, str] = {}
@@ -50,6 +54,8 @@ def patient_bundle(
         full_url = urn(study, patient_id, str(key))
         requests[str(key)] = full_url
         entries.append({"fullUrl": full_url, "resource": _request(protocol, patient_id, mine, route_of[str(key)])})
+    if prn is not None and len(prn[0]):
+        entries += _prn_requests(protocol, patient_id, *prn)
     if judged is not None:
         entries += _administrations(protocol, patient_id, judged, requests)
     if len(visits):
@@ -81,6 +87,72 @@ def _request(protocol: Protocol, patient_id: str, doses: pd.DataFrame, route_reg
         "instantiatesCanonical": [plan_url(protocol)],
         "dosageInstruction": instructions,
     }
+
+
+def _prn_requests(
+    protocol: Protocol, patient_id: str, windows: pd.DataFrame, zone: str, blinded: bool, taken: pd.DataFrame | None
+) -> list:
+    """A MedicationRequest per as-needed regimen (no planned doses: see :mod:`.as_needed`), and a
+    completed MedicationAdministration per logged dose of it."""
+    entries = []
+    for regimen_id, mine in windows.groupby("regimen", sort=False):
+        regimen = protocol.regimen(str(regimen_id))
+        hides = blinded and protocol.study.blinded and regimen.blinded_label is not None
+        key = regimen.display_key if blinded else regimen.id
+        route = route_coding(regimen.route, protocol, regimen.id)
+        full_url = urn(protocol.study.id, patient_id, key)
+        hidden = hides and regimen.blinded_dose is not None
+        resource = {
+            "resourceType": "MedicationRequest",
+            "id": _id(full_url),
+            "identifier": [{"system": f"urn:dosing:{protocol.study.id.lower()}:regimen", "value": key}],
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": str(regimen.blinded_label) if hides else regimen.drug},
+            "subject": patient_identifier(protocol.study.id, patient_id),
+            "instantiatesCanonical": [plan_url(protocol)],
+            "dosageInstruction": prn_request_dosages(protocol, regimen, mine, zone, route, hidden),
+        }
+        entries.append({"fullUrl": full_url, "resource": resource})
+        if taken is not None and len(taken):
+            shown = regimen.blinded_label or regimen.drug
+            mine_taken = taken[taken["drug"].astype(str) == shown]
+            unit = regimen.dose.absolute_unit
+            entries += _prn_given(protocol, patient_id, (key, full_url, resource), mine_taken, zone, (hidden, unit))
+    return entries
+
+
+def _prn_given(
+    protocol: Protocol,
+    patient_id: str,
+    request: tuple[str, str, dict],
+    taken: pd.DataFrame,
+    zone: str,
+    dose: tuple[bool, str],
+) -> list:
+    """A completed MedicationAdministration per logged as-needed dose: the log's time and (unless the
+    blinded view hides the dose) amount, in the regimen's unit."""
+    key, request_url, resource = request
+    hidden, unit = dose
+    entries = []
+    for row in taken.itertuples(index=False):
+        dose_id = f"{patient_id}.{key}.prn-line-{int(str(row.line))}"
+        full_url = urn(protocol.study.id, dose_id, "given")
+        given: dict = {
+            "resourceType": "MedicationAdministration",
+            "id": _id(full_url),
+            "identifier": [{"system": f"urn:dosing:{protocol.study.id.lower()}:dose", "value": dose_id}],
+            "status": "completed",
+            "medicationCodeableConcept": resource["medicationCodeableConcept"],
+            "subject": patient_identifier(protocol.study.id, patient_id),
+            "request": {"reference": request_url},
+            "effectiveDateTime": _given_instant(str(row.given_at), zone),
+        }
+        amount = _amount(row.dose_given)
+        if amount is not None and not hidden:
+            given["dosage"] = {"dose": dose_quantity(amount, unit)}
+        entries.append({"fullUrl": full_url, "resource": given})
+    return entries
 
 
 def plan_url(protocol: Protocol) -> str:
@@ -118,8 +190,9 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
             "subject": patient_identifier(protocol.study.id, patient_id),
             "request": {"reference": requests[str(row.regimen)]},
         }
+        minutes = int(getattr(row, "duration_minutes", 0) or 0)
         if done:
-            resource["effectiveDateTime"] = _given_instant(str(row.given_at), str(row.timezone))
+            resource |= _effective(_given_instant(str(row.given_at), str(row.timezone)), minutes, str(row.timezone))
             amount = _amount(row.dose_given)
             if amount is not None and not isinstance(row.dose, str):  # a blinded dose text: no amount shown
                 resource["dosage"] = {"dose": dose_quantity(amount, str(row.unit))}
@@ -127,9 +200,20 @@ def _administrations(protocol: Protocol, patient_id: str, judged: pd.DataFrame, 
             reason = str(getattr(row, "hold_reason", "") or "")  # the changes file's, written by blinded staff
             text = f"held: {reason}" if str(row.status) == "held" and reason else NOT_DONE_REASON[str(row.status)]
             resource["statusReason"] = [{"text": text}]
-            resource["effectiveDateTime"] = _planned_instant(str(row.planned_utc), str(row.timezone))
+            resource |= _effective(
+                _planned_instant(str(row.planned_utc), str(row.timezone)), minutes, str(row.timezone)
+            )
         entries.append({"fullUrl": full_url, "resource": resource})
     return entries
+
+
+def _effective(start: str, minutes: int, zone: str) -> dict:
+    """``effectiveDateTime``, or for an infusion ``effectivePeriod`` from its start to its start plus its
+    duration (a log records starts only; a log giving a date alone says nothing of the end)."""
+    if minutes <= 0 or len(start) <= 10:
+        return {"effectiveDateTime": start}
+    end = (pd.Timestamp(start) + pd.Timedelta(minutes=minutes)).tz_convert(zone)
+    return {"effectivePeriod": {"start": start, "end": end.isoformat()}}
 
 
 def _amount(value: object) -> float | None:

@@ -29,6 +29,7 @@ from ....protocol.prn import describe_as_needed
 from ....protocol.units import format_dose
 from .bundle import plan_url
 from .codes import DAYS_OF_CYCLE, PLAN_TYPE, WEEKDAY_CODES, route_coding
+from .timing import duration
 
 Namer = Callable[[str], str]
 
@@ -179,6 +180,8 @@ def _timing(regimen: Regimen, schedule: Schedule) -> dict:
     if regimen.as_needed is not None and "frequency" in repeat:  # as needed: at most, not every day
         del repeat["frequency"]
         repeat = {"frequencyMax": regimen.as_needed.max_per_24h, **repeat}
+    if regimen.duration is not None:  # each dose lasts (an infusion): 46 h
+        repeat |= duration(int(regimen.duration.total_seconds()) // 60)
     if schedule.count is not None:
         repeat["count"] = schedule.count
     if schedule.for_ is not None and not schedule.is_cyclic:

@@ -38,9 +38,10 @@ class Run:
     dose: object
     unit: str
     weekdays: tuple[int, ...] = ()
+    minutes: int = 0  # an infusion's duration (0: a dose at a point in time)
 
     def repeat(self) -> dict:
-        """The ``Timing.repeat`` element."""
+        """The ``Timing.repeat`` element (with ``duration``/``durationUnit`` for an infusion)."""
         repeat: dict = {"boundsPeriod": {"start": self.start, "end": self.end}, "frequency": len(self.times)}
         if self.weekdays:
             repeat |= {"period": 1, "periodUnit": "d", "dayOfWeek": [WEEKDAY_CODES[d] for d in self.weekdays]}
@@ -49,12 +50,22 @@ class Run:
             repeat |= {"period": self.gap // 7, "periodUnit": "wk", "dayOfWeek": [WEEKDAY_CODES[first]]}
         else:
             repeat |= {"period": self.gap, "periodUnit": "d"}
-        return repeat | {"timeOfDay": [f"{t}:00" for t in self.times]}
+        return repeat | duration(self.minutes) | {"timeOfDay": [f"{t}:00" for t in self.times]}
+
+
+def duration(minutes: int) -> dict:
+    """``duration``/``durationUnit`` of a dose lasting ``minutes`` (hours when whole); {} for none."""
+    if minutes <= 0:
+        return {}
+    if minutes % 60 == 0:
+        return {"duration": minutes // 60, "durationUnit": "h"}
+    return {"duration": minutes, "durationUnit": "min"}
 
 
 def runs(doses: pd.DataFrame) -> list[Run]:
     """The runs of one patient's doses of one regimen (``date``, ``time``, ``dose``, ``unit``,
-    ``planned_at`` in UTC and ``timezone``), in time order."""
+    ``planned_at`` in UTC, ``timezone`` and ``duration_minutes``, the same for every dose of a
+    regimen), in time order."""
     if doses.empty:
         return []
     doses = doses.sort_values("planned_at", kind="stable")
@@ -62,6 +73,7 @@ def runs(doses: pd.DataFrame) -> list[Run]:
     days = local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
     dates = _Days.of(doses, days)
     spans = _merge_partial_days(_weekday_span(dates) or _arithmetic_spans(dates))
+    minutes = int(doses["duration_minutes"].iloc[0]) if "duration_minutes" in doses.columns else 0  # per regimen
     first_row = np.searchsorted(days, [s.first for s in spans], side="left")
     last_row = np.searchsorted(days, [s.last for s in spans], side="right") - 1
     return [
@@ -73,6 +85,7 @@ def runs(doses: pd.DataFrame) -> list[Run]:
             doses["dose"].iloc[a],
             str(doses["unit"].iloc[a]),
             span.weekdays,
+            minutes,
         )
         for span, a, b in zip(spans, first_row, last_row, strict=True)
     ]

@@ -23,6 +23,7 @@ from ....plan.cohort import Cohort
 from ....plan.dose_levels import level_adjustments
 from ....plan.expand import expand
 from ....protocol.model import Protocol
+from .as_needed import prn_records
 from .design import ta_dataset, te_dataset, tv_dataset
 from .domains import ec_dataset, ex_dataset, performed_records
 from .exposure import dose_adjustments, hold_reasons, planned_records
@@ -59,6 +60,9 @@ def sdtm_datasets(
         performed = performed_records(
             cohort, planned, judged.doses, given, reasons, _true_dose_hidden(protocol, doses), as_of
         )
+        as_needed = prn_records(protocol, cohort, judged.prn.doses, given, unblinded)  # no planned record
+        if len(as_needed):
+            performed = pd.concat([performed, as_needed], ignore_index=True)
     frames = {"EC": ec_dataset(protocol, planned, performed)}
     if unblinded and performed is not None:
         frames["EX"] = ex_dataset(protocol, performed)

@@ -17,7 +17,7 @@ from ....plan.cohort import Cohort
 from ....plan.visits import study_day
 from ....protocol.model import Protocol
 from .design import epochs
-from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, local_iso
+from .exposure import GIVEN, MISSED, NOT_GIVEN, _start_days, blank_where, end_iso, iso_dates, local_iso
 from .variables import EC, EX, Variable
 
 SHARED = ["LNKID", "TRT", "MOOD", "OCCUR", "REASOC", "DOSE", "DOSTXT", "DOSU", "DOSFRM", "DOSFRQ", "ROUTE", "ADJ"]
@@ -29,8 +29,8 @@ def _finish(frame: pd.DataFrame, prefix: str, protocol: Protocol, variables: lis
     study_id = protocol.study.id
     frame = frame.rename(columns={name: prefix + name for name in SHARED})
     frame["EPOCH"] = epochs(protocol, frame["DY"].to_numpy(dtype=np.int64)) if len(frame) else frame["EPOCH"]
-    frame[prefix + "STDTC"] = frame[prefix + "ENDTC"] = frame["DTC"]  # a point in time: end = start
-    frame[prefix + "STDY"] = frame[prefix + "ENDY"] = frame["DY"]
+    frame[prefix + "STDTC"], frame[prefix + "ENDTC"] = frame["DTC"], frame["ENDTC"]  # a point dose: end = start
+    frame[prefix + "STDY"], frame[prefix + "ENDY"] = frame["DY"], frame["ENDY"]
     frame = frame.sort_values(["USUBJID", "order", "rank", prefix + "TRT"], kind="stable").reset_index(drop=True)
     frame[prefix + "SEQ"] = frame.groupby("USUBJID", sort=False).cumcount() + 1
     frame["STUDYID"], frame["DOMAIN"] = study_id, prefix
@@ -72,9 +72,15 @@ def performed_records(
     out = planned.copy()
     out["OCCUR"] = np.where(took, "Y", "N")
     out["REASOC"] = blank_where(~np.isin(status, NOT_GIVEN), np.where(status == "held", reasons, MISSED))
-    out["DTC"] = np.where(took, _given_dtc(admin, planned["zone"].to_numpy()), planned["DTC"])
+    zones = planned["zone"].to_numpy()
+    out["DTC"] = np.where(took, _given_dtc(admin, zones), planned["DTC"])
     given_days = admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]")
-    out["DY"] = np.where(took, study_day(given_days, _start_days(cohort, planned["patient_id"])), planned["DY"])
+    start_days = _start_days(cohort, planned["patient_id"])
+    out["DY"] = np.where(took, study_day(given_days, start_days), planned["DY"])
+    ends = _given_end(admin, planned["minutes"].to_numpy(dtype=np.int64), zones, out["DTC"].to_numpy(dtype=object))
+    out["ENDTC"] = np.where(took, ends, planned["ENDTC"])
+    end_days = study_day(iso_dates(np.where(pd.isna(out["ENDTC"]), out["DTC"], out["ENDTC"])), start_days)
+    out["ENDY"] = blank_where(pd.isna(out["ENDTC"]).to_numpy(dtype=bool), end_days)
     dose = judged["dose_given"].to_numpy(dtype=float)
     trusted = ~np.isnan(dose) & ~(hides_true_dose & ~admin["true_terms"].fillna(False).to_numpy(dtype=bool))
     _refuse_partial_blinded_doses(judged, took & ~np.isnan(dose) & ~trusted, lines)
@@ -107,6 +113,16 @@ def _given_dtc(admin: pd.DataFrame, zones: np.ndarray) -> np.ndarray:
     timed = local_iso(pd.to_datetime(seconds, unit="s", utc=True), zones)
     dates = np.datetime_as_string(admin["given_day"].fillna(0).to_numpy(dtype=np.int64).astype("datetime64[D]"))
     return np.where(admin["timed"].fillna(False).to_numpy(dtype=bool), timed, dates.astype(object))
+
+
+def _given_end(admin: pd.DataFrame, minutes: np.ndarray, zones: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The end of a given dose: the log records the start only, so an infusion ends its planned duration
+    after the logged start; a log giving a date alone says nothing of an infusion's end (blank)."""
+    timed = admin["timed"].fillna(False).to_numpy(dtype=bool)
+    seconds = admin["given_s"].fillna(0).to_numpy(dtype=np.int64)
+    given = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
+    ends = end_iso(given, np.where(timed, minutes, 0), zones, starts)
+    return blank_where(~timed & (minutes > 0), ends)
 
 
 def ex_dataset(protocol: Protocol, performed: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,29 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+def duration_minutes(doses: pd.DataFrame) -> np.ndarray:
+    """Each dose's duration in minutes (an infusion's; 0 for a dose given at a point in time)."""
+    if "duration_minutes" not in doses.columns:
+        return np.zeros(len(doses), dtype=np.int64)
+    return doses["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)
+
+
+def end_iso(starts: pd.DatetimeIndex, minutes: np.ndarray, zones: np.ndarray, start_texts: np.ndarray) -> np.ndarray:
+    """--ENDTC: an infusion's end (its start + its duration, elapsed time, with the end's own UTC
+    offset: across a clock change the offset differs from the start's); the start for a point dose."""
+    lasts = minutes > 0
+    out = np.asarray(start_texts, dtype=object).copy()
+    if lasts.any():
+        ends = starts[lasts] + pd.to_timedelta(minutes[lasts], unit="min")
+        out[lasts] = local_iso(ends, zones[lasts])
+    return out
+
+
+def iso_dates(texts: np.ndarray) -> np.ndarray:
+    """The dates (day numbers) of ISO 8601 texts ("2027-01-06T09:00+01:00" -> 2027-01-06)."""
+    return np.asarray(texts, dtype=object).astype("U10").astype("datetime64[D]")  # vectorised: the first 10 characters
+
+
 def _start_days(cohort: Cohort, patients: pd.Series) -> np.ndarray:
     starts = cohort.patients.set_index("patient_id")["start_date"]
     return patients.astype(str).map(starts).to_numpy().astype("datetime64[D]")
@@ -97,6 +120,10 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
         if placebo[rid] and r.placebo_for in regimens and rid in units:
             units[rid] = unit_term(protocol, regimens[str(r.placebo_for)])
     is_placebo = _per_regimen(doses, placebo).astype(bool)
+    start_days = _start_days(cohort, doses["patient_id"])
+    minutes = duration_minutes(doses)
+    starts = local_iso(doses["planned_at"], zones)
+    ends = end_iso(pd.DatetimeIndex(doses["planned_at"]), minutes, zones, starts)
     return pd.DataFrame(
         {
             "patient_id": doses["patient_id"].astype(str).to_numpy(),
@@ -113,8 +140,11 @@ def planned_records(protocol: Protocol, cohort: Cohort, doses: pd.DataFrame, unb
             "DOSFRQ": _frequencies(protocol, doses, doses["study_day"].to_numpy()),
             "ROUTE": _per_regimen(doses, {rid: route_term(protocol, r) for rid, r in regimens.items()}),
             "EPOCH": TREATMENT,
-            "DTC": local_iso(doses["planned_at"], zones),
-            "DY": study_day(dates, _start_days(cohort, doses["patient_id"])),
+            "DTC": starts,
+            "DY": study_day(dates, start_days),
+            "ENDTC": ends,
+            "ENDY": study_day(iso_dates(ends), start_days),
+            "minutes": minutes,
             "zone": zones,
             "date": dates,
             "held": doses["held"].to_numpy(dtype=bool),

@@ -1,9 +1,9 @@
 """One controlled-terminology table: protocol routes, dose forms, units and schedules -> CDISC terms.
 
 Terms are the submission values of the CDISC SDTM codelists ROUTE (C66729), FRM (C66726), UNIT
-(C71620) and FREQ (C71113). A protocol value this table cannot map is a
+(C71620) and FREQ (C71113). A route, dose form or unit this table cannot map is a
 :class:`~dosing.errors.ProtocolError` naming the protocol field: the export never writes a free-text
-guess. Pure.
+guess. A schedule FREQ has no term for is ``ONCE`` (each EC/EX record is one administration). Pure.
 """
 
 from __future__ import annotations
@@ -65,15 +65,93 @@ UNITS = {
     "tablet": "TABLET",
     "capsule": "CAPSULE",
 }
+# FREQ (C71113) submission values, checked against the NCI EVS "SDTM Terminology" file of CDISC CT
+# 2025-03-25 (tests/fixtures/cdisc-freq-c71113.tsv holds that codelist; a test checks every term here).
+# CDISC has no QW, BIW, TIW, Q2W, Q3W or Q4W: weekly terms are EVERY WEEK, 2 TIMES PER WEEK, EVERY 3 WEEKS.
 #: Doses per day -> FREQ term of a daily schedule.
-PER_DAY = {1: "QD", 2: "BID", 3: "TID", 4: "QID"}
+PER_DAY = {
+    1: "QD",
+    2: "BID",
+    3: "TID",
+    4: "QID",
+    5: "5 TIMES PER DAY",
+    6: "6 TIMES PER DAY",
+    7: "7 TIMES PER DAY",
+    8: "8 TIMES PER DAY",
+    9: "9 TIMES PER DAY",
+}
 #: Days between doses (one dose a day) -> FREQ term.
-EVERY_N_DAYS = {1: "QD", 2: "QOD", 7: "QW", 14: "Q2W", 21: "Q3W", 28: "Q4W"}
-#: Hours between doses (an interval in hours) -> FREQ term (CDISC codelist FREQ, C71113).
-EVERY_N_HOURS = {4: "Q4H", 6: "Q6H", 8: "Q8H", 12: "Q12H", 24: "Q24H"}
+EVERY_N_DAYS = {
+    1: "QD",
+    2: "QOD",
+    3: "Q3D",
+    4: "Q4D",
+    5: "Q5D",
+    6: "Q6D",
+    7: "EVERY WEEK",
+    14: "EVERY 2 WEEKS",
+    21: "EVERY 3 WEEKS",
+    28: "EVERY 4 WEEKS",
+    35: "EVERY 5 WEEKS",
+    42: "EVERY 6 WEEKS",
+    49: "EVERY 7 WEEKS",
+    56: "EVERY 8 WEEKS",
+    70: "EVERY 10 WEEKS",
+    84: "EVERY 12 WEEKS",
+    91: "EVERY 13 WEEKS",
+    112: "EVERY 16 WEEKS",
+}
+#: Hours between doses (an interval in hours) -> FREQ term.
+EVERY_N_HOURS = {
+    1: "QH",
+    2: "Q2H",
+    3: "Q3H",
+    4: "Q4H",
+    5: "Q5H",
+    6: "Q6H",
+    7: "Q7H",
+    8: "Q8H",
+    9: "Q9H",
+    10: "Q10H",
+    11: "Q11H",
+    12: "Q12H",
+    13: "Q13H",
+    14: "Q14H",
+    15: "Q15H",
+    16: "Q16H",
+    17: "Q17H",
+    18: "Q18H",
+    19: "Q19H",
+    20: "Q20H",
+    21: "Q21H",
+    22: "Q22H",
+    23: "Q23H",
+    24: "Q24H",
+    36: "Q36H",
+    48: "Q48H",
+    72: "Q72H",
+    96: "Q96H",
+}
 #: Named weekdays per week (one dose a day) -> FREQ term.
-PER_WEEK = {1: "QW", 2: "BIW", 3: "TIW"}
-FREQUENCY_HINT = "SDTM has terms for QD, BID, TID, QID, QOD, QW, BIW, TIW, Q2W, Q3W and Q4W schedules only"
+PER_WEEK = {
+    1: "EVERY WEEK",
+    2: "2 TIMES PER WEEK",
+    3: "3 TIMES PER WEEK",
+    4: "4 TIMES PER WEEK",
+    5: "5 TIMES PER WEEK",
+    6: "6 TIMES PER WEEK",
+    7: "7 TIMES PER WEEK",
+}
+#: Doses per cycle, on cycle days that are not one daily run (days 1 and 8 of 21) -> FREQ term.
+PER_CYCLE = {2: "2 TIMES PER CYCLE", 3: "3 TIMES PER CYCLE"}
+#: Each EC/EX record is one administration: where FREQ has no term for the schedule (days 1, 8, 15 and
+#: 22 of a 35-day cycle; every 9 weeks), the record's own frequency, once.
+ONCE = "ONCE"
+AS_NEEDED = "PRN"
+#: Every FREQ term this table may write (tests check them against the codelist).
+FREQUENCY_TERMS = frozenset(
+    [*PER_DAY.values(), *EVERY_N_DAYS.values(), *EVERY_N_HOURS.values(), *PER_WEEK.values(), *PER_CYCLE.values()]
+) | {ONCE, AS_NEEDED}
 
 
 def _field(protocol: Protocol, regimen: Regimen, name: str) -> str:
@@ -123,17 +201,17 @@ def frequency_terms(protocol: Protocol, regimen: Regimen) -> list[tuple[int, str
     """``(first study day, FREQ term)`` per phase of the regimen's schedule (one pair without phases)."""
     schedule = regimen.schedule
     if not schedule.phases:
-        return [(schedule.start_day, _frequency(protocol, regimen, schedule, "schedule"))]
+        return [(schedule.start_day, _frequency(protocol, regimen, schedule))]
     terms, day = [], schedule.start_day
-    for number, phase in enumerate(schedule.phases):
-        terms.append((day, _frequency(protocol, regimen, phase, f"schedule.phases[{number}]")))
+    for phase in schedule.phases:
+        terms.append((day, _frequency(protocol, regimen, phase)))
         day += int(phase.for_ or 0)
     return terms
 
 
-def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule, name: str) -> str:
+def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule) -> str:
     if regimen.as_needed is not None:
-        return "PRN"  # CDISC FREQ (C71113): as needed
+        return AS_NEEDED  # CDISC FREQ (C71113): as needed
     if schedule.after is not None:
         return frequency_terms(protocol, protocol.regimen(schedule.after))[0][1]
     if schedule.relative_to is not None:  # one dose per dose of the other regimen
@@ -142,29 +220,30 @@ def _frequency(protocol: Protocol, regimen: Regimen, schedule: Schedule, name: s
     term: str | None = None
     if schedule.every_hours is not None:
         term = EVERY_N_HOURS.get(schedule.every_hours)
-    elif schedule.daily or schedule.on is not None or _consecutive(schedule.cycle_days):
+    elif schedule.cycle_days is not None and not _consecutive(schedule.cycle_days):
+        term = _per_cycle(schedule, len(schedule.cycle_days) * per_day)
+    elif schedule.daily or schedule.on is not None or schedule.cycle_days is not None:
         term = PER_DAY.get(per_day)
     elif per_day == 1 and schedule.every_days is not None:
         term = EVERY_N_DAYS.get(schedule.every_days)
     elif per_day == 1 and schedule.weekday_from is not None:
-        term = "QW"
+        term = PER_WEEK[1]
     elif per_day == 1 and schedule.weekdays:
         term = PER_WEEK.get(len(schedule.weekdays))
-    if term is None:
-        raise _unmappable(protocol, _field(protocol, regimen, name), _describe(schedule, per_day), FREQUENCY_HINT)
-    return term
+    return term or ONCE
 
 
-def _consecutive(days: list[int] | None) -> bool:
-    """Days 1-14 of a cycle: a daily run (days 1 and 8 are not)."""
-    if not days:
-        return False
-    return days == list(range(days[0], days[0] + len(days)))
+def _per_cycle(schedule: Schedule, doses: int) -> str | None:
+    """One dose per cycle: the cycle's own interval (day 1 of 21 = EVERY 3 WEEKS); two or three: N
+    TIMES PER CYCLE (days 1 and 8 of 21)."""
+    if doses == 1 and schedule.cycle_period is not None:
+        return EVERY_N_DAYS.get(schedule.cycle_period)
+    return PER_CYCLE.get(doses)
 
 
-def _describe(schedule: Schedule, per_day: int) -> str:
-    given = schedule.model_dump(by_alias=True, exclude_defaults=True, exclude={"phases"})
-    return ", ".join(f"{k} = {v}" for k, v in given.items()) + f"; {per_day} dose(s) a day"
+def _consecutive(days: list[int]) -> bool:
+    """Days 1-14 of a cycle: a daily run of two days or more (days 1 and 8 are not, nor day 1 alone)."""
+    return len(days) > 1 and days == list(range(days[0], days[0] + len(days)))
 
 
-__all__ = ["dose_form_term", "frequency_terms", "route_term", "unit_term"]
+__all__ = ["FREQUENCY_TERMS", "dose_form_term", "frequency_terms", "route_term", "unit_term"]
