@@ -189,15 +189,7 @@ def _outside(
     rows, reg, patient, day = where
     last = protocol.study.last_day
     frame = cohort.patients
-    patients = Patients(
-        start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
-        weekday_values={
-            name: frame[name].fillna(-1).to_numpy(dtype=np.int64)
-            for name, spec in protocol.patient_values.items()
-            if spec.type == "weekday"
-        },
-        last_day=last,
-    )
+    patients = Patients.of(protocol, frame)
     allowed = np.zeros(len(rows), dtype=bool)
     inside = (day >= 1) & (day <= last)
     for i, regimen in enumerate(regimens):

@@ -113,15 +113,7 @@ def expand(protocol: Protocol, cohort: Cohort) -> pd.DataFrame:
     """
     _check_values(protocol, cohort)
     frame = cohort.patients
-    patients = Patients(
-        start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
-        weekday_values={
-            name: frame[name].fillna(-1).to_numpy(dtype=np.int64)  # -1: blank, never a weekday
-            for name, spec in protocol.patient_values.items()
-            if spec.type == "weekday"
-        },
-        last_day=protocol.study.last_day,
-    )
+    patients = Patients.of(protocol, frame)
     order = {rid: i for i, rid in enumerate(protocol.regimen_ids)}
     masks: dict[str, np.ndarray] = {}
     parts: list[_Rows] = []

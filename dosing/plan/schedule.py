@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from ..protocol.model import Schedule
+from ..protocol.model import Protocol, Schedule
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,19 @@ class Patients:
     start_weekday: np.ndarray  # (n,) int, 0 = Monday, weekday of study day 1
     weekday_values: dict[str, np.ndarray]  # cohort weekday columns, (n,) int
     last_day: int
+
+    @classmethod
+    def of(cls, protocol: Protocol, frame: pd.DataFrame) -> Patients:
+        """The cohort's patients (``Cohort.patients``) as schedule arithmetic sees them."""
+        return cls(
+            start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
+            weekday_values={
+                name: frame[name].fillna(-1).to_numpy(dtype=np.int64)  # -1: blank, never a weekday
+                for name, spec in protocol.patient_values.items()
+                if spec.type == "weekday"
+            },
+            last_day=protocol.study.last_day,
+        )
 
     @property
     def n(self) -> int:

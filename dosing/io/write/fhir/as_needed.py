@@ -32,15 +32,7 @@ def prn_windows(protocol: Protocol, cohort: Cohort, changes: Changes | None, bli
     arm has under its label: that a patient may take it would tell the arm."""
     frame = cohort.patients
     last = protocol.study.last_day
-    patients = Patients(
-        start_weekday=frame["start_date"].dt.day_of_week.to_numpy(),
-        weekday_values={
-            name: frame[name].fillna(-1).to_numpy(dtype=np.int64)
-            for name, spec in protocol.patient_values.items()
-            if spec.type == "weekday"
-        },
-        last_day=last,
-    )
+    patients = Patients.of(protocol, frame)
     ends = _end_days(protocol, cohort, changes)
     parts = []
     for regimen in prn_regimens(protocol):
