@@ -402,7 +402,18 @@ def _limit_count(rows: _Rows, count: int) -> _Rows:
 
 
 def _concat(parts: list[_Rows]) -> _Rows:
+    if not parts:  # every regimen is as-needed (a rescue-medication study): no planned doses
+        return _no_rows()
     return _Rows(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _Rows.__dataclass_fields__})
+
+
+def _no_rows() -> _Rows:
+    """No doses, with the dtypes of the rows the regimens give."""
+    i64, i16 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int16)
+    return _Rows(
+        np.zeros(0, dtype=np.intp), i64, i64, i64, np.zeros(0), i16, i16, i16, i16,
+        np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int32), i64,
+    )  # fmt: skip
 
 
 def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
