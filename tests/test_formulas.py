@@ -406,9 +406,9 @@ def test_the_documented_rounding_fragment_gives_the_doses_it_says() -> None:
 # ---- dose_basis is unblinded-only ----------------------------------------------------------------
 
 
-def _blinded_study(**active: Any) -> dosing.Protocol:
-    """Double blind: BSA-dosed active drug or a placebo infusion behind one label, and a BSA-dosed drug
-    that every arm receives."""
+def _blinded_study(placebo: dict[str, Any] | None = None, **active: Any) -> dosing.Protocol:
+    """Double blind: BSA-dosed active drug or a placebo infusion (its volume per m², worked out the same
+    way) behind one label, and a BSA-dosed drug that every arm receives."""
     values = {k: VALUES[k] for k in ("height", "weight")}
     shared = {
         "route": "intravenous",
@@ -430,7 +430,8 @@ def _blinded_study(**active: Any) -> dosing.Protocol:
                  "dose": {"amount": 100, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0},
                           **active}},
                 {"id": "placebo", "drug": "Placebo", **shared, **label, "placebo_for": "active",
-                 "dose": {"amount": 100, "unit": "mL"}},
+                 "dose": placebo or {"amount": 50, "unit": "mL/m2", "per": "bsa",
+                                     "bsa": {"formula": "dubois", "cap": 2.0}, **active}},
                 {"id": "gem", "drug": "Gemcitabine", **shared,
                  "dose": {"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}},
             ],
@@ -460,7 +461,7 @@ def test_a_blinded_run_never_writes_the_dose_basis(tmp_path: Any) -> None:
     first = doses.drop_duplicates(["patient_id", "regimen"]).set_index(["patient_id", "regimen"])["dose_basis"]
     # DuBois 1.8530 -> 1.85 m2: 100 x 1.85 = 185 mg; Mosteller 1.87 m2 and, for the child, 0.74 m2
     assert first[("B1", "active")] == "100 mg/m² × 1.85 m² (DuBois, 170 cm, 74 kg) = 185 mg"
-    assert first[("B2", "placebo")] == ""
+    assert first[("B2", "placebo")] == "50 mL/m² × 0.74 m² (DuBois, 110 cm, 18 kg) = 37 mL"
     assert first[("B2", "gem")] == "1000 mg/m² × 0.74 m² (Mosteller, 110 cm, 18 kg) = 740 mg"
 
 
@@ -501,6 +502,36 @@ def test_a_blinded_rounding_error_names_the_label_and_hides_the_amounts() -> Non
     assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in message
     for secret in ("74", "50 mg", "active", "Activedrug", "DuBois", "m²"):
         assert secret not in message
+
+
+@pytest.mark.parametrize(
+    ("placebo", "key"),
+    [
+        ({"amount": 100, "unit": "mL"}, "dose.per"),  # a fixed placebo: nothing to round, no height needed
+        ({"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0}}, "dose.round"),
+        (
+            {"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0},
+             "round": {"to": 50, "within": "20%"}},
+            "dose.round",
+        ),
+        (
+            {"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "mosteller", "cap": 2.0},
+             "round": {"to": 50}},
+            "dose.bsa",
+        ),
+    ],
+)  # fmt: skip
+def test_a_blinded_label_must_work_out_every_dose_alike(placebo: dict[str, Any], key: str) -> None:
+    """The active drug rounds to 50 mg within 10 %: a placebo that does not round (or rounds within
+    another margin, or computes the BSA another way) could never fail where the active drug fails, so
+    the error itself would tell the arm (finding 5: "patient 'P-1': ... cannot be rounded", active arm
+    only). Refused at load, before any patient is involved."""
+    with pytest.raises(ProtocolError) as caught:
+        _blinded_study(placebo, round={"to": 50})
+    message = str(caught.value)
+    assert "regimens[1]: blinding: regimen 'placebo' differs from 'active' in " + key in message
+    assert f"make {key} identical within blinded label 'Study infusion'" in message
+    assert _blinded_study(round={"to": 50}).regimen("placebo").dose.round_ is not None  # alike: accepted
 
 
 def test_absolute_doses_refuses_a_blank_value_naming_the_patient() -> None:
