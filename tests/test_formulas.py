@@ -174,6 +174,39 @@ def test_creatinine_in_micromoles_per_litre() -> None:
     assert got.loc["P1", "dose_basis"].endswith("creatinine 80 µmol/L)")
 
 
+@pytest.mark.parametrize(
+    ("unit", "value", "fragments"),
+    [
+        # 0.9 mg/dL given in a µmol/L column: GFR (140 - 64) * 70 * 0.85 / (72 * 0.9 / 88.4) = 6,493 mL/min,
+        # hidden by gfr_cap at the maximum dose (finding 2); 0.9 mg/dL = 0.9 * 88.4 = 79.6 µmol/L
+        ("umol/L", "0.9", ("creatinine 0.9 µmol/L is not plausible", "between 9 and 1800",
+                           "did you give mg/dL in a µmol/L column? (0.9 mg/dL = 79.6 µmol/L)")),
+        # 80 µmol/L in a mg/dL column: GFR 0.8 mL/min, a dose of 129 mg; 80 / 88.4 = 0.905 mg/dL
+        ("mg/dL", "80", ("creatinine 80 mg/dL is not plausible", "between 0.1 and 20",
+                         "did you give µmol/L in a mg/dL column? (80 µmol/L = 0.905 mg/dL)")),
+        ("mg/dL", "0.05", ("creatinine 0.05 mg/dL is not plausible", "between 0.1 and 20")),
+        ("umol/L", "2500", ("creatinine 2500 µmol/L is not plausible", "between 9 and 1800")),
+    ],
+)  # fmt: skip
+def test_a_creatinine_implausible_for_its_unit_is_refused(unit: str, value: str, fragments: tuple[str, ...]) -> None:
+    """The protocol's own min/max let these through (0.01-5000 here); the unit-specific plausible range
+    (0.1-20 mg/dL, 9-1800 µmol/L) does not, naming the patient, the line and the column."""
+    values = {**VALUES, "creatinine": {"type": "number", "unit": unit, "min": 0.01, "max": 5000}}
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    plausible = {**ADULT, "creatinine": "0.9" if unit == "mg/dL" else "80"}
+    with pytest.raises(CohortError) as caught:
+        patients(proto, plausible, {**ADULT, "weight": "70", "creatinine": value})
+    message = str(caught.value)
+    assert "line 3, column 'creatinine': patient 'P2': " in message
+    for fragment in fragments:
+        assert fragment in message
+    assert "line 2" not in message
+    if unit == "mg/dL":
+        assert len(patients(proto, {**ADULT, "creatinine": "0.1"}, {**ADULT, "creatinine": "20"}).patients) == 2
+    else:
+        assert len(patients(proto, {**ADULT, "creatinine": "9"}, {**ADULT, "creatinine": "1800"}).patients) == 2
+
+
 def test_capecitabine_rounded_to_tablets() -> None:
     # 1250 mg/m2 x 1.87 m2 = 2337.5 mg -> 2350 mg = 2 x 500 mg + 9 x 150 mg (0.53% above); down: 2300 mg
     dose = {"amount": 1250, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}

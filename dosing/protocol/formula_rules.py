@@ -149,3 +149,34 @@ def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> No
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
     raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
+
+
+# ---- plausible creatinine -------------------------------------------------------------------
+
+#: The plausible serum creatinine of an adult or a child, per unit: 0.1-20 mg/dL, 9-1800 µmol/L
+#: (1 mg/dL = 88.4 µmol/L). A value outside is almost always the other unit (0.9 mg/dL in a µmol/L
+#: column gives a GFR of thousands of mL/min, hidden by gfr_cap at the maximum dose), never a patient.
+CREATININE_RANGE = {"mg/dL": (0.1, 20.0), "µmol/L": (9.0, 1800.0)}
+_UMOL_PER_MG_DL = 88.4
+
+
+def creatinine_problem(value: float, unit: str | None) -> str | None:
+    """Why ``value`` (a creatinine in ``unit``) cannot be a patient's, naming the likely mix-up; None
+    when it is plausible or the unit is not one of creatinine's."""
+    if unit is None or unit.strip() not in INPUTS["creatinine"][1]:
+        return None
+    shown, other = ("µmol/L", "mg/dL") if "mol" in unit else ("mg/dL", "µmol/L")
+    low, high = CREATININE_RANGE[shown]
+    if low <= value <= high:
+        return None
+    as_other = value * _UMOL_PER_MG_DL if shown == "µmol/L" else value / _UMOL_PER_MG_DL
+    other_low, other_high = CREATININE_RANGE[other]
+    mix_up = (
+        f"; did you give {other} in a {shown} column? ({value:g} {other} = {as_other:.3g} {shown})"
+        if other_low <= value <= other_high
+        else ""
+    )
+    return (
+        f"creatinine {value:g} {shown} is not plausible: a creatinine in {shown} lies between {low:g} and "
+        f"{high:g}, and a GFR or Calvert dose from it would be wrong{mix_up}"
+    )
