@@ -189,9 +189,9 @@ def test_creatinine_in_micromoles_per_litre() -> None:
     ],
 )  # fmt: skip
 def test_a_creatinine_implausible_for_its_unit_is_refused(unit: str, value: str, fragments: tuple[str, ...]) -> None:
-    """The protocol's own min/max let these through (0.01-5000 here); the unit-specific plausible range
-    (0.1-20 mg/dL, 9-1800 µmol/L) does not, naming the patient, the line and the column."""
-    values = {**VALUES, "creatinine": {"type": "number", "unit": unit, "min": 0.01, "max": 5000}}
+    """The protocol gives no min/max of its own; the unit-specific plausible range (0.1-20 mg/dL,
+    9-1800 µmol/L) refuses these, naming the patient, the line and the column."""
+    values = {**VALUES, "creatinine": {"type": "number", "unit": unit}}  # no min/max of its own
     proto = study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
     plausible = {**ADULT, "creatinine": "0.9" if unit == "mg/dL" else "80"}
     with pytest.raises(CohortError) as caught:
@@ -205,6 +205,23 @@ def test_a_creatinine_implausible_for_its_unit_is_refused(unit: str, value: str,
         assert len(patients(proto, {**ADULT, "creatinine": "0.1"}, {**ADULT, "creatinine": "20"}).patients) == 2
     else:
         assert len(patients(proto, {**ADULT, "creatinine": "9"}, {**ADULT, "creatinine": "1800"}).patients) == 2
+
+
+@pytest.mark.parametrize(
+    ("unit", "bounds", "fragment"),
+    [
+        ("umol/L", {"min": 0.1, "max": 1500}, "min = 0.1 is not a plausible creatinine in µmol/L"),  # a mg/dL min
+        ("mg/dL", {"min": 0.1, "max": 1500}, "max = 1500 is not a plausible creatinine in mg/dL"),  # a µmol/L max
+    ],
+)
+def test_a_declared_creatinine_range_implausible_for_its_unit_is_refused(
+    unit: str, bounds: dict[str, float], fragment: str
+) -> None:
+    values = {**VALUES, "creatinine": {"type": "number", "unit": unit, **bounds}}
+    with pytest.raises(ProtocolError) as caught:
+        study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    assert fragment in str(caught.value)
+    assert f"patient_values.creatinine.{fragment[:3]}" in str(caught.value)
 
 
 def test_capecitabine_rounded_to_tablets() -> None:

@@ -145,6 +145,25 @@ def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> No
                 f"it has {given}" + (f" (did you mean {guess[0]!r}?)" if guess else ""),
                 f"write {example}",
             )
+        elif name == "creatinine":
+            _check_creatinine_range(protocol, spec.min, spec.max, spec.unit)
+
+
+def _check_creatinine_range(protocol: Protocol, low: float | None, high: float | None, unit: str | None) -> None:
+    """A declared min/max beyond what a creatinine can be in its unit is most likely the other unit's range
+    (min = 0.1 with unit = "umol/L"): refused here, before any cohort is read."""
+    shown = "µmol/L" if unit is not None and "mol" in unit else "mg/dL"
+    plausible = CREATININE_RANGE[shown]
+    for key, bound in (("min", low), ("max", high)):
+        if bound is not None and not plausible[0] <= bound <= plausible[1]:
+            _fail(
+                protocol,
+                f"patient_values.creatinine.{key}",
+                f"{key} = {bound:g} is not a plausible creatinine in {shown} (a creatinine in {shown} lies between "
+                f"{plausible[0]:g} and {plausible[1]:g}); is the range, or the unit, the other unit's?",
+                f"give min and max in {shown} within {plausible[0]:g}-{plausible[1]:g}, or leave them out "
+                "(every value is checked against that range anyway)",
+            )
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
