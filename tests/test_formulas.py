@@ -584,6 +584,26 @@ def test_a_blinded_label_must_work_out_every_dose_alike(placebo: dict[str, Any],
     assert _blinded_study(round={"to": 50}).regimen("placebo").dose.round_ is not None  # alike: accepted
 
 
+def test_a_blinded_rounding_error_is_the_same_in_either_arm() -> None:
+    """Twin runs (finding 5): 160 cm, 50 kg is DuBois 1.5011 -> 1.50 m2. Active 100 mg/m2: 150 mg, on a step
+    of 50; placebo 50 mL/m2: 75 mL, 25 mL (33 %) from 50 or 100, beyond the 10 % within. Only the placebo's
+    dose fails, but the patient is refused alike in either arm (else the error tells the arm)."""
+    proto = _blinded_study(round={"to": 50})
+    header = ["patient_id", "arm", "start_date", "height", "weight"]
+    messages = []
+    for arm in ("active", "placebo"):
+        rows = [(2, ["B1", arm, "2027-01-04", "160", "50"])]
+        with pytest.raises(CohortError) as caught:
+            dosing.expand(proto, cohort_from_rows(header, rows, proto))
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in messages[0]
+    # 170 cm, 74 kg: DuBois 1.85 m2, 185 mg -> 200 mg and 92.5 mL -> 100 mL (8.1 %): roundable in both arms;
+    # gemcitabine 1000 mg/m2 x Mosteller 1.87 m2 = 1870 mg
+    fine = cohort_from_rows(header, [(2, ["B1", "active", "2027-01-04", "170", "74"])], proto)
+    assert set(dosing.expand(proto, fine)["dose"]) == {200.0, 1870.0}
+
+
 def test_absolute_doses_refuses_a_blank_value_naming_the_patient() -> None:
     """The contract for callers other than expansion (steps, dose levels): a blank value is an error."""
     values = {**VALUES, "weight": {**VALUES["weight"], "required": False}}

@@ -338,6 +338,7 @@ _DOSE_METHOD = (
     ("formula", "formula"),
     ("gfr", "gfr"),
     ("round_", "round"),
+    ("round_to", "round_to"),
 )
 
 
