@@ -259,6 +259,10 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
         ("regimens[1] (id 'y').schedule.after:", "'x', an as-needed regimen, which has no planned dose days"),
         None,
     ),
+    "protocol-relative-to-prn-regimen.toml": (
+        ("regimens[1] (id 'y').schedule.relative_to:", "'x', an as-needed regimen, which has no planned doses"),
+        None,
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from dosing.plan.changes import changes_from_rows
 from dosing.plan.cohort import cohort_from_rows
 from tests.builders import protocol
 
+NAN = float("nan")
 BSA = {"bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 2.2}}
 HEADER = ["patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason", "dose_level"]
 
@@ -85,6 +86,11 @@ def test_level_0_is_the_planned_dose() -> None:
         ),
         ({"levels": None, "dose": {"unit": "mg/m2", "per": "bsa", "amount": 1250}, "lowest_level": -1}, "needs levels"),
         ({"reescalation": "yes"}, "reescalation"),
+        # finding 8: a quoted level is text, as reescalation = "yes" is, not -1
+        ({"lowest_level": "-1"}, "regimens[0] (id 'cape').lowest_level: Input should be a valid integer"),
+        # finding 7: the nan is in levels."0" (it used to be told as "dose.amount", a key the protocol lacks)
+        ({"levels": {"0": NAN, "-1": 950}}, "dose level 0: the amount must be a finite number above 0, got nan"),
+        ({"levels": {"0": 0, "-1": 950}}, "dose level 0: the amount must be a finite number above 0, got 0"),
         ({"levls": {}}, "did you mean 'levels'?"),
     ],
 )
@@ -93,6 +99,27 @@ def test_bad_levels_are_refused(keys: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         protocol([regimen], last_day=168, patient_values=BSA)
     assert message in str(caught.value)
+
+
+def test_a_blinded_titration_beside_a_fixed_placebo_is_called_titrate() -> None:
+    """Finding 7: the group differs in titrate (the protocol has no steps), and the message says so."""
+    shared = {"route": "oral", "times": ["08:00"], "schedule": {"weekdays": ["Monday"]}, "blinded_dose": "1 tablet"}
+    data = {
+        "study": {"id": "B", "title": "b", "blinding": "double", "timezone": "Europe/Berlin", "last_day": 84},
+        "arms": [{"id": "a", "label": "A", "regimens": ["drug"]}, {"id": "p", "label": "P", "regimens": ["pbo"]}],
+        "regimens": [
+            {"id": "drug", "drug": "Zolbetux", "blinded_label": "Study tablets", "dose": {"unit": "mg"},
+             "titrate": {"start": 7.5, "by": 2.5, "every": "14 days", "up_to": 15}, **shared},
+            {"id": "pbo", "drug": "Placebo", "blinded_label": "Study tablets", "dose": {"amount": 1, "unit": "tablet"},
+             **shared},
+        ],
+    }  # fmt: skip
+    with pytest.raises(ProtocolError) as caught:
+        dosing.plan.load.protocol_from_dict(data)
+    message = str(caught.value)
+    assert "blinding: regimen 'pbo' differs from 'drug' in titrate, so blinded outputs" in message
+    assert "make titrate identical within blinded label 'Study tablets'" in message
+    assert "steps" not in message
 
 
 def test_a_blinded_group_names_its_levels_alike_in_every_arm() -> None:

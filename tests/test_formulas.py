@@ -174,6 +174,56 @@ def test_creatinine_in_micromoles_per_litre() -> None:
     assert got.loc["P1", "dose_basis"].endswith("creatinine 80 µmol/L)")
 
 
+@pytest.mark.parametrize(
+    ("unit", "value", "fragments"),
+    [
+        # 0.9 mg/dL given in a µmol/L column: GFR (140 - 64) * 70 * 0.85 / (72 * 0.9 / 88.4) = 6,493 mL/min,
+        # hidden by gfr_cap at the maximum dose (finding 2); 0.9 mg/dL = 0.9 * 88.4 = 79.6 µmol/L
+        ("umol/L", "0.9", ("creatinine 0.9 µmol/L is not plausible", "between 9 and 1800",
+                           "did you give mg/dL in a µmol/L column? (0.9 mg/dL = 79.6 µmol/L)")),
+        # 80 µmol/L in a mg/dL column: GFR 0.8 mL/min, a dose of 129 mg; 80 / 88.4 = 0.905 mg/dL
+        ("mg/dL", "80", ("creatinine 80 mg/dL is not plausible", "between 0.1 and 20",
+                         "did you give µmol/L in a mg/dL column? (80 µmol/L = 0.905 mg/dL)")),
+        ("mg/dL", "0.05", ("creatinine 0.05 mg/dL is not plausible", "between 0.1 and 20")),
+        ("umol/L", "2500", ("creatinine 2500 µmol/L is not plausible", "between 9 and 1800")),
+    ],
+)  # fmt: skip
+def test_a_creatinine_implausible_for_its_unit_is_refused(unit: str, value: str, fragments: tuple[str, ...]) -> None:
+    """The protocol gives no min/max of its own; the unit-specific plausible range (0.1-20 mg/dL,
+    9-1800 µmol/L) refuses these, naming the patient, the line and the column."""
+    values = {**VALUES, "creatinine": {"type": "number", "unit": unit}}  # no min/max of its own
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    plausible = {**ADULT, "creatinine": "0.9" if unit == "mg/dL" else "80"}
+    with pytest.raises(CohortError) as caught:
+        patients(proto, plausible, {**ADULT, "weight": "70", "creatinine": value})
+    message = str(caught.value)
+    assert "line 3, column 'creatinine': patient 'P2': " in message
+    for fragment in fragments:
+        assert fragment in message
+    assert "line 2" not in message
+    if unit == "mg/dL":
+        assert len(patients(proto, {**ADULT, "creatinine": "0.1"}, {**ADULT, "creatinine": "20"}).patients) == 2
+    else:
+        assert len(patients(proto, {**ADULT, "creatinine": "9"}, {**ADULT, "creatinine": "1800"}).patients) == 2
+
+
+@pytest.mark.parametrize(
+    ("unit", "bounds", "fragment"),
+    [
+        ("umol/L", {"min": 0.1, "max": 1500}, "min = 0.1 is not a plausible creatinine in µmol/L"),  # a mg/dL min
+        ("mg/dL", {"min": 0.1, "max": 1500}, "max = 1500 is not a plausible creatinine in mg/dL"),  # a µmol/L max
+    ],
+)
+def test_a_declared_creatinine_range_implausible_for_its_unit_is_refused(
+    unit: str, bounds: dict[str, float], fragment: str
+) -> None:
+    values = {**VALUES, "creatinine": {"type": "number", "unit": unit, **bounds}}
+    with pytest.raises(ProtocolError) as caught:
+        study({"formula": "calvert", "auc": 5, "unit": "mg"}, values)
+    assert fragment in str(caught.value)
+    assert f"patient_values.creatinine.{fragment[:3]}" in str(caught.value)
+
+
 def test_capecitabine_rounded_to_tablets() -> None:
     # 1250 mg/m2 x 1.87 m2 = 2337.5 mg -> 2350 mg = 2 x 500 mg + 9 x 150 mg (0.53% above); down: 2300 mg
     dose = {"amount": 1250, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}
@@ -406,9 +456,9 @@ def test_the_documented_rounding_fragment_gives_the_doses_it_says() -> None:
 # ---- dose_basis is unblinded-only ----------------------------------------------------------------
 
 
-def _blinded_study(**active: Any) -> dosing.Protocol:
-    """Double blind: BSA-dosed active drug or a placebo infusion behind one label, and a BSA-dosed drug
-    that every arm receives."""
+def _blinded_study(placebo: dict[str, Any] | None = None, **active: Any) -> dosing.Protocol:
+    """Double blind: BSA-dosed active drug or a placebo infusion (its volume per m², worked out the same
+    way) behind one label, and a BSA-dosed drug that every arm receives."""
     values = {k: VALUES[k] for k in ("height", "weight")}
     shared = {
         "route": "intravenous",
@@ -430,7 +480,8 @@ def _blinded_study(**active: Any) -> dosing.Protocol:
                  "dose": {"amount": 100, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0},
                           **active}},
                 {"id": "placebo", "drug": "Placebo", **shared, **label, "placebo_for": "active",
-                 "dose": {"amount": 100, "unit": "mL"}},
+                 "dose": placebo or {"amount": 50, "unit": "mL/m2", "per": "bsa",
+                                     "bsa": {"formula": "dubois", "cap": 2.0}, **active}},
                 {"id": "gem", "drug": "Gemcitabine", **shared,
                  "dose": {"amount": 1000, "unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}}},
             ],
@@ -460,7 +511,7 @@ def test_a_blinded_run_never_writes_the_dose_basis(tmp_path: Any) -> None:
     first = doses.drop_duplicates(["patient_id", "regimen"]).set_index(["patient_id", "regimen"])["dose_basis"]
     # DuBois 1.8530 -> 1.85 m2: 100 x 1.85 = 185 mg; Mosteller 1.87 m2 and, for the child, 0.74 m2
     assert first[("B1", "active")] == "100 mg/m² × 1.85 m² (DuBois, 170 cm, 74 kg) = 185 mg"
-    assert first[("B2", "placebo")] == ""
+    assert first[("B2", "placebo")] == "50 mL/m² × 0.74 m² (DuBois, 110 cm, 18 kg) = 37 mL"
     assert first[("B2", "gem")] == "1000 mg/m² × 0.74 m² (Mosteller, 110 cm, 18 kg) = 740 mg"
 
 
@@ -501,6 +552,56 @@ def test_a_blinded_rounding_error_names_the_label_and_hides_the_amounts() -> Non
     assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in message
     for secret in ("74", "50 mg", "active", "Activedrug", "DuBois", "m²"):
         assert secret not in message
+
+
+@pytest.mark.parametrize(
+    ("placebo", "key"),
+    [
+        ({"amount": 100, "unit": "mL"}, "dose.per"),  # a fixed placebo: nothing to round, no height needed
+        ({"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0}}, "dose.round"),
+        (
+            {"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "dubois", "cap": 2.0},
+             "round": {"to": 50, "within": "20%"}},
+            "dose.round",
+        ),
+        (
+            {"amount": 50, "unit": "mL/m2", "per": "bsa", "bsa": {"formula": "mosteller", "cap": 2.0},
+             "round": {"to": 50}},
+            "dose.bsa",
+        ),
+    ],
+)  # fmt: skip
+def test_a_blinded_label_must_work_out_every_dose_alike(placebo: dict[str, Any], key: str) -> None:
+    """The active drug rounds to 50 mg within 10 %: a placebo that does not round (or rounds within
+    another margin, or computes the BSA another way) could never fail where the active drug fails, so
+    the error itself would tell the arm (finding 5: "patient 'P-1': ... cannot be rounded", active arm
+    only). Refused at load, before any patient is involved."""
+    with pytest.raises(ProtocolError) as caught:
+        _blinded_study(placebo, round={"to": 50})
+    message = str(caught.value)
+    assert "regimens[1]: blinding: regimen 'placebo' differs from 'active' in " + key in message
+    assert f"make {key} identical within blinded label 'Study infusion'" in message
+    assert _blinded_study(round={"to": 50}).regimen("placebo").dose.round_ is not None  # alike: accepted
+
+
+def test_a_blinded_rounding_error_is_the_same_in_either_arm() -> None:
+    """Twin runs (finding 5): 160 cm, 50 kg is DuBois 1.5011 -> 1.50 m2. Active 100 mg/m2: 150 mg, on a step
+    of 50; placebo 50 mL/m2: 75 mL, 25 mL (33 %) from 50 or 100, beyond the 10 % within. Only the placebo's
+    dose fails, but the patient is refused alike in either arm (else the error tells the arm)."""
+    proto = _blinded_study(round={"to": 50})
+    header = ["patient_id", "arm", "start_date", "height", "weight"]
+    messages = []
+    for arm in ("active", "placebo"):
+        rows = [(2, ["B1", arm, "2027-01-04", "160", "50"])]
+        with pytest.raises(CohortError) as caught:
+            dosing.expand(proto, cohort_from_rows(header, rows, proto))
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "patient 'B1': the dose of 'Study infusion' cannot be rounded as its round = { ... } says" in messages[0]
+    # 170 cm, 74 kg: DuBois 1.85 m2, 185 mg -> 200 mg and 92.5 mL -> 100 mL (8.1 %): roundable in both arms;
+    # gemcitabine 1000 mg/m2 x Mosteller 1.87 m2 = 1870 mg
+    fine = cohort_from_rows(header, [(2, ["B1", "active", "2027-01-04", "170", "74"])], proto)
+    assert set(dosing.expand(proto, fine)["dose"]) == {200.0, 1870.0}
 
 
 def test_absolute_doses_refuses_a_blank_value_naming_the_patient() -> None:

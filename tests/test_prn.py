@@ -352,3 +352,40 @@ def test_show_lists_the_prn_regimen_with_its_limits() -> None:
     text = show(protocol, cohort(protocol), "P1")
     assert "as needed: Loxoprofen 60 mg, at most 3 in 24 hours, at least 4 h apart (study days 1-28)\n" in text
     assert text.count("Loxoprofen") == 1  # no planned dose of it
+
+
+def test_a_protocol_of_only_prn_regimens_plans_no_doses_in_every_command(tmp_path: Any) -> None:
+    """A rescue-medication study whose only regimen is as-needed: every command runs (no traceback
+    from an empty list of planned doses) and the dose tables have a header and no rows."""
+    from click.testing import CliRunner
+
+    from dosing.cli import main
+    from tests.conftest import FIXTURES
+
+    head, folic, loxoprofen = (FIXTURES / "prn-loxoprofen.toml").read_text(encoding="utf-8").split("[[regimens]]")
+    assert 'id = "folic-acid"' in folic
+    protocol = tmp_path / "prn-only.toml"
+    head = head.replace('regimens = ["folic-acid", "loxoprofen-prn"]', 'regimens = ["loxoprofen-prn"]')
+    protocol.write_text(head + "[[regimens]]" + loxoprofen, encoding="utf-8")
+    group = FIXTURES / "prn-loxoprofen-cohort.csv"
+    log = tmp_path / "log.csv"
+    log.write_text("patient_id,drug,given_at\nP-1,Loxoprofen,2027-01-04 08:00\n", encoding="utf-8")
+    out = tmp_path / "out"
+    common = [str(protocol), "--cohort", str(group)]
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+
+    assert "2 patients, 0 planned doses" in run("validate", *common)
+    run("generate", *common, "--out", str(out), "--no-feeds", "--today", "2027-01-01")
+    doses = pd.read_csv(out / "prn" / "doses.csv", encoding="utf-8-sig")
+    assert len(doses) == 0 and "dose_basis" in doses.columns
+    assert len(pd.read_csv(out / "prn" / "patients" / "P-1" / "doses.csv", encoding="utf-8-sig")) == 0
+    run("worklist", *common, "--out", str(out))
+    run("diary", *common, "--out", str(out))
+    assert "no doses planned" in run("show", *common, "--patient", "P-1")
+    for standard in ("sdtm", "fhir", "redcap"):
+        run("export", standard, *common, "--out", str(out))
+    run("adherence", *common, "--log", str(log), "--out", str(out), "--as-of", "2027-01-10")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CohortError, ValueParseError
+from ..protocol.formula_rules import creatinine_problem
 from ..protocol.languages import DEFAULT_LANGUAGE, language_problem
 from ..protocol.model import PatientValue, Protocol
 from ..protocol.values import decimal_comma, parse_date, parse_time, parse_weekday
@@ -149,6 +150,10 @@ def _record(
     record["language"] = _language(cells.get("language", "").strip(), lambda m: bad("language", m))
     for name, spec in protocol.patient_values.items():
         record[name] = _value(cells.get(name, "").strip(), spec, lambda m, n=name: bad(n, m))
+        if name == "creatinine" and isinstance(record[name], float):
+            problem = creatinine_problem(record[name], spec.unit)  # type: ignore[arg-type]
+            if problem is not None:
+                bad(name, f"patient {pid!r}: {problem}")
     return record
 
 

@@ -355,9 +355,32 @@ class _Bases:
         """Each row's dose and basis code (rows of ``patient``, indexes into ``frame``; ``when``: each
         row's study day and cycle, for the amounts of steps and titrations)."""
         dose = regimen.dose
-        varying = planned_amounts(regimen, patient, *when)  # NaN where no step covers: see check_covered
-        if varying is None and dose.patient_value is None and not is_computed(dose):  # a fixed dose: no basis
+        if planned_amounts(regimen, patient, *when) is None and dose.patient_value is None and not is_computed(dose):
             return np.full(len(patient), dose.amount, dtype=float), np.zeros(len(patient), dtype=np.int32)
+        blinds = protocol.study.blinded and regimen.blinded_label is not None
+        naming = (
+            repr(regimen.blinded_label if blinds else regimen.id),
+            protocol.study.blinded and regimen.blinded_dose is not None,
+        )
+        for twin in _rounding_twins(protocol, regimen):  # its dose could fail in the other arm: fail alike
+            self._computed(protocol, twin, frame, patient, when, naming)
+        doses, basis, position = self._computed(protocol, regimen, frame, patient, when, naming)
+        texts, codes = np.unique(basis.astype(str), return_inverse=True)
+        lookup = np.array([self.texts.setdefault(str(t), len(self.texts)) for t in texts], dtype=np.int32)
+        return doses[position], lookup[codes.reshape(-1)][position]
+
+    def _computed(
+        self,
+        protocol: Protocol,
+        regimen: Regimen,
+        frame: pd.DataFrame,
+        patient: np.ndarray,
+        when: tuple[np.ndarray, np.ndarray],
+        naming: tuple[str, bool],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The doses and bases of the distinct (patient, amount) pairs, and each row's position among them."""
+        dose = regimen.dose
+        varying = planned_amounts(regimen, patient, *when)  # NaN where no step covers: see check_covered
         if varying is None:
             who, position = _distinct(patient, len(frame))
             rows, amount = frame.iloc[who], None
@@ -366,7 +389,6 @@ class _Bases:
             code = code.reshape(-1)
             pairs, position = _distinct(patient.astype(np.int64) * len(amounts) + code, len(frame) * len(amounts))
             rows, amount = frame.iloc[pairs // len(amounts)], amounts[pairs % len(amounts)]
-        blinds = protocol.study.blinded and regimen.blinded_label is not None
         covered = amount is None or amount >= 0
         doses = np.full(len(rows), np.nan)
         basis = np.full(len(rows), "", dtype=object)
@@ -377,13 +399,23 @@ class _Bases:
                 rows.iloc[pick],
                 None if amount is None else amount[pick],
                 values=protocol.patient_values,
-                name=repr(regimen.blinded_label if blinds else regimen.id),
+                name=naming[0],
                 source=self.source,
-                hide=protocol.study.blinded and regimen.blinded_dose is not None,
+                hide=naming[1],
             )
-        texts, codes = np.unique(basis.astype(str), return_inverse=True)
-        lookup = np.array([self.texts.setdefault(str(t), len(self.texts)) for t in texts], dtype=np.int32)
-        return doses[position], lookup[codes.reshape(-1)][position]
+        return doses, basis, position
+
+
+def _rounding_twins(protocol: Protocol, regimen: Regimen) -> list[Regimen]:
+    """In a blinded study, the regimens of ``regimen``'s blinded label whose doses differ behind a
+    blinded_dose and are rounded (the same ``round``, checked at load), in the protocol's order and
+    without ``regimen``: a patient's dose must be roundable under every one of them, or a rounding
+    error would happen in one arm only and tell the arm (finding 5 of issue 13)."""
+    if not protocol.study.blinded or regimen.blinded_label is None or regimen.blinded_dose is None:
+        return []
+    if regimen.dose.round_ is None and regimen.dose.round_to is None:
+        return []
+    return [r for r in protocol.regimens if r.blinded_label == regimen.blinded_label and r.id != regimen.id]
 
 
 def _limit_count(rows: _Rows, count: int) -> _Rows:
@@ -394,7 +426,18 @@ def _limit_count(rows: _Rows, count: int) -> _Rows:
 
 
 def _concat(parts: list[_Rows]) -> _Rows:
+    if not parts:  # every regimen is as-needed (a rescue-medication study): no planned doses
+        return _no_rows()
     return _Rows(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _Rows.__dataclass_fields__})
+
+
+def _no_rows() -> _Rows:
+    """No doses, with the dtypes of the rows the regimens give."""
+    i64, i16 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int16)
+    return _Rows(
+        np.zeros(0, dtype=np.intp), i64, i64, i64, np.zeros(0), i16, i16, i16, i16,
+        np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int32), i64,
+    )  # fmt: skip
 
 
 def _localise(frame: pd.DataFrame, rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -144,9 +144,15 @@ def with_level_zero(data: Any) -> Any:
         return data
     levels, dose = data.get("levels"), data.get("dose")
     missing = isinstance(dose, dict) and "amount" not in dose and "patient_value" not in dose
-    if isinstance(levels, dict) and isinstance(dose, dict) and missing and "0" in levels:
+    if isinstance(levels, dict) and isinstance(dose, dict) and missing and _usable(levels.get("0")):
         return {**data, "dose": {**dose, "amount": levels["0"]}}
     return data
+
+
+def _usable(amount: object) -> bool:
+    """A level 0 that can be the dose's amount: any other (nan, 0, a text) is refused as the level it is,
+    by :func:`_check_levels`, not as a ``dose.amount`` the protocol does not have."""
+    return isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount) and amount > 0
 
 
 def check_regimen(regimen: Regimen) -> None:
@@ -263,8 +269,10 @@ def same_in_blinded_group(first: Regimen, other: Regimen) -> str | None:
             return name
     if (first.levels is None) != (other.levels is None) or set(first.levels or {}) != set(other.levels or {}):
         return "levels (their names)"
+    if (first.titrate is None) != (other.titrate is None):
+        return "titrate"
     spans = [None if r.steps is None else [(s.days, s.cycles) for s in r.steps] for r in (first, other)]
-    if spans[0] != spans[1] or (first.titrate is None) != (other.titrate is None):
+    if spans[0] != spans[1]:
         return "steps (their days or cycles)"
     return None
 

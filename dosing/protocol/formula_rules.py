@@ -145,7 +145,57 @@ def check_formula_values(protocol: Protocol, regimen: Regimen, where: str) -> No
                 f"it has {given}" + (f" (did you mean {guess[0]!r}?)" if guess else ""),
                 f"write {example}",
             )
+        elif name == "creatinine":
+            _check_creatinine_range(protocol, spec.min, spec.max, spec.unit)
+
+
+def _check_creatinine_range(protocol: Protocol, low: float | None, high: float | None, unit: str | None) -> None:
+    """A declared min/max beyond what a creatinine can be in its unit is most likely the other unit's range
+    (min = 0.1 with unit = "umol/L"): refused here, before any cohort is read."""
+    shown = "µmol/L" if unit is not None and "mol" in unit else "mg/dL"
+    plausible = CREATININE_RANGE[shown]
+    for key, bound in (("min", low), ("max", high)):
+        if bound is not None and not plausible[0] <= bound <= plausible[1]:
+            _fail(
+                protocol,
+                f"patient_values.creatinine.{key}",
+                f"{key} = {bound:g} is not a plausible creatinine in {shown} (a creatinine in {shown} lies between "
+                f"{plausible[0]:g} and {plausible[1]:g}); is the range, or the unit, the other unit's?",
+                f"give min and max in {shown} within {plausible[0]:g}-{plausible[1]:g}, or leave them out "
+                "(every value is checked against that range anyway)",
+            )
 
 
 def _fail(protocol: Protocol, where: str, message: str, hint: str | None = None) -> None:
     raise ProtocolError(message, source=protocol.source, where=where, hint=hint)
+
+
+# ---- plausible creatinine -------------------------------------------------------------------
+
+#: The plausible serum creatinine of an adult or a child, per unit: 0.1-20 mg/dL, 9-1800 µmol/L
+#: (1 mg/dL = 88.4 µmol/L). A value outside is almost always the other unit (0.9 mg/dL in a µmol/L
+#: column gives a GFR of thousands of mL/min, hidden by gfr_cap at the maximum dose), never a patient.
+CREATININE_RANGE = {"mg/dL": (0.1, 20.0), "µmol/L": (9.0, 1800.0)}
+_UMOL_PER_MG_DL = 88.4
+
+
+def creatinine_problem(value: float, unit: str | None) -> str | None:
+    """Why ``value`` (a creatinine in ``unit``) cannot be a patient's, naming the likely mix-up; None
+    when it is plausible or the unit is not one of creatinine's."""
+    if unit is None or unit.strip() not in INPUTS["creatinine"][1]:
+        return None
+    shown, other = ("µmol/L", "mg/dL") if "mol" in unit else ("mg/dL", "µmol/L")
+    low, high = CREATININE_RANGE[shown]
+    if low <= value <= high:
+        return None
+    as_other = value * _UMOL_PER_MG_DL if shown == "µmol/L" else value / _UMOL_PER_MG_DL
+    other_low, other_high = CREATININE_RANGE[other]
+    mix_up = (
+        f"; did you give {other} in a {shown} column? ({value:g} {other} = {as_other:.3g} {shown})"
+        if other_low <= value <= other_high
+        else ""
+    )
+    return (
+        f"creatinine {value:g} {shown} is not plausible: a creatinine in {shown} lies between {low:g} and "
+        f"{high:g}, and a GFR or Calvert dose from it would be wrong{mix_up}"
+    )

@@ -560,7 +560,9 @@ class Regimen(Strict):
     steps: list[Step] | None = Field(None, description="amounts by study day or cycle (dose.amount left out)")
     titrate: Titrate | None = Field(None, description="a titration or taper (dose.amount left out)")
     levels: dict[str, float] | None = Field(None, description='dose levels, { "0" = 1250, "-1" = 950 }')
-    lowest_level: int | None = Field(None, description="the floor of the dose levels (default: the lowest)")
+    lowest_level: int | None = Field(
+        None, strict=True, description="the floor of the dose levels (default: the lowest)"
+    )
     reescalation: bool = Field(False, strict=True, description="a dose_level change may raise the level")
 
     @model_validator(mode="before")

@@ -83,9 +83,10 @@ def describe_as_needed(regimen: Regimen) -> str:
 
 
 def check_prn_relations(protocol: Protocol) -> None:
-    """No regimen may be placed relative to a PRN regimen (``after``, ``except_days_of``: a PRN regimen
-    has no dose days), and within an arm a PRN regimen may not share the drug as logged (its drug or
-    blinded label) with a scheduled regimen: a logged dose could not be told apart."""
+    """No regimen may be placed relative to a PRN regimen (``after``, ``except_days_of``, ``relative_to``:
+    a PRN regimen has no planned dose days or doses), and within an arm a PRN regimen may not share the
+    drug as logged (its drug or blinded label) with a scheduled regimen: a logged dose could not be told
+    apart."""
     prn = {r.id for r in protocol.regimens if r.prn}
     if not prn:
         return
@@ -94,11 +95,16 @@ def check_prn_relations(protocol: Protocol) -> None:
             path = f"regimens[{index}] (id {regimen.id!r}).schedule" + (
                 f".phases[{p}]" if regimen.schedule.phases else ""
             )
-            for key, targets in (("after", [phase.after]), ("except_days_of", phase.except_days_of or [])):
+            for key, targets in (
+                ("after", [phase.after]),
+                ("except_days_of", phase.except_days_of or []),
+                ("relative_to", [phase.relative_to]),
+            ):
                 for target in targets:
                     if target in prn:
+                        what = "planned doses" if key == "relative_to" else "planned dose days"
                         raise ProtocolError(
-                            f"{key} refers to {target!r}, an as-needed regimen, which has no planned dose days",
+                            f"{key} refers to {target!r}, an as-needed regimen, which has no {what}",
                             source=protocol.source,
                             where=f"{path}.{key}",
                             hint="refer to a scheduled regimen, or give this regimen its own pattern of days",

@@ -327,6 +327,21 @@ def check_blinding(protocol: Protocol) -> None:
         _check_group(protocol, label, members, members_of)
 
 
+#: How a dose is worked out (its attribute, its protocol key): what may fail for a patient, and what
+#: the patient must have (height, weight, creatinine ...). Identical within a blinded group; the amounts
+#: (``amount``, ``auc``, ``gfr_cap``) may differ behind a blinded_dose.
+_DOSE_METHOD = (
+    ("patient_value", "patient_value"),
+    ("per", "per"),
+    ("bsa", "bsa"),
+    ("cap", "cap"),
+    ("formula", "formula"),
+    ("gfr", "gfr"),
+    ("round_", "round"),
+    ("round_to", "round_to"),
+)
+
+
 def _check_group(protocol: Protocol, label: str, members: list[Regimen], members_of: dict[str, set[str]]) -> None:
     for arm in protocol.arms:
         count = sum(r.id in members_of[arm.id] for r in members)
@@ -360,6 +375,16 @@ def _check_group(protocol: Protocol, label: str, members: list[Regimen], members
                     other,
                     f"differs from {first.id!r} in {name}, so blinded outputs would reveal the arm",
                     f"make {name} identical within blinded label {label!r}",
+                )
+        for key, name in _DOSE_METHOD:
+            if getattr(first.dose, key) != getattr(other.dose, key):
+                _blind_fail(
+                    protocol,
+                    other,
+                    f"differs from {first.id!r} in dose.{name}, so a patient's dose could fail (a rounding outside "
+                    "its within, a missing height or creatinine) in one arm only, which would reveal the arm",
+                    f"make dose.{name} identical within blinded label {label!r} (amounts may differ, with a "
+                    'blinded_dose; a placebo may be given per bsa too, e.g. unit = "mL/m2")',
                 )
         fixed = same_in_blinded_group(first, other)  # steps and levels (dosing.protocol.dose_steps)
         if fixed is not None:
