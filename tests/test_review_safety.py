@@ -117,7 +117,9 @@ def test_a_blinded_placebo_for_methotrexate_carries_the_weekly_warning() -> None
     proto = blinded(regimens, arms, patient_values={"wd": {"type": "weekday"}})
     rows = [(2, ["P1", "a", "2027-01-04", "UTC", "Monday"]), (3, ["P2", "p", "2027-01-04", "UTC", "Monday"])]
     cohort = cohort_from_rows(["patient_id", "arm", "start_date", "timezone", "wd"], rows, proto)
-    table = dosing.plan.blinding.blind(dosing.expand(proto, cohort), proto)
+    from dosing.plan.blinding import blind
+
+    table = blind(dosing.expand(proto, cohort), proto)
     for pid in ("P1", "P2"):
         first = table[table["patient_id"] == pid].iloc[0]
         assert dose_summary(first) == "Study tablets 1 mg (weekly, Monday)"

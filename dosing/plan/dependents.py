@@ -89,8 +89,8 @@ def rederive_dependents(sub: pd.DataFrame, changes: Changes) -> tuple[pd.DataFra
         elif set(schedule.except_days_of or []) & moved and _rederivable(protocol.regimen(rid)):
             sub, (shift, touches, stamp) = _except_days(sub, protocol, rid, (shift, touches, stamp), delays)
             regimen = sub["regimen"].astype(str).to_numpy()
-    pair = sub["patient_id"].astype(str).to_numpy() + "\0" + regimen
-    delayed = delays["patient_id"].astype(str) + "\0" + delays["regimen"].astype(str)
+    pair = sub["patient_id"].astype(str).to_numpy() + "\x1f" + regimen  # not \0: numpy strips trailing NULs
+    delayed = delays["patient_id"].astype(str) + "\x1f" + delays["regimen"].astype(str)
     mine = ~np.isin(pair, delayed.to_numpy())  # apply_changes moves the delayed regimens' own rows
     keep = ~((shift == _GONE) & mine)
     moves = DependentMoves(np.where(mine & keep, shift, 0), np.where(mine, touches, 0), np.where(mine, stamp, NAT))

@@ -174,8 +174,9 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
         dose=("dose", "sum"), day=("study_day", "first")
     )
     totals = totals.reset_index()
-    limit = totals["_drug"].astype(str).map(lambda drug: limits[drug][0])
-    bad = totals[totals["dose"] > limit + 1e-9]
+    per_drug = np.array([limits[str(drug)][0] for drug in totals["_drug"].cat.categories], dtype=float)
+    limit = per_drug[totals["_drug"].cat.codes.to_numpy()]  # not Series.map: on Arrow strings it keeps str
+    bad = totals[totals["dose"].to_numpy(dtype=float) > limit + 1e-9]
     if not bad.empty:
         row = bad.iloc[0]
         amount, unit = limits[str(row["_drug"])]
