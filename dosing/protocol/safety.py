@@ -228,14 +228,15 @@ def _past_24_hours(rows: pd.DataFrame, protocol: Protocol) -> npt.NDArray[np.boo
 
 
 def _where(protocol: Protocol, given: list[Regimen]) -> str | None:
-    """The protocol field of the limit: the regimen's own max_daily_dose, else its dose."""
+    """The protocol field of the limit: the regimen's own max_daily_dose, else its dose (in a blinded
+    study, a regimen with a blinded label is named by the label alone)."""
     if not given:
         return None
     regimen = given[0]
     index = protocol.regimens.index(regimen)
     field = "max_daily_dose" if regimen.max_daily_dose is not None else "dose"
-    if protocol.study.blinded and regimen.blinded_label:
-        return f"regimen {shown_regimen(protocol, regimen.id)}.{field}"
+    if protocol.study.blinded and regimen.blinded_label:  # the field might differ by arm: the label only
+        return f"regimen {shown_regimen(protocol, regimen.id)}"
     return f"regimens[{index}] (id {regimen.id!r}).{field}"
 
 
