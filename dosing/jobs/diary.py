@@ -131,8 +131,7 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         start=pd.Timestamp(str(getattr(patient, "start_date"))).date(),  # noqa: B009
         weeks=-(-last // 7),
         items=items,
-        medicines=medicines(protocol, doses, _, language)
-        + prn_medicines(protocol, str(getattr(patient, "arm")), _, language),  # noqa: B009
+        medicines=medicines(protocol, doses, _, language) + prn_medicines(protocol, patient, _, language),
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from babel.dates import format_date
 
+from ...plan.prn_doses import prn_amount
 from ...protocol.model import Protocol, Regimen
 from ...protocol.units import dose_texts, format_dose_written
 from .i18n import Translate
@@ -138,15 +140,17 @@ def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: s
     return lines
 
 
-def prn_medicines(protocol: Protocol, arm: str, _: Translate, language: str) -> list[Medicine]:
-    """The as-needed (PRN) medicines of ``arm``, with their limits, from the first to the last day they
-    may be taken: "Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least 4 hours apart; after
-    food" (blinded as the items are). They have no dose items: nothing is planned."""
+def prn_medicines(protocol: Protocol, patient: Any, _: Translate, language: str) -> list[Medicine]:
+    """The as-needed (PRN) medicines of the ``patient``'s arm (a cohort row), with their limits, from the
+    first to the last day they may be taken: "Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least
+    4 hours apart; after food" (blinded as the items are; a dose computed per patient is the patient's).
+    They have no dose items: nothing is planned."""
     lines = []
+    arm = str(getattr(patient, "arm"))  # noqa: B009 (a namedtuple of the cohort's columns)
     for regimen in protocol.regimens:
         if regimen.as_needed is None or regimen.id not in protocol.arm(arm).regimens:
             continue
-        dose = regimen.blinded_dose if _hides_dose(protocol, regimen) else _prn_dose(regimen)
+        dose = regimen.blinded_dose if _hides_dose(protocol, regimen) else _prn_dose(protocol, regimen, patient)
         medicine = f"{regimen.label_in(language)} {dose}".strip()
         interval = regimen.as_needed.min_interval
         if interval is None:
@@ -165,11 +169,15 @@ def prn_medicines(protocol: Protocol, arm: str, _: Translate, language: str) -> 
     return lines
 
 
-def _prn_dose(regimen: Regimen) -> str:
-    """A PRN regimen's dose as the diary writes doses ("60 mg"); the patient's own dose by its value."""
+def _prn_dose(protocol: Protocol, regimen: Regimen, patient: Any) -> str:
+    """A PRN regimen's dose as the diary writes doses ("60 mg"): a computed or the patient's own dose
+    for this patient ("270 mg" for 15 mg/kg and 18 kg)."""
     dose = regimen.dose
+    own = prn_amount(protocol, regimen, patient)
+    if own is not None:
+        return format_dose_written(own[0], dose.absolute_unit)
     if dose.amount is None or dose.per is not None:
-        return ""  # the patient's own or a computed dose: the name and limits only
+        return ""  # no one amount (steps): the name and limits only
     return format_dose_written(dose.amount, dose.absolute_unit)
 
 
