@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from babel.dates import format_date
 
+from ...plan.durations import end_instants, local_ends
 from ...plan.prn_doses import prn_amount
 from ...protocol.model import Protocol, Regimen
 from ...protocol.units import dose_texts, format_dose_written
@@ -92,6 +93,7 @@ def _dose_items(
     at_clinic = _("{what}: at the clinic") if address else _("{what}: at the clinic ({place})")
     before, after = at_clinic.format(place=place, what="\0").split("\0")
     text = text.where(~in_clinic, before + label.astype(str) + after)  # staff give it: the name is enough
+    text = _with_duration(text, doses, _, language)
     held = doses["held"].to_numpy(dtype=bool)
     return pd.DataFrame(
         {
@@ -103,6 +105,33 @@ def _dose_items(
             "weekly": doses["once_weekly"].to_numpy(dtype=bool),
         }
     )
+
+
+def _with_duration(text: pd.Series, doses: pd.DataFrame, _: Translate, language: str) -> pd.Series:
+    """A dose that lasts (an infusion, a pump) says how long and until when, so that a bolus and a
+    46-hour pump of the same drug are told apart: "Fluorouracil: at the clinic (over 46 h, until Mon
+    15 Mar 09:00)" (the end in the patient's zone)."""
+    lasts, end = end_instants(doses)
+    if not lasts.any():
+        return text
+    local = local_ends(doses, lasts, end)
+    minutes = doses["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)
+    out = text.copy()
+    template = _("(over {duration}, until {end})")
+    for at in np.flatnonzero(lasts):
+        when = pd.Timestamp(int(local[at]))
+        day = format_date(when.date(), "EEE d MMM", locale=language)
+        shown = template.format(duration=_duration(int(minutes[at]), _), end=f"{day} {when:%H:%M}")
+        out.iloc[int(at)] = f"{out.iloc[int(at)]} {shown}"
+    return out
+
+
+def _duration(minutes: int, _: Translate) -> str:
+    """ "46 h", "30 min", "1 h 30 min"."""
+    hours, rest = divmod(minutes, 60)
+    parts = [_("{hours} h").format(hours=hours)] if hours else []
+    parts += [_("{minutes} min").format(minutes=rest)] if rest else []
+    return " ".join(parts)
 
 
 def _visit_items(protocol: Protocol, visits: pd.DataFrame, _: Translate, language: str) -> pd.DataFrame:
