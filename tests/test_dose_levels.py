@@ -22,6 +22,10 @@ from dosing.plan.cohort import cohort_from_rows
 from tests.builders import protocol
 
 BSA = {"bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 2.2}}
+BSA_INPUTS = {
+    "height": {"type": "number", "unit": "cm", "min": 100, "max": 230},
+    "weight": {"type": "number", "unit": "kg", "min": 30, "max": 250},
+}
 HEADER = ["patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason", "dose_level"]
 
 
@@ -282,3 +286,17 @@ def test_a_levels_dose_basis_is_the_levels_computation() -> None:
         "(to the nearest 50 mg)"
     }
     assert first.loc[2, "dose"] == 1750.0
+
+
+def test_validate_states_a_leveled_doses_formula_and_rounding() -> None:
+    from dosing.jobs.validate import describe_regimen
+
+    dose = {"unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}, "round": {"tablets": [150, 500]}}
+    leveled = protocol([capecitabine(dose=dose)], last_day=168, patient_values=BSA_INPUTS)
+    assert describe_regimen(leveled.regimen("cape")) == (
+        "Capecitabine 1,250 mg/m2 (dose levels 0, -1, -2) (mg from BSA by Mosteller, not capped; rounded to tablets "
+        "of 150/500 mg within 10%) oral at 08:00, 20:00"
+    )
+    assert describe_regimen(study().regimen("cape")) == (
+        "Capecitabine 1,250 mg/m2 (dose levels 0, -1, -2) (mg from bsa) oral at 08:00, 20:00"
+    )

@@ -359,15 +359,23 @@ def _max(values: Mapping[str, PatientValue], name: str) -> float | None:
 def describe_dose(dose: Dose) -> str:
     """How ``dosing validate`` states a computed dose: "1000 mg/m2 (mg from BSA by Mosteller, BSA capped
     at 2.0 m2; rounded to 50 mg)"."""
+    if dose.formula == "calvert":
+        return f"AUC {plain(exact(dose.auc))} ({describe_computation(dose)})"
+    return f"{plain(exact(dose.amount))} {dose.unit} ({describe_computation(dose)})"
+
+
+def describe_computation(dose: Dose) -> str:
+    """How a computed dose becomes the patient's, without its amount (a regimen with dose levels or
+    steps has several): "mg from BSA by Mosteller, not capped; rounded to tablets of 150/500 mg within 10%"."""
     unit = dose.absolute_unit
     if dose.formula == "calvert":
         cap = plain(exact(dose.gfr_cap if dose.gfr_cap is not None else DEFAULT_GFR_CAP))
-        head = f"AUC {plain(exact(dose.auc))} (mg by Calvert, GFR by Cockcroft-Gault capped at {cap} mL/min"
+        head = f"mg by Calvert, GFR by Cockcroft-Gault capped at {cap} mL/min"
     elif dose.bsa is not None:
         capped = f" capped at {plain(exact(dose.bsa.cap))} m2" if dose.bsa.cap is not None else " not capped"
-        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from BSA by {BSA_FORMULAS[dose.bsa.formula]},{capped}"
+        head = f"{unit} from BSA by {BSA_FORMULAS[dose.bsa.formula]},{capped}"
     else:
-        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from {dose.per}"
+        head = f"{unit} from {dose.per}"
     parts = [head]
     if dose.cap is not None:
         parts.append(f"dose capped at {plain(exact(dose.cap.amount))} {dose.cap.unit}")
@@ -380,7 +388,7 @@ def describe_dose(dose: Dose) -> str:
             else "tablets of " + "/".join(plain(exact(s)) for s in rule.tablets or ()) + f" {unit}"
         )
         parts.append(f"rounded {how}to {to} within {plain(exact(rule.within))}%")
-    return "; ".join(parts) + ")"
+    return "; ".join(parts)
 
 
 __all__ = [
@@ -389,6 +397,7 @@ __all__ = [
     "absolute_doses",
     "bsa",
     "cockcroft_gault",
+    "describe_computation",
     "describe_dose",
     "is_computed",
     "largest_dose",
