@@ -239,6 +239,22 @@ def test_a_dose_rounded_further_than_within_is_refused_naming_the_patient() -> N
     message = str(caught.value)
     assert "patient 'P2': the computed dose of 'x' is 270 mg; rounded to 500 mg it is 85.2% away" in message
     assert "more than within = 10%" in message
+    assert caught.value.hint is not None and caught.value.hint.endswith('(now 10%; e.g. within = "15%")')
+
+
+def test_a_dose_per_m2_of_a_weight_says_to_use_bsa_or_a_unit_per_kg() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        study({"amount": 100, "unit": "mg/m2", "per": "weight"}, {"weight": VALUES["weight"]})
+    assert caught.value.hint == (
+        'for a dose per m² of body surface write per = "bsa" (with a bsa value or bsa = { formula = "mosteller" }); '
+        'for a dose per weight use a unit per kg (e.g. "mg/kg")'
+    )
+
+
+def test_a_misspelt_patient_value_gets_a_did_you_mean() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        study({"amount": 15, "unit": "mg/kg", "per": "wieght"}, {"weight": VALUES["weight"]})
+    assert "unknown patient value 'wieght'; did you mean 'weight'?" in str(caught.value)
 
 
 def test_the_same_dose_gives_the_same_numbers_as_absolute_doses_for_many_amounts() -> None:

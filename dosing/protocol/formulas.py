@@ -306,11 +306,13 @@ def _refuse(frame: pd.DataFrame, row: int, result: _Result, dose: Dose, naming: 
             f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
             f"{result.problem} ({result.basis})"
         )
+    rule = _rounding(dose)
+    now = exact(rule.within if rule is not None else 10.0)
     raise CohortError(
         message,
         source=source,
         hint="check the patient's values; or round to a finer step, add a tablet strength, or allow more with "
-        'round.within (e.g. within = "10%")',
+        f'round.within (now {plain(now)}%; e.g. within = "{plain(now + 5)}%")',
     )
 
 
