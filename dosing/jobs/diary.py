@@ -37,10 +37,12 @@ class DiaryResult:
     folder: Path
     files: list[Path]
     changes: ChangesNote | None = None
+    open_label: bool = False
 
     def summary(self) -> str:
         plural = "" if len(self.files) == 1 else "s"
-        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        mode = "open label" if self.open_label else "blinded"
+        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} ({mode}) in {self.folder}"
         return line if self.changes is None else f"{line}\n{self.changes.summary}"
 
 
@@ -71,7 +73,7 @@ def diary(
             (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
         options = {"paper": paper, "patients": list(books)}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note)
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note, not protocol.study.blinded)
 
 
 def build_diaries(
