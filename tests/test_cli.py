@@ -329,3 +329,6 @@ def test_an_open_label_study_is_not_announced_as_blinded(tmp_path: Path) -> None
     )
     assert judged.exit_code == 0, judged.output
     assert judged.stdout.startswith("Open-label adherence as of 2027-01-10")
+    exported = run("export", "redcap", protocol, "--cohort", cohort, "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.startswith("Open-label export in ")
