@@ -337,6 +337,17 @@ def test_sex_must_be_f_or_m() -> None:
         first_doses(proto, {**ADULT, "sex": "female"})
 
 
+def test_every_bad_sex_is_reported_with_its_line_at_once() -> None:
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"})
+    with pytest.raises(CohortError) as caught:
+        patients(proto, {**ADULT, "sex": "female"}, {**ADULT, "sex": "f"}, {**ADULT, "sex": "Male"})
+    assert str(caught.value).startswith(
+        "cohort.csv: invalid cohort\n"
+        "  line 2, column 'sex': patient 'P1' has sex 'female'; the Calvert formula (Cockcroft-Gault) needs F or M\n"
+        "  line 4, column 'sex': patient 'P3' has sex 'Male'; the Calvert formula (Cockcroft-Gault) needs F or M"
+    )
+
+
 # ---- safety checks see the computed dose -----------------------------------------------------
 
 
