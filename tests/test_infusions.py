@@ -293,6 +293,13 @@ def test_the_diary_says_how_long_an_infusion_lasts_and_until_when(fox: tuple[dos
     assert any(t.endswith("(over 2 h, until Sat 27 Mar 11:00)") and "Oxaliplatin" in t for t in texts)
     assert sum(t.endswith("(over 46 h, until Mon 29 Mar 10:00)") and "Fluorouracil" in t for t in texts) == 1
     assert sum("Fluorouracil" in t and "(over" not in t for t in texts) == 1  # the bolus
+    # bsa 2.00: oxaliplatin 85 x 2 = 170 mg, leucovorin 400 x 2 = 800 mg, bolus 800 mg, pump 2400 x 2 = 4,800 mg
+    assert [m.text.split(":")[0] for m in book.medicines] == [
+        "Oxaliplatin 170 mg over 2 h",
+        "Leucovorin 800 mg over 2 h",
+        "Fluorouracil 800 mg",
+        "Fluorouracil 4,800 mg over 46 h",
+    ]
 
 
 # --- adherence --------------------------------------------------------------------------------------

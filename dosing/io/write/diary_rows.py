@@ -156,7 +156,17 @@ def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: s
     "Loxoprofen 60 mg: after meals" (blinded as the items are)."""
     if doses.empty:
         return []
-    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": what(protocol, doses, language)})
+    texts = what(protocol, doses, language)
+    if "duration_minutes" in doses.columns:  # a pump and a bolus of one drug: "Fluorouracil 4,488 mg over 46 h"
+        minutes = doses["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)
+        over = {
+            m: _("{medicine} over {duration}").replace("{duration}", _duration(int(m), _))
+            for m in set(minutes[minutes > 0].tolist())
+        }
+        for m, template in over.items():
+            pick = minutes == m
+            texts[pick] = [template.format(medicine=t) for t in texts[pick]]
+    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": texts})
     frame["day"] = doses["study_day"].to_numpy()
     spans = frame.groupby(["regimen", "what"], sort=False)["day"].agg(["min", "max"]).sort_values("min", kind="stable")
     regimens = {r.id: r for r in protocol.regimens}
