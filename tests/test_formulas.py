@@ -242,6 +242,20 @@ def test_a_dose_rounded_further_than_within_is_refused_naming_the_patient() -> N
     assert caught.value.hint is not None and caught.value.hint.endswith('(now 10%; e.g. within = "15%")')
 
 
+def test_every_patient_whose_dose_cannot_be_rounded_is_named_at_once() -> None:
+    # to 500 mg: 18 kg -> 270 mg -> 500 mg (85.2% away); 20 kg -> 300 mg -> 500 mg (66.7% away); 70 kg fine
+    values = {"weight": VALUES["weight"]}
+    proto = study({"amount": 15, "unit": "mg/kg", "per": "weight", "round": {"to": 500}}, values)
+    with pytest.raises(CohortError) as caught:
+        first_doses(proto, {"weight": "18"}, {"weight": "70"}, {"weight": "20"})
+    assert caught.value.message.startswith(
+        "patient 'P1': the computed dose of 'x' is 270 mg; rounded to 500 mg it is 85.2% away, more than within = "
+        "10% allows (15 mg/kg × 18 kg (weight) = 270 mg, rounded to 500 mg (to the nearest 500 mg))\n"
+        "  patient 'P3': the computed dose of 'x' is 300 mg; rounded to 500 mg it is 66.7% away"
+    )
+    assert "'P2'" not in caught.value.message
+
+
 def test_a_dose_per_m2_of_a_weight_says_to_use_bsa_or_a_unit_per_kg() -> None:
     with pytest.raises(ProtocolError) as caught:
         study({"amount": 100, "unit": "mg/m2", "per": "weight"}, {"weight": VALUES["weight"]})

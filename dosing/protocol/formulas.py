@@ -130,8 +130,8 @@ def absolute_doses(
     results = [_one(dose, row, values or {}) for row in distinct]
     problems = [r.problem for r in results]
     if any(problems):
-        first = int(np.flatnonzero(np.array([bool(p) for p in problems])[inverse])[0])
-        _refuse(frame, first, results[inverse[first]], dose, (name, source, hide))
+        failing = np.flatnonzero(np.array([bool(p) for p in problems])[inverse])
+        _refuse(frame, failing, [results[inverse[r]] for r in failing[:10]], dose, (name, source, hide))
     doses = np.array([float(r.dose) for r in results], dtype=float)[inverse]
     texts = np.array([r.basis for r in results], dtype=object)[inverse]
     return doses, texts
@@ -293,25 +293,33 @@ def _rounded(rule: _Rounding, value: Decimal, direction: str, unit: str) -> tupl
     return total, tablet_text(rule.tablets, counts, unit)
 
 
-def _refuse(frame: pd.DataFrame, row: int, result: _Result, dose: Dose, naming: tuple[str, str, bool]) -> None:
-    """A patient whose dose cannot be rounded as the protocol says: named, with the computed and rounded
-    dose and the sum (unless the run hides the dose: a blinded run where the dose differs by arm)."""
+def _refuse(
+    frame: pd.DataFrame, rows: np.ndarray, results: list[_Result], dose: Dose, naming: tuple[str, str, bool]
+) -> None:
+    """The patients whose dose cannot be rounded as the protocol says (all at once, up to ten): named,
+    with the computed and rounded dose and the sum (unless the run hides the dose: a blinded run where
+    the dose differs by arm)."""
     name, source, hide = naming
-    pid = frame["patient_id"].iloc[row]
-    if hide:
-        message = f"patient {pid!r}: the dose of {name} cannot be rounded as its round = {{ ... }} says"
-        message += " (the amounts are hidden in a blinded run)"
-    else:
-        message = (
-            f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
-            f"{result.problem} ({result.basis})"
-        )
+    lines = []
+    for row, result in zip(rows[:10].tolist(), results, strict=False):
+        pid = frame["patient_id"].iloc[row]
+        if hide:
+            line = f"patient {pid!r}: the dose of {name} cannot be rounded as its round = {{ ... }} says"
+            line += " (the amounts are hidden in a blinded run)"
+        else:
+            line = (
+                f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
+                f"{result.problem} ({result.basis})"
+            )
+        lines.append(line)
+    if len(rows) > 10:
+        lines.append(f"... and {len(rows) - 10} more")
     rule = _rounding(dose)
     now = exact(rule.within if rule is not None else 10.0)
     raise CohortError(
-        message,
+        "\n  ".join(lines),
         source=source,
-        hint="check the patient's values; or round to a finer step, add a tablet strength, or allow more with "
+        hint="check the patients' values; or round to a finer step, add a tablet strength, or allow more with "
         f'round.within (now {plain(now)}%; e.g. within = "{plain(now + 5)}%")',
     )
 
