@@ -87,6 +87,23 @@ BATTERY: dict[str, tuple[tuple[str, ...], Path | None]] = {
         ("regimens[0] (id 'x').duration:", "an infusion longer than its interval", "at most 24 hours"),
         None,
     ),
+    "protocol-infusion-longer-than-hourly-interval.toml": (
+        (
+            "regimens[0] (id 'x').duration:",
+            "an infusion longer than its interval: regimen 'x' lasts 9 hours (duration), but its doses come "
+            '8 hours apart (every = "8 hours")',
+            "shorten duration to at most 8 hours",
+        ),
+        None,
+    ),
+    "protocol-infusion-longer-than-wall-clock-hourly-interval.toml": (
+        (
+            "regimens[0] (id 'x').duration:",
+            "lasts 13 hours (duration), but its doses come 12 hours apart",
+            "at most 12 hours",
+        ),
+        None,
+    ),
     "protocol-duration-bare-number.toml": (("regimens[0] (id 'x').duration:", 'write duration = "46 hours"'), None),
     "protocol-duration-unit-typo.toml": (("regimens[0] (id 'x').duration:", "got '46 hourz'"), None),
     "protocol-duration-key-typo.toml": (("durration: unknown key", "did you mean 'duration'"), None),

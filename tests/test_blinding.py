@@ -307,5 +307,8 @@ def test_safety_errors_in_a_blinded_study_do_not_reveal_the_arm(tmp_path: Path) 
     with pytest.raises(SafetyError) as caught:
         check_max_daily(expand(protocol, cohort), protocol)
     message = str(caught.value)
-    assert message.startswith(f"patient {PATIENT_A} would receive 1,000,000 IU of hrIL-2 or placebo on 2027-01-04")
+    assert message.startswith(
+        f"p.toml, regimen 'hrIL-2 or placebo': patient {PATIENT_A} would receive 1,000,000 IU of hrIL-2 or placebo "
+        "on 2027-01-04"
+    )
     assert leaks(message, protocol) == []

@@ -189,8 +189,13 @@ def test_delay_past_the_studys_last_day_is_refused_unless_those_doses_are_stoppe
     planned = dosing.expand(proto, cohort)
     assert planned["study_day"].max() == 50
     delay = "P1,delay,r,7,2027-04-10,,7,,,x"
-    with pytest.raises(ChangesError, match=r"line 2: the delay moves 1 dose\(s\) .* past the study's last day"):
+    with pytest.raises(
+        ChangesError, match=r"line 2: the delay moves 1 dose\(s\) .* past the study's last day"
+    ) as caught:
         apply_changes(planned, changes_of(proto, cohort, delay))
+    assert "e.g. the row P1,stop,r,,2027-05-02,,,,,after study end (columns patient_id, change," in str(
+        caught.value.hint
+    )  # day 57 is 2027-05-02: the row that makes the delay go through (below)
     stopped = apply_changes(planned, changes_of(proto, cohort, delay, "P1,stop,r,,2027-05-02,,,,,end of study"))
     assert stopped["study_day"].tolist() == [1, 8, 15, 22, 29, 36, 50]
     assert apply_changes(planned, changes_of(proto, cohort, "P1,delay,r,7,2027-04-10,,6,,,x"))["study_day"].max() == 56

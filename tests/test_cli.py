@@ -310,3 +310,25 @@ def test_debug_shows_the_traceback() -> None:
     result = run("--debug", "validate", "missing.toml")
     assert result.exit_code != 0
     assert result.exception is not None and not isinstance(result.exception, SystemExit)
+
+
+def test_an_open_label_study_is_not_announced_as_blinded(tmp_path: Path) -> None:
+    """generate, diary and adherence of an open study say "Open-label" / "open label", as worklist and show do."""
+    protocol, cohort = str(FIXTURES / "mfolfox6-infusion.toml"), str(FIXTURES / "mfolfox6-infusion-cohort.csv")
+    out = tmp_path / "out"
+    generated = run("generate", protocol, "--cohort", cohort, "--out", str(out))
+    assert generated.exit_code == 0, generated.output
+    assert generated.stdout.startswith("Open-label outputs in ")
+    diary = run("diary", protocol, "--cohort", cohort, "--patient", "FOX-001", "--out", str(out))
+    assert diary.exit_code == 0, diary.output
+    assert "1 diary (open label) in " in diary.stdout and "blinded" not in diary.stdout.lower()
+    log = tmp_path / "log.csv"
+    log.write_text("patient_id,drug,given_at,dose_given\nFOX-001,Oxaliplatin,2027-01-04 09:20,153\n", encoding="utf-8")
+    judged = run(
+        "adherence", protocol, "--cohort", cohort, "--log", str(log), "--as-of", "2027-01-10", "--out", str(out)
+    )
+    assert judged.exit_code == 0, judged.output
+    assert judged.stdout.startswith("Open-label adherence as of 2027-01-10")
+    exported = run("export", "redcap", protocol, "--cohort", cohort, "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.startswith("Open-label export in ")

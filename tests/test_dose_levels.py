@@ -23,6 +23,10 @@ from tests.builders import protocol
 
 NAN = float("nan")
 BSA = {"bsa": {"type": "number", "unit": "m2", "min": 1.0, "max": 2.2}}
+BSA_INPUTS = {
+    "height": {"type": "number", "unit": "cm", "min": 100, "max": 230},
+    "weight": {"type": "number", "unit": "kg", "min": 30, "max": 250},
+}
 HEADER = ["patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason", "dose_level"]
 
 
@@ -292,3 +296,34 @@ def test_one_blinded_dose_level_row_means_each_arms_own_amount() -> None:
         ("LV-002", True): [10.0],
         ("LV-002", False): [7.5],
     }
+
+
+def test_a_levels_dose_basis_is_the_levels_computation() -> None:
+    # level -1 from cycle 2: 950 x 1.82 = 1729 mg -> 1750 mg (round_to 50); the basis ends with the dose
+    proto = study(dose={"unit": "mg/m2", "per": "bsa", "round_to": 50})
+    people = cohort(proto)
+    after = apply_changes(
+        dosing.expand(proto, people), changes(proto, people, "P1,dose_level,cape,2,2027-01-20,,,,,x,-1")
+    )
+    first = after.groupby("cycle")[["dose", "dose_basis"]].first()
+    planned = "1250 mg/m² × 1.82 m² (bsa) = 2275 mg, rounded to 2300 mg (to the nearest 50 mg)"
+    assert first.loc[1, "dose_basis"] == planned
+    assert set(after.loc[after["cycle"] >= 2, "dose_basis"]) == {
+        "level -1 (changes file, line 2): 950 mg/m² × 1.82 m² (bsa) = 1729 mg, rounded to 1750 mg "
+        "(to the nearest 50 mg)"
+    }
+    assert first.loc[2, "dose"] == 1750.0
+
+
+def test_validate_states_a_leveled_doses_formula_and_rounding() -> None:
+    from dosing.jobs.validate import describe_regimen
+
+    dose = {"unit": "mg/m2", "per": "bsa", "bsa": {"formula": "mosteller"}, "round": {"tablets": [150, 500]}}
+    leveled = protocol([capecitabine(dose=dose)], last_day=168, patient_values=BSA_INPUTS)
+    assert describe_regimen(leveled.regimen("cape")) == (
+        "Capecitabine 1,250 mg/m2 (dose levels 0, -1, -2) (mg from BSA by Mosteller, not capped; rounded to tablets "
+        "of 150/500 mg within 10%) oral at 08:00, 20:00"
+    )
+    assert describe_regimen(study().regimen("cape")) == (
+        "Capecitabine 1,250 mg/m2 (dose levels 0, -1, -2) (mg from bsa) oral at 08:00, 20:00"
+    )

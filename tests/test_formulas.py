@@ -289,6 +289,36 @@ def test_a_dose_rounded_further_than_within_is_refused_naming_the_patient() -> N
     message = str(caught.value)
     assert "patient 'P2': the computed dose of 'x' is 270 mg; rounded to 500 mg it is 85.2% away" in message
     assert "more than within = 10%" in message
+    assert caught.value.hint is not None and caught.value.hint.endswith('(now 10%; e.g. within = "15%")')
+
+
+def test_every_patient_whose_dose_cannot_be_rounded_is_named_at_once() -> None:
+    # to 500 mg: 18 kg -> 270 mg -> 500 mg (85.2% away); 20 kg -> 300 mg -> 500 mg (66.7% away); 70 kg fine
+    values = {"weight": VALUES["weight"]}
+    proto = study({"amount": 15, "unit": "mg/kg", "per": "weight", "round": {"to": 500}}, values)
+    with pytest.raises(CohortError) as caught:
+        first_doses(proto, {"weight": "18"}, {"weight": "70"}, {"weight": "20"})
+    assert caught.value.message.startswith(
+        "patient 'P1': the computed dose of 'x' is 270 mg; rounded to 500 mg it is 85.2% away, more than within = "
+        "10% allows (15 mg/kg × 18 kg (weight) = 270 mg, rounded to 500 mg (to the nearest 500 mg))\n"
+        "  patient 'P3': the computed dose of 'x' is 300 mg; rounded to 500 mg it is 66.7% away"
+    )
+    assert "'P2'" not in caught.value.message
+
+
+def test_a_dose_per_m2_of_a_weight_says_to_use_bsa_or_a_unit_per_kg() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        study({"amount": 100, "unit": "mg/m2", "per": "weight"}, {"weight": VALUES["weight"]})
+    assert caught.value.hint == (
+        'for a dose per m² of body surface write per = "bsa" (with a bsa value or bsa = { formula = "mosteller" }); '
+        'for a dose per weight use a unit per kg (e.g. "mg/kg")'
+    )
+
+
+def test_a_misspelt_patient_value_gets_a_did_you_mean() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        study({"amount": 15, "unit": "mg/kg", "per": "wieght"}, {"weight": VALUES["weight"]})
+    assert "unknown patient value 'wieght'; did you mean 'weight'?" in str(caught.value)
 
 
 def test_the_same_dose_gives_the_same_numbers_as_absolute_doses_for_many_amounts() -> None:
@@ -369,6 +399,17 @@ def test_sex_must_be_f_or_m() -> None:
     proto = study({"formula": "calvert", "auc": 5, "unit": "mg"})
     with pytest.raises(CohortError, match=r"patient 'P1' has sex 'female'; .* needs F or M"):
         first_doses(proto, {**ADULT, "sex": "female"})
+
+
+def test_every_bad_sex_is_reported_with_its_line_at_once() -> None:
+    proto = study({"formula": "calvert", "auc": 5, "unit": "mg"})
+    with pytest.raises(CohortError) as caught:
+        patients(proto, {**ADULT, "sex": "female"}, {**ADULT, "sex": "f"}, {**ADULT, "sex": "Male"})
+    assert str(caught.value).startswith(
+        "cohort.csv: invalid cohort\n"
+        "  line 2, column 'sex': patient 'P1' has sex 'female'; the Calvert formula (Cockcroft-Gault) needs F or M\n"
+        "  line 4, column 'sex': patient 'P3' has sex 'Male'; the Calvert formula (Cockcroft-Gault) needs F or M"
+    )
 
 
 # ---- safety checks see the computed dose -----------------------------------------------------

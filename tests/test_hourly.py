@@ -228,7 +228,9 @@ def test_the_simulated_daily_total_counts_24_over_n_doses_a_day() -> None:
 
 def test_the_25_hour_fall_back_date_can_hold_an_extra_dose_and_the_table_check_sees_it() -> None:
     """Every 6 hours from 00:30 on the elapsed clock: on 2027-10-31 00:30 CEST, then 05:30, 11:30,
-    17:30 and 23:30 CET: five doses (5,000 mg) on one local date, above a 4,000 mg maximum."""
+    17:30 and 23:30 CET: five doses on one local date, but 23:30 CET is 24 hours after 00:30 CEST, the
+    next 24 hours: four doses (4,000 mg) in any 24 hours, within a 4,000 mg maximum. A fifth dose 6 hours
+    after 17:30 that is earlier than 24 hours after the first would count (a dose doubled here does)."""
     from dosing.errors import SafetyError
     from dosing.protocol.safety import check_schedule
 
@@ -236,7 +238,9 @@ def test_the_25_hour_fall_back_date_can_hold_an_extra_dose_and_the_table_check_s
     doses = expand_for(proto, "2027-10-30", "Europe/Berlin")
     on_31 = doses[doses["date"].astype(str) == "2027-10-31"]
     assert on_31["time"].astype(str).tolist() == ["00:30", "05:30", "11:30", "17:30", "23:30"]
-    with pytest.raises(SafetyError, match="2027-10-31"):
+    check_schedule(doses, proto)
+    doses.loc[on_31.index[3], "dose"] = doses.loc[on_31.index[3], "dose"] * 2
+    with pytest.raises(SafetyError, match=r"5,000 mg .* on 2027-10-31"):
         check_schedule(doses, proto)
 
 

@@ -265,6 +265,43 @@ def test_the_sheet_shows_start_and_end() -> None:
     assert time_cell(across) == "11:00 → 10:00\nMon 29 Mar\n(clocks changed: UTC+02:00)"
 
 
+def test_the_sheet_says_under_the_drug_how_long_a_dose_lasts() -> None:
+    """11:00 CET (10:00 UTC) to Monday 10:00 CEST (08:00 UTC) across the spring change: 46 hours."""
+    from dosing.io.write.sheet_times import duration_note
+
+    assert duration_note(_row()) is None  # the bolus
+    two = _row(time="09:00", planned_utc="2027-01-04T08:00:00Z", end_date="2027-01-04", end_time="11:00")
+    assert duration_note(two) == "infusion over 2 h"
+    across = _row(date="2027-03-27", planned_utc="2027-03-27T10:00:00Z", end_date="2027-03-29", end_time="10:00")
+    assert duration_note(across) == "infusion over 46 h"
+    assert duration_note(_row(end_date="2027-01-04", end_time="11:30")) == "infusion over 30 min"
+
+
+def test_the_diary_says_how_long_an_infusion_lasts_and_until_when(fox: tuple[dosing.Protocol, dosing.Cohort]) -> None:
+    """FOX-002 (Berlin) cycle 2, Saturday 2027-03-27: the bolus at 11:00, the pump from 11:00 for 46 hours
+    until Monday 29 Mar 10:00 CEST; oxaliplatin 09:00-11:00."""
+    from dosing.jobs.diary import patient_diary
+
+    proto, cohort = fox
+    mine = cohort.patients[cohort.patients["patient_id"] == "FOX-002"]
+    doses = dosing.expand(proto, dosing.Cohort(mine.reset_index(drop=True), cohort.source))
+    book = patient_diary(
+        proto, next(mine.itertuples(index=False)), doses, pd.DataFrame(columns=["visit", "study_day", "time"])
+    )
+    day = book.items[book.items["study_day"] == 15]
+    texts = [t for t in day["text"] if "Fluorouracil" in t or "Oxaliplatin" in t]
+    assert any(t.endswith("(over 2 h, until Sat 27 Mar 11:00)") and "Oxaliplatin" in t for t in texts)
+    assert sum(t.endswith("(over 46 h, until Mon 29 Mar 10:00)") and "Fluorouracil" in t for t in texts) == 1
+    assert sum("Fluorouracil" in t and "(over" not in t for t in texts) == 1  # the bolus
+    # bsa 2.00: oxaliplatin 85 x 2 = 170 mg, leucovorin 400 x 2 = 800 mg, bolus 800 mg, pump 2400 x 2 = 4,800 mg
+    assert [m.text.split(":")[0] for m in book.medicines] == [
+        "Oxaliplatin 170 mg over 2 h",
+        "Leucovorin 800 mg over 2 h",
+        "Fluorouracil 800 mg",
+        "Fluorouracil 4,800 mg over 46 h",
+    ]
+
+
 # --- adherence --------------------------------------------------------------------------------------
 
 
@@ -300,4 +337,13 @@ def test_show_says_when_an_infusion_ends(fox: tuple[dosing.Protocol, dosing.Coho
     assert "  2027-03-27 Sat  day  15  09:00  Oxaliplatin 170 mg until 11:00; Leucovorin 800 mg until 11:00\n" in text
     assert (
         "  2027-03-27 Sat  day  15  11:00  Fluorouracil 800 mg; Fluorouracil 4,800 mg until 2027-03-29 10:00\n" in text
+    )
+
+
+def test_the_calendar_says_the_dose_number_counts_per_regimen() -> None:
+    """The pump on FOX-002's day 15 is cycle 2's infusion: the 2nd of its regimen (the 4th fluorouracil dose)."""
+    from dosing.io.write.ics_wording import PER_DOSE
+
+    assert PER_DOSE[0].format(study_day=15, cycle=2, cycle_day=1, dose_number=2) == (
+        "Study day 15, cycle 2 day 1, dose 2 of this regimen"
     )

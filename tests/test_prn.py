@@ -389,3 +389,46 @@ def test_a_protocol_of_only_prn_regimens_plans_no_doses_in_every_command(tmp_pat
     for standard in ("sdtm", "fhir", "redcap"):
         run("export", standard, *common, "--out", str(out))
     run("adherence", *common, "--log", str(log), "--out", str(out), "--as-of", "2027-01-10")
+
+
+PARACETAMOL: dict[str, Any] = {
+    "id": "paracetamol-prn",
+    "drug": "Paracetamol",
+    "dose": {"amount": 15, "unit": "mg/kg", "per": "weight", "cap": {"amount": 1000, "unit": "mg"}},
+    "route": "oral",
+    "as_needed": {"max_per_24h": 4, "min_interval": "4 hours"},
+    "schedule": {"daily": True, "start_day": 1, "end_day": 14},
+}
+
+
+def weighed(weight: str) -> tuple[dosing.Protocol, dosing.Cohort]:
+    data = study(FOLIC, PARACETAMOL) | {"patient_values": {"weight": {"type": "number", "unit": "kg", "min": 3}}}
+    protocol = protocol_from_dict(data)
+    rows = [(2, ["K1", "a", "2027-01-04", "UTC", weight])]
+    return protocol, cohort_from_rows(["patient_id", "arm", "start_date", "timezone", "weight"], rows, protocol)
+
+
+def test_show_and_the_diary_give_a_computed_prn_dose_for_the_patient() -> None:
+    """15 mg/kg x 18 kg = 270 mg (below the 1000 mg cap); 15 x 80 kg = 1200 mg, capped at 1000 mg."""
+    from dosing.jobs.diary import patient_diary
+    from dosing.jobs.show import show
+
+    protocol, group = weighed("18")
+    text = show(protocol, group, "K1")
+    assert (
+        "as needed: Paracetamol 270 mg (15 mg/kg × 18 kg (weight) = 270 mg), at most 4 in 24 hours, at least 4 h "
+        "apart (study days 1-14)\n"
+    ) in text
+    book = patient_diary(
+        protocol,
+        next(group.patients.itertuples(index=False)),
+        dosing.expand(protocol, group),
+        pd.DataFrame(columns=["visit", "study_day", "time"]),
+    )
+    assert [m.text for m in book.medicines if m.text.startswith("Paracetamol")] == [
+        "Paracetamol 270 mg: as needed, at most 4 in 24 hours, at least 4 hours apart"
+    ]
+    protocol, group = weighed("80")
+    assert "as needed: Paracetamol 1,000 mg (15 mg/kg × 80 kg (weight) = 1200 mg, capped at 1000 mg), at most" in (
+        show(protocol, group, "K1")
+    )

@@ -92,10 +92,48 @@ def test_a_relative_dose_of_a_relative_dose() -> None:
     assert when(dexa)[0] == ("2027-03-15", "09:15")
 
 
-def test_a_relative_dose_before_day_1_is_an_error() -> None:
-    proto = study([regimen("early", {"daily": True}, ["00:10"]), relative("pre", "early", "-30 minutes")])
-    with pytest.raises(ProtocolError, match="before study day 1"):
-        dosing.expand(proto, cohort(proto))
+def test_a_relative_dose_before_day_1_for_every_patient_is_a_protocol_error() -> None:
+    """Daily at 00:10 from day 1, 30 minutes before: 23:40 the day before day 1, whatever the weekday."""
+    with pytest.raises(ProtocolError) as caught:
+        study([regimen("early", {"daily": True}, ["00:10"]), relative("pre", "early", "-30 minutes")])
+    assert str(caught.value) == (
+        "<protocol>, regimens[1] (id 'pre').schedule.offset: a dose of 'pre' (30 minutes before a dose of 'early') "
+        "would fall before study day 1 for every patient (e.g. one whose study day 1 is a Monday)\n"
+        "  Fix: start 'early' later (e.g. schedule.start_day = 2, so that a dose the day before its first falls on "
+        "study day 1), or change the offset"
+    )
+
+
+def test_an_offset_past_the_last_day_for_every_patient_is_a_protocol_error() -> None:
+    """Weekly on Monday, last_day 28: the last Monday is one of days 22-28, so 7 days after it is past day 28
+    for every patient."""
+    weekly = regimen("x", {"weekdays": ["Monday"]}, ["00:15"])
+    with pytest.raises(ProtocolError) as caught:
+        study([weekly, relative("post", "x", "7 days")], last_day=28)
+    assert str(caught.value).startswith(
+        "<protocol>, regimens[1] (id 'post').schedule.offset: a dose of 'post' (7 days after a dose of 'x') would "
+        "fall after study.last_day (28) for every patient (e.g. one whose study day 1 is a Monday)"
+    )
+    # 6 days after: a Monday starter's Mondays are days 1-22 -> days 7-28, inside; only a later starter's
+    # last Monday (e.g. day 28 for a Tuesday starter -> day 34) is outside: the cohort's check
+    study([weekly, relative("post", "x", "6 days")], last_day=28)
+
+
+def test_an_offset_outside_the_study_for_some_patients_only_is_the_cohorts_error() -> None:
+    """Weekly on Saturday 08:00, the day before at 06:00 (26 hours before): only a patient whose day 1 is a
+    Saturday has a dose before day 1; START (2027-03-15) is a Monday, so the protocol and this patient pass,
+    and a Saturday starter (2027-03-20) is refused naming the offset as written."""
+    proto = study([METHOTREXATE, relative("pre", "mtx", "-26 hours")])
+    assert of(dosing.expand(proto, cohort(proto)), "pre")["date"].astype(str).tolist()[0] == "2027-03-19"
+    saturday = cohort_from_rows(
+        ["patient_id", "arm", "start_date", "timezone"], [(2, ["P2", "a", "2027-03-20", "Europe/Berlin"])], proto
+    )
+    with pytest.raises(ProtocolError) as caught:
+        dosing.expand(proto, saturday)
+    assert str(caught.value).startswith(
+        "<protocol>, regimens[1] (id 'pre').schedule.offset: a dose of 'pre' (26 hours before a dose of 'mtx') "
+        "would fall before study day 1\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from click.testing import CliRunner, Result
 import dosing
 from dosing.cli import main
 from dosing.errors import SafetyError
+from dosing.plan.cohort import cohort_from_rows
+from dosing.plan.load import protocol_from_dict
 from dosing.protocol.safety import check_max_daily, check_methotrexate_doses, check_same_drug, drug_key, is_methotrexate
 from tests.seed_variants import (
     ARM_TAIL,
@@ -245,6 +247,7 @@ def test_dose_level_breach_names_patient_day_drug_and_total() -> None:
     with pytest.raises(SafetyError) as caught:
         check_max_daily(doses, protocol)
     assert str(caught.value).startswith(
+        "unchecked.toml, regimens[4] (id 'loxoprofen').max_daily_dose: "
         "patient RA-900 would receive 240 mg of loxoprofen on 2027-01-04 (study day 1), "
         "above the maximum daily dose of 180 mg"
     )
@@ -384,3 +387,61 @@ def test_acknowledgements_must_be_real_booleans(tmp_path: Path, value: str) -> N
         result = validate(tmp_path, seed_with((MTX_SCHEDULE, "schedule = { daily = true }"), *flags))
         assert result.exit_code == 2
         assert field in result.output and "valid boolean" in result.output
+
+
+def cefuroxime_q8h(clock: str = "elapsed") -> dosing.Protocol:
+    """Cefuroxime 1500 mg every 8 hours from 00:00 for 7 days, at most 4500 mg (3 doses) a day, in Berlin."""
+    return protocol_from_dict(
+        {
+            "study": {"id": "ABX", "title": "t", "blinding": "open", "timezone": "Europe/Berlin", "last_day": 14},
+            "arms": [{"id": "a", "label": "A", "regimens": ["cef"]}],
+            "regimens": [
+                {
+                    "id": "cef",
+                    "drug": "Cefuroxime",
+                    "dose": {"amount": 1500, "unit": "mg"},
+                    "route": "intravenous",
+                    "times": ["00:00"],
+                    "max_daily_dose": {"amount": 4500, "unit": "mg"},
+                    "schedule": {"every": "8 hours", "clock": clock, "for": "7 days"},
+                }
+            ],
+        },
+        source="abx.toml",
+    )
+
+
+def test_a_q8h_elapsed_regimen_is_not_refused_on_the_25_hour_fall_back_date() -> None:
+    """Starting 2027-10-29: on Sunday 2027-10-31 (25 hours, clocks back at 03:00) the doses come at 00:00
+    CEST, 07:00, 15:00 and 23:00 CET, 8 hours apart; 23:00 is 24 hours after 00:00, the next 24 hours."""
+    proto = cefuroxime_q8h()
+    doses = dosing.expand(
+        proto, cohort_from_rows(["patient_id", "arm", "start_date"], [(2, ["K-2", "a", "2027-10-29"])], proto)
+    )
+    sunday = doses[doses["date"].astype(str) == "2027-10-31"]
+    assert sunday["time"].astype(str).tolist() == ["00:00", "07:00", "15:00", "23:00"]
+    check_max_daily(doses, proto)  # 3 doses in any 24 hours
+    doses.loc[sunday.index[1], "dose"] = 3000.0  # now 6000 mg from 00:00 to 23:00
+    with pytest.raises(SafetyError) as caught:
+        check_max_daily(doses, proto)
+    err = caught.value
+    assert err.message == (
+        "patient K-2 would receive 6,000 mg of cefuroxime on 2027-10-31 (study day 3), above the maximum daily "
+        "dose of 4,500 mg"
+    )
+    assert (err.source, err.where) == ("abx.toml", "regimens[0] (id 'cef').max_daily_dose")
+    assert err.hint is not None and 'clock = "wall"' in err.hint
+
+
+def test_a_wall_clock_regimen_breaching_its_limit_names_the_regimen_without_the_clock_hint() -> None:
+    proto = cefuroxime_q8h("wall")
+    doses = dosing.expand(
+        proto, cohort_from_rows(["patient_id", "arm", "start_date"], [(2, ["K-2", "a", "2027-10-29"])], proto)
+    )
+    doses.loc[doses.index[0], "dose"] = 3000.0
+    with pytest.raises(SafetyError) as caught:
+        check_max_daily(doses, proto)
+    assert "6,000 mg of cefuroxime on 2027-10-29 (study day 1)" in caught.value.message
+    assert caught.value.where == "regimens[0] (id 'cef').max_daily_dose" and 'clock = "wall"' not in str(
+        caught.value.hint
+    )

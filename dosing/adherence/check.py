@@ -79,6 +79,7 @@ class AdherenceResult:
     folder: Path | None = None
     files: list[Path] = field(default_factory=list)
     prn: PrnJudgement = field(default_factory=empty_judgement)  # as-needed doses (dosing.adherence.prn)
+    open_label: bool = False  # an open study: the summary says "Open-label", not "BLINDED"
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -118,7 +119,8 @@ class AdherenceResult:
     def summary_text(self) -> str:
         patients = self.summary[self.summary["level"] == "patient"]
         lines = [
-            f"{'BLINDED' if self.blinded else 'UNBLINDED'} adherence as of {self.as_of.isoformat()}",
+            f"{'Open-label' if self.open_label else 'BLINDED' if self.blinded else 'UNBLINDED'} adherence as of "
+            f"{self.as_of.isoformat()}",
             f"  patients outside the band ({self.band[0]:g}-{self.band[1]:g}%): {self._outside(patients)}",
             f"  doses due {int(patients['due'].sum()):,}, taken {int(patients['taken'].sum()):,}, "
             f"missed {int(patients['missed'].sum()):,}, extra {len(self.extra):,}",
@@ -173,6 +175,7 @@ def judge_adherence(
         (protocol.study.adherence_band.low, protocol.study.adherence_band.high),
         int((~known).sum()),
         prn=prn,
+        open_label=not protocol.study.blinded,
     )
 
 

@@ -37,10 +37,12 @@ class DiaryResult:
     folder: Path
     files: list[Path]
     changes: ChangesNote | None = None
+    open_label: bool = False
 
     def summary(self) -> str:
         plural = "" if len(self.files) == 1 else "s"
-        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} (blinded) in {self.folder}"
+        mode = "open label" if self.open_label else "blinded"
+        line = f"{len(self.files)} diar{'y' if not plural else 'ies'} ({mode}) in {self.folder}"
         return line if self.changes is None else f"{line}\n{self.changes.summary}"
 
 
@@ -71,7 +73,7 @@ def diary(
             (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
         options = {"paper": paper, "patients": list(books)}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note)
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note, not protocol.study.blinded)
 
 
 def build_diaries(
@@ -131,8 +133,7 @@ def patient_diary(protocol: Protocol, patient: object, doses: pd.DataFrame, visi
         start=pd.Timestamp(str(getattr(patient, "start_date"))).date(),  # noqa: B009
         weeks=-(-last // 7),
         items=items,
-        medicines=medicines(protocol, doses, _, language)
-        + prn_medicines(protocol, str(getattr(patient, "arm")), _, language),  # noqa: B009
+        medicines=medicines(protocol, doses, _, language) + prn_medicines(protocol, patient, _, language),
         warnings=weekly_warnings(protocol, doses, _, language),
         contact=protocol.study.contact_in(language),
         translate=_,

@@ -70,7 +70,7 @@ def export_fhir(
         finish(folder, "export fhir", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "fhir"
     files = [final / "plan-definition.json", final / "bundles" / "<patient id>.json"]
-    return ExportResult(final, not unblinded, len(cohort), files, plan.notes())
+    return ExportResult(final, not unblinded, len(cohort), files, plan.notes(), not protocol.study.blinded)
 
 
 def due(plan: Planned) -> pd.DataFrame:

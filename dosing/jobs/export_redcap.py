@@ -55,7 +55,8 @@ def export_redcap(
         finish(folder, "export redcap", protocol, cohort, changes, options)
     final = output_folder(Path(out_dir), protocol, unblinded) / "redcap"
     notes = ["classic project (not longitudinal): import.csv has no redcap_event_name column", *plan.notes()]
-    return ExportResult(final, not unblinded, len(cohort), [final / "data-dictionary.csv", final / "import.csv"], notes)
+    files = [final / "data-dictionary.csv", final / "import.csv"]
+    return ExportResult(final, not unblinded, len(cohort), files, notes, not protocol.study.blinded)
 
 
 def dose_table(plan: Planned) -> pd.DataFrame:

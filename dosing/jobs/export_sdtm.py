@@ -45,9 +45,11 @@ class SdtmResult:
     records: dict[str, int]
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    open_label: bool = False  # an open study: "Open-label", not "BLINDED"
 
     def summary(self) -> str:
-        lines = [f"{'BLINDED' if self.blinded else 'UNBLINDED'} SDTM datasets in {self.folder}"]
+        mode = "Open-label" if self.open_label else "BLINDED" if self.blinded else "UNBLINDED"
+        lines = [f"{mode} SDTM datasets in {self.folder}"]
         lines += [f"  {name}: {count:,} records" for name, count in self.records.items()]
         lines += ["  files: <dataset>.json (Dataset-JSON 1.1), <dataset>.xpt (SAS transport v5), define.json"]
         lines += [f"  note: {note}" for note in self.notes]
@@ -105,7 +107,12 @@ def export_sdtm(
     if read is not None and as_of is not None:
         notes.append(after_as_of_note(read, as_of))
     return SdtmResult(
-        final, not unblinded, {k: len(v) for k, v in frames.items()}, [final / f.name for f in files], notes
+        final,
+        not unblinded,
+        {k: len(v) for k, v in frames.items()},
+        [final / f.name for f in files],
+        notes,
+        not protocol.study.blinded,
     )
 
 

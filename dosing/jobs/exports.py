@@ -75,10 +75,12 @@ class ExportResult:
     patients: int
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    open_label: bool = False  # an open study: "Open-label", not "BLINDED"
 
     def summary(self) -> str:
+        mode = "Open-label" if self.open_label else "BLINDED" if self.blinded else "UNBLINDED"
         lines = [
-            f"{'BLINDED' if self.blinded else 'UNBLINDED'} export in {self.folder}",
+            f"{mode} export in {self.folder}",
             f"  patients: {self.patients}",
         ]
         lines += ["  files:", *(f"    {path}" for path in self.files)]

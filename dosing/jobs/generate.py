@@ -67,10 +67,11 @@ class GenerateResult:
     warnings: list[PlanWarning] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     table_format: str = "csv"
+    open_label: bool = False  # an open study: nothing is hidden, so the summary does not say "BLINDED"
 
     def summary(self) -> str:
         lines = [
-            f"{'BLINDED' if self.blinded else 'UNBLINDED'} outputs in {self.folder}",
+            f"{_mode(self.blinded, self.open_label)} outputs in {self.folder}",
             f"  patients: {self.patients}",
             f"  dates:    {self.first_date} .. {self.last_date}",
             "  doses per drug:",
@@ -95,6 +96,11 @@ class GenerateResult:
             lines += describe_effects(self.change_effects)
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _mode(blinded: bool, open_label: bool) -> str:
+    """How a summary names its outputs: "Open-label" (an open study), "BLINDED" or "UNBLINDED"."""
+    return "Open-label" if open_label else "BLINDED" if blinded else "UNBLINDED"
 
 
 def output_folder(out_dir: Path, protocol: Protocol, unblinded: bool) -> Path:
@@ -267,6 +273,7 @@ def _generate(
         warnings=warnings,
         notes=notes,
         table_format=calendar.table_format,
+        open_label=not protocol.study.blinded,
     )
 
 
@@ -321,6 +328,7 @@ def _generate_in_chunks(
         warnings=totals.warnings,
         notes=notes,
         table_format=calendar.table_format,
+        open_label=not protocol.study.blinded,
     )
 
 

@@ -13,6 +13,7 @@ from ..plan.changes import Changes
 from ..plan.cohort import Cohort
 from ..plan.durations import add_end_columns
 from ..plan.expand import expand
+from ..plan.prn_doses import prn_amount
 from ..protocol.model import Protocol
 from ..protocol.prn import describe_as_needed
 from ..protocol.safety import check_schedule
@@ -36,7 +37,7 @@ def show(
     head = [
         f"{protocol.study.id}  patient {patient_id}  ({mode})",
         f"study day 1 = {pd.Timestamp(patient['start_date']).date()}, times in {patient['timezone']}",
-        *_as_needed(protocol, str(patient["arm"]), unblinded),
+        *_as_needed(protocol, patient, unblinded),
         "",
     ]
     if table.empty:
@@ -54,10 +55,13 @@ def show(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _as_needed(protocol: Protocol, arm: str, unblinded: bool) -> list[str]:
+def _as_needed(protocol: Protocol, patient: pd.Series, unblinded: bool) -> list[str]:
     """The arm's as-needed (PRN) regimens, which have no planned doses: "as needed: Loxoprofen 60 mg, at
-    most 3 in 24 hours, at least 4 h apart (study days 1-28)" (named as blinded users see them)."""
+    most 3 in 24 hours, at least 4 h apart (study days 1-28)" (named as blinded users see them); a dose
+    computed per patient is the patient's, with its basis where the outputs show bases: "Paracetamol
+    270 mg (15 mg/kg × 18 kg (weight) = 270 mg), ..."."""
     lines = []
+    arm = str(patient["arm"])
     for regimen in protocol.regimens:
         if regimen.as_needed is None or regimen.id not in protocol.arm(arm).regimens:
             continue
@@ -65,10 +69,15 @@ def _as_needed(protocol: Protocol, arm: str, unblinded: bool) -> list[str]:
         name = regimen.blinded_label if hides and regimen.blinded_label else regimen.drug
         dose = regimen.dose
         amount = "" if dose.amount is None or dose.per is not None else format_dose(dose.amount, dose.unit)
+        own = prn_amount(protocol, regimen, patient)
+        if own is not None:
+            amount = format_dose(own[0], dose.absolute_unit)
+            amount += f" ({own[1]})" if own[1] and (unblinded or not protocol.study.blinded) else ""
         shown = regimen.blinded_dose if hides and regimen.blinded_dose else amount
         limits = describe_as_needed(regimen).removeprefix("as needed, ")
         last = regimen.schedule.end_day or protocol.study.last_day
-        lines.append(f"as needed: {name} {shown}, {limits} (study days {regimen.schedule.start_day}-{last})")
+        what = f"{name} {shown}".rstrip()
+        lines.append(f"as needed: {what}, {limits} (study days {regimen.schedule.start_day}-{last})")
     return lines
 
 

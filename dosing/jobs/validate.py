@@ -14,7 +14,7 @@ from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.daily_limits import describe_limit
 from ..protocol.dose_steps import describe_amounts
 from ..protocol.durations import duration_text
-from ..protocol.formulas import describe_dose
+from ..protocol.formulas import describe_computation, describe_dose
 from ..protocol.model import Protocol, Regimen
 from ..protocol.prn import describe_as_needed
 from ..protocol.safety import check_schedule, is_methotrexate
@@ -55,7 +55,9 @@ def describe_regimen(regimen: Regimen) -> str:
     dose = regimen.dose
     varying = describe_amounts(regimen)  # steps, titrate, levels
     if varying is not None:
-        amount = varying + (f" ({dose.absolute_unit} from {dose.per})" if dose.per else "")
+        computed = dose.formula or dose.bsa or dose.cap or dose.round_
+        how = describe_computation(dose) if computed else f"{dose.absolute_unit} from {dose.per}" if dose.per else ""
+        amount = varying + (f" ({how})" if how else "")
     elif dose.patient_value:
         amount = f"patient's own {dose.patient_value} {dose.unit}"
     elif dose.formula or dose.bsa or dose.cap or dose.round_:

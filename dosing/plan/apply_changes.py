@@ -215,14 +215,18 @@ def _check_inside_study(sub: pd.DataFrame, work: _Work, changes: Changes) -> Non
         & (delays["cycle"] <= work.cycle[first])
     ]
     row: Any = next(mine.sort_values("cycle").tail(1).itertuples(index=False))
+    cut = min(work.dates[late & (work.patient == row.patient_id) & (work.regimen == row.regimen)].tolist())
+    name = changes.name(row.regimen)
+    written = name[1:-1] if len(name) > 1 and name[0] == name[-1] and name[0] in "'\"" else name
     raise ChangesError(
         f"the delay moves {int(late.sum())} dose(s) of patient {row.patient_id} past the study's last day "
-        f"(day {changes.last_day}): {changes.name(row.regimen)} on {work.dates[first]} "
+        f"(day {changes.last_day}): {name} on {work.dates[first]} "
         f"would be study day {int(day[first])}",
         source=changes.source,
         where=f"line {row.line}",
-        hint="record a stop (or withdrawal) from the first day after the study for the doses not given, "
-        "shorten the delay, or raise study.last_day in the protocol",
+        hint="record a stop (or withdrawal) from the first day after the study for the doses not given, e.g. the "
+        f"row {row.patient_id},stop,{written},,{cut},,,,,after study end (columns patient_id, change, regimen, "
+        "cycle, date, time, days, dose, visit, reason); or shorten the delay, or raise study.last_day in the protocol",
     )
 
 

@@ -79,6 +79,7 @@ ROW_COLUMNS = [
     "visit",
     "reason",
     "dose_level",
+    "dose_basis",
 ]
 
 
@@ -86,7 +87,8 @@ ROW_COLUMNS = [
 class Changes:
     """Validated changes. ``rows`` has one row per line of the file (columns :data:`ROW_COLUMNS`):
     ``regimen`` is the regimen id the patient actually receives, ``date`` a ``datetime64``
-    (midnight), ``time`` minutes after midnight or <NA>, ``cycle``/``days`` nullable ints."""
+    (midnight), ``time`` minutes after midnight or <NA>, ``cycle``/``days`` nullable ints; a dose_level
+    row's ``dose_basis`` is how the level's dose was computed for the patient ("" for a fixed dose)."""
 
     rows: pd.DataFrame
     source: str = "<changes>"

@@ -154,7 +154,15 @@ def _record(
             problem = creatinine_problem(record[name], spec.unit)  # type: ignore[arg-type]
             if problem is not None:
                 bad(name, f"patient {pid!r}: {problem}")
+    sex = cells.get("sex", "").strip()
+    if sex and sex.upper() not in ("F", "M") and arm in arms and _calvert_in(protocol, arm):
+        bad("sex", f"patient {pid!r} has sex {sex!r}; the Calvert formula (Cockcroft-Gault) needs F or M")
     return record
+
+
+def _calvert_in(protocol: Protocol, arm: str) -> bool:
+    """Whether a regimen of ``arm`` is dosed by the Calvert formula (which reads the patient's sex)."""
+    return any(protocol.regimen(r).dose.formula == "calvert" for r in protocol.arm(arm).regimens)
 
 
 def _start(text: str, protocol: Protocol, bad: object) -> dt.date | None:

@@ -3,7 +3,8 @@
 A row ``patient_id, dose_level, regimen, date, dose_level = -1`` gives the regimen at level -1 from
 ``date`` on, or, when ``cycle`` is given, from that cycle's first dose on (the row is then dated on or
 before that dose, like a delay). The patient's dose is the level's amount converted for the patient as
-the planned dose is (:func:`dosing.protocol.formulas.absolute_doses`: per size or formula, cap, rounding).
+the planned dose is (:func:`dosing.protocol.formulas.absolute_doses`: per size or formula, cap, rounding),
+and a computed dose's ``dose_basis`` becomes that computation, prefixed ``level -1 (changes file, line 2): ``.
 
 Refused, each naming the file and line with the fix: a regimen without levels, a level not listed, a
 level below the floor (``lowest_level``: below it the patient is off treatment, a stop), a level above
@@ -60,7 +61,7 @@ def level_values(view: View, regimen_id: str, cells: dict[str, str], patient: pd
     cycle = _from_cycle(view, regimen, cells.get("cycle", ""))
     frame = pd.DataFrame([patient])
     try:
-        doses, _ = absolute_doses(
+        doses, basis = absolute_doses(
             regimen.dose,
             frame,
             level_amount(regimen, level),
@@ -71,7 +72,7 @@ def level_values(view: View, regimen_id: str, cells: dict[str, str], patient: pd
     except CohortError as err:  # the level's dose cannot be rounded as the protocol says
         raise ValueParseError(err.message) from None
     dose = float(doses[0])
-    return {COLUMN: level, "cycle": cycle, "dose": dose}
+    return {COLUMN: level, "cycle": cycle, "dose": dose, "dose_basis": str(basis[0])}
 
 
 def _level(text: str) -> int:
@@ -145,6 +146,8 @@ def apply_levels(work: Any, changes: Changes) -> None:
             _check_not_begun(work, row, mine & (work.cycle == row.cycle), changes)
         work.dose[mask] = row.dose
         work.touch(mask, row.date.to_datetime64())
+        if work.basis is not None and isinstance(row.dose_basis, str) and row.dose_basis:
+            work.basis[mask] = f"level {row.dose_level} (changes file, line {row.line}): {row.dose_basis}"
 
 
 def _check_not_begun(work: Any, row: Any, cycle: np.ndarray, changes: Changes) -> None:

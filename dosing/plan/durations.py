@@ -102,6 +102,16 @@ def check_infusion_intervals(protocol: Protocol, simulation: Simulation) -> None
         minutes = _minutes(regimen)
         if not minutes:
             continue
+        hours = _hourly_interval(regimen)
+        if hours is not None and minutes > hours * 60:
+            raise ProtocolError(
+                f"an infusion longer than its interval: regimen {regimen.id!r} lasts {duration_text(minutes)} "
+                f"(duration), but its doses come {duration_text(hours * 60)} apart "
+                f'(every = "{hours} hour{"s" if hours > 1 else ""}"), so one dose would run into the next',
+                source=protocol.source,
+                where=f"regimens[{index}] (id {regimen.id!r}).duration",
+                hint=f"shorten duration to at most {duration_text(hours * 60)}, or give the doses further apart",
+            )
         gap, where = _shortest_gap(regimen, simulation.masks[regimen.id])
         if gap is not None and minutes > gap:
             assert where is not None
@@ -114,6 +124,13 @@ def check_infusion_intervals(protocol: Protocol, simulation: Simulation) -> None
                 where=f"regimens[{index}] (id {regimen.id!r}).duration",
                 hint=f"shorten duration to at most {duration_text(gap)}, or give the doses further apart",
             )
+
+
+def _hourly_interval(regimen: Regimen) -> int | None:
+    """The shortest ``every = "N hours"`` of the regimen (or of its phases), None without one. The
+    doses of such a schedule come N hours apart (on either clock, outside a daylight-saving change)."""
+    hours = [p.every_hours for p in regimen.schedule.phases or [regimen.schedule] if p.every_hours]
+    return min(hours) if hours else None
 
 
 def _shortest_gap(regimen: Regimen, mask: np.ndarray) -> tuple[int | None, tuple[int, int, int] | None]:

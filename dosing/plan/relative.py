@@ -14,12 +14,14 @@ with it (a stop or withdrawal).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ProtocolError
+from ..protocol.durations import duration_text
 from .hourly import NS_PER_DAY, NS_PER_MINUTE, PatientClock, TimedDoses, utc_to_local
 
 if TYPE_CHECKING:
@@ -61,15 +63,64 @@ def _check_inside(regimen: Regimen, day: np.ndarray, protocol: Protocol) -> None
     if not len(day):
         return
     if day.min() < 1 or day.max() > protocol.study.last_day:
-        bad = int(day.min()) if day.min() < 1 else int(day.max())
-        where = "before study day 1" if bad < 1 else f"after study.last_day ({protocol.study.last_day})"
-        raise ProtocolError(
-            f"a dose of {regimen.id!r} ({regimen.schedule.relative_offset} from a dose of "
-            f"{regimen.schedule.relative_to!r}) would fall {where}",
-            source=protocol.source,
-            where=f"regimens (id {regimen.id!r}).schedule.offset",
-            hint="change the offset, the other regimen's schedule, or study.last_day",
+        outside_error(protocol, regimen, int(day.min()) if day.min() < 1 else int(day.max()))
+
+
+def offset_text(offset: dt.timedelta) -> str:
+    """An offset of relative timing as written: "26 hours before", "7 days after", "30 minutes before"."""
+    minutes = int(offset.total_seconds()) // 60
+    return f"{duration_text(abs(minutes))} {'before' if minutes < 0 else 'after'}"
+
+
+def outside_error(protocol: Protocol, regimen: Regimen, bad: int, whom: str = "") -> None:
+    """Raise: a dose of relative ``regimen`` would fall on study day ``bad``, outside the study
+    (``whom``: " for a patient whose study day 1 is a Monday" on a synthetic patient)."""
+    s = regimen.schedule
+    where = "before study day 1" if bad < 1 else f"after study.last_day ({protocol.study.last_day})"
+    hint = "change the offset, the other regimen's schedule, or study.last_day"
+    if bad < 1:
+        hint = (
+            f"start {s.relative_to!r} later (e.g. schedule.start_day = 2, so that a dose the day before its "
+            "first falls on study day 1), or change the offset"
         )
+    raise ProtocolError(
+        f"a dose of {regimen.id!r} ({offset_text(s.relative_offset)} a dose of {s.relative_to!r}) would fall "
+        f"{where}{whom}",
+        source=protocol.source,
+        where=f"regimens[{protocol.regimens.index(regimen)}] (id {regimen.id!r}).schedule.offset",
+        hint=hint,
+    )
+
+
+def check_relative_inside(protocol: Protocol, anchors: dict[str, np.ndarray], describe: Callable[[int], str]) -> None:
+    """Not every synthetic patient has a relative dose outside the study (such an offset is a
+    protocol error; one that only some patients' weekdays put outside is left to the check of the
+    expanded cohort, e.g. folic acid 24 hours after weekly methotrexate on the last study day): from
+    the anchor's dosing days (``anchors``: regimen id -> patients x study days) and its times. Anchors
+    given every N hours, at the patient's own times or themselves relative are left to that check too."""
+    for regimen in protocol.regimens:
+        s = regimen.schedule
+        if s.relative_to is None:
+            continue
+        anchor = protocol.regimen(s.relative_to)
+        if anchor.hourly or not anchor.times or anchor.schedule.relative_to is not None:
+            continue
+        mask = anchors[anchor.id]
+        patient, index = np.nonzero(mask)
+        if not len(index):
+            continue
+        offset = int(s.relative_offset.total_seconds()) // 60
+        shifts = {(t.hour * 60 + t.minute + offset) // 1440 for t in anchor.times}
+        breach = np.zeros(mask.shape[0], dtype=bool)
+        first = None
+        for shift in sorted(shifts):
+            day = index + 1 + shift
+            outside = np.flatnonzero((day < 1) | (day > mask.shape[1]))
+            breach[patient[outside]] = True
+            if len(outside) and first is None:
+                first = (int(day[outside[0]]), int(patient[outside[0]]))
+        if first is not None and breach.all():
+            outside_error(protocol, regimen, first[0], f" for every patient (e.g. one {describe(first[1])})")
 
 
 def anchor_links(doses: pd.DataFrame, anchors: dict[str, tuple[str, int]]) -> np.ndarray:

@@ -59,12 +59,14 @@ class Simulation:
 def check_simulated(protocol: Protocol) -> None:
     """Run every check of this module (see the module docstring)."""
     from .durations import check_infusion_intervals
+    from .relative import check_relative_inside
 
     simulation = simulate(protocol)
     check_methotrexate_weeks(protocol, simulation)
     check_steps_cover(protocol, simulation)
     check_daily_limits(protocol, simulation)
     check_infusion_intervals(protocol, simulation)
+    check_relative_inside(protocol, simulation.masks, simulation.describe)
 
 
 def simulate(protocol: Protocol) -> Simulation:

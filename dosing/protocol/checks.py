@@ -4,6 +4,7 @@ blinding and medication-safety rules that must hold before anything is generated
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import TYPE_CHECKING
 
@@ -107,10 +108,11 @@ def _arm_refs(protocol: Protocol) -> None:
 def _value_ref(protocol: Protocol, name: str, kind: str, where: str) -> None:
     declared = protocol.patient_values
     if name not in declared:
+        guess = difflib.get_close_matches(name, list(declared), n=1)
         _fail(
             protocol,
             where,
-            f"unknown patient value {name!r}",
+            f"unknown patient value {name!r}" + (f"; did you mean {guess[0]!r}?" if guess else ""),
             f"declare it under [patient_values] (declared: {', '.join(declared) or 'none'})",
         )
     if declared[name].type != kind:
@@ -130,11 +132,18 @@ def _dose_value_units(protocol: Protocol, regimen: Regimen, where: str) -> None:
         spec = protocol.patient_values[name]
         if spec.unit is None or ALIASES.get(spec.unit.strip(), spec.unit.strip()) != needed:
             given = "no unit" if spec.unit is None else f"unit {spec.unit!r}"
+            hint = f'give patient_values.{name} unit = "{needed}", or correct the dose unit'
+            if key == "per" and needed == "m2":  # nobody declares a weight in m2
+                hint = (
+                    f'for a dose per m² of body surface write per = "bsa" (with a bsa value or bsa = {{ formula = '
+                    f'"mosteller" }}); for a dose per {name} use a unit per {spec.unit or "its unit"} '
+                    f'(e.g. "{unit.symbol.split("/")[0]}/{spec.unit or "kg"}")'
+                )
             _fail(
                 protocol,
                 f"{where}.{key}",
                 f"the dose is in {dose.unit!r}, so patient value {name!r} must be in {needed!r}; it has {given}",
-                f'give patient_values.{name} unit = "{needed}", or correct the dose unit',
+                hint,
             )
 
 

@@ -130,8 +130,8 @@ def absolute_doses(
     results = [_one(dose, row, values or {}) for row in distinct]
     problems = [r.problem for r in results]
     if any(problems):
-        first = int(np.flatnonzero(np.array([bool(p) for p in problems])[inverse])[0])
-        _refuse(frame, first, results[inverse[first]], dose, (name, source, hide))
+        failing = np.flatnonzero(np.array([bool(p) for p in problems])[inverse])
+        _refuse(frame, failing, [results[inverse[r]] for r in failing[:10]], dose, (name, source, hide))
     doses = np.array([float(r.dose) for r in results], dtype=float)[inverse]
     texts = np.array([r.basis for r in results], dtype=object)[inverse]
     return doses, texts
@@ -293,24 +293,34 @@ def _rounded(rule: _Rounding, value: Decimal, direction: str, unit: str) -> tupl
     return total, tablet_text(rule.tablets, counts, unit)
 
 
-def _refuse(frame: pd.DataFrame, row: int, result: _Result, dose: Dose, naming: tuple[str, str, bool]) -> None:
-    """A patient whose dose cannot be rounded as the protocol says: named, with the computed and rounded
-    dose and the sum (unless the run hides the dose: a blinded run where the dose differs by arm)."""
+def _refuse(
+    frame: pd.DataFrame, rows: np.ndarray, results: list[_Result], dose: Dose, naming: tuple[str, str, bool]
+) -> None:
+    """The patients whose dose cannot be rounded as the protocol says (all at once, up to ten): named,
+    with the computed and rounded dose and the sum (unless the run hides the dose: a blinded run where
+    the dose differs by arm)."""
     name, source, hide = naming
-    pid = frame["patient_id"].iloc[row]
-    if hide:
-        message = f"patient {pid!r}: the dose of {name} cannot be rounded as its round = {{ ... }} says"
-        message += " (the amounts are hidden in a blinded run)"
-    else:
-        message = (
-            f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
-            f"{result.problem} ({result.basis})"
-        )
+    lines = []
+    for row, result in zip(rows[:10].tolist(), results, strict=False):
+        pid = frame["patient_id"].iloc[row]
+        if hide:
+            line = f"patient {pid!r}: the dose of {name} cannot be rounded as its round = {{ ... }} says"
+            line += " (the amounts are hidden in a blinded run)"
+        else:
+            line = (
+                f"patient {pid!r}: the computed dose of {name} is {plain(result.computed)} {dose.absolute_unit}; "
+                f"{result.problem} ({result.basis})"
+            )
+        lines.append(line)
+    if len(rows) > 10:
+        lines.append(f"... and {len(rows) - 10} more")
+    rule = _rounding(dose)
+    now = exact(rule.within if rule is not None else 10.0)
     raise CohortError(
-        message,
+        "\n  ".join(lines),
         source=source,
-        hint="check the patient's values; or round to a finer step, add a tablet strength, or allow more with "
-        'round.within (e.g. within = "10%")',
+        hint="check the patients' values; or round to a finer step, add a tablet strength, or allow more with "
+        f'round.within (now {plain(now)}%; e.g. within = "{plain(now + 5)}%")',
     )
 
 
@@ -359,15 +369,23 @@ def _max(values: Mapping[str, PatientValue], name: str) -> float | None:
 def describe_dose(dose: Dose) -> str:
     """How ``dosing validate`` states a computed dose: "1000 mg/m2 (mg from BSA by Mosteller, BSA capped
     at 2.0 m2; rounded to 50 mg)"."""
+    if dose.formula == "calvert":
+        return f"AUC {plain(exact(dose.auc))} ({describe_computation(dose)})"
+    return f"{plain(exact(dose.amount))} {dose.unit} ({describe_computation(dose)})"
+
+
+def describe_computation(dose: Dose) -> str:
+    """How a computed dose becomes the patient's, without its amount (a regimen with dose levels or
+    steps has several): "mg from BSA by Mosteller, not capped; rounded to tablets of 150/500 mg within 10%"."""
     unit = dose.absolute_unit
     if dose.formula == "calvert":
         cap = plain(exact(dose.gfr_cap if dose.gfr_cap is not None else DEFAULT_GFR_CAP))
-        head = f"AUC {plain(exact(dose.auc))} (mg by Calvert, GFR by Cockcroft-Gault capped at {cap} mL/min"
+        head = f"mg by Calvert, GFR by Cockcroft-Gault capped at {cap} mL/min"
     elif dose.bsa is not None:
         capped = f" capped at {plain(exact(dose.bsa.cap))} m2" if dose.bsa.cap is not None else " not capped"
-        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from BSA by {BSA_FORMULAS[dose.bsa.formula]},{capped}"
+        head = f"{unit} from BSA by {BSA_FORMULAS[dose.bsa.formula]},{capped}"
     else:
-        head = f"{plain(exact(dose.amount))} {dose.unit} ({unit} from {dose.per}"
+        head = f"{unit} from {dose.per}"
     parts = [head]
     if dose.cap is not None:
         parts.append(f"dose capped at {plain(exact(dose.cap.amount))} {dose.cap.unit}")
@@ -380,7 +398,7 @@ def describe_dose(dose: Dose) -> str:
             else "tablets of " + "/".join(plain(exact(s)) for s in rule.tablets or ()) + f" {unit}"
         )
         parts.append(f"rounded {how}to {to} within {plain(exact(rule.within))}%")
-    return "; ".join(parts) + ")"
+    return "; ".join(parts)
 
 
 __all__ = [
@@ -389,6 +407,7 @@ __all__ = [
     "absolute_doses",
     "bsa",
     "cockcroft_gault",
+    "describe_computation",
     "describe_dose",
     "is_computed",
     "largest_dose",

@@ -155,14 +155,19 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
     """No patient may receive more than the maximum daily dose of any drug on any day.
 
     Doses are summed per patient, local date and drug (every regimen of the drug, with each
-    patient's own amounts); held doses are not given and do not count."""
+    patient's own amounts); held doses are not given and do not count. A regimen given every N
+    elapsed hours keeps its rhythm across a fall-back night, so on that 25-hour date its dose 24
+    hours or more after its first dose of the date is not counted with the date's others (it is the
+    start of the next 24 hours; on every other date all doses fall within 24 hours)."""
     limits = daily_limits(protocol)
     factors = limit_factors(protocol, limits)
     limited = {regimen_id: drug_key(protocol.regimen(regimen_id).drug) for regimen_id in factors}
     if doses.empty or not limited:
         return
     rows = _given(doses)
-    rows = rows.loc[rows["regimen"].isin(list(limited)), ["patient_id", "date", "study_day", "regimen", "dose"]]
+    columns = ["patient_id", "date", "study_day", "regimen", "dose"]
+    rows = rows.loc[rows["regimen"].isin(list(limited)), columns + (["planned_at"] if "planned_at" in rows else [])]
+    rows = rows[~_past_24_hours(rows, protocol)]
     drugs = sorted(set(limited.values()))
     codes = _drug_codes(rows["regimen"], limited, drugs)
     scale = _per_category(rows["regimen"], factors)
@@ -181,11 +186,59 @@ def check_max_daily(doses: pd.DataFrame, protocol: Protocol) -> None:
         row = bad.iloc[0]
         amount, unit = limits[str(row["_drug"])]
         drug = shown_drug(protocol, str(row["_drug"]))
+        day = rows[(rows["patient_id"] == row["patient_id"]) & (rows["date"] == row["date"])]
+        given = [
+            r
+            for r in protocol.regimens
+            if r.id in set(day["regimen"].astype(str)) and limited.get(r.id) == row["_drug"]
+        ]
+        hint = "lower the dose or the number of times a day, or correct the regimen's max_daily_dose"
+        if any(_elapsed_hourly(r) for r in given):
+            hint += ' (for doses at the same clock times every day, across daylight-saving changes too: clock = "wall")'
         raise SafetyError(
             f"patient {row['patient_id']} would receive {format_dose(row['dose'], unit)} of {drug} on "
             f"{row['date']} (study day {row['day']}), above the maximum daily dose of {format_dose(amount, unit)}",
-            hint="lower the dose or the number of times a day, or correct the regimen's max_daily_dose",
+            source=protocol.source,
+            where=_where(protocol, given),
+            hint=hint,
         )
+
+
+def _elapsed_hourly(regimen: Regimen) -> bool:
+    """Given every N elapsed hours (in one of its phases at least)."""
+    return any(p.every_hours and p.clock != "wall" for p in regimen.schedule.phases or [regimen.schedule])
+
+
+def _past_24_hours(rows: pd.DataFrame, protocol: Protocol) -> npt.NDArray[np.bool_]:
+    """The doses of regimens given every N elapsed hours that come 24 hours or more after the
+    regimen's first dose of the same local date (only on a 25-hour fall-back date)."""
+    elapsed = [r.id for r in protocol.regimens if _elapsed_hourly(r)]
+    out = np.zeros(len(rows), dtype=bool)
+    if "planned_at" not in rows.columns or not elapsed or rows.empty:
+        return out
+    pick = rows["regimen"].isin(elapsed).to_numpy(dtype=bool)
+    if not pick.any():
+        return out
+    part = rows[pick]
+    instant = pd.Series(pd.to_datetime(part["planned_at"], utc=True).to_numpy(dtype="datetime64[ns]"), index=part.index)
+    first = instant.groupby([part["patient_id"], part["date"], part["regimen"]], observed=True, sort=False).transform(
+        "min"
+    )
+    out[pick] = (instant - first).to_numpy() >= np.timedelta64(24, "h")
+    return out
+
+
+def _where(protocol: Protocol, given: list[Regimen]) -> str | None:
+    """The protocol field of the limit: the regimen's own max_daily_dose, else its dose (in a blinded
+    study, a regimen with a blinded label is named by the label alone)."""
+    if not given:
+        return None
+    regimen = given[0]
+    index = protocol.regimens.index(regimen)
+    field = "max_daily_dose" if regimen.max_daily_dose is not None else "dose"
+    if protocol.study.blinded and regimen.blinded_label:  # the field might differ by arm: the label only
+        return f"regimen {shown_regimen(protocol, regimen.id)}"
+    return f"regimens[{index}] (id {regimen.id!r}).{field}"
 
 
 def shown_drug(protocol: Protocol, key: str) -> str:

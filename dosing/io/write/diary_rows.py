@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from babel.dates import format_date
 
+from ...plan.durations import end_instants, local_ends
+from ...plan.prn_doses import prn_amount
 from ...protocol.model import Protocol, Regimen
 from ...protocol.units import dose_texts, format_dose_written
 from .i18n import Translate
@@ -90,6 +93,7 @@ def _dose_items(
     at_clinic = _("{what}: at the clinic") if address else _("{what}: at the clinic ({place})")
     before, after = at_clinic.format(place=place, what="\0").split("\0")
     text = text.where(~in_clinic, before + label.astype(str) + after)  # staff give it: the name is enough
+    text = _with_duration(text, doses, _, language)
     held = doses["held"].to_numpy(dtype=bool)
     return pd.DataFrame(
         {
@@ -101,6 +105,33 @@ def _dose_items(
             "weekly": doses["once_weekly"].to_numpy(dtype=bool),
         }
     )
+
+
+def _with_duration(text: pd.Series, doses: pd.DataFrame, _: Translate, language: str) -> pd.Series:
+    """A dose that lasts (an infusion, a pump) says how long and until when, so that a bolus and a
+    46-hour pump of the same drug are told apart: "Fluorouracil: at the clinic (over 46 h, until Mon
+    15 Mar 09:00)" (the end in the patient's zone)."""
+    lasts, end = end_instants(doses)
+    if not lasts.any():
+        return text
+    local = local_ends(doses, lasts, end)
+    minutes = doses["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)
+    out = text.copy()
+    template = _("(over {duration}, until {end})")
+    for at in np.flatnonzero(lasts):
+        when = pd.Timestamp(int(local[at]))
+        day = format_date(when.date(), "EEE d MMM", locale=language)
+        shown = template.format(duration=_duration(int(minutes[at]), _), end=f"{day} {when:%H:%M}")
+        out.iloc[int(at)] = f"{out.iloc[int(at)]} {shown}"
+    return out
+
+
+def _duration(minutes: int, _: Translate) -> str:
+    """ "46 h", "30 min", "1 h 30 min"."""
+    hours, rest = divmod(minutes, 60)
+    parts = [_("{hours} h").format(hours=hours)] if hours else []
+    parts += [_("{minutes} min").format(minutes=rest)] if rest else []
+    return " ".join(parts)
 
 
 def _visit_items(protocol: Protocol, visits: pd.DataFrame, _: Translate, language: str) -> pd.DataFrame:
@@ -125,7 +156,17 @@ def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: s
     "Loxoprofen 60 mg: after meals" (blinded as the items are)."""
     if doses.empty:
         return []
-    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": what(protocol, doses, language)})
+    texts = what(protocol, doses, language)
+    if "duration_minutes" in doses.columns:  # a pump and a bolus of one drug: "Fluorouracil 4,488 mg over 46 h"
+        minutes = doses["duration_minutes"].fillna(0).to_numpy(dtype=np.int64)
+        over = {
+            m: _("{medicine} over {duration}").replace("{duration}", _duration(int(m), _))
+            for m in set(minutes[minutes > 0].tolist())
+        }
+        for m, template in over.items():
+            pick = minutes == m
+            texts[pick] = [template.format(medicine=t) for t in texts[pick]]
+    frame = pd.DataFrame({"regimen": doses["regimen"].astype(str), "what": texts})
     frame["day"] = doses["study_day"].to_numpy()
     spans = frame.groupby(["regimen", "what"], sort=False)["day"].agg(["min", "max"]).sort_values("min", kind="stable")
     regimens = {r.id: r for r in protocol.regimens}
@@ -138,15 +179,17 @@ def medicines(protocol: Protocol, doses: pd.DataFrame, _: Translate, language: s
     return lines
 
 
-def prn_medicines(protocol: Protocol, arm: str, _: Translate, language: str) -> list[Medicine]:
-    """The as-needed (PRN) medicines of ``arm``, with their limits, from the first to the last day they
-    may be taken: "Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least 4 hours apart; after
-    food" (blinded as the items are). They have no dose items: nothing is planned."""
+def prn_medicines(protocol: Protocol, patient: Any, _: Translate, language: str) -> list[Medicine]:
+    """The as-needed (PRN) medicines of the ``patient``'s arm (a cohort row), with their limits, from the
+    first to the last day they may be taken: "Loxoprofen 60 mg: as needed, at most 3 in 24 hours, at least
+    4 hours apart; after food" (blinded as the items are; a dose computed per patient is the patient's).
+    They have no dose items: nothing is planned."""
     lines = []
+    arm = str(getattr(patient, "arm"))  # noqa: B009 (a namedtuple of the cohort's columns)
     for regimen in protocol.regimens:
         if regimen.as_needed is None or regimen.id not in protocol.arm(arm).regimens:
             continue
-        dose = regimen.blinded_dose if _hides_dose(protocol, regimen) else _prn_dose(regimen)
+        dose = regimen.blinded_dose if _hides_dose(protocol, regimen) else _prn_dose(protocol, regimen, patient)
         medicine = f"{regimen.label_in(language)} {dose}".strip()
         interval = regimen.as_needed.min_interval
         if interval is None:
@@ -165,11 +208,15 @@ def prn_medicines(protocol: Protocol, arm: str, _: Translate, language: str) -> 
     return lines
 
 
-def _prn_dose(regimen: Regimen) -> str:
-    """A PRN regimen's dose as the diary writes doses ("60 mg"); the patient's own dose by its value."""
+def _prn_dose(protocol: Protocol, regimen: Regimen, patient: Any) -> str:
+    """A PRN regimen's dose as the diary writes doses ("60 mg"): a computed or the patient's own dose
+    for this patient ("270 mg" for 15 mg/kg and 18 kg)."""
     dose = regimen.dose
+    own = prn_amount(protocol, regimen, patient)
+    if own is not None:
+        return format_dose_written(own[0], dose.absolute_unit)
     if dose.amount is None or dose.per is not None:
-        return ""  # the patient's own or a computed dose: the name and limits only
+        return ""  # no one amount (steps): the name and limits only
     return format_dose_written(dose.amount, dose.absolute_unit)
 
 

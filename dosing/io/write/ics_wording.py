@@ -32,9 +32,10 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 #: The note :func:`dosing.plan.clinic_days.closed_note` adds to the instructions of a dose on a closed day.
 _CLOSED = re.compile(r"^(?:at home|moved from \w{3} (\d{4}-\d{2}-\d{2})): clinic closed \((.+)\)$")
 #: The per-dose line of a description, with and without a cycle (``str.format`` fields of the dose table).
+#: ``dose_number`` counts per regimen: a bolus and a pump of one drug are two regimens, numbered apart.
 PER_DOSE = (
-    "Study day {study_day}, cycle {cycle} day {cycle_day}, dose {dose_number} of this drug",
-    "Study day {study_day}, dose {dose_number} of this drug",
+    "Study day {study_day}, cycle {cycle} day {cycle_day}, dose {dose_number} of this regimen",
+    "Study day {study_day}, dose {dose_number} of this regimen",
 )
 
 
@@ -77,7 +78,7 @@ def dose_description(row: Any, *, per_dose: bool = True) -> str:
         where = f"Study day {row['study_day']}"
         if not pd.isna(row["cycle"]):
             where += f", cycle {row['cycle']} day {row['cycle_day']}"
-        lines.append(where + f", dose {row['dose_number']} of this drug")
+        lines.append(where + f", dose {row['dose_number']} of this regimen")
     return "\n".join(lines)
 
 

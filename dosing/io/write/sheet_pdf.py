@@ -34,7 +34,7 @@ from fpdf.fonts import TTFFont
 
 from ...errors import OutputError
 from ...protocol.values import WEEKDAYS
-from .sheet_times import time_cell, with_time_width
+from .sheet_times import duration_note, time_cell, with_time_width
 
 #: Landscape page sizes in points (1/72 inch).
 PAPERS: dict[str, tuple[float, float]] = {"A4": (841.89, 595.28), "Letter": (792.0, 612.0)}
@@ -212,7 +212,9 @@ def _zones(rows: pd.DataFrame, day: str) -> tuple[str, bool]:
 
 def _rows(rows: pd.DataFrame, multi_zone: bool) -> Iterator[_Row]:
     for row in rows.itertuples(index=False):  # one day of one site: tens of rows, not the hot path
-        drug = "\n".join([str(row.drug), *_drug_notes(bool(row.once_weekly), str(row.weekday), row.instructions)])
+        lasts = duration_note(row)
+        notes_under = _drug_notes(bool(row.once_weekly), str(row.weekday), row.instructions)
+        drug = "\n".join([str(row.drug), *([lasts] if lasts else []), *notes_under])
         time = time_cell(row)
         time = f"{time}\n{_offset(str(row.planned_utc), str(row.timezone))}" if multi_zone else time
         notes = str(row.notes)

@@ -34,6 +34,24 @@ def time_cell(row: Any) -> str:
     return text if changed is None else f"{text}\n(clocks changed: UTC{changed})"
 
 
+def duration_note(row: Any) -> str | None:
+    """Under the drug of a dose that lasts: "infusion over 46 h" (elapsed time from the start to the
+    end, so a bolus and a pump of one drug are told apart), else None."""
+    end_time = str(getattr(row, "end_time", "") or "")
+    if not end_time or end_time == "nan":
+        return None
+    start = dt.datetime.fromisoformat(str(row.planned_utc).replace("Z", "+00:00"))
+    utc = str(getattr(row, "planned_end_utc", "") or "")
+    if utc and utc != "nan":  # exact, also for an end in the repeated hour of a fall-back night
+        end = dt.datetime.fromisoformat(utc.replace("Z", "+00:00"))
+    else:
+        zone = zoneinfo.ZoneInfo(str(row.timezone))
+        end = dt.datetime.fromisoformat(f"{row.end_date}T{end_time}").replace(tzinfo=zone)
+    hours, minutes = divmod(int((end - start).total_seconds()) // 60, 60)
+    parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes else [])
+    return "infusion over " + " ".join(parts)
+
+
 def _offset_at_end(row: Any) -> str | None:
     """The UTC offset at the end ("+02:00") when it differs from the offset at the start, else None."""
     zone = zoneinfo.ZoneInfo(str(row.timezone))
