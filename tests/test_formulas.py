@@ -698,3 +698,52 @@ def test_a_dose_change_says_so_in_the_basis_and_keeps_what_was_planned(tmp_path:
     assert on["2027-04-12"]["dose_basis"] == f"set by the changes file, line 3; planned {planned}"
     other = doses[doses["patient_id"] == "CAPE-002"]["dose_basis"].iloc[0]
     assert other.startswith("1250 mg/m² × 1.65 m² (bsa)")  # 1250 x 1.65 = 2062.5 -> 2100 mg
+
+
+def test_a_blinded_dose_level_that_cannot_be_rounded_in_one_arm_is_refused_alike_in_both() -> None:
+    """160 cm, 50 kg: DuBois 1.50 m2. Level -1 of the active drug, 75 mg/m2 x 1.50 = 112.5 mg, rounds to
+    100 mg (11.1 %, beyond the 10 % within); the placebo's level -1, 70 mL/m2 = 105 mL, rounds to 100 mL
+    (4.8 %). A dose_level -1 row is refused for the patient in either arm with the same words, or the
+    refusal would tell the arm."""
+    from dosing.errors import ChangesError
+    from dosing.plan.changes import changes_from_rows
+
+    bsa = {"per": "bsa", "bsa": {"formula": "dubois"}, "round": {"to": 50}}
+    shared = {
+        "route": "intravenous",
+        "times": ["09:00"],
+        "blinded_label": "Study infusion",
+        "blinded_dose": "1 bag",
+        "schedule": {"cycle_days": [1], "cycle_length": "21 days", "cycles": 2},
+    }
+    proto = protocol_from_dict(
+        {
+            "study": {"id": "BLINDLVL", "title": "b", "blinding": "double", "timezone": "UTC", **UTC_ALLOWED,
+                      "last_day": 42},
+            "patient_values": {k: VALUES[k] for k in ("height", "weight")},
+            "arms": [{"id": "active", "label": "Active", "regimens": ["active"]},
+                     {"id": "placebo", "label": "Placebo", "regimens": ["placebo"]}],
+            "regimens": [
+                {"id": "active", "drug": "Activedrug", **shared, "dose": {"unit": "mg/m2", **bsa},
+                 "levels": {"0": 100, "-1": 75}},
+                {"id": "placebo", "drug": "Placebo", **shared, "placebo_for": "active",
+                 "dose": {"unit": "mL/m2", **bsa}, "levels": {"0": 100, "-1": 70}},
+            ],
+        },
+        source="blind.toml",
+    )  # fmt: skip
+    header = ["patient_id", "change", "regimen", "cycle", "date", "time", "days", "dose", "visit", "reason"]
+    messages = []
+    for arm in ("active", "placebo"):
+        people = cohort_from_rows(
+            ["patient_id", "arm", "start_date", "height", "weight"],
+            [(2, ["B1", arm, "2027-01-04", "160", "50"])],
+            proto,
+        )
+        row = ["B1", "dose_level", "Study infusion", "2", "2027-01-20", "", "", "", "", "neutropenia", "-1"]
+        with pytest.raises(ChangesError) as caught:
+            changes_from_rows([*header, "dose_level"], [(2, row)], proto, people, source="changes.csv")
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "'Study infusion'" in messages[0] and "cannot be rounded" in messages[0]
+    assert "112" not in messages[0] and "105" not in messages[0]

@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import ChangesError, CohortError, ValueParseError
 from ..protocol.dose_steps import level_amount, lowest_level
 from ..protocol.formulas import absolute_doses
+from .expand import rounding_twins
 
 if TYPE_CHECKING:
     from ..protocol.model import Regimen
@@ -59,16 +60,17 @@ def level_values(view: View, regimen_id: str, cells: dict[str, str], patient: pd
             f"(its levels: {', '.join(map(str, listed))}); use one of those"
         )
     cycle = _from_cycle(view, regimen, cells.get("cycle", ""))
-    frame = pd.DataFrame([patient])
+    frame = pd.DataFrame([patient]).assign(patient_id=str(patient.name))  # the patient, as errors name them
     try:
-        doses, basis = absolute_doses(
-            regimen.dose,
-            frame,
-            level_amount(regimen, level),
-            values=view.protocol.patient_values,
-            name=view.regimen(regimen_id),
-            hide=view.hides_dose(regimen_id),
-        )
+        for twin in [*rounding_twins(view.protocol, regimen), regimen]:  # a rounding error alike in every arm
+            doses, basis = absolute_doses(
+                twin.dose,
+                frame,
+                level_amount(twin, level),
+                values=view.protocol.patient_values,
+                name=view.regimen(regimen_id),
+                hide=view.hides_dose(regimen_id),
+            )
     except CohortError as err:  # the level's dose cannot be rounded as the protocol says
         raise ValueParseError(err.message) from None
     dose = float(doses[0])

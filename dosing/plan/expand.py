@@ -362,7 +362,7 @@ class _Bases:
             repr(regimen.blinded_label if blinds else regimen.id),
             protocol.study.blinded and regimen.blinded_dose is not None,
         )
-        for twin in _rounding_twins(protocol, regimen):  # its dose could fail in the other arm: fail alike
+        for twin in rounding_twins(protocol, regimen):  # its dose could fail in the other arm: fail alike
             self._computed(protocol, twin, frame, patient, when, naming)
         doses, basis, position = self._computed(protocol, regimen, frame, patient, when, naming)
         texts, codes = np.unique(basis.astype(str), return_inverse=True)
@@ -406,7 +406,7 @@ class _Bases:
         return doses, basis, position
 
 
-def _rounding_twins(protocol: Protocol, regimen: Regimen) -> list[Regimen]:
+def rounding_twins(protocol: Protocol, regimen: Regimen) -> list[Regimen]:
     """In a blinded study, the regimens of ``regimen``'s blinded label whose doses differ behind a
     blinded_dose and are rounded (the same ``round``, checked at load), in the protocol's order and
     without ``regimen``: a patient's dose must be roundable under every one of them, or a rounding
