@@ -248,10 +248,7 @@ def _generate(
             _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
         if key is not None:
             _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
-        notes = _keep_adherence(final, folder, manifest["inputs"])
-        notes += _keep_exports(final, folder, manifest["inputs"])
-        write_manifest(folder, "generate", **manifest)
-        _restrict(folder, unblinded, group)
+        notes = _finish(final, folder, manifest, unblinded, group)
     effects = (
         None
         if changes is None
@@ -259,22 +256,9 @@ def _generate(
             planned, doses, plan_visits(protocol, cohort, doses=planned, planned=planned), visits, changes
         )
     )
-    return GenerateResult(
-        final,
-        not unblinded,
-        len(cohort),
-        _per_drug(table),
-        str(table["date"].min()) if len(table) else "-",
-        str(table["date"].max()) if len(table) else "-",
-        visits=len(visits),
-        visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
-        change_effects=effects,
-        files=_calendar_files(final, unblinded, key is not None),
-        warnings=warnings,
-        notes=notes,
-        table_format=calendar.table_format,
-        open_label=not protocol.study.blinded,
-    )
+    dates = (str(table["date"].min()), str(table["date"].max())) if len(table) else ("-", "-")
+    counts = (_per_drug(table), visits, warnings)
+    return _result(protocol, cohort, (final, unblinded, key is not None), counts, dates, notes, calendar, effects)
 
 
 def _generate_in_chunks(
@@ -310,22 +294,46 @@ def _generate_in_chunks(
         totals.in_clinic.clear()
         if key is not None:
             _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
-        notes = _keep_adherence(final, folder, manifest["inputs"])
-        notes += _keep_exports(final, folder, manifest["inputs"])
-        write_manifest(folder, "generate", **manifest)
-        _restrict(folder, unblinded, group)
-    first, last = totals.date_range()
+        notes = _finish(final, folder, manifest, unblinded, group)
+    counts = (dict(totals.per_drug), visits, totals.warnings)  # drugs in the first chunk's order, as one table
+    return _result(protocol, cohort, (final, unblinded, key is not None), counts, totals.date_range(), notes, calendar)
+
+
+def _finish(final: Path, folder: Path, manifest: dict, unblinded: bool, group: str | None) -> list[str]:
+    """The study folder's last steps (either way of planning): kept adherence and export folders (their
+    notes returned), the manifest, and owner-only permissions where the run is unblinded."""
+    notes = _keep_adherence(final, folder, manifest["inputs"])
+    notes += _keep_exports(final, folder, manifest["inputs"])
+    write_manifest(folder, "generate", **manifest)
+    _restrict(folder, unblinded, group)
+    return notes
+
+
+def _result(
+    protocol: Protocol,
+    cohort: Cohort,
+    where: tuple[Path, bool, bool],
+    counts: tuple[dict[str, int], pd.DataFrame, list],
+    dates: tuple[str, str],
+    notes: list[str],
+    calendar: CalendarOptions,
+    effects: pd.DataFrame | None = None,
+) -> GenerateResult:
+    """What ``generate`` reports: ``where`` is the folder, whether unblinded and whether feeds were
+    written; ``counts`` the doses per drug, the visits and the plan's warnings."""
+    final, unblinded, feeds = where
+    per_drug, visits, warnings = counts
     return GenerateResult(
         final,
         not unblinded,
         len(cohort),
-        dict(totals.per_drug),  # in the first chunk's order of drugs, as the one-table count
-        first,
-        last,
+        per_drug,
+        *dates,
         visits=len(visits),
         visit_warnings=int((visits["warning"] != "").sum()) if len(visits) else 0,
-        files=_calendar_files(final, unblinded, key is not None),
-        warnings=totals.warnings,
+        change_effects=effects,
+        files=_calendar_files(final, unblinded, feeds),
+        warnings=warnings,
         notes=notes,
         table_format=calendar.table_format,
         open_label=not protocol.study.blinded,
