@@ -207,3 +207,8 @@ AMOUNTS = [
 @pytest.mark.parametrize(("value", "text"), AMOUNTS)
 def test_format_amount(value: Any, text: str) -> None:
     assert format_amount(value) == text
+
+
+def test_a_misspelt_weekday_gets_a_did_you_mean() -> None:
+    with pytest.raises(ValueParseError, match="got 'Mondey'; did you mean 'Monday'\\?"):
+        parse_weekday("Mondey")

@@ -8,6 +8,7 @@ reader and the command line (as click types).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 
 from ..errors import ValueParseError
@@ -130,7 +131,11 @@ def parse_weekday(text: object) -> int:
     """A weekday name ("Monday" or "Mon", any case) as 0 (Monday) to 6 (Sunday)."""
     if isinstance(text, str) and text.strip().lower() in _WEEKDAY_LOOKUP:
         return _WEEKDAY_LOOKUP[text.strip().lower()]
-    raise ValueParseError(f'expected a weekday name such as "Monday" (one of {", ".join(WEEKDAYS)}), got {text!r}')
+    guess = difflib.get_close_matches(text.strip().capitalize(), WEEKDAYS, n=1) if isinstance(text, str) else []
+    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    raise ValueParseError(
+        f'expected a weekday name such as "Monday" (one of {", ".join(WEEKDAYS)}), got {text!r}{hint}'
+    )
 
 
 def parse_day_list(value: object) -> list[int]:
