@@ -274,7 +274,9 @@ def generate(
     from .io.read.changes import load_changes
     from .io.read.files import load_cohort, load_protocol
     from .jobs.generate import generate as generate_outputs
+    from .jobs.workers import keep_freed_memory
 
+    keep_freed_memory()  # this process ends with the command (see dosing.jobs.workers)
     progress = Progress(not quiet)
     with progress.stage("reading the protocol, cohort and changes"):
         loaded = load_protocol(protocol)

@@ -19,7 +19,6 @@ from dosing.io.write.csv import csv_header, row_ends, safe_cell, safe_frame, wri
 from dosing.io.write.csv_fast import csv_rows
 from dosing.jobs.generate import _dose_table, worklist
 from dosing.jobs.patient_files import (
-    CalendarFiles,
     CalendarOptions,
     chunks,
     patient_tables,
@@ -28,6 +27,7 @@ from dosing.jobs.patient_files import (
 )
 from dosing.plan.columns import CALENDAR_ONLY, DOSE_COLUMNS, WORKLIST_COLUMNS
 from dosing.plan.visits import VISIT_COLUMNS
+from dosing.serve.feeds import Feeds, feed_token
 from tests.conftest import PROTOCOLS
 
 SEED = PROTOCOLS / "nct02467504.toml"
@@ -225,13 +225,35 @@ def test_chunks_cover_every_patient_once(patients: int, workers: int) -> None:
     assert max(b - a for a, b in ranges) <= patient_files.CHUNK_PATIENTS
 
 
-def test_calendar_files_read_each_calendar_when_asked(tmp_path: Path) -> None:
-    for pid, text in (("A", b"one"), ("B", b"two")):
-        (tmp_path / pid).mkdir()
-        (tmp_path / pid / "calendar.ics").write_bytes(text)
-    calendars = CalendarFiles(tmp_path, ["A", "B"])
-    assert dict(calendars.items()) == {"A": b"one", "B": b"two"}
-    assert len(calendars) == 2 and "C" not in calendars
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_patients_feed_is_written_beside_the_calendar_with_the_same_bytes(
+    seed: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    protocol, cohort, doses = seed
+    table = _dose_table(doses, protocol, unblinded=False).reindex(columns=[*DOSE_COLUMNS, *CALENDAR_ONLY])
+    monkeypatch.setattr(patient_files, "CHUNK_PATIENTS", 2)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    key = b"k" * 32
+    feeds = Feeds(folder, "NCT02467504", key, {"RA-002": 1}, "https://feeds.example").start()
+    tables = patient_tables(protocol, cohort, table, DOSE_COLUMNS, CalendarOptions(), {}, None)
+    tables.feeds = feeds
+    write_patient_files(tables, folder, lambda _: None, workers=workers)
+    ids = cohort.patients["patient_id"].astype(str).tolist()
+    mapping = feeds.finish(ids)
+    assert (folder / "feeds").stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in (folder / "feeds").iterdir()) == sorted(
+        f"{feed_token(key, 'NCT02467504', pid, 1 if pid == 'RA-002' else 0)}.ics" for pid in ids
+    )
+    for pid in ids:
+        token = feed_token(key, "NCT02467504", pid, 1 if pid == "RA-002" else 0)
+        assert (folder / "feeds" / f"{token}.ics").read_bytes() == (
+            folder / "patients" / pid / "calendar.ics"
+        ).read_bytes()
+    assert mapping["patient_id"].tolist() == ids
+    assert mapping.loc[mapping["patient_id"] == "RA-002", "token_version"].tolist() == [1]
+    written = pd.read_csv(folder / "feeds.csv", dtype=str, encoding="utf-8-sig")
+    assert written["feed_url"].iloc[0] == f"https://feeds.example/{feed_token(key, 'NCT02467504', ids[0])}.ics"
 
 
 # ---- worklist -----------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -44,10 +43,11 @@ from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
 from ..protocol.units import dose_texts
-from ..serve.feeds import DEFAULT_BASE_URL, load_key, token_versions, write_feeds
+from ..serve.feeds import DEFAULT_BASE_URL, Feeds, load_key, token_versions
 from . import study_chunks
-from .patient_files import CalendarFiles, CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
+from .patient_files import CalendarOptions, patient_tables, write_patient_files, write_rows_in_pool
 from .progress import Progress
+from .workers import beside
 
 
 @dataclass
@@ -243,11 +243,11 @@ def _generate(
             else:
                 write_rows_in_pool(sheet, folder / "worklist.csv", progress.advance)
         del sheet  # the largest table but one: not held while the patients' files are written
-        _write_tables(protocol, cohort, table, (visits, extras), folder, calendar, unblinded, progress)
+        feed_files = _feeds(folder, protocol, key, key_file, base_url)
+        _write_tables(protocol, cohort, table, (visits, extras), folder, (calendar, feed_files), unblinded, progress)
         if not unblinded:
             _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
-        if key is not None:
-            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
+        _finish_feeds(feed_files, cohort, progress)
         notes = _finish(final, folder, manifest, unblinded, group)
     effects = (
         None
@@ -284,16 +284,22 @@ def _generate_in_chunks(
     with guard as manifest, staged_folder(final) as folder:
         if unblinded:
             restrict(folder, group, recursive=False)
+        feed_files = _feeds(folder, protocol, key, key_file, base_url)
         totals = study_chunks.write_in_chunks(
-            protocol, cohort, folder, steps, visits, (unblinded, calendar), warning_options, progress
+            protocol, cohort, folder, steps, visits, (unblinded, calendar, feed_files), warning_options, progress
         )
-        _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, progress)
-        if not unblinded:
-            table = study_chunks.joined(totals.in_clinic)
-            _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, progress)
+
+        def visit_tables_and_staff() -> None:  # in a forked process, while this one merges the worklist
+            quiet = Progress(enabled=False)
+            _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, quiet)
+            if not unblinded:
+                table = study_chunks.joined(totals.in_clinic)
+                _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, quiet)
+
+        with progress.stage("writing visits and staff/<site>.ics beside the worklist"), beside(visit_tables_and_staff):
+            study_chunks.write_worklist(totals, folder, calendar.table_format, progress)
         totals.in_clinic.clear()
-        if key is not None:
-            _write_feeds(folder, protocol, cohort, key, key_file, base_url, progress)
+        _finish_feeds(feed_files, cohort, progress)
         notes = _finish(final, folder, manifest, unblinded, group)
     counts = (dict(totals.per_drug), visits, totals.warnings)  # drugs in the first chunk's order, as one table
     return _result(protocol, cohort, (final, unblinded, key is not None), counts, totals.date_range(), notes, calendar)
@@ -340,20 +346,19 @@ def _result(
     )
 
 
-def _write_feeds(
-    folder: Path,
-    protocol: Protocol,
-    cohort: Cohort,
-    key: bytes,
-    key_file: str | Path | None,
-    base_url: str,
-    progress: Progress,
-) -> None:
-    with progress.stage("writing feeds/, feeds.csv"):
-        versions = token_versions(key_file, protocol.study.id)
-        calendars = CalendarFiles(folder / "patients", cohort.patients["patient_id"].astype(str).tolist())
-        mapping = cast(dict[str, bytes], calendars)  # write_feeds only reads .items()
-        write_feeds(folder, protocol.study.id, mapping, key=key, versions=versions, base_url=base_url)
+def _feeds(
+    folder: Path, protocol: Protocol, key: bytes | None, key_file: str | Path | None, base_url: str
+) -> Feeds | None:
+    """The patients' feeds (``feeds/`` made, owner-only), written beside their calendars; None without a key."""
+    if key is None:
+        return None
+    return Feeds(folder, protocol.study.id, key, token_versions(key_file, protocol.study.id), base_url).start()
+
+
+def _finish_feeds(feeds: Feeds | None, cohort: Cohort, progress: Progress) -> None:
+    if feeds is not None:
+        with progress.stage("writing feeds.csv"):
+            feeds.finish(cohort.patients["patient_id"].astype(str).tolist())
 
 
 def _write_tables(
@@ -362,15 +367,17 @@ def _write_tables(
     table: pd.DataFrame,
     visits_extras: tuple[pd.DataFrame, dict[str, list]],
     folder: Path,
-    calendar: CalendarOptions,
+    calendar_feeds: tuple[CalendarOptions, Feeds | None],
     unblinded: bool,
     progress: Progress,
 ) -> None:
-    """doses.csv, patients/<id>/ (doses, calendar, visits) and the study's visit files."""
+    """doses.csv, patients/<id>/ (doses, calendar, visits; feeds) and the study's visit files."""
     visits, extras = visits_extras
+    calendar, feeds = calendar_feeds
     columns = dose_table_columns(protocol.study.blinded, unblinded)
     mine = table.reindex(columns=[*columns, *CALENDAR_ONLY])  # changed_on is NaT without changes
     tables = patient_tables(protocol, cohort, mine, columns, calendar, extras, visits if protocol.visits else None)
+    tables.feeds = feeds
     parquet = calendar.table_format == "parquet"
     with progress.stage("writing doses.csv and patients/<id>/", total=len(cohort)):
         write_patient_files(tables, folder, progress.advance, study_csv=not parquet)

@@ -7,8 +7,8 @@ see :mod:`dosing.io.write.csv`) and each patient's file is a slice of those byte
 ``np.searchsorted`` on the patients' positions instead of a group-by. ``doses.csv`` is the chunks'
 rows in order. Chunks run in a pool of forked processes, which inherit the tables instead of
 receiving copies; each writes its patients' files and its part of ``doses.csv`` and returns only a
-count, so no process holds every patient's calendar text (the feeds read the calendars back from
-disk, one at a time: :class:`CalendarFiles`).
+count, so no process holds every patient's calendar text (each patient's feed, the same bytes as the
+calendar, is written beside it: :class:`~dosing.serve.feeds.Feeds`).
 
 :func:`patient_calendars` is the one place that makes calendars: a faster or cohort-wide calendar
 writer replaces it alone.
@@ -17,9 +17,8 @@ writer replaces it alone.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +33,8 @@ from ..io.write.ics_cohort import calendars_for_cohort
 from ..plan.cohort import Cohort
 from ..plan.visits import VISIT_COLUMNS
 from ..protocol.model import Protocol
+from ..serve.feeds import Feeds
+from .workers import can_fork, fork_pool
 
 #: Patients per chunk at most: a chunk's CSV text (about 120 kB per seed patient) stays small.
 CHUNK_PATIENTS = 250
@@ -73,6 +74,7 @@ class PatientTables:
     visit_bounds: np.ndarray | None = None
     unsorted: pd.DataFrame | None = None  # the dose table as it came, when it was not sorted by patient
     ids: list[str] = field(default_factory=list)
+    feeds: Feeds | None = None  # each calendar is also written as the patient's feed
 
 
 def patient_tables(
@@ -121,7 +123,7 @@ def chunks(patients: int, workers: int) -> list[tuple[int, int]]:
 def workers_for(patients: int) -> int:
     """Processes to use: the cores this process may run on (at most 8); one for cohorts under two
     chunks, and one where processes cannot be forked."""
-    if patients < 2 * CHUNK_PATIENTS or "fork" not in multiprocessing.get_all_start_methods():
+    if patients < 2 * CHUNK_PATIENTS or not can_fork():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 8))
@@ -149,7 +151,7 @@ def write_rows_in_pool(
                     out.write(text)
                     on_rows(count)
             else:
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                with fork_pool(workers) as pool:
                     for count, text in pool.imap(_render_rows, ranges):
                         out.write(text)
                         on_rows(count)
@@ -187,7 +189,7 @@ def write_patient_files(
             for chunk in ranges:
                 on_patients(_write_chunk(chunk))
         else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            with fork_pool(workers) as pool:
                 for done in pool.imap_unordered(_write_chunk, ranges):
                     on_patients(done)
     finally:
@@ -240,7 +242,10 @@ def _write_chunk(chunk: tuple[int, int]) -> int:
             write_csv(shown.iloc[a:b], home / "doses.csv")
         else:
             (home / "doses.csv").write_bytes(header + rows[_start(ends, a) : _start(ends, b)])
-        (home / "calendar.ics").write_bytes(next(calendars))
+        calendar = next(calendars)
+        (home / "calendar.ics").write_bytes(calendar)
+        if tables.feeds is not None:
+            tables.feeds.write(pid, calendar)
         if visit_rows is not None:
             (home / "visits.csv").write_bytes(visit_rows(i))
     return stop - first
@@ -290,22 +295,3 @@ def patient_calendars(tables: PatientTables, first: int, stop: int) -> Iterator[
     )
     for _pid, ics in written:
         yield ics
-
-
-class CalendarFiles(Mapping[str, bytes]):
-    """Every patient's calendar, read from ``patients/<id>/calendar.ics`` when asked for (the feeds
-    are the same bytes; holding them all would grow with the cohort)."""
-
-    def __init__(self, folder: Path, ids: list[str]) -> None:
-        self.folder, self.ids, self.known = folder, ids, frozenset(ids)
-
-    def __getitem__(self, pid: str) -> bytes:
-        if pid not in self.known:
-            raise KeyError(pid)
-        return (self.folder / pid / "calendar.ics").read_bytes()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)

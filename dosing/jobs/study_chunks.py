@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import multiprocessing
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,8 +34,10 @@ from ..plan.expand import expand
 from ..plan.warnings import PlanWarning, WarningsRefused, plan_warnings
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
+from ..serve.feeds import Feeds
 from .patient_files import CalendarOptions, patient_tables, workers_for, write_patient_files
 from .progress import Progress
+from .workers import fork_pool
 from .worklist_runs import WorklistRuns, write_merged
 
 #: Patients per chunk of a study (about 700 seed doses each: 0.7 M doses, about 0.3 GB at the peak
@@ -52,6 +53,7 @@ class ChunkedTotals:
     dates: list[str] = field(default_factory=list)  # the first and last date seen
     warnings: list[PlanWarning] = field(default_factory=list)
     in_clinic: list[pd.DataFrame] = field(default_factory=list)
+    worklist: _Worklist | None = None  # the chunks' worklist rows, for :func:`write_worklist`
 
     def date_range(self) -> tuple[str, str]:
         return (min(self.dates), max(self.dates)) if self.dates else ("-", "-")
@@ -79,14 +81,15 @@ def write_in_chunks(
     folder: Path,
     steps: ChunkSteps,
     visits: pd.DataFrame,
-    options: tuple[bool, CalendarOptions],
+    options: tuple[bool, CalendarOptions, Feeds | None],
     warning_options: tuple[dt.date | None, bool, set[str]],
     progress: Progress,
     workers: int | None = None,
 ) -> ChunkedTotals:
-    """doses, worklist (CSV or Parquet) and patients/<id>/ of every chunk, the chunks planned and
-    written in a pool of forked processes (one chunk each at a time); the totals for the rest."""
-    _, calendar = options
+    """doses (CSV or Parquet) and patients/<id>/ (and the feeds) of every chunk, the chunks planned and
+    written in a pool of forked processes (one chunk each at a time); the totals for the rest, with
+    the chunks' worklist rows for :func:`write_worklist`."""
+    _, calendar, _ = options
     parquet = calendar.table_format == "parquet"
     parts = chunked(cohort)
     workers = workers_for(len(cohort)) if workers is None else workers
@@ -108,7 +111,7 @@ def write_in_chunks(
         ):
             done: Iterator[_ChunkDone]
             if workers > 1 and len(parts) > 1:
-                pool = stack.enter_context(multiprocessing.get_context("fork").Pool(min(workers, len(parts))))
+                pool = stack.enter_context(fork_pool(min(workers, len(parts))))
                 done = pool.imap(_plan_and_write, range(len(parts)))
             else:
                 done = map(_plan_and_write, range(len(parts)))
@@ -127,14 +130,31 @@ def write_in_chunks(
         _SHARED.clear()
     if doses_parquet is not None:
         doses_parquet.close()
-    with progress.stage(f"writing worklist.{calendar.table_format}"):
-        if parquet:
+    totals.worklist = _Worklist(scratch, runs, sheets)
+    return totals
+
+
+@dataclass
+class _Worklist:
+    """The chunks' worklist rows: CSV runs or Parquet parts, in the scratch folder."""
+
+    scratch: Path
+    runs: list[WorklistRuns]
+    sheets: _SheetParts
+
+
+def write_worklist(totals: ChunkedTotals, folder: Path, table_format: str, progress: Progress) -> None:
+    """worklist.csv (or .parquet) from the chunks' rows, merged date by date; the scratch folder removed."""
+    assert totals.worklist is not None, "write_in_chunks first"
+    scratch, runs, sheets = totals.worklist.scratch, totals.worklist.runs, totals.worklist.sheets
+    with progress.stage(f"writing worklist.{table_format}"):
+        if table_format == "parquet":
             sheets.write(folder / "worklist.parquet")
         else:
             with (folder / "worklist.csv").open("wb") as out:
                 write_merged(runs, out)
     shutil.rmtree(scratch)
-    return totals
+    totals.worklist = None
 
 
 _SHARED: dict[str, Any] = {}  # what a forked worker inherits
@@ -161,7 +181,7 @@ def _plan_and_write(number: int) -> _ChunkDone:
     part: Cohort = _SHARED["parts"][number]
     steps: ChunkSteps = _SHARED["steps"]
     scratch: Path = _SHARED["scratch"]
-    unblinded, calendar = _SHARED["options"]
+    unblinded, calendar, feeds = _SHARED["options"]
     today, _, published = _SHARED["warnings"]
     parquet = calendar.table_format == "parquet"
     visits = _SHARED["visits"]
@@ -184,6 +204,7 @@ def _plan_and_write(number: int) -> _ChunkDone:
     shown = table.reindex(columns=[*columns, *CALENDAR_ONLY])
     path = scratch / f"doses-{number}.{'parquet' if parquet else 'csv'}"
     tables = patient_tables(protocol, part, shown, columns, calendar, {}, mine if protocol.visits else None)
+    tables.feeds = feeds
     if parquet:
         write_patient_files(tables, _SHARED["folder"], _ignore, workers=1, study_csv=False)
         ParquetParts(path).write_all(shown[columns])

@@ -137,27 +137,35 @@ def feed_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/{token}.ics"
 
 
-def write_feeds(
-    folder: Path,
-    study_id: str,
-    calendars: dict[str, bytes],
-    *,
-    key: bytes,
-    versions: dict[str, int],
-    base_url: str = DEFAULT_BASE_URL,
-) -> pd.DataFrame:
-    """``folder/feeds/<token>.ics`` per patient and ``folder/feeds.csv``; returns the mapping."""
-    feeds = folder / "feeds"
-    feeds.mkdir(mode=0o700)  # owner-only from the start (see dosing.io.permissions)
-    rows = []
-    for patient_id, ics in calendars.items():
-        version = versions.get(patient_id, 0)
-        token = feed_token(key, study_id, patient_id, version)
-        (feeds / f"{token}.ics").write_bytes(ics)
-        rows.append((patient_id, feed_url(base_url, token), version))
-    table = pd.DataFrame(rows, columns=FEED_COLUMNS)
-    write_csv(table, folder / "feeds.csv")
-    return table
+@dataclass(frozen=True)
+class Feeds:
+    """Where each patient's feed goes (``<study>/feeds/<token>.ics``): the tokens from the key and each
+    rotated patient's version. ``generate`` writes a feed beside each patient's calendar, in the
+    process that wrote the calendar (:meth:`write`), and ``feeds.csv`` at the end (:meth:`finish`)."""
+
+    folder: Path  # the study folder
+    study_id: str
+    key: bytes
+    versions: dict[str, int]
+    base_url: str = DEFAULT_BASE_URL
+
+    def start(self) -> Feeds:
+        """Make ``feeds/``, owner-only from the start (see :mod:`dosing.io.permissions`)."""
+        (self.folder / "feeds").mkdir(mode=0o700)
+        return self
+
+    def token(self, patient_id: str) -> str:
+        return feed_token(self.key, self.study_id, patient_id, self.versions.get(patient_id, 0))
+
+    def write(self, patient_id: str, ics: bytes) -> None:
+        (self.folder / "feeds" / f"{self.token(patient_id)}.ics").write_bytes(ics)
+
+    def finish(self, patient_ids: list[str]) -> pd.DataFrame:
+        """``feeds.csv``: each patient's URL and token version, in the order given; the table."""
+        rows = [(pid, feed_url(self.base_url, self.token(pid)), self.versions.get(pid, 0)) for pid in patient_ids]
+        table = pd.DataFrame(rows, columns=FEED_COLUMNS)
+        write_csv(table, self.folder / "feeds.csv")
+        return table
 
 
 @dataclass
