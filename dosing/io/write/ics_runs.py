@@ -100,16 +100,30 @@ def _weekly_pattern(
     return np.where(use, bits, 0)[group]
 
 
+#: Besides the run key, the columns the runs are summarised from.
+_USED = ("date", "held", "sequence", "changed_on", "planned_at", "end_date", "end_time")
+
+
 def _ordered(doses: pd.DataFrame) -> pd.DataFrame:
+    """The columns runs are found from, sorted by group and day (stably), with ``_position`` (the
+    row's ``iloc`` in ``doses``), ``_day`` (days since 1970), ``_group`` and ``_gap`` (days since the
+    group's previous dose; NaN for the first and for a second dose on one day)."""
     keys = [c for c in RUN_KEY if c in doses.columns]
-    frame = doses.copy()
-    frame["_position"] = np.arange(len(frame))
-    frame["_day"] = pd.to_datetime(frame["date"].astype(str)).to_numpy().astype("datetime64[D]").astype(np.int64)
-    frame["_group"] = _groups(frame, keys)
-    frame = frame.sort_values(["_group", "_day"], kind="stable")
+    frame = doses[[*keys, *(c for c in _USED if c in doses.columns and c not in keys)]]
+    group = _groups(frame, keys)
+    day = _days(frame["date"])
+    order = np.lexsort([day, group])
+    frame = frame.iloc[order].assign(_position=order, _day=day[order], _group=group[order])
     gaps = frame.groupby("_group", sort=False)["_day"].diff()
     frame["_gap"] = gaps.where(gaps > 0)
     return frame
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of each ISO date text (each distinct text parsed once)."""
+    codes, distinct = pd.factorize(dates, use_na_sentinel=False)
+    parsed = pd.to_datetime(pd.Index([str(v) for v in distinct])).to_numpy().astype("datetime64[D]")
+    return parsed.astype(np.int64)[codes]
 
 
 def _groups(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
@@ -134,28 +148,31 @@ def _text_codes(column: pd.Series) -> np.ndarray:
 
 def _minutes(clock: pd.Series) -> np.ndarray:
     """Minutes after midnight of each "HH:MM" value, parsed once per distinct value."""
-    codes, distinct = pd.factorize(clock.astype(str), use_na_sentinel=False)
+    codes, distinct = pd.factorize(clock, use_na_sentinel=False)
     return np.array([int(str(v)[0:2]) * 60 + int(str(v)[3:5]) for v in distinct], dtype=np.int64)[codes]
 
 
 def _unique_time(frame: pd.DataFrame, day: np.ndarray) -> np.ndarray:
     """Whether the wall-clock ``time`` on ``day`` names exactly one instant in the row's zone
-    (False inside a spring-forward gap and inside the repeated hour of a fall-back)."""
-    minutes = _minutes(frame["time"])
-    wall = day.astype("datetime64[D]").astype("datetime64[m]") + minutes.astype("timedelta64[m]")
+    (False inside a spring-forward gap and inside the repeated hour of a fall-back); each distinct
+    (zone, wall-clock minute) looked up once."""
+    wall = day * 1440 + _minutes(frame["time"])
+    zone_codes, zones = pd.factorize(frame["timezone"], use_na_sentinel=False)
     out = np.zeros(len(frame), dtype=bool)
-    zones = frame["timezone"].astype(str).to_numpy()
-    for zone in pd.unique(zones):
-        pick = zones == zone
-        local = pd.DatetimeIndex(wall[pick]).tz_localize(str(zone), ambiguous="NaT", nonexistent="NaT")
-        out[pick] = ~np.asarray(local.isna())
+    for code, zone in enumerate(zones):
+        pick = zone_codes == code
+        minutes, where = np.unique(wall[pick], return_inverse=True)
+        local = pd.DatetimeIndex(minutes.astype("datetime64[m]")).tz_localize(
+            str(zone), ambiguous="NaT", nonexistent="NaT"
+        )
+        out[pick] = ~np.asarray(local.isna())[where]
     return out
 
 
 def _regimen_sequence(frame: pd.DataFrame) -> np.ndarray:
     """Each row's highest SEQUENCE among all doses of its patient's regimen: a dose moved out of
     a run (to another time or day) shortens that run, so the run's event must rise too."""
-    if "sequence" not in frame.columns:
+    if "sequence" not in frame.columns or not frame["sequence"].to_numpy().any():
         return np.zeros(len(frame), dtype=np.int64)
     keys = [c for c in ("patient_id", "regimen", "drug") if c in frame.columns]
     highest = frame.groupby(keys, observed=True, sort=False)["sequence"].transform("max")
@@ -165,8 +182,9 @@ def _regimen_sequence(frame: pd.DataFrame) -> np.ndarray:
 def _regimen_changed(frame: pd.DataFrame) -> np.ndarray:
     """Each row's latest ``changed_on`` among all doses of its patient's regimen, as int64
     nanoseconds (NaT is the smallest int64, so "latest" is a plain maximum)."""
-    if "changed_on" not in frame.columns:
-        return np.full(len(frame), np.datetime64("NaT", "ns").astype(np.int64))
+    never = np.full(len(frame), np.datetime64("NaT", "ns").astype(np.int64))
+    if "changed_on" not in frame.columns or frame["changed_on"].isna().all():
+        return never
     keys = [c for c in ("patient_id", "regimen", "drug") if c in frame.columns]
     when = pd.to_datetime(frame["changed_on"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     latest = frame[keys].assign(_changed=when).groupby(keys, observed=True, sort=False)["_changed"].transform("max")

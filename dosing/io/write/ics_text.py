@@ -28,6 +28,7 @@ from typing import Any
 import icalendar
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from icalendar.timezone.tzid import tzid_from_tzinfo
 
 CRLF = "\r\n"
@@ -101,7 +102,8 @@ def fold_all(lines: npt.NDArray[Any]) -> npt.NDArray[Any]:
         long = np.ones(len(lines), dtype=bool)
     out = lines.copy()
     picked = np.flatnonzero(long)
-    out[picked] = [fold(line) for line in lines[picked]]
+    codes, distinct = pd.factorize(lines[picked])  # many events share a line (a description): fold it once
+    out[picked] = np.array([fold(line) for line in distinct], dtype=object)[codes]
     return out
 
 
