@@ -14,7 +14,13 @@ generate's wall time over it: the target is a ratio at most 1.
 ``--stages N`` instead runs generate for N patients in this process and prints the CPU and wall
 seconds of each of its progress stages (see dosing.jobs.progress): where the time goes.
 
-Run: python bench/generate.py [N ...] [--ratio N]     e.g. python bench/generate.py 1000 10000 100000
+``--format parquet`` writes the study tables as Parquet (the patients' files stay CSV and iCalendar):
+about 0.15 MB a patient on disk instead of 0.4 MB, so 100,000 patients fit on a smaller disk.
+
+Outputs are kept until the end of the run (see ``_make_room``); ``BENCH_DIR`` chooses the disk.
+
+Run: python bench/generate.py [N ...] [--ratio N] [--format parquet]
+     e.g. python bench/generate.py 1000 10000 --ratio 2000; python bench/generate.py 100000 --ratio 0 --format parquet
      python bench/generate.py --stages 200
 """
 
@@ -94,23 +100,28 @@ def timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[st
     return wall, peak[0], subprocess.CompletedProcess(args, child.returncode, out, err)
 
 
+#: ``--format parquet`` on the command line: the study tables as Parquet (a third of the disk).
+FORMAT: list[str] = []
+
+
 def generate(n: int, folder: Path) -> float | None:
     """Time ``dosing generate`` for N patients; print a line; the wall time (None when refused)."""
     cohort = folder / f"cohort-{n}.csv"
     cohort_frame(n).to_csv(cohort, index=False)
     out, key = folder / f"out-{n}", folder / "feed.key"
-    args = [str(DOSING), "generate", str(PROTOCOL), "--cohort", str(cohort), "--out", str(out)]
+    args = [str(DOSING), "generate", str(PROTOCOL), "--cohort", str(cohort), "--out", str(out), *FORMAT]
+    _make_room(n, folder)
     load, cpu_before = os.getloadavg()[0], _children_cpu()
     wall, tree_peak, done = timed([*args, "--key-file", str(key), "--quiet", "--today", "2027-01-01"])
     single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    cpu = _children_cpu() - cpu_before
+    cpu = tuple(after - before for after, before in zip(_children_cpu(), cpu_before, strict=True))
     if done.returncode != 0:
         print(f"{n:>7,} patients: refused after {wall:.1f} s ({tree_peak:,.0f} MiB): {done.stderr.strip()}")
         return None
-    doses = sum(1 for _ in (out / "nct02467504" / "doses.csv").open("rb")) - 1
-    shutil.rmtree(out)
+    doses = _doses(out / "nct02467504")
     line = (
-        f"{n:>7,} patients, {doses:>10,} doses: {wall:7.1f} s wall, {cpu:7.1f} s CPU (all processes); "
+        f"{n:>7,} patients, {doses:>10,} doses: {wall:7.1f} s wall, {cpu[0] + cpu[1]:7.1f} s CPU "
+        f"({cpu[0]:.1f} user, {cpu[1]:.1f} system; all processes); "
         f"peak memory {tree_peak:,.0f} MiB (all processes), largest process {single:,.0f} MiB so far; "
         f"load before {load:.1f}"
     )
@@ -118,10 +129,34 @@ def generate(n: int, folder: Path) -> float | None:
     return wall
 
 
-def _children_cpu() -> float:
-    """CPU seconds (user and system) of the finished child processes and their workers so far."""
+def _doses(study: Path) -> int:
+    if (study / "doses.parquet").exists():
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(study / "doses.parquet").metadata.num_rows)
+    with (study / "doses.csv").open("rb") as rows:
+        return sum(1 for _ in rows) - 1
+
+
+def _children_cpu() -> tuple[float, float]:
+    """CPU seconds (user, system) of the finished child processes and their workers so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
+
+
+#: Disk a seed patient's outputs take (every file of generate), with a margin.
+BYTES_PER_PATIENT = 450_000
+
+
+def _make_room(n: int, folder: Path) -> None:
+    """Keep earlier runs' outputs until the end (deleting thousands of files makes creating files slow
+    for minutes after on an ext4 disk without a journal, which skips recently freed inodes one by one
+    when it looks for a free one); delete them only when this run would not fit on the disk."""
+    if shutil.disk_usage(folder).free > n * BYTES_PER_PATIENT:
+        return
+    for earlier in sorted(folder.glob("out-*")):
+        shutil.rmtree(earlier)
+        print(f"  (deleted {earlier.name} to make room: file creation may be slower for some minutes)")
 
 
 def _verdict(n: int, wall: float, peak: float) -> str:
@@ -177,9 +212,9 @@ def rrule_table(n: int) -> pd.DataFrame:
 
 def ratio(n: int, folder: Path) -> None:
     """generate's wall time over the rrule loop's, both for N patients, in this run."""
-    cpu_before = _children_cpu()
+    cpu_before = sum(_children_cpu())
     baseline, _, done = timed([sys.executable, __file__, "--rrule", str(n)])
-    cpu = _children_cpu() - cpu_before
+    cpu = sum(_children_cpu()) - cpu_before
     print(f"rrule loop, {n:,} patients: {baseline:.1f} s wall, {cpu:.1f} s CPU ({done.stdout.strip()})")
     wall = generate(n, folder)
     if wall is not None:
@@ -227,16 +262,19 @@ def main() -> None:
     if "--ratio" in args:
         at_ratio = int(args[args.index("--ratio") + 1])
         del args[args.index("--ratio") : args.index("--ratio") + 2]
+    if "--format" in args:
+        FORMAT.extend(["--format", args[args.index("--format") + 1]])
+        del args[args.index("--format") : args.index("--format") + 2]
     sizes = [int(a) for a in args] or [1, 127, 128, 1000]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, pandas {pd.__version__}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        if at_ratio:  # first: no earlier run has freed inodes yet (see _make_room)
+            ratio(at_ratio, Path(tmp))
         for n in sizes:
             generate(n, Path(tmp))
-        if at_ratio:
-            ratio(at_ratio, Path(tmp))
 
 
 if __name__ == "__main__":

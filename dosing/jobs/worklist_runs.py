@@ -71,7 +71,7 @@ class WorklistRuns:
 
     def _ids(self, column: pd.Series, key: str) -> np.ndarray:
         """Each row's text as a number, the same number for the same text in every chunk."""
-        codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=False)
+        codes, distinct = pd.factorize(column, use_na_sentinel=False)
         known = self.ids[key]
         table = np.array([known.setdefault(_text(v), len(known)) for v in distinct], dtype=np.int64)
         return table[codes]
@@ -127,7 +127,7 @@ def _text(value: object) -> str:
 
 
 def _texts(column: pd.Series) -> np.ndarray:
-    codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=False)
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
     return np.array([_text(v) for v in distinct], dtype=object)[codes]
 
 
