@@ -151,3 +151,17 @@ def test_chunks_give_the_warnings_of_one_table_and_strict_writes_nothing(
     with pytest.raises(WarningsRefused):
         run(tmp_path, "strict", 40, 16, monkeypatch, strict=True, **late)  # type: ignore[arg-type]
     assert not (tmp_path / "strict" / "nct02467504").exists()
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ([0, 1, 2, 3], b"a\nbb\nccc\nd\n"),
+        ([2, 0, 1, 3], b"ccc\na\nbb\nd\n"),
+        ([3, 2, 1, 0], b"d\nccc\nbb\na\n"),
+        ([1, 2, 3, 0], b"bb\nccc\nd\na\n"),
+    ],
+)
+def test_rows_are_gathered_in_order_a_stretch_at_a_time(order: list[int], expected: bytes) -> None:
+    blob, lengths = b"a\nbb\nccc\nd\n", np.array([2, 3, 4, 2])
+    assert worklist_runs._gathered(blob, lengths, np.array(order)) == expected

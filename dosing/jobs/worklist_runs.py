@@ -140,8 +140,13 @@ def _ranks(ids: dict[str, int], rank_of: dict[str, int]) -> np.ndarray:
 
 
 def _gathered(blob: bytes, lengths: np.ndarray, order: np.ndarray) -> bytes:
-    """The rows of ``blob`` (of these ``lengths``) in ``order``."""
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    size = lengths[order]
-    first = np.repeat(starts[order] - np.concatenate([[0], np.cumsum(size)[:-1]]), size)
-    return np.frombuffer(blob, dtype=np.uint8)[first + np.arange(int(size.sum()))].tobytes()
+    """The rows of ``blob`` (of these ``lengths``) in ``order``, copied a stretch at a time: rows that
+    follow each other in ``blob`` and in ``order`` (one chunk's patients at one time, usually) are
+    one slice."""
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    breaks = np.flatnonzero(order[1:] != order[:-1] + 1) + 1
+    first = order[np.concatenate([[0], breaks])]
+    last = order[np.concatenate([breaks - 1, [len(order) - 1]])]
+    view = memoryview(blob)
+    return b"".join([view[a:b] for a, b in zip(starts[first].tolist(), ends[last].tolist(), strict=True)])
