@@ -22,7 +22,17 @@ from dosing.cli import main
 from dosing.errors import OutputError
 from dosing.io.manifest import read_manifest
 from tests.conftest import FIXTURES, PROTOCOLS
-from tests.test_blind_messages import AS_OF, BLINDED, LOG_CASES, PRN_CASES, PRN_PROTOCOL, Case, cohort_file, fill
+from tests.test_blind_messages import (
+    AS_OF,
+    BLINDED,
+    LEVELS,
+    LOG_CASES,
+    PRN_CASES,
+    PRN_PROTOCOL,
+    Case,
+    cohort_file,
+    fill,
+)
 from tests.test_blinding import leaks
 from tests.test_parquet import parquet_texts
 
@@ -165,14 +175,67 @@ def test_hand_checked_judgements_read_back_from_parquet(tmp_path: Path, seed_log
     assert "Outside the band" in (folder / "report.html").read_text(encoding="utf-8")  # the report as ever
 
 
+LEVELS_COHORT = FIXTURES / "blinded-levels-cohort.csv"  # LV-001 (x20, BSA 1.82), LV-002 (x10, 1.70), from 01-04
+LEVELS_LOG = """patient_id,drug,given_at,dose_given
+LV-001,Study drug,2027-01-04 09:00,1 tablet
+LV-001,Capecitabine,2027-01-04 20:00,2275 mg
+"""
+
+
+@pytest.mark.parametrize("unblinded", [False, True], ids=["blinded", "unblinded"])
+def test_a_blinded_dose_beside_amounts_is_a_text_column(tmp_path: Path, unblinded: bool) -> None:
+    """A blinded study drug shown as "1 tablet" beside open-label capecitabine's amounts (1250 mg/m2:
+    LV-001 1.82 m2 -> 2275 mg, LV-002 1.70 m2 -> 2125 mg) makes the blinded ``dose`` column hold text
+    and numbers: Parquet has it as text, as the CSV shows it (pyarrow refused the column before).
+    Unblinded, the study drug's doses are amounts (x20: 20 mg, x10: 10 mg) and the column numbers."""
+    log = tmp_path / "log.csv"
+    log.write_text(LEVELS_LOG, encoding="utf-8")
+    flags = ["--log", str(log), "--as-of", "2027-01-05", *(["--unblinded"] if unblinded else [])]
+    where = {"protocol": LEVELS, "cohort": LEVELS_COHORT}
+    assert run_adherence(tmp_path / "csv", *flags, **where)[0] == 0
+    code, output = run_adherence(tmp_path / "pq", *flags, "--format", "parquet", **where)
+    assert code == 0, output
+    study = "levels-UNBLINDED" if unblinded else "levels"
+    parquet_folder = tmp_path / "pq" / study / "adherence"
+    same_tables(tmp_path / "csv" / study / "adherence", parquet_folder, TABLES)
+    doses = pd.read_parquet(parquet_folder / "doses.parquet")
+    first = doses[doses["date"] == "2027-01-04"].drop_duplicates(["patient_id", "drug"])
+    shown = dict(zip(first["patient_id"].astype(str) + " " + first["drug"].astype(str), first["dose"], strict=True))
+    if unblinded:
+        assert doses["dose"].dtype == "float64"
+        assert shown == {"LV-001 Examplinib": 20.0, "LV-001 Capecitabine": 2275.0, "LV-002 Examplinib": 10.0,
+                         "LV-002 Capecitabine": 2125.0}  # fmt: skip
+    else:
+        assert shown == {"LV-001 Study drug": "1 tablet", "LV-001 Capecitabine": "2275.0",
+                         "LV-002 Study drug": "1 tablet", "LV-002 Capecitabine": "2125.0"}  # fmt: skip
+
+
+def test_only_columns_of_mixed_kinds_become_text(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "mixed": pd.Series(["1 tablet", 2275.0, None, 7], dtype=object),
+            "flags": pd.Series([True, pd.NA, False, True], dtype=object),
+            "amount": [1.5, float("nan"), 2.0, 3.0],
+        }
+    )
+    dosing.jobs.adherence.write_parquet(frame, tmp_path / "t.parquet")
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert back["mixed"].tolist()[:2] == ["1 tablet", "2275.0"] and back["mixed"].tolist()[3] == "7"
+    assert pd.isna(back["mixed"].iloc[2])
+    assert str(pq.read_schema(tmp_path / "t.parquet").field("flags").type) == "bool"  # as before: not text
+    assert back["amount"].dtype == "float64"
+
+
 # ---- blinding: what an attacker reading the Parquet files can see --------------------------------------
 
 #: The log cases of tests/test_blind_messages.py whose blinded tables differ most (true doses and drug
 #: names, bad rows, extra doses, a hold, stop and withdrawal), and the PRN cases.
 TWIN_CASES = ("blinded and true doses", "every dose twice", "given during a hold, after a stop and after withdrawal")
-TWIN_RUNS = [(p, c) for p in BLINDED for c in LOG_CASES if c.name in (*TWIN_CASES, "bad rows")] + [
-    (PRN_PROTOCOL, c) for c in PRN_CASES if c.log is not None
-]
+TWIN_RUNS = (
+    [(p, c) for p in BLINDED for c in LOG_CASES if c.name in (*TWIN_CASES, "bad rows")]
+    + [(LEVELS, c) for c in LOG_CASES if c.name in TWIN_CASES[:2]]  # "1 tablet" beside amounts: a text column
+    + [(PRN_PROTOCOL, c) for c in PRN_CASES if c.log is not None]
+)
 
 
 def twin_run(folder: Path, protocol_path: Path, case: Case, arm: str, *extra: str) -> Path:
