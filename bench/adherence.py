@@ -141,7 +141,7 @@ def measure(folder: Path, log: str, table_format: str = "csv") -> None:
         f"the rest {_s((whole[0] - report.wall, whole[1] - report.cpu))})  peak {peak_mib:6,.0f} MiB  "
         f"load {os.getloadavg()[0]:.1f}"
     )
-    written = {p.name: p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
+    written = {p.name: p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file() and p.name[0] != "."}
     print(f"  {'':12} files: " + ", ".join(f"{name} {size / 2**20:.1f} MiB" for name, size in written.items()))
 
 

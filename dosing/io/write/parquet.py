@@ -1,10 +1,12 @@
-"""Study tables as Parquet (``dosing generate --format parquet``), for data people.
+"""Study tables as Parquet (``dosing generate --format parquet``, and the adherence tables of
+``dosing adherence --format parquet``), for data people.
 
 Parquet keeps the types (numbers as numbers, dates as text as in the CSV files, categories as
 dictionaries) and is the fastest format to write. It is not for spreadsheets, so cells are written
 as they are: formulas are not neutralised as in :mod:`dosing.io.write.csv` (nothing executes a
 Parquet cell). Unused categories are dropped first: a Parquet dictionary holds every category of
-a column, and a blinded table's categories may still name what its rows no longer show.
+a column, and a blinded table's categories may still name what its rows no longer show. A column
+of text mixed with numbers is written as text, as the CSV files show it.
 
 pyarrow is optional (``pip install 'dosing[parquet]'``); :func:`require_pyarrow` says so before
 anything is planned or written.
