@@ -12,15 +12,20 @@ about 1,440 synthetic seed patients) it prepares, untimed, the cohort and three 
 
 Then, each in a fresh process, it times ``check_adherence`` (reading the cohort and the log,
 matching, measures) and the whole ``write_adherence`` (``dosing adherence``: checking again, every
-CSV file, report.html and the manifest), and prints the target ratio (issue 15: end to end under
-15 s at 1 M rows). A worklist over the 200 MiB input limit (10 M rows are about 2 GB) is read
-with the limit raised for the benchmark only, and said so.
+table file, report.html and the manifest), wall and CPU seconds, with the tables and report.html
+shown apart, and prints the target ratio (issue 15: end to end under 15 s at 1 M rows). A worklist
+over the 200 MiB input limit (10 M rows are about 2 GB) is read with the limit raised for the
+benchmark only, and said so.
 
-Run: python bench/adherence.py [ROWS ...]   (default: 100000 1000000; add 10000000 for the big one)
+Run: python bench/adherence.py [--format csv|parquet|both] [--logs NAME,...] [--repeat N] [ROWS ...]
+(default: CSV, the three logs, once, 100000 1000000 rows; add 10000000 for the big one). With
+``--format both`` each log is written as CSV, then as Parquet (``dosing adherence --format parquet``),
+in turns, ``--repeat`` times: the two formats measured in the same minutes.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +49,7 @@ from dosing.io.read import text as input_text  # noqa: E402
 from dosing.jobs import adherence as adherence_job  # noqa: E402
 from dosing.jobs.generate import worklist  # noqa: E402
 from dosing.plan.blinding import blind  # noqa: E402
+from dosing.plan.durations import add_end_columns  # noqa: E402
 from dosing.plan.expand import utc_text  # noqa: E402
 from dosing.protocol.values import WEEKDAYS  # noqa: E402
 
@@ -63,6 +70,7 @@ def prepare(n: int, folder: Path) -> dict[str, int]:
     frame.to_csv(folder / "cohort.csv", index=False)
     table = blind(dosing.expand(protocol, cohort), protocol)
     table["planned_utc"] = utc_text(table["planned_at"])
+    add_end_columns(table)  # the worklist shows when an infusion ends (blank for these doses)
     sheet = worklist(table, cohort).reset_index(drop=True)
     rng = np.random.default_rng(6)
     u = rng.random(len(sheet))
@@ -90,50 +98,73 @@ def prepare(n: int, folder: Path) -> dict[str, int]:
     return {name: len(log) for name, log in logs.items()}
 
 
-def measure(folder: Path, log: str) -> None:
-    """In this process: check, then write everything; one line of figures."""
+class Clock:
+    """Wall and CPU seconds (this process, every thread) spent in the functions :meth:`wrap` wraps."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def wrap(self, function: Any) -> Any:
+        def timed(*args: object) -> None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            function(*args)
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+        return timed
+
+
+def measure(folder: Path, log: str, table_format: str = "csv") -> None:
+    """In this process: check, then write everything; one line of figures (wall / CPU seconds)."""
     path = folder / f"{log}.csv"
     if path.stat().st_size > input_text.MAX_BYTES:
         input_text.MAX_BYTES = path.stat().st_size + 1  # the benchmark only: see the module's doc
     protocol = dosing.load_protocol(PROTOCOL)
     cohort = dosing.load_cohort(folder / "cohort.csv", protocol)
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     result = dosing.check_adherence(protocol, cohort, path, as_of=AS_OF)
-    checked = time.perf_counter() - started
-    report_s = [0.0]
-    write_report = adherence_job.write_report
-
-    def timed_report(*args: object) -> None:  # report.html is the report helper's: shown apart
-        started = time.perf_counter()
-        write_report(*args)  # type: ignore[arg-type]
-        report_s[0] += time.perf_counter() - started
-
-    adherence_job.write_report = timed_report  # type: ignore[assignment]
-    started = time.perf_counter()
-    dosing.write_adherence(protocol, cohort, path, folder / "out", as_of=AS_OF)
-    whole = time.perf_counter() - started
+    checked = (time.perf_counter() - wall, time.process_time() - cpu)
+    report, tables = Clock(), Clock()  # report.html is the report helper's: shown apart; the tables too
+    adherence_job.write_report = report.wrap(adherence_job.write_report)
+    adherence_job.write_csv_fast = tables.wrap(adherence_job.write_csv_fast)
+    adherence_job.write_parquet = tables.wrap(adherence_job.write_parquet)
+    out = folder / f"out-{table_format}"
+    wall, cpu = time.perf_counter(), time.process_time()
+    dosing.write_adherence(protocol, cohort, path, out, as_of=AS_OF, table_format=table_format)
+    whole = (time.perf_counter() - wall, time.process_time() - cpu)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     statuses = result.doses["status"].value_counts()
     print(
-        f"  {log:12} planned {len(result.doses):>10,}  extra {len(result.extra):>9,}  "
-        f"missed {int(statuses.get('missed', 0)):>8,}  check {checked:6.2f} s  "
-        f"end to end {whole:6.2f} s (report.html {report_s[0]:5.2f} s, the rest {whole - report_s[0]:6.2f} s)  "
-        f"peak {peak_mib:6,.0f} MiB"
+        f"  {log:12} {table_format:7} planned {len(result.doses):>10,}  extra {len(result.extra):>9,}  "
+        f"missed {int(statuses.get('missed', 0)):>8,}  check {_s(checked)}  end to end {_s(whole)} "
+        f"(tables {_s((tables.wall, tables.cpu))}, report.html {_s((report.wall, report.cpu))}, "
+        f"the rest {_s((whole[0] - report.wall, whole[1] - report.cpu))})  peak {peak_mib:6,.0f} MiB  "
+        f"load {os.getloadavg()[0]:.1f}"
     )
-    written = {p.name: p.stat().st_size for p in sorted((folder / "out").rglob("*")) if p.is_file()}
+    written = {p.name: p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file() and p.name[0] != "."}
     print(f"  {'':12} files: " + ", ".join(f"{name} {size / 2**20:.1f} MiB" for name, size in written.items()))
 
 
+def _s(seconds: tuple[float, float]) -> str:
+    return f"{seconds[0]:6.2f} s wall / {seconds[1]:6.2f} s CPU"
+
+
 def main() -> None:
-    if len(sys.argv) > 3 and sys.argv[1] == "--measure":
-        measure(Path(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) > 4 and sys.argv[1] == "--measure":
+        measure(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
-    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
+    parser = argparse.ArgumentParser(description="dosing adherence at 0.1 M, 1 M (and 10 M) log rows")
+    parser.add_argument("rows", nargs="*", type=int, default=[100_000, 1_000_000])
+    parser.add_argument("--format", choices=("csv", "parquet", "both"), default="csv", dest="table_format")
+    parser.add_argument("--logs", default=",".join(LOGS), help=f"some of: {', '.join(LOGS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each log and format, in turns")
+    args = parser.parse_args()
+    formats = ("csv", "parquet") if args.table_format == "both" else (args.table_format,)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, pandas {pd.__version__}; load average {os.getloadavg()[0]:.1f}"
     )
-    for rows in sizes:
+    for rows in args.rows:
         n = max(1, round(rows / ROWS_PER_PATIENT))
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -143,8 +174,10 @@ def main() -> None:
                 + ", ".join(f"{name} {count:,}" for name, count in counts.items())
                 + f" rows (prepared in {time.perf_counter() - started:.0f} s)"
             )
-            for log in LOGS:
-                subprocess.run([sys.executable, __file__, "--measure", tmp, log], check=True)
+            for log in args.logs.split(","):
+                for _ in range(args.repeat):
+                    for table_format in formats:
+                        subprocess.run([sys.executable, __file__, "--measure", tmp, log, table_format], check=True)
     print(f"target: end to end under {TARGET_S:g} s at 1,000,000 rows (issue 15); report.html is its own part")
 
 

@@ -540,6 +540,15 @@ def serve(folder: Path, host: str, port: int) -> None:
 @out_option("Folder to write into; outputs go to OUT/<study id>/adherence/.")
 @click.option("--strict", is_flag=True, help="Refuse the log if any row is bad (nothing is written).")
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(("csv", "parquet")),
+    default="csv",
+    show_default=True,
+    help="The tables (doses, extra, summary, bad_rows; prn, prn_summary): CSV, or Parquet for data people "
+    "(needs pyarrow: pip install 'dosing[parquet]'). report.html stays.",
+)
 @DISCARD_CHANGES
 @GROUP
 @QUIET
@@ -552,6 +561,7 @@ def adherence(
     out_dir: Path,
     strict: bool,
     unblinded: bool,
+    table_format: str = "csv",
     discard_changes: bool = False,
     group: str | None = None,
     quiet: bool = False,
@@ -559,13 +569,16 @@ def adherence(
     """Check what was given (LOG) against what was planned; write tables and report.html.
 
     \b
-    Writes OUT/<study id>/adherence/{doses,extra,summary,bad_rows}.csv and report.html.
+    Writes OUT/<study id>/adherence/{doses,extra,summary,bad_rows}.csv and report.html
+    (with --format parquet the tables are .parquet files).
     A dose planned before --as-of and not given is missed; later ones are not due yet.
     The changes the study's outputs were made with (see `dosing status`) apply by default.
     \b
     Example:
       dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
         --log output/nct02467504/worklist.csv --as-of 2027-09-01
+      dosing adherence protocols/nct02467504.toml --cohort protocols/nct02467504-cohort.csv \\
+        --log output/nct02467504/worklist.csv --format parquet
     """
     from .io.read.files import load_cohort, load_protocol
     from .jobs.adherence import adherence as adherence_outputs
@@ -589,6 +602,7 @@ def adherence(
         group=group,
         on_wait=tell,
         progress=progress,
+        table_format=table_format,
     )
     click.echo(result.summary_text())
 

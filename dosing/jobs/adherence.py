@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..adherence.check import AdherenceResult, judge_adherence
 from ..adherence.extra import ChangesLike
+from ..errors import OutputError
 from ..io.atomic import recover, staged_folder
 from ..io.manifest import (
     check_same_plan,
@@ -33,6 +34,7 @@ from ..io.read.changes import load_changes
 from ..io.read.log import AdministrationLog, read_log
 from ..io.study_lock import DEFAULT_WAIT_S, study_lock
 from ..io.write.csv_fast import write_csv_fast
+from ..io.write.parquet import FORMATS, require_pyarrow, write_parquet
 from ..io.write.report_html import write_report
 from ..plan.changes import Changes
 from ..plan.cohort import Cohort
@@ -73,13 +75,18 @@ def adherence(
     on_wait: Callable[[str], None] | None = None,
     wait: float = DEFAULT_WAIT_S,
     progress: Progress | None = None,
+    table_format: str = "csv",
     **options: Any,
 ) -> AdherenceResult:
     """:func:`check_adherence`, then write doses.csv, extra.csv, summary.csv, bad_rows.csv and
     report.html into ``<out>/<study id>/adherence/`` at once (the study's other outputs stay).
     Without ``changes``, the changes the study's outputs were made with are applied;
     ``discard_changes`` judges without them (or with ``changes`` instead), and is recorded.
-    ``progress`` (see :mod:`dosing.jobs.progress`) hears of each stage."""
+    ``progress`` (see :mod:`dosing.jobs.progress`) hears of each stage. With
+    ``table_format="parquet"`` every table is ``<name>.parquet`` instead of ``<name>.csv`` (see
+    :mod:`dosing.io.write.parquet`; needs pyarrow, checked before anything is read or written);
+    report.html stays as it is."""
+    _check_format(table_format)
     progress = progress or Progress(enabled=False)
     unblinded = bool(options.get("unblinded", False))
     study = output_folder(Path(out_dir), protocol, unblinded)
@@ -96,29 +103,41 @@ def adherence(
             result = check_adherence(protocol, cohort, read, changes=used, **options)
         final = study / "adherence"
         with staged_folder(final) as folder, progress.stage("writing adherence/ (rows)", total=_work(result)):
-            _write(result, folder, progress.advance)
+            _write(result, folder, progress.advance, table_format)
             manifest = _manifest(protocol, cohort, log, used, record, discard_changes, result)
+            manifest["options"] |= {} if table_format == "csv" else {"format": table_format}  # as generate's
             write_manifest(folder, "adherence", **manifest)
             if unblinded:
                 restrict(folder, group)
         if unblinded:
             restrict(study, group, recursive=False)
     result.folder = final
-    result.files = [final / name for name in _outputs(result)]
+    result.files = [final / name for name in _outputs(result, table_format)]
     return result
+
+
+def _check_format(table_format: str) -> None:
+    if table_format not in FORMATS:
+        raise OutputError(f"unknown table format {table_format!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if table_format == "parquet":
+        require_pyarrow()
 
 
 def _reading(options: dict[str, Any]) -> dict[str, bool]:
     return {"strict": bool(options.get("strict", False)), "unblinded": bool(options.get("unblinded", False))}
 
 
-OUTPUTS = ("doses.csv", "extra.csv", "summary.csv", "bad_rows.csv", "report.html")
+#: The tables, each ``<name>.csv`` (or ``<name>.parquet`` with ``table_format="parquet"``).
+TABLES = ("doses", "extra", "summary", "bad_rows")
 #: Written only when the protocol has an as-needed (PRN) regimen (dosing.adherence.prn).
-PRN_OUTPUTS = ("prn.csv", "prn_summary.csv")
+PRN_TABLES = ("prn", "prn_summary")
+OUTPUTS = (*(f"{name}.csv" for name in TABLES), "report.html")
+PRN_OUTPUTS = tuple(f"{name}.csv" for name in PRN_TABLES)
 
 
-def _outputs(result: AdherenceResult) -> tuple[str, ...]:
-    return OUTPUTS + (PRN_OUTPUTS if _has_prn(result) else ())
+def _outputs(result: AdherenceResult, table_format: str = "csv") -> tuple[str, ...]:
+    prn = PRN_TABLES if _has_prn(result) else ()
+    return (*(f"{name}.{table_format}" for name in TABLES), "report.html", *(f"{name}.{table_format}" for name in prn))
 
 
 def _has_prn(result: AdherenceResult) -> bool:
@@ -132,17 +151,19 @@ def _work(result: AdherenceResult) -> int:
     return 2 * len(result.doses) + len(result.extra) + len(result.summary) + len(result.bad_rows)
 
 
-def _write(result: AdherenceResult, folder: Path, done: Callable[[int], None]) -> None:
-    """The files of :data:`OUTPUTS`, telling ``done`` the rows of each (:func:`_work`)."""
+def _write(result: AdherenceResult, folder: Path, done: Callable[[int], None], table_format: str = "csv") -> None:
+    """The tables (:data:`TABLES`, then :data:`PRN_TABLES` when there are PRN doses) as CSV or
+    Parquet, and report.html, telling ``done`` the rows of each (:func:`_work`)."""
+    write = write_parquet if table_format == "parquet" else write_csv_fast
     tables = (result.doses, result.extra, result.summary, result.bad_rows)
-    for table, name in zip(tables, OUTPUTS[:4], strict=True):
-        write_csv_fast(table, folder / name)
+    for table, name in zip(tables, TABLES, strict=True):
+        write(table, folder / f"{name}.{table_format}")
         done(len(table))
     write_report(result, folder / "report.html")
     done(len(result.doses))
     if _has_prn(result):
-        for table, name in zip((result.prn.doses, result.prn.summary), PRN_OUTPUTS, strict=True):
-            write_csv_fast(table, folder / name)
+        for table, name in zip((result.prn.doses, result.prn.summary), PRN_TABLES, strict=True):
+            write(table, folder / f"{name}.{table_format}")
 
 
 def _manifest(

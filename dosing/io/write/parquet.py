@@ -1,10 +1,12 @@
-"""Study tables as Parquet (``dosing generate --format parquet``), for data people.
+"""Study tables as Parquet (``dosing generate --format parquet``, and the adherence tables of
+``dosing adherence --format parquet``), for data people.
 
 Parquet keeps the types (numbers as numbers, dates as text as in the CSV files, categories as
 dictionaries) and is the fastest format to write. It is not for spreadsheets, so cells are written
 as they are: formulas are not neutralised as in :mod:`dosing.io.write.csv` (nothing executes a
 Parquet cell). Unused categories are dropped first: a Parquet dictionary holds every category of
-a column, and a blinded table's categories may still name what its rows no longer show.
+a column, and a blinded table's categories may still name what its rows no longer show. A column
+of text mixed with numbers is written as text, as the CSV files show it.
 
 pyarrow is optional (``pip install 'dosing[parquet]'``); :func:`require_pyarrow` says so before
 anything is planned or written.
@@ -34,13 +36,16 @@ def require_pyarrow() -> Any:
 
 
 def parquet_table(frame: pd.DataFrame) -> Any:
-    """``frame`` as a pyarrow table: no index, categories trimmed to those in use."""
+    """``frame`` as a pyarrow table: no index, categories trimmed to those in use, and columns of
+    text mixed with numbers (:func:`mixed_as_text`) as text."""
     import pyarrow as pa
 
     trimmed = frame.copy(deep=False)
     for column in trimmed.columns:
         if isinstance(trimmed[column].dtype, pd.CategoricalDtype):
             trimmed[column] = trimmed[column].cat.remove_unused_categories()
+        elif trimmed[column].dtype == object:
+            trimmed[column] = mixed_as_text(trimmed[column])
     table = pa.Table.from_pandas(trimmed, preserve_index=False)
     fields = [
         pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type, f.type.ordered))
@@ -49,6 +54,16 @@ def parquet_table(frame: pd.DataFrame) -> Any:
         for f in table.schema
     ]
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))  # one index type for every chunk
+
+
+def mixed_as_text(column: pd.Series) -> pd.Series:
+    """A column of Python objects of more than one kind (a blinded study's ``dose``: the blinded dose
+    "1 tablet" of the study drug beside the open-label drugs' amounts) as text, each value as the
+    CSV files show it (``str``: 2275.0 -> "2275.0"; missing stays missing); other columns as they are.
+    A Parquet column has one type, and pyarrow refuses such a column."""
+    if pd.api.types.infer_dtype(column, skipna=True) not in ("mixed", "mixed-integer"):
+        return column
+    return column.astype(str).where(column.notna())
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
