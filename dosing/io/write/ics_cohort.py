@@ -45,7 +45,7 @@ def calendars_for_cohort(
     and language (the optional ``language`` and ``site`` columns of ``patients``; see
     :func:`dosing.io.write.ics_wording.patient_text`); ``blinded`` tables show blinded labels."""
     pids = patients["patient_id"].astype(str).to_numpy()
-    code = pd.Categorical(doses["patient_id"].astype(str), categories=pd.Index(pids)).codes.astype(np.int64)
+    code = patient_codes(doses["patient_id"], pids)
     order = np.argsort(code, kind="stable")
     bounds = np.searchsorted(code[order], np.arange(len(pids) + 1))
     planned = visits if visits is not None and len(visits) else None
@@ -55,6 +55,14 @@ def calendars_for_cohort(
         mine = patients.iloc[begin:end]
         chunk_visits = pd.DataFrame() if planned is None else planned[planned["patient_id"].isin(pids[begin:end])]
         yield from _chunk(protocol, mine, rows, chunk_visits, style, (remind, remind_visits), blinded)
+
+
+def patient_codes(column: pd.Series, pids: np.ndarray) -> np.ndarray:
+    """Each row's patient as its position in ``pids`` (-1: not there), matched as text once per
+    distinct id."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
+    found = pd.Index(pids).get_indexer(pd.Index([str(v) for v in distinct], dtype=object))
+    return found[codes].astype(np.int64) if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def patient_texts(protocol: Protocol, patients: pd.DataFrame, blinded: bool) -> dict[str, PatientText]:
@@ -113,7 +121,7 @@ def _dose_events(
 ) -> dict[str, tuple[list[str], set[str]]]:
     """Per patient: the dose events (text, in order) and the TZIDs they name; built for all
     patients who share a wording (language and site) at once."""
-    code = pd.Categorical(table["patient_id"].astype(str), categories=pd.Index(pids)).codes.astype(np.int64)
+    code = patient_codes(table["patient_id"], pids)
     stamp = np.array([np.datetime64(s, "s") for s in starts], dtype="datetime64[s]")
     wording_of = np.array([id(texts[str(p)].doses) for p in pids], dtype=np.int64)[code]
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
