@@ -57,6 +57,8 @@ def end_instants(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def local_ends(table: pd.DataFrame, lasts: np.ndarray, end: np.ndarray) -> np.ndarray:
     """The local wall-clock (naive int64 ns) of each end in the row's ``timezone`` (0 where none)."""
     local = np.zeros(len(table), dtype=np.int64)
+    if not lasts.any():  # most studies: no zone is looked at
+        return local
     zones = table["timezone"].astype(str).to_numpy()
     for zone in pd.unique(zones[lasts]):
         pick = lasts & (zones == zone)

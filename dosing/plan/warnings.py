@@ -21,6 +21,7 @@ import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DosingError
@@ -161,7 +162,7 @@ def end_of_treatment(protocol: Protocol, doses: pd.DataFrame, visits: pd.DataFra
         regimen = protocol.regimen(visit.after_last_dose_of)
         group = {*blinded_group(protocol, regimen.id), regimen.display_key}
         mine = _given(doses)
-        mine = mine[mine["regimen"].astype(str).isin(group).to_numpy(dtype=bool)]
+        mine = mine[_texts_in(mine["regimen"], group)]
         mine = mine.assign(date=mine["date"].astype(str))
         last = mine.groupby(mine["patient_id"].astype(str)).agg(date=("date", "max"), day=("study_day", "max"))
         planned = visits[visits["visit"] == visit.id]
@@ -192,3 +193,9 @@ def counts(warnings: list[PlanWarning]) -> dict[str, int]:
 
 
 __all__ = ["PlanWarning", "WarningsRefused", "counts", "plan_warnings", "today_in"]
+
+
+def _texts_in(column: pd.Series, texts: set[str]) -> np.ndarray:
+    """``column.astype(str).isin(texts)``, each distinct value converted once."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
+    return np.array([str(v) in texts for v in distinct], dtype=bool)[codes]
