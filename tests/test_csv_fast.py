@@ -157,13 +157,25 @@ def test_adjacent_coded_columns_are_one_segment_and_each_row_ends_in_a_line_feed
 
 
 def test_a_run_stops_fusing_at_the_column_that_gives_too_many_combinations(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(csv_fast, "_FUSE_MIN", 2)  # at most two combinations in a segment
-    segments = csv_fast._segments(dose_rows())
-    assert [list(s) for s in segments[:2]] == [
-        ["2027-01-04", "2027-01-04", "2027-01-05", "2027-01-04"],  # with the times: three combinations
-        ["08:00,1", "20:00,2.5", "08:00,1", "08:00,1"],
+    monkeypatch.setattr(csv_fast, "_FUSE_MIN", 3)  # at most three combinations in a segment (of 4 rows)
+    frame = pd.DataFrame(
+        {
+            "date": pd.Categorical(["2027-01-04", "2027-01-04", "2027-01-05", "2027-01-05"]),
+            "time": pd.Categorical(["08:00", "20:00", "08:00", "20:00"]),
+            "dose": [1.0, 2.5, 1.0, 2.5],
+            "uid": pd.Series(["u1", "u2", "u3", "u4"], dtype="str"),
+        }
+    )
+    segments = csv_fast._segments(frame)
+    assert [list(s) for s in segments] == [
+        ["2027-01-04", "2027-01-04", "2027-01-05", "2027-01-05"],  # with the times: four combinations
+        ["08:00,1", "20:00,2.5", "08:00,1", "20:00,2.5"],  # two
+        ["u1\n", "u2\n", "u3\n", "u4\n"],
     ]
-    assert csv_rows(dose_rows()).startswith(b"2027-01-04,08:00,1,u1,planned\n")
+    assert (
+        csv_rows(frame)
+        == b"2027-01-04,08:00,1,u1\n2027-01-04,20:00,2.5,u2\n2027-01-05,08:00,1,u3\n2027-01-05,20:00,2.5,u4\n"
+    )
 
 
 def test_text_that_repeats_is_coded_and_text_that_does_not_is_a_text_per_row() -> None:
@@ -202,9 +214,10 @@ def test_combined_codes_are_renumbered_once_their_bound_passes_the_limit() -> No
     assert (both.tolist(), bound) == ([2, 3, 5, 2], 6)  # code * 3 + next code: within the limit as it is
     both, bound = csv_fast._combine(run, 2, column, 3, limit=4)  # type: ignore[misc]
     assert (both.tolist(), bound) == ([0, 1, 2, 0], 3)  # three combinations occur, numbered in order
-    assert csv_fast._combine(run, 2, column, 3, limit=2) is None  # three are too many: the run stops
-    both, bound = csv_fast._combine(run * 2**40, 2**41, column, 3, limit=4)  # type: ignore[misc]
-    assert sorted(set(both.tolist())) == [0, 1, 2] and bound == 3  # a bound far past the rows: factorized
+    assert csv_fast._combine(run, 2, np.array([1, 0, 1, 1]), 2, limit=2) is None  # three combinations: it stops
+    both, bound = csv_fast._combine(run * 5, 10, column, 10, limit=15)  # type: ignore[misc]
+    assert sorted(set(both.tolist())) == [0, 1, 2] and bound == 3  # a bound of 100 for 4 rows: factorized
+    assert csv_fast._combine(run, 2, np.arange(4), 5, limit=4) is None  # a column of more values than a segment
 
 
 def column_of(kind: str, cells: list[str | None]) -> object:

@@ -131,6 +131,8 @@ def _combine(
 ) -> tuple[np.ndarray, int] | None:
     """The codes of each row's combination of a run's values (codes below ``count``) and the next
     column's (below ``size``), and a bound of them; None when over ``limit`` combinations occur."""
+    if max(count, size) > limit:  # either alone may have too many values (uids as numbers, log lines)
+        return None
     both, bound = combined * size + codes, count * size
     if bound <= limit:
         return both, bound
