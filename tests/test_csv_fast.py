@@ -227,6 +227,8 @@ def column_of(kind: str, cells: list[str | None]) -> object:
         return pd.Categorical(cells, categories=sorted({c for c in cells if c is not None} | {"unused", "'=1"}))
     if kind in ("str", "object"):
         return pd.Series(cells, dtype=kind)
+    if kind == "python str":  # pandas' str without pyarrow
+        return pd.Series(cells, dtype=pd.StringDtype("python", na_value=np.nan))
     if kind == "unique":  # text that does not repeat: a text per row
         return pd.Series([f"{c}{i}" if c is not None else None for i, c in enumerate(cells)], dtype="str")
     if kind == "Int16":
@@ -236,7 +238,7 @@ def column_of(kind: str, cells: list[str | None]) -> object:
     return pd.Series([n or 0 for n in lengths], dtype="int64")
 
 
-KINDS = ["category", "str", "object", "unique", "Int16", "float", "int"]
+KINDS = ["category", "str", "python str", "object", "unique", "Int16", "float", "int"]
 CELL = st.one_of(st.none(), st.text(alphabet='=+-@\t\r\n",ab1 .é×', max_size=4))
 
 

@@ -187,9 +187,7 @@ def coded(series: pd.Series) -> Column:
         # the kinds of the cells, not of the distinct values: 1, 1.0 and True are one distinct value
         kind = "integer" if pd.api.types.is_integer_dtype(dtype) else pd.api.types.infer_dtype(series, skipna=True)
         if kind in ("string", "empty") and not _repeats(series):  # uids: no factorize
-            texts = series.to_numpy(dtype=object, copy=True)
-            texts[series.isna().to_numpy(dtype=bool)] = ""
-            return None, safe_texts(texts)
+            return None, safe_texts(series.to_numpy(dtype=object, na_value=""))
         if kind in ("string", "empty", "integer", "boolean"):
             codes, distinct = pd.factorize(series)  # a missing cell: code -1, written ""
             text = safe_cell if kind in ("string", "empty") else str
@@ -210,15 +208,16 @@ def _repeats(series: pd.Series) -> bool:
 
 def safe_texts(values: np.ndarray) -> np.ndarray:
     """``safe_cell`` of every cell of an object array of str, then :func:`quoted`, visiting only the
-    cells they change."""
-    out = values.copy()
+    cells they change (``values`` itself is not changed)."""
     touch = np.isin(values.astype("U1"), _RISKY_FIRST)
     joined = "".join(values)
     if "\r" in joined:
         touch |= np.array(["\r" in v for v in values], dtype=bool)
     rows = np.flatnonzero(touch)
-    out[rows] = [safe_cell(v) for v in values[rows]]
-    return quoted(out, joined)  # safe_cell adds an apostrophe or makes "\r" a line feed
+    if len(rows):
+        values = values.copy()
+        values[rows] = [safe_cell(v) for v in values[rows]]
+    return quoted(values, joined)  # safe_cell adds an apostrophe or makes "\r" a line feed
 
 
 def _categories(series: pd.Series) -> Column:
