@@ -8,10 +8,10 @@ becomes its final text (neutralised, formatted, quoted) once per *distinct* valu
 those texts (:func:`coded`):
 
 - categories: each category once, the codes are the categories';
-- integers, booleans, dates, and text columns whose first rows repeat: factorized, each distinct
-  value once (integers as their digits; the rest through pandas' own ``to_csv`` with
-  ``write_csv``'s options, so it reads exactly as ``write_csv`` writes it; floats distinct by bits:
-  -0.0 prints "-0");
+- numbers, booleans, dates, and text columns whose first rows repeat: factorized, each distinct
+  value once (integers as their digits, text through :func:`~dosing.io.write.csv.safe_cell`, the
+  rest through pandas' own ``to_csv`` with ``write_csv``'s options, so it reads exactly as
+  ``write_csv`` writes it; floats distinct by bits: -0.0 prints "-0");
 - text that is mostly distinct (uids) is the one kind kept as a text per row: only its cells that
   start with a character a spreadsheet would execute (found from each cell's first character) or
   hold a carriage return go through :func:`~dosing.io.write.csv.safe_cell`, only those with a
@@ -24,8 +24,9 @@ combination that occurs is joined once; the row then takes that text. ``date, ti
 planned_utc, ..., weekday`` has only as many combinations as distinct dates and times, so a
 dose table row joins five segments instead of twenty cells. A run stops fusing at the column that
 would give it more than one combination in :data:`_FUSE_SHARE` rows (e.g. patient ids against
-dates); the next run starts there. The segments are the same text as the cells joined by commas,
-so the bytes do not change; a cell with a line break is quoted as before (lines are then not rows).
+dates; a column with that many values on its own is not tried); the next run starts there. The
+segments are the same text as the cells joined by commas, so the bytes do not change; a cell with
+a line break is quoted as before (lines are then not rows).
 
 The rows end in ``\\n`` (the last segment's texts carry it) and are encoded at once as UTF-8;
 :func:`write_csv_fast` writes them in blocks after the byte-order mark and the header.
@@ -91,7 +92,7 @@ def _joined(segments: list[np.ndarray]) -> bytes:
 
 
 def _segments(frame: pd.DataFrame) -> list[np.ndarray]:
-    """Each row's text in segments (runs of coded columns fused, text per row alone), ``\n`` last."""
+    """Each row's text in segments (runs of coded columns fused, text per row alone), ``\\n`` last."""
     columns = [coded(frame.iloc[:, i]) for i in range(frame.shape[1])]
     if frame.shape[1] == 1:  # the csv module writes a row of one empty cell as ""
         codes, texts = columns[0]
