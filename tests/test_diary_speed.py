@@ -1,0 +1,72 @@
+"""``dosing diary`` made fast without changing a byte: the fonts are parsed once per process, wrapped
+texts and date labels are remembered across patients, and a large cohort is drawn on both cores.
+
+Each test compares with what fpdf2's own set-up writes (``FPDF.add_font`` per diary, every text
+wrapped again), so a diary drawn after others must have the bytes it has when drawn alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fpdf import FPDF
+from fpdf.fonts import TTFFont
+
+from dosing.io.read.files import load_cohort, load_protocol
+from dosing.io.write import diary_fonts, diary_pdf
+from dosing.io.write.diary_pdf import Diary
+from dosing.jobs.diary import build_diaries
+from tests.conftest import PROTOCOLS
+
+SEED = PROTOCOLS / "nct02467504.toml"
+COHORT = PROTOCOLS / "nct02467504-cohort.csv"
+COHORT_ZH = PROTOCOLS / "nct02467504-cohort-zh.csv"
+PATIENTS = ["RA-001", "RA-002", "RA-017"]  # methotrexate 20 mg and 10 mg on Sundays, 7.5 mg on Mondays
+
+
+def books(cohort_file: Path) -> dict[str, Diary]:
+    protocol = load_protocol(SEED)
+    return build_diaries(protocol, load_cohort(cohort_file, protocol), patients=PATIENTS)
+
+
+class _Forgetful(dict):  # type: ignore[type-arg]
+    """A memo that never remembers: every text is wrapped again, as before the memo."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+
+def _fpdf2_setup(pdf: FPDF, family: str, style: str, path: Path) -> None:
+    pdf.add_font(family, style, str(path))
+
+
+@pytest.mark.parametrize("cohort_file", [COHORT, COHORT_ZH], ids=["en", "zh"])
+def test_diaries_drawn_one_after_another_have_the_bytes_of_one_drawn_alone(
+    cohort_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    diaries = books(cohort_file)
+    warm = {pid: diary_pdf.diary_pdf(book, "a4") for pid, book in diaries.items()}  # each after the others
+    warm["RA-001 again"] = diary_pdf.diary_pdf(diaries["RA-001"], "a4")
+    monkeypatch.setattr(diary_pdf, "add_font", _fpdf2_setup)
+    monkeypatch.setattr(diary_pdf, "_WRAPPED", _Forgetful())
+    for pid, book in diaries.items():
+        assert diary_pdf.diary_pdf(book, "a4") == warm[pid], pid
+    assert warm["RA-001 again"] == warm["RA-001"]
+
+
+def test_each_font_file_is_parsed_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real = TTFFont.__init__
+
+    def counting(self: TTFFont, fpdf: FPDF, path: Path, *args: Any, **kwargs: Any) -> None:
+        parsed.append(Path(path).name)
+        real(self, fpdf, path, *args, **kwargs)
+
+    monkeypatch.setattr(TTFFont, "__init__", counting)
+    monkeypatch.setattr(diary_fonts, "_PARSED", {})
+    for book in books(COHORT).values():
+        diary_pdf.diary_pdf(book, "a4")
+    # three English diaries, each set in DejaVu Sans and DejaVu Sans Bold: two parses, not six
+    assert sorted(parsed) == ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf"]
