@@ -51,6 +51,7 @@ def test_diaries_drawn_one_after_another_have_the_bytes_of_one_drawn_alone(
     warm["RA-001 again"] = diary_pdf.diary_pdf(diaries["RA-001"], "a4")
     monkeypatch.setattr(diary_pdf, "add_font", _fpdf2_setup)
     monkeypatch.setattr(diary_pdf, "_WRAPPED", _Forgetful())
+    monkeypatch.setattr(diary_pdf, "cut_subsets", lambda pdf: None)  # fpdf2 cuts from the whole font
     for pid, book in diaries.items():
         assert diary_pdf.diary_pdf(book, "a4") == warm[pid], pid
     assert warm["RA-001 again"] == warm["RA-001"]
@@ -70,3 +71,20 @@ def test_each_font_file_is_parsed_once_per_process(monkeypatch: pytest.MonkeyPat
         diary_pdf.diary_pdf(book, "a4")
     # three English diaries, each set in DejaVu Sans and DejaVu Sans Bold: two parses, not six
     assert sorted(parsed) == ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf"]
+
+
+def test_each_glyph_set_is_cut_from_the_whole_font_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuts: list[tuple[str, int]] = []
+    real = diary_fonts._cut
+
+    def counting(path: Path, glyphs: frozenset[str]) -> bytes:
+        cuts.append((path.name, len(glyphs)))
+        return real(path, glyphs)
+
+    monkeypatch.setattr(diary_fonts, "_cut", counting)
+    monkeypatch.setattr(diary_fonts, "_CUTS", {})
+    for book in books(COHORT).values():
+        diary_pdf.diary_pdf(book, "a4")
+    # the three diaries use the same letters and digits (each spans about six months of dates), so each
+    # face is cut once: six fonts embedded, two cuts
+    assert sorted(name for name, _ in cuts) == ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf"]

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
@@ -59,12 +61,27 @@ def _cjk() -> Path:
 _PARSED: dict[tuple[Path, str], TTFFont] = {}  # (file, style): the font as fpdf2 parsed it once
 
 
-def add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
-    """``pdf.add_font(family, style, path)``, with the font file parsed once per process."""
+def parse_fonts(language: str) -> None:
+    """Parse the fonts of ``language``'s diaries now (before forking workers, which then share them)."""
+    files = fonts_for(language)
+    _parsed(files.regular, "")
+    if files.bold is not None:
+        _parsed(files.bold, "B")
+    if language != "en":
+        _parsed(fonts_for("en").regular, "")
+
+
+def _parsed(path: Path, style: str) -> TTFFont:
     parsed = _PARSED.get((path, style))
     if parsed is None:
-        parsed = _PARSED[(path, style)] = TTFFont(FPDF(), path, f"{family.lower()}{style}", style)
+        parsed = _PARSED[(path, style)] = TTFFont(FPDF(), path, f"parsed{style}", style)
         parsed.close()  # its tables stay parsed; each diary's copy opens the file for its subset
+    return parsed
+
+
+def add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
+    """``pdf.add_font(family, style, path)``, with the font file parsed once per process."""
+    parsed = _parsed(path, style)
     font = copy.copy(parsed)  # shares the character map, widths and glyph ids, which no diary changes
     font.i = len(pdf.fonts) + 1
     font.fontkey = f"{family.lower()}{style}"
@@ -77,3 +94,40 @@ def add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
     pdf.fonts[font.fontkey] = font
     if font.is_cff and font.is_cid_keyed:
         pdf._set_min_pdf_version("1.6")  # as FPDF.add_font does for a CID-keyed CFF font
+
+
+_CUTS: dict[tuple[Path, frozenset[str]], bytes] = {}  # (file, glyph names): the subset font's bytes
+_CUTS_MAX = 64  # glyph sets; past it the memo starts again (a cut is 4-30 kB)
+#: The tables fpdf2 2.8's output drops from an embedded subset (fpdf/output.py, ``_add_fonts``).
+_DROPPED = ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT", "EBLC"]
+_DROPPED += ["EBSC", "SVG ", "CPAL", "COLR"]
+
+
+def cut_subsets(pdf: FPDF) -> None:
+    """Before ``pdf.output()``: give each of its fonts the subset of the glyphs it used, cut once per
+    process for each glyph set, to cut its embedded subset from (instead of from the whole font)."""
+    for font in pdf.fonts.values():
+        if not isinstance(font, TTFFont):
+            continue
+        key = (Path(font.ttffile), frozenset(font.subset.get_all_glyph_names()))
+        cut = _CUTS.get(key)
+        if cut is None:
+            if len(_CUTS) >= _CUTS_MAX:
+                _CUTS.clear()
+            cut = _CUTS[key] = _cut(key[0], key[1])
+        font.ttfont.close()
+        font.ttfont = ttLib.TTFont(io.BytesIO(cut), recalcTimestamp=False, lazy=True)
+
+
+def _cut(path: Path, glyphs: frozenset[str]) -> bytes:
+    """The font at ``path`` cut to ``glyphs`` as fpdf2's output cuts it (its options and tables)."""
+    options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+    options.drop_tables += _DROPPED
+    subsetter = ftsubset.Subsetter(options)
+    subsetter.populate(glyphs=sorted(glyphs))
+    font = ttLib.TTFont(path, recalcTimestamp=False, fontNumber=0, lazy=True)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    font.close()
+    return out.getvalue()

@@ -25,7 +25,7 @@ from fpdf.enums import MethodReturnValue, WrapMode
 from fpdf.fonts import TTFFont
 
 from ...errors import OutputError
-from .diary_fonts import add_font, fonts_for
+from .diary_fonts import add_font, cut_subsets, fonts_for
 from .diary_rows import CLINIC, HOME, Medicine
 from .i18n import Translate
 
@@ -97,6 +97,7 @@ def diary_pdf(diary: Diary, paper: str) -> bytes:
     for page in range(pages):
         pdf.draw_page(page, pages, by_day)
     _refuse_missing_glyphs(pdf, diary)
+    cut_subsets(pdf)
     return bytes(pdf.output())
 
 
