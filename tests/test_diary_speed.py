@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fpdf import FPDF
 from fpdf.fonts import TTFFont
 
+from dosing.cli import main
 from dosing.io.read.files import load_cohort, load_protocol
 from dosing.io.write import diary_fonts, diary_pdf
 from dosing.io.write.diary_pdf import Diary
+from dosing.jobs import diary as job
 from dosing.jobs.diary import build_diaries
 from tests.conftest import PROTOCOLS
+from tests.seed_variants import private_config  # noqa: F401  (autouse: keeps $XDG_CONFIG_HOME private)
+from tests.test_diary import _with_contact
 
 SEED = PROTOCOLS / "nct02467504.toml"
 COHORT = PROTOCOLS / "nct02467504-cohort.csv"
@@ -88,3 +93,27 @@ def test_each_glyph_set_is_cut_from_the_whole_font_once_per_process(monkeypatch:
     # the three diaries use the same letters and digits (each spans about six months of dates), so each
     # face is cut once: six fonts embedded, two cuts
     assert sorted(name for name, _ in cuts) == ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf"]
+
+
+def test_a_cohort_drawn_on_two_cores_gets_the_bytes_of_one_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    protocol = load_protocol(SEED)
+    cohort = load_cohort(COHORT, protocol)
+    written = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(job, "workers_for", lambda patients, w=workers: w)
+        result = job.diary(protocol, cohort, tmp_path / f"out{workers}")
+        written[workers] = {path.name: path.read_bytes() for path in result.files}
+    assert len(written[2]) == 47 and written[2] == written[1]
+
+
+def test_a_diary_refused_in_a_worker_is_refused_with_its_message_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job, "workers_for", lambda patients: 2)  # the pool, even on one core
+    protocol = _with_contact(tmp_path, "Call the study nurse 📞 +86 10 8832 5555")
+    result = CliRunner().invoke(main, ["diary", str(protocol), "--cohort", str(COHORT), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "has text its fonts cannot show: '📞'" in result.stderr, result.output
+    assert "Fix: write the site, drug names and contact line" in result.stderr
+    assert not list((tmp_path / "out").rglob("*.pdf"))

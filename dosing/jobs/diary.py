@@ -9,15 +9,19 @@ Plans as ``generate`` does (expand, the changes, the safety checks, the visits),
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from ..errors import CohortError
+from ..errors import CohortError, DosingError
 from ..io.atomic import staged_folder
 from ..io.manifest import inputs_record, write_manifest
+from ..io.write.diary_fonts import parse_fonts
 from ..io.write.diary_pdf import PAPERS, Diary, diary_pdf
 from ..io.write.diary_rows import diary_items, medicines, prn_medicines, weekly_warnings
 from ..io.write.i18n import translator
@@ -69,11 +73,62 @@ def diary(
     books = {pid: dataclasses.replace(book, changes=note) for pid, book in books.items()}
     final = diary_folder(Path(out_dir), protocol)
     with staged_folder(final) as folder:
-        for pid, book in books.items():
-            (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
+        write_diaries(books, folder, paper)
         options = {"paper": paper, "patients": list(books)}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
     return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note, not protocol.study.blinded)
+
+
+#: Diaries a worker draws at a time (at most); a cohort of fewer than two such chunks is drawn here.
+CHUNK_DIARIES = 8
+
+_SHARED: dict[str, Any] = {}  # what a forked worker inherits: the diaries, the folder and the paper
+
+
+def write_diaries(books: dict[str, Diary], folder: Path, paper: str, workers: int | None = None) -> None:
+    """``folder/<patient id>.pdf`` for each diary, drawn on every core for a large cohort (a pool of
+    forked processes over chunks of patients, which inherit the diaries and the parsed fonts). A
+    diary that cannot be drawn raises its error here, as drawing it in this process does."""
+    ids = list(books)
+    workers = workers_for(len(ids)) if workers is None else workers
+    if workers <= 1:
+        for pid in ids:
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(books[pid], paper))
+        return
+    for language in sorted({book.language for book in books.values()}):
+        parse_fonts(language)  # once, here: the workers share them
+    size = max(1, min(CHUNK_DIARIES, -(-len(ids) // (4 * workers))))
+    _SHARED.update(books=books, folder=folder, paper=paper)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for failed in pool.imap_unordered(_write_chunk, [ids[i : i + size] for i in range(0, len(ids), size)]):
+                if failed is not None:  # the error again, in this process: its message and fix intact
+                    diary_pdf(books[failed], paper)
+                    raise AssertionError(f"the diary of {failed} failed in a worker only")  # pragma: no cover
+    finally:
+        _SHARED.clear()
+
+
+def workers_for(patients: int) -> int:
+    """Processes to draw ``patients`` diaries: the cores this process may run on (at most 8); one for
+    fewer than two chunks, and where processes cannot be forked."""
+    if patients < 2 * CHUNK_DIARIES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+def _write_chunk(ids: list[str]) -> str | None:
+    """Draw and write the diaries of ``ids`` (in a worker); the first patient whose diary is refused,
+    or None (a DosingError's fields do not survive pickling, so the parent draws that one again)."""
+    books: dict[str, Diary] = _SHARED["books"]
+    folder: Path = _SHARED["folder"]
+    for pid in ids:
+        try:
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(books[pid], _SHARED["paper"]))
+        except DosingError:
+            return pid
+    return None
 
 
 def build_diaries(
