@@ -21,7 +21,6 @@ import pandas as pd
 from ..errors import CohortError, DosingError
 from ..io.atomic import staged_folder
 from ..io.manifest import inputs_record, write_manifest
-from ..io.write.diary_fonts import parse_fonts
 from ..io.write.diary_pdf import PAPERS, Diary, diary_pdf
 from ..io.write.diary_rows import diary_items, medicines, prn_medicines, weekly_warnings
 from ..io.write.i18n import translator
@@ -86,22 +85,27 @@ _SHARED: dict[str, Any] = {}  # what a forked worker inherits: the diaries, the 
 
 
 def write_diaries(books: dict[str, Diary], folder: Path, paper: str, workers: int | None = None) -> None:
-    """``folder/<patient id>.pdf`` for each diary, drawn on every core for a large cohort (a pool of
-    forked processes over chunks of patients, which inherit the diaries and the parsed fonts). A
-    diary that cannot be drawn raises its error here, as drawing it in this process does."""
+    """``folder/<patient id>.pdf`` for each diary, drawn on every core for a large cohort: the first
+    diary of each language here, then the others in a pool of forked processes over chunks of
+    patients, which inherit the diaries, the parsed fonts and what drawing the first ones remembered
+    (:mod:`dosing.io.write.diary_fonts`, :mod:`dosing.io.write.diary_pdf`). A diary that cannot be
+    drawn raises its error here, as drawing it in this process does."""
     ids = list(books)
     workers = workers_for(len(ids)) if workers is None else workers
     if workers <= 1:
         for pid in ids:
             (folder / f"{pid}.pdf").write_bytes(diary_pdf(books[pid], paper))
         return
-    for language in sorted({book.language for book in books.values()}):
-        parse_fonts(language)  # once, here: the workers share them
-    size = max(1, min(CHUNK_DIARIES, -(-len(ids) // (4 * workers))))
+    first = {book.language: pid for pid, book in reversed(books.items())}.values()  # of each language
+    for pid in first:  # drawn here: the workers inherit the parsed fonts, cut subsets and wrapped texts
+        (folder / f"{pid}.pdf").write_bytes(diary_pdf(books[pid], paper))
+    drawn = set(first)
+    rest = [pid for pid in ids if pid not in drawn]
+    size = max(1, min(CHUNK_DIARIES, -(-len(rest) // (4 * workers))))
     _SHARED.update(books=books, folder=folder, paper=paper)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for failed in pool.imap_unordered(_write_chunk, [ids[i : i + size] for i in range(0, len(ids), size)]):
+            for failed in pool.imap_unordered(_write_chunk, [rest[i : i + size] for i in range(0, len(rest), size)]):
                 if failed is not None:  # the error again, in this process: its message and fix intact
                     diary_pdf(books[failed], paper)
                     raise AssertionError(f"the diary of {failed} failed in a worker only")  # pragma: no cover

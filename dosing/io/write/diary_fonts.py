@@ -61,16 +61,6 @@ def _cjk() -> Path:
 _PARSED: dict[tuple[Path, str], TTFFont] = {}  # (file, style): the font as fpdf2 parsed it once
 
 
-def parse_fonts(language: str) -> None:
-    """Parse the fonts of ``language``'s diaries now (before forking workers, which then share them)."""
-    files = fonts_for(language)
-    _parsed(files.regular, "")
-    if files.bold is not None:
-        _parsed(files.bold, "B")
-    if language != "en":
-        _parsed(fonts_for("en").regular, "")
-
-
 def _parsed(path: Path, style: str) -> TTFFont:
     parsed = _PARSED.get((path, style))
     if parsed is None:
