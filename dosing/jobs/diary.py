@@ -9,13 +9,16 @@ Plans as ``generate`` does (expand, the changes, the safety checks, the visits),
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from ..errors import CohortError
+from ..errors import CohortError, DosingError
 from ..io.atomic import staged_folder
 from ..io.manifest import inputs_record, write_manifest
 from ..io.write.diary_pdf import PAPERS, Diary, diary_pdf
@@ -65,42 +68,129 @@ def diary(
     if paper not in PAPERS:
         raise ValueError(f"paper must be one of {', '.join(PAPERS)}")  # the CLI offers only these
     note = changes_note(changes, Path(out_dir) / protocol.study.id.lower())
-    books = build_diaries(protocol, cohort, changes=changes, patients=patients)
-    books = {pid: dataclasses.replace(book, changes=note) for pid, book in books.items()}
+    planned = Planned.of(protocol, cohort, changes=changes, patients=patients, note=note)
     final = diary_folder(Path(out_dir), protocol)
     with staged_folder(final) as folder:
-        for pid, book in books.items():
-            (folder / f"{pid}.pdf").write_bytes(diary_pdf(book, paper))
-        options = {"paper": paper, "patients": list(books)}
+        write_diaries(planned, folder, paper)
+        options = {"paper": paper, "patients": planned.ids}
         write_manifest(folder, "diary", inputs_record(protocol, cohort, changes, True), options)
-    return DiaryResult(final, [final / f"{pid}.pdf" for pid in books], note, not protocol.study.blinded)
+    return DiaryResult(final, [final / f"{pid}.pdf" for pid in planned.ids], note, not protocol.study.blinded)
+
+
+#: Diaries a worker draws at a time (at most); a cohort of fewer than two such chunks is drawn here.
+CHUNK_DIARIES = 8
+
+_SHARED: dict[str, Any] = {}  # what a forked worker inherits: the diaries, the folder and the paper
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The cohort planned for its diaries: each patient's cohort row, doses and visits, from which
+    :meth:`diary` builds the patient's :class:`Diary` (in a worker, for a large cohort)."""
+
+    protocol: Protocol
+    rows: dict[str, Any]  # patient id -> the cohort row (a namedtuple of the cohort's columns)
+    doses: dict[str, pd.DataFrame]
+    visits: dict[str, pd.DataFrame]
+    no_doses: pd.DataFrame
+    no_visits: pd.DataFrame
+    note: ChangesNote | None = None  # which changes file the diaries apply, printed in the footer
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.rows)
+
+    @classmethod
+    def of(
+        cls,
+        protocol: Protocol,
+        cohort: Cohort,
+        *,
+        changes: Changes | None = None,
+        patients: Sequence[str] | None = None,
+        note: ChangesNote | None = None,
+    ) -> Planned:
+        """Planned as ``generate`` plans: expanded, with the changes, checked by the safety rules,
+        with the visits."""
+        chosen = _chosen(cohort, patients)
+        doses = before = expand(protocol, chosen)
+        if changes is not None:
+            ids = chosen.patients["patient_id"].astype(str)
+            changes = dataclasses.replace(changes, rows=changes.rows[changes.rows["patient_id"].astype(str).isin(ids)])
+            doses = home_after_changes(apply_changes(doses, changes), protocol)
+        check_schedule(doses, protocol)  # the safety rules stay on for every output
+        visits = plan_visits(protocol, chosen, changes, doses=doses, planned=before)
+        del before
+        dose_groups = {str(pid): rows for pid, rows in doses.groupby("patient_id", observed=True, sort=False)}
+        visit_groups = {str(pid): rows for pid, rows in visits.groupby("patient_id", sort=False)} if len(visits) else {}
+        rows = {str(patient.patient_id): patient for patient in chosen.patients.itertuples(index=False)}
+        return cls(protocol, rows, dose_groups, visit_groups, doses.iloc[0:0], visits.iloc[0:0], note)
+
+    def diary(self, pid: str) -> Diary:
+        doses, visits = self.doses.get(pid, self.no_doses), self.visits.get(pid, self.no_visits)
+        book = patient_diary(self.protocol, self.rows[pid], doses, visits)
+        return book if self.note is None else dataclasses.replace(book, changes=self.note)
+
+
+def write_diaries(planned: Planned, folder: Path, paper: str, workers: int | None = None) -> None:
+    """``folder/<patient id>.pdf`` for each planned patient, built and drawn on every core for a large
+    cohort: the first diary of each language here, then the others in a pool of forked processes over
+    chunks of patients, which inherit the plan, the parsed fonts and what drawing the first ones
+    remembered (:mod:`dosing.io.write.diary_fonts`, :mod:`dosing.io.write.diary_pdf`). A diary that
+    cannot be drawn raises its error here, as drawing it in this process does."""
+    ids = planned.ids
+    workers = workers_for(len(ids)) if workers is None else workers
+    if workers <= 1:
+        for pid in ids:
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(planned.diary(pid), paper))
+        return
+    languages = {pid: str(getattr(row, "language", "en") or "en") for pid, row in planned.rows.items()}
+    first = {language: pid for pid, language in reversed(languages.items())}.values()  # of each language
+    for pid in first:  # drawn here: the workers inherit the parsed fonts, cut subsets and wrapped texts
+        (folder / f"{pid}.pdf").write_bytes(diary_pdf(planned.diary(pid), paper))
+    drawn = set(first)
+    rest = [pid for pid in ids if pid not in drawn]
+    size = max(1, min(CHUNK_DIARIES, -(-len(rest) // (4 * workers))))
+    _SHARED.update(planned=planned, folder=folder, paper=paper)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for failed in pool.imap_unordered(_write_chunk, [rest[i : i + size] for i in range(0, len(rest), size)]):
+                if failed is not None:  # the error again, in this process: its message and fix intact
+                    diary_pdf(planned.diary(failed), paper)
+                    raise AssertionError(f"the diary of {failed} failed in a worker only")  # pragma: no cover
+    finally:
+        _SHARED.clear()
+
+
+def workers_for(patients: int) -> int:
+    """Processes to draw ``patients`` diaries: the cores this process may run on (at most 8); one for
+    fewer than two chunks, and where processes cannot be forked."""
+    if patients < 2 * CHUNK_DIARIES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+def _write_chunk(ids: list[str]) -> str | None:
+    """Draw and write the diaries of ``ids`` (in a worker); the first patient whose diary is refused,
+    or None (a DosingError's fields do not survive pickling, so the parent draws that one again)."""
+    planned: Planned = _SHARED["planned"]
+    folder: Path = _SHARED["folder"]
+    for pid in ids:
+        try:
+            (folder / f"{pid}.pdf").write_bytes(diary_pdf(planned.diary(pid), _SHARED["paper"]))
+        except DosingError:
+            return pid
+    return None
 
 
 def build_diaries(
     protocol: Protocol, cohort: Cohort, *, changes: Changes | None = None, patients: Sequence[str] | None = None
 ) -> dict[str, Diary]:
-    """Each patient's :class:`Diary` (what the PDF shows), planned as ``generate`` plans: expanded,
-    with the changes, checked by the safety rules, with the visits."""
-    chosen = _chosen(cohort, patients)
-    doses = before = expand(protocol, chosen)
-    if changes is not None:
-        ids = chosen.patients["patient_id"].astype(str)
-        changes = dataclasses.replace(changes, rows=changes.rows[changes.rows["patient_id"].astype(str).isin(ids)])
-        doses = home_after_changes(apply_changes(doses, changes), protocol)
-    check_schedule(doses, protocol)  # the safety rules stay on for every output
-    visits = plan_visits(protocol, chosen, changes, doses=doses, planned=before)
-    del before
-    dose_groups = dict(tuple(doses.groupby("patient_id", observed=True, sort=False)))
-    visit_groups = dict(tuple(visits.groupby("patient_id", sort=False))) if len(visits) else {}
-    return {
-        str(patient.patient_id): patient_diary(
-            protocol,
-            patient,
-            dose_groups.get(str(patient.patient_id), doses.iloc[0:0]),
-            visit_groups.get(str(patient.patient_id), visits.iloc[0:0]),
-        )
-        for patient in chosen.patients.itertuples(index=False)
-    }
+    """Each patient's :class:`Diary` (what the PDF shows), planned as ``generate`` plans (see
+    :meth:`Planned.of`)."""
+    planned = Planned.of(protocol, cohort, changes=changes, patients=patients)
+    return {pid: planned.diary(pid) for pid in planned.ids}
 
 
 def _chosen(cohort: Cohort, patients: Sequence[str] | None) -> Cohort:

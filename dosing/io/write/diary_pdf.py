@@ -13,17 +13,19 @@ bytes, which ``tests/test_diary.py`` checks.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import pandas as pd
 from babel.dates import format_date, format_skeleton
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, WrapMode
+from fpdf.fonts import TTFFont
 
 from ...errors import OutputError
-from .diary_fonts import fonts_for
+from .diary_fonts import add_font, cut_subsets, fonts_for
 from .diary_rows import CLINIC, HOME, Medicine
 from .i18n import Translate
 
@@ -91,11 +93,44 @@ def diary_pdf(diary: Diary, paper: str) -> bytes:
     width, height = PAPERS[paper]
     pdf = _Sheet(diary, width, height)
     pages = max(1, -(-diary.weeks // WEEKS_PER_PAGE))
-    by_day = {int(str(day)): rows for day, rows in diary.items.groupby("study_day", sort=True)}
+    by_day = items_by_day(diary.items)
     for page in range(pages):
         pdf.draw_page(page, pages, by_day)
     _refuse_missing_glyphs(pdf, diary)
+    cut_subsets(pdf)
     return bytes(pdf.output())
+
+
+class _Row(NamedTuple):
+    """One item of a day, as drawn (the columns of the items table that :meth:`_Sheet._day` reads)."""
+
+    time: str
+    kind: str
+    text: str
+    held: bool
+    weekly: bool
+
+
+def items_by_day(items: pd.DataFrame) -> dict[int, list[_Row]]:
+    """The items of each study day that has any, in the table's order (plain tuples: a diary draws
+    about a thousand of them, and a DataFrame per day cost more than the drawing)."""
+    by_day: dict[int, list[_Row]] = {}
+    columns = (items[c].tolist() for c in ("study_day", "time", "kind", "text", "held", "weekly"))
+    for day, time, kind, text, held, weekly in zip(*columns, strict=True):
+        by_day.setdefault(int(day), []).append(_Row(str(time), str(kind), str(text), bool(held), bool(weekly)))
+    return by_day
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_text(date: dt.date, pattern: str, locale: str, skeleton: bool) -> str:
+    """A weekday or a day's label ("Dec 11", "12月11日"), formatted once per process (Babel is slow)."""
+    return format_skeleton(pattern, date, locale=locale) if skeleton else format_date(date, pattern, locale=locale)
+
+
+#: Lines of wrapped texts, shared by the diaries a process draws: (language, text, room, size, bold) ->
+#: the lines and whether wrapping rendered them (fpdf2's dry run picks their glyphs into the subset).
+_WRAPPED: dict[tuple[str, str, float, float, bool], tuple[list[str], bool]] = {}
+_WRAPPED_MAX = 100_000  # texts; past it the memo starts again (a text is ~100 bytes)
 
 
 def _refuse_missing_glyphs(pdf: FPDF, diary: Diary) -> None:
@@ -123,14 +158,14 @@ class _Sheet(FPDF):
         self.title_text = _("Medicine diary")
         self.set_title(f"{self.title_text} {diary.patient_id}")
         files = fonts_for(diary.language)
-        self.add_font("body", "", str(files.regular))
+        add_font(self, "body", "", files.regular)
         self.has_bold = files.bold is not None
         self.item_size: float | None = None
         if files.bold is not None:
-            self.add_font("body", "B", str(files.bold))
+            add_font(self, "body", "B", files.bold)
         if diary.language != "en":  # what the CJK font lacks ("1 × 10⁶ IU": the superscript digits) in DejaVu
             latin = fonts_for("en")
-            self.add_font("latin", "", str(latin.regular))
+            add_font(self, "latin", "", latin.regular)
             self.set_fallback_fonts(["latin"], exact_match=False)
 
     def use_font(self, size: float, bold: bool = False) -> None:
@@ -138,14 +173,14 @@ class _Sheet(FPDF):
 
     # ---- one page ---------------------------------------------------------------------------
 
-    def draw_page(self, index: int, pages: int, by_day: dict[int, pd.DataFrame]) -> None:
+    def draw_page(self, index: int, pages: int, by_day: dict[int, list[_Row]]) -> None:
         _ = self.diary.translate
         self.add_page()
         first_week = index * WEEKS_PER_PAGE + 1
         weeks = range(first_week, min(first_week + WEEKS_PER_PAGE, self.diary.weeks + 1))
         days = range(7 * (first_week - 1) + 1, 7 * weeks[-1] + 1)
         self._title(index + 1, pages)
-        weekly = any(bool(by_day[d]["weekly"].any()) for d in days if d in by_day)
+        weekly = any(row.weekly for d in days for row in by_day.get(d, ()))
         top = self._header(weekly, (days[0], days[-1]))
         self._grid(top, list(weeks), by_day)
         self.use_font(7)
@@ -233,7 +268,7 @@ class _Sheet(FPDF):
 
     # ---- the weeks ----------------------------------------------------------------------------
 
-    def _grid(self, top: float, weeks: list[int], by_day: dict[int, pd.DataFrame]) -> None:
+    def _grid(self, top: float, weeks: list[int], by_day: dict[int, list[_Row]]) -> None:
         column = (self.w_page - 2 * MARGIN - WEEK_LABEL) / 7
         row = (self.h_page - MARGIN - 2 - top - 5) / WEEKS_PER_PAGE
         locale = self.diary.language
@@ -241,7 +276,7 @@ class _Sheet(FPDF):
         for i in range(7):
             day = self.diary.start + dt.timedelta(days=i)
             self.set_xy(MARGIN + WEEK_LABEL + i * column, top)
-            self.cell(column, 5, format_date(day, "EEEE", locale=locale), align="C")
+            self.cell(column, 5, _date_text(day, "EEEE", locale, False), align="C")
         for r, week in enumerate(weeks):
             y = top + 5 + r * row
             self._week_label(week, y, row)
@@ -258,8 +293,8 @@ class _Sheet(FPDF):
         _ = self.diary.translate
         self.multi_cell(WEEK_LABEL, 4.5, _("Week {week}").format(week=week), align="C")
 
-    def _day(self, study_day: int, x: float, y: float, w: float, h: float, items: pd.DataFrame | None) -> None:
-        weekly = items is not None and bool(items["weekly"].any())
+    def _day(self, study_day: int, x: float, y: float, w: float, h: float, items: list[_Row] | None) -> None:
+        weekly = items is not None and any(row.weekly for row in items)
         if weekly:
             self.set_fill_color(*_YELLOW)
             self.rect(x, y, w, h, style="DF")
@@ -269,13 +304,13 @@ class _Sheet(FPDF):
         self.use_font(7)
         self.set_text_color(*_GREY)
         self.set_xy(x + 1, y + 0.6)
-        self.cell(w - 2, 3.4, format_skeleton("MMMd", date, locale=self.diary.language))
+        self.cell(w - 2, 3.4, _date_text(date, "MMMd", self.diary.language, True))
         self.set_text_color(*_INK)
         if items is None:
             return
         size = self._size(w)
         step = 3.9 * size / 7.8
-        entries = [self._entry(row, w, size) for row in items.itertuples(index=False)]
+        entries = [self._entry(row, w, size) for row in items]
         total = sum(len(entry.lines) for entry in entries)
         if total * step > h - 5:  # a crowded day: smaller, never cut
             scale = (h - 5) / (total * step)
@@ -285,10 +320,9 @@ class _Sheet(FPDF):
             self._item(entry, x, top, (w, step, size))
             top += step * len(entry.lines)
 
-    def _entry(self, row: Any, w: float, size: float) -> _Entry:
-        kind, weekly = str(row.kind), bool(row.weekly)
+    def _entry(self, row: _Row, w: float, size: float) -> _Entry:
         text = f"{row.time} {row.text}".strip()
-        return _Entry(kind, bool(row.held), weekly, self._lines(text, self._room(w, kind), (size, weekly)))
+        return _Entry(row.kind, row.held, row.weekly, self._lines(text, self._room(w, row.kind), (size, row.weekly)))
 
     def _size(self, w: float) -> float:
         """One font size for the diary's items: the largest from 7.8 down to 6.6 pt at which every
@@ -306,8 +340,30 @@ class _Sheet(FPDF):
         return w - 3.2 - (_BOX if kind == HOME else 0.0)
 
     def _lines(self, text: str, room: float, font: tuple[float, bool]) -> list[str]:
-        """``text`` wrapped to ``room`` mm at ``font`` (size, bold), by words (Chinese by characters)."""
+        """``text`` wrapped to ``room`` mm at ``font`` (size, bold), by words (Chinese by characters).
+        Each text is wrapped once per process: later diaries pick the glyphs the wrapping picked, in the
+        same order, so that their font subsets and bytes are those of wrapping again."""
         self.use_font(*font)
+        key = (self.diary.language, text, room, *font)
+        known = _WRAPPED.get(key)
+        if known is None:
+            rendered = self.diary.language != "zh" and self.get_string_width(text) > room
+            known = (self._wrap(text, room), rendered)
+            if rendered and self._fallback_font_ids:
+                return list(known[0])  # the dry run may have picked glyphs of another font: not replayed
+            if len(_WRAPPED) >= _WRAPPED_MAX:
+                _WRAPPED.clear()
+            _WRAPPED[key] = known
+        elif known[1]:
+            current = self.current_font
+            assert isinstance(current, TTFFont)  # the diary's fonts are all TrueType or OpenType files
+            pick = current.subset.pick
+            for line in known[0]:
+                for char in line:
+                    pick(ord(char))
+        return list(known[0])
+
+    def _wrap(self, text: str, room: float) -> list[str]:
         if self.get_string_width(text) <= room:
             return [text]
         if self.diary.language == "zh":
