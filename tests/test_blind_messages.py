@@ -81,6 +81,7 @@ class Case:
     folder_log: bool = False  # the log path is a folder (checked through the Python API: click refuses it)
     missing_log: bool = False
     levels: bool = False  # runs on LEVELS only (and not on the shipped protocols)
+    table_format: str | None = None  # adherence through the Python API with this format (click refuses others)
 
 
 def rows(*lines: str) -> str:
@@ -247,6 +248,7 @@ LOG_CASES = [
     Case("eleven bad rows, strict", log=ELEVEN_BAD, strict=True),
     Case("log not found", missing_log=True),
     Case("log is a folder", folder_log=True),
+    Case("adherence tables in an unknown format", log=LOG, table_format="xlsx"),
     Case("binary log", log=b"patient_id\x00"),
     Case("log not UTF-8", log=LOG.encode() + b"{P},caf\xe9,2027-01-04 09:00,\n"),
     Case("empty log", log=""),
@@ -387,6 +389,8 @@ def run(case: Case, protocol_path: Path, arm: str, folder: Path) -> Outcome | No
         args += ["--changes", str(folder / "changes.csv")]
     if case.folder_log:
         exit_code, stdout, stderr = _api_on_a_folder(protocol_path, cohort, folder)
+    elif case.table_format is not None:
+        exit_code, stdout, stderr = _api_in_format(protocol_path, cohort, folder, case.table_format)
     else:
         result = CliRunner().invoke(main, args)
         assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -400,6 +404,21 @@ def run(case: Case, protocol_path: Path, arm: str, folder: Path) -> Outcome | No
         tuple((str(p.relative_to(out)), mask(p.read_bytes().decode("utf-8", "surrogateescape"))) for p in written),
         b"\n".join(files.values()).decode("utf-8", "surrogateescape"),
     )
+
+
+def _api_in_format(protocol_path: Path, cohort: Path, folder: Path, table_format: str) -> tuple[int, str, str]:
+    protocol = dosing.load_protocol(protocol_path)
+    try:
+        dosing.write_adherence(
+            protocol,
+            dosing.load_cohort(cohort, protocol),
+            folder / "log.csv",
+            folder / "out",
+            table_format=table_format,
+        )
+    except DosingError as err:
+        return 2, "", f"Error: {err}\n"
+    return 0, "", ""
 
 
 def _api_on_a_folder(protocol_path: Path, cohort: Path, folder: Path) -> tuple[int, str, str]:

@@ -163,7 +163,7 @@ def test_generate_reports_its_stages_in_order_on_a_terminal(tmp_path: Path, on_a
         "writing doses.csv and patients/<id>/",
         "writing visits.csv, visit-worklist.csv",
         "writing staff/<site>.ics",
-        "writing feeds/, feeds.csv",
+        "writing feeds.csv",  # each feed is written beside its calendar, in "writing doses.csv and patients/<id>/"
     ]
     assert "writing doses.csv and patients/<id>/: 1 done in " in result.stderr  # one patient
     assert "writing worklist.csv: 693 done in " in result.stderr  # 144 + 504 + 24 + 21 = 693 doses (test_cli)
