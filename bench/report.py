@@ -40,8 +40,8 @@ def main() -> None:
           f"Python {platform.python_version()}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = prepare(n, folder)
-        log = pd.read_csv(folder / "worklist.csv", usecols=COLUMNS, dtype=str, keep_default_na=False)
+        rows = prepare(n, folder)["few-extras"]  # the filled worklist with a few extra doses
+        log = pd.read_csv(folder / "few-extras.csv", usecols=COLUMNS, dtype=str, keep_default_na=False)
         log.to_csv(folder / "log.csv", index=False)  # the worklist's other columns pass the 200 MiB limit
         protocol = dosing.load_protocol(PROTOCOL)
         cohort = dosing.load_cohort(folder / "cohort.csv", protocol)

@@ -51,3 +51,20 @@ def _tuned(_: int) -> bool:
 def test_workers_keep_freed_memory_on_glibc() -> None:
     with fork_pool(2) as pool:
         assert pool.map(_tuned, range(2)) == [True, True]
+
+
+def _on_interrupt(_: int) -> object:
+    import signal
+
+    return signal.getsignal(signal.SIGINT)
+
+
+@forks
+def test_workers_leave_ctrl_c_to_the_caller() -> None:
+    """Ctrl-C reaches every process of the command: the workers ignore it (no traceback of theirs),
+    the caller stops and ends them."""
+    import signal
+
+    with fork_pool(2) as pool:
+        assert pool.map(_on_interrupt, range(2)) == [signal.SIG_IGN, signal.SIG_IGN]
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN

@@ -9,7 +9,6 @@ Plans as ``generate`` does (expand, the changes, the safety checks, the visits),
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
+from .workers import can_fork, fork_pool
 from .worklist import ChangesNote, changes_note
 
 
@@ -153,7 +153,7 @@ def write_diaries(planned: Planned, folder: Path, paper: str, workers: int | Non
     size = max(1, min(CHUNK_DIARIES, -(-len(rest) // (4 * workers))))
     _SHARED.update(planned=planned, folder=folder, paper=paper)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with fork_pool(workers) as pool:
             for failed in pool.imap_unordered(_write_chunk, [rest[i : i + size] for i in range(0, len(rest), size)]):
                 if failed is not None:  # the error again, in this process: its message and fix intact
                     diary_pdf(planned.diary(failed), paper)
@@ -165,7 +165,7 @@ def write_diaries(planned: Planned, folder: Path, paper: str, workers: int | Non
 def workers_for(patients: int) -> int:
     """Processes to draw ``patients`` diaries: the cores this process may run on (at most 8); one for
     fewer than two chunks, and where processes cannot be forked."""
-    if patients < 2 * CHUNK_DIARIES or "fork" not in multiprocessing.get_all_start_methods():
+    if patients < 2 * CHUNK_DIARIES or not can_fork():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 8))

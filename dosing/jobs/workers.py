@@ -20,6 +20,7 @@ import ctypes.util
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,9 +51,16 @@ def can_fork() -> bool:
 
 @contextlib.contextmanager
 def fork_pool(processes: int) -> Iterator[multiprocessing.pool.Pool]:
-    """A pool of ``processes`` forked workers, each with :func:`keep_freed_memory`."""
-    with multiprocessing.get_context("fork").Pool(processes, initializer=keep_freed_memory) as pool:
+    """A pool of ``processes`` forked workers, each with :func:`keep_freed_memory` and deaf to Ctrl-C
+    (the terminal sends it to every process of the command: the caller alone stops, and leaving the
+    ``with`` block ends the workers, so no worker prints a traceback of its own)."""
+    with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker) as pool:
         yield pool
+
+
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 _BESIDE: dict[str, Callable[[], None]] = {}  # what the forked process runs
