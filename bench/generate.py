@@ -18,7 +18,8 @@ seconds of each of its progress stages (see dosing.jobs.progress): where the tim
 ``--format parquet`` writes the study tables as Parquet (the patients' files stay CSV and iCalendar):
 about 0.15 MB a patient on disk instead of 0.4 MB, so 100,000 patients fit on a smaller disk.
 
-Outputs are kept until the end of the run (see ``_make_room``); ``BENCH_DIR`` chooses the disk.
+Outputs are kept until the end of the run (see ``_make_room``), and after it with ``BENCH_KEEP=1``
+(to delete several runs' outputs only after the last); ``BENCH_DIR`` chooses the disk.
 
 Run: python bench/generate.py [N ...] [--ratio N] [--format parquet]
      e.g. python bench/generate.py 1000 10000 --ratio 2000; python bench/generate.py 100000 --ratio 0 --format parquet
@@ -282,11 +283,18 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, pandas {pd.__version__}"
     )
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+    keep = bool(os.environ.get("BENCH_KEEP"))  # several runs in a row: delete their outputs after the last
+    tmp = tempfile.mkdtemp(dir=os.environ.get("BENCH_DIR"))
+    try:
         if at_ratio:  # first: no earlier run has freed inodes yet (see _make_room)
             ratio(at_ratio, Path(tmp))
         for n in sizes:
             generate(n, Path(tmp))
+    finally:
+        if keep:
+            print(f"outputs kept in {tmp} (BENCH_KEEP)")
+        else:
+            shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":
