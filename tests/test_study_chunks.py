@@ -103,6 +103,27 @@ def test_parquet_chunks_hold_the_rows_of_one_table(
         pd.testing.assert_frame_equal(actual, expected, obj=name)
 
 
+@pytest.mark.filterwarnings("ignore")
+def test_parquet_chunks_whose_doses_are_blank_on_some_dates_hold_the_rows_of_one_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nct04077684 in chunks of 2 patients: a column with no value on some of a chunk's dates was typed
+    null by pyarrow for those dates, and writing worklist.parquet failed (schema mismatch, a traceback)
+    until each chunk's sheet was converted once and the chunks' types unified."""
+    protocol = load_protocol(PROTOCOLS / "nct04077684.toml")
+    cohort = load_cohort(PROTOCOLS / "nct04077684-cohort.csv", protocol)
+    folders = {}
+    for name, chunk in (("whole", 10**9), ("parts", 2)):
+        monkeypatch.setattr(study_chunks, "STUDY_CHUNK_PATIENTS", chunk)
+        options = {"today": dt.date(2026, 12, 1), "table_format": "parquet"}
+        folders[name] = generate(protocol, cohort, tmp_path / name, key_file=tmp_path / "k.key", **options).folder
+    for name in ("doses", "worklist"):
+        expected = pd.read_parquet(folders["whole"] / f"{name}.parquet")
+        actual = pd.read_parquet(folders["parts"] / f"{name}.parquet")
+        pd.testing.assert_frame_equal(actual.astype(str), expected.astype(str), obj=name)
+        assert [str(t) for t in actual.dtypes] == [str(t) for t in expected.dtypes], name
+
+
 def test_the_planned_dose_limit_applies_to_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """693 doses per seed patient: 20 patients are over a limit of 10,000 as one table, not in chunks of 10."""
     monkeypatch.setattr(expand_module, "MAX_PLANNED_DOSES", 10_000)

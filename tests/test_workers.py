@@ -68,3 +68,25 @@ def test_workers_leave_ctrl_c_to_the_caller() -> None:
     with fork_pool(2) as pool:
         assert pool.map(_on_interrupt, range(2)) == [signal.SIG_IGN, signal.SIG_IGN]
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+
+
+def _dies(_: int) -> None:
+    os._exit(3)  # as a worker the out-of-memory killer ends: no exception, no result
+
+
+@forks
+@pytest.mark.parametrize("how", ["imap", "imap_unordered", "beside"])
+def test_a_worker_that_dies_is_an_error_not_a_wait_forever(how: str) -> None:
+    import signal
+
+    signal.alarm(60)  # a hang fails the test instead of the run
+    try:
+        with pytest.raises(OutputError, match="a worker process stopped before its work was done"):
+            if how == "beside":
+                with beside(lambda: _dies(0)):
+                    pass
+            else:
+                with fork_pool(2) as pool:
+                    list(getattr(pool, how)(_dies, range(4)))
+    finally:
+        signal.alarm(0)

@@ -278,10 +278,11 @@ class _SheetParts:
         cuts = np.flatnonzero(dates[1:] != dates[:-1]) + 1 if len(sheet) else np.zeros(0, dtype=np.int64)
         bounds = list(zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(sheet)]]), strict=True))
         groups: dict[str, int] = {}
-        with pq.ParquetWriter(path, parquet_table(sheet.iloc[:0]).schema) as writer:
+        table = parquet_table(sheet)  # once for the chunk: one type per column (a date of blank doses is not null)
+        with pq.ParquetWriter(path, table.schema) as writer:
             for a, b in bounds if len(sheet) else []:
                 groups[str(dates[a])] = len(groups)
-                writer.write_table(parquet_table(sheet.iloc[a:b]))
+                writer.write_table(table.slice(a, b - a))
         self.files.append((path, groups))
 
     def write(self, path: Path) -> None:
@@ -292,10 +293,11 @@ class _SheetParts:
 
         pq = require_pyarrow()
         readers = [(pq.ParquetFile(file), groups) for file, groups in self.files]
-        schema = readers[0][0].schema_arrow
+        # a chunk whose column is all blank has pyarrow's null type there: the other chunks' type wins
+        schema = pa.unify_schemas([r.schema_arrow for r, _ in readers], promote_options="permissive")
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for date in sorted({d for _, groups in self.files for d in groups}):
-                parts = [r.read_row_group(g[date]) for r, g in readers if date in g]
+                parts = [r.read_row_group(g[date]).cast(schema) for r, g in readers if date in g]
                 table = pa.concat_tables(parts).unify_dictionaries().combine_chunks()
                 keys = pa.table({k: pc.cast(table[k], pa.string()) for k in ("time", "patient_id", "drug")})
                 order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in keys.column_names])

@@ -5,8 +5,10 @@ tunes the C allocator once (:func:`keep_freed_memory`): a worker builds and drop
 of megabytes, and glibc's default hands every large block back to the kernel on ``free`` and asks
 for fresh zeroed pages on the next ``malloc``. Measured on the 2-core machine, generate for 2,000
 seed patients: 1.27 M minor page faults and 5.7-6.0 s of system time with the default, 0.60 M and
-3.4 s with the threshold below (docs/performance.md). The setting lives and dies with the worker: the
-caller's own process (a notebook that imports ``dosing``) is never changed.
+3.4 s with the threshold below (docs/performance.md). The setting lives and dies with the worker: a
+library call (``dosing.generate`` from a notebook) never changes its caller's process. The ``dosing
+generate`` command sets it in its own process too, which ends with the command (a program that runs
+the command line inside its own process, as click's test runner does, keeps the setting).
 
 :func:`beside` runs one function in a forked process while the caller does something else (the
 staff calendars while the parent merges the worklist).
@@ -18,11 +20,17 @@ import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
-import multiprocessing.pool
 import os
 import signal
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from ..errors import OutputError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values the workers use: blocks up to 32 MiB (the
 #: largest glibc accepts) come from the heap and stay there when freed, for the next table to reuse.
@@ -49,13 +57,61 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+class Workers:
+    """Forked worker processes (see :func:`fork_pool`): the calls of ``multiprocessing.Pool`` that the
+    jobs use, on a :class:`~concurrent.futures.ProcessPoolExecutor`, which (unlike ``Pool``) notices a
+    worker that died (killed by the out-of-memory killer, say) instead of waiting for it forever."""
+
+    def __init__(self, executor: ProcessPoolExecutor) -> None:
+        self.executor = executor
+
+    def imap(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``function`` of each item, in the items' order."""
+        return self.executor.map(function, items)
+
+    def imap_unordered(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``function`` of each item, as each finishes."""
+        for done in as_completed([self.executor.submit(function, item) for item in items]):
+            yield done.result()
+
+    def map(self, function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        return list(self.executor.map(function, items))
+
+    def submit(self, function: Callable[[], R]) -> Future[R]:
+        return self.executor.submit(function)
+
+
 @contextlib.contextmanager
-def fork_pool(processes: int) -> Iterator[multiprocessing.pool.Pool]:
-    """A pool of ``processes`` forked workers, each with :func:`keep_freed_memory` and deaf to Ctrl-C
-    (the terminal sends it to every process of the command: the caller alone stops, and leaving the
-    ``with`` block ends the workers, so no worker prints a traceback of its own)."""
-    with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker) as pool:
-        yield pool
+def fork_pool(processes: int) -> Iterator[Workers]:
+    """``processes`` forked workers, each with :func:`keep_freed_memory` and deaf to Ctrl-C (the terminal
+    sends it to every process of the command: the caller alone stops, and leaving the ``with`` block
+    early ends the workers at once, so no worker prints a traceback or writes on). A worker that dies
+    is an :class:`~dosing.errors.OutputError` here (the run writes nothing, as for any error)."""
+    executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
+    try:
+        yield Workers(executor)
+    except BrokenProcessPool:
+        _stop(executor)
+        raise OutputError(
+            "a worker process stopped before its work was done (killed from outside, or by the system when "
+            "memory ran out); nothing was written",
+            hint="run the command again; if it happens again, free memory for it or run fewer things beside it",
+        ) from None
+    except BaseException:
+        _stop(executor)
+        raise
+    executor.shutdown(wait=True)
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """End the workers now, not after their current task (``shutdown`` alone waits for it)."""
+    running = getattr(executor, "_processes", None)  # CPython's table of its workers (terminate_workers() in 3.14)
+    processes = list(running.values()) if isinstance(running, dict) else []
+    for process in processes:
+        process.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(5)
 
 
 def _start_worker() -> None:
@@ -78,12 +134,12 @@ def beside(work: Callable[[], None], fork: bool = True) -> Iterator[None]:
     _BESIDE["work"] = work
     try:
         with fork_pool(1) as pool:
-            done = pool.apply_async(_run_beside)
+            done = pool.submit(_run_beside)
             yield
-            done.get()
+            done.result()
     finally:
         _BESIDE.clear()
 
 
-def _run_beside(*_: Any) -> None:
+def _run_beside() -> None:
     _BESIDE["work"]()
