@@ -3,10 +3,11 @@
 For each size N given (default: 1 127 128 1000), writes a synthetic cohort of N seed patients
 (untimed; three sites, random start dates in 2027, methotrexate days and doses) and runs
 ``dosing generate PROTOCOL --cohort cohort.csv --quiet`` as a child process, as a coordinator would:
-wall time, CPU (user and system, of the command and its workers), and peak memory two ways, both
-sampled from /proc every 0.1 s: the largest single process, and the sum over the command and its
-worker processes (the figure that counts against the machine's memory; pages a forked worker shares
-with its parent are counted in both).
+wall time, CPU (user and system, of the command and its workers), and peak memory, sampled from
+/proc every 0.1 s: the sum over the command and its worker processes of their proportional set size
+(PSS: a page a forked worker shares with its parent is counted once, divided between them; the
+figure that counts against the machine's memory and the targets), the sum of their resident sizes
+(RSS, which counts shared pages in every process), and the largest single process.
 
 ``--ratio N`` (default 2000; 0 skips it) also times, in a child of the same run, a plain per-patient
 ``dateutil.rrule`` loop that builds the seed dose table alone (no checks, no files), and prints
@@ -68,34 +69,37 @@ def cohort_frame(n: int) -> pd.DataFrame:
     )
 
 
-def tree_rss_mib(pid: int) -> tuple[float, float]:
-    """Resident memory of ``pid`` and all its descendants now, summed and of the largest, in MiB (0
-    when it is gone)."""
-    total, largest, todo = 0, 0, [pid]
+def tree_rss_mib(pid: int) -> tuple[float, float, float]:
+    """Memory of ``pid`` and all its descendants now, in MiB (0 when it is gone): summed resident
+    memory (RSS: a page a forked worker shares with its parent counts in both), summed proportional
+    memory (PSS: a shared page is divided among the processes that share it, so the sum is what the
+    machine really holds), and the largest single process's RSS."""
+    rss_total, pss_total, largest, todo = 0, 0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            total, largest = total + rss, max(largest, rss)
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:] if ":" in line}
+            rss, pss = fields["Rss"], fields["Pss"]
+            rss_total, pss_total, largest = rss_total + rss, pss_total + pss, max(largest, rss)
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):
+        except (OSError, KeyError, ValueError):
             continue
-    return total / 1024, largest / 1024
+    return rss_total / 1024, pss_total / 1024, largest / 1024
 
 
-def timed(args: list[str]) -> tuple[float, tuple[float, float], subprocess.CompletedProcess[str]]:
-    """Run ``args``; its wall time and the peaks of its process tree's resident memory (MiB): summed
-    over the processes, and of the largest single process (both sampled every 0.1 s)."""
-    peak = [0.0, 0.0]
+def timed(args: list[str]) -> tuple[float, tuple[float, float, float], subprocess.CompletedProcess[str]]:
+    """Run ``args``; its wall time and the peaks of its process tree's memory (MiB; see
+    :func:`tree_rss_mib`): summed RSS, summed PSS and the largest process (sampled every 0.1 s)."""
+    peak = [0.0, 0.0, 0.0]
     started = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def sample() -> None:
         while child.poll() is None:
-            total, largest = tree_rss_mib(child.pid)
-            peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+            now = tree_rss_mib(child.pid)
+            peak[:] = [max(a, b) for a, b in zip(peak, now, strict=True)]
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -103,7 +107,7 @@ def timed(args: list[str]) -> tuple[float, tuple[float, float], subprocess.Compl
     out, err = child.communicate()
     wall = time.perf_counter() - started
     sampler.join()
-    return wall, (peak[0], peak[1]), subprocess.CompletedProcess(args, child.returncode, out, err)
+    return wall, (peak[0], peak[1], peak[2]), subprocess.CompletedProcess(args, child.returncode, out, err)
 
 
 #: ``--format parquet`` on the command line: the study tables as Parquet (a third of the disk).
@@ -118,7 +122,9 @@ def generate(n: int, folder: Path) -> float | None:
     args = [str(DOSING), "generate", str(PROTOCOL), "--cohort", str(cohort), "--out", str(out), *FORMAT]
     _make_room(n, folder)
     load, cpu_before = os.getloadavg()[0], _children_cpu()
-    wall, (tree_peak, single), done = timed([*args, "--key-file", str(key), "--quiet", "--today", "2027-01-01"])
+    wall, (rss_peak, tree_peak, single), done = timed(
+        [*args, "--key-file", str(key), "--quiet", "--today", "2027-01-01"]
+    )
     cpu = tuple(after - before for after, before in zip(_children_cpu(), cpu_before, strict=True))
     if done.returncode != 0:
         print(f"{n:>7,} patients: refused after {wall:.1f} s ({tree_peak:,.0f} MiB): {done.stderr.strip()}")
@@ -127,7 +133,8 @@ def generate(n: int, folder: Path) -> float | None:
     line = (
         f"{n:>7,} patients, {doses:>10,} doses: {wall:7.1f} s wall, {cpu[0] + cpu[1]:7.1f} s CPU "
         f"({cpu[0]:.1f} user, {cpu[1]:.1f} system; all processes); "
-        f"peak memory {tree_peak:,.0f} MiB (all processes), largest process {single:,.0f} MiB; "
+        f"peak memory {tree_peak:,.0f} MiB (PSS, all processes; {rss_peak:,.0f} MiB RSS summed), "
+        f"largest process {single:,.0f} MiB; "
         f"load before {load:.1f}"
     )
     print(line + _verdict(n, wall, tree_peak))

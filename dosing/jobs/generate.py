@@ -286,16 +286,15 @@ def _generate_in_chunks(
             restrict(folder, group, recursive=False)
         feed_files = _feeds(folder, protocol, key, key_file, base_url)
         totals = study_chunks.write_in_chunks(
-            protocol, cohort, folder, steps, visits, (unblinded, calendar, feed_files), warning_options, progress,
-            meanwhile=None if unblinded else lambda: staff_visits(protocol, cohort, visits),
-        )  # fmt: skip
+            protocol, cohort, folder, steps, visits, (unblinded, calendar, feed_files), warning_options, progress
+        )
 
         def visit_tables_and_staff() -> None:  # in a forked process, while this one merges the worklist
             quiet = Progress(enabled=False)
             _write_visit_tables(protocol, cohort, visits, folder, calendar.table_format, quiet)
             if not unblinded:
                 table = study_chunks.joined(totals.in_clinic)
-                _write_staff(protocol, cohort, table, folder / "staff", calendar, totals.meanwhile, quiet)
+                _write_staff(protocol, cohort, table, folder / "staff", calendar, visits, quiet)
 
         with progress.stage("writing visits and staff/<site>.ics beside the worklist"), beside(visit_tables_and_staff):
             study_chunks.write_worklist(totals, folder, calendar.table_format, progress)
@@ -507,60 +506,37 @@ def _calendar_files(final: Path, unblinded: bool, feeds: bool) -> list[Path]:
     return staff + ([final / "feeds" / "<token>.ics", final / "feeds.csv"] if feeds else [])
 
 
-@dataclass
-class StaffVisits:
-    """What the staff calendars take from the visits and the cohort: each site's visit events (the
-    larger part of their work, known before any dose is planned), its file name, and the dates."""
-
-    sites: pd.Series  # patient id -> site ("" for none)
-    file_names: dict[str, str]
-    events: dict[str, list]  # site -> visit events
-    stamp: dt.datetime
-    first: dt.date
-    last: dt.date
-
-
-def staff_visits(protocol: Protocol, cohort: Cohort, visits: pd.DataFrame) -> StaffVisits:
-    """The visit events of every site's staff calendar (see :func:`_write_staff`)."""
-    sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
-    first = cohort.patients["start_date"].min().date()
-    last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
-    stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
-    zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
-    visit_site = visits["patient_id"].astype(str).map(sites) if len(visits) else None
-    file_names = site_file_names(sorted(set(sites)))  # "" (no site) gets "all", distinct from a site "all"
-    events = {
-        site: staff_visit_events(visits[visit_site == site] if visit_site is not None else visits, zones, stamp)
-        for site in file_names
-    }
-    return StaffVisits(sites, file_names, events, stamp, first, last)
-
-
 def _write_staff(
     protocol: Protocol,
     cohort: Cohort,
     table: pd.DataFrame,
     folder: Path,
     options: CalendarOptions,
-    visits: pd.DataFrame | StaffVisits,
+    visits: pd.DataFrame,
     progress: Progress,
 ) -> None:
-    """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no
-    site); ``visits`` the planned visits, or their events already made (:func:`staff_visits`)."""
-    staff = visits if isinstance(visits, StaffVisits) else staff_visits(protocol, cohort, visits)
+    """``staff/<site>.ics``: the in-clinic doses and the visits of the site's patients ("all" for no site)."""
+    sites = cohort.patients.set_index("patient_id")["site"].fillna("").astype(str).str.strip()
     doses = _in_clinic(protocol, table)
-    site_of = doses["patient_id"].astype(str).map(staff.sites)
+    site_of = doses["patient_id"].astype(str).map(sites)
     folder.mkdir()
-    with progress.stage("writing staff/<site>.ics", total=len(staff.file_names)):
-        for site, file_name in staff.file_names.items():
+    first = cohort.patients["start_date"].min().date()
+    last = cohort.patients["start_date"].max().date() + dt.timedelta(days=protocol.study.last_day)
+    stamp = dt.datetime.combine(first, dt.time(0, 0), tzinfo=dt.UTC)
+    zones = cohort.patients.set_index("patient_id")["timezone"].astype(str).to_dict()
+    visit_site = visits["patient_id"].astype(str).map(sites) if len(visits) else None
+    file_names = site_file_names(sorted(set(sites)))  # "" (no site) gets "all", distinct from a site "all"
+    with progress.stage("writing staff/<site>.ics", total=len(file_names)):
+        for site, file_name in file_names.items():
+            mine = visits[visit_site == site] if visit_site is not None else visits
             ics = staff_calendar(
                 doses[site_of == site],
-                extra_events=staff.events[site],
+                extra_events=staff_visit_events(mine, zones, stamp),
                 name=f"{protocol.study.id} {site or NO_SITE} clinic",
                 timezone=protocol.study.timezone,
-                stamp=staff.stamp,
-                first=staff.first,
-                last=staff.last,
+                stamp=stamp,
+                first=first,
+                last=last,
                 style=options.style,
                 remind=options.remind,
                 remind_visits=options.remind_visits,

@@ -54,7 +54,6 @@ class ChunkedTotals:
     warnings: list[PlanWarning] = field(default_factory=list)
     in_clinic: list[pd.DataFrame] = field(default_factory=list)
     worklist: _Worklist | None = None  # the chunks' worklist rows, for :func:`write_worklist`
-    meanwhile: Any = None  # what ``meanwhile`` gave
 
     def date_range(self) -> tuple[str, str]:
         return (min(self.dates), max(self.dates)) if self.dates else ("-", "-")
@@ -86,12 +85,10 @@ def write_in_chunks(
     warning_options: tuple[dt.date | None, bool, set[str]],
     progress: Progress,
     workers: int | None = None,
-    meanwhile: Callable[[], Any] | None = None,
 ) -> ChunkedTotals:
     """doses (CSV or Parquet) and patients/<id>/ (and the feeds) of every chunk, the chunks planned and
     written in a pool of forked processes (one chunk each at a time); the totals for the rest, with
-    the chunks' worklist rows for :func:`write_worklist`. ``meanwhile`` is work for this process
-    while the workers plan (its result is the totals' ``meanwhile``)."""
+    the chunks' worklist rows for :func:`write_worklist`."""
     _, calendar, _ = options
     parquet = calendar.table_format == "parquet"
     parts = chunked(cohort)
@@ -118,7 +115,6 @@ def write_in_chunks(
                 done = pool.imap(_plan_and_write, range(len(parts)))
             else:
                 done = map(_plan_and_write, range(len(parts)))
-            totals.meanwhile = meanwhile() if meanwhile is not None else None
             for number, chunk in enumerate(done):  # in chunk order
                 totals.warnings += chunk.warnings
                 if warning_options[1] and totals.warnings:
