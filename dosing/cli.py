@@ -28,6 +28,18 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 EXISTING = click.Path(dir_okay=False, path_type=Path)
 
 
+def format_option(tables: str, rest: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--format csv|parquet`` for a command's ``tables``."""
+    return click.option(
+        "--format",
+        "table_format",
+        type=click.Choice(("csv", "parquet")),
+        default="csv",
+        show_default=True,
+        help=f"{tables}: CSV, or Parquet for data people (needs pyarrow: pip install 'dosing[parquet]'). {rest}",
+    )
+
+
 def out_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """``--out DIR`` (default ``output``), shared by the commands that write or read study outputs."""
     return click.option(
@@ -216,15 +228,7 @@ def validate(
 )
 @click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Where OUT/<study id>/feeds/ is served.")
 @click.option("--no-feeds", is_flag=True, help="Do not write feeds/ and feeds.csv.")
-@click.option(
-    "--format",
-    "table_format",
-    type=click.Choice(("csv", "parquet")),
-    default="csv",
-    show_default=True,
-    help="The study tables (doses, worklist, visits, visit-worklist): CSV, or Parquet for data people "
-    "(needs pyarrow: pip install 'dosing[parquet]'). Patients' files stay CSV.",
-)
+@format_option("The study tables (doses, worklist, visits, visit-worklist)", "Patients' files stay CSV.")
 @DISCARD_CHANGES
 @GROUP
 @warning_options
@@ -540,15 +544,7 @@ def serve(folder: Path, host: str, port: int) -> None:
 @out_option("Folder to write into; outputs go to OUT/<study id>/adherence/.")
 @click.option("--strict", is_flag=True, help="Refuse the log if any row is bad (nothing is written).")
 @click.option("--unblinded", is_flag=True, help="Show arms and true drugs; writes to OUT/<study id>-UNBLINDED/.")
-@click.option(
-    "--format",
-    "table_format",
-    type=click.Choice(("csv", "parquet")),
-    default="csv",
-    show_default=True,
-    help="The tables (doses, extra, summary, bad_rows; prn, prn_summary): CSV, or Parquet for data people "
-    "(needs pyarrow: pip install 'dosing[parquet]'). report.html stays.",
-)
+@format_option("The tables (doses, extra, summary, bad_rows; prn, prn_summary)", "report.html stays.")
 @DISCARD_CHANGES
 @GROUP
 @QUIET
