@@ -6,7 +6,6 @@ anything is written; the manifest records the format, and ``status`` and ``gener
 
 from __future__ import annotations
 
-import builtins
 import io
 import re
 from pathlib import Path
@@ -34,7 +33,7 @@ from tests.test_blind_messages import (
     fill,
 )
 from tests.test_blinding import leaks
-from tests.test_parquet import parquet_texts
+from tests.test_parquet import hide_pyarrow, parquet_texts
 
 SEED = PROTOCOLS / "nct02467504.toml"
 ONE = FIXTURES / "seed-one-patient.csv"  # RA-900, active, from Monday 2027-01-04 in Asia/Shanghai; MTX Wednesdays
@@ -304,14 +303,7 @@ def test_without_pyarrow_the_option_is_a_clean_error_and_nothing_is_written(
     flags = ["--log", str(seed_log), "--as-of", "2027-01-20"]
     assert run_adherence(tmp_path, *flags)[0] == 0  # an earlier CSV run: it must stay as it was
     before = {p: p.read_bytes() for p in folder_of(tmp_path).iterdir()}
-    real_import = builtins.__import__
-
-    def no_pyarrow(name: str, *args: object, **kwargs: object) -> object:
-        if name == "pyarrow" or name.startswith("pyarrow."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    hide_pyarrow(monkeypatch)
     code, output = run_adherence(tmp_path, *flags, "--format", "parquet")
     assert code == 2, output
     assert "Error: --format parquet needs the pyarrow package, which is not installed" in output

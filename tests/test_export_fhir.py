@@ -536,14 +536,20 @@ def test_an_infusion_carries_its_duration_and_its_end_by_hand(tmp_path: Path) ->
     assert bolus["effectiveDateTime"] == "2027-01-04T11:00:00+01:00" and "effectivePeriod" not in bolus
 
 
+def pem_001(folder: Path) -> Path:
+    """A cohort of PEM-001 alone (the pemetrexed maintenance cohort's first patient)."""
+    cohort = folder / "cohort.csv"
+    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
+    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    return cohort
+
+
 def test_an_as_needed_regimen_is_a_request_with_its_limits_and_allowed_days_by_hand(tmp_path: Path) -> None:
     """Pemetrexed maintenance: metoclopramide 10 mg as needed, at most 3 in 24 hours, on cycle days 1-5
     of the 21-day cycles from study day 8. PEM-001 starts 2027-03-22 (Madrid, +02:00 from 03-28): days
     8-12 = 2027-03-29..04-02, days 29-33 = 2027-04-19..04-23. The changes file stops metoclopramide from
     2027-04-21: the second run ends 2027-04-20 and there is no later one."""
-    cohort = tmp_path / "cohort.csv"
-    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
-    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    cohort = pem_001(tmp_path)
     changes = tmp_path / "changes.csv"
     changes.write_text(
         "patient_id,change,regimen,cycle,date,time,days,dose,visit,reason\n"
@@ -588,9 +594,7 @@ def test_plan_definition_says_an_infusions_duration(tmp_path: Path) -> None:
 def test_a_logged_as_needed_dose_is_a_completed_administration_of_its_request(tmp_path: Path) -> None:
     """PEM-001 (from 2027-03-22, Madrid) takes metoclopramide on 2027-03-30 at 08:00 and 14:30 ("10 mg"):
     two completed administrations at those times (+02:00), referencing the as-needed request."""
-    cohort = tmp_path / "cohort.csv"
-    lines = (PROTOCOLS / "pemetrexed-maintenance-cohort.csv").read_text(encoding="utf-8").splitlines()
-    cohort.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    cohort = pem_001(tmp_path)
     log = tmp_path / "log.csv"
     log.write_text(
         "patient_id,drug,given_at,dose_given\n"

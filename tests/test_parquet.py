@@ -88,7 +88,8 @@ def test_blinded_parquet_reveals_no_arm(tmp_path: Path) -> None:
     assert "placebo" in leaks(parquet_texts(unblinded / "doses.parquet"), protocol)  # the check can fail
 
 
-def test_without_pyarrow_the_option_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def hide_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import pyarrow`` fail, as on an installation without the ``[parquet]`` extra."""
     real_import = builtins.__import__
 
     def no_pyarrow(name: str, *args: object, **kwargs: object) -> object:
@@ -97,6 +98,10 @@ def test_without_pyarrow_the_option_is_a_clean_error(tmp_path: Path, monkeypatch
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+
+
+def test_without_pyarrow_the_option_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_pyarrow(monkeypatch)
     out = tmp_path / "out"
     args = ["generate", str(SEED), "--cohort", str(COHORT), "--out", str(out), "--format", "parquet"]
     result = CliRunner().invoke(main, args)
