@@ -9,7 +9,6 @@ Plans as ``generate`` does (expand, the changes, the safety checks, the visits),
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..plan.expand import expand
 from ..plan.visits import plan_visits
 from ..protocol.model import Protocol
 from ..protocol.safety import check_schedule
-from .workers import can_fork, fork_pool
+from .workers import fork_pool, processes_for
 from .worklist import ChangesNote, changes_note
 
 
@@ -163,12 +162,8 @@ def write_diaries(planned: Planned, folder: Path, paper: str, workers: int | Non
 
 
 def workers_for(patients: int) -> int:
-    """Processes to draw ``patients`` diaries: the cores this process may run on (at most 8); one for
-    fewer than two chunks, and where processes cannot be forked."""
-    if patients < 2 * CHUNK_DIARIES or not can_fork():
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, 8))
+    """Processes for ``patients``' diaries (:func:`~dosing.jobs.workers.processes_for`)."""
+    return processes_for(patients, CHUNK_DIARIES)
 
 
 def _write_chunk(ids: list[str]) -> str | None:

@@ -34,7 +34,7 @@ from ..plan.cohort import Cohort
 from ..plan.visits import VISIT_COLUMNS
 from ..protocol.model import Protocol
 from ..serve.feeds import Feeds
-from .workers import can_fork, fork_pool
+from .workers import fork_pool, processes_for
 
 #: Patients per chunk at most: a chunk's CSV text (about 120 kB per seed patient) stays small.
 CHUNK_PATIENTS = 250
@@ -121,12 +121,8 @@ def chunks(patients: int, workers: int) -> list[tuple[int, int]]:
 
 
 def workers_for(patients: int) -> int:
-    """Processes to use: the cores this process may run on (at most 8); one for cohorts under two
-    chunks, and one where processes cannot be forked."""
-    if patients < 2 * CHUNK_PATIENTS or not can_fork():
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, 8))
+    """Processes for ``patients``' patients (:func:`~dosing.jobs.workers.processes_for`)."""
+    return processes_for(patients, CHUNK_PATIENTS)
 
 
 #: Rows per part of a study-wide CSV file rendered in the pool (about 35 MB of text).

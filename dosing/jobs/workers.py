@@ -57,6 +57,15 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def processes_for(items: int, chunk: int) -> int:
+    """Processes for ``items`` worked in chunks of ``chunk``: the cores this process may run on (at
+    most 8); one for fewer than two chunks, and one where processes cannot be forked."""
+    if items < 2 * chunk or not can_fork():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
 class Workers:
     """Forked worker processes (see :func:`fork_pool`): the calls of ``multiprocessing.Pool`` that the
     jobs use, on a :class:`~concurrent.futures.ProcessPoolExecutor`, which (unlike ``Pool``) notices a
